@@ -1,0 +1,89 @@
+/*
+ * config: the router's settings and the one option table that defines them.
+ *
+ * Each option is declared once (name, type, metavar, default, bounds,
+ * whether it may change at runtime, help). The same table drives argv
+ * parsing, --help, validation messages, and (later) GetConfig/UpdateConfig
+ * and the README flag table. Defaults exist only in the table.
+ *
+ * Parsing accepts "--name value" and "--name=value"; --worker-urls takes one
+ * or more URLs (until the next "--" option) and may be repeated. Errors are
+ * one line naming the flag, e.g. "--cache-threshold: must be between 0 and 1
+ * (got 1.5)"; programs print it and exit with status 2.
+ *
+ * Ownership: struct sr_config owns its strings; release with
+ * sr_config_clear(). Not thread-safe: build a config, then share it
+ * read-only.
+ */
+#ifndef SR_CONFIG_H
+#define SR_CONFIG_H
+
+#include "policy.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct sr_config {
+    char *host;
+    long port;
+    char **worker_urls; /* canonical URLs */
+    size_t n_worker_urls;
+    char *policy;
+    double cache_threshold;
+    double cache_routing_prob;
+    long eviction_interval_secs;
+    long max_tree_size;
+    long balance_abs_threshold;
+    double balance_rel_threshold;
+    char *log_level;
+};
+
+enum sr_option_type {
+    SR_OPT_STRING,
+    SR_OPT_INT,
+    SR_OPT_FLOAT,
+    SR_OPT_CHOICE,
+    SR_OPT_URL_LIST,
+};
+
+struct sr_option {
+    const char *name; /* without the leading "--" */
+    enum sr_option_type type;
+    const char *metavar;
+    const char *default_value;  /* parsed like user input; NULL = none */
+    double min, max;            /* inclusive bounds for INT and FLOAT */
+    const char *const *choices; /* CHOICE: NULL-terminated */
+    bool runtime_mutable;
+    size_t offset; /* of the field in struct sr_config */
+    const char *help;
+};
+
+/* Returned by sr_config_parse_args when --help / -h was given. */
+#define SR_CONFIG_HELP 1
+
+/* The table, terminated by an entry with name == NULL. */
+const struct sr_option *sr_config_options(void);
+const struct sr_option *sr_config_find_option(const char *name);
+
+/* Fills cfg with every default. 0 or SR_ERR_NOMEM. */
+int sr_config_init(struct sr_config *cfg);
+void sr_config_clear(struct sr_config *cfg);
+
+/* Sets one option from text; on error writes a one-line message naming the
+ * flag into err. 0, SR_ERR_INVALID, SR_ERR_NOT_FOUND or SR_ERR_NOMEM. */
+int sr_config_set(struct sr_config *cfg, const char *name, const char *value, char *err,
+                  size_t errlen);
+
+/* Parses argv[1, argc) on top of cfg (which holds defaults). 0,
+ * SR_CONFIG_HELP, or a negative error with the message in err. */
+int sr_config_parse_args(struct sr_config *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/* Writes the usage text, every flag with its default. */
+void sr_config_print_help(FILE *out, const char *prog);
+
+/* The policy tunables of cfg. */
+struct sr_policy_params sr_config_policy_params(const struct sr_config *cfg);
+
+#endif

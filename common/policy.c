@@ -1,0 +1,135 @@
+/* policy: name -> implementation mapping, dispatch wrappers, shared helpers
+ * (see policy.h). */
+#include "policy.h"
+
+#include "err.h"
+
+#include <string.h>
+
+const char *const sr_policy_names[] = {"random", "round_robin", "shortest_queue", "cache_aware",
+                                       NULL};
+
+static struct sr_policy *(*const constructors[])(const struct sr_policy_params *) = {
+    sr_policy_random_new,
+    sr_policy_round_robin_new,
+    sr_policy_shortest_queue_new,
+    sr_policy_cache_aware_new,
+};
+
+struct sr_policy *sr_policy_create(const char *name, const struct sr_policy_params *params,
+                                   int *err)
+{
+    for (size_t i = 0; sr_policy_names[i] != NULL; i++) {
+        if (strcmp(name, sr_policy_names[i]) == 0) {
+            struct sr_policy *p = constructors[i](params);
+            if (err)
+                *err = p ? 0 : SR_ERR_NOMEM;
+            return p;
+        }
+    }
+    if (err)
+        *err = SR_ERR_NOT_FOUND;
+    return NULL;
+}
+
+void sr_policy_destroy(struct sr_policy *p)
+{
+    if (p != NULL)
+        p->ops->destroy(p);
+}
+
+const char *sr_policy_name(const struct sr_policy *p)
+{
+    return p->ops->name;
+}
+
+int sr_policy_select(struct sr_policy *p, const struct sr_route_request *req,
+                     struct sr_worker **out)
+{
+    return p->ops->select(p, req, out);
+}
+
+void sr_policy_dispatch(struct sr_policy *p, struct sr_worker *w)
+{
+    (void)p;
+    sr_worker_load_add(w);
+}
+
+void sr_policy_complete(struct sr_policy *p, struct sr_worker *w, bool ok)
+{
+    (void)p;
+    sr_worker_load_done(w, ok);
+}
+
+void sr_policy_worker_removed(struct sr_policy *p, struct sr_worker *w)
+{
+    if (p->ops->on_worker_removed)
+        p->ops->on_worker_removed(p, w);
+}
+
+void sr_policy_maintain(struct sr_policy *p, const struct sr_policy_params *params)
+{
+    if (p->ops->maintain)
+        p->ops->maintain(p, params);
+}
+
+bool sr_policy_tree_stats(struct sr_policy *p, struct sr_radix_stats *out)
+{
+    return p->ops->tree_stats ? p->ops->tree_stats(p, out) : false;
+}
+
+size_t sr_policy_worker_tree_bytes(struct sr_policy *p, const struct sr_worker *w)
+{
+    return p->ops->worker_tree_bytes ? p->ops->worker_tree_bytes(p, w) : 0;
+}
+
+bool sr_route_allows(const struct sr_route_request *req, const struct sr_worker *w)
+{
+    if (!sr_worker_routable(w))
+        return false;
+    for (size_t i = 0; i < req->nexcluded; i++)
+        if (req->excluded[i] == w->id)
+            return false;
+    return true;
+}
+
+struct sr_worker *sr_route_pick_random(const struct sr_route_request *req)
+{
+    /* Reservoir sampling: one pass, uniform over allowed workers. */
+    struct sr_worker *pick = NULL;
+    uint32_t seen = 0;
+    for (size_t i = 0; i < req->workers->count; i++) {
+        struct sr_worker *w = req->workers->workers[i];
+        if (sr_route_allows(req, w) && sr_rng_below(req->rng, ++seen) == 0)
+            pick = w;
+    }
+    return pick;
+}
+
+struct sr_worker *sr_route_pick_least_loaded(const struct sr_route_request *req, long *min_load,
+                                             long *max_load)
+{
+    struct sr_worker *pick = NULL;
+    uint32_t ties = 0;
+    long lo = 0, hi = 0;
+    for (size_t i = 0; i < req->workers->count; i++) {
+        struct sr_worker *w = req->workers->workers[i];
+        if (!sr_route_allows(req, w))
+            continue;
+        long load = sr_worker_load(w);
+        if (pick == NULL || load > hi)
+            hi = load;
+        if (pick == NULL || load < lo) {
+            pick = w;
+            ties = 1;
+            lo = load;
+        } else if (load == lo && sr_rng_below(req->rng, ++ties) == 0) {
+            pick = w;
+        }
+    }
+    if (min_load)
+        *min_load = lo;
+    if (max_load)
+        *max_load = hi;
+    return pick;
+}

@@ -1,0 +1,107 @@
+/*
+ * policy: the one interface every load-balancing policy implements, and the
+ * only place where policy names are mapped to implementations.
+ *
+ * A policy chooses a worker for a request from a registry snapshot. Callers
+ * see only struct sr_policy and its const ops table; they never compare names
+ * or reach into a policy. Tunables that may change at runtime (thresholds,
+ * probabilities) come with each request in struct sr_policy_params, so an
+ * update applies atomically to new requests without touching the policy.
+ *
+ * Load accounting goes through sr_policy_dispatch() / sr_policy_complete():
+ * +1 in-flight at dispatch, -1 exactly once when the request ends.
+ *
+ * Thread safety: select, dispatch, complete and the worker hooks may be
+ * called concurrently from any thread; each implementation guards its state.
+ *
+ * Ownership: sr_policy_create() returns an object freed by
+ * sr_policy_destroy(); workers passed in are borrowed (the caller holds the
+ * snapshot), the worker returned by select is borrowed from that snapshot.
+ */
+#ifndef SR_POLICY_H
+#define SR_POLICY_H
+
+#include "radix.h"
+#include "rand.h"
+#include "registry.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Runtime tunables, read once per decision. */
+struct sr_policy_params {
+    double cache_threshold;       /* min match rate for highest-match routing */
+    double cache_routing_prob;    /* probability of cache-aware routing */
+    long balance_abs_threshold;   /* imbalance: max - min load > this ... */
+    double balance_rel_threshold; /* ... and max > min * this */
+    size_t max_tree_bytes;        /* per-worker size target of the tree */
+};
+
+/* One routing decision's input. Everything is borrowed. */
+struct sr_route_request {
+    const struct sr_worker_set *workers;
+    const void *text; /* routing text (raw UTF-8 bytes) */
+    size_t text_len;
+    const uint32_t *excluded; /* worker ids already tried (retries) */
+    size_t nexcluded;
+    struct sr_rng *rng; /* the calling thread's generator */
+    const struct sr_policy_params *params;
+};
+
+struct sr_policy;
+
+struct sr_policy_ops {
+    const char *name;
+    /* 0 with *out set, or SR_ERR_NO_WORKER when nothing is routable. */
+    int (*select)(struct sr_policy *p, const struct sr_route_request *req, struct sr_worker **out);
+    /* Optional hooks (NULL when a policy does not need them). */
+    void (*on_worker_removed)(struct sr_policy *p, struct sr_worker *w);
+    void (*maintain)(struct sr_policy *p, const struct sr_policy_params *params);
+    bool (*tree_stats)(struct sr_policy *p, struct sr_radix_stats *out);
+    size_t (*worker_tree_bytes)(struct sr_policy *p, const struct sr_worker *w);
+    void (*destroy)(struct sr_policy *p);
+};
+
+struct sr_policy {
+    const struct sr_policy_ops *ops;
+};
+
+/* Names accepted by sr_policy_create, NULL-terminated. */
+extern const char *const sr_policy_names[];
+
+/* NULL for an unknown name or on allocation failure (*err tells which). */
+struct sr_policy *sr_policy_create(const char *name, const struct sr_policy_params *params,
+                                   int *err);
+void sr_policy_destroy(struct sr_policy *p);
+const char *sr_policy_name(const struct sr_policy *p);
+
+int sr_policy_select(struct sr_policy *p, const struct sr_route_request *req,
+                     struct sr_worker **out);
+void sr_policy_dispatch(struct sr_policy *p, struct sr_worker *w);
+void sr_policy_complete(struct sr_policy *p, struct sr_worker *w, bool ok);
+void sr_policy_worker_removed(struct sr_policy *p, struct sr_worker *w);
+/* Periodic maintenance (eviction) with the current parameters. */
+void sr_policy_maintain(struct sr_policy *p, const struct sr_policy_params *params);
+/* false when the policy keeps no tree. */
+bool sr_policy_tree_stats(struct sr_policy *p, struct sr_radix_stats *out);
+size_t sr_policy_worker_tree_bytes(struct sr_policy *p, const struct sr_worker *w);
+
+/* ---- helpers shared by the implementations ---- */
+
+/* Routable and not excluded. */
+bool sr_route_allows(const struct sr_route_request *req, const struct sr_worker *w);
+/* Uniformly random allowed worker, or NULL. */
+struct sr_worker *sr_route_pick_random(const struct sr_route_request *req);
+/* Allowed worker with the fewest in-flight requests (ties random), or NULL;
+ * *min_load / *max_load (if not NULL) get the allowed workers' load range. */
+struct sr_worker *sr_route_pick_least_loaded(const struct sr_route_request *req, long *min_load,
+                                             long *max_load);
+
+/* Implementations (one file each under policy/). */
+struct sr_policy *sr_policy_random_new(const struct sr_policy_params *params);
+struct sr_policy *sr_policy_round_robin_new(const struct sr_policy_params *params);
+struct sr_policy *sr_policy_shortest_queue_new(const struct sr_policy_params *params);
+struct sr_policy *sr_policy_cache_aware_new(const struct sr_policy_params *params);
+
+#endif

@@ -1,0 +1,147 @@
+/*
+ * policy/cache_aware: the seed's cache-aware load balancer.
+ *
+ * Per decision, over the routable workers:
+ *  1. If loads are imbalanced (max - min > balance_abs_threshold and
+ *     max > min * balance_rel_threshold), the least-loaded worker.
+ *  2. Otherwise, with probability cache_routing_prob, ask the shared radix
+ *     tree: if the best match rate (matched bytes / text bytes) exceeds
+ *     cache_threshold, the worker with the longest match; else the worker
+ *     with the smallest tree (most free cache).
+ *  3. Otherwise the least-loaded worker.
+ * Ties are broken at random. Every decision records the text for the chosen
+ * worker, so the tree follows where prompts really went. Step 2's match,
+ * choice and insert happen in one walk under the tree's lock.
+ */
+#include "../alloc.h"
+#include "../err.h"
+#include "../policy.h"
+
+struct cache_aware {
+    struct sr_policy base;
+    struct sr_radix *tree;
+};
+
+struct choice {
+    const struct sr_route_request *req;
+    struct sr_worker *picked;
+};
+
+/* Called inside the tree's lock with every worker's match and size. */
+static int64_t choose(void *ctx, const struct sr_radix_view *view)
+{
+    struct choice *c = ctx;
+    const struct sr_route_request *req = c->req;
+    struct sr_worker *best = NULL, *smallest = NULL;
+    uint32_t best_len = 0, best_ties = 0, small_ties = 0;
+    size_t small_bytes = 0;
+
+    for (size_t i = 0; i < req->workers->count; i++) {
+        struct sr_worker *w = req->workers->workers[i];
+        if (!sr_route_allows(req, w))
+            continue;
+        uint32_t len = sr_radix_view_match(view, w->id);
+        if (best == NULL || len > best_len) {
+            best = w;
+            best_len = len;
+            best_ties = 1;
+        } else if (len == best_len && sr_rng_below(req->rng, ++best_ties) == 0) {
+            best = w;
+        }
+        size_t bytes = sr_radix_view_bytes(view, w->id);
+        if (smallest == NULL || bytes < small_bytes) {
+            smallest = w;
+            small_bytes = bytes;
+            small_ties = 1;
+        } else if (bytes == small_bytes && sr_rng_below(req->rng, ++small_ties) == 0) {
+            smallest = w;
+        }
+    }
+    if (best == NULL)
+        return SR_ERR_NO_WORKER;
+    double rate = view->text_len ? (double)best_len / (double)view->text_len : 0.0;
+    c->picked = rate > req->params->cache_threshold ? best : smallest;
+    return c->picked->id;
+}
+
+static int cache_aware_select(struct sr_policy *p, const struct sr_route_request *req,
+                              struct sr_worker **out)
+{
+    struct cache_aware *ca = (struct cache_aware *)p;
+    const struct sr_policy_params *prm = req->params;
+    long lo, hi;
+    struct sr_worker *least = sr_route_pick_least_loaded(req, &lo, &hi);
+    if (least == NULL)
+        return SR_ERR_NO_WORKER;
+
+    bool imbalanced = hi - lo > prm->balance_abs_threshold &&
+                      (double)hi > (double)lo * prm->balance_rel_threshold;
+    if (!imbalanced && sr_rng_unit(req->rng) < prm->cache_routing_prob) {
+        struct choice c = {.req = req};
+        uint32_t id;
+        int rc = sr_radix_match_insert(ca->tree, req->text, req->text_len, choose, &c, &id);
+        if (c.picked == NULL)
+            return rc < 0 ? rc : SR_ERR_NO_WORKER;
+        *out = c.picked; /* a failed recording does not fail the request */
+        return 0;
+    }
+    /* Recording is best effort: a failure only shortens the history. */
+    (void)sr_radix_insert(ca->tree, req->text, req->text_len, least->id);
+    *out = least;
+    return 0;
+}
+
+static void cache_aware_worker_removed(struct sr_policy *p, struct sr_worker *w)
+{
+    struct cache_aware *ca = (struct cache_aware *)p;
+    (void)sr_radix_remove_worker(ca->tree, w->id);
+}
+
+static void cache_aware_maintain(struct sr_policy *p, const struct sr_policy_params *params)
+{
+    struct cache_aware *ca = (struct cache_aware *)p;
+    sr_radix_set_max_bytes(ca->tree, params->max_tree_bytes);
+    (void)sr_radix_evict(ca->tree);
+}
+
+static bool cache_aware_tree_stats(struct sr_policy *p, struct sr_radix_stats *out)
+{
+    sr_radix_get_stats(((struct cache_aware *)p)->tree, out);
+    return true;
+}
+
+static size_t cache_aware_worker_tree_bytes(struct sr_policy *p, const struct sr_worker *w)
+{
+    return sr_radix_worker_bytes(((struct cache_aware *)p)->tree, w->id);
+}
+
+static void cache_aware_destroy(struct sr_policy *p)
+{
+    struct cache_aware *ca = (struct cache_aware *)p;
+    sr_radix_free(ca->tree);
+    sr_free(ca);
+}
+
+static const struct sr_policy_ops cache_aware_ops = {
+    .name = "cache_aware",
+    .select = cache_aware_select,
+    .on_worker_removed = cache_aware_worker_removed,
+    .maintain = cache_aware_maintain,
+    .tree_stats = cache_aware_tree_stats,
+    .worker_tree_bytes = cache_aware_worker_tree_bytes,
+    .destroy = cache_aware_destroy,
+};
+
+struct sr_policy *sr_policy_cache_aware_new(const struct sr_policy_params *params)
+{
+    struct cache_aware *ca = sr_malloc(sizeof(*ca));
+    if (ca == NULL)
+        return NULL;
+    ca->base.ops = &cache_aware_ops;
+    ca->tree = sr_radix_new(params->max_tree_bytes);
+    if (ca->tree == NULL) {
+        sr_free(ca);
+        return NULL;
+    }
+    return &ca->base;
+}

@@ -1,0 +1,65 @@
+/* worker: worker records, health hysteresis, load counters (see worker.h). */
+#include "worker.h"
+
+#include "alloc.h"
+#include "registry.h"
+
+void sr_worker_ref(struct sr_worker *w)
+{
+    atomic_fetch_add_explicit(&w->refs, 1, memory_order_relaxed);
+}
+
+void sr_worker_release(struct sr_worker *w)
+{
+    if (w == NULL || atomic_fetch_sub_explicit(&w->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    sr_registry_release_id(w->owner, w->id);
+    sr_url_clear(&w->parsed);
+    sr_free(w);
+}
+
+void sr_worker_load_add(struct sr_worker *w)
+{
+    atomic_fetch_add_explicit(&w->in_flight, 1, memory_order_relaxed);
+}
+
+void sr_worker_load_done(struct sr_worker *w, bool ok)
+{
+    atomic_fetch_sub_explicit(&w->in_flight, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(ok ? &w->processed : &w->failures, 1, memory_order_relaxed);
+}
+
+bool sr_worker_report_check(struct sr_worker *w, bool ok, int rise, int fall)
+{
+    int streak = atomic_load(&w->streak);
+    streak = ok ? (streak > 0 ? streak + 1 : 1) : (streak < 0 ? streak - 1 : -1);
+    atomic_store(&w->streak, streak);
+
+    enum sr_worker_health before = sr_worker_health(w), after = before;
+    if (ok && (before == SR_HEALTH_PENDING || streak >= rise))
+        after = SR_HEALTH_HEALTHY;
+    else if (!ok && -streak >= fall)
+        after = SR_HEALTH_UNHEALTHY;
+    if (after != before)
+        atomic_store(&w->health, (int)after);
+    return after != before;
+}
+
+void sr_worker_set_health(struct sr_worker *w, enum sr_worker_health h)
+{
+    atomic_store(&w->health, (int)h);
+    atomic_store(&w->streak, 0);
+}
+
+const char *sr_worker_health_name(enum sr_worker_health h)
+{
+    switch (h) {
+    case SR_HEALTH_PENDING:
+        return "pending";
+    case SR_HEALTH_HEALTHY:
+        return "healthy";
+    case SR_HEALTH_UNHEALTHY:
+        return "unhealthy";
+    }
+    return "unknown";
+}

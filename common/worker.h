@@ -1,0 +1,79 @@
+/*
+ * worker: one worker server as the router sees it: its URL, its health
+ * state machine, and its load counters.
+ *
+ * Records are reference counted and shared between threads: every counter is
+ * atomic, the URL and id never change after creation. A record is created by
+ * the registry (registry.h), which gives it a dense small id, unique among
+ * live records and reused only after the record's last reference is dropped.
+ *
+ * Health is a rise/fall hysteresis (HAProxy style): a new worker is PENDING
+ * and becomes HEALTHY on its first passing check; a HEALTHY worker turns
+ * UNHEALTHY after `fall` consecutive failed checks, and back after `rise`
+ * consecutive passing ones. Only HEALTHY, not removed workers are routable.
+ *
+ * Load accounting (in-flight requests) lives here and only here:
+ * sr_worker_load_add() at dispatch, sr_worker_load_done() exactly once from
+ * every terminal state of that request.
+ */
+#ifndef SR_WORKER_H
+#define SR_WORKER_H
+
+#include "url.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct sr_registry;
+
+enum sr_worker_health {
+    SR_HEALTH_PENDING = 0,
+    SR_HEALTH_HEALTHY = 1,
+    SR_HEALTH_UNHEALTHY = 2,
+};
+
+struct sr_worker {
+    uint32_t id;          /* dense slot id (radix tree tenant, arrays) */
+    const char *url;      /* canonical URL (parsed.canonical); immutable */
+    struct sr_url parsed; /* owned, immutable */
+    atomic_int health;    /* enum sr_worker_health */
+    atomic_int streak;    /* >0 consecutive passes, <0 consecutive failures */
+    atomic_bool removed;  /* set once the registry dropped it */
+    atomic_long in_flight;
+    atomic_ulong processed; /* requests completed successfully */
+    atomic_ulong failures;  /* requests that ended in an error */
+    atomic_uint refs;
+    struct sr_registry *owner; /* gets the id back on the last release */
+};
+
+void sr_worker_ref(struct sr_worker *w);
+/* Drops a reference; the last one frees the record. Accepts NULL. */
+void sr_worker_release(struct sr_worker *w);
+
+static inline enum sr_worker_health sr_worker_health(const struct sr_worker *w)
+{
+    return (enum sr_worker_health)atomic_load_explicit(&w->health, memory_order_relaxed);
+}
+
+static inline bool sr_worker_routable(const struct sr_worker *w)
+{
+    return sr_worker_health(w) == SR_HEALTH_HEALTHY &&
+           !atomic_load_explicit(&w->removed, memory_order_acquire);
+}
+
+static inline long sr_worker_load(const struct sr_worker *w)
+{
+    return atomic_load_explicit(&w->in_flight, memory_order_relaxed);
+}
+
+void sr_worker_load_add(struct sr_worker *w);
+void sr_worker_load_done(struct sr_worker *w, bool ok);
+
+/* Feeds one health-check result; returns true when the state changed. */
+bool sr_worker_report_check(struct sr_worker *w, bool ok, int rise, int fall);
+/* Forces a state (admin override, tests). */
+void sr_worker_set_health(struct sr_worker *w, enum sr_worker_health h);
+const char *sr_worker_health_name(enum sr_worker_health h);
+
+#endif

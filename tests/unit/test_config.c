@@ -1,0 +1,213 @@
+/* Unit tests for common/config: defaults, every flag, every kind of bad
+ * value (one line naming the flag), and --help generated from the table. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "common/alloc.h"
+#include "common/config.h"
+#include "common/err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int parse(struct sr_config *cfg, char *err, const char *const *args)
+{
+    char *argv[64] = {"sglang-router"};
+    int argc = 1;
+    while (args[argc - 1] != NULL) {
+        argv[argc] = (char *)args[argc - 1];
+        argc++;
+    }
+    assert_int_equal(sr_config_init(cfg), 0);
+    return sr_config_parse_args(cfg, argc, argv, err, 256);
+}
+
+#define PARSE(cfg, err, ...) parse(cfg, err, (const char *const[]){__VA_ARGS__, NULL})
+
+static void test_defaults_match_the_seed(void **state)
+{
+    (void)state;
+    struct sr_config c;
+    assert_int_equal(sr_config_init(&c), 0);
+    assert_string_equal(c.host, "127.0.0.1");
+    assert_int_equal(c.port, 30000);
+    assert_int_equal(c.n_worker_urls, 0);
+    assert_string_equal(c.policy, "cache_aware");
+    assert_true(c.cache_threshold == 0.5);
+    assert_true(c.cache_routing_prob == 1.0);
+    assert_int_equal(c.eviction_interval_secs, 60);
+    assert_int_equal(c.max_tree_size, 16777216);
+    assert_int_equal(c.balance_abs_threshold, 32);
+    assert_true(c.balance_rel_threshold == 1.0001);
+    assert_string_equal(c.log_level, "info");
+    struct sr_policy_params p = sr_config_policy_params(&c);
+    assert_int_equal(p.max_tree_bytes, 16777216);
+    assert_true(p.cache_threshold == 0.5);
+    sr_config_clear(&c);
+}
+
+static void test_every_flag(void **state)
+{
+    (void)state;
+    struct sr_config c;
+    char err[256] = "";
+    int rc = PARSE(&c, err, "--host", "0.0.0.0", "--port=8080", "--worker-urls", "http://w1:8000",
+                   "http://W2:8000/", "--policy", "round_robin", "--cache-threshold", "0.25",
+                   "--cache-routing-prob=0.75", "--eviction-interval", "5", "--max-tree-size",
+                   "1024", "--balance-abs-threshold", "0", "--balance-rel-threshold", "2.5",
+                   "--log-level", "debug", "--worker-urls", "http://w3:1");
+    if (rc != 0)
+        fail_msg("rejected: %s", err);
+    assert_string_equal(c.host, "0.0.0.0");
+    assert_int_equal(c.port, 8080);
+    assert_int_equal(c.n_worker_urls, 3);
+    assert_string_equal(c.worker_urls[0], "http://w1:8000");
+    assert_string_equal(c.worker_urls[1], "http://w2:8000");
+    assert_string_equal(c.worker_urls[2], "http://w3:1");
+    assert_string_equal(c.policy, "round_robin");
+    assert_true(c.cache_threshold == 0.25);
+    assert_true(c.cache_routing_prob == 0.75);
+    assert_int_equal(c.eviction_interval_secs, 5);
+    assert_int_equal(c.max_tree_size, 1024);
+    assert_int_equal(c.balance_abs_threshold, 0);
+    assert_true(c.balance_rel_threshold == 2.5);
+    assert_string_equal(c.log_level, "debug");
+    sr_config_clear(&c);
+
+    for (size_t i = 0; sr_policy_names[i]; i++) {
+        assert_int_equal(PARSE(&c, err, "--policy", sr_policy_names[i]), 0);
+        sr_config_clear(&c);
+    }
+}
+
+static void expect_error(const char *flag_in_message, const char *fragment, const char *const *args)
+{
+    struct sr_config c;
+    char err[256] = "";
+    int rc = parse(&c, err, args);
+    sr_config_clear(&c);
+    assert_true(rc < 0);
+    if (strstr(err, flag_in_message) == NULL || strstr(err, fragment) == NULL)
+        fail_msg("message '%s' lacks '%s' / '%s'", err, flag_in_message, fragment);
+    assert_null(strchr(err, '\n')); /* one line */
+}
+
+#define BAD(flag, fragment, ...)                                                                   \
+    expect_error(flag, fragment, (const char *const[]){__VA_ARGS__, NULL})
+
+static void test_bad_values(void **state)
+{
+    (void)state;
+    BAD("--cache-threshold", "between 0 and 1", "--cache-threshold", "1.5");
+    BAD("--cache-threshold", "between 0 and 1", "--cache-threshold", "-0.1");
+    BAD("--cache-threshold", "a number", "--cache-threshold", "half");
+    BAD("--cache-threshold", "a number", "--cache-threshold", "nan");
+    BAD("--cache-threshold", "a number", "--cache-threshold=");
+    BAD("--cache-routing-prob", "between 0 and 1", "--cache-routing-prob", "2");
+    BAD("--policy", "must be one of random, round_robin", "--policy", "fastest");
+    BAD("--worker-urls", "invalid URL 'worker1:8000'", "--worker-urls", "worker1:8000");
+    BAD("--worker-urls", "port", "--worker-urls", "http://w:99999");
+    BAD("--worker-urls", "duplicate", "--worker-urls", "http://w:1", "http://W:1/");
+    BAD("--worker-urls", "at least one value", "--worker-urls", "--port", "1");
+    BAD("--port", "expected a value", "--port");
+    BAD("--port", "between 0 and 65535", "--port", "70000");
+    BAD("--port", "an integer", "--port", "80.5");
+    BAD("--port", "an integer", "--port", " 80");
+    BAD("--eviction-interval", "between 1", "--eviction-interval", "0");
+    BAD("--max-tree-size", "an integer", "--max-tree-size", "16MB");
+    BAD("--max-tree-size", "between 1", "--max-tree-size", "0");
+    BAD("--balance-abs-threshold", "between 0", "--balance-abs-threshold", "-1");
+    BAD("--balance-rel-threshold", "between 1", "--balance-rel-threshold", "0.5");
+    BAD("--host", "must not be empty", "--host", "");
+    BAD("--log-level", "must be one of", "--log-level", "loud");
+    BAD("--bogus", "unknown option", "--bogus", "1");
+    BAD("'stray'", "unexpected argument", "stray");
+    BAD("--max-tree-size", "an integer", "--max-tree-size", "99999999999999999999999");
+}
+
+static void test_help(void **state)
+{
+    (void)state;
+    struct sr_config c;
+    char err[256];
+    assert_int_equal(PARSE(&c, err, "--port", "1", "--help"), SR_CONFIG_HELP);
+    sr_config_clear(&c);
+    assert_int_equal(PARSE(&c, err, "-h"), SR_CONFIG_HELP);
+    sr_config_clear(&c);
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    sr_config_print_help(out, "sglang-router");
+    fclose(out);
+    assert_non_null(strstr(text, "usage: sglang-router [-h]"));
+    assert_non_null(strstr(text, "{random,round_robin,shortest_queue,cache_aware}"));
+    assert_non_null(strstr(text, "--worker-urls URL [URL ...]"));
+    /* Every option appears with its default from the table. */
+    for (const struct sr_option *o = sr_config_options(); o->name; o++) {
+        char flag[80];
+        snprintf(flag, sizeof(flag), "--%s ", o->name);
+        assert_non_null(strstr(text, flag));
+    }
+    assert_non_null(strstr(text, "(default: 127.0.0.1)"));
+    assert_non_null(strstr(text, "(default: 30000)"));
+    assert_non_null(strstr(text, "(default: cache_aware)"));
+    assert_non_null(strstr(text, "(default: 0.5)"));
+    assert_non_null(strstr(text, "(default: 1.0)"));
+    assert_non_null(strstr(text, "(default: 60)"));
+    assert_non_null(strstr(text, "(default: 16777216)"));
+    assert_non_null(strstr(text, "(default: 32)"));
+    assert_non_null(strstr(text, "(default: 1.0001)"));
+    free(text);
+}
+
+static void test_set_by_name_and_runtime_flags(void **state)
+{
+    (void)state;
+    struct sr_config c;
+    char err[256];
+    assert_int_equal(sr_config_init(&c), 0);
+    assert_int_equal(sr_config_set(&c, "cache-threshold", "0.9", err, sizeof(err)), 0);
+    assert_true(c.cache_threshold == 0.9);
+    assert_int_equal(sr_config_set(&c, "nope", "1", err, sizeof(err)), SR_ERR_NOT_FOUND);
+    assert_true(sr_config_find_option("cache-threshold")->runtime_mutable);
+    assert_false(sr_config_find_option("port")->runtime_mutable);
+    sr_config_clear(&c);
+}
+
+static void test_allocation_failures(void **state)
+{
+    (void)state;
+    for (long k = 0; k < 12; k++) {
+        struct sr_config c;
+        sr_alloc_fail_after(k);
+        int rc = sr_config_init(&c);
+        if (rc == 0) {
+            char err[256];
+            char *argv[] = {"r", "--worker-urls", "http://a:1", "http://b:1", "--host", "h"};
+            rc = sr_config_parse_args(&c, 6, argv, err, sizeof(err));
+            assert_true(rc == 0 || rc == SR_ERR_NOMEM);
+            sr_config_clear(&c);
+        } else {
+            assert_int_equal(rc, SR_ERR_NOMEM);
+        }
+        sr_alloc_fail_after(-1);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_match_the_seed),
+        cmocka_unit_test(test_every_flag),
+        cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_help),
+        cmocka_unit_test(test_set_by_name_and_runtime_flags),
+        cmocka_unit_test(test_allocation_failures),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

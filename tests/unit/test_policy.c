@@ -1,0 +1,384 @@
+/* Unit tests for common/policy and the policies in common/policy/: name lookup, the distribution
+ * of random and round_robin, shortest_queue ties, every branch of the
+ * cache-aware algorithm, the imbalance guard, tie-breaking, and the
+ * recording of every decision. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "common/err.h"
+#include "common/policy.h"
+
+#include <string.h>
+
+#define NW 4
+
+struct fixture {
+    struct sr_registry *reg;
+    struct sr_worker_set *set;
+    struct sr_worker *w[NW];
+    struct sr_rng rng;
+    struct sr_policy_params params;
+};
+
+static int setup(void **state)
+{
+    static struct fixture f;
+    memset(&f, 0, sizeof(f));
+    f.reg = sr_registry_new();
+    const char *urls[NW] = {"http://w0:1", "http://w1:1", "http://w2:1", "http://w3:1"};
+    assert_int_equal(sr_registry_replace(f.reg, urls, NW, NULL), 0);
+    f.set = sr_registry_acquire(f.reg);
+    for (int i = 0; i < NW; i++) {
+        f.w[i] = f.set->workers[i];
+        sr_worker_set_health(f.w[i], SR_HEALTH_HEALTHY);
+    }
+    sr_rng_seed(&f.rng, 1234);
+    f.params = (struct sr_policy_params){
+        .cache_threshold = 0.5,
+        .cache_routing_prob = 1.0,
+        .balance_abs_threshold = 32,
+        .balance_rel_threshold = 1.0001,
+        .max_tree_bytes = 1 << 20,
+    };
+    *state = &f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    sr_worker_set_release(f->set);
+    sr_registry_free(f->reg);
+    return 0;
+}
+
+static struct sr_policy *make(struct fixture *f, const char *name)
+{
+    int err = 1;
+    struct sr_policy *p = sr_policy_create(name, &f->params, &err);
+    assert_non_null(p);
+    assert_int_equal(err, 0);
+    assert_string_equal(sr_policy_name(p), name);
+    return p;
+}
+
+/* Index (0..NW-1) of the worker chosen for text, or a negative error. */
+static int route_ex(struct fixture *f, struct sr_policy *p, const char *text,
+                    const uint32_t *excluded, size_t nexcluded)
+{
+    struct sr_route_request req = {
+        .workers = f->set,
+        .text = text,
+        .text_len = text ? strlen(text) : 0,
+        .excluded = excluded,
+        .nexcluded = nexcluded,
+        .rng = &f->rng,
+        .params = &f->params,
+    };
+    struct sr_worker *out = NULL;
+    int rc = sr_policy_select(p, &req, &out);
+    if (rc != 0)
+        return rc;
+    for (int i = 0; i < NW; i++)
+        if (out == f->w[i])
+            return i;
+    fail_msg("selected a worker outside the set");
+    return -1;
+}
+
+static int route(struct fixture *f, struct sr_policy *p, const char *text)
+{
+    return route_ex(f, p, text, NULL, 0);
+}
+
+static void set_loads(struct fixture *f, long a, long b, long c, long d)
+{
+    long l[NW] = {a, b, c, d};
+    for (int i = 0; i < NW; i++)
+        atomic_store(&f->w[i]->in_flight, l[i]);
+}
+
+static void test_names_map_to_policies(void **state)
+{
+    struct fixture *f = *state;
+    for (size_t i = 0; sr_policy_names[i]; i++)
+        sr_policy_destroy(make(f, sr_policy_names[i]));
+    int err = 0;
+    assert_null(sr_policy_create("fastest", &f->params, &err));
+    assert_int_equal(err, SR_ERR_NOT_FOUND);
+    sr_policy_destroy(NULL);
+}
+
+static void test_random_is_uniform_and_respects_health(void **state)
+{
+    struct fixture *f = *state;
+    struct sr_policy *p = make(f, "random");
+    int count[NW] = {0};
+    for (int i = 0; i < 40000; i++)
+        count[route(f, p, "x")]++;
+    for (int i = 0; i < NW; i++)
+        assert_in_range(count[i], 9500, 10500);
+
+    sr_worker_set_health(f->w[1], SR_HEALTH_UNHEALTHY);
+    uint32_t excluded[] = {f->w[2]->id};
+    memset(count, 0, sizeof(count));
+    for (int i = 0; i < 1000; i++)
+        count[route_ex(f, p, "x", excluded, 1)]++;
+    assert_int_equal(count[1] + count[2], 0);
+    assert_true(count[0] > 400 && count[3] > 400);
+
+    for (int i = 0; i < NW; i++)
+        sr_worker_set_health(f->w[i], SR_HEALTH_PENDING);
+    assert_int_equal(route(f, p, "x"), SR_ERR_NO_WORKER);
+    sr_policy_destroy(p);
+}
+
+static void test_round_robin_cycles_over_healthy_workers(void **state)
+{
+    struct fixture *f = *state;
+    struct sr_policy *p = make(f, "round_robin");
+    int first = route(f, p, NULL);
+    for (int i = 1; i < 12; i++)
+        assert_int_equal(route(f, p, NULL), (first + i) % NW);
+
+    sr_worker_set_health(f->w[2], SR_HEALTH_UNHEALTHY);
+    int count[NW] = {0}, prev = -1;
+    for (int i = 0; i < 300; i++) {
+        int k = route(f, p, NULL);
+        assert_int_not_equal(k, prev);
+        prev = k;
+        count[k]++;
+    }
+    assert_int_equal(count[2], 0);
+    assert_int_equal(count[0], 100);
+    assert_int_equal(count[1], 100);
+    assert_int_equal(count[3], 100);
+    for (int i = 0; i < NW; i++)
+        sr_worker_set_health(f->w[i], SR_HEALTH_UNHEALTHY);
+    assert_int_equal(route(f, p, NULL), SR_ERR_NO_WORKER);
+    sr_policy_destroy(p);
+}
+
+static void test_shortest_queue_breaks_ties_randomly(void **state)
+{
+    struct fixture *f = *state;
+    struct sr_policy *p = make(f, "shortest_queue");
+    set_loads(f, 3, 1, 1, 5);
+    int count[NW] = {0};
+    for (int i = 0; i < 1000; i++)
+        count[route(f, p, NULL)]++;
+    assert_int_equal(count[0] + count[3], 0);
+    assert_in_range(count[1], 400, 600);
+    sr_policy_dispatch(p, f->w[1]);
+    assert_int_equal(sr_worker_load(f->w[1]), 2);
+    assert_int_equal(route(f, p, NULL), 2);
+    sr_policy_complete(p, f->w[1], true);
+    assert_int_equal(sr_worker_load(f->w[1]), 1);
+    set_loads(f, 0, 0, 0, 0);
+    sr_policy_destroy(p);
+}
+
+static const char *const T =
+    "You are a helpful assistant. Answer briefly and precisely. Question: what is a radix tree?";
+
+static void test_cache_hit_goes_to_the_best_match(void **state)
+{
+    struct fixture *f = *state;
+    struct sr_policy *p = make(f, "cache_aware");
+    int first = route(f, p, T);
+    assert_true(sr_policy_worker_tree_bytes(p, f->w[first]) == strlen(T));
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(route(f, p, T), first);
+    struct sr_radix_stats st;
+    assert_true(sr_policy_tree_stats(p, &st));
+    assert_int_equal(st.text_bytes, strlen(T));
+    sr_policy_destroy(p);
+}
+
+static void test_cache_miss_goes_to_the_smallest_tree(void **state)
+{
+    struct fixture *f = *state;
+    int count[NW] = {0};
+    for (int trial = 0; trial < 200; trial++) {
+        struct sr_policy *p = make(f, "cache_aware");
+        int first = route(f, p, T);
+        int second = route(f, p, "Completely unrelated text with nothing in common.");
+        assert_int_not_equal(second, first);
+        count[first]++;
+        sr_policy_destroy(p);
+    }
+    /* With empty trees every worker ties: the first choice is random. */
+    for (int i = 0; i < NW; i++)
+        assert_true(count[i] > 20);
+}
+
+static void test_cache_threshold_decides(void **state)
+{
+    struct fixture *f = *state;
+    /* 40 shared bytes of 100: match rate 0.4. */
+    char a[101], b[101];
+    memset(a, 'p', 40), memset(a + 40, 'a', 60), a[100] = '\0';
+    memset(b, 'p', 40), memset(b + 40, 'b', 60), b[100] = '\0';
+    struct sr_policy *p = make(f, "cache_aware");
+    int first = route(f, p, a);
+    assert_int_not_equal(route(f, p, b), first); /* 0.4 <= 0.5: smallest tree */
+
+    struct sr_policy *q = make(f, "cache_aware");
+    f->params.cache_threshold = 0.3;
+    first = route(f, q, a);
+    assert_int_equal(route(f, q, b), first); /* 0.4 > 0.3: best match */
+    f->params.cache_threshold = 0.5;
+    sr_policy_destroy(p);
+    sr_policy_destroy(q);
+}
+
+static void test_cache_routing_prob_zero_is_shortest_queue(void **state)
+{
+    struct fixture *f = *state;
+    struct sr_policy *p = make(f, "cache_aware");
+    int first = route(f, p, T);
+    f->params.cache_routing_prob = 0.0;
+    set_loads(f, 2, 2, 2, 2);
+    atomic_store(&f->w[(first + 1) % NW]->in_flight, 1);
+    assert_int_equal(route(f, p, T), (first + 1) % NW);
+    /* The decision was recorded for the worker that got it. */
+    assert_int_equal(sr_policy_worker_tree_bytes(p, f->w[(first + 1) % NW]), strlen(T));
+
+    /* Probability 0.5: about half the requests follow the cache. */
+    f->params.cache_routing_prob = 0.5;
+    struct sr_policy *q = make(f, "cache_aware");
+    set_loads(f, 0, 0, 0, 0);
+    first = route(f, q, T);
+    set_loads(f, 1, 1, 1, 1);
+    atomic_store(&f->w[(first + 2) % NW]->in_flight, 0);
+    int cached = 0;
+    for (int i = 0; i < 2000; i++) {
+        int k = route(f, q, T);
+        assert_true(k == first || k == (first + 2) % NW);
+        cached += k == first;
+        if (k != first) /* forget it, so `first` stays the only holder of T */
+            sr_policy_worker_removed(q, f->w[k]);
+    }
+    assert_in_range(cached, 850, 1150);
+    f->params.cache_routing_prob = 1.0;
+    set_loads(f, 0, 0, 0, 0);
+    sr_policy_destroy(p);
+    sr_policy_destroy(q);
+}
+
+static void test_imbalance_guard(void **state)
+{
+    struct fixture *f = *state;
+    struct sr_policy *p = make(f, "cache_aware");
+    int first = route(f, p, T);
+    int other = (first + 3) % NW;
+
+    set_loads(f, 20, 20, 20, 20);
+    atomic_store(&f->w[first]->in_flight, 53); /* 53 - 20 > 32 and 53 > 20 * 1.0001 */
+    atomic_store(&f->w[other]->in_flight, 19);
+    assert_int_equal(route(f, p, T), other);
+    assert_int_equal(sr_policy_worker_tree_bytes(p, f->w[other]), strlen(T));
+    sr_policy_worker_removed(p, f->w[other]); /* keep `first` the only holder of T */
+
+    atomic_store(&f->w[first]->in_flight, 51); /* 51 - 19 = 32: not imbalanced */
+    assert_int_equal(route(f, p, T), first);
+
+    /* The relative threshold must hold too. */
+    f->params.balance_abs_threshold = 5;
+    f->params.balance_rel_threshold = 3.0;
+    set_loads(f, 20, 20, 20, 20);
+    atomic_store(&f->w[first]->in_flight, 50); /* 50 > 20 + 5 but not > 20 * 3 */
+    assert_int_equal(route(f, p, T), first);
+    atomic_store(&f->w[first]->in_flight, 61);
+    assert_int_not_equal(route(f, p, T), first);
+    f->params.balance_abs_threshold = 32;
+    f->params.balance_rel_threshold = 1.0001;
+    set_loads(f, 0, 0, 0, 0);
+    sr_policy_destroy(p);
+}
+
+static void test_equal_matches_are_broken_randomly(void **state)
+{
+    struct fixture *f = *state;
+    struct sr_policy *p = make(f, "cache_aware");
+    /* Record T for workers 0 and 1 through shortest-queue decisions. */
+    f->params.cache_routing_prob = 0.0;
+    set_loads(f, 0, 9, 9, 9);
+    assert_int_equal(route(f, p, T), 0);
+    set_loads(f, 9, 0, 9, 9);
+    assert_int_equal(route(f, p, T), 1);
+    f->params.cache_routing_prob = 1.0;
+    set_loads(f, 0, 0, 0, 0);
+    int count[NW] = {0};
+    for (int i = 0; i < 400; i++)
+        count[route(f, p, T)]++;
+    assert_int_equal(count[2] + count[3], 0);
+    assert_in_range(count[0], 150, 250);
+    sr_policy_destroy(p);
+}
+
+static void test_unroutable_best_match_is_skipped(void **state)
+{
+    struct fixture *f = *state;
+    struct sr_policy *p = make(f, "cache_aware");
+    int first = route(f, p, T);
+    uint32_t excluded[] = {f->w[first]->id};
+    int second = route_ex(f, p, T, excluded, 1); /* a retry elsewhere */
+    assert_int_not_equal(second, first);
+    sr_worker_set_health(f->w[first], SR_HEALTH_UNHEALTHY);
+    assert_int_equal(route(f, p, T), second);
+    sr_worker_set_health(f->w[first], SR_HEALTH_HEALTHY);
+    for (int i = 0; i < NW; i++)
+        sr_worker_set_health(f->w[i], SR_HEALTH_UNHEALTHY);
+    assert_int_equal(route(f, p, T), SR_ERR_NO_WORKER);
+    for (int i = 0; i < NW; i++)
+        sr_worker_set_health(f->w[i], SR_HEALTH_HEALTHY);
+    sr_policy_destroy(p);
+}
+
+static void test_removed_worker_leaves_the_tree_and_maintenance_evicts(void **state)
+{
+    struct fixture *f = *state;
+    struct sr_policy *p = make(f, "cache_aware");
+    int first = route(f, p, T);
+    sr_policy_worker_removed(p, f->w[first]);
+    assert_int_equal(sr_policy_worker_tree_bytes(p, f->w[first]), 0);
+
+    first = route(f, p, T);
+    assert_int_equal(sr_policy_worker_tree_bytes(p, f->w[first]), strlen(T));
+    f->params.max_tree_bytes = 10;
+    sr_policy_maintain(p, &f->params);
+    assert_true(sr_policy_worker_tree_bytes(p, f->w[first]) <= 10);
+    f->params.max_tree_bytes = 1 << 20;
+
+    struct sr_policy *rr = make(f, "round_robin");
+    struct sr_radix_stats st;
+    assert_false(sr_policy_tree_stats(rr, &st));
+    sr_policy_maintain(rr, &f->params); /* no-op, no crash */
+    sr_policy_destroy(rr);
+    sr_policy_destroy(p);
+}
+
+#define T_(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T_(test_names_map_to_policies),
+        T_(test_random_is_uniform_and_respects_health),
+        T_(test_round_robin_cycles_over_healthy_workers),
+        T_(test_shortest_queue_breaks_ties_randomly),
+        T_(test_cache_hit_goes_to_the_best_match),
+        T_(test_cache_miss_goes_to_the_smallest_tree),
+        T_(test_cache_threshold_decides),
+        T_(test_cache_routing_prob_zero_is_shortest_queue),
+        T_(test_imbalance_guard),
+        T_(test_equal_matches_are_broken_randomly),
+        T_(test_unroutable_best_match_is_skipped),
+        T_(test_removed_worker_leaves_the_tree_and_maintenance_evicts),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,91 @@
+/* Unit tests for common/url: worker URL validation and canonical form. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "common/url.h"
+
+#include <string.h>
+
+static void expect_ok(const char *text, const char *canonical, const char *host, int port, int tls)
+{
+    struct sr_url u;
+    const char *why = NULL;
+    int rc = sr_url_parse(text, strlen(text), &u, &why);
+    if (rc != 0)
+        fail_msg("'%s' rejected: %s", text, why);
+    assert_string_equal(u.canonical, canonical);
+    assert_string_equal(u.host, host);
+    assert_int_equal(u.port, port);
+    assert_int_equal(u.tls, tls);
+    sr_url_clear(&u);
+}
+
+static void expect_bad(const char *text, const char *reason_part)
+{
+    struct sr_url u;
+    const char *why = NULL;
+    assert_int_equal(sr_url_parse(text, strlen(text), &u, &why), SR_ERR_INVALID);
+    assert_non_null(why);
+    if (strstr(why, reason_part) == NULL)
+        fail_msg("'%s': reason '%s' lacks '%s'", text, why, reason_part);
+}
+
+static void test_valid_urls(void **state)
+{
+    (void)state;
+    expect_ok("http://worker1:8000", "http://worker1:8000", "worker1", 8000, 0);
+    expect_ok("HTTP://Worker1:8000/", "http://worker1:8000", "worker1", 8000, 0);
+    expect_ok("http://10.0.0.7", "http://10.0.0.7:80", "10.0.0.7", 80, 0);
+    expect_ok("https://gpu-3.example.com", "https://gpu-3.example.com:443", "gpu-3.example.com",
+              443, 1);
+    expect_ok("http://[::1]:31000", "http://[::1]:31000", "::1", 31000, 0);
+    expect_ok("http://w:1/v1/base/", "http://w:1/v1/base", "w", 1, 0);
+}
+
+static void test_invalid_urls(void **state)
+{
+    (void)state;
+    expect_bad("worker1:8000", "http://");
+    expect_bad("ftp://worker1", "http://");
+    expect_bad("http://", "empty host");
+    expect_bad("http://:8000", "empty host");
+    expect_bad("http://w:0", "port");
+    expect_bad("http://w:65536", "port");
+    expect_bad("http://w:80a", "port");
+    expect_bad("http://w:", "port");
+    expect_bad("http://user@w:80", "user info");
+    expect_bad("http://w:80/?x=1", "query");
+    expect_bad("http://w:80#frag", "query");
+    expect_bad("http://w 1:80", "whitespace");
+    expect_bad("http://w\x01:80", "control");
+    expect_bad("http://[::1:80", "IPv6");
+    expect_bad("http://[::1]x", "after IPv6");
+    expect_bad("http://wo$rker", "host name");
+}
+
+static void test_allocation_failure(void **state)
+{
+    (void)state;
+    for (long k = 0; k < 3; k++) {
+        struct sr_url u;
+        sr_alloc_fail_after(k);
+        int rc = sr_url_parse("http://w:1", 10, &u, NULL);
+        sr_alloc_fail_after(-1);
+        assert_int_equal(rc, SR_ERR_NOMEM);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_urls),
+        cmocka_unit_test(test_invalid_urls),
+        cmocka_unit_test(test_allocation_failure),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
