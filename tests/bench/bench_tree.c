@@ -1,0 +1,323 @@
+/*
+ * bench-tree: cost of cache-aware routing decisions and of the radix tree.
+ *
+ * Workload: 16 healthy workers, prompts made of one of 200 shared prefixes
+ * (2 KiB, or half the prompt when the prompt is shorter) plus a unique
+ * suffix. A decision is sr_policy_select() of the cache_aware policy: the
+ * load scan, one tree walk (match), the choice and the insert, exactly as
+ * the data plane does it. Prompts are generated before the clock starts.
+ *
+ * Figures are for the steady state: before timing, the tree is filled past
+ * its capacity (max_tree_size per worker, and the hard cap at twice that),
+ * so the timed decisions reuse memory freed by eviction and include the
+ * amortised cost of the inline eviction, as in a long-running router.
+ *
+ * Prints one line per figure: "BENCH <name> <value> <unit>".
+ * Usage: bench-tree [--smoke] [FIGURE ...]
+ *   --smoke: tiny sizes, finishes in a second; FIGURE: print only the
+ *   figures whose names start with these words (e.g. decisions_per_sec).
+ */
+#include "common/policy.h"
+#include "common/rand.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define WORKERS    16
+#define PREFIXES   200
+#define PREFIX_LEN 2048
+#define POOL       (32u << 20)
+
+struct bench {
+    struct sr_registry *reg;
+    struct sr_worker_set *set;
+    struct sr_policy_params params;
+    unsigned char *prefix[PREFIXES];
+    unsigned char *pool;
+    struct sr_rng rng;
+};
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n);
+    if (p == NULL) {
+        fprintf(stderr, "bench-tree: out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+static void fill_text(struct sr_rng *rng, unsigned char *out, size_t n)
+{
+    static const char chars[] = "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ.,0123456789";
+    for (size_t i = 0; i < n; i++)
+        out[i] = (unsigned char)chars[sr_rng_below(rng, sizeof(chars) - 1)];
+}
+
+/* One prompt: a shared prefix, a random 16-character tag (so the suffix
+ * diverges at once), then a slice of a random pool. */
+static void gen_prompt_rng(struct bench *b, struct sr_rng *rng, unsigned char *out, size_t size)
+{
+    size_t plen = size / 2 < PREFIX_LEN ? size / 2 : PREFIX_LEN;
+    memcpy(out, b->prefix[sr_rng_below(rng, PREFIXES)], plen);
+    size_t rest = size - plen;
+    unsigned char tag[16];
+    uint64_t r = sr_rng_next(rng);
+    for (int i = 0; i < 16; i++, r >>= 4)
+        tag[i] = (unsigned char)"0123456789abcdef"[r & 15];
+    size_t t = rest < 16 ? rest : 16;
+    memcpy(out + plen, tag, t);
+    size_t off = sr_rng_below(rng, (uint32_t)(POOL - rest));
+    memcpy(out + plen + t, b->pool + off, rest - t);
+}
+
+static void gen_prompt(struct bench *b, unsigned char *out, size_t size)
+{
+    gen_prompt_rng(b, &b->rng, out, size);
+}
+
+/* count prompts of `size` bytes, one contiguous array. */
+static unsigned char *make_prompts(struct bench *b, size_t size, size_t count)
+{
+    unsigned char *all = xmalloc(size * count);
+    for (size_t i = 0; i < count; i++)
+        gen_prompt(b, all + i * size, size);
+    return all;
+}
+
+static struct sr_policy *new_policy(struct bench *b)
+{
+    int err;
+    struct sr_policy *p = sr_policy_create("cache_aware", &b->params, &err);
+    if (p == NULL) {
+        fprintf(stderr, "bench-tree: cannot create policy\n");
+        exit(1);
+    }
+    return p;
+}
+
+static void decide(struct bench *b, struct sr_policy *p, struct sr_rng *rng,
+                   const unsigned char *text, size_t len)
+{
+    struct sr_route_request req = {
+        .workers = b->set,
+        .text = text,
+        .text_len = len,
+        .rng = rng,
+        .params = &b->params,
+    };
+    struct sr_worker *w;
+    if (sr_policy_select(p, &req, &w) != 0) {
+        fprintf(stderr, "bench-tree: routing failed\n");
+        exit(1);
+    }
+}
+
+/* Drives p's tree past capacity with prompts of `size` bytes, until the
+ * shared counter of unique bytes reaches the target: afterwards every worker
+ * has been through the hard cap and the caller's malloc arena recycles
+ * memory freed by eviction. Several threads may warm up together. */
+static void warm_up(struct bench *b, struct sr_policy *p, struct sr_rng *rng, size_t size,
+                    atomic_size_t *unique)
+{
+    unsigned char *prompt = xmalloc(size);
+    size_t plen = size / 2 < PREFIX_LEN ? size / 2 : PREFIX_LEN;
+    size_t target = WORKERS * b->params.max_tree_bytes * 5 / 2;
+    while (atomic_fetch_add(unique, size - plen) < target) {
+        gen_prompt_rng(b, rng, prompt, size);
+        decide(b, p, rng, prompt, size);
+    }
+    free(prompt);
+}
+
+static struct sr_policy *steady_policy(struct bench *b, size_t size)
+{
+    struct sr_policy *p = new_policy(b);
+    atomic_size_t unique = 0;
+    warm_up(b, p, &b->rng, size, &unique);
+    return p;
+}
+
+/* ns per prompt byte for `count` steady-state decisions on `size` bytes. */
+static double per_byte(struct bench *b, size_t size, size_t count, struct sr_radix_stats *stats)
+{
+    struct sr_policy *p = steady_policy(b, size);
+    unsigned char *prompts = make_prompts(b, size, count);
+    double t0 = now_ns();
+    for (size_t i = 0; i < count; i++)
+        decide(b, p, &b->rng, prompts + i * size, size);
+    double ns = now_ns() - t0;
+    if (stats)
+        sr_policy_tree_stats(p, stats);
+    sr_policy_destroy(p);
+    free(prompts);
+    return ns / ((double)count * (double)size);
+}
+
+/* One eviction pass over a tree holding `text_bytes` of text, halving it. */
+static double evict_ms(struct bench *b, size_t text_bytes)
+{
+    const size_t size = 4096;
+    struct sr_policy *p = new_policy(b);
+    unsigned char *prompt = xmalloc(size);
+    struct sr_radix_stats st = {0};
+    while (st.text_bytes < text_bytes) {
+        for (int i = 0; i < 64; i++) {
+            gen_prompt(b, prompt, size);
+            decide(b, p, &b->rng, prompt, size);
+        }
+        sr_policy_tree_stats(p, &st);
+    }
+    struct sr_policy_params half = b->params;
+    half.max_tree_bytes = st.text_bytes / WORKERS / 2;
+    double t0 = now_ns();
+    sr_policy_maintain(p, &half);
+    double ms = (now_ns() - t0) / 1e6;
+    struct sr_radix_stats after;
+    sr_policy_tree_stats(p, &after);
+    fprintf(stderr, "evict: %zu -> %zu text bytes, %zu -> %zu nodes\n", st.text_bytes,
+            after.text_bytes, st.node_count, after.node_count);
+    sr_policy_destroy(p);
+    free(prompt);
+    return ms;
+}
+
+struct runner {
+    struct bench *b;
+    struct sr_policy *p;
+    const unsigned char *prompts;
+    size_t size, count;
+    uint64_t seed;
+    atomic_size_t *unique;
+    pthread_barrier_t *ready;
+};
+
+static void *run_decisions(void *arg)
+{
+    struct runner *r = arg;
+    struct sr_rng rng;
+    sr_rng_seed(&rng, r->seed);
+    warm_up(r->b, r->p, &rng, r->size, r->unique);
+    pthread_barrier_wait(r->ready);
+    for (size_t i = 0; i < r->count; i++)
+        decide(r->b, r->p, &rng, r->prompts + i * r->size, r->size);
+    return NULL;
+}
+
+/* Threads warm the tree up together (each thread's allocator reaches its
+ * steady state too), then all route their own prompts at once. */
+static double decisions_per_sec(struct bench *b, int threads, size_t per_thread)
+{
+    const size_t size = 4096;
+    struct sr_policy *p = new_policy(b);
+    unsigned char *prompts = make_prompts(b, size, per_thread * (size_t)threads);
+    atomic_size_t unique = 0;
+    pthread_barrier_t ready;
+    pthread_barrier_init(&ready, NULL, (unsigned)threads + 1);
+    struct runner r[8];
+    pthread_t th[8];
+    for (int i = 0; i < threads; i++) {
+        r[i] = (struct runner){b,       p,          prompts + (size_t)i * per_thread * size,
+                               size,    per_thread, (uint64_t)i + 100,
+                               &unique, &ready};
+        pthread_create(&th[i], NULL, run_decisions, &r[i]);
+    }
+    pthread_barrier_wait(&ready);
+    double t0 = now_ns();
+    for (int i = 0; i < threads; i++)
+        pthread_join(th[i], NULL);
+    double secs = (now_ns() - t0) / 1e9;
+    pthread_barrier_destroy(&ready);
+    sr_policy_destroy(p);
+    free(prompts);
+    return (double)per_thread * threads / secs;
+}
+
+/* True when the figure was asked for (or no figure was named). */
+static int wanted_in(int argc, char **argv, const char *name)
+{
+    int named = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) == 0)
+            continue;
+        named = 1;
+        if (strncmp(name, argv[i], strlen(argv[i])) == 0)
+            return 1;
+    }
+    return !named;
+}
+
+#define wanted(name) wanted_in(argc, argv, name)
+
+int main(int argc, char **argv)
+{
+    int smoke = argc > 1 && strcmp(argv[1], "--smoke") == 0;
+    struct bench b = {0};
+    sr_rng_seed(&b.rng, 42);
+    b.params = (struct sr_policy_params){
+        .cache_threshold = 0.5,
+        .cache_routing_prob = 1.0,
+        .balance_abs_threshold = 32,
+        .balance_rel_threshold = 1.0001,
+        .max_tree_bytes = smoke ? 64u << 10 : 16u << 20, /* the router's default */
+    };
+    b.reg = sr_registry_new();
+    char url[64];
+    for (int i = 0; i < WORKERS; i++) {
+        snprintf(url, sizeof(url), "http://10.0.0.%d:8000", i + 1);
+        if (b.reg == NULL || sr_registry_add(b.reg, url, NULL) != 0) {
+            fprintf(stderr, "bench-tree: cannot set up workers\n");
+            return 1;
+        }
+    }
+    b.set = sr_registry_acquire(b.reg);
+    for (size_t i = 0; i < b.set->count; i++)
+        sr_worker_set_health(b.set->workers[i], SR_HEALTH_HEALTHY);
+    for (int i = 0; i < PREFIXES; i++) {
+        b.prefix[i] = xmalloc(PREFIX_LEN);
+        fill_text(&b.rng, b.prefix[i], PREFIX_LEN);
+    }
+    b.pool = xmalloc(POOL);
+    fill_text(&b.rng, b.pool, POOL);
+
+    size_t scale = smoke ? 50 : 1;
+    struct sr_radix_stats st4k = {0};
+    if (wanted("decision_ns_per_byte_1k"))
+        printf("BENCH decision_ns_per_byte_1k %.3f ns/byte\n",
+               per_byte(&b, 1024, 40000 / scale, NULL));
+    if (wanted("decision_ns_per_byte_4k") || wanted("tree_bytes_per_text_byte"))
+        printf("BENCH decision_ns_per_byte_4k %.3f ns/byte\n",
+               per_byte(&b, 4096, 20000 / scale, &st4k));
+    if (wanted("decision_ns_per_byte_64k"))
+        printf("BENCH decision_ns_per_byte_64k %.3f ns/byte\n",
+               per_byte(&b, 65536, 2000 / scale, NULL));
+    if (st4k.text_bytes)
+        printf("BENCH tree_bytes_per_text_byte %.3f ratio\n",
+               (double)st4k.memory_bytes / (double)st4k.text_bytes);
+    if (wanted("evict_ms"))
+        printf("BENCH evict_ms %.2f ms\n", evict_ms(&b, (smoke ? 1u : 16u) << 20));
+    if (wanted("decisions_per_sec_1thread"))
+        printf("BENCH decisions_per_sec_1thread %.0f decisions/s\n",
+               decisions_per_sec(&b, 1, 20000 / scale));
+    if (wanted("decisions_per_sec_2threads"))
+        printf("BENCH decisions_per_sec_2threads %.0f decisions/s\n",
+               decisions_per_sec(&b, 2, 20000 / scale));
+
+    for (int i = 0; i < PREFIXES; i++)
+        free(b.prefix[i]);
+    free(b.pool);
+    sr_worker_set_release(b.set);
+    sr_registry_free(b.reg);
+    return 0;
+}
