@@ -182,7 +182,8 @@ static void test_allocation_failures_change_nothing(void **state)
 struct reader {
     struct sr_registry *reg;
     atomic_bool *stop;
-    long torn, reads;
+    long torn;
+    atomic_long reads;
 };
 
 static void *read_loop(void *p)
@@ -218,13 +219,15 @@ static void test_readers_never_see_a_half_update(void **state)
         pthread_create(&th[i], NULL, read_loop, &rd[i]);
     const char *a[] = {"http://a:1", "http://b:1", "http://c:1"};
     const char *b[] = {"http://d:1", "http://e:1", "http://f:1", "http://g:1", "http://h:1"};
-    for (int i = 0; i < 2000; i++)
+    /* Keep swapping until both readers have overlapped many swaps. */
+    for (int i = 0;
+         i < 2000 || atomic_load(&rd[0].reads) < 1000 || atomic_load(&rd[1].reads) < 1000; i++)
         assert_int_equal(sr_registry_replace(r, i % 2 ? b : a, i % 2 ? 5 : 3, NULL), 0);
     atomic_store(&stop, true);
     for (int i = 0; i < 2; i++)
         pthread_join(th[i], NULL);
     assert_int_equal(rd[0].torn + rd[1].torn, 0);
-    assert_true(rd[0].reads + rd[1].reads > 0);
+    assert_true(atomic_load(&rd[0].reads) >= 1000 && atomic_load(&rd[1].reads) >= 1000);
     sr_registry_free(r);
 }
 
