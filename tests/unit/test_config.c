@@ -165,6 +165,40 @@ static void test_help(void **state)
     free(text);
 }
 
+/* The README's flag table must list every option with its real default. */
+static void test_readme_flag_table_matches_the_option_table(void **state)
+{
+    (void)state;
+    FILE *f = fopen(SR_SOURCE_DIR "/README.md", "r");
+    assert_non_null(f);
+    char line[512];
+    int found = 0, rows = 0;
+    while (fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "| `--", 5) != 0)
+            continue;
+        rows++;
+        for (const struct sr_option *o = sr_config_options(); o->name; o++) {
+            char flag[80], def[80];
+            snprintf(flag, sizeof(flag), "| `--%s ", o->name);
+            if (strncmp(line, flag, strlen(flag)) != 0)
+                continue;
+            found++;
+            if (o->default_value)
+                snprintf(def, sizeof(def), "| `%s` |", o->default_value);
+            else
+                snprintf(def, sizeof(def), "| none |");
+            if (strstr(line, def) == NULL)
+                fail_msg("README row for --%s lacks default %s", o->name, def);
+        }
+    }
+    fclose(f);
+    int options = 0;
+    for (const struct sr_option *o = sr_config_options(); o->name; o++)
+        options++;
+    assert_int_equal(found, options);
+    assert_int_equal(rows, options);
+}
+
 static void test_set_by_name_and_runtime_flags(void **state)
 {
     (void)state;
@@ -206,6 +240,7 @@ int main(void)
         cmocka_unit_test(test_every_flag),
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_help),
+        cmocka_unit_test(test_readme_flag_table_matches_the_option_table),
         cmocka_unit_test(test_set_by_name_and_runtime_flags),
         cmocka_unit_test(test_allocation_failures),
     };
