@@ -65,6 +65,12 @@ size_t sr_alloc_footprint(const void *ptr)
     return malloc_usable_size((void *)ptr) + sizeof(size_t);
 }
 
+void sr_alloc_tune_for_server(void)
+{
+    mallopt(M_MXFAST, 0);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+}
+
 void sr_alloc_fail_after(long k)
 {
     atomic_store(&attempts, 0);

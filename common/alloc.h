@@ -31,6 +31,14 @@ char *sr_strndup(const char *s, size_t len);
  * per-block header); 0 for NULL. Used for honest memory accounting. */
 size_t sr_alloc_footprint(const void *ptr);
 
+/* Process-wide allocator settings for long-running servers; call once at
+ * the start of main(). Turns off glibc's fastbins, whose deferred
+ * consolidation otherwise lands as one long pause inside whichever
+ * allocation happens to trigger it (possibly under a hot lock), and raises
+ * the heap trim threshold so memory freed by eviction is reused instead of
+ * being returned to the kernel and faulted in again. */
+void sr_alloc_tune_for_server(void);
+
 /* Test hook: -1 disables injection; k >= 0 lets k allocations succeed and
  * fails all later ones. */
 void sr_alloc_fail_after(long k);

@@ -309,5 +309,6 @@ struct sr_policy_params sr_config_policy_params(const struct sr_config *cfg)
         .balance_abs_threshold = cfg->balance_abs_threshold,
         .balance_rel_threshold = cfg->balance_rel_threshold,
         .max_tree_bytes = (size_t)cfg->max_tree_size,
+        .eviction_interval_ms = (uint64_t)cfg->eviction_interval_secs * 1000,
     };
 }

@@ -31,11 +31,12 @@
 
 /* Runtime tunables, read once per decision. */
 struct sr_policy_params {
-    double cache_threshold;       /* min match rate for highest-match routing */
-    double cache_routing_prob;    /* probability of cache-aware routing */
-    long balance_abs_threshold;   /* imbalance: max - min load > this ... */
-    double balance_rel_threshold; /* ... and max > min * this */
-    size_t max_tree_bytes;        /* per-worker size target of the tree */
+    double cache_threshold;        /* min match rate for highest-match routing */
+    double cache_routing_prob;     /* probability of cache-aware routing */
+    long balance_abs_threshold;    /* imbalance: max - min load > this ... */
+    double balance_rel_threshold;  /* ... and max > min * this */
+    size_t max_tree_bytes;         /* per-worker size target of the tree */
+    uint64_t eviction_interval_ms; /* background eviction period; 0 = none */
 };
 
 /* One routing decision's input. Everything is borrowed. */
@@ -57,6 +58,7 @@ struct sr_policy_ops {
     int (*select)(struct sr_policy *p, const struct sr_route_request *req, struct sr_worker **out);
     /* Optional hooks (NULL when a policy does not need them). */
     void (*on_worker_removed)(struct sr_policy *p, struct sr_worker *w);
+    /* Applies new tree parameters and evicts now. */
     void (*maintain)(struct sr_policy *p, const struct sr_policy_params *params);
     bool (*tree_stats)(struct sr_policy *p, struct sr_radix_stats *out);
     size_t (*worker_tree_bytes)(struct sr_policy *p, const struct sr_worker *w);
@@ -81,7 +83,8 @@ int sr_policy_select(struct sr_policy *p, const struct sr_route_request *req,
 void sr_policy_dispatch(struct sr_policy *p, struct sr_worker *w);
 void sr_policy_complete(struct sr_policy *p, struct sr_worker *w, bool ok);
 void sr_policy_worker_removed(struct sr_policy *p, struct sr_worker *w);
-/* Periodic maintenance (eviction) with the current parameters. */
+/* Applies the tree parameters (size, eviction interval) and runs an
+ * eviction pass now; periodic passes run by themselves in the background. */
 void sr_policy_maintain(struct sr_policy *p, const struct sr_policy_params *params);
 /* false when the policy keeps no tree. */
 bool sr_policy_tree_stats(struct sr_policy *p, struct sr_radix_stats *out);

@@ -10,46 +10,14 @@
 #include "radix.h"
 
 #include "alloc.h"
+#include "radix_internal.h"
 #include "err.h"
 #include "utf8.h"
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
-
-struct tenant {
-    uint32_t worker;
-    uint64_t last_used;
-};
-
-struct node {
-    struct node *parent;
-    struct tenant *tenants;
-    struct node **kids; /* kid_cap pointers, then kid_cap key bytes */
-    uint32_t len;
-    uint32_t ntenants;
-    uint32_t tenant_cap;
-    uint16_t nkids;
-    uint16_t kid_cap;
-    unsigned char text[];
-};
-
-struct sr_radix {
-    pthread_mutex_t lock;
-    struct node *root;
-    uint64_t clock; /* logical time: one tick per insert */
-    size_t max_bytes;
-    size_t *worker_bytes; /* per worker id, nslots entries */
-    uint32_t *lens;       /* scratch match lengths, all zero between calls */
-    size_t nslots;
-    struct node **stack; /* scratch path / traversal stack */
-    size_t stack_cap;
-    size_t node_count;
-    size_t text_bytes;
-    size_t memory_bytes;
-    uint64_t inserts;
-    uint64_t evicted_bytes;
-};
+#include <time.h>
 
 /* Result of walking a text from the root. The fully matched nodes are
  * tree->stack[0, npath); `partial` is a child whose edge matched only its
@@ -60,11 +28,6 @@ struct walk {
     struct node *partial;
     size_t partial_len;
 };
-
-static unsigned char *kid_keys(const struct node *n)
-{
-    return (unsigned char *)(n->kids + n->kid_cap);
-}
 
 /* ---- memory accounting ---------------------------------------------- */
 
@@ -119,8 +82,8 @@ static struct node *kid_find(const struct node *n, unsigned char key)
 {
     if (n->nkids == 0)
         return NULL;
-    const unsigned char *k = memchr(kid_keys(n), key, n->nkids);
-    return k ? n->kids[k - kid_keys(n)] : NULL;
+    const unsigned char *k = memchr(sr_radix_kid_keys(n), key, n->nkids);
+    return k ? n->kids[k - sr_radix_kid_keys(n)] : NULL;
 }
 
 static int kid_reserve(struct sr_radix *t, struct node *n, size_t want)
@@ -137,7 +100,7 @@ static int kid_reserve(struct sr_radix *t, struct node *n, size_t want)
         return SR_ERR_NOMEM;
     if (n->nkids) {
         memcpy(block, n->kids, n->nkids * sizeof(struct node *));
-        memcpy((unsigned char *)(block + cap), kid_keys(n), n->nkids);
+        memcpy((unsigned char *)(block + cap), sr_radix_kid_keys(n), n->nkids);
     }
     tree_release(t, n->kids);
     n->kids = block;
@@ -149,7 +112,7 @@ static int kid_reserve(struct sr_radix *t, struct node *n, size_t want)
 static void kid_add(struct node *n, struct node *kid)
 {
     n->kids[n->nkids] = kid;
-    kid_keys(n)[n->nkids] = kid->text[0];
+    sr_radix_kid_keys(n)[n->nkids] = kid->text[0];
     n->nkids++;
     kid->parent = n;
 }
@@ -159,7 +122,7 @@ static void kid_replace(struct node *n, struct node *old, struct node *kid)
     for (uint16_t i = 0; i < n->nkids; i++) {
         if (n->kids[i] == old) {
             n->kids[i] = kid;
-            kid_keys(n)[i] = kid->text[0];
+            sr_radix_kid_keys(n)[i] = kid->text[0];
             kid->parent = n;
             return;
         }
@@ -172,14 +135,13 @@ static void kid_remove(struct node *n, struct node *kid)
         if (n->kids[i] == kid) {
             n->nkids--;
             n->kids[i] = n->kids[n->nkids];
-            kid_keys(n)[i] = kid_keys(n)[n->nkids];
+            sr_radix_kid_keys(n)[i] = sr_radix_kid_keys(n)[n->nkids];
             return;
         }
     }
 }
 
-/* Index of worker in n's tenants, or -(insertion point) - 1. */
-static int64_t tenant_find(const struct node *n, uint32_t worker)
+int64_t sr_radix_tenant_find(const struct node *n, uint32_t worker)
 {
     uint32_t lo = 0, hi = n->ntenants;
     while (lo < hi) {
@@ -197,13 +159,13 @@ static int64_t tenant_find(const struct node *n, uint32_t worker)
 
 static bool has_tenant(const struct node *n, uint32_t worker)
 {
-    return tenant_find(n, worker) >= 0;
+    return sr_radix_tenant_find(n, worker) >= 0;
 }
 
 /* Makes worker a tenant of n used at `now`, accounting its bytes. */
 static int tenant_touch(struct sr_radix *t, struct node *n, uint32_t worker, uint64_t now)
 {
-    int64_t i = tenant_find(n, worker);
+    int64_t i = sr_radix_tenant_find(n, worker);
     if (i >= 0) {
         n->tenants[i].last_used = now;
         return 0;
@@ -225,9 +187,9 @@ static int tenant_touch(struct sr_radix *t, struct node *n, uint32_t worker, uin
     return 0;
 }
 
-static void tenant_drop(struct sr_radix *t, struct node *n, uint32_t worker)
+void sr_radix_tenant_drop(struct sr_radix *t, struct node *n, uint32_t worker)
 {
-    int64_t i = tenant_find(n, worker);
+    int64_t i = sr_radix_tenant_find(n, worker);
     if (i < 0)
         return;
     n->ntenants--;
@@ -245,11 +207,36 @@ static bool is_worker_leaf(const struct node *n, uint32_t worker)
     return true;
 }
 
-/* Detaches a node without tenants (hence without children) and frees it. */
-static void node_unlink(struct sr_radix *t, struct node *n)
+void sr_radix_node_unlink(struct sr_radix *t, struct node *n)
 {
     kid_remove(n->parent, n);
-    node_free(t, n);
+    /* Accounted now, freed by sr_radix_unlock() once the lock is released:
+     * free() can be slow (heap trimming) and must not stall routing. */
+    t->node_count--;
+    t->text_bytes -= n->len;
+    t->memory_bytes -=
+        sr_alloc_footprint(n) + sr_alloc_footprint(n->tenants) + sr_alloc_footprint(n->kids);
+    n->parent = t->graveyard;
+    t->graveyard = n;
+}
+
+static void reap(struct node *n)
+{
+    while (n != NULL) {
+        struct node *next = n->parent;
+        sr_free(n->tenants);
+        sr_free(n->kids);
+        sr_free(n);
+        n = next;
+    }
+}
+
+void sr_radix_unlock(struct sr_radix *t)
+{
+    struct node *dead = t->graveyard;
+    t->graveyard = NULL;
+    pthread_mutex_unlock(&t->lock);
+    reap(dead);
 }
 
 /* ---- scratch space ---------------------------------------------------- */
@@ -379,21 +366,13 @@ static struct node *split(struct sr_radix *t, struct node *n, size_t at)
     n->len -= (uint32_t)at;
     t->text_bytes -= at; /* node_new counted the prefix again */
     memmove(n->text, n->text + at, n->len);
+    /* n keeps its block (and its address: eviction passes may hold node
+     * pointers across lock releases); the prefix bytes become slack, which
+     * the memory accounting counts. */
     kid_replace(parent, n, p);
-    /* Give the slack back; shrinking may move the block. */
-    size_t before = sr_alloc_footprint(n);
-    struct node *moved = sr_realloc(n, sizeof(*n) + n->len);
-    if (moved != NULL) {
-        t->memory_bytes = t->memory_bytes - before + sr_alloc_footprint(moved);
-        n = moved;
-        for (uint16_t i = 0; i < n->nkids; i++)
-            n->kids[i]->parent = n;
-    }
     kid_add(p, n);
     return p;
 }
-
-static int evict_locked(struct sr_radix *t, int64_t only_worker, size_t target, uint64_t *removed);
 
 /* Records text for worker along a completed walk. Top-down, so a failure
  * leaves the nesting invariant intact. */
@@ -404,6 +383,20 @@ static int insert_walked(struct sr_radix *t, const struct walk *w, const unsigne
     if (rc != 0)
         return rc;
     uint64_t now = ++t->clock;
+    if (t->worker_bytes[worker] > 2 * t->max_bytes) {
+        /* Over the hard cap: record no new text until the eviction pass
+         * (started now) makes room; only refresh what the worker has. */
+        for (size_t i = 0; i < w->npath; i++) {
+            int64_t k = sr_radix_tenant_find(t->stack[i], worker);
+            if (k < 0)
+                break;
+            t->stack[i]->tenants[k].last_used = now;
+        }
+        t->refused_inserts++;
+        t->pressure = true;
+        sr_radix_pass_tick(t);
+        return 0;
+    }
     for (size_t i = 0; i < w->npath; i++)
         if ((rc = tenant_touch(t, t->stack[i], worker, now)) != 0)
             return rc;
@@ -430,10 +423,7 @@ static int insert_walked(struct sr_radix *t, const struct walk *w, const unsigne
         kid_add(at, leaf);
     }
     t->inserts++;
-    if (t->worker_bytes[worker] > 2 * t->max_bytes) {
-        uint64_t removed = 0;
-        return evict_locked(t, worker, t->max_bytes, &removed);
-    }
+    sr_radix_pass_tick(t);
     return 0;
 }
 
@@ -478,6 +468,8 @@ void sr_radix_free(struct sr_radix *t)
 {
     if (t == NULL)
         return;
+    sr_radix_pass_cancel(t);
+    reap(t->graveyard);
     /* Iterative teardown: the tree may be deeper than the C stack allows. */
     struct node *n = t->root;
     while (n != NULL) {
@@ -514,7 +506,7 @@ int sr_radix_insert(struct sr_radix *t, const void *text, size_t len, uint32_t w
     int rc = walk(t, text, len, &w);
     if (rc == 0)
         rc = insert_walked(t, &w, text, len, worker);
-    pthread_mutex_unlock(&t->lock);
+    sr_radix_unlock(t);
     return rc;
 }
 
@@ -577,7 +569,7 @@ int sr_radix_match_insert(struct sr_radix *t, const void *text, size_t len,
     *chosen = (uint32_t)pick;
     rc = insert_walked(t, &w, text, len, (uint32_t)pick);
 out:
-    pthread_mutex_unlock(&t->lock);
+    sr_radix_unlock(t);
     return rc;
 }
 
@@ -613,121 +605,18 @@ static int collect(struct sr_radix *t, int64_t worker, size_t *count)
 int sr_radix_remove_worker(struct sr_radix *t, uint32_t worker)
 {
     pthread_mutex_lock(&t->lock);
+    sr_radix_pass_cancel(t); /* it may hold pointers to nodes freed here */
     size_t n = 0;
     int rc = worker < t->nslots ? collect(t, worker, &n) : 0;
     /* Children before parents: a node left without tenants has no children. */
     for (size_t i = n; rc == 0 && i-- > 0;) {
         struct node *node = t->stack[i];
-        tenant_drop(t, node, worker);
+        sr_radix_tenant_drop(t, node, worker);
         if (node->ntenants == 0)
-            node_unlink(t, node);
+            sr_radix_node_unlink(t, node);
     }
-    pthread_mutex_unlock(&t->lock);
+    sr_radix_unlock(t);
     return rc;
-}
-
-/* ---- eviction --------------------------------------------------------- */
-
-struct victim {
-    uint64_t last_used;
-    struct node *node;
-    uint32_t worker;
-};
-
-struct heap {
-    struct victim *v;
-    size_t n, cap;
-};
-
-static int heap_push(struct sr_radix *t, struct heap *h, struct victim v)
-{
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 256;
-        struct victim *arr = tree_realloc(t, h->v, cap * sizeof(*arr));
-        if (arr == NULL)
-            return SR_ERR_NOMEM;
-        h->v = arr;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0 && h->v[(i - 1) / 2].last_used > v.last_used) {
-        h->v[i] = h->v[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    h->v[i] = v;
-    return 0;
-}
-
-static struct victim heap_pop(struct heap *h)
-{
-    struct victim top = h->v[0], last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n)
-            break;
-        if (c + 1 < h->n && h->v[c + 1].last_used < h->v[c].last_used)
-            c++;
-        if (h->v[c].last_used >= last.last_used)
-            break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n)
-        h->v[i] = last;
-    return top;
-}
-
-/* Queues (node, worker) if node is a leaf of an over-target worker's history. */
-static int maybe_queue(struct sr_radix *t, struct heap *h, struct node *node, uint32_t k,
-                       size_t target)
-{
-    uint32_t worker = node->tenants[k].worker;
-    if (t->worker_bytes[worker] <= target || !is_worker_leaf(node, worker))
-        return 0;
-    return heap_push(t, h, (struct victim){node->tenants[k].last_used, node, worker});
-}
-
-/* Evicts least-recently-used leaves of over-target workers (one worker, or
- * all when only_worker < 0) until each is at or under target. */
-static int evict_locked(struct sr_radix *t, int64_t only_worker, size_t target, uint64_t *removed)
-{
-    struct heap h = {0};
-    size_t n = 0;
-    int rc = collect(t, only_worker, &n);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        struct node *node = t->stack[i];
-        for (uint32_t k = 0; rc == 0 && k < node->ntenants; k++)
-            if (only_worker < 0 || node->tenants[k].worker == (uint32_t)only_worker)
-                rc = maybe_queue(t, &h, node, k, target);
-    }
-    while (rc == 0 && h.n > 0) {
-        struct victim v = heap_pop(&h);
-        if (t->worker_bytes[v.worker] <= target)
-            continue;
-        struct node *parent = v.node->parent;
-        *removed += v.node->len;
-        tenant_drop(t, v.node, v.worker);
-        if (v.node->ntenants == 0)
-            node_unlink(t, v.node);
-        if (parent != t->root && is_worker_leaf(parent, v.worker)) {
-            int64_t k = tenant_find(parent, v.worker);
-            if (k >= 0)
-                rc = maybe_queue(t, &h, parent, (uint32_t)k, target);
-        }
-    }
-    tree_release(t, h.v);
-    t->evicted_bytes += *removed;
-    return rc;
-}
-
-int64_t sr_radix_evict(struct sr_radix *t)
-{
-    uint64_t removed = 0;
-    pthread_mutex_lock(&t->lock);
-    int rc = evict_locked(t, -1, t->max_bytes, &removed);
-    pthread_mutex_unlock(&t->lock);
-    return rc != 0 ? rc : (int64_t)removed;
 }
 
 /* ---- inspection ------------------------------------------------------- */
@@ -749,6 +638,8 @@ void sr_radix_get_stats(struct sr_radix *t, struct sr_radix_stats *out)
     out->worker_slots = t->nslots;
     out->inserts = t->inserts;
     out->evicted_bytes = t->evicted_bytes;
+    out->refused_inserts = t->refused_inserts;
+    out->passes = t->passes;
     pthread_mutex_unlock(&t->lock);
 }
 
@@ -803,8 +694,13 @@ static int check_node(struct sr_radix *t, struct node *n, size_t *bytes, size_t 
             return *why = "tenants not sorted and unique", SR_ERR_INVALID;
         if (w >= t->nslots)
             return *why = "tenant outside the worker slots", SR_ERR_INVALID;
-        if (n->parent != NULL && n->parent != t->root && !has_tenant(n->parent, w))
-            return *why = "tenant missing from parent (nesting)", SR_ERR_INVALID;
+        if (n->parent != NULL && n->parent != t->root) {
+            int64_t p = sr_radix_tenant_find(n->parent, w);
+            if (p < 0)
+                return *why = "tenant missing from parent (nesting)", SR_ERR_INVALID;
+            if (n->parent->tenants[p].last_used < n->tenants[k].last_used)
+                return *why = "parent used before its child (monotony)", SR_ERR_INVALID;
+        }
         if (n->tenants[k].last_used > t->clock)
             return *why = "timestamp from the future", SR_ERR_INVALID;
         bytes[w] += n->len;
@@ -813,10 +709,10 @@ static int check_node(struct sr_radix *t, struct node *n, size_t *bytes, size_t 
         struct node *kid = n->kids[i];
         if (kid->parent != n)
             return *why = "bad parent pointer", SR_ERR_INVALID;
-        if (kid_keys(n)[i] != kid->text[0])
+        if (sr_radix_kid_keys(n)[i] != kid->text[0])
             return *why = "child key differs from its first byte", SR_ERR_INVALID;
         for (uint16_t j = 0; j < i; j++)
-            if (kid_keys(n)[j] == kid_keys(n)[i])
+            if (sr_radix_kid_keys(n)[j] == sr_radix_kid_keys(n)[i])
                 return *why = "two children share a first byte", SR_ERR_INVALID;
     }
     return 0;

@@ -14,10 +14,15 @@
  *
  * Workers are dense small ids (struct sr_worker.id); thousands are fine.
  * Sizes: a worker's stored size is the number of text bytes on the nodes it
- * is a tenant of. sr_radix_evict() removes least-recently-used leaves until
- * every worker is at or under max_bytes; an insert that takes a worker above
- * the hard cap (2 * max_bytes) evicts that worker at once, so a flood of
- * unique prompts between eviction passes cannot exhaust memory.
+ * is a tenant of. An eviction pass drops each over-limit worker's least
+ * recently used history until it is at or under max_bytes. Passes are
+ * incremental: once due (every eviction interval, or at once when a worker
+ * crosses the hard cap) a pass advances by a few nodes with every insert,
+ * under the lock the insert holds anyway, so routing never stalls behind a
+ * pass and no extra thread competes for the cores; sr_radix_evict() drives a
+ * pass to its end in small chunks. Hard cap: a worker above 2 * max_bytes
+ * gets no new text recorded (its known prefixes are still refreshed) until
+ * the pass has made room, so a flood of unique prompts cannot exhaust memory.
  *
  * Cost: insert and match are O(text length) (word-at-a-time edge compares,
  * byte-keyed child lookup) plus O(log tenants) per node on the path.
@@ -60,12 +65,14 @@ static inline size_t sr_radix_view_bytes(const struct sr_radix_view *v, uint32_t
 typedef int64_t (*sr_radix_choose_cb)(void *ctx, const struct sr_radix_view *view);
 
 struct sr_radix_stats {
-    size_t node_count;      /* nodes, root excluded */
-    size_t text_bytes;      /* unique text bytes stored (sum of edge lengths) */
-    size_t memory_bytes;    /* heap footprint of the whole tree */
-    size_t worker_slots;    /* size of the per-worker arrays */
-    uint64_t inserts;       /* successful inserts */
-    uint64_t evicted_bytes; /* worker-bytes removed by eviction so far */
+    size_t node_count;        /* nodes, root excluded */
+    size_t text_bytes;        /* unique text bytes stored (sum of edge lengths) */
+    size_t memory_bytes;      /* heap footprint of the whole tree */
+    size_t worker_slots;      /* size of the per-worker arrays */
+    uint64_t inserts;         /* successful inserts */
+    uint64_t evicted_bytes;   /* worker-bytes removed by eviction so far */
+    uint64_t refused_inserts; /* inserts not recorded: worker over the hard cap */
+    uint64_t passes;          /* eviction passes completed */
 };
 
 /* max_bytes: per-worker size target of eviction (>= 1). NULL on failure. */
@@ -96,8 +103,15 @@ int sr_radix_match_insert(struct sr_radix *tree, const void *text, size_t len,
 /* Removes every trace of a worker (no leak, no dangling state). */
 int sr_radix_remove_worker(struct sr_radix *tree, uint32_t worker);
 
-/* LRU eviction pass: returns worker-bytes removed (>= 0) or SR_ERR_NOMEM. */
+/* Runs an LRU eviction pass now (after finishing one in progress), so that
+ * every worker ends at or under max_bytes unless inserts raced with it;
+ * releases the lock every few hundred nodes. Returns worker-bytes removed
+ * (>= 0) or SR_ERR_NOMEM (the tree stays sound). */
 int64_t sr_radix_evict(struct sr_radix *tree);
+
+/* Period of automatic passes (driven by inserts); 0 turns them off, which
+ * leaves only passes started by the hard cap or by sr_radix_evict(). */
+void sr_radix_set_eviction_interval(struct sr_radix *tree, uint64_t interval_ms);
 
 size_t sr_radix_worker_bytes(struct sr_radix *tree, uint32_t worker);
 void sr_radix_get_stats(struct sr_radix *tree, struct sr_radix_stats *out);

@@ -10,12 +10,15 @@
  *     with the smallest tree (most free cache).
  *  3. Otherwise the least-loaded worker.
  * Ties are broken at random. Every decision records the text for the chosen
- * worker, so the tree follows where prompts really went. Step 2's match,
- * choice and insert happen in one walk under the tree's lock.
+ * worker, so the tree follows where prompts really went: match, choice and
+ * insert happen in one walk under the tree's lock. The tree evicts by
+ * itself every eviction interval (incrementally, as inserts arrive).
  */
 #include "../alloc.h"
 #include "../err.h"
 #include "../policy.h"
+
+#include <stdatomic.h>
 
 struct cache_aware {
     struct sr_policy base;
@@ -64,6 +67,18 @@ static int64_t choose(void *ctx, const struct sr_radix_view *view)
     return c->picked->id;
 }
 
+/* Records the text for a worker picked outside the tree (imbalance, or the
+ * shortest-queue branch), unless it was removed meanwhile: checked under
+ * the tree lock, so a removal's purge cannot be undone by a late insert. */
+static int64_t keep_pick(void *ctx, const struct sr_radix_view *view)
+{
+    (void)view;
+    struct choice *c = ctx;
+    if (atomic_load_explicit(&c->picked->removed, memory_order_acquire))
+        return SR_ERR_NOT_FOUND;
+    return c->picked->id;
+}
+
 static int cache_aware_select(struct sr_policy *p, const struct sr_route_request *req,
                               struct sr_worker **out)
 {
@@ -76,18 +91,15 @@ static int cache_aware_select(struct sr_policy *p, const struct sr_route_request
 
     bool imbalanced = hi - lo > prm->balance_abs_threshold &&
                       (double)hi > (double)lo * prm->balance_rel_threshold;
-    if (!imbalanced && sr_rng_unit(req->rng) < prm->cache_routing_prob) {
-        struct choice c = {.req = req};
-        uint32_t id;
-        int rc = sr_radix_match_insert(ca->tree, req->text, req->text_len, choose, &c, &id);
-        if (c.picked == NULL)
-            return rc < 0 ? rc : SR_ERR_NO_WORKER;
-        *out = c.picked; /* a failed recording does not fail the request */
-        return 0;
-    }
+    bool by_cache = !imbalanced && sr_rng_unit(req->rng) < prm->cache_routing_prob;
+    struct choice c = {.req = req, .picked = by_cache ? NULL : least};
+    uint32_t id;
+    int rc = sr_radix_match_insert(ca->tree, req->text, req->text_len,
+                                   by_cache ? choose : keep_pick, &c, &id);
+    if (c.picked == NULL)
+        return rc < 0 ? rc : SR_ERR_NO_WORKER;
     /* Recording is best effort: a failure only shortens the history. */
-    (void)sr_radix_insert(ca->tree, req->text, req->text_len, least->id);
-    *out = least;
+    *out = c.picked;
     return 0;
 }
 
@@ -101,6 +113,7 @@ static void cache_aware_maintain(struct sr_policy *p, const struct sr_policy_par
 {
     struct cache_aware *ca = (struct cache_aware *)p;
     sr_radix_set_max_bytes(ca->tree, params->max_tree_bytes);
+    sr_radix_set_eviction_interval(ca->tree, params->eviction_interval_ms);
     (void)sr_radix_evict(ca->tree);
 }
 
@@ -143,5 +156,6 @@ struct sr_policy *sr_policy_cache_aware_new(const struct sr_policy_params *param
         sr_free(ca);
         return NULL;
     }
+    sr_radix_set_eviction_interval(ca->tree, params->eviction_interval_ms);
     return &ca->base;
 }

@@ -17,6 +17,7 @@
  *   --smoke: tiny sizes, finishes in a second; FIGURE: print only the
  *   figures whose names start with these words (e.g. decisions_per_sec).
  */
+#include "common/alloc.h"
 #include "common/policy.h"
 #include "common/rand.h"
 
@@ -244,6 +245,82 @@ static double decisions_per_sec(struct bench *b, int threads, size_t per_thread)
     return (double)per_thread * threads / secs;
 }
 
+struct evictor_arg {
+    struct sr_policy *p;
+    struct sr_policy_params params;
+    atomic_int done;
+    double ms;
+};
+
+static void *evict_once(void *arg)
+{
+    struct evictor_arg *e = arg;
+    double t0 = now_ns();
+    sr_policy_maintain(e->p, &e->params);
+    e->ms = (now_ns() - t0) / 1e6;
+    atomic_store(&e->done, 1);
+    return NULL;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Per-decision latency (us) of `count` decisions: p99.9 and max. */
+static void latency(double *lat, size_t n, double *p999, double *max)
+{
+    qsort(lat, n, sizeof(*lat), by_value);
+    *p999 = lat[(size_t)((double)n * 0.999)];
+    *max = lat[n - 1];
+}
+
+/* Routing while a full eviction pass runs on another thread over the
+ * largest steady-state tree (1 KiB prompts: the most nodes), evicting half
+ * of every worker's history; compared with routing alone. */
+static void stall_during_eviction(struct bench *b, size_t count)
+{
+    const size_t size = 1024;
+    struct sr_policy *p = steady_policy(b, size);
+    struct sr_radix_stats st;
+    sr_policy_tree_stats(p, &st);
+    unsigned char *prompts = make_prompts(b, size, 2 * count);
+    double *lat = xmalloc(count * sizeof(*lat));
+    for (size_t i = 0; i < count; i++) {
+        double t0 = now_ns();
+        decide(b, p, &b->rng, prompts + i * size, size);
+        lat[i] = (now_ns() - t0) / 1e3;
+    }
+    double base999, basemax;
+    latency(lat, count, &base999, &basemax);
+
+    struct evictor_arg e = {.p = p, .params = b->params};
+    e.params.max_tree_bytes = b->params.max_tree_bytes / 2;
+    atomic_init(&e.done, 0);
+    pthread_t th;
+    pthread_create(&th, NULL, evict_once, &e);
+    size_t n = 0;
+    while (!atomic_load(&e.done) && n < count) {
+        double t0 = now_ns();
+        decide(b, p, &b->rng, prompts + (count + n) * size, size);
+        lat[n++] = (now_ns() - t0) / 1e3;
+    }
+    pthread_join(th, NULL);
+    double p999, max;
+    latency(lat, n, &p999, &max);
+    fprintf(stderr, "stall: pass over %zu nodes, %zu text bytes; %zu decisions during it\n",
+            st.node_count, st.text_bytes, n);
+    printf("BENCH evict_pass_ms_big_tree %.1f ms\n", e.ms);
+    printf("BENCH decision_p999_us_no_pass %.1f us\n", base999);
+    printf("BENCH decision_p999_us_during_pass %.1f us\n", p999);
+    printf("BENCH decision_max_us_no_pass %.1f us\n", basemax);
+    printf("BENCH decision_max_us_during_pass %.1f us\n", max);
+    sr_policy_destroy(p);
+    free(prompts);
+    free(lat);
+}
+
 /* True when the figure was asked for (or no figure was named). */
 static int wanted_in(int argc, char **argv, const char *name)
 {
@@ -263,6 +340,7 @@ static int wanted_in(int argc, char **argv, const char *name)
 int main(int argc, char **argv)
 {
     int smoke = argc > 1 && strcmp(argv[1], "--smoke") == 0;
+    sr_alloc_tune_for_server(); /* as sglang-router's main does */
     struct bench b = {0};
     sr_rng_seed(&b.rng, 42);
     b.params = (struct sr_policy_params){
@@ -270,7 +348,8 @@ int main(int argc, char **argv)
         .cache_routing_prob = 1.0,
         .balance_abs_threshold = 32,
         .balance_rel_threshold = 1.0001,
-        .max_tree_bytes = smoke ? 64u << 10 : 16u << 20, /* the router's default */
+        .max_tree_bytes = smoke ? 64u << 10 : 16u << 20, /* the router's defaults */
+        .eviction_interval_ms = 60 * 1000,
     };
     b.reg = sr_registry_new();
     char url[64];
@@ -307,6 +386,8 @@ int main(int argc, char **argv)
                (double)st4k.memory_bytes / (double)st4k.text_bytes);
     if (wanted("evict_ms"))
         printf("BENCH evict_ms %.2f ms\n", evict_ms(&b, (smoke ? 1u : 16u) << 20));
+    if (wanted("evict_pass_ms_big_tree") || wanted("decision_p999") || wanted("decision_max"))
+        stall_during_eviction(&b, 100000 / scale);
     if (wanted("decisions_per_sec_1thread"))
         printf("BENCH decisions_per_sec_1thread %.0f decisions/s\n",
                decisions_per_sec(&b, 1, 20000 / scale));

@@ -11,7 +11,9 @@
 #include "common/err.h"
 #include "common/policy.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define NW 4
 
@@ -362,6 +364,32 @@ static void test_removed_worker_leaves_the_tree_and_maintenance_evicts(void **st
     sr_policy_destroy(p);
 }
 
+static void test_cache_aware_evicts_by_itself(void **state)
+{
+    struct fixture *f = *state;
+    f->params.max_tree_bytes = 1000;
+    f->params.eviction_interval_ms = 1;
+    struct sr_policy *p = make(f, "cache_aware");
+    char text[64];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(text, sizeof(text), "a unique prompt number %d, padded to be long", i);
+        assert_true(route(f, p, text) >= 0);
+        if (i % 200 == 0) { /* let the eviction interval pass */
+            struct timespec ms = {0, 6000000};
+            nanosleep(&ms, NULL);
+        }
+    }
+    struct sr_radix_stats st;
+    assert_true(sr_policy_tree_stats(p, &st));
+    assert_true(st.passes > 0);
+    assert_true(st.evicted_bytes > 0);
+    for (int i = 0; i < NW; i++)
+        assert_true(sr_policy_worker_tree_bytes(p, f->w[i]) <= 2 * 1000 + sizeof(text));
+    f->params.max_tree_bytes = 1 << 20;
+    f->params.eviction_interval_ms = 0;
+    sr_policy_destroy(p);
+}
+
 #define T_(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -379,6 +407,7 @@ int main(void)
         T_(test_equal_matches_are_broken_randomly),
         T_(test_unroutable_best_match_is_skipped),
         T_(test_removed_worker_leaves_the_tree_and_maintenance_evicts),
+        T_(test_cache_aware_evicts_by_itself),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,9 +14,11 @@
 #include "common/utf8.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define NL 64 /* worker slots the tests look at */
 
@@ -328,6 +330,14 @@ static void test_eviction_trims_shared_paths_leaf_first(void **state)
     sr_radix_free(t);
 }
 
+/* Fills text[0, 400) with random letters and terminates it. */
+static void random_400(struct sr_rng *rng, char text[401])
+{
+    for (int k = 0; k < 400; k++)
+        text[k] = (char)('a' + sr_rng_below(rng, 26));
+    text[400] = '\0';
+}
+
 static void test_hard_cap_bounds_memory_between_passes(void **state)
 {
     (void)state;
@@ -336,20 +346,63 @@ static void test_hard_cap_bounds_memory_between_passes(void **state)
     char text[401];
     struct sr_rng rng;
     sr_rng_seed(&rng, 3);
-    for (int i = 0; i < 1000; i++) {
-        for (int k = 0; k < 400; k++)
-            text[k] = (char)('a' + sr_rng_below(&rng, 26));
-        text[400] = '\0';
-        assert_int_equal(insert(t, text, 0), 0);
-        assert_true(sr_radix_worker_bytes(t, 0) <= 2 * max);
-    }
-    /* The newest text always survives. */
     uint32_t lens[NL];
-    assert_int_equal(match(t, text, lens), 400);
+    for (int i = 0; i < 1000; i++) {
+        random_400(&rng, text);
+        assert_int_equal(insert(t, text, 0), 0);
+        /* Growth stops once the worker is past the cap (one prompt over). */
+        assert_true(sr_radix_worker_bytes(t, 0) <= 2 * max + 400);
+    }
     struct sr_radix_stats st;
     sr_radix_get_stats(t, &st);
-    assert_true(st.text_bytes <= 2 * max);
+    assert_true(st.refused_inserts > 0); /* while the passes made room */
+    assert_true(st.passes > 0);
+    assert_sound(t);
+
+    /* A full pass brings the worker to its target; recording goes on. */
+    assert_true(sr_radix_evict(t) > 0);
+    assert_true(sr_radix_worker_bytes(t, 0) <= max);
+    text[0] = '#';
+    assert_int_equal(insert(t, text, 0), 0);
+    assert_int_equal(match(t, text, lens), 400);
+    assert_sound(t);
+    sr_radix_free(t);
+}
+
+/* Passes start by themselves (hard cap, interval) and inserts drive them. */
+static void test_inserts_drive_eviction_passes(void **state)
+{
+    (void)state;
+    const size_t max = 4096;
+    struct sr_radix *t = sr_radix_new(max);
+    char text[401];
+    struct sr_rng rng;
+    sr_rng_seed(&rng, 4);
+    struct sr_radix_stats st = {0};
+    /* No interval: the hard cap alone starts a pass. */
+    for (int i = 0; i < 5000 && st.passes == 0; i++) {
+        random_400(&rng, text);
+        assert_int_equal(sr_radix_insert(t, text, 400, 0), 0);
+        assert_true(sr_radix_worker_bytes(t, 0) <= 2 * max + 400);
+        sr_radix_get_stats(t, &st);
+    }
+    assert_int_equal(st.passes, 1);
     assert_true(st.evicted_bytes > 0);
+    assert_sound(t);
+
+    /* A short interval: passes keep the worker near its target. */
+    sr_radix_set_eviction_interval(t, 1);
+    for (int i = 0; i < 2000; i++) {
+        random_400(&rng, text);
+        assert_int_equal(sr_radix_insert(t, text, 400, 0), 0);
+        if (i % 100 == 0) { /* let the (coarse, ~4 ms) clock pass the interval */
+            struct timespec ms = {0, 6000000};
+            nanosleep(&ms, NULL);
+        }
+    }
+    struct sr_radix_stats later;
+    sr_radix_get_stats(t, &later);
+    assert_true(later.passes > st.passes + 5);
     assert_sound(t);
     sr_radix_free(t);
 }
@@ -606,6 +659,9 @@ static void run_random(uint64_t seed, int ops, int inject_failures)
         if (failed && r < 50)
             model_add(&m, w, buf, n);
         sr_radix_get_stats(t, &after);
+        /* An insert refused at the hard cap records nothing new. */
+        if (!failed && r < 50 && n > 0 && after.refused_inserts != before.refused_inserts)
+            free(m.text[w][--m.n[w]]);
         if (failed || after.evicted_bytes != before.evicted_bytes)
             resync(t, &m, 0);
     }
@@ -617,14 +673,16 @@ static void run_random(uint64_t seed, int ops, int inject_failures)
 static void test_random_against_model(void **state)
 {
     (void)state;
-    for (uint64_t seed = 1; seed <= 4; seed++)
+    uint64_t seeds = getenv("SR_RADIX_SEEDS") ? strtoull(getenv("SR_RADIX_SEEDS"), NULL, 10) : 4;
+    for (uint64_t seed = 1; seed <= seeds; seed++)
         run_random(seed, 5000, 0);
 }
 
 static void test_allocation_failures_leave_a_sound_tree(void **state)
 {
     (void)state;
-    for (uint64_t seed = 11; seed <= 13; seed++)
+    uint64_t seeds = getenv("SR_RADIX_SEEDS") ? strtoull(getenv("SR_RADIX_SEEDS"), NULL, 10) : 3;
+    for (uint64_t seed = 11; seed < 11 + seeds; seed++)
         run_random(seed, 3000, 1);
 }
 
@@ -644,6 +702,7 @@ struct thread_arg {
     struct sr_radix *tree;
     uint64_t seed;
     int failures;
+    atomic_int *routers_left;
 };
 
 static void *route_thread(void *p)
@@ -654,8 +713,9 @@ static void *route_thread(void *p)
     char text[256];
     uint32_t lens[NL];
     for (int i = 0; i < 20000; i++) {
-        int n = snprintf(text, sizeof(text), "system prompt %u / user %u / turn %u",
-                         sr_rng_below(&rng, 8), sr_rng_below(&rng, 64), sr_rng_below(&rng, 4));
+        int n = snprintf(text, sizeof(text), "system prompt %u / user %u / turn %u / %u",
+                         sr_rng_below(&rng, 8), sr_rng_below(&rng, 64), sr_rng_below(&rng, 4),
+                         sr_rng_below(&rng, 1000000));
         struct any_pick pk = {sr_rng_below(&rng, 16)};
         uint32_t chosen;
         if (sr_radix_match_insert(a->tree, text, (size_t)n, pick_fixed, &pk, &chosen) != 0)
@@ -666,13 +726,14 @@ static void *route_thread(void *p)
         if (i % 997 == 0 && sr_radix_remove_worker(a->tree, sr_rng_below(&rng, 16)) != 0)
             a->failures++;
     }
+    atomic_fetch_sub(a->routers_left, 1);
     return NULL;
 }
 
 static void *evict_thread(void *p)
 {
     struct thread_arg *a = p;
-    for (int i = 0; i < 200; i++)
+    while (atomic_load(a->routers_left) > 0)
         if (sr_radix_evict(a->tree) < 0)
             a->failures++;
     return NULL;
@@ -681,8 +742,11 @@ static void *evict_thread(void *p)
 static void test_concurrent_routing_and_eviction(void **state)
 {
     (void)state;
-    struct sr_radix *t = sr_radix_new(2000);
-    struct thread_arg args[4] = {{t, 1, 0}, {t, 2, 0}, {t, 3, 0}, {t, 4, 0}};
+    /* Big enough that a pass spans many lock-release chunks. */
+    struct sr_radix *t = sr_radix_new(8000);
+    atomic_int left = 3;
+    struct thread_arg args[4] = {
+        {t, 1, 0, &left}, {t, 2, 0, &left}, {t, 3, 0, &left}, {t, 4, 0, &left}};
     pthread_t th[4];
     for (int i = 0; i < 3; i++)
         pthread_create(&th[i], NULL, route_thread, &args[i]);
@@ -691,6 +755,9 @@ static void test_concurrent_routing_and_eviction(void **state)
         pthread_join(th[i], NULL);
     for (int i = 0; i < 4; i++)
         assert_int_equal(args[i].failures, 0);
+    struct sr_radix_stats st;
+    sr_radix_get_stats(t, &st);
+    assert_true(st.evicted_bytes > 0);
     assert_sound(t);
     sr_radix_free(t);
 }
@@ -709,6 +776,7 @@ int main(void)
         cmocka_unit_test(test_eviction_keeps_the_most_recent),
         cmocka_unit_test(test_eviction_trims_shared_paths_leaf_first),
         cmocka_unit_test(test_hard_cap_bounds_memory_between_passes),
+        cmocka_unit_test(test_inserts_drive_eviction_passes),
         cmocka_unit_test(test_match_insert_uses_the_choice),
         cmocka_unit_test(test_random_against_model),
         cmocka_unit_test(test_allocation_failures_leave_a_sound_tree),
