@@ -263,6 +263,28 @@ int sr_config_parse_args(struct sr_config *cfg, int argc, char **argv, char *err
     return 0;
 }
 
+int sr_config_from_args(struct sr_config *cfg, int argc, char **argv, FILE *out, FILE *err)
+{
+    const char *prog = argc > 0 ? argv[0] : "sglang-router";
+    const char *slash = strrchr(prog, '/');
+    prog = slash ? slash + 1 : prog;
+    if (sr_config_init(cfg) != 0) {
+        fprintf(err, "%s: out of memory\n", prog);
+        return 1;
+    }
+    char msg[512];
+    int rc = sr_config_parse_args(cfg, argc, argv, msg, sizeof(msg));
+    if (rc == 0)
+        return -1;
+    sr_config_clear(cfg);
+    if (rc == SR_CONFIG_HELP) {
+        sr_config_print_help(out, prog);
+        return 0;
+    }
+    fprintf(err, "%s: %s\n", prog, msg);
+    return rc == SR_ERR_NOMEM ? 1 : 2;
+}
+
 /* "--name METAVAR" as shown in usage and help. */
 static void format_flag(const struct sr_option *o, char *buf, size_t len)
 {

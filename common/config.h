@@ -80,6 +80,13 @@ int sr_config_set(struct sr_config *cfg, const char *name, const char *value, ch
  * SR_CONFIG_HELP, or a negative error with the message in err. */
 int sr_config_parse_args(struct sr_config *cfg, int argc, char **argv, char *err, size_t errlen);
 
+/* The whole command-line contract of a program's main(): fills cfg (from
+ * defaults and argv) and returns -1 when the program should go on, or the
+ * exit status it should end with: 0 after --help (usage on out), 2 after a
+ * bad argument ("<prog>: <one-line message>" on err), 1 when out of memory.
+ * On a non-negative return cfg holds nothing to release. */
+int sr_config_from_args(struct sr_config *cfg, int argc, char **argv, FILE *out, FILE *err);
+
 /* Writes the usage text, every flag with its default. */
 void sr_config_print_help(FILE *out, const char *prog);
 

@@ -213,6 +213,52 @@ static void test_set_by_name_and_runtime_flags(void **state)
     sr_config_clear(&c);
 }
 
+/* What a program's main sees: exit status and what is printed where. */
+static int run_main(const char *const *args, char **out_text, char **err_text)
+{
+    char *argv[16] = {"/usr/bin/sglang-router"};
+    int argc = 1;
+    while (args[argc - 1] != NULL) {
+        argv[argc] = (char *)args[argc - 1];
+        argc++;
+    }
+    size_t olen = 0, elen = 0;
+    FILE *out = open_memstream(out_text, &olen), *err = open_memstream(err_text, &elen);
+    struct sr_config c;
+    int status = sr_config_from_args(&c, argc, argv, out, err);
+    fclose(out);
+    fclose(err);
+    if (status < 0)
+        sr_config_clear(&c);
+    return status;
+}
+
+#define RUN(out, err, ...) run_main((const char *const[]){__VA_ARGS__, NULL}, out, err)
+
+static void test_main_contract(void **state)
+{
+    (void)state;
+    char *out, *err;
+    assert_int_equal(RUN(&out, &err, "--cache-threshold", "1.5"), 2);
+    assert_string_equal(err,
+                        "sglang-router: --cache-threshold: must be between 0 and 1 (got 1.5)\n");
+    assert_string_equal(out, "");
+    free(out), free(err);
+
+    assert_int_equal(RUN(&out, &err, "--policy", "fastest"), 2);
+    assert_non_null(strstr(err, "--policy"));
+    free(out), free(err);
+
+    assert_int_equal(RUN(&out, &err, "--help"), 0);
+    assert_non_null(strstr(out, "usage: sglang-router [-h]"));
+    assert_string_equal(err, "");
+    free(out), free(err);
+
+    assert_int_equal(RUN(&out, &err, "--worker-urls", "http://w:1"), -1);
+    assert_string_equal(err, "");
+    free(out), free(err);
+}
+
 static void test_allocation_failures(void **state)
 {
     (void)state;
@@ -242,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_readme_flag_table_matches_the_option_table),
         cmocka_unit_test(test_set_by_name_and_runtime_flags),
+        cmocka_unit_test(test_main_contract),
         cmocka_unit_test(test_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
