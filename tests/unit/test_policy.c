@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "common/alloc.h"
 #include "common/err.h"
 #include "common/policy.h"
 
@@ -390,6 +391,41 @@ static void test_cache_aware_evicts_by_itself(void **state)
     sr_policy_destroy(p);
 }
 
+/* Out of memory in the tree must not fail the request: the decision is
+ * still made (from load alone if the tree cannot be walked). */
+static void test_allocation_failures_still_route(void **state)
+{
+    struct fixture *f = *state;
+    struct sr_policy *p = make(f, "cache_aware");
+    char text[6000];
+    memset(text, 'x', sizeof(text) - 1);
+    text[sizeof(text) - 1] = '\0';
+    for (long k = 0; k < 8; k++) {
+        text[k] = (char)('a' + k); /* a new branch each round: inserts allocate */
+        sr_alloc_fail_after(k);
+        int got = route(f, p, text);
+        sr_alloc_fail_after(-1);
+        assert_in_range(got, 0, NW - 1);
+    }
+    /* A path deeper than the walk's stack so far (a chain of 1-byte nodes,
+     * 129 deep): with the stack's growth failing, load alone decides. */
+    sr_policy_destroy(p);
+    p = make(f, "cache_aware");
+    char chain[201];
+    for (int i = 1; i <= 129; i++) { /* the walks grow the stack to 128 */
+        memset(chain, 'y', (size_t)i);
+        chain[i] = '\0';
+        assert_in_range(route(f, p, chain), 0, NW - 1);
+    }
+    memset(chain, 'y', 200);
+    chain[200] = '\0';
+    sr_alloc_fail_after(0);
+    int got = route(f, p, chain);
+    sr_alloc_fail_after(-1);
+    assert_in_range(got, 0, NW - 1);
+    sr_policy_destroy(p);
+}
+
 #define T_(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -408,6 +444,7 @@ int main(void)
         T_(test_unroutable_best_match_is_skipped),
         T_(test_removed_worker_leaves_the_tree_and_maintenance_evicts),
         T_(test_cache_aware_evicts_by_itself),
+        T_(test_allocation_failures_still_route),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
