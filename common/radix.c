@@ -10,14 +10,13 @@
 #include "radix.h"
 
 #include "alloc.h"
-#include "radix_internal.h"
 #include "err.h"
+#include "radix_internal.h"
 #include "utf8.h"
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
-#include <time.h>
 
 /* Result of walking a text from the root. The fully matched nodes are
  * tree->stack[0, npath); `partial` is a child whose edge matched only its

@@ -13,9 +13,12 @@
  * amortised cost of the inline eviction, as in a long-running router.
  *
  * Prints one line per figure: "BENCH <name> <value> <unit>".
- * Usage: bench-tree [--smoke] [FIGURE ...]
- *   --smoke: tiny sizes, finishes in a second; FIGURE: print only the
- *   figures whose names start with these words (e.g. decisions_per_sec).
+ * Usage: bench-tree [--smoke] [--cold] [FIGURE ...]
+ *   --smoke: tiny sizes, finishes in a second; --cold: the decision_ns
+ *   figures start from an empty tree (count / 10 untimed decisions) and
+ *   time a tree that grows, without eviction: the mode to compare with a
+ *   tree that has no comparable eviction; FIGURE: print only the figures
+ *   whose names start with these words (e.g. decisions_per_sec).
  */
 #include "common/alloc.h"
 #include "common/policy.h"
@@ -40,6 +43,7 @@ struct bench {
     unsigned char *prefix[PREFIXES];
     unsigned char *pool;
     struct sr_rng rng;
+    int cold; /* --cold: no steady state, the tree grows while timed */
 };
 
 static double now_ns(void)
@@ -153,7 +157,18 @@ static struct sr_policy *steady_policy(struct bench *b, size_t size)
 /* ns per prompt byte for `count` steady-state decisions on `size` bytes. */
 static double per_byte(struct bench *b, size_t size, size_t count, struct sr_radix_stats *stats)
 {
-    struct sr_policy *p = steady_policy(b, size);
+    struct sr_policy *p;
+    if (b->cold) { /* count / 10 untimed decisions seed the shared prefixes */
+        p = new_policy(b);
+        unsigned char *prompt = xmalloc(size);
+        for (size_t i = 0; i < count / 10; i++) {
+            gen_prompt(b, prompt, size);
+            decide(b, p, &b->rng, prompt, size);
+        }
+        free(prompt);
+    } else {
+        p = steady_policy(b, size);
+    }
     unsigned char *prompts = make_prompts(b, size, count);
     double t0 = now_ns();
     for (size_t i = 0; i < count; i++)
@@ -339,9 +354,13 @@ static int wanted_in(int argc, char **argv, const char *name)
 
 int main(int argc, char **argv)
 {
-    int smoke = argc > 1 && strcmp(argv[1], "--smoke") == 0;
+    int smoke = 0, cold = 0;
+    for (int i = 1; i < argc; i++) {
+        smoke |= strcmp(argv[i], "--smoke") == 0;
+        cold |= strcmp(argv[i], "--cold") == 0;
+    }
     sr_alloc_tune_for_server(); /* as sglang-router's main does */
-    struct bench b = {0};
+    struct bench b = {.cold = cold};
     sr_rng_seed(&b.rng, 42);
     b.params = (struct sr_policy_params){
         .cache_threshold = 0.5,
