@@ -96,7 +96,7 @@ static int cache_aware_select(struct sr_policy *p, const struct sr_route_request
     uint32_t id;
     int rc = sr_radix_match_insert(ca->tree, req->text, req->text_len,
                                    by_cache ? choose : keep_pick, &c, &id);
-    if (c.picked == NULL && rc == SR_ERR_NOMEM)
+    if (c.picked == NULL && rc != SR_ERR_NO_WORKER)
         c.picked = least; /* the tree could not be consulted: balance load */
     if (c.picked == NULL)
         return rc < 0 ? rc : SR_ERR_NO_WORKER;
