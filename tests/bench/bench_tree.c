@@ -21,6 +21,7 @@
  *   whose names start with these words (e.g. decisions_per_sec).
  */
 #include "common/alloc.h"
+#include "common/config.h"
 #include "common/policy.h"
 #include "common/rand.h"
 
@@ -382,14 +383,15 @@ int main(int argc, char **argv)
     sr_alloc_tune_for_server(); /* as sglang-router's main does */
     struct bench b = {.cold = cold};
     sr_rng_seed(&b.rng, 42);
-    b.params = (struct sr_policy_params){
-        .cache_threshold = 0.5,
-        .cache_routing_prob = 1.0,
-        .balance_abs_threshold = 32,
-        .balance_rel_threshold = 1.0001,
-        .max_tree_bytes = smoke ? 64u << 10 : 16u << 20, /* the router's defaults */
-        .eviction_interval_ms = 60 * 1000,
-    };
+    struct sr_config defaults; /* the router's defaults, from the option table */
+    if (sr_config_init(&defaults) != 0) {
+        fprintf(stderr, "bench-tree: out of memory\n");
+        return 1;
+    }
+    b.params = sr_config_policy_params(&defaults);
+    sr_config_clear(&defaults);
+    if (smoke)
+        b.params.max_tree_bytes = 64u << 10;
     b.reg = sr_registry_new();
     char url[64];
     for (int i = 0; i < WORKERS; i++) {

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "common/alloc.h"
+#include "common/config.h"
 #include "common/err.h"
 #include "common/policy.h"
 
@@ -39,13 +40,12 @@ static int setup(void **state)
         sr_worker_set_health(f.w[i], SR_HEALTH_HEALTHY);
     }
     sr_rng_seed(&f.rng, 1234);
-    f.params = (struct sr_policy_params){
-        .cache_threshold = 0.5,
-        .cache_routing_prob = 1.0,
-        .balance_abs_threshold = 32,
-        .balance_rel_threshold = 1.0001,
-        .max_tree_bytes = 1 << 20,
-    };
+    /* The router's defaults (the tests below rely on 0.5, 1.0, 32, 1.0001). */
+    struct sr_config defaults;
+    assert_int_equal(sr_config_init(&defaults), 0);
+    f.params = sr_config_policy_params(&defaults);
+    sr_config_clear(&defaults);
+    f.params.eviction_interval_ms = 0; /* passes only when a test asks */
     *state = &f;
     return 0;
 }
@@ -355,7 +355,6 @@ static void test_removed_worker_leaves_the_tree_and_maintenance_evicts(void **st
     f->params.max_tree_bytes = 10;
     sr_policy_maintain(p, &f->params);
     assert_true(sr_policy_worker_tree_bytes(p, f->w[first]) <= 10);
-    f->params.max_tree_bytes = 1 << 20;
 
     struct sr_policy *rr = make(f, "round_robin");
     struct sr_radix_stats st;
@@ -386,8 +385,6 @@ static void test_cache_aware_evicts_by_itself(void **state)
     assert_true(st.evicted_bytes > 0);
     for (int i = 0; i < NW; i++)
         assert_true(sr_policy_worker_tree_bytes(p, f->w[i]) <= 2 * 1000 + sizeof(text));
-    f->params.max_tree_bytes = 1 << 20;
-    f->params.eviction_interval_ms = 0;
     sr_policy_destroy(p);
 }
 
