@@ -96,12 +96,11 @@ static int cache_aware_select(struct sr_policy *p, const struct sr_route_request
     uint32_t id;
     int rc = sr_radix_match_insert(ca->tree, req->text, req->text_len,
                                    by_cache ? choose : keep_pick, &c, &id);
-    if (c.picked == NULL && rc != SR_ERR_NO_WORKER)
-        c.picked = least; /* the tree could not be consulted: balance load */
-    if (c.picked == NULL)
-        return rc < 0 ? rc : SR_ERR_NO_WORKER;
-    /* Recording is best effort: a failure only shortens the history. */
-    *out = c.picked;
+    if (rc == SR_ERR_NO_WORKER && c.picked == NULL)
+        return rc; /* every worker went unroutable meanwhile */
+    /* Recording is best effort: a failure only shortens the history; if
+     * the tree could not be consulted at all, balance load. */
+    *out = c.picked ? c.picked : least;
     return 0;
 }
 
