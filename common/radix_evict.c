@@ -8,9 +8,10 @@
  * a cutoff c_w" removes leaves before their parents, leaves a sound tree,
  * and is exactly LRU order. A pass therefore:
  *   COUNT: walks the tree and builds, for every over-limit worker, a
- *          histogram of its bytes by last_used (HIST buckets over logical
- *          time 0..now); then picks each worker's cutoff, the oldest bucket
- *          boundary such that the newer buckets fit (granularity 1/HIST of
+ *          histogram of its bytes by last_used (buckets over logical time
+ *          0..now: 256K buckets in all, 1024 to 65536 per worker); then picks
+ *          each worker's cutoff, the oldest bucket boundary such that the
+ *          newer buckets fit (granularity one bucket, a fraction of
  *          the time span: a pass may drop slightly more than the minimum);
  *   DROP:  walks the tree children-first and drops the uses older than the
  *          cutoffs, freeing nodes left without tenants.
@@ -34,10 +35,12 @@
 #include <string.h>
 #include <time.h>
 
-#define HIST          1024 /* histogram buckets per over-limit worker */
-#define CHUNK         64   /* nodes per lock hold in sr_radix_evict */
-#define TICK_STEPS    16   /* nodes per insert while a pass is due */
-#define PRESSED_STEPS 64   /* ... when a worker is over the hard cap */
+#define HIST_TOTAL    (1u << 18) /* histogram buckets shared by the over-limit workers */
+#define HIST_MIN      1024u      /* ... but at least this many per worker */
+#define HIST_MAX      65536u     /* ... and at most this many */
+#define CHUNK         64         /* nodes per lock hold in sr_radix_evict */
+#define TICK_STEPS    16         /* nodes per insert while a pass is due */
+#define PRESSED_STEPS 64         /* ... when a worker is over the hard cap */
 
 static uint64_t now_ms(void)
 {
@@ -82,13 +85,15 @@ static int pass_begin(struct sr_radix *t)
         return 0;
     p->max_bytes = t->max_bytes;
     p->nslots = t->nslots;
-    p->width = t->clock / HIST + 1;
+    uint32_t per = HIST_TOTAL / (uint32_t)over;
+    p->buckets = per < HIST_MIN ? HIST_MIN : per > HIST_MAX ? HIST_MAX : per;
+    p->width = t->clock / p->buckets + 1;
     p->clock0 = t->clock;
     p->cap = 64;
     p->stack = sr_malloc(p->cap * sizeof(*p->stack));
     p->row = sr_malloc(p->nslots * sizeof(*p->row));
     p->cutoff = sr_calloc(p->nslots, sizeof(*p->cutoff));
-    p->hist = sr_calloc((size_t)over * HIST, sizeof(*p->hist));
+    p->hist = sr_calloc((size_t)over * p->buckets, sizeof(*p->hist));
     if (!p->stack || !p->row || !p->cutoff || !p->hist) {
         pass_free(p);
         return SR_ERR_NOMEM;
@@ -108,7 +113,7 @@ static void count_uses(struct pass *p, const struct node *n)
         if (w >= p->nslots || p->row[w] < 0)
             continue;
         uint64_t b = n->tenants[k].last_used / p->width;
-        p->hist[(size_t)p->row[w] * HIST + (b < HIST ? b : HIST - 1)] += n->len;
+        p->hist[(size_t)p->row[w] * p->buckets + (b < p->buckets ? b : p->buckets - 1)] += n->len;
     }
 }
 
@@ -135,9 +140,9 @@ static void pick_cutoffs(struct pass *p)
     for (size_t w = 0; w < p->nslots; w++) {
         if (p->row[w] < 0)
             continue;
-        const uint64_t *h = p->hist + (size_t)p->row[w] * HIST;
+        const uint64_t *h = p->hist + (size_t)p->row[w] * p->buckets;
         uint64_t kept = 0;
-        for (size_t b = HIST; b-- > 0;) {
+        for (size_t b = p->buckets; b-- > 0;) {
             kept += h[b];
             if (kept > p->max_bytes) {
                 /* Never past the pass's start: uses made during the pass

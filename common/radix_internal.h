@@ -51,6 +51,7 @@ struct pass {
     size_t nslots;     /* workers covered by the arrays below */
     int32_t *row;      /* per worker: its histogram row, or -1 if not over */
     uint64_t *hist;    /* rows of histogram buckets: bytes by last_used */
+    uint32_t buckets;  /* per row */
     uint64_t width;    /* logical ticks per bucket */
     uint64_t clock0;   /* logical time when the pass began */
     uint64_t *cutoff;  /* per worker: drop uses older than this (0: none) */

@@ -308,6 +308,32 @@ static void test_eviction_keeps_the_most_recent(void **state)
     sr_radix_free(t);
 }
 
+/* A pass drops what is needed, not much more: each worker ends just under
+ * its limit (within a histogram bucket's worth of history). */
+static void test_eviction_is_precise(void **state)
+{
+    (void)state;
+    const size_t max = 500000;
+    struct sr_radix *t = sr_radix_new(1 << 30);
+    struct sr_rng rng;
+    sr_rng_seed(&rng, 8);
+    char text[101];
+    for (int i = 0; i < 100000; i++) {
+        for (int k = 0; k < 100; k++)
+            text[k] = (char)('a' + sr_rng_below(&rng, 26));
+        assert_int_equal(sr_radix_insert(t, text, 100, (uint32_t)(i % 4)), 0);
+    }
+    sr_radix_set_max_bytes(t, max);
+    assert_true(sr_radix_evict(t) > 0);
+    for (uint32_t w = 0; w < 4; w++) {
+        size_t bytes = sr_radix_worker_bytes(t, w);
+        assert_true(bytes <= max);
+        assert_true(bytes >= max - 2000);
+    }
+    assert_sound(t);
+    sr_radix_free(t);
+}
+
 static void test_eviction_trims_shared_paths_leaf_first(void **state)
 {
     (void)state;
@@ -774,6 +800,7 @@ int main(void)
         cmocka_unit_test(test_remove_worker_frees_everything),
         cmocka_unit_test(test_eviction_is_lru),
         cmocka_unit_test(test_eviction_keeps_the_most_recent),
+        cmocka_unit_test(test_eviction_is_precise),
         cmocka_unit_test(test_eviction_trims_shared_paths_leaf_first),
         cmocka_unit_test(test_hard_cap_bounds_memory_between_passes),
         cmocka_unit_test(test_inserts_drive_eviction_passes),
