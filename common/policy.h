@@ -36,7 +36,7 @@ struct sr_policy_params {
     long balance_abs_threshold;    /* imbalance: max - min load > this ... */
     double balance_rel_threshold;  /* ... and max > min * this */
     size_t max_tree_bytes;         /* per-worker size target of the tree */
-    uint64_t eviction_interval_ms; /* background eviction period; 0 = none */
+    uint64_t eviction_interval_ms; /* period of automatic eviction passes; 0 = none */
 };
 
 /* One routing decision's input. Everything is borrowed. */
@@ -84,7 +84,7 @@ void sr_policy_dispatch(struct sr_policy *p, struct sr_worker *w);
 void sr_policy_complete(struct sr_policy *p, struct sr_worker *w, bool ok);
 void sr_policy_worker_removed(struct sr_policy *p, struct sr_worker *w);
 /* Applies the tree parameters (size, eviction interval) and runs an
- * eviction pass now; periodic passes run by themselves in the background. */
+ * eviction pass now; periodic passes are carried by inserts by themselves. */
 void sr_policy_maintain(struct sr_policy *p, const struct sr_policy_params *params);
 /* false when the policy keeps no tree. */
 bool sr_policy_tree_stats(struct sr_policy *p, struct sr_radix_stats *out);

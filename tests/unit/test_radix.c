@@ -308,6 +308,14 @@ static void test_eviction_keeps_the_most_recent(void **state)
     sr_radix_free(t);
 }
 
+/* Fills text[0, n) with random letters and terminates it. */
+static void random_letters(struct sr_rng *rng, char *text, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        text[k] = (char)('a' + sr_rng_below(rng, 26));
+    text[n] = '\0';
+}
+
 /* A pass drops what is needed, not much more: each worker ends just under
  * its limit (within a histogram bucket's worth of history). */
 static void test_eviction_is_precise(void **state)
@@ -319,8 +327,7 @@ static void test_eviction_is_precise(void **state)
     sr_rng_seed(&rng, 8);
     char text[101];
     for (int i = 0; i < 100000; i++) {
-        for (int k = 0; k < 100; k++)
-            text[k] = (char)('a' + sr_rng_below(&rng, 26));
+        random_letters(&rng, text, 100);
         assert_int_equal(sr_radix_insert(t, text, 100, (uint32_t)(i % 4)), 0);
     }
     sr_radix_set_max_bytes(t, max);
@@ -356,14 +363,6 @@ static void test_eviction_trims_shared_paths_leaf_first(void **state)
     sr_radix_free(t);
 }
 
-/* Fills text[0, 400) with random letters and terminates it. */
-static void random_400(struct sr_rng *rng, char text[401])
-{
-    for (int k = 0; k < 400; k++)
-        text[k] = (char)('a' + sr_rng_below(rng, 26));
-    text[400] = '\0';
-}
-
 static void test_hard_cap_bounds_memory_between_passes(void **state)
 {
     (void)state;
@@ -374,7 +373,7 @@ static void test_hard_cap_bounds_memory_between_passes(void **state)
     sr_rng_seed(&rng, 3);
     uint32_t lens[NL];
     for (int i = 0; i < 1000; i++) {
-        random_400(&rng, text);
+        random_letters(&rng, text, 400);
         assert_int_equal(insert(t, text, 0), 0);
         /* Growth stops once the worker is past the cap (one prompt over). */
         assert_true(sr_radix_worker_bytes(t, 0) <= 2 * max + 400);
@@ -407,7 +406,7 @@ static void test_inserts_drive_eviction_passes(void **state)
     struct sr_radix_stats st = {0};
     /* No interval: the hard cap alone starts a pass. */
     for (int i = 0; i < 5000 && st.passes == 0; i++) {
-        random_400(&rng, text);
+        random_letters(&rng, text, 400);
         assert_int_equal(sr_radix_insert(t, text, 400, 0), 0);
         assert_true(sr_radix_worker_bytes(t, 0) <= 2 * max + 400);
         sr_radix_get_stats(t, &st);
@@ -419,7 +418,7 @@ static void test_inserts_drive_eviction_passes(void **state)
     /* A short interval: passes keep the worker near its target. */
     sr_radix_set_eviction_interval(t, 1);
     for (int i = 0; i < 2000; i++) {
-        random_400(&rng, text);
+        random_letters(&rng, text, 400);
         assert_int_equal(sr_radix_insert(t, text, 400, 0), 0);
         if (i % 100 == 0) { /* let the (coarse, ~4 ms) clock pass the interval */
             struct timespec ms = {0, 6000000};
