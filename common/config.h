@@ -6,10 +6,8 @@
  * parsing, --help, validation messages, and (later) GetConfig/UpdateConfig
  * and the README flag table. Defaults exist only in the table.
  *
- * Parsing accepts "--name value" and "--name=value"; --worker-urls takes one
- * or more URLs (until the next "--" option) and may be repeated. Errors are
- * one line naming the flag, e.g. "--cache-threshold: must be between 0 and 1
- * (got 1.5)"; programs print it and exit with status 2.
+ * The parsing rules and error messages are those of common/options: one
+ * line naming the flag, exit status 2.
  *
  * Ownership: struct sr_config owns its strings; release with
  * sr_config_clear(). Not thread-safe: build a config, then share it
@@ -18,6 +16,7 @@
 #ifndef SR_CONFIG_H
 #define SR_CONFIG_H
 
+#include "options.h"
 #include "policy.h"
 
 #include <stdbool.h>
@@ -28,8 +27,7 @@
 struct sr_config {
     char *host;
     long port;
-    char **worker_urls; /* canonical URLs */
-    size_t n_worker_urls;
+    struct sr_strlist worker_urls; /* canonical URLs */
     char *policy;
     double cache_threshold;
     double cache_routing_prob;
@@ -40,28 +38,8 @@ struct sr_config {
     char *log_level;
 };
 
-enum sr_option_type {
-    SR_OPT_STRING,
-    SR_OPT_INT,
-    SR_OPT_FLOAT,
-    SR_OPT_CHOICE,
-    SR_OPT_URL_LIST,
-};
-
-struct sr_option {
-    const char *name; /* without the leading "--" */
-    enum sr_option_type type;
-    const char *metavar;
-    const char *default_value;  /* parsed like user input; NULL = none */
-    double min, max;            /* inclusive bounds for INT and FLOAT */
-    const char *const *choices; /* CHOICE: NULL-terminated */
-    bool runtime_mutable;
-    size_t offset; /* of the field in struct sr_config */
-    const char *help;
-};
-
 /* Returned by sr_config_parse_args when --help / -h was given. */
-#define SR_CONFIG_HELP 1
+#define SR_CONFIG_HELP SR_OPTIONS_HELP
 
 /* The table, terminated by an entry with name == NULL. */
 const struct sr_option *sr_config_options(void);

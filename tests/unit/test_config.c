@@ -35,7 +35,7 @@ static void test_defaults_match_the_seed(void **state)
     assert_int_equal(sr_config_init(&c), 0);
     assert_string_equal(c.host, "127.0.0.1");
     assert_int_equal(c.port, 30000);
-    assert_int_equal(c.n_worker_urls, 0);
+    assert_int_equal(c.worker_urls.n, 0);
     assert_string_equal(c.policy, "cache_aware");
     assert_true(c.cache_threshold == 0.5);
     assert_true(c.cache_routing_prob == 1.0);
@@ -64,10 +64,10 @@ static void test_every_flag(void **state)
         fail_msg("rejected: %s", err);
     assert_string_equal(c.host, "0.0.0.0");
     assert_int_equal(c.port, 8080);
-    assert_int_equal(c.n_worker_urls, 3);
-    assert_string_equal(c.worker_urls[0], "http://w1:8000");
-    assert_string_equal(c.worker_urls[1], "http://w2:8000");
-    assert_string_equal(c.worker_urls[2], "http://w3:1");
+    assert_int_equal(c.worker_urls.n, 3);
+    assert_string_equal(c.worker_urls.items[0], "http://w1:8000");
+    assert_string_equal(c.worker_urls.items[1], "http://w2:8000");
+    assert_string_equal(c.worker_urls.items[2], "http://w3:1");
     assert_string_equal(c.policy, "round_robin");
     assert_true(c.cache_threshold == 0.25);
     assert_true(c.cache_routing_prob == 0.75);

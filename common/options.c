@@ -1,0 +1,307 @@
+/* options: table-driven argv parsing, validation and --help (see options.h). */
+#include "options.h"
+
+#include "alloc.h"
+#include "err.h"
+#include "url.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+const struct sr_option *sr_options_find(const struct sr_option *table, const char *name)
+{
+    for (const struct sr_option *o = table; o->name; o++)
+        if (strcmp(o->name, name) == 0)
+            return o;
+    return NULL;
+}
+
+static int errorf(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int errorf(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    if (errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+static int parse_number(const struct sr_option *o, const char *value, double *out, char *err,
+                        size_t errlen)
+{
+    char *end = NULL;
+    errno = 0;
+    bool integer = o->type == SR_OPT_INT;
+    double v;
+    if (integer) {
+        long long n = strtoll(value, &end, 10);
+        v = (double)n;
+    } else {
+        v = strtod(value, &end);
+    }
+    if (value[0] == '\0' || value[0] == ' ' || *end != '\0' || errno == ERANGE || !isfinite(v))
+        return errorf(err, errlen, SR_ERR_INVALID, "--%s: must be %s (got '%s')", o->name,
+                      integer ? "an integer" : "a number", value);
+    if (v < o->min || v > o->max)
+        return errorf(err, errlen, SR_ERR_INVALID, "--%s: must be between %.15g and %.15g (got %s)",
+                      o->name, o->min, o->max, value);
+    *out = v;
+    return 0;
+}
+
+static int set_string(char **slot, const char *value)
+{
+    char *copy = sr_strdup(value);
+    if (copy == NULL)
+        return SR_ERR_NOMEM;
+    sr_free(*slot);
+    *slot = copy;
+    return 0;
+}
+
+static int append_url(struct sr_strlist *list, const struct sr_option *o, const char *value,
+                      char *err, size_t errlen)
+{
+    struct sr_url url;
+    const char *why = NULL;
+    int rc = sr_url_parse(value, strlen(value), &url, &why);
+    if (rc == SR_ERR_NOMEM)
+        return rc;
+    if (rc != 0)
+        return errorf(err, errlen, rc, "--%s: invalid URL '%s': %s", o->name, value, why);
+    for (size_t i = 0; i < list->n; i++) {
+        if (strcmp(list->items[i], url.canonical) == 0) {
+            sr_url_clear(&url);
+            return errorf(err, errlen, SR_ERR_INVALID, "--%s: duplicate worker URL '%s'", o->name,
+                          value);
+        }
+    }
+    char **items = sr_realloc(list->items, (list->n + 1) * sizeof(*items));
+    if (items == NULL) {
+        sr_url_clear(&url);
+        return SR_ERR_NOMEM;
+    }
+    list->items = items;
+    items[list->n++] = url.canonical; /* taken over from url */
+    url.canonical = NULL;
+    sr_url_clear(&url);
+    return 0;
+}
+
+static int set_choice(const struct sr_option *o, char **field, const char *value, char *err,
+                      size_t errlen)
+{
+    for (size_t i = 0; o->choices[i]; i++)
+        if (strcmp(value, o->choices[i]) == 0)
+            return set_string(field, value);
+    char list[256] = "";
+    for (size_t i = 0; o->choices[i]; i++) {
+        size_t used = strlen(list);
+        snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "", o->choices[i]);
+    }
+    return errorf(err, errlen, SR_ERR_INVALID, "--%s: must be one of %s (got '%s')", o->name, list,
+                  value);
+}
+
+static int set_option(void *base, const struct sr_option *o, const char *value, char *err,
+                      size_t errlen)
+{
+    void *field = (char *)base + o->offset;
+    double number;
+    int rc;
+    switch (o->type) {
+    case SR_OPT_STRING:
+        if (value[0] == '\0')
+            return errorf(err, errlen, SR_ERR_INVALID, "--%s: must not be empty", o->name);
+        return set_string(field, value);
+    case SR_OPT_INT:
+        if ((rc = parse_number(o, value, &number, err, errlen)) != 0)
+            return rc;
+        *(long *)field = (long)number;
+        return 0;
+    case SR_OPT_FLOAT:
+        if ((rc = parse_number(o, value, &number, err, errlen)) != 0)
+            return rc;
+        *(double *)field = number;
+        return 0;
+    case SR_OPT_CHOICE:
+        return set_choice(o, field, value, err, errlen);
+    case SR_OPT_URL_LIST:
+        return append_url(field, o, value, err, errlen);
+    case SR_OPT_FLAG:
+        if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
+            *(bool *)field = true;
+        else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0)
+            *(bool *)field = false;
+        else
+            return errorf(err, errlen, SR_ERR_INVALID, "--%s: must be true or false (got '%s')",
+                          o->name, value);
+        return 0;
+    }
+    return SR_ERR_INVALID;
+}
+
+int sr_options_set(const struct sr_option *table, void *base, const char *name, const char *value,
+                   char *err, size_t errlen)
+{
+    const struct sr_option *o = sr_options_find(table, name);
+    if (o == NULL)
+        return errorf(err, errlen, SR_ERR_NOT_FOUND, "unknown option --%s", name);
+    int rc = set_option(base, o, value, err, errlen);
+    if (rc == SR_ERR_NOMEM)
+        errorf(err, errlen, rc, "--%s: out of memory", name);
+    return rc;
+}
+
+int sr_options_init(const struct sr_option *table, void *base, size_t size)
+{
+    memset(base, 0, size);
+    for (const struct sr_option *o = table; o->name; o++) {
+        if (o->default_value == NULL)
+            continue;
+        int rc = set_option(base, o, o->default_value, NULL, 0);
+        if (rc != 0) {
+            sr_options_clear(table, base, size);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+void sr_options_clear(const struct sr_option *table, void *base, size_t size)
+{
+    if (base == NULL)
+        return;
+    for (const struct sr_option *o = table; o->name; o++) {
+        void *field = (char *)base + o->offset;
+        if (o->type == SR_OPT_STRING || o->type == SR_OPT_CHOICE) {
+            sr_free(*(char **)field);
+        } else if (o->type == SR_OPT_URL_LIST) {
+            struct sr_strlist *list = field;
+            for (size_t i = 0; i < list->n; i++)
+                sr_free(list->items[i]);
+            sr_free(list->items);
+        }
+    }
+    memset(base, 0, size);
+}
+
+static bool is_flag(const char *arg)
+{
+    return strncmp(arg, "--", 2) == 0 && arg[2] != '\0';
+}
+
+int sr_options_parse_args(const struct sr_option *table, void *base, int argc, char **argv,
+                          char *err, size_t errlen)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)
+            return SR_OPTIONS_HELP;
+        if (!is_flag(arg))
+            return errorf(err, errlen, SR_ERR_INVALID, "unexpected argument '%s'", arg);
+
+        char name[64];
+        const char *eq = strchr(arg + 2, '=');
+        size_t name_len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+        if (name_len >= sizeof(name))
+            return errorf(err, errlen, SR_ERR_INVALID, "unknown option %s", arg);
+        memcpy(name, arg + 2, name_len);
+        name[name_len] = '\0';
+        const struct sr_option *o = sr_options_find(table, name);
+        if (o == NULL)
+            return errorf(err, errlen, SR_ERR_INVALID, "unknown option --%s (see --help)", name);
+
+        int rc;
+        if (eq != NULL) {
+            rc = sr_options_set(table, base, name, eq + 1, err, errlen);
+        } else if (o->type == SR_OPT_FLAG) {
+            rc = sr_options_set(table, base, name, "true", err, errlen);
+        } else if (i + 1 >= argc || is_flag(argv[i + 1])) {
+            rc = errorf(err, errlen, SR_ERR_INVALID, "--%s: expected %s", name,
+                        o->type == SR_OPT_URL_LIST ? "at least one value" : "a value");
+        } else if (o->type == SR_OPT_URL_LIST) {
+            rc = 0;
+            while (rc == 0 && i + 1 < argc && !is_flag(argv[i + 1]))
+                rc = sr_options_set(table, base, name, argv[++i], err, errlen);
+        } else {
+            rc = sr_options_set(table, base, name, argv[++i], err, errlen);
+        }
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int sr_options_from_args(const struct sr_option *table, void *base, size_t size, int argc,
+                         char **argv, FILE *out, FILE *err)
+{
+    const char *prog = argc > 0 ? argv[0] : "program";
+    const char *slash = strrchr(prog, '/');
+    prog = slash ? slash + 1 : prog;
+    if (sr_options_init(table, base, size) != 0) {
+        fprintf(err, "%s: out of memory\n", prog);
+        return 1;
+    }
+    char msg[512];
+    int rc = sr_options_parse_args(table, base, argc, argv, msg, sizeof(msg));
+    if (rc == 0)
+        return -1;
+    sr_options_clear(table, base, size);
+    if (rc == SR_OPTIONS_HELP) {
+        sr_options_print_help(table, out, prog);
+        return 0;
+    }
+    fprintf(err, "%s: %s\n", prog, msg);
+    return rc == SR_ERR_NOMEM ? 1 : 2;
+}
+
+/* "--name METAVAR" as shown in usage and help. */
+static void format_flag(const struct sr_option *o, char *buf, size_t len)
+{
+    char meta[160];
+    if (o->type == SR_OPT_CHOICE) {
+        size_t used = (size_t)snprintf(meta, sizeof(meta), "{");
+        for (size_t i = 0; o->choices[i] && used < sizeof(meta); i++)
+            used += (size_t)snprintf(meta + used, sizeof(meta) - used, "%s%s", i ? "," : "",
+                                     o->choices[i]);
+        if (used < sizeof(meta))
+            snprintf(meta + used, sizeof(meta) - used, "}");
+    } else if (o->type == SR_OPT_URL_LIST) {
+        snprintf(meta, sizeof(meta), " %s [%s ...]", o->metavar, o->metavar);
+    } else if (o->type == SR_OPT_FLAG) {
+        meta[0] = '\0';
+    } else {
+        snprintf(meta, sizeof(meta), " %s", o->metavar);
+    }
+    if (o->type == SR_OPT_CHOICE)
+        snprintf(buf, len, "--%s %s", o->name, meta);
+    else
+        snprintf(buf, len, "--%s%s", o->name, meta);
+}
+
+void sr_options_print_help(const struct sr_option *table, FILE *out, const char *prog)
+{
+    char flag[256];
+    fprintf(out, "usage: %s [-h]", prog);
+    for (const struct sr_option *o = table; o->name; o++) {
+        format_flag(o, flag, sizeof(flag));
+        fprintf(out, " [%s]", flag);
+    }
+    fprintf(out, "\n\noptions:\n  %-22s show this help message and exit\n", "-h, --help");
+    for (const struct sr_option *o = table; o->name; o++) {
+        format_flag(o, flag, sizeof(flag));
+        if (strlen(flag) > 22)
+            fprintf(out, "  %s\n  %-22s", flag, "");
+        else
+            fprintf(out, "  %-22s", flag);
+        fprintf(out, " %s (default: %s)\n", o->help, o->default_value ? o->default_value : "None");
+    }
+}

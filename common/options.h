@@ -1,0 +1,88 @@
+/*
+ * options: table-driven command-line options for every program of the
+ * project (router, simulated worker, tools).
+ *
+ * A program declares each option once in a table (name, type, metavar,
+ * default, bounds, whether it may change at runtime, help, and where the
+ * value lives in the program's settings struct). The same table drives argv
+ * parsing, validation messages, --help and defaults, so they cannot disagree.
+ *
+ * Parsing accepts "--name value" and "--name=value"; a URL_LIST option takes
+ * one or more values (until the next "--" option) and may be repeated; a FLAG
+ * takes no value ("--name", or "--name=true|false"). Errors are one line
+ * naming the flag, e.g. "--cache-threshold: must be between 0 and 1 (got
+ * 1.5)"; programs print it and exit with status 2.
+ *
+ * Field types by option type: STRING and CHOICE → char * (owned), INT →
+ * long, FLOAT → double, FLAG → bool, URL_LIST → struct sr_strlist (owned,
+ * canonical URLs, duplicates rejected).
+ *
+ * Not thread-safe: build the settings, then share them read-only.
+ */
+#ifndef SR_OPTIONS_H
+#define SR_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+struct sr_strlist {
+    char **items;
+    size_t n;
+};
+
+enum sr_option_type {
+    SR_OPT_STRING,
+    SR_OPT_INT,
+    SR_OPT_FLOAT,
+    SR_OPT_CHOICE,
+    SR_OPT_URL_LIST,
+    SR_OPT_FLAG,
+};
+
+struct sr_option {
+    const char *name; /* without the leading "--" */
+    enum sr_option_type type;
+    const char *metavar;
+    const char *default_value;  /* parsed like user input; NULL = none */
+    double min, max;            /* inclusive bounds for INT and FLOAT */
+    const char *const *choices; /* CHOICE: NULL-terminated */
+    bool runtime_mutable;
+    size_t offset; /* of the field in the program's settings struct */
+    const char *help;
+};
+
+/* Returned by sr_options_parse_args when --help / -h was given. */
+#define SR_OPTIONS_HELP 1
+
+/* Tables end with an entry whose name is NULL. */
+const struct sr_option *sr_options_find(const struct sr_option *table, const char *name);
+
+/* Zeroes the size bytes at base and applies every default. 0 or
+ * SR_ERR_NOMEM (base then holds nothing to release). */
+int sr_options_init(const struct sr_option *table, void *base, size_t size);
+/* Releases what the table's fields own and zeroes the struct. */
+void sr_options_clear(const struct sr_option *table, void *base, size_t size);
+
+/* Sets one option from text; on error writes a one-line message naming the
+ * flag into err. 0, SR_ERR_INVALID, SR_ERR_NOT_FOUND or SR_ERR_NOMEM. */
+int sr_options_set(const struct sr_option *table, void *base, const char *name, const char *value,
+                   char *err, size_t errlen);
+
+/* Parses argv[1, argc) on top of base (which holds defaults). 0,
+ * SR_OPTIONS_HELP, or a negative error with the message in err. */
+int sr_options_parse_args(const struct sr_option *table, void *base, int argc, char **argv,
+                          char *err, size_t errlen);
+
+/* The whole command-line contract of a program's main(): fills base (from
+ * defaults and argv) and returns -1 when the program should go on, or the
+ * exit status it should end with: 0 after --help (usage on out), 2 after a
+ * bad argument ("<prog>: <one-line message>" on err), 1 when out of memory.
+ * On a non-negative return base holds nothing to release. */
+int sr_options_from_args(const struct sr_option *table, void *base, size_t size, int argc,
+                         char **argv, FILE *out, FILE *err);
+
+/* Usage text: every flag with its default. */
+void sr_options_print_help(const struct sr_option *table, FILE *out, const char *prog);
+
+#endif
