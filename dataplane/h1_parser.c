@@ -1,0 +1,324 @@
+/* h1_parser: HTTP/1.x requests from bytes, with limits (see h1_parser.h). */
+#include "h1_parser.h"
+
+#include "common/alloc.h"
+
+#include <http_parser.h>
+#include <limits.h>
+#include <stdint.h>
+#include <string.h>
+#include <strings.h>
+
+/* Where a header's name and value sit in the head buffer (offsets, because
+ * the buffer may move while it grows). */
+struct header_span {
+    size_t name_off, name_len;
+    size_t value_off, value_len;
+};
+
+struct sr_h1_parser {
+    http_parser parser;
+    struct sr_h1_limits limits;
+
+    char *head; /* request-target, then header names and values */
+    size_t head_len, head_cap;
+    size_t target_len;
+    struct header_span *spans;
+    struct sr_h1_header *headers;
+    size_t nheaders, headers_cap;
+    bool in_value; /* the last header callback was a value */
+
+    char *body;
+    size_t body_len, body_cap;
+
+    bool headers_done, complete;
+    int error_status; /* 0 = none */
+    const char *error_reason;
+    struct sr_h1_request req;
+};
+
+static int fail(struct sr_h1_parser *p, int status, const char *reason)
+{
+    if (p->error_status == 0) {
+        p->error_status = status;
+        p->error_reason = reason;
+    }
+    return -1; /* stops http_parser_execute (1 would mean "no body" from on_headers_complete) */
+}
+
+static struct sr_h1_parser *owner(http_parser *hp)
+{
+    return hp->data;
+}
+
+/* Grows buf (doubling, at most to limit) so that it holds need bytes. */
+static int reserve(char **buf, size_t *cap, size_t need, size_t limit)
+{
+    if (need <= *cap)
+        return 0;
+    if (need > limit)
+        return -1;
+    size_t cap2 = *cap ? *cap : 256;
+    while (cap2 < need)
+        cap2 *= 2;
+    if (cap2 > limit)
+        cap2 = limit;
+    char *b = sr_realloc(*buf, cap2);
+    if (b == NULL)
+        return -2;
+    *buf = b;
+    *cap = cap2;
+    return 0;
+}
+
+static int head_append(struct sr_h1_parser *p, const char *at, size_t len)
+{
+    int rc = reserve(&p->head, &p->head_cap, p->head_len + len, p->limits.max_head_bytes);
+    if (rc == -1)
+        return fail(p, 431, "request header fields too large");
+    if (rc == -2)
+        return fail(p, 500, "out of memory");
+    memcpy(p->head + p->head_len, at, len);
+    p->head_len += len;
+    return 0;
+}
+
+static int on_message_begin(http_parser *hp)
+{
+    struct sr_h1_parser *p = owner(hp);
+    p->head_len = p->target_len = p->nheaders = p->body_len = 0;
+    p->in_value = false;
+    p->headers_done = p->complete = false;
+    return 0;
+}
+
+static int on_url(http_parser *hp, const char *at, size_t len)
+{
+    struct sr_h1_parser *p = owner(hp);
+    p->target_len += len;
+    return head_append(p, at, len);
+}
+
+static int on_header_field(http_parser *hp, const char *at, size_t len)
+{
+    struct sr_h1_parser *p = owner(hp);
+    if (p->nheaders == 0 || p->in_value) {
+        if (p->nheaders == p->limits.max_headers)
+            return fail(p, 431, "too many request header fields");
+        if (p->nheaders == p->headers_cap) {
+            size_t cap = p->headers_cap ? p->headers_cap * 2 : 16;
+            if (cap > p->limits.max_headers)
+                cap = p->limits.max_headers;
+            struct header_span *s = sr_realloc(p->spans, cap * sizeof(*s));
+            if (s == NULL)
+                return fail(p, 500, "out of memory");
+            p->spans = s;
+            struct sr_h1_header *h = sr_realloc(p->headers, cap * sizeof(*h));
+            if (h == NULL)
+                return fail(p, 500, "out of memory");
+            p->headers = h;
+            p->headers_cap = cap;
+        }
+        p->spans[p->nheaders++] = (struct header_span){.name_off = p->head_len};
+        p->in_value = false;
+    }
+    p->spans[p->nheaders - 1].name_len += len;
+    return head_append(p, at, len);
+}
+
+static int on_header_value(http_parser *hp, const char *at, size_t len)
+{
+    struct sr_h1_parser *p = owner(hp);
+    struct header_span *s = &p->spans[p->nheaders - 1];
+    if (!p->in_value) {
+        s->value_off = p->head_len;
+        p->in_value = true;
+    }
+    s->value_len += len;
+    return head_append(p, at, len);
+}
+
+static void split_target(struct sr_h1_request *r)
+{
+    const char *q = memchr(r->target, '?', r->target_len);
+    r->path = r->target;
+    r->path_len = q ? (size_t)(q - r->target) : r->target_len;
+    r->query = q ? q + 1 : NULL;
+    r->query_len = q ? r->target_len - r->path_len - 1 : 0;
+}
+
+static int on_headers_complete(http_parser *hp)
+{
+    struct sr_h1_parser *p = owner(hp);
+    struct sr_h1_request *r = &p->req;
+    /* We never switch protocols: ignoring Upgrade (RFC 9110 §7.8) keeps the
+     * connection HTTP/1.1 and the body parsed as a body. */
+    hp->upgrade = 0;
+    for (size_t i = 0; i < p->nheaders; i++) {
+        const struct header_span *s = &p->spans[i];
+        p->headers[i] = (struct sr_h1_header){p->head + s->name_off, s->name_len,
+                                              p->head + s->value_off, s->value_len};
+    }
+    memset(r, 0, sizeof(*r));
+    r->method = http_method_str((enum http_method)hp->method);
+    r->target = p->head;
+    r->target_len = p->target_len;
+    split_target(r);
+    r->version_minor = hp->http_major == 1 ? hp->http_minor : 0;
+    r->headers = p->headers;
+    r->nheaders = p->nheaders;
+    r->keep_alive = http_should_keep_alive(hp) != 0;
+    const struct sr_h1_header *expect = sr_h1_request_header(r, "expect");
+    r->expect_continue = expect && expect->value_len == 12 &&
+                         strncasecmp(expect->value, "100-continue", 12) == 0;
+    if (hp->content_length != ULLONG_MAX && hp->content_length > p->limits.max_body_bytes)
+        return fail(p, 413, "request body too large");
+    if (hp->content_length != ULLONG_MAX &&
+        reserve(&p->body, &p->body_cap, hp->content_length + 1, p->limits.max_body_bytes + 1) != 0)
+        return fail(p, 500, "out of memory");
+    p->headers_done = true;
+    return 0;
+}
+
+static int on_body(http_parser *hp, const char *at, size_t len)
+{
+    struct sr_h1_parser *p = owner(hp);
+    if (len > p->limits.max_body_bytes - p->body_len)
+        return fail(p, 413, "request body too large");
+    if (reserve(&p->body, &p->body_cap, p->body_len + len + 1, p->limits.max_body_bytes + 1) != 0)
+        return fail(p, 500, "out of memory");
+    memcpy(p->body + p->body_len, at, len);
+    p->body_len += len;
+    return 0;
+}
+
+static int on_message_complete(http_parser *hp)
+{
+    struct sr_h1_parser *p = owner(hp);
+    if (reserve(&p->body, &p->body_cap, p->body_len + 1, p->limits.max_body_bytes + 1) != 0)
+        return fail(p, 500, "out of memory");
+    p->body[p->body_len] = '\0';
+    p->req.body = p->body;
+    p->req.body_len = p->body_len;
+    p->complete = true;
+    http_parser_pause(hp, 1); /* pipelined bytes wait for the answer */
+    return 0;
+}
+
+static const http_parser_settings settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+struct sr_h1_parser *sr_h1_parser_new(const struct sr_h1_limits *limits)
+{
+    struct sr_h1_parser *p = sr_calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    p->limits = *limits;
+    if (p->limits.max_headers == 0)
+        p->limits.max_headers = 1;
+    http_parser_init(&p->parser, HTTP_REQUEST);
+    p->parser.data = p;
+    return p;
+}
+
+void sr_h1_parser_free(struct sr_h1_parser *p)
+{
+    if (p == NULL)
+        return;
+    sr_free(p->head);
+    sr_free(p->spans);
+    sr_free(p->headers);
+    sr_free(p->body);
+    sr_free(p);
+}
+
+enum sr_h1_result sr_h1_parser_feed(struct sr_h1_parser *p, const char *data, size_t len,
+                                    size_t *consumed)
+{
+    *consumed = 0;
+    if (p->error_status)
+        return SR_H1_ERROR;
+    if (p->complete)
+        return SR_H1_REQUEST;
+    size_t n = http_parser_execute(&p->parser, &settings, data, len);
+    enum http_errno e = HTTP_PARSER_ERRNO(&p->parser);
+    *consumed = n;
+    if (p->complete)
+        return SR_H1_REQUEST;
+    if (e == HPE_OK && p->error_status == 0)
+        return SR_H1_NEED_MORE;
+    if (e == HPE_HEADER_OVERFLOW)
+        fail(p, 431, "request header fields too large");
+    fail(p, 400, http_errno_description(e));
+    return SR_H1_ERROR;
+}
+
+const struct sr_h1_request *sr_h1_parser_request(const struct sr_h1_parser *p)
+{
+    return p->complete ? &p->req : NULL;
+}
+
+bool sr_h1_parser_headers_done(const struct sr_h1_parser *p)
+{
+    return p->headers_done;
+}
+
+bool sr_h1_parser_expects_continue(const struct sr_h1_parser *p)
+{
+    return p->headers_done && !p->complete && p->req.expect_continue;
+}
+
+void sr_h1_parser_next(struct sr_h1_parser *p)
+{
+    p->complete = p->headers_done = false;
+    p->head_len = p->target_len = p->nheaders = p->body_len = 0;
+    memset(&p->req, 0, sizeof(p->req));
+    http_parser_pause(&p->parser, 0);
+}
+
+int sr_h1_parser_error_status(const struct sr_h1_parser *p)
+{
+    return p->error_status;
+}
+
+const char *sr_h1_parser_error_reason(const struct sr_h1_parser *p)
+{
+    return p->error_reason ? p->error_reason : "";
+}
+
+const struct sr_h1_header *sr_h1_request_header(const struct sr_h1_request *req, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const struct sr_h1_header *h = &req->headers[i];
+        if (h->name_len == n && strncasecmp(h->name, name, n) == 0)
+            return h;
+    }
+    return NULL;
+}
+
+bool sr_h1_token_list_has(const char *value, size_t len, const char *token)
+{
+    size_t tlen = strlen(token);
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (value[i] == ' ' || value[i] == '\t' || value[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < len && value[i] != ',')
+            i++;
+        size_t end = i;
+        while (end > start && (value[end - 1] == ' ' || value[end - 1] == '\t'))
+            end--;
+        if (end - start == tlen && strncasecmp(value + start, token, tlen) == 0)
+            return true;
+    }
+    return false;
+}
