@@ -169,8 +169,8 @@ static int on_headers_complete(http_parser *hp)
     r->nheaders = p->nheaders;
     r->keep_alive = http_should_keep_alive(hp) != 0;
     const struct sr_h1_header *expect = sr_h1_request_header(r, "expect");
-    r->expect_continue = expect && expect->value_len == 12 &&
-                         strncasecmp(expect->value, "100-continue", 12) == 0;
+    r->expect_continue =
+        expect && expect->value_len == 12 && strncasecmp(expect->value, "100-continue", 12) == 0;
     if (hp->content_length != ULLONG_MAX && hp->content_length > p->limits.max_body_bytes)
         return fail(p, 413, "request body too large");
     if (hp->content_length != ULLONG_MAX &&

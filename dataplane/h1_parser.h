@@ -55,9 +55,9 @@ struct sr_h1_limits {
 };
 
 enum sr_h1_result {
-    SR_H1_NEED_MORE = 0,  /* all input consumed, request not complete */
-    SR_H1_REQUEST = 1,    /* a complete request is in sr_h1_parser_request() */
-    SR_H1_ERROR = -1,     /* see sr_h1_parser_error_status() */
+    SR_H1_NEED_MORE = 0, /* all input consumed, request not complete */
+    SR_H1_REQUEST = 1,   /* a complete request is in sr_h1_parser_request() */
+    SR_H1_ERROR = -1,    /* see sr_h1_parser_error_status() */
 };
 
 struct sr_h1_parser;

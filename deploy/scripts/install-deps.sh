@@ -10,6 +10,9 @@ packages=(
   libprotobuf-c-dev protobuf-c-compiler
   libcmocka-dev libjansson-dev libhttp-parser-dev
   clang-format curl
+  # test and benchmark tools: integration tests (python3, standard library;
+  # python3-venv for the pinned peers from PyPI), proxy benchmarks
+  python3 python3-venv wrk nginx-light
 )
 
 missing=()

@@ -1,0 +1,277 @@
+"""Test harness: start our programs on ephemeral ports and talk to them with
+real clients over real sockets (Python standard library only).
+
+Every process is started with port 0 and the port it prints is read back, so
+tests run in parallel without port clashes. Processes are stopped (SIGTERM,
+then SIGKILL) when the test ends.
+"""
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+BIN = os.environ.get("SR_BIN_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build", "bin"))
+
+
+class Proc:
+    """A program that prints 'listening on http://HOST:PORT' once it is ready."""
+
+    def __init__(self, argv, ready_pattern=r"listening on http://([^:\s]+):(\d+)", timeout=10.0, env=None,
+                 port=None, log=None):
+        """With port given, the program's output goes to the file log and
+        readiness is the caller's business."""
+        self.argv = argv
+        self.lines = []
+        if port is not None:
+            self.host, self.port = "127.0.0.1", port
+            self.log = None
+            self.log_path = log or os.devnull
+            self.out = open(self.log_path, "w")
+            self.p = subprocess.Popen(argv, stdout=self.out, stderr=subprocess.STDOUT, env=env)
+            return
+        self.out = None
+        self.log = tempfile.TemporaryFile(mode="w+")  # stderr: read back when the test ends
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.log, text=True, env=env)
+        deadline = time.monotonic() + timeout
+        self.port = None
+        while time.monotonic() < deadline:
+            line = self.p.stdout.readline()
+            if not line:
+                break
+            self.lines.append(line)
+            m = re.search(ready_pattern, line)
+            if m:
+                self.host, self.port = m.group(1), int(m.group(2))
+                break
+        if self.port is None:
+            self.stop()
+            raise RuntimeError("%s did not start: %s %s" % (argv[0], "".join(self.lines), self.stderr()))
+
+    def stderr(self):
+        if self.log is None:
+            if self.out is None:
+                return ""
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        if self.log.closed:
+            return ""
+        self.log.seek(0)
+        return self.log.read()
+
+    @property
+    def url(self):
+        return "http://%s:%d" % (self.host, self.port)
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def wait_exit(self, timeout=10.0):
+        return self.p.wait(timeout=timeout)
+
+    def stop(self):
+        """SIGTERM (then SIGKILL); returns (exit status, stderr text)."""
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        err = self.stderr()
+        for f in (self.p.stdout, self.log, self.out):
+            if f:
+                f.close()
+        return self.p.returncode, err
+
+
+def start_sim(*args, **kw):
+    return Proc([os.path.join(BIN, "sglang-worker-sim"), "--port", "0"] + list(args), **kw)
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # lower-case names
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def request(port, method, path, body=None, headers=None, timeout=10.0, host="127.0.0.1"):
+    """One request on a fresh connection (http.client)."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        data = body
+        hdrs = dict(headers or {})
+        if isinstance(body, (dict, list)):
+            data = json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        conn.request(method, path, body=data, headers=hdrs)
+        r = conn.getresponse()
+        payload = r.read()
+        return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, payload)
+    finally:
+        conn.close()
+
+
+class RawHTTP:
+    """A hand-driven HTTP/1.1 client connection: exact bytes out, and the
+    response head and (chunked) body read incrementally with arrival times."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=10.0):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError("connection closed")
+        self.buf += chunk
+
+    def read_until(self, sep):
+        while sep not in self.buf:
+            self._fill()
+        i = self.buf.index(sep) + len(sep)
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+    def read_exact(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def read_head(self):
+        head = self.read_until(b"\r\n\r\n").decode("latin-1")
+        lines = head.split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {}
+        for line in lines[1:]:
+            if line:
+                k, v = line.split(":", 1)
+                headers[k.strip().lower()] = v.strip()
+        return status, headers
+
+    def read_response(self):
+        status, headers = self.read_head()
+        if "content-length" in headers:
+            body = self.read_exact(int(headers["content-length"]))
+        elif headers.get("transfer-encoding") == "chunked":
+            body = b"".join(c for _, c in self.chunks())
+        else:
+            body = b""
+            try:
+                while True:
+                    self._fill()
+                    body += self.buf
+                    self.buf = b""
+            except EOFError:
+                pass
+        return Response(status, headers, body)
+
+    def chunks(self):
+        """Yields (arrival time, data) per chunk of a chunked body."""
+        while True:
+            size_line = self.read_until(b"\r\n")
+            size = int(size_line.strip().split(b";")[0], 16)
+            t = time.monotonic()
+            data = self.read_exact(size)
+            self.read_exact(2)
+            if size == 0:
+                return
+            yield t, data
+
+    def sse_events(self):
+        """Yields (arrival time, payload) per SSE 'data:' event."""
+        pending = b""
+        for t, data in self.chunks():
+            pending += data
+            while b"\n\n" in pending:
+                event, pending = pending.split(b"\n\n", 1)
+                assert event.startswith(b"data: "), event
+                yield t, event[len(b"data: "):].decode()
+
+
+def post_stream(port, path, body, headers=None):
+    """Starts a streaming POST; returns (conn, status, headers)."""
+    c = RawHTTP(port)
+    data = json.dumps(body).encode()
+    extra = "".join("%s: %s\r\n" % kv for kv in (headers or {}).items())
+    c.send(("POST %s HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n"
+            % (path, len(data), extra)).encode() + data)
+    status, hdrs = c.read_head()
+    return c, status, hdrs
+
+
+class ProcTestCase(unittest.TestCase):
+    """Stops every process a test started, and fails the test if one of
+    them did not end cleanly (a sanitizer report, a crash) unless the test
+    said it would (proc.may_fail = True)."""
+
+    def setUp(self):
+        self.procs = []
+
+    def tearDown(self):
+        problems = []
+        for p in self.procs:
+            status, err = p.stop()
+            if status != 0 and not getattr(p, "may_fail", False):
+                problems.append("%s exited with %s:\n%s" % (p.argv[0], status, err[-3000:]))
+        self.assertEqual(problems, [])
+
+    def sim(self, *args, **kw):
+        p = start_sim(*args, **kw)
+        self.procs.append(p)
+        return p
+
+
+def free_port():
+    """A port that was free a moment ago (for programs that cannot take port 0)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def peer_venv():
+    """The virtualenv with the pinned peer implementations
+    (tests/integration/requirements-peers.txt), created on first use under
+    the build tree. Returns its python, or raises unittest.SkipTest when PyPI
+    cannot be reached."""
+    import fcntl
+    here = os.path.dirname(os.path.abspath(__file__))
+    req = os.path.join(here, "requirements-peers.txt")
+    root = os.environ.get("SR_PEER_VENV", os.path.join(BIN, "..", "peers-venv"))
+    python = os.path.join(root, "bin", "python")
+    stamp = os.path.join(root, ".installed")
+    os.makedirs(os.path.dirname(os.path.abspath(root)), exist_ok=True)
+    with open(os.path.abspath(root) + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with open(req) as f:
+            want = f.read()
+        if os.path.exists(stamp):
+            with open(stamp) as f:
+                if f.read() == want:
+                    return python
+        subprocess.run(["/usr/bin/python3", "-m", "venv", "--clear", root], check=True)
+        p = subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", req],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            raise unittest.SkipTest("cannot install peers from PyPI: " + p.stderr[-500:])
+        with open(stamp, "w") as f:
+            f.write(want)
+    return python

@@ -1,0 +1,491 @@
+"""sglang-worker-sim, driven over real sockets: every endpoint and response
+shape, the token/cache/batching model and its timing, streaming, every fault
+knob, and malformed input."""
+import json
+import socket
+import statistics
+import threading
+import time
+import unittest
+
+from harness import ProcTestCase, RawHTTP, post_stream, request
+
+GEN = "/generate"
+
+
+class Endpoints(ProcTestCase):
+    def setUp(self):
+        super().setUp()
+        self.w = self.sim("--worker-id", "w-1", "--zero-latency")
+
+    def get(self, path):
+        r = request(self.w.port, "GET", path)
+        self.assertEqual(r.headers.get("x-worker-id"), "w-1", path)
+        return r
+
+    def test_health(self):
+        for path in ("/health", "/health_generate"):
+            self.assertEqual(self.get(path).status, 200)
+
+    def test_server_info(self):
+        for path in ("/get_server_info", "/server_info"):
+            info = self.get(path).json()
+            for key in ("model_path", "served_model_name", "version", "max_running_requests",
+                        "max_total_num_tokens"):
+                self.assertIn(key, info)
+            self.assertIsInstance(info["dp_size"], int)
+            self.assertTrue(len(info["internal_states"]) > 0)
+            self.assertEqual(info["max_total_num_tokens"], 450000)
+            self.assertEqual(info["worker_id"], "w-1")
+
+    def test_model_info(self):
+        for path in ("/get_model_info", "/model_info"):
+            info = self.get(path).json()
+            self.assertIs(info["is_generation"], True)
+            for key in ("model_path", "tokenizer_path", "model_type", "architectures"):
+                self.assertIn(key, info)
+
+    def test_get_load_array(self):
+        load = self.get("/get_load").json()
+        self.assertEqual(load, [{"dp_rank": 0, "num_reqs": 0, "num_waiting_reqs": 0, "num_tokens": 0}])
+
+    def test_models(self):
+        m = self.get("/v1/models").json()
+        self.assertEqual(m["object"], "list")
+        self.assertEqual(m["data"][0]["object"], "model")
+        self.assertEqual(m["data"][0]["id"], "meta-llama/Meta-Llama-3.1-8B-Instruct")
+
+    def test_metrics_count_tokens(self):
+        request(self.w.port, "POST", GEN, {"text": "abcdefgh", "sampling_params": {"max_new_tokens": 3}})
+        text = self.get("/metrics").body.decode()
+        self.assertIn("# TYPE sglang:num_running_reqs gauge", text)
+        values = {}
+        for line in text.splitlines():
+            if not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                values[name.split("{")[0]] = float(value)
+        self.assertEqual(values["sglang:prompt_tokens_total"], 2)
+        self.assertEqual(values["sglang:generation_tokens_total"], 3)
+        self.assertEqual(values["sglang:num_queue_reqs"], 0)
+        self.assertIn("sglang:cache_hit_rate", values)
+
+    def test_unknown_path_and_wrong_method(self):
+        r = request(self.w.port, "GET", "/nope")
+        self.assertEqual(r.status, 404)
+        self.assertEqual(r.json()["error"]["code"], 404)
+        r = request(self.w.port, "GET", GEN)
+        self.assertEqual(r.status, 405)
+        r = request(self.w.port, "POST", "/health")
+        self.assertEqual(r.status, 405)
+
+
+class GenerateShapes(ProcTestCase):
+    def setUp(self):
+        super().setUp()
+        self.w = self.sim("--zero-latency", "--worker-id", "w-2")
+
+    def post(self, path, body):
+        r = request(self.w.port, "POST", path, body)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.headers["x-worker-id"], "w-2")
+        return r.json()
+
+    def test_generate_text(self):
+        out = self.post(GEN, {"text": "Hello world!", "sampling_params": {"max_new_tokens": 5},
+                              "rid": "r1", "data_parallel_rank": 0, "bootstrap_host": "x",
+                              "bootstrap_port": 1, "bootstrap_room": 7, "unknown": {"a": 1}})
+        self.assertEqual(out["worker_id"], "w-2")
+        self.assertEqual(len(out["text"]), 5 * 4)
+        mi = out["meta_info"]
+        self.assertEqual(mi["prompt_tokens"], 3)  # 12 bytes / 4
+        self.assertEqual(mi["completion_tokens"], 5)
+        self.assertEqual(mi["cached_tokens"], 0)
+        self.assertEqual(mi["finish_reason"], {"type": "length", "length": 5})
+        for key in ("id", "e2e_latency"):
+            self.assertIn(key, mi)
+
+    def test_generate_list_returns_list(self):
+        out = self.post(GEN, {"text": ["one", "two", "three"], "sampling_params": {"max_new_tokens": 2}})
+        self.assertIsInstance(out, list)
+        self.assertEqual(len(out), 3)
+        self.assertEqual([o["index"] for o in out], [0, 1, 2])
+        self.assertTrue(all(o["meta_info"]["completion_tokens"] == 2 for o in out))
+
+    def test_generate_input_ids(self):
+        out = self.post(GEN, {"input_ids": [1, 2, 3, 4, 5, 6, 7], "sampling_params": {"max_new_tokens": 1}})
+        self.assertEqual(out["meta_info"]["prompt_tokens"], 7)
+        out = self.post(GEN, {"input_ids": [1, 2, 3, 4, 5, 6, 7, 8], "sampling_params": {"max_new_tokens": 1}})
+        self.assertEqual(out["meta_info"]["cached_tokens"], 7)
+        out = self.post(GEN, {"input_ids": [[1, 2], [9, 9, 9]]})
+        self.assertEqual([o["meta_info"]["prompt_tokens"] for o in out], [2, 3])
+        self.assertEqual(out[0]["meta_info"]["completion_tokens"], 128)  # --output-len default
+
+    def test_completions(self):
+        out = self.post("/v1/completions", {"model": "x", "prompt": "The capital of France is", "max_tokens": 4})
+        self.assertEqual(out["object"], "text_completion")
+        self.assertTrue(out["id"].startswith("cmpl-"))
+        self.assertEqual(out["choices"][0]["finish_reason"], "length")
+        self.assertEqual(len(out["choices"][0]["text"]), 16)
+        u = out["usage"]
+        self.assertEqual(u["completion_tokens"], 4)
+        self.assertEqual(u["total_tokens"], u["prompt_tokens"] + 4)
+        self.assertEqual(u["prompt_tokens_details"]["cached_tokens"], 0)
+        out = self.post("/v1/completions", {"prompt": "The capital of France is", "max_tokens": 4})
+        self.assertEqual(out["usage"]["prompt_tokens_details"]["cached_tokens"], u["prompt_tokens"] - 1)
+
+    def test_chat(self):
+        msgs = [{"role": "system", "content": "You are helpful."},
+                {"role": "user", "content": [{"type": "text", "text": "Hi"}]}]
+        out = self.post("/v1/chat/completions", {"model": "m", "messages": msgs, "max_completion_tokens": 3})
+        self.assertEqual(out["object"], "chat.completion")
+        msg = out["choices"][0]["message"]
+        self.assertEqual(msg["role"], "assistant")
+        self.assertEqual(len(msg["content"]), 12)
+        # The next turn repeats the conversation and the answer: all of it is cached.
+        first = out["usage"]
+        msgs2 = msgs + [msg, {"role": "user", "content": "And then?"}]
+        out2 = self.post("/v1/chat/completions", {"messages": msgs2, "max_tokens": 3})
+        cached = out2["usage"]["prompt_tokens_details"]["cached_tokens"]
+        self.assertGreaterEqual(cached, first["prompt_tokens"] + 3 - 1)
+        self.assertLess(cached, out2["usage"]["prompt_tokens"])
+
+    def test_same_prompt_same_answer(self):
+        a = self.post(GEN, {"text": "deterministic", "sampling_params": {"max_new_tokens": 6}})
+        b = self.post(GEN, {"text": "deterministic", "sampling_params": {"max_new_tokens": 6}})
+        c = self.post(GEN, {"text": "different", "sampling_params": {"max_new_tokens": 6}})
+        self.assertEqual(a["text"], b["text"])
+        self.assertNotEqual(a["text"], c["text"])
+
+
+class Malformed(ProcTestCase):
+    def setUp(self):
+        super().setUp()
+        self.w = self.sim("--zero-latency", "--max-payload-bytes", "1000")
+
+    def test_bad_json_and_bad_fields(self):
+        cases = [
+            (GEN, b"{not json"), (GEN, b"[1,2]"), (GEN, b'{"sampling_params":{}}'),
+            (GEN, b'{"text": 5}'), (GEN, b'{"text": "x", "sampling_params": {"max_new_tokens": -1}}'),
+            (GEN, b'{"text": "x", "stream": "yes"}'), ("/v1/completions", b'{"max_tokens": 3}'),
+            ("/v1/chat/completions", b'{"messages": []}'),
+            ("/v1/chat/completions", b'{"messages": [{"content": "no role"}]}'),
+            (GEN, b'{"text": ["a", "b"], "hash_ids": [1]}'),
+        ]
+        for path, body in cases:
+            r = request(self.w.port, "POST", path, body)
+            self.assertEqual(r.status, 400, (path, body, r.body))
+            err = r.json()
+            self.assertEqual(err["object"], "error")
+            self.assertEqual(err["code"], 400)
+            self.assertTrue(err["message"])
+            self.assertEqual(err["error"]["message"], err["message"])
+
+    def test_payload_limit(self):
+        r = request(self.w.port, "POST", GEN, {"text": "x" * 2000})
+        self.assertEqual(r.status, 413)
+        self.assertEqual(r.json()["code"], 413)
+
+    def test_garbage_request_line(self):
+        c = RawHTTP(self.w.port)
+        c.send(b"HELLO\r\n\r\n")
+        r = c.read_response()
+        self.assertEqual(r.status, 400)
+        self.assertEqual(r.headers["connection"], "close")
+        c.close()
+
+
+class Connections(ProcTestCase):
+    def setUp(self):
+        super().setUp()
+        self.w = self.sim("--zero-latency")
+
+    def test_keep_alive_and_pipelining(self):
+        c = RawHTTP(self.w.port)
+        body = json.dumps({"text": "pipelined", "sampling_params": {"max_new_tokens": 2}}).encode()
+        req = b"POST /generate HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        c.send(req + b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n" + req)
+        first, second, third = c.read_response(), c.read_response(), c.read_response()
+        self.assertEqual([first.status, second.status, third.status], [200, 200, 200])
+        self.assertEqual(first.json()["meta_info"]["cached_tokens"], 0)
+        self.assertEqual(second.body, b"")
+        self.assertGreater(third.json()["meta_info"]["cached_tokens"], 0)
+        for _ in range(50):  # many requests on one connection
+            c.send(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+            self.assertEqual(c.read_response().status, 200)
+        c.close()
+
+    def test_http10_closes(self):
+        c = RawHTTP(self.w.port)
+        c.send(b"GET /health HTTP/1.0\r\n\r\n")
+        r = c.read_response()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.headers["connection"], "close")
+        self.assertEqual(c.sock.recv(10), b"")
+        c.close()
+
+    def test_expect_continue(self):
+        c = RawHTTP(self.w.port)
+        body = b'{"text":"hello"}'
+        c.send(b"POST /generate HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body))
+        status, _ = c.read_head()
+        self.assertEqual(status, 100)
+        c.send(body)
+        self.assertEqual(c.read_response().status, 200)
+        c.close()
+
+
+def decode_sse(conn):
+    return [(t, e) for t, e in conn.sse_events()]
+
+
+class Streaming(ProcTestCase):
+    def test_generate_stream_timing_follows_the_model(self):
+        w = self.sim("--decode-step-ms", "25", "--prefill-overhead-ms", "5", "--decode-step-growth", "0")
+        start = time.monotonic()
+        c, status, hdrs = post_stream(w.port, GEN, {"text": "x" * 400, "stream": True,
+                                                    "sampling_params": {"max_new_tokens": 8}})
+        self.assertEqual(status, 200)
+        self.assertEqual(hdrs["transfer-encoding"], "chunked")
+        self.assertEqual(hdrs["content-type"], "text/event-stream")
+        events = decode_sse(c)
+        c.close()
+        self.assertEqual(events[-1][1], "[DONE]")
+        chunks = [json.loads(e) for _, e in events[:-1]]
+        self.assertEqual(len(chunks), 8)
+        # Cumulative text, like SGLang's /generate stream.
+        self.assertEqual([len(ch["text"]) for ch in chunks], [4 * (i + 1) for i in range(8)])
+        self.assertIsNone(chunks[0]["meta_info"]["finish_reason"])
+        self.assertEqual(chunks[-1]["meta_info"]["finish_reason"]["length"], 8)
+        # TTFT = 5 ms + 100 tokens / 5000 per s = 25 ms; then one token per 25 ms step.
+        ttft = events[0][0] - start
+        self.assertGreater(ttft, 0.020)
+        self.assertLess(ttft, 0.200)
+        gaps = [b[0] - a[0] for a, b in zip(events[:7], events[1:8])]
+        self.assertAlmostEqual(statistics.mean(gaps), 0.025, delta=0.010)
+        self.assertGreater(min(gaps), 0.010)
+        # The model's own clock is exact.
+        self.assertAlmostEqual(chunks[-1]["meta_info"]["e2e_latency"], 0.025 + 7 * 0.025, delta=1e-4)
+
+    def test_openai_streams(self):
+        w = self.sim("--time-scale", "20")
+        c, status, _ = post_stream(w.port, "/v1/chat/completions", {
+            "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4, "stream": True,
+            "stream_options": {"include_usage": True}})
+        self.assertEqual(status, 200)
+        events = [e for _, e in decode_sse(c)]
+        c.close()
+        self.assertEqual(events[-1], "[DONE]")
+        chunks = [json.loads(e) for e in events[:-1]]
+        self.assertEqual(chunks[0]["choices"][0]["delta"]["role"], "assistant")
+        self.assertTrue(all(ch["object"] == "chat.completion.chunk" for ch in chunks))
+        text = "".join(ch["choices"][0]["delta"].get("content", "") for ch in chunks if ch["choices"])
+        self.assertEqual(len(text), 16)
+        self.assertEqual(chunks[-2]["choices"][0]["finish_reason"], "length")
+        self.assertEqual(chunks[-1]["choices"], [])
+        self.assertEqual(chunks[-1]["usage"]["completion_tokens"], 4)
+        self.assertIn("cached_tokens", chunks[-1]["usage"]["prompt_tokens_details"])
+
+        c, status, _ = post_stream(w.port, "/v1/completions", {"prompt": "hi", "max_tokens": 3, "stream": True})
+        events = [e for _, e in decode_sse(c)]
+        c.close()
+        chunks = [json.loads(e) for e in events[:-1]]
+        self.assertEqual(len(chunks), 3)  # no usage chunk unless asked
+        self.assertEqual("".join(ch["choices"][0]["text"] for ch in chunks).count(" "), 3)
+
+    def test_client_disconnect_cancels_generation(self):
+        w = self.sim("--decode-step-ms", "20")
+        c, status, _ = post_stream(w.port, GEN, {"text": "long", "stream": True,
+                                                 "sampling_params": {"max_new_tokens": 1000}})
+        next(c.sse_events())
+        self.assertEqual(request(w.port, "GET", "/get_load").json()[0]["num_reqs"], 1)
+        c.close()
+        deadline = time.monotonic() + 5
+        while request(w.port, "GET", "/get_load").json()[0]["num_reqs"] != 0:
+            self.assertLess(time.monotonic(), deadline, "the request kept running")
+            time.sleep(0.02)
+
+
+class CacheModel(ProcTestCase):
+    def test_repeated_prompt_hits_and_flush_resets(self):
+        w = self.sim("--zero-latency")
+        prompt = "You are a helpful assistant. " * 20
+        hits = []
+        for _ in range(3):
+            out = request(w.port, "POST", GEN, {"text": prompt, "sampling_params": {"max_new_tokens": 4}}).json()
+            hits.append(out["meta_info"]["cached_tokens"])
+        n = out["meta_info"]["prompt_tokens"]
+        self.assertEqual(hits, [0, n - 1, n - 1])
+        longer = request(w.port, "POST", GEN, {"text": prompt + "More words.", "sampling_params": {"max_new_tokens": 1}}).json()
+        self.assertEqual(longer["meta_info"]["cached_tokens"], len(prompt) // 4)
+        self.assertEqual(request(w.port, "POST", "/flush_cache").status, 200)
+        out = request(w.port, "POST", GEN, {"text": prompt}).json()
+        self.assertEqual(out["meta_info"]["cached_tokens"], 0)
+
+    def test_capacity_evicts_least_recently_used(self):
+        w = self.sim("--zero-latency", "--kv-capacity-tokens", "1000")
+        def run(p):
+            return request(w.port, "POST", GEN, {"text": p, "sampling_params": {"max_new_tokens": 1}}).json()["meta_info"]["cached_tokens"]
+        keep = "K" * 400  # 100 tokens
+        run(keep)
+        for i in range(30):  # 30 x 100 distinct tokens, touching `keep` every time
+            run("%03d" % i + "d" * 397)
+            self.assertEqual(run(keep), 99)
+        self.assertEqual(run("%03d" % 0 + "d" * 397), 0)  # long evicted
+        info = request(w.port, "GET", "/get_server_info").json()
+        self.assertLessEqual(info["internal_states"][0]["memory_usage"], 1000)
+
+    def test_hash_ids_blocks(self):
+        w = self.sim("--zero-latency")
+        text = "t" * 4 * 1500  # 1500 tokens
+        a = request(w.port, "POST", GEN, {"text": text, "hash_ids": [11, 12, 13], "sampling_params": {"max_new_tokens": 1}}).json()
+        b = request(w.port, "POST", GEN, {"text": "u" * 4 * 1500, "hash_ids": [11, 12, 99], "sampling_params": {"max_new_tokens": 1}}).json()
+        self.assertEqual(a["meta_info"]["cached_tokens"], 0)
+        self.assertEqual(b["meta_info"]["cached_tokens"], 1024)  # two shared 512-token blocks
+
+
+class Batching(ProcTestCase):
+    def test_queueing_beyond_max_running_delays_ttft(self):
+        w = self.sim("--max-running-requests", "1", "--decode-step-ms", "20", "--prefill-overhead-ms", "1",
+                     "--decode-step-growth", "0")
+        body = {"text": "q" * 40, "stream": True, "sampling_params": {"max_new_tokens": 10}}
+        t0 = time.monotonic()
+        a, _, _ = post_stream(w.port, GEN, body)
+        b, _, _ = post_stream(w.port, GEN, dict(body, text="r" * 40))
+        a_events = decode_sse(a)
+        b_events = decode_sse(b)
+        a.close()
+        b.close()
+        ttft_a = a_events[0][0] - t0
+        ttft_b = b_events[0][0] - t0
+        # b waits for all of a: ~1 ms + 9 x 20 ms, then its own prefill.
+        self.assertLess(ttft_a, 0.1)
+        self.assertGreater(ttft_b, 0.17)
+        self.assertGreaterEqual(b_events[0][0], a_events[-2][0])
+
+    def test_decode_step_grows_with_running_requests(self):
+        w = self.sim("--time-scale", "50", "--decode-step-ms", "10", "--decode-step-growth", "0.1",
+                     "--prefill-overhead-ms", "0", "--prefill-tokens-per-sec", "1e9")
+        results = []
+        def one(i):
+            results.append(request(w.port, "POST", GEN, {"text": "p%d" % i, "sampling_params": {"max_new_tokens": 11}}).json())
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        alone = request(w.port, "POST", GEN, {"text": "solo", "sampling_params": {"max_new_tokens": 11}}).json()
+        self.assertAlmostEqual(alone["meta_info"]["e2e_latency"], 0.100, delta=0.002)
+        slowest = max(r["meta_info"]["e2e_latency"] for r in results)
+        self.assertGreater(slowest, 0.115)  # steps of 10 ms x (1 + 0.1 x 3) while all four run
+
+    def test_queue_full_is_429(self):
+        w = self.sim("--max-running-requests", "1", "--max-queued-requests", "1", "--decode-step-ms", "50")
+        streams = [post_stream(w.port, GEN, {"text": "a", "stream": True, "sampling_params": {"max_new_tokens": 20}})
+                   for _ in range(2)]
+        self.assertEqual([s[1] for s in streams], [200, 200])
+        r = request(w.port, "POST", GEN, {"text": "b"})
+        self.assertEqual(r.status, 429)
+        self.assertEqual(r.json()["code"], 429)
+        load = request(w.port, "GET", "/get_load").json()[0]
+        self.assertEqual((load["num_reqs"], load["num_waiting_reqs"]), (2, 1))
+        for s in streams:
+            s[0].close()
+
+
+class Faults(ProcTestCase):
+    def test_fail_first_n_with_status(self):
+        w = self.sim("--zero-latency", "--fail-first-n", "2", "--fail-status", "503")
+        codes = [request(w.port, "POST", GEN, {"text": "x"}).status for _ in range(4)]
+        self.assertEqual(codes, [503, 503, 200, 200])
+        self.assertEqual(request(w.port, "GET", "/health").status, 200)
+
+    def test_fail_rate(self):
+        w = self.sim("--zero-latency", "--fail-rate", "0.5", "--seed", "7")
+        codes = [request(w.port, "POST", "/v1/completions", {"prompt": "x"}).status for _ in range(200)]
+        self.assertTrue(set(codes) == {200, 500})
+        self.assertTrue(60 < codes.count(500) < 140, codes.count(500))
+        w2 = self.sim("--zero-latency", "--fail-rate", "0.5", "--seed", "7")
+        codes2 = [request(w2.port, "POST", "/v1/completions", {"prompt": "x"}).status for _ in range(200)]
+        self.assertEqual(codes, codes2)  # --seed makes it reproducible
+
+    def test_hang(self):
+        w = self.sim("--hang")
+        with self.assertRaises(socket.timeout):
+            request(w.port, "POST", GEN, {"text": "x"}, timeout=0.5)
+        self.assertEqual(request(w.port, "GET", "/health").status, 200)
+
+    def test_crash_after_non_streaming(self):
+        w = self.sim("--zero-latency", "--crash-after", "2")
+        w.may_fail = True
+        self.assertEqual(request(w.port, "POST", GEN, {"text": "x"}).status, 200)
+        with self.assertRaises((ConnectionError, EOFError, OSError)):
+            request(w.port, "POST", GEN, {"text": "x"})
+        self.assertNotEqual(w.wait_exit(), 0)
+
+    def test_crash_after_mid_stream(self):
+        w = self.sim("--time-scale", "10", "--crash-after", "1")
+        w.may_fail = True
+        c, status, _ = post_stream(w.port, GEN, {"text": "x", "stream": True, "sampling_params": {"max_new_tokens": 20}})
+        self.assertEqual(status, 200)
+        got = []
+        with self.assertRaises(EOFError):
+            for _, e in c.sse_events():
+                got.append(e)
+        c.close()
+        self.assertGreater(len(got), 0)
+        self.assertLess(len(got), 20)
+        self.assertNotIn("[DONE]", got)
+        self.assertNotEqual(w.wait_exit(), 0)
+
+    def test_health_fail_after(self):
+        w = self.sim("--health-fail-after-ms", "300")
+        self.assertEqual(request(w.port, "GET", "/health").status, 200)
+        deadline = time.monotonic() + 5
+        while request(w.port, "GET", "/health").status == 200:
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+        self.assertEqual(request(w.port, "GET", "/health_generate").status, 503)
+
+    def test_health_switch(self):
+        w = self.sim()
+        self.assertEqual(request(w.port, "POST", "/sim/health?status=503").status, 200)
+        self.assertEqual(request(w.port, "GET", "/health").status, 503)
+        self.assertEqual(request(w.port, "POST", "/sim/health?status=0").status, 200)
+        self.assertEqual(request(w.port, "GET", "/health").status, 200)
+        self.assertEqual(request(w.port, "POST", "/sim/health?status=7").status, 400)
+
+    def test_require_api_key(self):
+        w = self.sim("--zero-latency", "--require-api-key", "s3cret")
+        self.assertEqual(request(w.port, "POST", GEN, {"text": "x"}).status, 401)
+        bad = request(w.port, "POST", GEN, {"text": "x"}, headers={"Authorization": "Bearer nope"})
+        self.assertEqual(bad.status, 401)
+        self.assertEqual(bad.json()["code"], 401)
+        ok = request(w.port, "POST", GEN, {"text": "x"}, headers={"Authorization": "Bearer s3cret"})
+        self.assertEqual(ok.status, 200)
+        self.assertEqual(request(w.port, "GET", "/get_model_info").status, 401)
+        self.assertEqual(request(w.port, "GET", "/health").status, 200)
+
+
+class Options(ProcTestCase):
+    def test_load_format_object(self):
+        w = self.sim("--load-format", "object", "--zero-latency")
+        self.assertEqual(request(w.port, "GET", "/get_load").json()["load"], 0)
+
+    def test_seed_makes_ids_reproducible(self):
+        ids = []
+        for _ in range(2):
+            w = self.sim("--seed", "42", "--zero-latency")
+            ids.append(request(w.port, "POST", GEN, {"text": "x"}).json()["meta_info"]["id"])
+        self.assertEqual(ids[0], ids[1])
+
+    def test_bad_flag_exits_2(self):
+        import subprocess, os
+        from harness import BIN
+        p = subprocess.run([os.path.join(BIN, "sglang-worker-sim"), "--fail-rate", "2"],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--fail-rate: must be between 0 and 1", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()

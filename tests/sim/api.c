@@ -1,0 +1,291 @@
+/* api: route table, info endpoints, health, metrics, errors (see api.h). */
+#include "api.h"
+
+#include "inference.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define SIM_VERSION "0.5.4"
+
+typedef void (*handler_fn)(struct sr_sim *sim, struct sr_sim_conn *c,
+                           const struct sr_h1_request *req);
+
+struct route {
+    const char *method;
+    const char *path;
+    handler_fn handle;
+    bool open; /* answered without the API key */
+};
+
+static void respond_json(struct sr_sim_conn *c, int status, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (text == NULL) {
+        sr_sim_respond(c, 500, "application/json", "{\"error\":\"out of memory\"}", 25);
+        return;
+    }
+    sr_sim_respond(c, status, "application/json", text, strlen(text));
+    free(text);
+}
+
+static const char *error_type(int status)
+{
+    switch (status) {
+    case 400:
+        return "BadRequestError";
+    case 401:
+        return "AuthenticationError";
+    case 404:
+        return "NotFoundError";
+    case 405:
+        return "MethodNotAllowed";
+    case 413:
+        return "RequestTooLarge";
+    case 429:
+        return "RateLimitError";
+    case 431:
+        return "RequestHeaderFieldsTooLarge";
+    case 503:
+        return "ServiceUnavailableError";
+    default:
+        return status >= 500 ? "InternalServerError" : "BadRequestError";
+    }
+}
+
+void sr_sim_api_error(struct sr_sim_conn *c, int status, const char *message)
+{
+    json_t *body =
+        json_pack("{s:s, s:s, s:s, s:n, s:i, s:{s:s, s:s, s:i}}", "object", "error", "message",
+                  message, "type", error_type(status), "param", "code", status, "error", "message",
+                  message, "type", error_type(status), "code", status);
+    respond_json(c, status, body);
+}
+
+static int health_status(struct sr_sim *sim)
+{
+    if (sim->forced_health)
+        return sim->forced_health;
+    long after = sim->cfg->health_fail_after_ms;
+    if (after >= 0 && sr_sim_uptime_ms(sim) >= (double)after)
+        return 503;
+    return 200;
+}
+
+static void on_health(struct sr_sim *sim, struct sr_sim_conn *c, const struct sr_h1_request *req)
+{
+    (void)req;
+    int status = health_status(sim);
+    if (status == 200)
+        sr_sim_respond(c, 200, "text/plain", "", 0);
+    else
+        sr_sim_api_error(c, status, "worker is unhealthy");
+}
+
+static const char *model_name(const struct sr_sim *sim)
+{
+    return sim->cfg->served_model_name ? sim->cfg->served_model_name : sim->cfg->model_path;
+}
+
+static void on_server_info(struct sr_sim *sim, struct sr_sim_conn *c,
+                           const struct sr_h1_request *req)
+{
+    (void)req;
+    const struct sr_sim_config *cfg = sim->cfg;
+    struct sr_sim_engine_stats st;
+    sr_sim_engine_get_stats(sim->engine, &st);
+    json_t *body = json_pack(
+        "{s:s, s:s, s:s, s:i, s:i, s:s, s:i, s:I, s:I, s:i, s:i, s:s, s:s, s:b,"
+        " s:[{s:f, s:n, s:I, s:I}], s:{s:f, s:f, s:f, s:f, s:f}}",
+        "model_path", cfg->model_path, "tokenizer_path", cfg->model_path, "served_model_name",
+        model_name(sim), "dp_size", 1, "tp_size", 1, "version", SIM_VERSION, "max_running_requests",
+        (int)cfg->max_running_requests, "max_total_num_tokens", (json_int_t)cfg->kv_capacity_tokens,
+        "max_queued_requests", (json_int_t)cfg->max_queued_requests, "page_size", 1,
+        "chunked_prefill_size", -1, "worker_id", sim->worker_id, "host", cfg->host, "sim", 1,
+        "internal_states", "last_gen_throughput", st.last_gen_throughput, "avg_spec_accept_length",
+        "memory_usage", (json_int_t)sr_sim_kv_used_tokens(sim->kv), "num_running_reqs",
+        (json_int_t)st.running, "sim_model", "prefill_tokens_per_sec", cfg->prefill_tokens_per_sec,
+        "prefill_overhead_ms", cfg->prefill_overhead_ms, "decode_step_ms", cfg->decode_step_ms,
+        "decode_step_growth", cfg->decode_step_growth, "time_scale", cfg->time_scale);
+    respond_json(c, 200, body);
+}
+
+static void on_model_info(struct sr_sim *sim, struct sr_sim_conn *c,
+                          const struct sr_h1_request *req)
+{
+    (void)req;
+    json_t *body =
+        json_pack("{s:s, s:s, s:b, s:s, s:[s], s:s}", "model_path", sim->cfg->model_path,
+                  "tokenizer_path", sim->cfg->model_path, "is_generation", 1, "model_type", "llama",
+                  "architectures", "LlamaForCausalLM", "worker_id", sim->worker_id);
+    respond_json(c, 200, body);
+}
+
+static void on_get_load(struct sr_sim *sim, struct sr_sim_conn *c, const struct sr_h1_request *req)
+{
+    (void)req;
+    struct sr_sim_engine_stats st;
+    sr_sim_engine_get_stats(sim->engine, &st);
+    json_int_t reqs = (json_int_t)st.running + st.waiting;
+    json_t *body;
+    if (strcmp(sim->cfg->load_format, "object") == 0)
+        body = json_pack("{s:I, s:s}", "load", reqs, "worker_id", sim->worker_id);
+    else
+        body =
+            json_pack("[{s:i, s:I, s:I, s:I}]", "dp_rank", 0, "num_reqs", reqs, "num_waiting_reqs",
+                      (json_int_t)st.waiting, "num_tokens", (json_int_t)st.active_tokens);
+    respond_json(c, 200, body);
+}
+
+static void on_models(struct sr_sim *sim, struct sr_sim_conn *c, const struct sr_h1_request *req)
+{
+    (void)req;
+    json_t *body = json_pack("{s:s, s:[{s:s, s:s, s:I, s:s, s:s, s:I}]}", "object", "list", "data",
+                             "id", model_name(sim), "object", "model", "created",
+                             (json_int_t)sim->started_unix, "owned_by", "sglang", "root",
+                             model_name(sim), "max_model_len", (json_int_t)131072);
+    respond_json(c, 200, body);
+}
+
+static void on_metrics(struct sr_sim *sim, struct sr_sim_conn *c, const struct sr_h1_request *req)
+{
+    (void)req;
+    struct sr_sim_engine_stats st;
+    sr_sim_engine_get_stats(sim->engine, &st);
+    double hit = st.prompt_tokens ? (double)st.cached_tokens / (double)st.prompt_tokens : 0.0;
+    double usage =
+        (double)sr_sim_kv_used_tokens(sim->kv) / (double)sr_sim_kv_capacity_tokens(sim->kv);
+    char text[4096];
+    const char *m = model_name(sim);
+    int n = snprintf(
+        text, sizeof(text),
+        "# HELP sglang:num_running_reqs Running requests.\n# TYPE sglang:num_running_reqs gauge\n"
+        "sglang:num_running_reqs{model_name=\"%s\"} %u\n"
+        "# HELP sglang:num_queue_reqs Waiting requests.\n# TYPE sglang:num_queue_reqs gauge\n"
+        "sglang:num_queue_reqs{model_name=\"%s\"} %u\n"
+        "# HELP sglang:cache_hit_rate Cached prompt tokens / prompt tokens.\n"
+        "# TYPE sglang:cache_hit_rate gauge\nsglang:cache_hit_rate{model_name=\"%s\"} %.6f\n"
+        "# HELP sglang:token_usage KV cache used / capacity.\n# TYPE sglang:token_usage gauge\n"
+        "sglang:token_usage{model_name=\"%s\"} %.6f\n"
+        "# HELP sglang:prompt_tokens_total Prompt tokens.\n"
+        "# TYPE sglang:prompt_tokens_total counter\n"
+        "sglang:prompt_tokens_total{model_name=\"%s\"} %llu\n"
+        "# HELP sglang:cached_tokens_total Prompt tokens served from the prefix cache.\n"
+        "# TYPE sglang:cached_tokens_total counter\n"
+        "sglang:cached_tokens_total{model_name=\"%s\"} %llu\n"
+        "# HELP sglang:generation_tokens_total Generated tokens.\n"
+        "# TYPE sglang:generation_tokens_total counter\n"
+        "sglang:generation_tokens_total{model_name=\"%s\"} %llu\n"
+        "# HELP sglang:num_requests_total Requests started.\n"
+        "# TYPE sglang:num_requests_total counter\n"
+        "sglang:num_requests_total{model_name=\"%s\"} %llu\n",
+        m, st.running, m, st.waiting, m, hit, m, usage, m, (unsigned long long)st.prompt_tokens, m,
+        (unsigned long long)st.cached_tokens, m, (unsigned long long)st.generated_tokens, m,
+        (unsigned long long)st.requests);
+    if (n < 0 || (size_t)n >= sizeof(text)) {
+        sr_sim_api_error(c, 500, "metrics text too long");
+        return;
+    }
+    sr_sim_respond(c, 200, "text/plain; version=0.0.4", text, (size_t)n);
+}
+
+static void on_flush_cache(struct sr_sim *sim, struct sr_sim_conn *c,
+                           const struct sr_h1_request *req)
+{
+    (void)req;
+    if (sr_sim_kv_flush(sim->kv) != 0) {
+        sr_sim_api_error(c, 500, "out of memory");
+        return;
+    }
+    static const char msg[] = "Cache flushed.\n";
+    sr_sim_respond(c, 200, "text/plain", msg, sizeof(msg) - 1);
+}
+
+/* POST /sim/health?status=503 (or 200, or 0 to let --health-fail-after-ms
+ * decide): lets tests make a worker unhealthy and healthy again. */
+static void on_sim_health(struct sr_sim *sim, struct sr_sim_conn *c,
+                          const struct sr_h1_request *req)
+{
+    long status = -1;
+    if (req->query && req->query_len > 7 && strncmp(req->query, "status=", 7) == 0)
+        status = strtol(req->query + 7, NULL, 10);
+    if (status != 0 && (status < 200 || status > 599)) {
+        sr_sim_api_error(c, 400, "expected ?status=CODE (200-599) or ?status=0");
+        return;
+    }
+    sim->forced_health = (int)status;
+    sr_sim_respond(c, 200, "text/plain", "", 0);
+}
+
+static void on_generate(struct sr_sim *sim, struct sr_sim_conn *c, const struct sr_h1_request *req)
+{
+    sr_sim_inference_handle(sim, c, req, SR_SIM_GENERATE);
+}
+
+static void on_completions(struct sr_sim *sim, struct sr_sim_conn *c,
+                           const struct sr_h1_request *req)
+{
+    sr_sim_inference_handle(sim, c, req, SR_SIM_COMPLETIONS);
+}
+
+static void on_chat(struct sr_sim *sim, struct sr_sim_conn *c, const struct sr_h1_request *req)
+{
+    sr_sim_inference_handle(sim, c, req, SR_SIM_CHAT);
+}
+
+static const struct route routes[] = {
+    {"GET", "/health", on_health, true},
+    {"GET", "/health_generate", on_health, true},
+    {"GET", "/get_server_info", on_server_info, false},
+    {"GET", "/server_info", on_server_info, false},
+    {"GET", "/get_model_info", on_model_info, false},
+    {"GET", "/model_info", on_model_info, false},
+    {"GET", "/get_load", on_get_load, false},
+    {"GET", "/v1/models", on_models, false},
+    {"GET", "/metrics", on_metrics, true},
+    {"POST", "/flush_cache", on_flush_cache, false},
+    {"POST", "/generate", on_generate, false},
+    {"POST", "/v1/completions", on_completions, false},
+    {"POST", "/v1/chat/completions", on_chat, false},
+    {"POST", "/sim/health", on_sim_health, true},
+};
+
+static bool authorized(const struct sr_sim *sim, const struct sr_h1_request *req)
+{
+    const char *key = sim->cfg->require_api_key;
+    if (key == NULL)
+        return true;
+    const struct sr_h1_header *h = sr_h1_request_header(req, "authorization");
+    size_t klen = strlen(key);
+    return h && h->value_len == klen + 7 && strncasecmp(h->value, "Bearer ", 7) == 0 &&
+           memcmp(h->value + 7, key, klen) == 0;
+}
+
+void sr_sim_api_handle(struct sr_sim *sim, struct sr_sim_conn *c, const struct sr_h1_request *req)
+{
+    bool path_known = false;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        const struct route *r = &routes[i];
+        if (strlen(r->path) != req->path_len || memcmp(r->path, req->path, req->path_len) != 0)
+            continue;
+        path_known = true;
+        if (strcmp(r->method, req->method) != 0)
+            continue;
+        if (!r->open && !authorized(sim, req)) {
+            sr_sim_api_error(c, 401,
+                             "Unauthorized: a valid 'Authorization: Bearer' key is "
+                             "required");
+            return;
+        }
+        r->handle(sim, c, req);
+        return;
+    }
+    if (path_known)
+        sr_sim_api_error(c, 405, "Method Not Allowed");
+    else
+        sr_sim_api_error(c, 404, "Not Found");
+}

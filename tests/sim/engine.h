@@ -1,0 +1,107 @@
+/*
+ * engine: the model of SGLang's scheduler (continuous batching) on one
+ * worker, driven by one libevent timer.
+ *
+ * A sequence (one prompt) waits in a FIFO queue until one of
+ * max_running slots is free. The engine then alternates steps, like SGLang
+ * without chunked prefill:
+ *   - prefill step, whenever newly admitted sequences are waiting for it: it
+ *     computes their uncached prompt tokens (cached prefix from kv_cache,
+ *     capped at prompt - 1 as a real engine must compute one token) and takes
+ *     prefill_overhead + uncached / prefill_tps; decoding pauses meanwhile.
+ *     Each sequence gets its first token at the end of the step; its prompt
+ *     enters the cache.
+ *   - decode step otherwise: every running sequence gets one more token;
+ *     the step takes decode_step_ms * (1 + growth * (running - 1)).
+ * A sequence is done after max_new_tokens tokens; its prompt plus output
+ * enter the cache (text keys only) and its slot frees at once.
+ * Model time runs time_scale times faster than the wall clock. With
+ * zero_latency, submit completes the sequences at once (the cache model
+ * still runs) and no callback is made.
+ *
+ * Callbacks: on_progress runs after every step that changed a sequence
+ * (more tokens, or done), after the engine's own bookkeeping; it may submit
+ * new sequences but must not cancel others.
+ *
+ * Ownership: the caller owns each struct sr_sim_seq and its key; both must
+ * live until the sequence is done or cancelled. Single-threaded.
+ */
+#ifndef SR_SIM_ENGINE_H
+#define SR_SIM_ENGINE_H
+
+#include "kv_cache.h"
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum sr_sim_seq_state {
+    SR_SIM_SEQ_NEW,
+    SR_SIM_SEQ_WAITING,
+    SR_SIM_SEQ_PREFILL,
+    SR_SIM_SEQ_DECODE,
+    SR_SIM_SEQ_DONE,
+    SR_SIM_SEQ_CANCELLED,
+};
+
+struct sr_sim_seq;
+typedef void (*sr_sim_seq_cb)(struct sr_sim_seq *seq, void *ctx);
+
+struct sr_sim_seq {
+    /* set by the caller */
+    const char *key;
+    size_t key_len;
+    bool cache_output;     /* append the generated text to the cached key */
+    uint32_t block_tokens; /* cache hits count in whole blocks of this many tokens (0 = 1) */
+    uint32_t prompt_tokens;
+    uint32_t max_new_tokens;
+    uint64_t digest; /* picks the filler words (tokens.h) */
+    sr_sim_seq_cb on_progress;
+    void *ctx;
+    /* engine state, read-only to callers */
+    enum sr_sim_seq_state state;
+    uint32_t cached_tokens;
+    uint32_t generated;
+    double submitted_at, first_token_at, finished_at; /* model seconds */
+    struct sr_sim_seq *prev, *next;
+};
+
+struct sr_sim_engine_params {
+    uint32_t max_running;
+    uint32_t max_queued;
+    double prefill_tokens_per_sec;
+    double prefill_overhead_ms;
+    double decode_step_ms;
+    double decode_step_growth;
+    double time_scale;
+    bool zero_latency;
+};
+
+struct sr_sim_engine_stats {
+    uint32_t running, waiting;
+    uint64_t requests, prompt_tokens, cached_tokens, generated_tokens;
+    uint64_t active_tokens;     /* prompt + generated tokens of queued and running sequences */
+    double last_gen_throughput; /* tokens/s of the last decode step */
+};
+
+struct sr_sim_engine;
+
+/* Borrows base and kv. NULL when out of memory. */
+struct sr_sim_engine *sr_sim_engine_new(struct event_base *base, struct sr_sim_kv *kv,
+                                        const struct sr_sim_engine_params *params);
+/* Sequences still queued or running are dropped without callbacks. */
+void sr_sim_engine_free(struct sr_sim_engine *e);
+
+/* Queues all n sequences, or none: SR_ERR_TOO_LARGE when they would not fit
+ * in the waiting queue (the server's 429). */
+int sr_sim_engine_submit(struct sr_sim_engine *e, struct sr_sim_seq *const *seqs, size_t n);
+
+/* Stops a sequence (the client went away); no callback follows. */
+void sr_sim_engine_cancel(struct sr_sim_engine *e, struct sr_sim_seq *seq);
+
+/* Model seconds since the engine started. */
+double sr_sim_engine_now(const struct sr_sim_engine *e);
+
+void sr_sim_engine_get_stats(const struct sr_sim_engine *e, struct sr_sim_engine_stats *out);
+
+#endif

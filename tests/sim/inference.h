@@ -1,0 +1,24 @@
+/*
+ * inference: POST /generate, /v1/completions and /v1/chat/completions.
+ * Parses the request (jansson) into cache keys and sequences, applies the
+ * fault knobs, runs the sequences through the engine, and writes SGLang's
+ * native or OpenAI response shapes, whole or as SSE.
+ */
+#ifndef SR_SIM_INFERENCE_H
+#define SR_SIM_INFERENCE_H
+
+#include "server.h"
+#include "sim.h"
+
+#include "dataplane/h1_parser.h"
+
+enum sr_sim_api_kind {
+    SR_SIM_GENERATE,
+    SR_SIM_COMPLETIONS,
+    SR_SIM_CHAT,
+};
+
+void sr_sim_inference_handle(struct sr_sim *sim, struct sr_sim_conn *c,
+                             const struct sr_h1_request *req, enum sr_sim_api_kind kind);
+
+#endif

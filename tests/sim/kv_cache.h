@@ -1,0 +1,36 @@
+/*
+ * kv_cache: the model of one worker's KV prefix cache, in tokens.
+ *
+ * SGLang keeps the KV of recent prompts (and their generated tokens) in a
+ * radix tree and evicts least-recently-used leaves when it needs room. The
+ * model is the same thing at the granularity of tokens.h's cache keys: a
+ * one-tenant common/radix tree of keys. A lookup reports the longest cached
+ * prefix in whole tokens; an insert records a key and, once the cache holds
+ * more than its capacity, evicts least-recently-used text down to 15/16 of
+ * it (the slack amortises the eviction walk over many inserts).
+ *
+ * Single-threaded (the simulator's event loop); owns its tree.
+ */
+#ifndef SR_SIM_KV_CACHE_H
+#define SR_SIM_KV_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct sr_sim_kv;
+
+/* NULL when out of memory. */
+struct sr_sim_kv *sr_sim_kv_new(uint64_t capacity_tokens);
+void sr_sim_kv_free(struct sr_sim_kv *kv);
+
+/* Longest cached prefix of key, in tokens. */
+uint32_t sr_sim_kv_lookup(struct sr_sim_kv *kv, const char *key, size_t len);
+/* Records key as cached (refreshing its prefix's recency). 0 or SR_ERR_NOMEM. */
+int sr_sim_kv_insert(struct sr_sim_kv *kv, const char *key, size_t len);
+/* Forgets everything. 0 or SR_ERR_NOMEM (the old contents are kept). */
+int sr_sim_kv_flush(struct sr_sim_kv *kv);
+
+uint64_t sr_sim_kv_used_tokens(struct sr_sim_kv *kv);
+uint64_t sr_sim_kv_capacity_tokens(const struct sr_sim_kv *kv);
+
+#endif

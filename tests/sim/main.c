@@ -1,0 +1,135 @@
+/*
+ * sglang-worker-sim: a simulated SGLang worker (see tests/sim/README.md).
+ * main: options → cache model → engine → listener → event loop; SIGINT and
+ * SIGTERM end it with status 0.
+ */
+#include "server.h"
+#include "sim.h"
+#include "sim_config.h"
+
+#include "common/alloc.h"
+#include "common/log.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+double sr_sim_uptime_ms(const struct sr_sim *sim)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - sim->started.tv_sec) * 1e3 +
+           (double)(now.tv_nsec - sim->started.tv_nsec) / 1e6;
+}
+
+static int json_literal(const char *s, char *out, size_t len)
+{
+    json_t *str = json_string(s);
+    char *text = str ? json_dumps(str, JSON_ENCODE_ANY) : NULL;
+    json_decref(str);
+    if (text == NULL || strlen(text) >= len) {
+        free(text);
+        return -1;
+    }
+    strcpy(out, text);
+    free(text);
+    return 0;
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    sr_log_info("signal %d: exiting", (int)sig);
+    event_base_loopbreak(arg);
+}
+
+int main(int argc, char **argv)
+{
+    struct sr_sim_config cfg;
+    int status =
+        sr_options_from_args(sr_sim_options(), &cfg, sizeof(cfg), argc, argv, stdout, stderr);
+    if (status >= 0)
+        return status;
+    enum sr_log_level level;
+    if (sr_log_parse_level(cfg.log_level, &level) == 0)
+        sr_log_set_level(level);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct sr_sim sim = {.cfg = &cfg};
+    clock_gettime(CLOCK_MONOTONIC, &sim.started);
+    sim.started_unix = (long long)time(NULL);
+    sr_rng_seed(&sim.rng, (uint64_t)cfg.seed);
+    struct sr_sim_engine_params params = {
+        .max_running = (uint32_t)cfg.max_running_requests,
+        .max_queued = (uint32_t)cfg.max_queued_requests,
+        .prefill_tokens_per_sec = cfg.prefill_tokens_per_sec,
+        .prefill_overhead_ms = cfg.prefill_overhead_ms,
+        .decode_step_ms = cfg.decode_step_ms,
+        .decode_step_growth = cfg.decode_step_growth,
+        .time_scale = cfg.time_scale,
+        .zero_latency = cfg.zero_latency,
+    };
+    status = 1;
+    struct evconnlistener *listener = NULL;
+    struct event *sigint = NULL, *sigterm = NULL;
+    /* Precise timers: libevent's default monotonic clock on Linux is the
+     * coarse one (4 ms ticks), too rough for token-by-token timing. */
+    struct event_config *ecfg = event_config_new();
+    if (ecfg == NULL)
+        goto out;
+    event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+    sim.base = event_base_new_with_config(ecfg);
+    event_config_free(ecfg);
+    if (sim.base == NULL)
+        goto out;
+    sim.kv = sr_sim_kv_new((uint64_t)cfg.kv_capacity_tokens);
+    sim.engine = sim.kv ? sr_sim_engine_new(sim.base, sim.kv, &params) : NULL;
+    sim.scratch = evbuffer_new();
+    if (sim.engine == NULL || sim.scratch == NULL) {
+        fprintf(stderr, "sglang-worker-sim: out of memory\n");
+        goto out;
+    }
+    int port = 0;
+    listener = sr_sim_server_listen(&sim, &port);
+    if (listener == NULL)
+        goto out;
+    if (cfg.worker_id)
+        snprintf(sim.worker_id, sizeof(sim.worker_id), "%s", cfg.worker_id);
+    else
+        snprintf(sim.worker_id, sizeof(sim.worker_id), "%s:%d", cfg.host, port);
+    const char *model = cfg.served_model_name ? cfg.served_model_name : cfg.model_path;
+    if (json_literal(sim.worker_id, sim.worker_id_json, sizeof(sim.worker_id_json)) != 0 ||
+        json_literal(model, sim.model_name_json, sizeof(sim.model_name_json)) != 0) {
+        fprintf(stderr, "sglang-worker-sim: --worker-id or model name too long\n");
+        goto out;
+    }
+    sigint = evsignal_new(sim.base, SIGINT, on_signal, sim.base);
+    sigterm = evsignal_new(sim.base, SIGTERM, on_signal, sim.base);
+    if (sigint == NULL || sigterm == NULL || evsignal_add(sigint, NULL) != 0 ||
+        evsignal_add(sigterm, NULL) != 0)
+        goto out;
+    printf("sglang-worker-sim %s listening on http://%s:%d\n", sim.worker_id, cfg.host, port);
+    fflush(stdout);
+    event_base_dispatch(sim.base);
+    status = 0;
+out:
+    if (sigint)
+        event_free(sigint);
+    if (sigterm)
+        event_free(sigterm);
+    if (listener)
+        evconnlistener_free(listener);
+    if (sim.scratch)
+        evbuffer_free(sim.scratch);
+    sr_sim_engine_free(sim.engine);
+    sr_sim_kv_free(sim.kv);
+    if (sim.base)
+        event_base_free(sim.base);
+    sr_options_clear(sr_sim_options(), &cfg, sizeof(cfg));
+    return status;
+}

@@ -1,0 +1,41 @@
+/*
+ * sim: the state of one simulated SGLang worker process, shared by its
+ * modules (server, api, inference). One event loop, one thread.
+ */
+#ifndef SR_SIM_H
+#define SR_SIM_H
+
+#include "engine.h"
+#include "kv_cache.h"
+#include "sim_config.h"
+
+#include "common/rand.h"
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+struct sr_sim {
+    const struct sr_sim_config *cfg;
+    struct event_base *base;
+    struct sr_sim_kv *kv;
+    struct sr_sim_engine *engine;
+    struct sr_rng rng;
+    char worker_id[256];
+    char worker_id_json[512];  /* JSON string literal, quotes included */
+    char model_name_json[512]; /* served model name, ditto */
+    struct timespec started;   /* CLOCK_MONOTONIC */
+    long long started_unix;
+    uint64_t inference_requests; /* inference requests received so far */
+    uint64_t request_counter;    /* for response ids */
+    int forced_health;
+    struct evbuffer *scratch;
+        /* response bodies are built here, then moved out */ /* 0 = model decides; else the status
+                                                                to answer */
+};
+
+/* Wall-clock milliseconds since the process started. */
+double sr_sim_uptime_ms(const struct sr_sim *sim);
+
+#endif

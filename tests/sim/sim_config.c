@@ -1,0 +1,73 @@
+/* sim_config: the simulated worker's option table (see sim_config.h). */
+#include "sim_config.h"
+
+#include <stddef.h>
+
+static const char *const load_formats[] = {"array", "object", NULL};
+static const char *const log_levels[] = {"debug", "info", "warn", "error", "off", NULL};
+
+#define FIELD(f) offsetof(struct sr_sim_config, f)
+#define BIG      1e15
+
+static const struct sr_option options[] = {
+    {"host", SR_OPT_STRING, "HOST", "127.0.0.1", 0, 0, NULL, false, FIELD(host),
+     "Address to listen on"},
+    {"port", SR_OPT_INT, "PORT", "30001", 0, 65535, NULL, false, FIELD(port),
+     "Port to listen on (0 picks a free port; the chosen one is printed)"},
+    {"worker-id", SR_OPT_STRING, "ID", NULL, 0, 0, NULL, false, FIELD(worker_id),
+     "Name reported in X-Worker-Id and worker_id (default: host:port)"},
+    {"model-path", SR_OPT_STRING, "PATH", "meta-llama/Meta-Llama-3.1-8B-Instruct", 0, 0, NULL,
+     false, FIELD(model_path), "Model path reported by the info endpoints"},
+    {"served-model-name", SR_OPT_STRING, "NAME", NULL, 0, 0, NULL, false, FIELD(served_model_name),
+     "Model name of the OpenAI endpoints (default: the model path)"},
+    {"load-format", SR_OPT_CHOICE, NULL, "array", 0, 0, load_formats, false, FIELD(load_format),
+     "GET /get_load shape: SGLang's per-rank array, or {\"load\": N}"},
+    {"log-level", SR_OPT_CHOICE, NULL, "warn", 0, 0, log_levels, false, FIELD(log_level),
+     "Log verbosity"},
+    {"max-payload-bytes", SR_OPT_INT, "N", "268435456", 1, BIG, NULL, false,
+     FIELD(max_payload_bytes), "Largest request body accepted (413 beyond)"},
+    {"kv-capacity-tokens", SR_OPT_INT, "N", "450000", 1, BIG, NULL, false,
+     FIELD(kv_capacity_tokens), "KV prefix cache capacity in tokens (LRU eviction beyond)"},
+    {"max-running-requests", SR_OPT_INT, "N", "256", 1, 1000000, NULL, false,
+     FIELD(max_running_requests), "Requests decoded together (continuous batching)"},
+    {"max-queued-requests", SR_OPT_INT, "N", "8192", 0, 100000000, NULL, false,
+     FIELD(max_queued_requests), "Requests waiting for a running slot (429 beyond)"},
+    {"prefill-tokens-per-sec", SR_OPT_FLOAT, "R", "5000", 1, BIG, NULL, false,
+     FIELD(prefill_tokens_per_sec), "Prefill speed for uncached prompt tokens"},
+    {"prefill-overhead-ms", SR_OPT_FLOAT, "MS", "10", 0, 1e6, NULL, false,
+     FIELD(prefill_overhead_ms), "Fixed cost of one prefill step"},
+    {"decode-step-ms", SR_OPT_FLOAT, "MS", "10", 0, 1e6, NULL, false, FIELD(decode_step_ms),
+     "Time of one decode step (one token for every running request) at batch size 1"},
+    {"decode-step-growth", SR_OPT_FLOAT, "F", "0.005", 0, 1e3, NULL, false,
+     FIELD(decode_step_growth),
+     "Decode step time grows by this fraction per additional running request"},
+    {"output-len", SR_OPT_INT, "N", "128", 1, 10000000, NULL, false, FIELD(output_len),
+     "Output tokens when the request does not say (max_new_tokens / max_tokens)"},
+    {"time-scale", SR_OPT_FLOAT, "X", "1", 1e-3, 1e6, NULL, false, FIELD(time_scale),
+     "Run the model clock this many times faster than real time"},
+    {"zero-latency", SR_OPT_FLAG, NULL, NULL, 0, 0, NULL, false, FIELD(zero_latency),
+     "Answer at once (the cache model still runs): for proxy-overhead benchmarks"},
+    {"seed", SR_OPT_INT, "N", "0", 0, BIG, NULL, false, FIELD(seed),
+     "Seed of every random choice (request ids, --fail-rate)"},
+    {"fail-rate", SR_OPT_FLOAT, "P", "0", 0, 1, NULL, false, FIELD(fail_rate),
+     "Fail this fraction of inference requests with --fail-status"},
+    {"fail-first-n", SR_OPT_INT, "N", "0", 0, BIG, NULL, false, FIELD(fail_first_n),
+     "Fail the first N inference requests with --fail-status"},
+    {"fail-status", SR_OPT_INT, "CODE", "500", 400, 599, NULL, false, FIELD(fail_status),
+     "HTTP status of injected failures"},
+    {"hang", SR_OPT_FLAG, NULL, NULL, 0, 0, NULL, false, FIELD(hang),
+     "Accept inference requests and never answer them (health and info still answer)"},
+    {"crash-after", SR_OPT_INT, "N", "0", 0, BIG, NULL, false, FIELD(crash_after),
+     "Exit the process during the Nth inference request (mid-stream when streaming); 0 = never"},
+    {"health-fail-after-ms", SR_OPT_INT, "MS", "-1", -1, BIG, NULL, false,
+     FIELD(health_fail_after_ms),
+     "Health endpoints answer 503 from this long after start; -1 = never"},
+    {"require-api-key", SR_OPT_STRING, "KEY", NULL, 0, 0, NULL, false, FIELD(require_api_key),
+     "Answer 401 unless requests carry Authorization: Bearer KEY (health stays open)"},
+    {NULL, 0, NULL, NULL, 0, 0, NULL, false, 0, NULL},
+};
+
+const struct sr_option *sr_sim_options(void)
+{
+    return options;
+}

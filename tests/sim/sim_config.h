@@ -1,0 +1,49 @@
+/*
+ * sim_config: the simulated worker's settings and their option table (one
+ * table drives argv, --help and defaults; see common/options.h).
+ *
+ * The model defaults approximate one Llama-3-8B SGLang worker on one H100;
+ * tests/sim/README.md explains each number.
+ */
+#ifndef SR_SIM_CONFIG_H
+#define SR_SIM_CONFIG_H
+
+#include "common/options.h"
+
+#include <stdbool.h>
+
+struct sr_sim_config {
+    /* server */
+    char *host;
+    long port;
+    char *worker_id; /* default: host:port */
+    char *model_path;
+    char *served_model_name;
+    char *load_format;
+    char *log_level;
+    long max_payload_bytes;
+    /* model */
+    long kv_capacity_tokens;
+    long max_running_requests;
+    long max_queued_requests;
+    double prefill_tokens_per_sec;
+    double prefill_overhead_ms;
+    double decode_step_ms;
+    double decode_step_growth;
+    long output_len;
+    double time_scale;
+    bool zero_latency;
+    long seed;
+    /* faults */
+    double fail_rate;
+    long fail_first_n;
+    long fail_status;
+    bool hang;
+    long crash_after;
+    long health_fail_after_ms;
+    char *require_api_key;
+};
+
+const struct sr_option *sr_sim_options(void);
+
+#endif
