@@ -29,10 +29,8 @@ struct sr_sim {
     long long started_unix;
     uint64_t inference_requests; /* inference requests received so far */
     uint64_t request_counter;    /* for response ids */
-    int forced_health;
-    struct evbuffer *scratch;
-        /* response bodies are built here, then moved out */ /* 0 = model decides; else the status
-                                                                to answer */
+    int forced_health;           /* 0 = the model decides; else the status to answer */
+    struct evbuffer *scratch;    /* response bodies are built here, then moved out */
 };
 
 /* Wall-clock milliseconds since the process started. */
