@@ -363,7 +363,7 @@ class Batching(ProcTestCase):
         self.assertGreaterEqual(b_events[0][0], a_events[-2][0])
 
     def test_decode_step_grows_with_running_requests(self):
-        w = self.sim("--time-scale", "50", "--decode-step-ms", "10", "--decode-step-growth", "0.1",
+        w = self.sim("--decode-step-ms", "10", "--decode-step-growth", "0.1",
                      "--prefill-overhead-ms", "0", "--prefill-tokens-per-sec", "1e9")
         results = []
         def one(i):
