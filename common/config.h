@@ -36,6 +36,31 @@ struct sr_config {
     long balance_abs_threshold;
     double balance_rel_threshold;
     char *log_level;
+    /* server */
+    long threads; /* 0 = one per CPU */
+    long max_payload_size;
+    long max_header_size;
+    long max_concurrent_requests; /* 0 = no limit */
+    long queue_size;
+    long queue_timeout_secs;
+    long request_timeout_secs;
+    long worker_connect_timeout_secs;
+    long keepalive_timeout_secs;
+    long client_header_timeout_secs;
+    long client_body_timeout_secs;
+    long shutdown_grace_period_secs;
+    long retry_max_retries;
+    /* health checks */
+    long health_check_interval_secs;
+    long health_check_timeout_secs;
+    long health_failure_threshold;
+    long health_success_threshold;
+    char *health_check_endpoint;
+    /* admin, metrics, logs */
+    char *admin_api_key;
+    char *prometheus_host;
+    long prometheus_port; /* 0 = any free port; -1 = off */
+    bool log_requests;
 };
 
 /* Returned by sr_config_parse_args when --help / -h was given. */

@@ -46,8 +46,14 @@ const char *sr_policy_name(const struct sr_policy *p)
 int sr_policy_select(struct sr_policy *p, const struct sr_route_request *req,
                      struct sr_worker **out)
 {
+    if (req->outcome)
+        *req->outcome = SR_ROUTE_PLAIN; /* unless the policy knows better */
     return p->ops->select(p, req, out);
 }
+
+const char *const sr_route_outcome_names[SR_ROUTE_OUTCOMES] = {
+    "plain", "cache_hit", "cache_miss", "imbalance", "load_balanced",
+};
 
 void sr_policy_dispatch(struct sr_policy *p, struct sr_worker *w)
 {

@@ -39,6 +39,17 @@ struct sr_policy_params {
     uint64_t eviction_interval_ms; /* period of automatic eviction passes; 0 = none */
 };
 
+/* Why a worker was chosen, for metrics (set by policies that know). */
+enum sr_route_outcome {
+    SR_ROUTE_PLAIN = 0,     /* random, round robin, shortest queue */
+    SR_ROUTE_CACHE_HIT,     /* cache-aware: match rate above the threshold */
+    SR_ROUTE_CACHE_MISS,    /* cache-aware: below it, the worker with the smallest tree */
+    SR_ROUTE_IMBALANCE,     /* cache-aware: loads imbalanced, the least loaded */
+    SR_ROUTE_LOAD_BALANCED, /* cache-aware: cache_routing_prob chose shortest queue */
+};
+#define SR_ROUTE_OUTCOMES 5
+extern const char *const sr_route_outcome_names[SR_ROUTE_OUTCOMES];
+
 /* One routing decision's input. Everything is borrowed. */
 struct sr_route_request {
     const struct sr_worker_set *workers;
@@ -48,6 +59,7 @@ struct sr_route_request {
     size_t nexcluded;
     struct sr_rng *rng; /* the calling thread's generator */
     const struct sr_policy_params *params;
+    enum sr_route_outcome *outcome; /* optional output */
 };
 
 struct sr_policy;

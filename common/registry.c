@@ -29,6 +29,11 @@ static struct sr_worker_set *set_new(size_t count, uint64_t version)
     return s;
 }
 
+void sr_worker_set_ref(struct sr_worker_set *s)
+{
+    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+}
+
 void sr_worker_set_release(struct sr_worker_set *s)
 {
     if (s == NULL || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)

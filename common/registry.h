@@ -62,6 +62,8 @@ int sr_registry_replace(struct sr_registry *reg, const char *const *urls, size_t
 /* Current snapshot with a reference taken; never NULL. */
 struct sr_worker_set *sr_registry_acquire(struct sr_registry *reg);
 void sr_worker_set_release(struct sr_worker_set *set);
+/* One more reference to a snapshot the caller already holds. */
+void sr_worker_set_ref(struct sr_worker_set *set);
 uint64_t sr_registry_version(struct sr_registry *reg);
 
 /* Worker with this URL (any spelling of it) in set, or NULL. Borrowed. */

@@ -24,7 +24,7 @@ struct sr_h1_parser {
     size_t head_len, head_cap;
     size_t target_len;
     struct header_span *spans;
-    struct sr_h1_header *headers;
+    struct sr_http_header *headers;
     size_t nheaders, headers_cap;
     bool in_value; /* the last header callback was a value */
 
@@ -113,7 +113,7 @@ static int on_header_field(http_parser *hp, const char *at, size_t len)
             if (s == NULL)
                 return fail(p, 500, "out of memory");
             p->spans = s;
-            struct sr_h1_header *h = sr_realloc(p->headers, cap * sizeof(*h));
+            struct sr_http_header *h = sr_realloc(p->headers, cap * sizeof(*h));
             if (h == NULL)
                 return fail(p, 500, "out of memory");
             p->headers = h;
@@ -156,8 +156,8 @@ static int on_headers_complete(http_parser *hp)
     hp->upgrade = 0;
     for (size_t i = 0; i < p->nheaders; i++) {
         const struct header_span *s = &p->spans[i];
-        p->headers[i] = (struct sr_h1_header){p->head + s->name_off, s->name_len,
-                                              p->head + s->value_off, s->value_len};
+        p->headers[i] = (struct sr_http_header){p->head + s->name_off, s->name_len,
+                                                p->head + s->value_off, s->value_len};
     }
     memset(r, 0, sizeof(*r));
     r->method = http_method_str((enum http_method)hp->method);
@@ -168,7 +168,7 @@ static int on_headers_complete(http_parser *hp)
     r->headers = p->headers;
     r->nheaders = p->nheaders;
     r->keep_alive = http_should_keep_alive(hp) != 0;
-    const struct sr_h1_header *expect = sr_h1_request_header(r, "expect");
+    const struct sr_http_header *expect = sr_h1_request_header(r, "expect");
     r->expect_continue =
         expect && expect->value_len == 12 && strncasecmp(expect->value, "100-continue", 12) == 0;
     if (hp->content_length != ULLONG_MAX && hp->content_length > p->limits.max_body_bytes)
@@ -293,11 +293,11 @@ const char *sr_h1_parser_error_reason(const struct sr_h1_parser *p)
     return p->error_reason ? p->error_reason : "";
 }
 
-const struct sr_h1_header *sr_h1_request_header(const struct sr_h1_request *req, const char *name)
+const struct sr_http_header *sr_h1_request_header(const struct sr_h1_request *req, const char *name)
 {
     size_t n = strlen(name);
     for (size_t i = 0; i < req->nheaders; i++) {
-        const struct sr_h1_header *h = &req->headers[i];
+        const struct sr_http_header *h = &req->headers[i];
         if (h->name_len == n && strncasecmp(h->name, name, n) == 0)
             return h;
     }

@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct sr_h1_header {
+struct sr_http_header {
     const char *name;
     size_t name_len;
     const char *value;
@@ -42,7 +42,7 @@ struct sr_h1_request {
     int version_minor; /* HTTP/1.<minor> */
     bool keep_alive;   /* the client allows another request on this connection */
     bool expect_continue;
-    struct sr_h1_header *headers;
+    struct sr_http_header *headers;
     size_t nheaders;
     const char *body; /* de-chunked; NUL-terminated for convenience */
     size_t body_len;
@@ -93,7 +93,8 @@ int sr_h1_parser_error_status(const struct sr_h1_parser *p);
 const char *sr_h1_parser_error_reason(const struct sr_h1_parser *p);
 
 /* Case-insensitive header lookup: the first value of name, or NULL. */
-const struct sr_h1_header *sr_h1_request_header(const struct sr_h1_request *req, const char *name);
+const struct sr_http_header *sr_h1_request_header(const struct sr_h1_request *req,
+                                                  const char *name);
 
 /* True when the (ptr, len) token list value contains token (case-insensitive,
  * comma-separated), e.g. Connection: keep-alive, Upgrade. */

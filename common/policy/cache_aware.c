@@ -28,6 +28,7 @@ struct cache_aware {
 struct choice {
     const struct sr_route_request *req;
     struct sr_worker *picked;
+    enum sr_route_outcome outcome;
 };
 
 /* Called inside the tree's lock with every worker's match and size. */
@@ -63,7 +64,9 @@ static int64_t choose(void *ctx, const struct sr_radix_view *view)
     if (best == NULL)
         return SR_ERR_NO_WORKER;
     double rate = view->text_len ? (double)best_len / (double)view->text_len : 0.0;
-    c->picked = rate > req->params->cache_threshold ? best : smallest;
+    bool hit = rate > req->params->cache_threshold;
+    c->picked = hit ? best : smallest;
+    c->outcome = hit ? SR_ROUTE_CACHE_HIT : SR_ROUTE_CACHE_MISS;
     return c->picked->id;
 }
 
@@ -92,7 +95,9 @@ static int cache_aware_select(struct sr_policy *p, const struct sr_route_request
     bool imbalanced = hi - lo > prm->balance_abs_threshold &&
                       (double)hi > (double)lo * prm->balance_rel_threshold;
     bool by_cache = !imbalanced && sr_rng_unit(req->rng) < prm->cache_routing_prob;
-    struct choice c = {.req = req, .picked = by_cache ? NULL : least};
+    struct choice c = {.req = req,
+                       .picked = by_cache ? NULL : least,
+                       .outcome = imbalanced ? SR_ROUTE_IMBALANCE : SR_ROUTE_LOAD_BALANCED};
     uint32_t id;
     int rc = sr_radix_match_insert(ca->tree, req->text, req->text_len,
                                    by_cache ? choose : keep_pick, &c, &id);
@@ -101,6 +106,8 @@ static int cache_aware_select(struct sr_policy *p, const struct sr_route_request
     /* Recording is best effort: a failure only shortens the history; if
      * the tree could not be consulted at all, balance load. */
     *out = c.picked ? c.picked : least;
+    if (req->outcome)
+        *req->outcome = c.picked ? c.outcome : SR_ROUTE_LOAD_BALANCED;
     return 0;
 }
 

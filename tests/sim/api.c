@@ -259,7 +259,7 @@ static bool authorized(const struct sr_sim *sim, const struct sr_h1_request *req
     const char *key = sim->cfg->require_api_key;
     if (key == NULL)
         return true;
-    const struct sr_h1_header *h = sr_h1_request_header(req, "authorization");
+    const struct sr_http_header *h = sr_h1_request_header(req, "authorization");
     size_t klen = strlen(key);
     return h && h->value_len == klen + 7 && strncasecmp(h->value, "Bearer ", 7) == 0 &&
            memcmp(h->value + 7, key, klen) == 0;

@@ -179,8 +179,9 @@ static void test_readme_flag_table_matches_the_option_table(void **state)
         rows++;
         for (const struct sr_option *o = sr_config_options(); o->name; o++) {
             char flag[80], def[80];
-            snprintf(flag, sizeof(flag), "| `--%s ", o->name);
-            if (strncmp(line, flag, strlen(flag)) != 0)
+            snprintf(flag, sizeof(flag), "| `--%s", o->name);
+            size_t n = strlen(flag);
+            if (strncmp(line, flag, n) != 0 || (line[n] != ' ' && line[n] != '`'))
                 continue;
             found++;
             if (o->default_value)

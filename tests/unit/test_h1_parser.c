@@ -43,7 +43,7 @@ static void test_post_with_body_and_query(void **state)
     assert_view(r->path, r->path_len, "/generate");
     assert_view(r->query, r->query_len, "x=1&y=2");
     assert_int_equal(r->nheaders, 3);
-    const struct sr_h1_header *h = sr_h1_request_header(r, "x-request-id");
+    const struct sr_http_header *h = sr_h1_request_header(r, "x-request-id");
     assert_non_null(h);
     assert_view(h->value, h->value_len, "abc");
     assert_view(r->body, r->body_len, "hello");
@@ -67,7 +67,7 @@ static void test_split_at_every_byte(void **state)
         const struct sr_h1_request *r = sr_h1_parser_request(p);
         assert_view(r->path, r->path_len, "/v1/completions");
         assert_view(r->body, r->body_len, "{\"a\":1}");
-        const struct sr_h1_header *h = sr_h1_request_header(r, "Content-Type");
+        const struct sr_http_header *h = sr_h1_request_header(r, "Content-Type");
         assert_view(h->value, h->value_len, "application/json");
         sr_h1_parser_free(p);
     }

@@ -1,0 +1,562 @@
+/* conn: a client connection's life (see conn.h). */
+#include "conn.h"
+
+#include "loop.h"
+#include "pipeline.h"
+
+#include "common/alloc.h"
+#include "common/log.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define READ_BUFFER_BYTES   (64 * 1024)
+#define DRAIN_LOW_WATERMARK (64 * 1024)
+
+enum conn_state {
+    CONN_IDLE,    /* waiting for the first byte of a request */
+    CONN_READING, /* a request has started arriving */
+    CONN_BUSY,    /* a request is being answered */
+};
+
+struct sr_conn {
+    struct sr_loop *loop;
+    struct sr_conn *prev, *next; /* the loop's list */
+    evutil_socket_t fd;
+    struct event *read_ev, *write_ev, *timer;
+    struct event *resume;   /* deferred work: next pipelined request, or close */
+    struct event *flush_ev; /* deferred write of what was queued from outside */
+    struct evbuffer *out;
+    struct sr_h1_parser *parser;
+    enum conn_state state;
+    void *exchange;
+    void (*gone)(void *exchange);
+    void (*drained)(void *arg);
+    void *drained_arg;
+    bool loopback;
+    bool keep_alive; /* of the current request */
+    bool chunked;    /* the current response is chunked */
+    bool closing;    /* close once the output is written */
+    bool processing; /* inside process_input, which flushes at its end */
+    bool sent_continue;
+    bool reading;
+    bool draining;
+    size_t rstart, rlen;
+    char rbuf[READ_BUFFER_BYTES];
+};
+
+struct sr_loop *sr_conn_loop(const struct sr_conn *c)
+{
+    return c->loop;
+}
+
+bool sr_conn_busy(const struct sr_conn *c)
+{
+    return c->state == CONN_BUSY;
+}
+
+struct sr_conn *sr_conn_next(const struct sr_conn *c)
+{
+    return c->next;
+}
+
+const struct sr_http_header *sr_request_header(const struct sr_request *req, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const struct sr_http_header *h = &req->headers[i];
+        if (h->name_len == n && strncasecmp(h->name, name, n) == 0)
+            return h;
+    }
+    return NULL;
+}
+
+static void link_conn(struct sr_conn *c)
+{
+    struct sr_loop *l = c->loop;
+    c->prev = NULL;
+    c->next = l->conns;
+    if (l->conns)
+        l->conns->prev = c;
+    l->conns = c;
+    atomic_fetch_add_explicit(&l->nconns, 1, memory_order_relaxed);
+}
+
+static void unlink_conn(struct sr_conn *c)
+{
+    struct sr_loop *l = c->loop;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    atomic_fetch_sub_explicit(&l->nconns, 1, memory_order_relaxed);
+}
+
+static void conn_free(struct sr_conn *c)
+{
+    if (c->exchange && c->gone) {
+        void *ex = c->exchange;
+        c->exchange = NULL;
+        c->gone(ex);
+    }
+    unlink_conn(c);
+    if (c->read_ev)
+        event_free(c->read_ev);
+    if (c->write_ev)
+        event_free(c->write_ev);
+    if (c->timer)
+        event_free(c->timer);
+    if (c->resume)
+        event_free(c->resume);
+    if (c->flush_ev)
+        event_free(c->flush_ev);
+    if (c->out)
+        evbuffer_free(c->out);
+    if (c->fd >= 0)
+        evutil_closesocket(c->fd);
+    sr_h1_parser_free(c->parser);
+    sr_free(c);
+}
+
+static void schedule_close(struct sr_conn *c)
+{
+    c->closing = true;
+    event_active(c->resume, EV_TIMEOUT, 1);
+}
+
+static void set_timer(struct sr_conn *c, long secs)
+{
+    if (secs <= 0) {
+        event_del(c->timer);
+        return;
+    }
+    struct timeval tv = {secs, 0};
+    event_add(c->timer, &tv);
+}
+
+static void set_reading(struct sr_conn *c, bool on)
+{
+    if (on == c->reading)
+        return;
+    c->reading = on;
+    if (on)
+        event_add(c->read_ev, NULL);
+    else
+        event_del(c->read_ev);
+}
+
+static void flush(struct sr_conn *c)
+{
+    while (evbuffer_get_length(c->out) > 0) {
+        if (evbuffer_write(c->out, c->fd) < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                break;
+            evbuffer_drain(c->out, evbuffer_get_length(c->out)); /* the client is gone */
+            schedule_close(c);
+            return;
+        }
+    }
+    size_t left = evbuffer_get_length(c->out);
+    if (left > 0)
+        event_add(c->write_ev, NULL);
+    else
+        event_del(c->write_ev);
+    if (left < DRAIN_LOW_WATERMARK && c->drained)
+        c->drained(c->drained_arg);
+    if (left == 0 && c->closing)
+        schedule_close(c);
+}
+
+/* Output was queued. Inside process_input it is written at its end;
+ * otherwise (a worker's response arriving) once the current callback is
+ * over, so a response head, body and end coalesce into one writev. */
+static void queued(struct sr_conn *c)
+{
+    if (!c->processing)
+        event_active(c->flush_ev, EV_TIMEOUT, 1);
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    flush(arg);
+}
+
+size_t sr_conn_output_pending(const struct sr_conn *c)
+{
+    return evbuffer_get_length(c->out);
+}
+
+void sr_conn_set_drain_cb(struct sr_conn *c, void (*drained)(void *arg), void *arg)
+{
+    c->drained = drained;
+    c->drained_arg = arg;
+}
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Unknown";
+    }
+}
+
+static void add_str(struct evbuffer *b, const char *s)
+{
+    evbuffer_add(b, s, strlen(s));
+}
+
+static void add_status_line(struct sr_conn *c, int status)
+{
+    char line[64];
+    int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status, reason(status));
+    evbuffer_add(c->out, line, (size_t)n);
+}
+
+static void add_connection_header(struct sr_conn *c)
+{
+    if (c->draining || c->loop->draining)
+        c->keep_alive = false;
+    add_str(c->out, c->keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n");
+}
+
+/* The current request is answered: go on with the next one. */
+static void answered(struct sr_conn *c)
+{
+    c->state = CONN_IDLE;
+    c->exchange = NULL;
+    c->gone = NULL;
+    c->drained = NULL;
+    c->sent_continue = false;
+    if (!c->keep_alive) {
+        c->closing = true;
+        return;
+    }
+    sr_h1_parser_next(c->parser);
+    set_timer(c, c->loop->router->cfg->keepalive_timeout_secs);
+    if (!c->processing)
+        event_active(c->resume, EV_TIMEOUT, 1);
+}
+
+void sr_conn_respond(struct sr_conn *c, int status, const char *content_type, const char *body,
+                     size_t len, const char *extra_headers)
+{
+    char head[160];
+    add_status_line(c, status);
+    int n = snprintf(head, sizeof(head), "Content-Type: %s\r\nContent-Length: %zu\r\n",
+                     content_type, len);
+    evbuffer_add(c->out, head, (size_t)n);
+    if (extra_headers)
+        add_str(c->out, extra_headers);
+    add_connection_header(c);
+    evbuffer_add(c->out, body, len);
+    answered(c);
+    queued(c);
+}
+
+void sr_conn_response_begin(struct sr_conn *c, int status, const char *head_lines, size_t head_len,
+                            long long content_length)
+{
+    add_status_line(c, status);
+    evbuffer_add(c->out, head_lines, head_len);
+    c->chunked = false;
+    if (content_length >= 0) {
+        char line[48];
+        int n = snprintf(line, sizeof(line), "Content-Length: %lld\r\n", content_length);
+        evbuffer_add(c->out, line, (size_t)n);
+    } else if (c->keep_alive) {
+        c->chunked = true;
+        add_str(c->out, "Transfer-Encoding: chunked\r\n");
+    }
+    /* HTTP/1.0 client and unknown length: the body ends with the connection. */
+    add_connection_header(c);
+    queued(c);
+}
+
+void sr_conn_response_body(struct sr_conn *c, const char *data, size_t len)
+{
+    if (len == 0)
+        return;
+    if (c->chunked) {
+        char size[24];
+        int n = snprintf(size, sizeof(size), "%zx\r\n", len);
+        evbuffer_add(c->out, size, (size_t)n);
+    }
+    evbuffer_add(c->out, data, len);
+    if (c->chunked)
+        evbuffer_add(c->out, "\r\n", 2);
+    queued(c);
+}
+
+void sr_conn_response_end(struct sr_conn *c)
+{
+    if (c->chunked)
+        evbuffer_add(c->out, "0\r\n\r\n", 5);
+    c->chunked = false;
+    answered(c);
+    queued(c);
+}
+
+void sr_conn_response_abort(struct sr_conn *c)
+{
+    c->keep_alive = false;
+    c->chunked = false;
+    answered(c);
+    queued(c);
+}
+
+void sr_conn_attach(struct sr_conn *c, void *exchange, void (*gone)(void *exchange))
+{
+    c->exchange = exchange;
+    c->gone = gone;
+}
+
+void sr_conn_detach(struct sr_conn *c)
+{
+    c->exchange = NULL;
+    c->gone = NULL;
+    c->drained = NULL;
+}
+
+static void parse_error(struct sr_conn *c)
+{
+    int status = sr_h1_parser_error_status(c->parser);
+    char msg[160];
+    snprintf(msg, sizeof(msg), "%s%s", status == 400 ? "malformed HTTP request: " : "",
+             sr_h1_parser_error_reason(c->parser));
+    c->keep_alive = false;
+    c->state = CONN_BUSY;
+    sr_pipeline_error(c, status, msg);
+}
+
+static void start_request(struct sr_conn *c, const struct sr_h1_request *h1)
+{
+    struct sr_request req = {
+        .method = h1->method,
+        .path = h1->path,
+        .path_len = h1->path_len,
+        .query = h1->query,
+        .query_len = h1->query_len,
+        .headers = h1->headers,
+        .nheaders = h1->nheaders,
+        .body = h1->body,
+        .body_len = h1->body_len,
+        .version_minor = h1->version_minor,
+        .client_loopback = c->loopback,
+    };
+    c->state = CONN_BUSY;
+    c->keep_alive = h1->keep_alive;
+    set_timer(c, 0); /* the exchange has its own deadline */
+    sr_pipeline_handle(c, &req);
+}
+
+static void process_input(struct sr_conn *c)
+{
+    const struct sr_config *cfg = c->loop->router->cfg;
+    c->processing = true;
+    while (c->state != CONN_BUSY && !c->closing && c->rlen > 0) {
+        if (c->state == CONN_IDLE) {
+            c->state = CONN_READING;
+            set_timer(c, cfg->client_header_timeout_secs);
+        }
+        bool had_headers = sr_h1_parser_headers_done(c->parser);
+        size_t used = 0;
+        enum sr_h1_result r = sr_h1_parser_feed(c->parser, c->rbuf + c->rstart, c->rlen, &used);
+        c->rstart += used;
+        c->rlen -= used;
+        if (r == SR_H1_ERROR) {
+            parse_error(c);
+            break;
+        }
+        if (r == SR_H1_NEED_MORE) {
+            if (!had_headers && sr_h1_parser_headers_done(c->parser))
+                set_timer(c, cfg->client_body_timeout_secs);
+            if (!c->sent_continue && sr_h1_parser_expects_continue(c->parser)) {
+                add_str(c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+                c->sent_continue = true;
+            }
+            break;
+        }
+        start_request(c, sr_h1_parser_request(c->parser));
+    }
+    if (c->rlen == 0)
+        c->rstart = 0;
+    c->processing = false;
+    if (c->closing)
+        set_reading(c, false);
+    else
+        set_reading(c, c->rstart + c->rlen < sizeof(c->rbuf));
+    if (c->state == CONN_IDLE && c->draining && c->rlen == 0) {
+        schedule_close(c);
+        return;
+    }
+    flush(c);
+}
+
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct sr_conn *c = arg;
+    if (!c->closing)
+        process_input(c);
+    else if (evbuffer_get_length(c->out) == 0)
+        conn_free(c);
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct sr_conn *c = arg;
+    if (c->rstart > 0) {
+        memmove(c->rbuf, c->rbuf + c->rstart, c->rlen);
+        c->rstart = 0;
+    }
+    ssize_t n = read(fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        conn_free(c); /* the client closed or reset: a request in flight is cancelled */
+        return;
+    }
+    if (n < 0)
+        return;
+    c->rlen += (size_t)n;
+    if (c->state != CONN_BUSY)
+        process_input(c);
+    else if (c->rlen == sizeof(c->rbuf))
+        set_reading(c, false); /* pipelined bytes wait for the answer */
+}
+
+static void on_writable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    flush(arg);
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct sr_conn *c = arg;
+    if (c->state == CONN_READING) {
+        c->keep_alive = false;
+        c->state = CONN_BUSY;
+        sr_pipeline_error(c, 408, "timed out waiting for the request");
+        return;
+    }
+    if (c->state == CONN_IDLE)
+        conn_free(c); /* keep-alive timeout */
+}
+
+void sr_conn_drain(struct sr_conn *c)
+{
+    c->draining = true;
+    if (c->state == CONN_IDLE && c->rlen == 0 && !c->closing)
+        schedule_close(c);
+}
+
+void sr_conn_close_now(struct sr_conn *c)
+{
+    conn_free(c);
+}
+
+static bool is_loopback(const struct sockaddr *addr)
+{
+    if (addr->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (addr->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
+        if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+            return true;
+        return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127;
+    }
+    return addr->sa_family == AF_UNIX;
+}
+
+void sr_conn_accept(struct sr_loop *l, int fd, const struct sockaddr *addr)
+{
+    const struct sr_config *cfg = l->router->cfg;
+    struct sr_conn *c = sr_malloc(sizeof(*c));
+    if (c == NULL) {
+        evutil_closesocket(fd);
+        return;
+    }
+    memset(c, 0, offsetof(struct sr_conn, rbuf));
+    c->loop = l;
+    c->fd = fd;
+    c->loopback = is_loopback(addr);
+    struct sr_h1_limits limits = {
+        .max_head_bytes = (size_t)cfg->max_header_size,
+        .max_headers = 256,
+        .max_body_bytes = (size_t)cfg->max_payload_size,
+    };
+    c->parser = sr_h1_parser_new(&limits);
+    c->out = evbuffer_new();
+    c->read_ev = event_new(l->base, fd, EV_READ | EV_PERSIST, on_readable, c);
+    c->write_ev = event_new(l->base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
+    c->timer = evtimer_new(l->base, on_timeout, c);
+    c->resume = event_new(l->base, -1, 0, on_resume, c);
+    c->flush_ev = event_new(l->base, -1, 0, on_flush, c);
+    link_conn(c);
+    if (c->parser == NULL || c->out == NULL || c->read_ev == NULL || c->write_ev == NULL ||
+        c->timer == NULL || c->resume == NULL || c->flush_ev == NULL) {
+        sr_log_warn("out of memory accepting a connection");
+        conn_free(c);
+        return;
+    }
+    evutil_make_socket_nonblocking(fd);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    set_reading(c, true);
+    set_timer(c, cfg->keepalive_timeout_secs);
+    if (l->draining)
+        sr_conn_drain(c);
+}

@@ -1,0 +1,168 @@
+/* loop: one event-loop thread (see loop.h). */
+#include "loop.h"
+
+#include "conn.h"
+#include "pipeline.h"
+#include "upstream.h"
+
+#include "common/alloc.h"
+#include "common/log.h"
+
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <stdio.h>
+#include <string.h>
+
+const int sr_status_slots[SR_STATUS_SLOTS] = {
+    200, 400, 401, 403, 404, 405, 408, 413, 422, 429, 431, 499, 500, 502, 503, 504, 201, 0,
+};
+
+int sr_status_slot(int status)
+{
+    for (int i = 0; i < SR_STATUS_SLOTS - 1; i++)
+        if (sr_status_slots[i] == status)
+            return i;
+    return SR_STATUS_SLOTS - 1;
+}
+
+struct sr_worker_set *sr_loop_workers(struct sr_loop *l)
+{
+    uint64_t v = sr_registry_version(l->router->registry);
+    if (l->set == NULL || v != l->set_version) {
+        struct sr_worker_set *fresh = sr_registry_acquire(l->router->registry);
+        if (fresh != NULL) {
+            sr_worker_set_release(l->set);
+            l->set = fresh;
+            l->set_version = v;
+        }
+    }
+    return l->set;
+}
+
+static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *addr,
+                      int socklen, void *arg)
+{
+    (void)listener;
+    (void)socklen;
+    sr_conn_accept(arg, fd, addr);
+}
+
+static void on_accept_error(struct evconnlistener *listener, void *arg)
+{
+    (void)listener;
+    (void)arg;
+    sr_log_warn("accept: %s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+static void start_drain(struct sr_loop *l)
+{
+    if (l->draining)
+        return;
+    l->draining = true;
+    if (l->listener)
+        evconnlistener_disable(l->listener);
+    sr_pipeline_flush_queue(l, 503, "the router is shutting down");
+    for (struct sr_conn *c = l->conns; c; c = sr_conn_next(c))
+        sr_conn_drain(c);
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct sr_loop *l = arg;
+    if (atomic_load(&l->router->draining))
+        start_drain(l);
+    sr_pipeline_run_queue(l);
+}
+
+/* While draining: stop once every connection is closed. */
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct sr_loop *l = arg;
+    if (l->draining && l->conns == NULL)
+        event_base_loopexit(l->base, NULL);
+}
+
+static void *run(void *arg)
+{
+    struct sr_loop *l = arg;
+    struct event *tick = event_new(l->base, -1, EV_PERSIST, on_tick, l);
+    struct timeval tv = {0, 50 * 1000};
+    if (tick)
+        event_add(tick, &tv);
+    event_base_dispatch(l->base);
+    if (tick)
+        event_free(tick);
+    /* Past the grace period, or drained: whatever is left is closed. */
+    while (l->conns)
+        sr_conn_close_now(l->conns);
+    sr_pipeline_flush_queue(l, 503, "the router is shutting down");
+    return NULL;
+}
+
+struct sr_loop *sr_loop_new(struct sr_router *r, size_t index, evutil_socket_t listen_fd)
+{
+    struct sr_loop *l = sr_calloc(1, sizeof(*l));
+    if (l == NULL)
+        return NULL;
+    l->router = r;
+    l->index = index;
+    l->listen_fd = listen_fd;
+    sr_rng_seed_auto(&l->rng);
+    struct event_config *ec = event_config_new();
+    if (ec) {
+        event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
+        l->base = event_base_new_with_config(ec);
+        event_config_free(ec);
+    }
+    if (l->base == NULL)
+        goto fail;
+    l->pool = sr_pool_new(l);
+    l->wake = event_new(l->base, -1, 0, on_wake, l);
+    l->listener = evconnlistener_new(l->base, on_accept, l, LEV_OPT_CLOSE_ON_FREE, -1, listen_fd);
+    if (l->pool == NULL || l->wake == NULL || l->listener == NULL)
+        goto fail;
+    l->listen_fd = -1; /* owned by the listener now */
+    evconnlistener_set_error_cb(l->listener, on_accept_error);
+    return l;
+fail:
+    sr_loop_free(l);
+    return NULL;
+}
+
+void sr_loop_free(struct sr_loop *l)
+{
+    if (l == NULL)
+        return;
+    while (l->conns)
+        sr_conn_close_now(l->conns);
+    if (l->listener)
+        evconnlistener_free(l->listener);
+    else if (l->listen_fd >= 0)
+        evutil_closesocket(l->listen_fd);
+    sr_pool_free(l->pool);
+    if (l->wake)
+        event_free(l->wake);
+    sr_worker_set_release(l->set);
+    if (l->base)
+        event_base_free(l->base);
+    sr_free(l);
+}
+
+int sr_loop_start(struct sr_loop *l)
+{
+    return pthread_create(&l->thread, NULL, run, l) == 0 ? 0 : -1;
+}
+
+void sr_loop_join(struct sr_loop *l)
+{
+    pthread_join(l->thread, NULL);
+}
+
+void sr_loop_wake(struct sr_loop *l)
+{
+    event_active(l->wake, EV_TIMEOUT, 1);
+}

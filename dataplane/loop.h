@@ -1,0 +1,73 @@
+/*
+ * loop: one event-loop thread of the router. It owns an event_base, its own
+ * listening socket (SO_REUSEPORT: the kernel spreads new connections over
+ * the loops), the client connections it accepted, its keep-alive pools of
+ * worker connections (upstream.h), a random generator and a metrics shard.
+ * Nothing here is touched by another thread, except the wake event (drain)
+ * and the metric shard's relaxed atomics (read by scrapes).
+ */
+#ifndef SR_LOOP_H
+#define SR_LOOP_H
+
+#include "router.h"
+#include "routes.h"
+
+#include "common/metrics.h"
+#include "common/rand.h"
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+/* HTTP statuses counted per route; others count as "other". */
+#define SR_STATUS_SLOTS 18
+extern const int sr_status_slots[SR_STATUS_SLOTS]; /* last entry: 0 = other */
+int sr_status_slot(int status);
+
+struct sr_loop_metrics {
+    atomic_ulong requests[SR_ROUTES_MAX][SR_STATUS_SLOTS];
+    struct sr_histogram duration[SR_ROUTES_MAX];
+    struct sr_histogram ttfb[SR_ROUTES_MAX]; /* first response byte to the client */
+    atomic_ulong decisions[SR_ROUTE_OUTCOMES];
+    atomic_ulong client_aborts;
+    atomic_ulong worker_errors;
+};
+
+struct sr_pool;
+struct sr_conn;
+struct sr_waiter;
+
+struct sr_loop {
+    struct sr_router *router;
+    size_t index;
+    struct event_base *base;
+    evutil_socket_t listen_fd;
+    struct evconnlistener *listener;
+    pthread_t thread;
+    struct sr_rng rng;
+    struct sr_pool *pool;
+    struct event *wake;    /* activated from other threads: drain, slot freed */
+    struct sr_conn *conns; /* every open client connection (linked by conn.c) */
+    atomic_long nconns;
+    bool draining;
+    struct sr_waiter *waiters_head, *waiters_tail; /* --max-concurrent-requests queue */
+    struct sr_loop_metrics metrics;
+    struct sr_worker_set *set; /* cached registry snapshot */
+    uint64_t set_version;
+};
+
+/* Creates a loop around an already bound, listening socket. NULL on failure. */
+struct sr_loop *sr_loop_new(struct sr_router *r, size_t index, evutil_socket_t listen_fd);
+void sr_loop_free(struct sr_loop *l);
+int sr_loop_start(struct sr_loop *l);
+void sr_loop_join(struct sr_loop *l);
+
+/* The current registry snapshot (cached per loop; borrowed until the loop
+ * next returns to its event loop: take a reference to keep it longer). */
+struct sr_worker_set *sr_loop_workers(struct sr_loop *l);
+
+/* Thread-safe: wakes the loop to look at the drain flag and the queue. */
+void sr_loop_wake(struct sr_loop *l);
+
+#endif

@@ -1,0 +1,232 @@
+/*
+ * sglang-router: the cache-aware reverse proxy for SGLang workers.
+ * main: options → shared state (registry, policy) → listening sockets →
+ * loop threads → on the main thread: health checks, metrics, signals →
+ * drain on SIGTERM/SIGINT (in-flight requests finish within the grace
+ * period; a second signal stops at once) → exit 0.
+ */
+#include "health.h"
+#include "loop.h"
+#include "metrics_http.h"
+#include "router.h"
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "common/log.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+struct main_state {
+    struct sr_router *router;
+    struct event_base *base;
+    struct event *grace;
+    int signals;
+};
+
+/* A listening socket on host:port shared by every loop (SO_REUSEPORT). */
+static int listen_on(const char *host, long port, int *bound_port)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char service[16];
+    snprintf(service, sizeof(service), "%ld", port);
+    int rc = getaddrinfo(host, service, &hints, &res);
+    if (rc != 0) {
+        sr_log_error("cannot resolve --host %s: %s", host, gai_strerror(rc));
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    }
+    if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
+        sr_log_error("cannot listen on %s:%ld: %s", host, port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(res);
+        return -1;
+    }
+    freeaddrinfo(res);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    getsockname(fd, (struct sockaddr *)&ss, &len);
+    *bound_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                 : ((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
+static void on_grace_over(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct main_state *m = arg;
+    sr_log_warn("grace period over: closing what is still in flight");
+    for (size_t i = 0; i < m->router->nloops; i++)
+        event_base_loopbreak(m->router->loops[i]->base);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    struct main_state *m = arg;
+    if (++m->signals > 1) {
+        on_grace_over(-1, 0, m);
+        return;
+    }
+    sr_log_info("signal %d: draining (up to %lds; a second signal stops at once)", (int)sig,
+                m->router->cfg->shutdown_grace_period_secs);
+    sr_router_drain(m->router);
+    struct timeval tv = {m->router->cfg->shutdown_grace_period_secs, 0};
+    event_add(m->grace, &tv);
+}
+
+/* Ends the main loop once every loop thread has stopped. */
+static void *watch_loops(void *arg)
+{
+    struct main_state *m = arg;
+    for (size_t i = 0; i < m->router->nloops; i++)
+        sr_loop_join(m->router->loops[i]);
+    event_base_loopbreak(m->base);
+    return NULL;
+}
+
+static long default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? n : 1;
+}
+
+int main(int argc, char **argv)
+{
+    struct sr_config cfg;
+    int status = sr_config_from_args(&cfg, argc, argv, stdout, stderr);
+    if (status >= 0)
+        return status;
+    enum sr_log_level level;
+    if (sr_log_parse_level(cfg.log_level, &level) == 0)
+        sr_log_set_level(level);
+    sr_alloc_tune_for_server();
+    signal(SIGPIPE, SIG_IGN);
+    evthread_use_pthreads();
+
+    status = 1;
+    struct sr_router r = {.cfg = &cfg};
+    struct main_state m = {.router = &r};
+    struct sr_health *health = NULL;
+    struct sr_metrics_http *metrics = NULL;
+    struct event *sigint = NULL, *sigterm = NULL;
+    pthread_t watcher;
+    bool watching = false;
+    pthread_mutex_init(&r.params_lock, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &r.started);
+    r.params = sr_config_policy_params(&cfg);
+
+    const char *why = NULL;
+    int err = 0;
+    r.registry = sr_registry_new();
+    r.addrs = sr_addr_book_new();
+    r.policy = sr_policy_create(cfg.policy, &r.params, &err);
+    if (r.registry == NULL || r.addrs == NULL || r.policy == NULL) {
+        fprintf(stderr, "sglang-router: cannot start: %s\n", sr_strerror(err ? err : SR_ERR_NOMEM));
+        goto out;
+    }
+    if (cfg.worker_urls.n > 0 &&
+        sr_registry_replace(r.registry, (const char *const *)cfg.worker_urls.items,
+                            cfg.worker_urls.n, &why) != 0) {
+        fprintf(stderr, "sglang-router: --worker-urls: %s\n", why ? why : "out of memory");
+        goto out;
+    }
+
+    r.nloops = (size_t)(cfg.threads > 0 ? cfg.threads : default_threads());
+    r.loops = sr_calloc(r.nloops, sizeof(*r.loops));
+    if (r.loops == NULL)
+        goto out;
+    int port = (int)cfg.port;
+    for (size_t i = 0; i < r.nloops; i++) {
+        int bound = 0;
+        int fd = listen_on(cfg.host, port, &bound);
+        if (fd < 0)
+            goto out;
+        port = bound; /* port 0: the others join the port the first one got */
+        r.loops[i] = sr_loop_new(&r, i, fd);
+        if (r.loops[i] == NULL) {
+            close(fd);
+            fprintf(stderr, "sglang-router: out of memory\n");
+            goto out;
+        }
+    }
+
+    struct event_config *ec = event_config_new();
+    if (ec) {
+        event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
+        m.base = event_base_new_with_config(ec);
+        event_config_free(ec);
+    }
+    if (m.base == NULL)
+        goto out;
+    int metrics_port = -1;
+    if (cfg.prometheus_port >= 0 &&
+        (metrics = sr_metrics_http_new(&r, m.base, &metrics_port)) == NULL)
+        goto out;
+    health = sr_health_new(&r, m.base);
+    m.grace = evtimer_new(m.base, on_grace_over, &m);
+    sigint = evsignal_new(m.base, SIGINT, on_signal, &m);
+    sigterm = evsignal_new(m.base, SIGTERM, on_signal, &m);
+    if (health == NULL || m.grace == NULL || sigint == NULL || sigterm == NULL ||
+        evsignal_add(sigint, NULL) != 0 || evsignal_add(sigterm, NULL) != 0)
+        goto out;
+
+    for (size_t i = 0; i < r.nloops; i++) {
+        if (sr_loop_start(r.loops[i]) != 0) {
+            fprintf(stderr, "sglang-router: cannot start thread %zu\n", i);
+            sr_router_drain(&r);
+            for (size_t k = 0; k < i; k++)
+                sr_loop_join(r.loops[k]);
+            r.nloops = i; /* the rest never ran */
+            goto out;
+        }
+    }
+    watching = pthread_create(&watcher, NULL, watch_loops, &m) == 0;
+    printf("sglang-router listening on http://%s:%d (%zu threads, policy %s, %zu workers)\n",
+           cfg.host, port, r.nloops, cfg.policy, cfg.worker_urls.n);
+    if (metrics)
+        printf("sglang-router metrics on http://%s:%d/metrics\n", cfg.prometheus_host,
+               metrics_port);
+    fflush(stdout);
+    event_base_dispatch(m.base);
+    if (watching)
+        pthread_join(watcher, NULL);
+    sr_log_info("stopped");
+    status = 0;
+out:
+    if (sigint)
+        event_free(sigint);
+    if (sigterm)
+        event_free(sigterm);
+    if (m.grace)
+        event_free(m.grace);
+    sr_health_free(health);
+    sr_metrics_http_free(metrics);
+    for (size_t i = 0; r.loops && i < r.nloops; i++)
+        sr_loop_free(r.loops[i]);
+    sr_free(r.loops);
+    if (m.base)
+        event_base_free(m.base);
+    sr_policy_destroy(r.policy);
+    sr_registry_free(r.registry);
+    sr_addr_book_free(r.addrs);
+    pthread_mutex_destroy(&r.params_lock);
+    sr_config_clear(&cfg);
+    return status;
+}

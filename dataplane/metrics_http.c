@@ -1,0 +1,238 @@
+/* metrics_http: Prometheus text exposition (see metrics_http.h). */
+#include "metrics_http.h"
+
+#include "loop.h"
+#include "routes.h"
+
+#include "common/alloc.h"
+#include "common/log.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sr_metrics_http {
+    struct sr_router *router;
+    struct evhttp *http;
+};
+
+static unsigned long sum_loops(struct sr_router *r, size_t offset)
+{
+    unsigned long n = 0;
+    for (size_t i = 0; i < r->nloops; i++)
+        n += sr_counter_get((const atomic_ulong *)((const char *)&r->loops[i]->metrics + offset));
+    return n;
+}
+
+static void worker_label(FILE *out, const struct sr_worker *w)
+{
+    fputs("{worker=\"", out);
+    sr_metrics_write_label_value(out, w->url);
+    fputs("\"}", out);
+}
+
+static void render_requests(struct sr_router *r, FILE *out)
+{
+    sr_metrics_write_header(out, "sglang_router_requests_total", "counter",
+                            "Requests answered, by route and HTTP status.");
+    const struct sr_route *routes = sr_routes_all();
+    for (unsigned i = 0; routes[i].path; i++) {
+        for (int s = 0; s < SR_STATUS_SLOTS; s++) {
+            unsigned long n = 0;
+            for (size_t k = 0; k < r->nloops; k++)
+                n += sr_counter_get(&r->loops[k]->metrics.requests[i][s]);
+            if (n == 0)
+                continue;
+            char status[16];
+            if (sr_status_slots[s])
+                snprintf(status, sizeof(status), "%d", sr_status_slots[s]);
+            else
+                snprintf(status, sizeof(status), "other");
+            fprintf(out, "sglang_router_requests_total{route=\"%s\",status=\"%s\"} %lu\n",
+                    routes[i].path, status, n);
+        }
+    }
+    static const char *const names[] = {"sglang_router_request_duration_seconds",
+                                        "sglang_router_time_to_first_byte_seconds"};
+    static const char *const helps[] = {
+        "Time from request to the last response byte, proxied routes.",
+        "Time from request to the first response body byte (first token when streaming)."};
+    for (int h = 0; h < 2; h++) {
+        sr_metrics_write_header(out, names[h], "histogram", helps[h]);
+        for (unsigned i = 0; routes[i].path; i++) {
+            if (routes[i].kind != SR_KIND_PROXY || routes[i].text == SR_TEXT_NONE)
+                continue;
+            const struct sr_histogram *shards[64];
+            size_t n = r->nloops < 64 ? r->nloops : 64;
+            for (size_t k = 0; k < n; k++)
+                shards[k] =
+                    h == 0 ? &r->loops[k]->metrics.duration[i] : &r->loops[k]->metrics.ttfb[i];
+            char labels[128];
+            snprintf(labels, sizeof(labels), "route=\"%s\"", routes[i].path);
+            sr_metrics_write_histogram(out, names[h], labels, shards, n);
+        }
+    }
+}
+
+static void render_workers(struct sr_router *r, FILE *out)
+{
+    struct sr_worker_set *set = sr_registry_acquire(r->registry);
+    if (set == NULL)
+        return;
+    static const char *const names[] = {
+        "sglang_router_worker_healthy",         "sglang_router_worker_in_flight",
+        "sglang_router_worker_processed_total", "sglang_router_worker_failures_total",
+        "sglang_router_worker_tree_bytes",
+    };
+    static const char *const types[] = {"gauge", "gauge", "counter", "counter", "gauge"};
+    static const char *const helps[] = {
+        "1 when the worker passes health checks and receives traffic.",
+        "Requests dispatched to the worker and not finished.",
+        "Requests the worker completed.",
+        "Requests that ended in a worker error.",
+        "Prompt text the cache-aware tree attributes to the worker.",
+    };
+    for (int m = 0; m < 5; m++) {
+        sr_metrics_write_header(out, names[m], types[m], helps[m]);
+        for (size_t i = 0; i < set->count; i++) {
+            struct sr_worker *w = set->workers[i];
+            long v = 0;
+            switch (m) {
+            case 0:
+                v = sr_worker_routable(w);
+                break;
+            case 1:
+                v = sr_worker_load(w);
+                break;
+            case 2:
+                v = (long)atomic_load(&w->processed);
+                break;
+            case 3:
+                v = (long)atomic_load(&w->failures);
+                break;
+            default:
+                v = (long)sr_policy_worker_tree_bytes(r->policy, w);
+                break;
+            }
+            fputs(names[m], out);
+            worker_label(out, w);
+            fprintf(out, " %ld\n", v);
+        }
+    }
+    sr_worker_set_release(set);
+}
+
+void sr_metrics_render(struct sr_router *r, FILE *out)
+{
+    render_requests(r, out);
+    render_workers(r, out);
+    sr_metrics_write_header(out, "sglang_router_cache_aware_decisions_total", "counter",
+                            "Routing decisions by reason: cache_hit (match above the threshold), "
+                            "cache_miss (smallest tree), imbalance, load_balanced, plain.");
+    for (int o = 0; o < SR_ROUTE_OUTCOMES; o++) {
+        unsigned long n = 0;
+        for (size_t k = 0; k < r->nloops; k++)
+            n += sr_counter_get(&r->loops[k]->metrics.decisions[o]);
+        fprintf(out, "sglang_router_cache_aware_decisions_total{outcome=\"%s\"} %lu\n",
+                sr_route_outcome_names[o], n);
+    }
+    struct sr_radix_stats ts;
+    if (sr_policy_tree_stats(r->policy, &ts)) {
+        sr_metrics_write_header(out, "sglang_router_tree_nodes", "gauge",
+                                "Nodes of the cache-aware tree.");
+        fprintf(out, "sglang_router_tree_nodes %zu\n", ts.node_count);
+        sr_metrics_write_header(out, "sglang_router_tree_memory_bytes", "gauge",
+                                "Heap used by the cache-aware tree.");
+        fprintf(out, "sglang_router_tree_memory_bytes %zu\n", ts.memory_bytes);
+    }
+    sr_metrics_write_header(out, "sglang_router_retries_total", "counter",
+                            "Requests sent again to another worker.");
+    fprintf(out, "sglang_router_retries_total %lu\n", atomic_load(&r->retries));
+    sr_metrics_write_header(out, "sglang_router_client_aborts_total", "counter",
+                            "Requests whose client went away before the end.");
+    fprintf(out, "sglang_router_client_aborts_total %lu\n",
+            sum_loops(r, offsetof(struct sr_loop_metrics, client_aborts)));
+    sr_metrics_write_header(out, "sglang_router_worker_errors_total", "counter",
+                            "Failed attempts: unreachable worker, broken response, 5xx retried.");
+    fprintf(out, "sglang_router_worker_errors_total %lu\n",
+            sum_loops(r, offsetof(struct sr_loop_metrics, worker_errors)));
+    sr_metrics_write_header(out, "sglang_router_in_flight_requests", "gauge",
+                            "Proxied requests in flight.");
+    fprintf(out, "sglang_router_in_flight_requests %ld\n", atomic_load(&r->in_flight));
+    sr_metrics_write_header(out, "sglang_router_queued_requests", "gauge",
+                            "Requests waiting under --max-concurrent-requests.");
+    fprintf(out, "sglang_router_queued_requests %ld\n", atomic_load(&r->queued));
+    sr_metrics_write_header(out, "sglang_router_open_connections", "gauge",
+                            "Client connections open.");
+    fprintf(out, "sglang_router_open_connections %ld\n", sr_router_open_connections(r));
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct sr_metrics_http *m = arg;
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET ||
+        strcmp(evhttp_request_get_uri(req), "/metrics") != 0) {
+        evhttp_send_error(req, 404, "only GET /metrics here");
+        return;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (out == NULL) {
+        evhttp_send_error(req, 500, "out of memory");
+        return;
+    }
+    sr_metrics_render(m->router, out);
+    fclose(out);
+    struct evbuffer *body = evbuffer_new();
+    if (body == NULL || text == NULL) {
+        free(text);
+        if (body)
+            evbuffer_free(body);
+        evhttp_send_error(req, 500, "out of memory");
+        return;
+    }
+    evbuffer_add(body, text, len);
+    free(text);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; version=0.0.4");
+    evhttp_send_reply(req, 200, "OK", body);
+    evbuffer_free(body);
+}
+
+struct sr_metrics_http *sr_metrics_http_new(struct sr_router *r, struct event_base *base,
+                                            int *bound_port)
+{
+    struct sr_metrics_http *m = sr_calloc(1, sizeof(*m));
+    if (m == NULL)
+        return NULL;
+    m->router = r;
+    m->http = evhttp_new(base);
+    struct evhttp_bound_socket *s =
+        m->http ? evhttp_bind_socket_with_handle(m->http, r->cfg->prometheus_host,
+                                                 (ev_uint16_t)r->cfg->prometheus_port)
+                : NULL;
+    if (s == NULL) {
+        sr_log_error("cannot listen for metrics on %s:%ld", r->cfg->prometheus_host,
+                     r->cfg->prometheus_port);
+        sr_metrics_http_free(m);
+        return NULL;
+    }
+    evhttp_set_gencb(m->http, on_request, m);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    getsockname(evhttp_bound_socket_get_fd(s), (struct sockaddr *)&ss, &len);
+    *bound_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                 : ((struct sockaddr_in *)&ss)->sin_port);
+    return m;
+}
+
+void sr_metrics_http_free(struct sr_metrics_http *m)
+{
+    if (m == NULL)
+        return;
+    if (m->http)
+        evhttp_free(m->http);
+    sr_free(m);
+}

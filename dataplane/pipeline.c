@@ -1,0 +1,265 @@
+/* pipeline: route → access → limits → handler or proxy (see pipeline.h). */
+#include "pipeline.h"
+
+#include "loop.h"
+#include "proxy.h"
+
+#include "common/alloc.h"
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* A request waiting for a --max-concurrent-requests slot. */
+struct sr_waiter {
+    struct sr_loop *loop;
+    struct sr_conn *conn;
+    struct sr_request req;
+    const struct sr_route *route;
+    struct event *timer;
+    struct sr_waiter *prev, *next;
+};
+
+static const char *error_type(int status)
+{
+    switch (status) {
+    case 400:
+        return "invalid_request_error";
+    case 401:
+        return "authentication_error";
+    case 403:
+        return "permission_error";
+    case 404:
+        return "not_found_error";
+    case 405:
+        return "method_not_allowed";
+    case 408:
+        return "request_timeout";
+    case 413:
+        return "request_too_large";
+    case 429:
+        return "rate_limit_error";
+    case 431:
+        return "request_header_fields_too_large";
+    case 502:
+        return "bad_gateway";
+    case 503:
+        return "service_unavailable";
+    case 504:
+        return "gateway_timeout";
+    default:
+        return status >= 500 ? "internal_error" : "invalid_request_error";
+    }
+}
+
+void sr_pipeline_error(struct sr_conn *c, int status, const char *message)
+{
+    json_t *body = json_pack("{s:{s:s, s:s, s:i}}", "error", "message", message, "type",
+                             error_type(status), "code", status);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    static const char fallback[] = "{\"error\":{\"message\":\"out of memory\",\"type\":"
+                                   "\"internal_error\",\"code\":500}}";
+    const char *extra = status == 405 ? "Allow: GET, POST\r\n" : NULL;
+    if (text)
+        sr_conn_respond(c, status, "application/json", text, strlen(text), extra);
+    else
+        sr_conn_respond(c, 500, "application/json", fallback, sizeof(fallback) - 1, NULL);
+    free(text);
+}
+
+void sr_pipeline_count(struct sr_loop *l, const struct sr_route *route, int status)
+{
+    if (route)
+        sr_counter_add(&l->metrics.requests[sr_route_index(route)][sr_status_slot(status)], 1);
+}
+
+/* ---- access ------------------------------------------------------------- */
+
+static bool same_secret(const char *a, size_t alen, const char *b, size_t blen)
+{
+    unsigned char diff = alen != blen;
+    for (size_t i = 0; i < alen && i < blen; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0; /* constant time for equal lengths */
+}
+
+/* Admin routes: loopback clients, or the --admin-api-key bearer. */
+static int admin_access(const struct sr_config *cfg, const struct sr_request *req)
+{
+    const char *key = cfg->admin_api_key;
+    const struct sr_http_header *h = sr_request_header(req, "authorization");
+    if (key && h && h->value_len > 7 && strncasecmp(h->value, "Bearer ", 7) == 0 &&
+        same_secret(h->value + 7, h->value_len - 7, key, strlen(key)))
+        return 0;
+    if (req->client_loopback)
+        return 0;
+    return key ? 401 : 403;
+}
+
+/* ---- concurrency limit ----------------------------------------------------- */
+
+static bool take_slot(struct sr_router *r)
+{
+    long max = r->cfg->max_concurrent_requests;
+    if (max == 0)
+        return true;
+    long used = atomic_load_explicit(&r->slots_used, memory_order_relaxed);
+    while (used < max) {
+        if (atomic_compare_exchange_weak(&r->slots_used, &used, used + 1))
+            return true;
+    }
+    return false;
+}
+
+static void waiter_unlink(struct sr_waiter *w)
+{
+    struct sr_loop *l = w->loop;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        l->waiters_head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        l->waiters_tail = w->prev;
+    atomic_fetch_sub_explicit(&l->router->queued, 1, memory_order_relaxed);
+}
+
+static void waiter_free(struct sr_waiter *w)
+{
+    if (w->timer)
+        event_free(w->timer);
+    sr_free(w);
+}
+
+static void waiter_gone(void *arg)
+{
+    struct sr_waiter *w = arg; /* the client left while queued */
+    waiter_unlink(w);
+    waiter_free(w);
+}
+
+static void waiter_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct sr_waiter *w = arg;
+    waiter_unlink(w);
+    sr_conn_detach(w->conn);
+    sr_pipeline_count(w->loop, w->route, 408);
+    sr_pipeline_error(w->conn, 408, "timed out waiting for a free slot (--queue-timeout-secs)");
+    waiter_free(w);
+}
+
+static void enqueue(struct sr_conn *c, const struct sr_request *req, const struct sr_route *route)
+{
+    struct sr_loop *l = sr_conn_loop(c);
+    struct sr_router *r = l->router;
+    long queued = atomic_fetch_add_explicit(&r->queued, 1, memory_order_relaxed);
+    struct sr_waiter *w = queued < r->cfg->queue_size ? sr_calloc(1, sizeof(*w)) : NULL;
+    if (w == NULL) {
+        atomic_fetch_sub_explicit(&r->queued, 1, memory_order_relaxed);
+        sr_pipeline_count(l, route, 429);
+        sr_pipeline_error(c, 429, "too many requests: every slot and the queue are full");
+        return;
+    }
+    *w = (struct sr_waiter){.loop = l, .conn = c, .req = *req, .route = route};
+    w->timer = evtimer_new(l->base, waiter_timeout, w);
+    if (w->timer == NULL) {
+        atomic_fetch_sub_explicit(&r->queued, 1, memory_order_relaxed);
+        sr_free(w);
+        sr_pipeline_error(c, 500, "out of memory");
+        return;
+    }
+    struct timeval tv = {r->cfg->queue_timeout_secs, 0};
+    evtimer_add(w->timer, &tv);
+    w->prev = l->waiters_tail;
+    if (l->waiters_tail)
+        l->waiters_tail->next = w;
+    else
+        l->waiters_head = w;
+    l->waiters_tail = w;
+    sr_conn_attach(c, w, waiter_gone);
+}
+
+void sr_pipeline_run_queue(struct sr_loop *l)
+{
+    while (l->waiters_head && take_slot(l->router)) {
+        struct sr_waiter *w = l->waiters_head;
+        waiter_unlink(w);
+        sr_conn_detach(w->conn);
+        struct sr_conn *c = w->conn;
+        struct sr_request req = w->req;
+        const struct sr_route *route = w->route;
+        waiter_free(w);
+        sr_proxy_start(c, &req, route);
+    }
+}
+
+void sr_pipeline_flush_queue(struct sr_loop *l, int status, const char *message)
+{
+    while (l->waiters_head) {
+        struct sr_waiter *w = l->waiters_head;
+        waiter_unlink(w);
+        sr_conn_detach(w->conn);
+        sr_pipeline_error(w->conn, status, message);
+        waiter_free(w);
+    }
+}
+
+void sr_pipeline_release_slot(struct sr_loop *l)
+{
+    struct sr_router *r = l->router;
+    if (r->cfg->max_concurrent_requests == 0)
+        return;
+    atomic_fetch_sub_explicit(&r->slots_used, 1, memory_order_relaxed);
+    if (atomic_load_explicit(&r->queued, memory_order_relaxed) == 0)
+        return;
+    if (l->waiters_head) {
+        event_active(l->wake, EV_TIMEOUT, 1); /* not from inside this exchange */
+        return;
+    }
+    for (size_t i = 0; i < r->nloops; i++)
+        if (r->loops[i] != l)
+            sr_loop_wake(r->loops[i]);
+}
+
+/* ---- the pipeline ------------------------------------------------------------ */
+
+void sr_pipeline_handle(struct sr_conn *c, const struct sr_request *req)
+{
+    struct sr_loop *l = sr_conn_loop(c);
+    bool known = false;
+    const struct sr_route *route = sr_routes_find(req->method, req->path, req->path_len, &known);
+    if (route == NULL) {
+        sr_pipeline_error(c, known ? 405 : 404,
+                          known ? "method not allowed for this path" : "no such route");
+        return;
+    }
+    if (route->admin) {
+        int denied = admin_access(l->router->cfg, req);
+        if (denied) {
+            sr_pipeline_count(l, route, denied);
+            sr_pipeline_error(c, denied,
+                              denied == 401 ? "a valid admin API key is required (Authorization: "
+                                              "Bearer KEY)"
+                                            : "worker management is allowed from loopback only "
+                                              "(start the router with --admin-api-key to allow "
+                                              "it remotely)");
+            return;
+        }
+    }
+    if (route->kind == SR_KIND_LOCAL) {
+        route->handler(c, req);
+        return;
+    }
+    if (!take_slot(l->router)) {
+        enqueue(c, req, route);
+        return;
+    }
+    sr_proxy_start(c, req, route);
+}

@@ -1,0 +1,482 @@
+/* proxy: one proxied request from routing to the last byte (see proxy.h). */
+#include "proxy.h"
+
+#include "loop.h"
+#include "pipeline.h"
+#include "upstream.h"
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "common/log.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define CLIENT_HIGH_WATERMARK (1024 * 1024)
+#define MAX_EXCLUDED          64
+
+struct exchange {
+    struct sr_loop *loop;
+    struct sr_conn *conn; /* NULL once the client is gone */
+    const struct sr_route *route;
+    struct sr_request req;
+    struct sr_text_buf text_buf;
+    struct sr_routing_text text;
+    char request_id[72];
+    bool id_from_client;
+    struct sr_worker_set *set; /* referenced for the exchange's life */
+    struct sr_worker *worker;  /* this attempt's (borrowed from set) */
+    bool counted;              /* this attempt holds an in-flight count */
+    uint32_t excluded[MAX_EXCLUDED];
+    size_t nexcluded;
+    int attempts;
+    struct sr_upstream *up;
+    struct event *deadline;
+    char *head; /* the request head for this attempt's worker */
+    size_t head_len, head_cap;
+    bool responded; /* the response head went to the client */
+    bool first_byte;
+    int status;
+    struct timespec started;
+    char last_error[160];
+};
+
+static double since(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* ---- headers ------------------------------------------------------------ */
+
+static bool name_is(const struct sr_http_header *h, const char *name)
+{
+    size_t n = strlen(name);
+    return h->name_len == n && strncasecmp(h->name, name, n) == 0;
+}
+
+/* Hop-by-hop headers (RFC 9110 §7.6.1), the framing we set ourselves, and
+ * any header the Connection header names. */
+static bool hop_by_hop(const struct sr_http_header *h, const struct sr_http_header *all, size_t n)
+{
+    static const char *const names[] = {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (name_is(h, names[i]))
+            return true;
+    for (size_t i = 0; i < n; i++) {
+        if (!name_is(&all[i], "connection"))
+            continue;
+        char token[64];
+        if (h->name_len >= sizeof(token))
+            continue;
+        memcpy(token, h->name, h->name_len);
+        token[h->name_len] = '\0';
+        if (sr_h1_token_list_has(all[i].value, all[i].value_len, token))
+            return true;
+    }
+    return false;
+}
+
+static int head_add(struct exchange *ex, const char *p, size_t n)
+{
+    if (ex->head_len + n > ex->head_cap) {
+        size_t cap = ex->head_cap ? ex->head_cap : 1024;
+        while (cap < ex->head_len + n)
+            cap *= 2;
+        char *h = sr_realloc(ex->head, cap);
+        if (h == NULL)
+            return -1;
+        ex->head = h;
+        ex->head_cap = cap;
+    }
+    memcpy(ex->head + ex->head_len, p, n);
+    ex->head_len += n;
+    return 0;
+}
+
+static int head_str(struct exchange *ex, const char *s)
+{
+    return head_add(ex, s, strlen(s));
+}
+
+/* The request as the worker gets it: its base path, its Host, end-to-end
+ * headers as the client sent them, X-Request-Id, the body's length. */
+static int build_request_head(struct exchange *ex)
+{
+    const struct sr_request *r = &ex->req;
+    const struct sr_url *url = &ex->worker->parsed;
+    char line[512];
+    int rc = 0;
+    ex->head_len = 0;
+    rc |= head_str(ex, r->method);
+    rc |= head_add(ex, " ", 1);
+    rc |= head_str(ex, url->base_path);
+    rc |= head_add(ex, r->path, r->path_len);
+    if (r->query) {
+        rc |= head_add(ex, "?", 1);
+        rc |= head_add(ex, r->query, r->query_len);
+    }
+    bool v6 = strchr(url->host, ':') != NULL;
+    snprintf(line, sizeof(line), " HTTP/1.1\r\nHost: %s%s%s:%u\r\n", v6 ? "[" : "", url->host,
+             v6 ? "]" : "", (unsigned)url->port);
+    rc |= head_str(ex, line);
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const struct sr_http_header *h = &r->headers[i];
+        if (hop_by_hop(h, r->headers, r->nheaders) || name_is(h, "host") || name_is(h, "expect") ||
+            name_is(h, "http2-settings") || (ex->id_from_client && name_is(h, "x-request-id")))
+            continue;
+        rc |= head_add(ex, h->name, h->name_len);
+        rc |= head_add(ex, ": ", 2);
+        rc |= head_add(ex, h->value, h->value_len);
+        rc |= head_add(ex, "\r\n", 2);
+    }
+    snprintf(line, sizeof(line), "X-Request-Id: %s\r\n", ex->request_id);
+    rc |= head_str(ex, line);
+    if (r->body_len > 0 || strcmp(r->method, "POST") == 0) {
+        snprintf(line, sizeof(line), "Content-Length: %zu\r\n", r->body_len);
+        rc |= head_str(ex, line);
+    }
+    rc |= head_add(ex, "\r\n", 2);
+    return rc ? -1 : 0;
+}
+
+/* ---- the exchange's end --------------------------------------------------- */
+
+/* -1 in-flight for this attempt, exactly once. */
+static void end_attempt(struct exchange *ex, bool ok)
+{
+    if (!ex->counted)
+        return;
+    ex->counted = false;
+    sr_policy_complete(ex->loop->router->policy, ex->worker, ok);
+    atomic_fetch_sub_explicit(&ex->loop->router->in_flight, 1, memory_order_relaxed);
+}
+
+static void exchange_free(struct exchange *ex)
+{
+    struct sr_loop *l = ex->loop;
+    end_attempt(ex, true);
+    if (ex->up)
+        sr_upstream_cancel(ex->up);
+    if (ex->deadline)
+        event_free(ex->deadline);
+    sr_worker_set_release(ex->set);
+    sr_text_buf_clear(&ex->text_buf);
+    sr_free(ex->head);
+    sr_free(ex);
+    sr_pipeline_release_slot(l);
+}
+
+static void log_request(struct exchange *ex)
+{
+    if (!ex->loop->router->cfg->log_requests)
+        return;
+    sr_log_info("%s %.*s %d worker=%s id=%s %.3fs attempts=%d", ex->req.method,
+                (int)ex->req.path_len, ex->req.path, ex->status, ex->worker ? ex->worker->url : "-",
+                ex->request_id, since(&ex->started), ex->attempts);
+}
+
+/* Ends the exchange with an error response (nothing was sent yet). */
+static void finish_error(struct exchange *ex, int status, const char *message)
+{
+    ex->status = status;
+    if (ex->conn) {
+        sr_conn_detach(ex->conn);
+        sr_pipeline_error(ex->conn, status, message);
+    }
+    sr_pipeline_count(ex->loop, ex->route, status);
+    log_request(ex);
+    exchange_free(ex);
+}
+
+static void finish(struct exchange *ex)
+{
+    struct sr_loop_metrics *m = &ex->loop->metrics;
+    sr_histogram_observe(&m->duration[sr_route_index(ex->route)], since(&ex->started));
+    sr_pipeline_count(ex->loop, ex->route, ex->status);
+    log_request(ex);
+    exchange_free(ex);
+}
+
+/* ---- attempts -------------------------------------------------------------- */
+
+static void attempt(struct exchange *ex);
+
+static void on_head(void *ctx, const struct sr_upstream_response *resp);
+static void on_body(void *ctx, const char *data, size_t len);
+static void on_done(void *ctx);
+static void on_error(void *ctx, const char *why, bool responded);
+
+static const struct sr_upstream_handler handler = {on_head, on_body, on_done, on_error};
+
+static bool may_retry(struct exchange *ex)
+{
+    return !ex->responded && ex->conn != NULL &&
+           ex->attempts <= ex->loop->router->cfg->retry_max_retries && ex->nexcluded < MAX_EXCLUDED;
+}
+
+/* This attempt failed before the client saw anything: another worker, or
+ * the error. */
+static void retry_or_fail(struct exchange *ex, int status, const char *why)
+{
+    end_attempt(ex, false);
+    snprintf(ex->last_error, sizeof(ex->last_error), "worker %s: %s", ex->worker->url, why);
+    sr_log_warn("request %s: %s", ex->request_id, ex->last_error);
+    sr_counter_add(&ex->loop->metrics.worker_errors, 1);
+    ex->excluded[ex->nexcluded++] = ex->worker->id;
+    if (may_retry(ex)) {
+        atomic_fetch_add_explicit(&ex->loop->router->retries, 1, memory_order_relaxed);
+        attempt(ex);
+        return;
+    }
+    finish_error(ex, status, ex->last_error);
+}
+
+static void on_head(void *ctx, const struct sr_upstream_response *resp)
+{
+    struct exchange *ex = ctx;
+    int s = resp->status;
+    if ((s == 502 || s == 503 || s == 504) && may_retry(ex)) {
+        struct sr_upstream *up = ex->up;
+        ex->up = NULL;
+        sr_upstream_cancel(up); /* the rest of this answer is not wanted */
+        char why[48];
+        snprintf(why, sizeof(why), "answered %d", s);
+        retry_or_fail(ex, s, why);
+        return;
+    }
+    ex->status = s;
+    ex->responded = true;
+    char lines[16384];
+    size_t used = 0;
+    bool has_id = false;
+    for (size_t i = 0; i < resp->nheaders; i++) {
+        const struct sr_http_header *h = &resp->headers[i];
+        if (hop_by_hop(h, resp->headers, resp->nheaders))
+            continue;
+        if (name_is(h, "x-request-id"))
+            has_id = true;
+        size_t need = h->name_len + h->value_len + 4;
+        if (used + need > sizeof(lines) - 128)
+            break; /* oversized headers are cut, not overflowed */
+        memcpy(lines + used, h->name, h->name_len);
+        used += h->name_len;
+        memcpy(lines + used, ": ", 2);
+        used += 2;
+        memcpy(lines + used, h->value, h->value_len);
+        used += h->value_len;
+        memcpy(lines + used, "\r\n", 2);
+        used += 2;
+    }
+    if (!has_id)
+        used += (size_t)snprintf(lines + used, sizeof(lines) - used, "X-Request-Id: %s\r\n",
+                                 ex->request_id);
+    sr_conn_response_begin(ex->conn, s, lines, used, resp->content_length);
+}
+
+static void on_drained(void *arg)
+{
+    struct exchange *ex = arg;
+    if (ex->up)
+        sr_upstream_pause(ex->up, false);
+}
+
+static void on_body(void *ctx, const char *data, size_t len)
+{
+    struct exchange *ex = ctx;
+    if (!ex->first_byte) {
+        ex->first_byte = true;
+        sr_histogram_observe(&ex->loop->metrics.ttfb[sr_route_index(ex->route)],
+                             since(&ex->started));
+    }
+    sr_conn_response_body(ex->conn, data, len);
+    if (sr_conn_output_pending(ex->conn) > CLIENT_HIGH_WATERMARK) {
+        sr_upstream_pause(ex->up, true);
+        sr_conn_set_drain_cb(ex->conn, on_drained, ex);
+    }
+}
+
+static void on_done(void *ctx)
+{
+    struct exchange *ex = ctx;
+    ex->up = NULL; /* back in the pool, or closed, by upstream.c */
+    if (!ex->first_byte)
+        sr_histogram_observe(&ex->loop->metrics.ttfb[sr_route_index(ex->route)],
+                             since(&ex->started));
+    end_attempt(ex, ex->status < 500);
+    sr_conn_detach(ex->conn);
+    sr_conn_response_end(ex->conn);
+    finish(ex);
+}
+
+static void on_error(void *ctx, const char *why, bool responded)
+{
+    struct exchange *ex = ctx;
+    ex->up = NULL;
+    (void)responded;
+    if (!ex->responded) {
+        retry_or_fail(ex, 502, why);
+        return;
+    }
+    /* Mid-response: the client gets a truncated response. */
+    end_attempt(ex, false);
+    sr_log_warn("request %s: worker %s failed mid-response: %s", ex->request_id, ex->worker->url,
+                why);
+    sr_counter_add(&ex->loop->metrics.worker_errors, 1);
+    sr_conn_detach(ex->conn);
+    sr_conn_response_abort(ex->conn);
+    finish(ex);
+}
+
+static void attempt(struct exchange *ex)
+{
+    struct sr_loop *l = ex->loop;
+    struct sr_router *r = l->router;
+    ex->attempts++;
+    struct sr_policy_params params = sr_router_params(r);
+    enum sr_route_outcome outcome = SR_ROUTE_PLAIN;
+    struct sr_route_request rr = {
+        .workers = ex->set,
+        .text = ex->text.text,
+        .text_len = ex->text.len,
+        .excluded = ex->excluded,
+        .nexcluded = ex->nexcluded,
+        .rng = &l->rng,
+        .params = &params,
+        .outcome = &outcome,
+    };
+    struct sr_worker *w = NULL;
+    int rc;
+    if (ex->route->text != SR_TEXT_NONE) {
+        rc = sr_policy_select(r->policy, &rr, &w);
+    } else { /* info routes: any healthy worker */
+        w = sr_route_pick_random(&rr);
+        rc = w ? 0 : SR_ERR_NO_WORKER;
+    }
+    if (rc != 0 || w == NULL) {
+        if (ex->last_error[0])
+            finish_error(ex, 502, ex->last_error);
+        else
+            finish_error(ex, 503, "no healthy worker is available");
+        return;
+    }
+    if (ex->route->text != SR_TEXT_NONE)
+        sr_counter_add(&l->metrics.decisions[outcome], 1);
+    ex->worker = w;
+    sr_policy_dispatch(r->policy, w);
+    atomic_fetch_add_explicit(&r->in_flight, 1, memory_order_relaxed);
+    ex->counted = true;
+    if (build_request_head(ex) != 0) {
+        finish_error(ex, 500, "out of memory");
+        return;
+    }
+    struct sr_upstream_request ur = {ex->head, ex->head_len, ex->req.body, ex->req.body_len};
+    ex->up = sr_upstream_start(l, w, &ur, &handler, ex);
+    if (ex->up == NULL)
+        finish_error(ex, 500, "out of memory");
+}
+
+/* ---- client side ------------------------------------------------------- */
+
+static void on_client_gone(void *arg)
+{
+    struct exchange *ex = arg;
+    ex->conn = NULL;
+    sr_counter_add(&ex->loop->metrics.client_aborts, 1);
+    ex->status = 499; /* nginx's "client closed request" */
+    finish(ex);       /* cancels the upstream: the worker stops generating */
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct exchange *ex = arg;
+    if (ex->up) {
+        sr_upstream_cancel(ex->up);
+        ex->up = NULL;
+    }
+    end_attempt(ex, false);
+    if (!ex->responded) {
+        finish_error(ex, 504, "the worker did not answer within --request-timeout-secs");
+        return;
+    }
+    ex->status = 504;
+    sr_conn_detach(ex->conn);
+    sr_conn_response_abort(ex->conn);
+    finish(ex);
+}
+
+static void set_request_id(struct exchange *ex)
+{
+    const struct sr_http_header *h = sr_request_header(&ex->req, "x-request-id");
+    if (h && h->value_len > 0 && h->value_len < sizeof(ex->request_id)) {
+        bool sane = true;
+        for (size_t i = 0; i < h->value_len; i++)
+            sane &= h->value[i] > 0x20 && h->value[i] < 0x7f;
+        if (sane) {
+            memcpy(ex->request_id, h->value, h->value_len);
+            ex->request_id[h->value_len] = '\0';
+            ex->id_from_client = true;
+            return;
+        }
+    }
+    uint64_t a = sr_rng_next(&ex->loop->rng), b = sr_rng_next(&ex->loop->rng);
+    snprintf(ex->request_id, sizeof(ex->request_id), "%016llx%016llx", (unsigned long long)a,
+             (unsigned long long)b);
+}
+
+void sr_proxy_start(struct sr_conn *c, const struct sr_request *req, const struct sr_route *route)
+{
+    struct sr_loop *l = sr_conn_loop(c);
+    struct exchange *ex = sr_calloc(1, sizeof(*ex));
+    if (ex == NULL) {
+        sr_pipeline_error(c, 500, "out of memory");
+        sr_pipeline_release_slot(l);
+        return;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &ex->started);
+    ex->loop = l;
+    ex->conn = c;
+    ex->route = route;
+    ex->req = *req;
+    ex->text.text = "";
+    set_request_id(ex);
+    ex->set = sr_loop_workers(l);
+    sr_worker_set_ref(ex->set);
+    ex->deadline = evtimer_new(l->base, on_deadline, ex);
+    if (ex->deadline == NULL) {
+        finish_error(ex, 500, "out of memory");
+        return;
+    }
+    if (route->text != SR_TEXT_NONE) {
+        const char *why = NULL;
+        int rc = sr_routing_text_extract(route->text, req->body, req->body_len, &ex->text_buf,
+                                         &ex->text, &why);
+        if (rc != 0) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "invalid JSON body: %s", why);
+            finish_error(ex, rc == SR_ERR_NOMEM ? 500 : 400, msg);
+            return;
+        }
+    }
+    struct timeval tv = {l->router->cfg->request_timeout_secs, 0};
+    event_add(ex->deadline, &tv);
+    sr_conn_attach(c, ex, on_client_gone);
+    attempt(ex);
+}

@@ -1,0 +1,34 @@
+/* router: shared state helpers (see router.h). */
+#include "router.h"
+
+#include "loop.h"
+
+struct sr_policy_params sr_router_params(struct sr_router *r)
+{
+    pthread_mutex_lock(&r->params_lock);
+    struct sr_policy_params p = r->params;
+    pthread_mutex_unlock(&r->params_lock);
+    return p;
+}
+
+void sr_router_set_params(struct sr_router *r, const struct sr_policy_params *p)
+{
+    pthread_mutex_lock(&r->params_lock);
+    r->params = *p;
+    pthread_mutex_unlock(&r->params_lock);
+}
+
+void sr_router_drain(struct sr_router *r)
+{
+    atomic_store(&r->draining, true);
+    for (size_t i = 0; i < r->nloops; i++)
+        sr_loop_wake(r->loops[i]);
+}
+
+long sr_router_open_connections(struct sr_router *r)
+{
+    long n = 0;
+    for (size_t i = 0; i < r->nloops; i++)
+        n += atomic_load_explicit(&r->loops[i]->nconns, memory_order_relaxed);
+    return n;
+}

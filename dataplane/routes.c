@@ -1,0 +1,66 @@
+/* routes: the route table (see routes.h). */
+#include "routes.h"
+
+#include "local_routes.h"
+
+#include <string.h>
+
+#define PROXY(m, p, t)                                                                             \
+    {                                                                                              \
+        m, p, SR_KIND_PROXY, t, NULL, false                                                        \
+    }
+#define LOCAL(m, p, h)                                                                             \
+    {                                                                                              \
+        m, p, SR_KIND_LOCAL, SR_TEXT_NONE, h, false                                                \
+    }
+#define ADMIN(m, p, h)                                                                             \
+    {                                                                                              \
+        m, p, SR_KIND_LOCAL, SR_TEXT_NONE, h, true                                                 \
+    }
+
+static const struct sr_route table[] = {
+    PROXY("POST", "/generate", SR_TEXT_GENERATE),
+    PROXY("POST", "/v1/completions", SR_TEXT_COMPLETIONS),
+    PROXY("POST", "/v1/chat/completions", SR_TEXT_CHAT),
+    PROXY("GET", "/v1/models", SR_TEXT_NONE),
+    PROXY("GET", "/get_model_info", SR_TEXT_NONE),
+    PROXY("GET", "/model_info", SR_TEXT_NONE),
+    PROXY("GET", "/get_server_info", SR_TEXT_NONE),
+    PROXY("GET", "/server_info", SR_TEXT_NONE),
+    PROXY("GET", "/health_generate", SR_TEXT_NONE),
+    LOCAL("GET", "/health", sr_local_health),
+    LOCAL("GET", "/liveness", sr_local_health),
+    LOCAL("GET", "/readiness", sr_local_readiness),
+    LOCAL("GET", "/get_loads", sr_local_get_loads),
+    LOCAL("POST", "/flush_cache", sr_local_flush_cache),
+    ADMIN("GET", "/list_workers", sr_local_list_workers),
+    ADMIN("POST", "/add_worker", sr_local_add_worker),
+    ADMIN("POST", "/remove_worker", sr_local_remove_worker),
+    {NULL, NULL, SR_KIND_LOCAL, SR_TEXT_NONE, NULL, false},
+};
+
+_Static_assert(sizeof(table) / sizeof(table[0]) <= SR_ROUTES_MAX, "raise SR_ROUTES_MAX");
+
+const struct sr_route *sr_routes_all(void)
+{
+    return table;
+}
+
+unsigned sr_route_index(const struct sr_route *r)
+{
+    return (unsigned)(r - table);
+}
+
+const struct sr_route *sr_routes_find(const char *method, const char *path, size_t path_len,
+                                      bool *path_known)
+{
+    *path_known = false;
+    for (const struct sr_route *r = table; r->path; r++) {
+        if (strlen(r->path) != path_len || memcmp(r->path, path, path_len) != 0)
+            continue;
+        *path_known = true;
+        if (strcmp(r->method, method) == 0)
+            return r;
+    }
+    return NULL;
+}

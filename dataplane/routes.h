@@ -1,0 +1,49 @@
+/*
+ * routes: the one table of what the router answers, and how:
+ *   PROXY  - to one worker chosen by the policy, with the route's routing
+ *            text (inference routes), or to any healthy worker (info routes);
+ *   LOCAL  - answered by the router itself (health, readiness, worker
+ *            management, loads and cache fan-outs).
+ * Admin routes change where user traffic goes: loopback clients only,
+ * unless --admin-api-key is given and presented as a Bearer token.
+ */
+#ifndef SR_ROUTES_H
+#define SR_ROUTES_H
+
+#include "routing_text.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define SR_ROUTES_MAX 24
+
+struct sr_conn;
+struct sr_request;
+
+enum sr_route_kind {
+    SR_KIND_PROXY,
+    SR_KIND_LOCAL,
+};
+
+typedef void (*sr_local_handler)(struct sr_conn *c, const struct sr_request *req);
+
+struct sr_route {
+    const char *method;
+    const char *path;
+    enum sr_route_kind kind;
+    enum sr_text_source text; /* PROXY: where the routing text comes from */
+    sr_local_handler handler; /* LOCAL */
+    bool admin;
+};
+
+/* The route for method + path; NULL when none matches (then *path_known
+ * tells 405 from 404). */
+const struct sr_route *sr_routes_find(const char *method, const char *path, size_t path_len,
+                                      bool *path_known);
+
+/* Every route, for metrics; ends with a NULL path. */
+const struct sr_route *sr_routes_all(void);
+/* A route's position in that table (dense, for metric arrays). */
+unsigned sr_route_index(const struct sr_route *r);
+
+#endif

@@ -1,0 +1,76 @@
+/*
+ * upstream: connections from one loop to the workers, kept alive in a pool
+ * per worker, and the HTTP/1.1 client side of a proxied request: write the
+ * request, parse the response (libhttp-parser, response mode: length,
+ * chunked or until close) and hand its head and body to the caller's
+ * handler as they arrive.
+ *
+ * A request on a reused pooled connection that fails before any response
+ * byte (the worker closed the idle connection meanwhile) is sent once more
+ * on a new connection, transparently. After on_done the connection goes
+ * back to the pool if the response allows; after on_error it is closed.
+ * Either way the handler hears nothing more.
+ *
+ * The handler's callbacks may call sr_upstream_cancel() and
+ * sr_upstream_pause(); the upstream is never freed inside them.
+ *
+ * Ownership: the request bytes (head, body) are borrowed and must live
+ * until on_done, on_error or cancel. One loop, one thread.
+ */
+#ifndef SR_UPSTREAM_H
+#define SR_UPSTREAM_H
+
+#include "h1_parser.h"
+
+#include "common/worker.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct sr_loop;
+struct sr_upstream;
+struct sr_pool;
+
+struct sr_upstream_response {
+    int status;
+    const struct sr_http_header *headers;
+    size_t nheaders;
+    long long content_length; /* -1: chunked or until close */
+};
+
+struct sr_upstream_handler {
+    void (*on_head)(void *ctx, const struct sr_upstream_response *resp);
+    void (*on_body)(void *ctx, const char *data, size_t len);
+    void (*on_done)(void *ctx);
+    /* why: a short reason for logs and error bodies; responded: some of
+     * the response had arrived. */
+    void (*on_error)(void *ctx, const char *why, bool responded);
+};
+
+struct sr_upstream_request {
+    const char *head; /* request line + headers + blank line */
+    size_t head_len;
+    const char *body;
+    size_t body_len;
+};
+
+struct sr_pool *sr_pool_new(struct sr_loop *l);
+/* Closes every idle connection. */
+void sr_pool_free(struct sr_pool *p);
+/* Idle connections (all workers), for metrics. */
+size_t sr_pool_idle(const struct sr_pool *p);
+
+/* Sends req to w on a pooled or new connection. NULL when out of memory
+ * (nothing will be called). */
+struct sr_upstream *sr_upstream_start(struct sr_loop *l, struct sr_worker *w,
+                                      const struct sr_upstream_request *req,
+                                      const struct sr_upstream_handler *h, void *ctx);
+
+/* The caller lost interest (client gone, timeout, retry): the connection
+ * is closed (a worker stops generating when its client goes away). */
+void sr_upstream_cancel(struct sr_upstream *u);
+
+/* Backpressure: stop / resume reading the response. */
+void sr_upstream_pause(struct sr_upstream *u, bool paused);
+
+#endif
