@@ -237,6 +237,11 @@ class ProcTestCase(unittest.TestCase):
         self.procs.append(p)
         return p
 
+    def router(self, *args, **kw):
+        p = start_router(*args, **kw)
+        self.procs.append(p)
+        return p
+
 
 def free_port():
     """A port that was free a moment ago (for programs that cannot take port 0)."""
@@ -275,3 +280,33 @@ def peer_venv():
         with open(stamp, "w") as f:
             f.write(want)
     return python
+
+
+def start_router(*args, **kw):
+    """sglang-router on an ephemeral port; waits until /readiness is 200
+    unless wait_ready=False. Metrics are off unless args enable them."""
+    wait_ready = kw.pop("wait_ready", True)
+    argv = [os.path.join(BIN, "sglang-router"), "--port", "0", "--threads", "2"]
+    if "--prometheus-port" not in args:
+        argv += ["--prometheus-port", "-1"]
+    p = Proc(argv + list(args), **kw)
+    if "--prometheus-port" in args:
+        line = p.p.stdout.readline()
+        m = re.search(r"metrics on http://[^:]+:(\d+)/metrics", line)
+        p.metrics_port = int(m.group(1)) if m else None
+    if wait_ready:
+        deadline = time.monotonic() + 10
+        while request(p.port, "GET", "/readiness").status != 200:
+            if time.monotonic() > deadline:
+                p.stop()
+                raise RuntimeError("router never became ready")
+            time.sleep(0.02)
+    return p
+
+
+def wait_until(predicate, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(0.02)

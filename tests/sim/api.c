@@ -221,6 +221,41 @@ static void on_sim_health(struct sr_sim *sim, struct sr_sim_conn *c,
     sr_sim_respond(c, 200, "text/plain", "", 0);
 }
 
+/* GET /sim/last_request: what the last request looked like on the wire
+ * (method, target, headers in order, body in hex), so tests can check what
+ * a proxy forwarded, byte for byte. */
+static void on_last_request(struct sr_sim *sim, struct sr_sim_conn *c,
+                            const struct sr_h1_request *req)
+{
+    (void)req;
+    const char *text = sim->last_request ? sim->last_request : "null";
+    sr_sim_respond(c, 200, "application/json", text, strlen(text));
+}
+
+static void remember(struct sr_sim *sim, const struct sr_h1_request *req)
+{
+    json_t *headers = json_array();
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const struct sr_http_header *h = &req->headers[i];
+        json_array_append_new(
+            headers, json_pack("[s#, s#]", h->name, (int)h->name_len, h->value, (int)h->value_len));
+    }
+    char *hex = malloc(req->body_len * 2 + 1);
+    if (hex == NULL) {
+        json_decref(headers);
+        return;
+    }
+    for (size_t i = 0; i < req->body_len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", (unsigned char)req->body[i]);
+    hex[req->body_len * 2] = '\0';
+    json_t *o = json_pack("{s:s, s:s#, s:o, s:s}", "method", req->method, "target", req->target,
+                          (int)req->target_len, "headers", headers, "body_hex", hex);
+    free(hex);
+    free(sim->last_request);
+    sim->last_request = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+}
+
 static void on_generate(struct sr_sim *sim, struct sr_sim_conn *c, const struct sr_h1_request *req)
 {
     sr_sim_inference_handle(sim, c, req, SR_SIM_GENERATE);
@@ -252,6 +287,7 @@ static const struct route routes[] = {
     {"POST", "/v1/completions", on_completions, false},
     {"POST", "/v1/chat/completions", on_chat, false},
     {"POST", "/sim/health", on_sim_health, true},
+    {"GET", "/sim/last_request", on_last_request, true},
 };
 
 static bool authorized(const struct sr_sim *sim, const struct sr_h1_request *req)
@@ -268,6 +304,9 @@ static bool authorized(const struct sr_sim *sim, const struct sr_h1_request *req
 void sr_sim_api_handle(struct sr_sim *sim, struct sr_sim_conn *c, const struct sr_h1_request *req)
 {
     bool path_known = false;
+    if (sim->cfg->record_requests && (req->path_len < 5 || memcmp(req->path, "/sim/", 5) != 0) &&
+        !(req->path_len >= 7 && memcmp(req->path, "/health", 7) == 0))
+        remember(sim, req);
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         const struct route *r = &routes[i];
         if (strlen(r->path) != req->path_len || memcmp(r->path, req->path, req->path_len) != 0)

@@ -124,8 +124,10 @@ out:
         event_free(sigterm);
     if (listener)
         evconnlistener_free(listener);
+    sr_sim_server_close_all(&sim);
     if (sim.scratch)
         evbuffer_free(sim.scratch);
+    free(sim.last_request);
     sr_sim_engine_free(sim.engine);
     sr_sim_kv_free(sim.kv);
     if (sim.base)

@@ -30,6 +30,7 @@
  * and one write per request, no per-request epoll_ctl or FIONREAD. */
 struct sr_sim_conn {
     struct sr_sim *sim;
+    struct sr_sim_conn *prev, *next; /* sim->conns */
     evutil_socket_t fd;
     struct event *read_ev, *write_ev;
     struct event *resume; /* parses pipelined input after an async answer */
@@ -50,6 +51,12 @@ struct sr_sim_conn {
 
 static void conn_free(struct sr_sim_conn *c)
 {
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->sim->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
     if (c->job && c->cancel)
         c->cancel(c->job);
     if (c->read_ev)
@@ -363,6 +370,10 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
     memset(c, 0, offsetof(struct sr_sim_conn, rbuf));
     c->sim = sim;
+    c->next = sim->conns;
+    if (sim->conns)
+        sim->conns->prev = c;
+    sim->conns = c;
     c->fd = fd;
     struct sr_h1_limits limits = {
         .max_head_bytes = 64 * 1024,
@@ -383,6 +394,12 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     set_reading(c, true);
+}
+
+void sr_sim_server_close_all(struct sr_sim *sim)
+{
+    while (sim->conns)
+        conn_free(sim->conns);
 }
 
 static void on_accept_error(struct evconnlistener *l, void *arg)

@@ -24,6 +24,9 @@ typedef void (*sr_sim_job_cancel_cb)(void *job);
  * NULL on failure (message logged). */
 struct evconnlistener *sr_sim_server_listen(struct sr_sim *sim, int *bound_port);
 
+/* Closes every connection (at exit; jobs in flight are cancelled). */
+void sr_sim_server_close_all(struct sr_sim *sim);
+
 /* A complete response with Content-Length. */
 void sr_sim_respond(struct sr_sim_conn *c, int status, const char *content_type, const char *body,
                     size_t len);

@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <time.h>
 
+struct sr_sim_conn;
+
 struct sr_sim {
     const struct sr_sim_config *cfg;
     struct event_base *base;
@@ -31,6 +33,8 @@ struct sr_sim {
     uint64_t request_counter;    /* for response ids */
     int forced_health;           /* 0 = the model decides; else the status to answer */
     struct evbuffer *scratch;    /* response bodies are built here, then moved out */
+    struct sr_sim_conn *conns;   /* every open connection (server.c links them) */
+    char *last_request;          /* JSON of the last request received (GET /sim/last_request) */
 };
 
 /* Wall-clock milliseconds since the process started. */

@@ -64,6 +64,8 @@ static const struct sr_option options[] = {
      "Health endpoints answer 503 from this long after start; -1 = never"},
     {"require-api-key", SR_OPT_STRING, "KEY", NULL, 0, 0, NULL, false, FIELD(require_api_key),
      "Answer 401 unless requests carry Authorization: Bearer KEY (health stays open)"},
+    {"record-requests", SR_OPT_FLAG, NULL, NULL, 0, 0, NULL, false, FIELD(record_requests),
+     "Keep the last request (not health checks) for GET /sim/last_request: tests of proxies"},
     {NULL, 0, NULL, NULL, 0, 0, NULL, false, 0, NULL},
 };
 

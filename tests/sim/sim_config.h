@@ -42,6 +42,7 @@ struct sr_sim_config {
     long crash_after;
     long health_fail_after_ms;
     char *require_api_key;
+    bool record_requests;
 };
 
 const struct sr_option *sr_sim_options(void);

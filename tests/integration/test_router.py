@@ -1,0 +1,368 @@
+"""sglang-router in front of simulated workers, over real sockets: every
+route and error, byte-exact forwarding, streaming, the policies, retries,
+timeouts, client disconnects, live worker changes, limits, metrics and the
+SIGTERM drain."""
+import json
+import os
+import signal
+import socket
+import threading
+import time
+import unittest
+
+from harness import ProcTestCase, RawHTTP, post_stream, request, wait_until
+
+GEN = "/generate"
+JSON = {"Content-Type": "application/json"}
+
+
+def worker_of(r):
+    return r.headers.get("x-worker-id")
+
+
+def gen(port, text, tokens=2, **kw):
+    return request(port, "POST", GEN, {"text": text, "sampling_params": {"max_new_tokens": tokens}}, **kw)
+
+
+class RouterCase(ProcTestCase):
+    def workers(self, n=2, *args):
+        return [self.sim("--worker-id", "w%d" % i, *args) for i in range(n)]
+
+    def start(self, workers, *args, **kw):
+        return self.router("--worker-urls", *[w.url for w in workers], *args, **kw)
+
+    def list_workers(self, router):
+        return {w["url"]: w for w in request(router.port, "GET", "/list_workers").json()["workers"]}
+
+
+class Routes(RouterCase):
+    def setUp(self):
+        super().setUp()
+        self.ws = self.workers(2, "--zero-latency", "--record-requests")
+        self.r = self.start(self.ws)
+
+    def test_inference_routes(self):
+        for path, body in ((GEN, {"text": "hello"}),
+                           ("/v1/completions", {"model": "m", "prompt": "hello", "max_tokens": 3}),
+                           ("/v1/chat/completions", {"model": "m", "messages": [{"role": "user", "content": "hi"}]})):
+            r = request(self.r.port, "POST", path, body, headers=JSON)
+            self.assertEqual(r.status, 200, (path, r.body))
+            self.assertIn(worker_of(r), ("w0", "w1"))
+            self.assertEqual(r.json()["worker_id"], worker_of(r))
+            self.assertEqual(len(r.headers["x-request-id"]), 32)
+
+    def test_info_routes_reach_a_worker(self):
+        for path in ("/v1/models", "/get_model_info", "/get_server_info", "/health_generate",
+                     "/model_info", "/server_info"):
+            r = request(self.r.port, "GET", path)
+            self.assertEqual(r.status, 200, path)
+            self.assertIn(worker_of(r), ("w0", "w1"))
+
+    def test_local_routes(self):
+        for path in ("/health", "/liveness"):
+            self.assertEqual(request(self.r.port, "GET", path).status, 200)
+        ready = request(self.r.port, "GET", "/readiness").json()
+        self.assertEqual((ready["healthy_workers"], ready["total_workers"]), (2, 2))
+        loads = request(self.r.port, "GET", "/get_loads").json()
+        self.assertEqual(sorted(w["worker"] for w in loads["workers"]), sorted(w.url for w in self.ws))
+        self.assertTrue(all(w["load"] == 0 for w in loads["workers"]))
+        gen(self.r.port, "cached prompt " * 20)
+        flushed = request(self.r.port, "POST", "/flush_cache")
+        self.assertEqual(flushed.status, 200)
+        self.assertEqual(flushed.json()["status"], "ok")
+        listed = request(self.r.port, "GET", "/list_workers").json()
+        self.assertEqual(sorted(listed["urls"]), sorted(w.url for w in self.ws))
+        self.assertTrue(all(w["health"] == "healthy" for w in listed["workers"]))
+
+    def test_errors_are_openai_json(self):
+        cases = [("GET", "/nope", None, 404), ("GET", GEN, None, 405), ("DELETE", "/health", None, 405),
+                 ("POST", GEN, b"{not json", 400), ("POST", "/v1/chat/completions", b'{"messages": 5}', 400),
+                 ("POST", GEN, b"[1,2]", 400)]
+        for method, path, body, status in cases:
+            r = request(self.r.port, method, path, body)
+            self.assertEqual(r.status, status, (method, path))
+            err = r.json()["error"]
+            self.assertEqual(err["code"], status)
+            self.assertTrue(err["message"] and err["type"])
+
+    def test_forwarding_is_byte_exact(self):
+        body = b'{"text": "caf\\u00e9 \xc3\xa9\\n", "sampling_params": {"max_new_tokens": 1}, "unknown": [1, {"x": null}]}'
+        r = request(self.r.port, "POST", GEN + "?trace=1", body, headers={
+            "Content-Type": "application/json", "Authorization": "Bearer user-key",
+            "X-Custom": "kept", "Keep-Alive": "timeout=5", "TE": "trailers",
+            "Connection": "keep-alive, X-Hop", "X-Hop": "dropped", "X-Request-Id": "client-id-1"})
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.headers["x-request-id"], "client-id-1")
+        served = next(w for w in self.ws if w.argv[w.argv.index("--worker-id") + 1] == worker_of(r))
+        seen = request(served.port, "GET", "/sim/last_request").json()
+        self.assertEqual(seen["method"], "POST")
+        self.assertEqual(seen["target"], "/generate?trace=1")
+        self.assertEqual(bytes.fromhex(seen["body_hex"]), body)
+        headers = {k.lower(): v for k, v in seen["headers"]}
+        self.assertEqual(headers["authorization"], "Bearer user-key")
+        self.assertEqual(headers["x-custom"], "kept")
+        self.assertEqual(headers["x-request-id"], "client-id-1")
+        self.assertEqual(headers["content-length"], str(len(body)))
+        for hop in ("keep-alive", "te", "x-hop", "connection"):
+            self.assertNotIn(hop, headers)
+        self.assertEqual([k for k, _ in seen["headers"] if k.lower() == "x-request-id"], ["X-Request-Id"])
+
+    def test_keep_alive_and_pipelining(self):
+        c = RawHTTP(self.r.port)
+        body = b'{"text":"pipelined"}'
+        req = b"POST /generate HTTP/1.1\r\nHost: r\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        c.send(req + b"GET /health HTTP/1.1\r\nHost: r\r\n\r\n" + req)
+        statuses = [c.read_response().status for _ in range(3)]
+        self.assertEqual(statuses, [200, 200, 200])
+        c.close()
+
+
+class Limits(RouterCase):
+    def test_payload_header_and_concurrency_limits(self):
+        ws = self.workers(1, "--decode-step-ms", "100")
+        r = self.start(ws, "--max-payload-size", "1000", "--max-header-size", "2048",
+                       "--max-concurrent-requests", "1", "--queue-size", "1", "--queue-timeout-secs", "1",
+                       "--prometheus-port", "0")
+        self.assertEqual(request(r.port, "POST", GEN, {"text": "x" * 2000}).status, 413)
+        self.assertEqual(request(r.port, "GET", "/health", headers={"X-Big": "y" * 4000}).status, 431)
+        slow = {"text": "slow", "stream": True, "sampling_params": {"max_new_tokens": 40}}
+        first = post_stream(r.port, GEN, slow)  # holds the only slot for ~4 s
+        self.assertEqual(first[1], 200)
+        results = {}
+        def queued():
+            results["queued"] = request(r.port, "POST", GEN, {"text": "q"}).status
+        t = threading.Thread(target=queued)
+        t.start()
+        wait_until(lambda: "sglang_router_queued_requests 1" in
+                   request(r.metrics_port, "GET", "/metrics").body.decode(), what="a queued request")
+        self.assertEqual(request(r.port, "POST", GEN, {"text": "over"}).status, 429)
+        t.join()
+        self.assertEqual(results["queued"], 408)  # waited longer than --queue-timeout-secs
+        first[0].close()
+
+
+class Streaming(RouterCase):
+    def test_stream_arrives_progressively(self):
+        ws = self.workers(1, "--decode-step-ms", "40", "--decode-step-growth", "0")
+        r = self.start(ws)
+        t0 = time.monotonic()
+        c, status, hdrs = post_stream(r.port, GEN, {"text": "stream", "stream": True,
+                                                   "sampling_params": {"max_new_tokens": 6}})
+        self.assertEqual(status, 200)
+        self.assertEqual(hdrs["transfer-encoding"], "chunked")
+        self.assertIn("x-request-id", hdrs)
+        events = list(c.sse_events())
+        c.close()
+        self.assertEqual(events[-1][1], "[DONE]")
+        times = [t for t, _ in events[:-1]]
+        self.assertEqual(len(times), 6)
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        self.assertGreater(min(gaps), 0.02)  # relayed as they come, not buffered
+        self.assertLess(times[0] - t0, 0.15)
+
+    def test_client_disconnect_mid_stream_releases_everything(self):
+        ws = self.workers(1, "--decode-step-ms", "20")
+        r = self.start(ws)
+        c, status, _ = post_stream(r.port, GEN, {"text": "long", "stream": True,
+                                                 "sampling_params": {"max_new_tokens": 2000}})
+        next(c.sse_events())
+        self.assertEqual(self.list_workers(r)[ws[0].url]["in_flight"], 1)
+        c.close()
+        wait_until(lambda: self.list_workers(r)[ws[0].url]["in_flight"] == 0, what="router in-flight 0")
+        wait_until(lambda: request(ws[0].port, "GET", "/get_load").json()[0]["num_reqs"] == 0,
+                   what="the worker to stop generating")
+
+
+class Policies(RouterCase):
+    def test_cache_aware_affinity_and_spread(self):
+        ws = self.workers(3, "--zero-latency")
+        r = self.start(ws, "--policy", "cache_aware")
+        prompt = "You are a helpful assistant. Answer briefly. " * 10
+        placed = [worker_of(gen(r.port, prompt + "Question %d?" % (i % 3))) for i in range(12)]
+        top = max(set(placed), key=placed.count)
+        self.assertGreaterEqual(placed.count(top), 10, placed)
+        spread = {worker_of(gen(r.port, ("distinct prefix %d " % i) * 30)) for i in range(24)}
+        self.assertGreaterEqual(len(spread), 2, spread)
+
+    def test_round_robin_order(self):
+        ws = self.workers(3, "--zero-latency")
+        r = self.start(ws, "--policy", "round_robin", "--threads", "1")
+        order = [worker_of(gen(r.port, "x")) for _ in range(9)]
+        self.assertEqual(order[:3] * 3, order)
+        self.assertEqual(len(set(order[:3])), 3)
+
+    def test_imbalance_guard(self):
+        ws = self.workers(2, "--decode-step-ms", "50")
+        r = self.start(ws, "--policy", "cache_aware", "--balance-abs-threshold", "2",
+                       "--balance-rel-threshold", "1.0")
+        prompt = "shared prefix " * 50
+        first = worker_of(gen(r.port, prompt, tokens=1))
+        streams = []
+        for _ in range(3):  # load the worker that holds the prefix
+            c, status, _ = post_stream(r.port, GEN, {"text": prompt, "stream": True,
+                                                     "sampling_params": {"max_new_tokens": 200}})
+            streams.append(c)
+        try:
+            loads = self.list_workers(r)
+            busy = [u for u, w in loads.items() if w["in_flight"] > 0]
+            self.assertEqual(len(busy), 1)  # the cache kept them together (3 - 0 became > 2 only now)
+            # Max - min in flight = 3 > 2: the next one goes to the idle worker despite the cache.
+            self.assertNotEqual(worker_of(gen(r.port, prompt, tokens=1)), first)
+        finally:
+            for c in streams:
+                c.close()
+
+
+class Failures(RouterCase):
+    def test_no_healthy_worker(self):
+        dead = socket.socket()
+        dead.bind(("127.0.0.1", 0))
+        url = "http://127.0.0.1:%d" % dead.getsockname()[1]
+        dead.close()
+        r = self.router("--worker-urls", url, wait_ready=False)
+        t0 = time.monotonic()
+        resp = gen(r.port, "x")
+        self.assertEqual(resp.status, 503)
+        self.assertIn("no healthy worker", resp.json()["error"]["message"])
+        self.assertLess(time.monotonic() - t0, 1.0)
+        self.assertEqual(request(r.port, "GET", "/readiness").status, 503)
+
+    def test_worker_killed_mid_run_requests_go_elsewhere(self):
+        ws = self.workers(2, "--zero-latency")
+        r = self.start(ws, "--policy", "round_robin")
+        for i in range(4):
+            self.assertEqual(gen(r.port, "before %d" % i).status, 200)
+        ws[0].p.kill()
+        ws[0].may_fail = True
+        statuses = [gen(r.port, "after %d" % i).status for i in range(20)]
+        self.assertEqual(statuses, [200] * 20)
+
+    def test_503_from_a_worker_is_retried(self):
+        bad = self.sim("--worker-id", "bad", "--zero-latency", "--fail-first-n", "1000", "--fail-status", "503")
+        good = self.sim("--worker-id", "good", "--zero-latency")
+        r = self.start([bad, good], "--policy", "round_robin")
+        served = [worker_of(gen(r.port, "x%d" % i)) for i in range(6)]
+        self.assertEqual(served, ["good"] * 6)
+        metrics_bad = self.list_workers(r)[bad.url]
+        self.assertGreater(metrics_bad["failures"], 0)
+        self.assertEqual(metrics_bad["in_flight"], 0)
+
+    def test_500_is_passed_through_not_retried(self):
+        bad = self.sim("--worker-id", "bad", "--zero-latency", "--fail-first-n", "1000")
+        r = self.start([bad])
+        resp = gen(r.port, "x")
+        self.assertEqual(resp.status, 500)
+        self.assertEqual(worker_of(resp), "bad")
+
+    def test_hanging_worker_times_out(self):
+        ws = self.workers(1, "--hang")
+        r = self.start(ws, "--request-timeout-secs", "1")
+        t0 = time.monotonic()
+        resp = gen(r.port, "x")
+        self.assertEqual(resp.status, 504)
+        self.assertGreater(time.monotonic() - t0, 0.9)
+        self.assertEqual(self.list_workers(r)[ws[0].url]["in_flight"], 0)
+
+    def test_crash_mid_stream_truncates(self):
+        ws = self.workers(1, "--decode-step-ms", "10", "--crash-after", "1")
+        ws[0].may_fail = True
+        r = self.start(ws)
+        c, status, _ = post_stream(r.port, GEN, {"text": "x", "stream": True, "sampling_params": {"max_new_tokens": 20}})
+        self.assertEqual(status, 200)
+        with self.assertRaises(EOFError):
+            for _ in c.sse_events():
+                pass
+        c.close()
+        wait_until(lambda: self.list_workers(r)[ws[0].url]["in_flight"] == 0, what="in-flight 0")
+
+
+class WorkerManagement(RouterCase):
+    def test_add_and_remove_under_load(self):
+        ws = self.workers(2, "--zero-latency")
+        r = self.start(ws[:1], "--policy", "round_robin")
+        failures, served, stop = [], [], threading.Event()
+        def load():
+            while not stop.is_set():
+                resp = gen(r.port, "load")
+                (served if resp.status == 200 else failures).append((resp.status, worker_of(resp)))
+        threads = [threading.Thread(target=load) for _ in range(4)]
+        for t in threads:
+            t.start()
+        add = request(r.port, "POST", "/add_worker?url=" + ws[1].url.replace(":", "%3A").replace("/", "%2F"))
+        self.assertEqual(add.status, 200, add.body)
+        wait_until(lambda: any(w == "w1" for _, w in served[-50:]), what="the new worker to get traffic")
+        rem = request(r.port, "POST", "/remove_worker?url=" + ws[0].url)
+        self.assertEqual(rem.status, 200, rem.body)
+        n = len(served)
+        wait_until(lambda: len(served) > n + 50, what="more traffic")
+        stop.set()
+        for t in threads:
+            t.join()
+        self.assertEqual(failures, [])
+        self.assertTrue(all(w == "w1" for _, w in served[-20:]))
+        self.assertEqual(request(r.port, "POST", "/remove_worker?url=" + ws[0].url).status, 404)
+        self.assertEqual(request(r.port, "POST", "/add_worker?url=notaurl").status, 400)
+        self.assertEqual(request(r.port, "POST", "/add_worker").status, 400)
+
+    def test_admin_routes_refuse_remote_clients(self):
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            probe.connect(("10.255.255.255", 1))
+            ip = probe.getsockname()[0]
+        except OSError:
+            ip = None
+        finally:
+            probe.close()
+        if not ip or ip.startswith("127."):
+            self.skipTest("no non-loopback address on this machine")
+        ws = self.workers(1, "--zero-latency")
+        r = self.start(ws, "--host", "0.0.0.0", "--admin-api-key", "adm1n")
+        self.assertEqual(request(r.port, "GET", "/list_workers", host=ip).status, 401)
+        ok = request(r.port, "GET", "/list_workers", host=ip, headers={"Authorization": "Bearer adm1n"})
+        self.assertEqual(ok.status, 200)
+        self.assertEqual(request(r.port, "POST", GEN, {"text": "x"}, host=ip).status, 200)
+        r2 = self.start(ws, "--host", "0.0.0.0")
+        self.assertEqual(request(r2.port, "GET", "/list_workers", host=ip).status, 403)
+        self.assertEqual(request(r2.port, "GET", "/list_workers").status, 200)  # loopback
+
+
+class Operations(RouterCase):
+    def test_metrics(self):
+        ws = self.workers(2, "--zero-latency")
+        r = self.start(ws, "--prometheus-port", "0")
+        for i in range(5):
+            gen(r.port, "metrics %d" % i)
+        text = request(r.metrics_port, "GET", "/metrics").body.decode()
+        self.assertIn('sglang_router_requests_total{route="/generate",status="200"} 5', text)
+        self.assertIn('sglang_router_request_duration_seconds_count{route="/generate"} 5', text)
+        self.assertIn("sglang_router_time_to_first_byte_seconds_bucket", text)
+        self.assertIn('sglang_router_worker_healthy{worker="%s"} 1' % ws[0].url, text)
+        self.assertIn("sglang_router_cache_aware_decisions_total{outcome=\"cache_miss\"}", text)
+        self.assertIn("sglang_router_worker_tree_bytes", text)
+
+    def test_sigterm_drains_in_flight_streams(self):
+        ws = self.workers(1, "--decode-step-ms", "50", "--decode-step-growth", "0")
+        r = self.start(ws)
+        c, status, _ = post_stream(r.port, GEN, {"text": "drain", "stream": True,
+                                                 "sampling_params": {"max_new_tokens": 16}})
+        first = next(c.sse_events())
+        r.p.send_signal(signal.SIGTERM)
+        rest = [e for _, e in c.sse_events()]
+        c.close()
+        self.assertEqual(rest[-1], "[DONE]")
+        self.assertEqual(len(rest), 16)  # 15 more tokens and [DONE]
+        self.assertEqual(r.wait_exit(timeout=10), 0)
+        with self.assertRaises(OSError):
+            socket.create_connection(("127.0.0.1", r.port), timeout=1)
+
+    def test_bad_flags_exit_2(self):
+        import subprocess
+        from harness import BIN
+        p = subprocess.run([os.path.join(BIN, "sglang-router"), "--policy", "fastest"],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--policy: must be one of", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
