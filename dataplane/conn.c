@@ -48,8 +48,13 @@ struct sr_conn {
     bool sent_continue;
     bool reading;
     bool draining;
-    size_t rstart, rlen;
-    char rbuf[READ_BUFFER_BYTES];
+    /* Unparsed input: during a read event it sits in the loop's scratch
+     * buffer; what must wait (pipelined requests behind a busy one) is
+     * copied to held. An idle connection holds no input buffer at all. */
+    const char *in;
+    size_t in_len;
+    char *held;
+    size_t held_cap;
 };
 
 struct sr_loop *sr_conn_loop(const struct sr_conn *c)
@@ -121,6 +126,7 @@ static void conn_free(struct sr_conn *c)
         event_free(c->flush_ev);
     if (c->out)
         evbuffer_free(c->out);
+    sr_free(c->held);
     if (c->fd >= 0)
         evutil_closesocket(c->fd);
     sr_h1_parser_free(c->parser);
@@ -396,20 +402,43 @@ static void start_request(struct sr_conn *c, const struct sr_h1_request *h1)
     sr_pipeline_handle(c, &req);
 }
 
+/* Keeps unparsed input past the current event: moves it to the front of
+ * the held buffer (allocated only now), or frees that buffer when empty. */
+static int hold_input(struct sr_conn *c)
+{
+    if (c->in_len == 0) {
+        sr_free(c->held);
+        c->held = NULL;
+        c->held_cap = 0;
+        c->in = NULL;
+        return 0;
+    }
+    if (c->held == NULL) {
+        c->held = sr_malloc(READ_BUFFER_BYTES);
+        if (c->held == NULL)
+            return -1;
+        c->held_cap = READ_BUFFER_BYTES;
+    }
+    if (c->in != c->held)
+        memmove(c->held, c->in, c->in_len);
+    c->in = c->held;
+    return 0;
+}
+
 static void process_input(struct sr_conn *c)
 {
     const struct sr_config *cfg = c->loop->router->cfg;
     c->processing = true;
-    while (c->state != CONN_BUSY && !c->closing && c->rlen > 0) {
+    while (c->state != CONN_BUSY && !c->closing && c->in_len > 0) {
         if (c->state == CONN_IDLE) {
             c->state = CONN_READING;
             set_timer(c, cfg->client_header_timeout_secs);
         }
         bool had_headers = sr_h1_parser_headers_done(c->parser);
         size_t used = 0;
-        enum sr_h1_result r = sr_h1_parser_feed(c->parser, c->rbuf + c->rstart, c->rlen, &used);
-        c->rstart += used;
-        c->rlen -= used;
+        enum sr_h1_result r = sr_h1_parser_feed(c->parser, c->in, c->in_len, &used);
+        c->in += used;
+        c->in_len -= used;
         if (r == SR_H1_ERROR) {
             parse_error(c);
             break;
@@ -425,14 +454,18 @@ static void process_input(struct sr_conn *c)
         }
         start_request(c, sr_h1_parser_request(c->parser));
     }
-    if (c->rlen == 0)
-        c->rstart = 0;
     c->processing = false;
+    if (hold_input(c) != 0) {
+        sr_log_warn("out of memory buffering pipelined requests: closing the connection");
+        c->in_len = 0;
+        c->keep_alive = false;
+        c->closing = true;
+    }
     if (c->closing)
         set_reading(c, false);
     else
-        set_reading(c, c->rstart + c->rlen < sizeof(c->rbuf));
-    if (c->state == CONN_IDLE && c->draining && c->rlen == 0) {
+        set_reading(c, c->in_len < READ_BUFFER_BYTES);
+    if (c->state == CONN_IDLE && c->draining && c->in_len == 0) {
         schedule_close(c);
         return;
     }
@@ -454,22 +487,35 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     struct sr_conn *c = arg;
-    if (c->rstart > 0) {
-        memmove(c->rbuf, c->rbuf + c->rstart, c->rlen);
-        c->rstart = 0;
+    char *dst;
+    size_t room;
+    if (c->in_len == 0) { /* the common case: straight into the loop's scratch */
+        dst = c->loop->scratch;
+        room = sizeof(c->loop->scratch);
+    } else { /* behind input that is waiting: append to it */
+        dst = c->held + c->in_len;
+        room = c->held_cap - c->in_len;
     }
-    ssize_t n = read(fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen);
+    ssize_t n = read(fd, dst, room);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
         conn_free(c); /* the client closed or reset: a request in flight is cancelled */
         return;
     }
     if (n < 0)
         return;
-    c->rlen += (size_t)n;
-    if (c->state != CONN_BUSY)
+    if (c->in_len == 0)
+        c->in = dst;
+    c->in_len += (size_t)n;
+    if (c->state != CONN_BUSY) {
         process_input(c);
-    else if (c->rlen == sizeof(c->rbuf))
-        set_reading(c, false); /* pipelined bytes wait for the answer */
+        return;
+    }
+    if (hold_input(c) != 0) { /* busy: the bytes wait for the answer */
+        conn_free(c);
+        return;
+    }
+    if (c->in_len >= READ_BUFFER_BYTES)
+        set_reading(c, false);
 }
 
 static void on_writable(evutil_socket_t fd, short what, void *arg)
@@ -497,7 +543,7 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 void sr_conn_drain(struct sr_conn *c)
 {
     c->draining = true;
-    if (c->state == CONN_IDLE && c->rlen == 0 && !c->closing)
+    if (c->state == CONN_IDLE && c->in_len == 0 && !c->closing)
         schedule_close(c);
 }
 
@@ -524,12 +570,11 @@ static bool is_loopback(const struct sockaddr *addr)
 void sr_conn_accept(struct sr_loop *l, int fd, const struct sockaddr *addr)
 {
     const struct sr_config *cfg = l->router->cfg;
-    struct sr_conn *c = sr_malloc(sizeof(*c));
+    struct sr_conn *c = sr_calloc(1, sizeof(*c));
     if (c == NULL) {
         evutil_closesocket(fd);
         return;
     }
-    memset(c, 0, offsetof(struct sr_conn, rbuf));
     c->loop = l;
     c->fd = fd;
     c->loopback = is_loopback(addr);
