@@ -55,7 +55,9 @@ struct sr_loop {
     struct sr_loop_metrics metrics;
     struct sr_worker_set *set; /* cached registry snapshot */
     uint64_t set_version;
-    char scratch[64 * 1024]; /* client reads land here (conn.c) */
+    struct sr_policy_params params; /* cached policy tunables (router.h) */
+    unsigned long params_version;   /* starts at ULONG_MAX: copy on first use */
+    char scratch[64 * 1024];        /* client reads land here (conn.c) */
 };
 
 /* Creates a loop around an already bound, listening socket. NULL on failure. */

@@ -348,7 +348,7 @@ static void attempt(struct exchange *ex)
     struct sr_loop *l = ex->loop;
     struct sr_router *r = l->router;
     ex->attempts++;
-    struct sr_policy_params params = sr_router_params(r);
+    sr_router_params(r, &l->params, &l->params_version);
     enum sr_route_outcome outcome = SR_ROUTE_PLAIN;
     struct sr_route_request rr = {
         .workers = ex->set,
@@ -357,7 +357,7 @@ static void attempt(struct exchange *ex)
         .excluded = ex->excluded,
         .nexcluded = ex->nexcluded,
         .rng = &l->rng,
-        .params = &params,
+        .params = &l->params,
         .outcome = &outcome,
     };
     struct sr_worker *w = NULL;

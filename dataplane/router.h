@@ -3,8 +3,9 @@
  * the process's threads.
  *
  * Shared (thread-safe by construction): the configuration (read-only after
- * start, except the policy tunables, copied per request under a small lock
- * so an update applies atomically to new requests), the worker registry
+ * start, except the policy tunables: each loop re-copies them, under a
+ * lock, when their version moves, so an update applies atomically to new
+ * requests and the request path takes no lock), the worker registry
  * (snapshots), the policy, the address book of workers, and the drain flag.
  * Everything else belongs to one event loop (loop.h): client connections,
  * worker connection pools, metric shards.
@@ -36,17 +37,20 @@ struct sr_router {
     struct sr_loop **loops;
     size_t nloops;
     atomic_bool draining;
-    atomic_long in_flight;  /* proxied requests between dispatch and end */
-    atomic_long slots_used; /* under --max-concurrent-requests */
-    atomic_long queued;     /* waiting for a slot */
-    pthread_mutex_t params_lock;
+    atomic_long in_flight;       /* proxied requests between dispatch and end */
+    atomic_long slots_used;      /* under --max-concurrent-requests */
+    atomic_long queued;          /* waiting for a slot */
+    pthread_mutex_t params_lock; /* writers; readers copy when the version moves */
     struct sr_policy_params params;
+    atomic_ulong params_version;
     atomic_ulong retries; /* attempts after the first, all threads */
     struct timespec started;
 };
 
-/* The policy tunables as of now (consistent copy). */
-struct sr_policy_params sr_router_params(struct sr_router *r);
+/* Copies the policy tunables into *cache if they changed since
+ * *cache_version (a loop keeps both): lock-free unless they changed. */
+void sr_router_params(struct sr_router *r, struct sr_policy_params *cache,
+                      unsigned long *cache_version);
 /* Replaces them; one writer at a time (the caller serialises). */
 void sr_router_set_params(struct sr_router *r, const struct sr_policy_params *p);
 

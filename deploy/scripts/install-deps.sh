@@ -8,7 +8,7 @@ packages=(
   build-essential cmake pkg-config
   libevent-dev libnghttp2-dev libssl-dev
   libprotobuf-c-dev protobuf-c-compiler
-  libcmocka-dev libjansson-dev libhttp-parser-dev
+  libcmocka-dev libjansson-dev libcjson-dev libhttp-parser-dev
   clang-format curl
   # test and benchmark tools: integration tests (python3, standard library;
   # python3-venv for the pinned peers from PyPI), proxy benchmarks

@@ -141,6 +141,23 @@ class Limits(RouterCase):
         first[0].close()
 
 
+class SlowClients(RouterCase):
+    def test_slow_headers_and_body_time_out(self):
+        ws = self.workers(1, "--zero-latency")
+        r = self.start(ws, "--client-header-timeout-secs", "1", "--client-body-timeout-secs", "1")
+        for partial in (b"POST /generate HTTP/1.1\r\nHost: r\r\n",
+                        b"POST /generate HTTP/1.1\r\nHost: r\r\nContent-Length: 100\r\n\r\n{"):
+            c = RawHTTP(r.port)
+            t0 = time.monotonic()
+            c.send(partial)
+            resp = c.read_response()
+            self.assertEqual(resp.status, 408)
+            self.assertEqual(resp.headers["connection"], "close")
+            self.assertLess(time.monotonic() - t0, 3)
+            self.assertEqual(c.sock.recv(10), b"")
+            c.close()
+
+
 class Streaming(RouterCase):
     def test_stream_arrives_progressively(self):
         ws = self.workers(1, "--decode-step-ms", "40", "--decode-step-growth", "0")

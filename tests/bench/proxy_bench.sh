@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# proxy_bench.sh: sglang-router against nginx, a direct connection, and
+# SGLang's own router (sglang-router 0.3.2 from PyPI), side by side in one
+# run, in front of the same two simulated workers (--zero-latency).
+#
+#   tests/bench/proxy_bench.sh [--duration SECONDS] [--no-reference] [--router-threads N] [--smoke]
+#
+# For each target, wrk (1 thread, 64 connections) with (1) a small POST
+# /generate and (2) 4 KiB prompts made of one of 16 shared 3.5 KiB prefixes
+# plus a random suffix (what cache-aware routing is for). Prints BENCH lines:
+# requests/s, p99 latency, p99 added over going direct, RSS after the run;
+# the ratios against nginx; 1,000 concurrent streaming requests through our
+# router (errors must be 0); RSS per idle client connection.
+# Needs wrk and nginx-light (deploy/scripts/install-deps.sh); the reference
+# is installed into build/peers-venv on first use (PyPI).
+set -euo pipefail
+
+duration=5
+reference=1
+streams=1
+threads=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) duration=$2; shift 2 ;;
+    --no-reference) reference=0; shift ;;
+    --router-threads) threads=$2; shift 2 ;;
+    --smoke) duration=1; reference=0; streams=0; shift ;;
+    *) echo "usage: $0 [--duration SECONDS] [--no-reference] [--router-threads N] [--smoke]" >&2; exit 2 ;;
+  esac
+done
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+bin=${SR_BIN_DIR:-$root/build/bin}
+for tool in wrk nginx curl; do
+  command -v "$tool" >/dev/null || { echo "$0: needs $tool (deploy/scripts/install-deps.sh)" >&2; exit 1; }
+done
+ulimit -n 65536 2>/dev/null || true
+
+tmp=$(mktemp -d)
+chmod 755 "$tmp" # nginx workers run as nobody
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_http() { # url
+  for _ in $(seq 400); do
+    if curl -sf -o /dev/null "$1"; then return 0; fi
+    sleep 0.05
+  done
+  echo "$0: $1 never answered" >&2
+  exit 1
+}
+rss_kb() { # pid... → summed VmRSS in KiB
+  local total=0
+  for p in "$@"; do
+    total=$((total + $(awk '/^VmRSS/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+
+# --- workers -----------------------------------------------------------------
+worker_urls=()
+for i in 0 1; do
+  port=$(free_port)
+  "$bin/sglang-worker-sim" --port "$port" --worker-id "w$i" --zero-latency >"$tmp/w$i.log" 2>&1 &
+  pids+=($!)
+  worker_urls+=("http://127.0.0.1:$port")
+done
+for u in "${worker_urls[@]}"; do wait_http "$u/health"; done
+
+# --- load scripts ---------------------------------------------------------------
+cat >"$tmp/small.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"text":"The capital of France is","sampling_params":{"max_new_tokens":8}}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+cat >"$tmp/prefix4k.lua" <<'LUA'
+-- 4 KiB prompts: one of 16 shared 3.5 KiB prefixes + a random 0.5 KiB
+-- suffix. 1,024 requests are formatted up front (so wrk is not the
+-- bottleneck) and picked at random.
+local requests = {}
+local chars = "abcdefghijklmnopqrstuvwxyz "
+math.randomseed(1)
+for g = 1, 16 do
+  local words = {}
+  for i = 1, 350 do words[i] = string.format("g%02dw%04d ", g, i % 997) end
+  local prefix = table.concat(words):sub(1, 3584)
+  for k = 1, 64 do
+    local s = {}
+    for i = 1, 512 do local c = math.random(1, #chars); s[i] = chars:sub(c, c) end
+    local body = '{"text":"' .. prefix .. table.concat(s) .. '","sampling_params":{"max_new_tokens":8}}'
+    requests[#requests + 1] = wrk.format("POST", "/generate",
+      {["Host"] = "bench", ["Content-Type"] = "application/json"}, body)
+  end
+end
+request = function()
+  return requests[math.random(1, #requests)]
+end
+LUA
+
+# run NAME URL SCRIPT PIDS...: one wrk run; prints BENCH lines, remembers figures.
+declare -A RPS P99
+run() {
+  local name=$1 url=$2 script=$3
+  shift 3
+  local out
+  out=$(wrk -t1 -c64 -d"${duration}s" --latency -s "$tmp/$script.lua" "$url/generate")
+  local rps p99 errors
+  rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+  p99=$(awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub("us", "", v); v /= 1000 } else if (v ~ /ms$/) sub("ms", "", v); else if (v ~ /s$/) { sub("s", "", v); v *= 1000 } print v }' <<<"$out")
+  errors=$(awk '/Non-2xx|Socket errors/ { print }' <<<"$out")
+  RPS[$name.$script]=$rps
+  P99[$name.$script]=$p99
+  echo "BENCH ${name}_${script}_rps $rps req/s"
+  echo "BENCH ${name}_${script}_p99_ms $p99 ms"
+  [ -z "$errors" ] || echo "BENCH ${name}_${script}_errors 1 # $errors"
+  if [ $# -gt 0 ]; then echo "BENCH ${name}_rss_kib $(rss_kb "$@") KiB"; fi
+}
+
+# --- targets ----------------------------------------------------------------
+port=$(free_port)
+mkdir -p "$tmp/nginx"
+servers=""
+for u in "${worker_urls[@]}"; do servers+="server ${u#http://}; "; done
+cat >"$tmp/nginx/nginx.conf" <<CONF
+worker_processes auto;
+daemon off;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path $tmp/nginx/body;
+  proxy_temp_path $tmp/nginx/proxy;
+  fastcgi_temp_path $tmp/nginx/fastcgi;
+  uwsgi_temp_path $tmp/nginx/uwsgi;
+  scgi_temp_path $tmp/nginx/scgi;
+  upstream workers { $servers keepalive 256; }
+  server {
+    listen 127.0.0.1:$port;
+    client_max_body_size 256m;
+    client_body_buffer_size 1m; # bodies stay in memory, as ours do
+    location / {
+      proxy_pass http://workers;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+CONF
+nginx -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf" &
+pids+=($!)
+wait_http "http://127.0.0.1:$port/health"
+nginx_pids=$(pgrep -f "nginx.*$tmp" | tr '\n' ' ')
+run nginx "http://127.0.0.1:$port" small $nginx_pids
+run nginx "http://127.0.0.1:$port" prefix4k
+
+direct=${worker_urls[0]}
+run direct "$direct" small
+run direct "$direct" prefix4k
+
+ours() { # policy → starts our router, runs both loads, stops it
+  local policy=$1 p
+  p=$(free_port)
+  "$bin/sglang-router" --port "$p" --policy "$policy" --prometheus-port -1 --threads "$threads" \
+    --worker-urls "${worker_urls[@]}" >"$tmp/ours-$policy.log" 2>&1 &
+  local pid=$!
+  pids+=($pid)
+  for _ in $(seq 200); do curl -sf -o /dev/null "http://127.0.0.1:$p/readiness" && break; sleep 0.05; done
+  run "ours_$policy" "http://127.0.0.1:$p" small "$pid"
+  run "ours_$policy" "http://127.0.0.1:$p" prefix4k "$pid"
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+}
+ours round_robin
+ours cache_aware
+
+if [ "$reference" = 1 ]; then
+  venv=${SR_PEER_VENV:-$root/build/peers-venv}
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import sglang_router" 2>/dev/null; then
+    /usr/bin/python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/tests/integration/requirements-peers.txt"
+  fi
+  for policy in round_robin cache_aware; do
+    p=$(free_port)
+    "$venv/bin/python" -m sglang_router.launch_router --host 127.0.0.1 --port "$p" \
+      --prometheus-port "$(free_port)" --policy "$policy" --log-level warn \
+      --worker-urls "${worker_urls[@]}" >"$tmp/ref-$policy.log" 2>&1 &
+    pid=$!
+    pids+=($pid)
+    for _ in $(seq 600); do
+      curl -sf "http://127.0.0.1:$p/get_loads" 2>/dev/null | grep -q '"load":0.*"load":0' && break
+      sleep 0.1
+    done
+    run "reference_$policy" "http://127.0.0.1:$p" small "$pid"
+    run "reference_$policy" "http://127.0.0.1:$p" prefix4k "$pid"
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+  done
+fi
+
+ratio() { awk -v a="$2" -v b="$3" -v n="$1" 'BEGIN { if (b > 0) printf "BENCH %s %.3f x\n", n, a / b }'; }
+added() { awk -v a="$2" -v b="$3" -v n="$1" 'BEGIN { printf "BENCH %s %.3f ms\n", n, a - b }'; }
+ratio rr_rps_ratio_vs_nginx "${RPS[ours_round_robin.small]}" "${RPS[nginx.small]}"
+ratio cache_aware_4k_rps_ratio_vs_nginx_small "${RPS[ours_cache_aware.prefix4k]}" "${RPS[nginx.small]}"
+ratio cache_aware_4k_rps_ratio_vs_nginx_4k "${RPS[ours_cache_aware.prefix4k]}" "${RPS[nginx.prefix4k]}"
+for t in nginx ours_round_robin ours_cache_aware reference_round_robin reference_cache_aware; do
+  [ -n "${P99[$t.small]:-}" ] || continue
+  added "${t}_added_p99_small" "${P99[$t.small]}" "${P99[direct.small]}"
+  added "${t}_added_p99_4k" "${P99[$t.prefix4k]}" "${P99[direct.prefix4k]}"
+done
+if [ "$reference" = 1 ]; then
+  ratio rr_rps_ratio_vs_reference "${RPS[ours_round_robin.small]}" "${RPS[reference_round_robin.small]}"
+  ratio cache_aware_4k_rps_ratio_vs_reference "${RPS[ours_cache_aware.prefix4k]}" "${RPS[reference_cache_aware.prefix4k]}"
+fi
+
+if [ "$streams" = 1 ]; then
+  # 1,000 concurrent streaming requests (20 tokens at 10 ms each per stream).
+  s_urls=()
+  for i in 0 1; do
+    sp=$(free_port)
+    "$bin/sglang-worker-sim" --port "$sp" --decode-step-ms 10 --decode-step-growth 0 \
+      --max-running-requests 1000 >"$tmp/s$i.log" 2>&1 &
+    pids+=($!)
+    s_urls+=("http://127.0.0.1:$sp")
+  done
+  for u in "${s_urls[@]}"; do wait_http "$u/health"; done
+  p=$(free_port)
+  "$bin/sglang-router" --port "$p" --prometheus-port -1 --worker-urls "${s_urls[@]}" >"$tmp/streams.log" 2>&1 &
+  rpid=$!
+  pids+=($rpid)
+  wait_http "http://127.0.0.1:$p/readiness"
+  /usr/bin/python3 - "$p" "$rpid" <<'PY'
+import socket, sys, time
+port, pid = int(sys.argv[1]), sys.argv[2]
+def rss():
+    with open("/proc/%s/status" % pid) as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS"))
+before = rss()
+socks = []
+for _ in range(2000):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET /health HTTP/1.1\r\nHost: b\r\n\r\n")
+    socks.append(s)
+for s in socks:
+    s.recv(1000)
+time.sleep(0.3)
+print("BENCH rss_per_idle_connection %.0f bytes" % ((rss() - before) * 1024 / len(socks)))
+PY
+
+  cat >"$tmp/stream.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"text":"stream this please","stream":true,"sampling_params":{"max_new_tokens":20}}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+  out=$(wrk -t2 -c1000 -d"${duration}s" --timeout 10s -s "$tmp/stream.lua" "http://127.0.0.1:$p/generate")
+  done_n=$(awk '/requests in/ { print $1 }' <<<"$out")
+  errs=$(awk '/Non-2xx/ { n += $NF } /Socket errors/ { gsub(",", ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }' <<<"$out")
+  echo "BENCH streams_1000_concurrent_completed $done_n requests"
+  echo "BENCH streams_1000_concurrent_errors $errs errors"
+  echo "BENCH streams_1000_router_rss_kib $(rss_kb "$rpid") KiB"
+
+fi
