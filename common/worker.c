@@ -31,9 +31,12 @@ void sr_worker_load_done(struct sr_worker *w, bool ok)
 
 bool sr_worker_report_check(struct sr_worker *w, bool ok, int rise, int fall)
 {
-    int streak = atomic_load(&w->streak);
-    streak = ok ? (streak > 0 ? streak + 1 : 1) : (streak < 0 ? streak - 1 : -1);
-    atomic_store(&w->streak, streak);
+    /* Reports come from the health checker and, for failures seen by
+     * requests, from every loop thread: the streak moves atomically. */
+    int old = atomic_load(&w->streak), streak;
+    do {
+        streak = ok ? (old > 0 ? old + 1 : 1) : (old < 0 ? old - 1 : -1);
+    } while (!atomic_compare_exchange_weak(&w->streak, &old, streak));
 
     enum sr_worker_health before = sr_worker_health(w), after = before;
     if (ok && (before == SR_HEALTH_PENDING || streak >= rise))

@@ -235,6 +235,17 @@ static bool may_retry(struct exchange *ex)
 static void retry_or_fail(struct exchange *ex, int status, const char *why)
 {
     end_attempt(ex, false);
+    if (status == 502) {
+        /* The worker could not be reached or broke the connection: this
+         * counts like a failed health check (HAProxy's "observe layer4"),
+         * so a dead worker stops getting traffic after --health-failure-
+         * threshold such failures instead of at the next probes; only
+         * active checks bring it back. */
+        const struct sr_config *cfg = ex->loop->router->cfg;
+        if (sr_worker_report_check(ex->worker, false, (int)cfg->health_success_threshold,
+                                   (int)cfg->health_failure_threshold))
+            sr_log_warn("worker %s is unhealthy: %s", ex->worker->url, why);
+    }
     snprintf(ex->last_error, sizeof(ex->last_error), "worker %s: %s", ex->worker->url, why);
     sr_log_warn("request %s: %s", ex->request_id, ex->last_error);
     sr_counter_add(&ex->loop->metrics.worker_errors, 1);

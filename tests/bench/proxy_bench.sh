@@ -3,12 +3,13 @@
 # SGLang's own router (sglang-router 0.3.2 from PyPI), side by side in one
 # run, in front of the same two simulated workers (--zero-latency).
 #
-#   tests/bench/proxy_bench.sh [--duration SECONDS] [--no-reference] [--router-threads N] [--smoke]
+#   tests/bench/proxy_bench.sh [--duration SECONDS] [--rounds N] [--no-reference] [--router-threads N] [--smoke]
 #
 # For each target, wrk (1 thread, 64 connections) with (1) a small POST
 # /generate and (2) 4 KiB prompts made of one of 16 shared 3.5 KiB prefixes
-# plus a random suffix (what cache-aware routing is for). Prints BENCH lines:
-# requests/s, p99 latency, p99 added over going direct, RSS after the run;
+# plus a random suffix (what cache-aware routing is for); rounds alternate
+# nginx, ours and direct, and figures are medians. Prints BENCH lines:
+# requests/s, p99 latency, p99 added over going direct, RSS after the runs;
 # the ratios against nginx; 1,000 concurrent streaming requests through our
 # router (errors must be 0); RSS per idle client connection.
 # Needs wrk and nginx-light (deploy/scripts/install-deps.sh); the reference
@@ -16,16 +17,18 @@
 set -euo pipefail
 
 duration=5
+rounds=3
 reference=1
 streams=1
 threads=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
     --no-reference) reference=0; shift ;;
     --router-threads) threads=$2; shift 2 ;;
-    --smoke) duration=1; reference=0; streams=0; shift ;;
-    *) echo "usage: $0 [--duration SECONDS] [--no-reference] [--router-threads N] [--smoke]" >&2; exit 2 ;;
+    --smoke) duration=1; rounds=1; reference=0; streams=0; shift ;;
+    *) echo "usage: $0 [--duration SECONDS] [--rounds N] [--no-reference] [--router-threads N] [--smoke]" >&2; exit 2 ;;
   esac
 done
 
@@ -106,24 +109,30 @@ request = function()
 end
 LUA
 
-# run NAME URL SCRIPT PIDS...: one wrk run; prints BENCH lines, remembers figures.
-declare -A RPS P99
+# run NAME URL SCRIPT: one wrk run; keeps its requests/s and p99 as samples.
+declare -A RPS P99 ERR
 run() {
-  local name=$1 url=$2 script=$3
-  shift 3
-  local out
+  local name=$1 url=$2 script=$3 out rps p99
   out=$(wrk -t1 -c64 -d"${duration}s" --latency -s "$tmp/$script.lua" "$url/generate")
-  local rps p99 errors
   rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
   p99=$(awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub("us", "", v); v /= 1000 } else if (v ~ /ms$/) sub("ms", "", v); else if (v ~ /s$/) { sub("s", "", v); v *= 1000 } print v }' <<<"$out")
-  errors=$(awk '/Non-2xx|Socket errors/ { print }' <<<"$out")
-  RPS[$name.$script]=$rps
-  P99[$name.$script]=$p99
-  echo "BENCH ${name}_${script}_rps $rps req/s"
-  echo "BENCH ${name}_${script}_p99_ms $p99 ms"
-  [ -z "$errors" ] || echo "BENCH ${name}_${script}_errors 1 # $errors"
+  RPS[$name.$script]+="$rps "
+  P99[$name.$script]+="$p99 "
+  if grep -qE "Non-2xx|Socket errors" <<<"$out"; then ERR[$name.$script]=1; fi
+}
+median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+report() { # NAME PIDS...: medians of its samples, RSS now
+  local name=$1 script
+  shift
+  for script in small prefix4k; do
+    [ -n "${RPS[$name.$script]:-}" ] || continue
+    echo "BENCH ${name}_${script}_rps $(median <<<"${RPS[$name.$script]}") req/s"
+    echo "BENCH ${name}_${script}_p99_ms $(median <<<"${P99[$name.$script]}") ms"
+    [ -z "${ERR[$name.$script]:-}" ] || echo "BENCH ${name}_${script}_errors 1 run(s) had errors"
+  done
   if [ $# -gt 0 ]; then echo "BENCH ${name}_rss_kib $(rss_kb "$@") KiB"; fi
 }
+med() { median <<<"${1}"; }
 
 # --- targets ----------------------------------------------------------------
 port=$(free_port)
@@ -162,28 +171,32 @@ nginx -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf" &
 pids+=($!)
 wait_http "http://127.0.0.1:$port/health"
 nginx_pids=$(pgrep -f "nginx.*$tmp" | tr '\n' ' ')
-run nginx "http://127.0.0.1:$port" small $nginx_pids
-run nginx "http://127.0.0.1:$port" prefix4k
-
 direct=${worker_urls[0]}
-run direct "$direct" small
-run direct "$direct" prefix4k
 
-ours() { # policy → starts our router, runs both loads, stops it
-  local policy=$1 p
+declare -A OURS_PORT OURS_PID
+for policy in round_robin cache_aware; do
   p=$(free_port)
   "$bin/sglang-router" --port "$p" --policy "$policy" --prometheus-port -1 --threads "$threads" \
     --worker-urls "${worker_urls[@]}" >"$tmp/ours-$policy.log" 2>&1 &
-  local pid=$!
-  pids+=($pid)
-  for _ in $(seq 200); do curl -sf -o /dev/null "http://127.0.0.1:$p/readiness" && break; sleep 0.05; done
-  run "ours_$policy" "http://127.0.0.1:$p" small "$pid"
-  run "ours_$policy" "http://127.0.0.1:$p" prefix4k "$pid"
-  kill "$pid"
-  wait "$pid" 2>/dev/null || true
-}
-ours round_robin
-ours cache_aware
+  OURS_PID[$policy]=$!
+  OURS_PORT[$policy]=$p
+  pids+=($!)
+  wait_http "http://127.0.0.1:$p/readiness"
+done
+
+# Rounds alternate the targets so that machine noise hits them alike.
+for _ in $(seq "$rounds"); do
+  for script in small prefix4k; do
+    run nginx "http://127.0.0.1:$port" "$script"
+    run ours_round_robin "http://127.0.0.1:${OURS_PORT[round_robin]}" "$script"
+    run ours_cache_aware "http://127.0.0.1:${OURS_PORT[cache_aware]}" "$script"
+    run direct "$direct" "$script"
+  done
+done
+report nginx $nginx_pids
+report direct
+report ours_round_robin "${OURS_PID[round_robin]}"
+report ours_cache_aware "${OURS_PID[cache_aware]}"
 
 if [ "$reference" = 1 ]; then
   venv=${SR_PEER_VENV:-$root/build/peers-venv}
@@ -202,8 +215,9 @@ if [ "$reference" = 1 ]; then
       curl -sf "http://127.0.0.1:$p/get_loads" 2>/dev/null | grep -q '"load":0.*"load":0' && break
       sleep 0.1
     done
-    run "reference_$policy" "http://127.0.0.1:$p" small "$pid"
-    run "reference_$policy" "http://127.0.0.1:$p" prefix4k "$pid"
+    run "reference_$policy" "http://127.0.0.1:$p" small
+    run "reference_$policy" "http://127.0.0.1:$p" prefix4k
+    report "reference_$policy" "$pid"
     kill "$pid"
     wait "$pid" 2>/dev/null || true
   done
@@ -211,17 +225,18 @@ fi
 
 ratio() { awk -v a="$2" -v b="$3" -v n="$1" 'BEGIN { if (b > 0) printf "BENCH %s %.3f x\n", n, a / b }'; }
 added() { awk -v a="$2" -v b="$3" -v n="$1" 'BEGIN { printf "BENCH %s %.3f ms\n", n, a - b }'; }
-ratio rr_rps_ratio_vs_nginx "${RPS[ours_round_robin.small]}" "${RPS[nginx.small]}"
-ratio cache_aware_4k_rps_ratio_vs_nginx_small "${RPS[ours_cache_aware.prefix4k]}" "${RPS[nginx.small]}"
-ratio cache_aware_4k_rps_ratio_vs_nginx_4k "${RPS[ours_cache_aware.prefix4k]}" "${RPS[nginx.prefix4k]}"
+ratio rr_rps_ratio_vs_nginx "$(med "${RPS[ours_round_robin.small]}")" "$(med "${RPS[nginx.small]}")"
+ratio cache_aware_rps_ratio_vs_nginx "$(med "${RPS[ours_cache_aware.small]}")" "$(med "${RPS[nginx.small]}")"
+ratio cache_aware_4k_rps_ratio_vs_nginx_small "$(med "${RPS[ours_cache_aware.prefix4k]}")" "$(med "${RPS[nginx.small]}")"
+ratio cache_aware_4k_rps_ratio_vs_nginx_4k "$(med "${RPS[ours_cache_aware.prefix4k]}")" "$(med "${RPS[nginx.prefix4k]}")"
 for t in nginx ours_round_robin ours_cache_aware reference_round_robin reference_cache_aware; do
   [ -n "${P99[$t.small]:-}" ] || continue
-  added "${t}_added_p99_small" "${P99[$t.small]}" "${P99[direct.small]}"
-  added "${t}_added_p99_4k" "${P99[$t.prefix4k]}" "${P99[direct.prefix4k]}"
+  added "${t}_added_p99_small" "$(med "${P99[$t.small]}")" "$(med "${P99[direct.small]}")"
+  added "${t}_added_p99_4k" "$(med "${P99[$t.prefix4k]}")" "$(med "${P99[direct.prefix4k]}")"
 done
 if [ "$reference" = 1 ]; then
-  ratio rr_rps_ratio_vs_reference "${RPS[ours_round_robin.small]}" "${RPS[reference_round_robin.small]}"
-  ratio cache_aware_4k_rps_ratio_vs_reference "${RPS[ours_cache_aware.prefix4k]}" "${RPS[reference_cache_aware.prefix4k]}"
+  ratio rr_rps_ratio_vs_reference "$(med "${RPS[ours_round_robin.small]}")" "$(med "${RPS[reference_round_robin.small]}")"
+  ratio cache_aware_4k_rps_ratio_vs_reference "$(med "${RPS[ours_cache_aware.prefix4k]}")" "$(med "${RPS[reference_cache_aware.prefix4k]}")"
 fi
 
 if [ "$streams" = 1 ]; then

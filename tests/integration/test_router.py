@@ -254,6 +254,18 @@ class Failures(RouterCase):
         statuses = [gen(r.port, "after %d" % i).status for i in range(20)]
         self.assertEqual(statuses, [200] * 20)
 
+    def test_unreachable_worker_is_marked_unhealthy_by_traffic(self):
+        ws = self.workers(2, "--zero-latency")
+        r = self.start(ws, "--policy", "round_robin", "--health-check-interval-secs", "3600",
+                       "--health-failure-threshold", "2")
+        ws[0].p.kill()
+        ws[0].may_fail = True
+        statuses = [gen(r.port, "x%d" % i).status for i in range(6)]
+        self.assertEqual(statuses, [200] * 6)
+        # Long before the next probe, traffic has marked it down.
+        self.assertEqual(self.list_workers(r)[ws[0].url]["health"], "unhealthy")
+        self.assertEqual(request(r.port, "GET", "/readiness").json()["healthy_workers"], 1)
+
     def test_503_from_a_worker_is_retried(self):
         bad = self.sim("--worker-id", "bad", "--zero-latency", "--fail-first-n", "1000", "--fail-status", "503")
         good = self.sim("--worker-id", "good", "--zero-latency")
