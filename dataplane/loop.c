@@ -39,12 +39,69 @@ struct sr_worker_set *sr_loop_workers(struct sr_loop *l)
     return l->set;
 }
 
+static long load_of(struct sr_loop *l)
+{
+    return atomic_load_explicit(&l->nconns, memory_order_relaxed) +
+           atomic_load_explicit(&l->handoff_pending, memory_order_relaxed);
+}
+
+/* Loop 0 accepts; the connection goes to the loop with the fewest. */
 static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *addr,
                       int socklen, void *arg)
 {
     (void)listener;
-    (void)socklen;
-    sr_conn_accept(arg, fd, addr);
+    struct sr_loop *self = arg;
+    struct sr_router *r = self->router;
+    struct sr_loop *target = self;
+    for (size_t i = 0; i < r->nloops; i++)
+        if (load_of(r->loops[i]) < load_of(target))
+            target = r->loops[i];
+    if (target != self) {
+        pthread_mutex_lock(&target->handoff_lock);
+        bool queued = false;
+        if (target->nhandoff == target->handoff_cap) {
+            size_t cap = target->handoff_cap ? target->handoff_cap * 2 : 64;
+            struct sr_handoff *h = sr_realloc(target->handoff, cap * sizeof(*h));
+            if (h != NULL) {
+                target->handoff = h;
+                target->handoff_cap = cap;
+            }
+        }
+        if (target->nhandoff < target->handoff_cap) {
+            struct sr_handoff *h = &target->handoff[target->nhandoff++];
+            h->fd = fd;
+            memset(&h->addr, 0, sizeof(h->addr));
+            memcpy(&h->addr, addr,
+                   (size_t)socklen < sizeof(h->addr) ? (size_t)socklen : sizeof(h->addr));
+            atomic_fetch_add_explicit(&target->handoff_pending, 1, memory_order_relaxed);
+            queued = true;
+        }
+        pthread_mutex_unlock(&target->handoff_lock);
+        if (queued) {
+            event_active(target->handoff_ev, EV_READ, 1);
+            return;
+        }
+    }
+    sr_conn_accept(self, fd, addr); /* ours, or the hand-off ran out of memory */
+}
+
+/* Takes the sockets loop 0 handed over. */
+static void on_handoff(evutil_socket_t unused, short what, void *arg)
+{
+    (void)unused;
+    (void)what;
+    struct sr_loop *l = arg;
+    pthread_mutex_lock(&l->handoff_lock);
+    struct sr_handoff *batch = l->handoff;
+    size_t n = l->nhandoff;
+    l->handoff = NULL;
+    l->nhandoff = l->handoff_cap = 0;
+    pthread_mutex_unlock(&l->handoff_lock);
+    for (size_t i = 0; i < n; i++) {
+        sr_conn_accept(l, batch[i].fd, (struct sockaddr *)&batch[i].addr);
+        atomic_fetch_sub_explicit(&l->handoff_pending, 1, memory_order_relaxed);
+    }
+    sr_free(batch);
 }
 
 static void on_accept_error(struct evconnlistener *listener, void *arg)
@@ -121,13 +178,20 @@ struct sr_loop *sr_loop_new(struct sr_router *r, size_t index, evutil_socket_t l
     }
     if (l->base == NULL)
         goto fail;
+    pthread_mutex_init(&l->handoff_lock, NULL);
     l->pool = sr_pool_new(l);
     l->wake = event_new(l->base, -1, 0, on_wake, l);
-    l->listener = evconnlistener_new(l->base, on_accept, l, LEV_OPT_CLOSE_ON_FREE, -1, listen_fd);
-    if (l->pool == NULL || l->wake == NULL || l->listener == NULL)
+    l->handoff_ev = event_new(l->base, -1, 0, on_handoff, l);
+    if (l->pool == NULL || l->wake == NULL || l->handoff_ev == NULL)
         goto fail;
-    l->listen_fd = -1; /* owned by the listener now */
-    evconnlistener_set_error_cb(l->listener, on_accept_error);
+    if (listen_fd >= 0) {
+        l->listener =
+            evconnlistener_new(l->base, on_accept, l, LEV_OPT_CLOSE_ON_FREE, -1, listen_fd);
+        if (l->listener == NULL)
+            goto fail;
+        l->listen_fd = -1; /* owned by the listener now */
+        evconnlistener_set_error_cb(l->listener, on_accept_error);
+    }
     return l;
 fail:
     sr_loop_free(l);
@@ -147,6 +211,12 @@ void sr_loop_free(struct sr_loop *l)
     sr_pool_free(l->pool);
     if (l->wake)
         event_free(l->wake);
+    if (l->handoff_ev)
+        event_free(l->handoff_ev);
+    for (size_t i = 0; i < l->nhandoff; i++) /* handed over but never taken */
+        evutil_closesocket(l->handoff[i].fd);
+    sr_free(l->handoff);
+    pthread_mutex_destroy(&l->handoff_lock);
     sr_worker_set_release(l->set);
     if (l->base)
         event_base_free(l->base);

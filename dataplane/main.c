@@ -30,7 +30,7 @@ struct main_state {
     int signals;
 };
 
-/* A listening socket on host:port shared by every loop (SO_REUSEPORT). */
+/* The listening socket on host:port (loop 0 accepts; see loop.h). */
 static int listen_on(const char *host, long port, int *bound_port)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
@@ -48,7 +48,6 @@ static int listen_on(const char *host, long port, int *bound_port)
     int one = 1;
     if (fd >= 0) {
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     }
     if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
         sr_log_error("cannot listen on %s:%ld: %s", host, port, strerror(errno));
@@ -152,16 +151,15 @@ int main(int argc, char **argv)
     r.loops = sr_calloc(r.nloops, sizeof(*r.loops));
     if (r.loops == NULL)
         goto out;
-    int port = (int)cfg.port;
+    int port = 0;
+    int fd = listen_on(cfg.host, cfg.port, &port);
+    if (fd < 0)
+        goto out;
     for (size_t i = 0; i < r.nloops; i++) {
-        int bound = 0;
-        int fd = listen_on(cfg.host, port, &bound);
-        if (fd < 0)
-            goto out;
-        port = bound; /* port 0: the others join the port the first one got */
-        r.loops[i] = sr_loop_new(&r, i, fd);
+        r.loops[i] = sr_loop_new(&r, i, i == 0 ? fd : -1);
         if (r.loops[i] == NULL) {
-            close(fd);
+            if (i == 0)
+                close(fd);
             fprintf(stderr, "sglang-router: out of memory\n");
             goto out;
         }

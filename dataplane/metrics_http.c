@@ -164,8 +164,10 @@ void sr_metrics_render(struct sr_router *r, FILE *out)
                             "Requests waiting under --max-concurrent-requests.");
     fprintf(out, "sglang_router_queued_requests %ld\n", atomic_load(&r->queued));
     sr_metrics_write_header(out, "sglang_router_open_connections", "gauge",
-                            "Client connections open.");
-    fprintf(out, "sglang_router_open_connections %ld\n", sr_router_open_connections(r));
+                            "Client connections open, per event-loop thread.");
+    for (size_t i = 0; i < r->nloops; i++)
+        fprintf(out, "sglang_router_open_connections{loop=\"%zu\"} %ld\n", i,
+                atomic_load_explicit(&r->loops[i]->nconns, memory_order_relaxed));
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
