@@ -73,6 +73,8 @@ static int reserve(char **buf, size_t *cap, size_t need, size_t limit)
 
 static int head_append(struct sr_h1_parser *p, const char *at, size_t len)
 {
+    if (len == 0)
+        return 0;
     int rc = reserve(&p->head, &p->head_cap, p->head_len + len, p->limits.max_head_bytes);
     if (rc == -1)
         return fail(p, 431, "request header fields too large");

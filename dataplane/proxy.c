@@ -94,6 +94,8 @@ static bool hop_by_hop(const struct sr_http_header *h, const struct sr_http_head
 
 static int head_add(struct exchange *ex, const char *p, size_t n)
 {
+    if (n == 0)
+        return 0;
     if (ex->head_len + n > ex->head_cap) {
         size_t cap = ex->head_cap ? ex->head_cap : 1024;
         while (cap < ex->head_len + n)

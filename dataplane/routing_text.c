@@ -188,6 +188,8 @@ static int skip_value(struct scan *s)
 
 static int buf_add(struct sr_text_buf *b, const char *p, size_t n)
 {
+    if (n == 0)
+        return 0;
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->len + n)

@@ -178,6 +178,8 @@ static void set_reading(struct sr_upstream *u, bool on)
 
 static int head_add(struct sr_upstream *u, const char *at, size_t len)
 {
+    if (len == 0)
+        return 0;
     if (u->head_len + len > MAX_HEAD_BYTES)
         return -1;
     if (u->head_len + len > u->head_cap) {

@@ -41,6 +41,8 @@ static int reserve(struct sr_sim_key *k, size_t more)
 
 int sr_sim_key_add_text(struct sr_sim_key *k, const char *text, size_t len)
 {
+    if (len == 0)
+        return 0;
     if (reserve(k, len) != 0)
         return SR_ERR_NOMEM;
     memcpy(k->data + k->len, text, len);
