@@ -39,6 +39,8 @@ static const struct sr_option options[] = {
      "Log one line per request (method, path, status, worker, duration)"},
     {"threads", SR_OPT_INT, "N", "0", 0, 1024, NULL, false, FIELD(threads),
      "Event-loop threads, each with its own connections and worker pools (0 = one per CPU)"},
+    {"pin-threads", SR_OPT_FLAG, NULL, NULL, 0, 0, NULL, false, FIELD(pin_threads),
+     "Pin event-loop thread i to the i-th usable CPU (for routers with CPUs of their own)"},
     {"max-payload-size", SR_OPT_INT, "BYTES", "268435456", 1, 1099511627776.0, NULL, false,
      FIELD(max_payload_size), "Largest request body accepted (413 beyond)"},
     {"max-header-size", SR_OPT_INT, "BYTES", "65536", 1024, 16777216, NULL, false,

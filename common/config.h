@@ -38,6 +38,7 @@ struct sr_config {
     char *log_level;
     /* server */
     long threads; /* 0 = one per CPU */
+    bool pin_threads;
     long max_payload_size;
     long max_header_size;
     long max_concurrent_requests; /* 0 = no limit */

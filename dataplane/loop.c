@@ -10,6 +10,7 @@
 
 #include <event2/listener.h>
 #include <event2/thread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -143,9 +144,30 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         event_base_loopexit(l->base, NULL);
 }
 
+/* --pin-threads: loop i runs on the i-th CPU the process may use. */
+static void pin(struct sr_loop *l)
+{
+    cpu_set_t allowed, one;
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0 || CPU_COUNT(&allowed) == 0)
+        return;
+    int want = (int)(l->index % (size_t)CPU_COUNT(&allowed)), seen = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &allowed) || seen++ != want)
+            continue;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        int rc = pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+        if (rc != 0)
+            sr_log_warn("loop %zu: cannot pin to CPU %d: %s", l->index, cpu, strerror(rc));
+        return;
+    }
+}
+
 static void *run(void *arg)
 {
     struct sr_loop *l = arg;
+    if (l->router->cfg->pin_threads)
+        pin(l);
     struct event *tick = event_new(l->base, -1, EV_PERSIST, on_tick, l);
     struct timeval tv = {0, 50 * 1000};
     if (tick)

@@ -18,6 +18,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <netdb.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -100,8 +101,12 @@ static void *watch_loops(void *arg)
     return NULL;
 }
 
+/* The CPUs this process may run on (a container's cpuset, not the host's). */
 static long default_threads(void)
 {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? n : 1;
 }

@@ -3,7 +3,7 @@
 # SGLang's own router (sglang-router 0.3.2 from PyPI), side by side in one
 # run, in front of the same two simulated workers (--zero-latency).
 #
-#   tests/bench/proxy_bench.sh [--duration SECONDS] [--rounds N] [--no-reference] [--router-threads N] [--smoke]
+#   tests/bench/proxy_bench.sh [--duration SECONDS] [--rounds N] [--no-reference] [--router-threads N] [--router-arg ARG]... [--smoke]
 #
 # For each target, wrk (1 thread, 64 connections) with (1) a small POST
 # /generate and (2) 4 KiB prompts made of one of 16 shared 3.5 KiB prefixes
@@ -21,14 +21,16 @@ rounds=3
 reference=1
 streams=1
 threads=0
+router_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --no-reference) reference=0; shift ;;
     --router-threads) threads=$2; shift 2 ;;
+    --router-arg) router_args+=("$2"); shift 2 ;;
     --smoke) duration=1; rounds=1; reference=0; streams=0; shift ;;
-    *) echo "usage: $0 [--duration SECONDS] [--rounds N] [--no-reference] [--router-threads N] [--smoke]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--duration SECONDS] [--rounds N] [--no-reference] [--router-threads N] [--router-arg ARG]... [--smoke]" >&2; exit 2 ;;
   esac
 done
 
@@ -177,7 +179,7 @@ declare -A OURS_PORT OURS_PID
 for policy in round_robin cache_aware; do
   p=$(free_port)
   "$bin/sglang-router" --port "$p" --policy "$policy" --prometheus-port -1 --threads "$threads" \
-    --worker-urls "${worker_urls[@]}" >"$tmp/ours-$policy.log" 2>&1 &
+    "${router_args[@]}" --worker-urls "${worker_urls[@]}" >"$tmp/ours-$policy.log" 2>&1 &
   OURS_PID[$policy]=$!
   OURS_PORT[$policy]=$p
   pids+=($!)

@@ -384,6 +384,23 @@ class Operations(RouterCase):
         with self.assertRaises(OSError):
             socket.create_connection(("127.0.0.1", r.port), timeout=1)
 
+    def test_pin_threads(self):
+        ws = self.workers(1, "--zero-latency")
+        r = self.start(ws, "--pin-threads", "--threads", "2")
+        self.assertEqual(gen(r.port, "pinned").status, 200)
+        allowed = os.sched_getaffinity(0)
+        pinned = []
+        for tid in os.listdir("/proc/%d/task" % r.p.pid):
+            with open("/proc/%d/task/%s/status" % (r.p.pid, tid)) as f:
+                cpus = next(l.split()[1] for l in f if l.startswith("Cpus_allowed_list"))
+            if cpus.isdigit():
+                pinned.append(int(cpus))
+        # Two loops, each on one CPU (distinct ones when the machine has two).
+        self.assertEqual(len(pinned), 2, pinned)
+        self.assertTrue(set(pinned) <= allowed)
+        if len(allowed) >= 2:
+            self.assertEqual(len(set(pinned)), 2)
+
     def test_bad_flags_exit_2(self):
         import subprocess
         from harness import BIN
