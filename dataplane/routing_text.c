@@ -621,7 +621,7 @@ done:
             out->text = buf->data;
             out->len = buf->len;
         }
-    } else if (x.have_ids) {
+    } else if (x.have_ids && x.ids_len > 0) {
         out->text = buf->data + x.ids_start;
         out->len = x.ids_len;
     } else if (x.chat_done && buf->len > 0) {

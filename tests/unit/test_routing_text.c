@@ -51,6 +51,8 @@ static void test_generate(void **state)
     assert_text(extract_ok(SR_TEXT_GENERATE, "{\"input_ids\":[1, 22,333]}"), "1,22,333,");
     assert_text(extract_ok(SR_TEXT_GENERATE, "{\"input_ids\":[[5,6],[7]]}"), "5,6,");
     assert_text(extract_ok(SR_TEXT_GENERATE, "{\"sampling_params\":{}}"), "");
+    /* Found by fuzzing: an empty first id list gave NULL + 0. */
+    assert_text(extract_ok(SR_TEXT_GENERATE, "{\"input_ids\":[[],\"p\"]}"), "");
     struct sr_routing_text t = extract_ok(SR_TEXT_GENERATE, "{\"text\":\"x\",\"stream\":true}");
     assert_true(t.stream);
     t = extract_ok(SR_TEXT_GENERATE, "{\"stream\":false,\"text\":\"x\"}");
