@@ -1,0 +1,241 @@
+/* workload: deterministic benchmark requests (see workload.h). */
+#include "workload.h"
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "common/rand.h"
+
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int errorf(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int errorf(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static const char *const words[] = {
+    "alpha", "bravo", "cargo",  "delta", "ember",  "fable", "gamma",  "harbor", "ivory",  "jolly",
+    "karma", "lemon", "mango",  "noble", "ocean",  "piano", "quartz", "raven",  "solar",  "tango",
+    "ultra", "vivid", "walnut", "xenon", "yacht",  "zebra", "amber",  "birch",  "cedar",  "dune",
+    "eagle", "fern",  "grove",  "hazel", "island", "jade",  "kite",   "lotus",  "maple",  "nectar",
+    "orbit", "pearl", "quill",  "river", "stone",  "tulip", "umber",  "valley", "willow", "yarrow",
+};
+
+void sr_wl_text(uint64_t seed, uint64_t a, uint64_t b, char *out, size_t len)
+{
+    struct sr_rng rng;
+    sr_rng_seed(&rng, seed * 0x9e3779b97f4a7c15ULL ^ (a + 1) * 0xbf58476d1ce4e5b9ULL ^
+                          (b + 1) * 0x94d049bb133111ebULL);
+    size_t n = 0;
+    const size_t nwords = sizeof(words) / sizeof(words[0]);
+    while (n < len) {
+        const char *w = words[sr_rng_below(&rng, (uint32_t)nwords)];
+        size_t wl = strlen(w);
+        for (size_t i = 0; i < wl && n < len; i++)
+            out[n++] = w[i];
+        if (n < len)
+            out[n++] = ' ';
+    }
+}
+
+static int grow(struct sr_workload *w, size_t *cap)
+{
+    if (w->n < *cap)
+        return 0;
+    size_t c = *cap ? *cap * 2 : 256;
+    struct sr_wl_request *r = sr_realloc(w->reqs, c * sizeof(*r));
+    if (r == NULL)
+        return SR_ERR_NOMEM;
+    w->reqs = r;
+    *cap = c;
+    return 0;
+}
+
+static int shared_prefix(const struct sr_wl_params *p, struct sr_workload *w, char *err,
+                         size_t errlen)
+{
+    if (p->groups < 1 || p->prompts_per_group < 1 || p->system_tokens < 0 || p->question_tokens < 1)
+        return errorf(err, errlen, SR_ERR_INVALID,
+                      "shared-prefix needs groups >= 1, prompts >= 1, question tokens >= 1");
+    size_t n = (size_t)p->groups * (size_t)p->prompts_per_group;
+    w->reqs = sr_calloc(n, sizeof(*w->reqs));
+    if (w->reqs == NULL)
+        return SR_ERR_NOMEM;
+    size_t sys = (size_t)p->system_tokens * SR_WL_BYTES_PER_TOKEN;
+    size_t q = (size_t)p->question_tokens * SR_WL_BYTES_PER_TOKEN;
+    for (long g = 0; g < p->groups; g++) {
+        for (long k = 0; k < p->prompts_per_group; k++) {
+            struct sr_wl_request *r = &w->reqs[w->n++];
+            r->prompt = sr_malloc(sys + q);
+            if (r->prompt == NULL)
+                return SR_ERR_NOMEM;
+            sr_wl_text(p->seed, (uint64_t)g, UINT32_MAX, r->prompt, sys);
+            sr_wl_text(p->seed, (uint64_t)g, (uint64_t)k, r->prompt + sys, q);
+            if (sys > 0 && q > 0)
+                r->prompt[sys - 1] = '\n'; /* system prompt, then the question */
+            r->prompt_len = sys + q;
+            r->output_tokens = (uint32_t)p->output_tokens;
+            r->group = (uint32_t)g;
+        }
+    }
+    /* Seeded Fisher-Yates shuffle: groups interleave, as real traffic does. */
+    struct sr_rng rng;
+    sr_rng_seed(&rng, p->seed ^ 0x5851f42d4c957f2dULL);
+    for (size_t i = w->n; i > 1; i--) {
+        size_t j = sr_rng_below(&rng, (uint32_t)i);
+        struct sr_wl_request t = w->reqs[i - 1];
+        w->reqs[i - 1] = w->reqs[j];
+        w->reqs[j] = t;
+    }
+    return 0;
+}
+
+static int multi_turn(const struct sr_wl_params *p, struct sr_workload *w, char *err, size_t errlen)
+{
+    if (p->users < 1 || p->turns < 1 || p->message_tokens < 1)
+        return errorf(err, errlen, SR_ERR_INVALID,
+                      "multi-turn needs users >= 1, turns >= 1, message tokens >= 1");
+    size_t n = (size_t)p->users * (size_t)p->turns;
+    w->reqs = sr_calloc(n, sizeof(*w->reqs));
+    if (w->reqs == NULL)
+        return SR_ERR_NOMEM;
+    size_t len = (size_t)p->message_tokens * SR_WL_BYTES_PER_TOKEN;
+    /* Ordered by turn, then user: turn t of every user before turn t + 1. */
+    for (long t = 0; t < p->turns; t++) {
+        for (long u = 0; u < p->users; u++) {
+            struct sr_wl_request *r = &w->reqs[w->n++];
+            r->prompt = sr_malloc(len);
+            if (r->prompt == NULL)
+                return SR_ERR_NOMEM;
+            sr_wl_text(p->seed, 1000000 + (uint64_t)u, (uint64_t)t, r->prompt, len);
+            r->prompt_len = len;
+            r->output_tokens = (uint32_t)p->output_tokens;
+            r->group = (uint32_t)u;
+            r->turn = (uint32_t)t;
+        }
+    }
+    return 0;
+}
+
+/* One trace line into r. */
+static int trace_line(const struct sr_wl_params *p, const char *line, size_t index,
+                      struct sr_wl_request *r, char *err, size_t errlen)
+{
+    cJSON *o = cJSON_Parse(line);
+    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(o, "timestamp");
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(o, "input_length");
+    const cJSON *out = cJSON_GetObjectItemCaseSensitive(o, "output_length");
+    const cJSON *ids = cJSON_GetObjectItemCaseSensitive(o, "hash_ids");
+    if (!cJSON_IsNumber(ts) || !cJSON_IsNumber(in) || !cJSON_IsNumber(out) || !cJSON_IsArray(ids) ||
+        in->valuedouble < 1 || in->valuedouble > 4e6) {
+        cJSON_Delete(o);
+        return errorf(err, errlen, SR_ERR_INVALID,
+                      "%s: line %zu: expected timestamp, input_length, output_length, hash_ids",
+                      p->trace_path, index + 1);
+    }
+    r->arrival_ms = ts->valuedouble;
+    r->output_tokens = out->valuedouble < 1 ? 1 : (uint32_t)out->valuedouble;
+    r->nhash = (size_t)cJSON_GetArraySize(ids);
+    r->hash_ids = sr_calloc(r->nhash ? r->nhash : 1, sizeof(*r->hash_ids));
+    size_t len = (size_t)in->valuedouble * SR_WL_BYTES_PER_TOKEN;
+    r->prompt = sr_malloc(len);
+    if (r->hash_ids == NULL || r->prompt == NULL) {
+        cJSON_Delete(o);
+        return SR_ERR_NOMEM;
+    }
+    size_t k = 0;
+    const cJSON *id;
+    cJSON_ArrayForEach(id, ids) r->hash_ids[k++] = (int64_t)id->valuedouble;
+    cJSON_Delete(o);
+    /* Block i is the text of hash id i (its own seed), so equal ids are equal
+     * text; past the listed blocks the text is unique to this request. */
+    const size_t block = SR_WL_BLOCK_TOKENS * SR_WL_BYTES_PER_TOKEN;
+    for (size_t off = 0, b = 0; off < len; off += block, b++) {
+        size_t n = len - off < block ? len - off : block;
+        if (b < r->nhash)
+            sr_wl_text(p->seed, 2000000, (uint64_t)r->hash_ids[b], r->prompt + off, n);
+        else
+            sr_wl_text(p->seed, 3000000 + index, b, r->prompt + off, n);
+    }
+    r->prompt_len = len;
+    return 0;
+}
+
+static int trace(const struct sr_wl_params *p, struct sr_workload *w, char *err, size_t errlen)
+{
+    FILE *f = fopen(p->trace_path ? p->trace_path : "", "r");
+    if (f == NULL)
+        return errorf(err, errlen, SR_ERR_NOT_FOUND, "cannot read trace %s",
+                      p->trace_path ? p->trace_path : "(none given)");
+    char *line = NULL;
+    size_t cap = 0, wcap = 0;
+    ssize_t got;
+    int rc = 0;
+    while (rc == 0 && (got = getline(&line, &cap, f)) > 0) {
+        if (got <= 1)
+            continue;
+        if (p->max_requests > 0 && w->n >= (size_t)p->max_requests)
+            break;
+        if ((rc = grow(w, &wcap)) != 0)
+            break;
+        memset(&w->reqs[w->n], 0, sizeof(w->reqs[0]));
+        rc = trace_line(p, line, w->n, &w->reqs[w->n], err, errlen);
+        w->n++;
+    }
+    free(line);
+    fclose(f);
+    if (rc == 0 && w->n == 0)
+        rc = errorf(err, errlen, SR_ERR_INVALID, "%s: no requests", p->trace_path);
+    return rc;
+}
+
+int sr_workload_build(const struct sr_wl_params *p, struct sr_workload *out, char *err,
+                      size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    out->kind = p->kind;
+    int rc;
+    switch (p->kind) {
+    case SR_WL_SHARED_PREFIX:
+        rc = shared_prefix(p, out, err, errlen);
+        break;
+    case SR_WL_MULTI_TURN:
+        rc = multi_turn(p, out, err, errlen);
+        break;
+    default:
+        rc = trace(p, out, err, errlen);
+        break;
+    }
+    if (rc == SR_ERR_NOMEM)
+        errorf(err, errlen, rc, "out of memory");
+    if (rc == 0 && p->max_requests > 0 && out->n > (size_t)p->max_requests) {
+        for (size_t i = (size_t)p->max_requests; i < out->n; i++) {
+            sr_free(out->reqs[i].prompt);
+            sr_free(out->reqs[i].hash_ids);
+        }
+        out->n = (size_t)p->max_requests;
+    }
+    if (rc != 0)
+        sr_workload_free(out);
+    return rc;
+}
+
+void sr_workload_free(struct sr_workload *w)
+{
+    for (size_t i = 0; w->reqs && i < w->n; i++) {
+        sr_free(w->reqs[i].prompt);
+        sr_free(w->reqs[i].hash_ids);
+    }
+    sr_free(w->reqs);
+    memset(w, 0, sizeof(*w));
+}
