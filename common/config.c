@@ -33,6 +33,8 @@ static const struct sr_option options[] = {
     {"balance-rel-threshold", SR_OPT_FLOAT, "BALANCE_REL_THRESHOLD", "1.0001", 1, 1000000, NULL,
      true, FIELD(balance_rel_threshold),
      "... and max exceeds min times this; imbalanced loads go to the least-loaded worker"},
+    {"cache-load-weight", SR_OPT_FLOAT, "W", "0.02", 0, 100, NULL, true, FIELD(cache_load_weight),
+     "cache_cost policy: cost of one request in flight, in whole prompts to prefill"},
     {"log-level", SR_OPT_CHOICE, NULL, "info", 0, 0, log_levels, true, FIELD(log_level),
      "Log verbosity"},
     {"log-requests", SR_OPT_FLAG, NULL, NULL, 0, 0, NULL, true, FIELD(log_requests),
@@ -136,5 +138,6 @@ struct sr_policy_params sr_config_policy_params(const struct sr_config *cfg)
         .balance_rel_threshold = cfg->balance_rel_threshold,
         .max_tree_bytes = (size_t)cfg->max_tree_size,
         .eviction_interval_ms = (uint64_t)cfg->eviction_interval_secs * 1000,
+        .load_weight = cfg->cache_load_weight,
     };
 }

@@ -35,6 +35,7 @@ struct sr_config {
     long max_tree_size;
     long balance_abs_threshold;
     double balance_rel_threshold;
+    double cache_load_weight;
     char *log_level;
     /* server */
     long threads; /* 0 = one per CPU */

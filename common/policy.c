@@ -6,14 +6,12 @@
 
 #include <string.h>
 
-const char *const sr_policy_names[] = {"random", "round_robin", "shortest_queue", "cache_aware",
-                                       NULL};
+const char *const sr_policy_names[] = {"random",      "round_robin", "shortest_queue",
+                                       "cache_aware", "cache_cost",  NULL};
 
 static struct sr_policy *(*const constructors[])(const struct sr_policy_params *) = {
-    sr_policy_random_new,
-    sr_policy_round_robin_new,
-    sr_policy_shortest_queue_new,
-    sr_policy_cache_aware_new,
+    sr_policy_random_new,      sr_policy_round_robin_new, sr_policy_shortest_queue_new,
+    sr_policy_cache_aware_new, sr_policy_cache_cost_new,
 };
 
 struct sr_policy *sr_policy_create(const char *name, const struct sr_policy_params *params,

@@ -37,6 +37,7 @@ struct sr_policy_params {
     double balance_rel_threshold;  /* ... and max > min * this */
     size_t max_tree_bytes;         /* per-worker size target of the tree */
     uint64_t eviction_interval_ms; /* period of automatic eviction passes; 0 = none */
+    double load_weight;            /* cache_cost: cost of one request in flight, in prompts */
 };
 
 /* Why a worker was chosen, for metrics (set by policies that know). */
@@ -118,5 +119,6 @@ struct sr_policy *sr_policy_random_new(const struct sr_policy_params *params);
 struct sr_policy *sr_policy_round_robin_new(const struct sr_policy_params *params);
 struct sr_policy *sr_policy_shortest_queue_new(const struct sr_policy_params *params);
 struct sr_policy *sr_policy_cache_aware_new(const struct sr_policy_params *params);
+struct sr_policy *sr_policy_cache_cost_new(const struct sr_policy_params *params);
 
 #endif

@@ -1,5 +1,7 @@
 /*
- * policy/cache_aware: the seed's cache-aware load balancer.
+ * policy/cache_aware: the seed's cache-aware load balancer, and
+ * cache_cost, the cost-based variant (see choose_cost below), on the same
+ * tree machinery.
  *
  * Per decision, over the routable workers:
  *  1. If loads are imbalanced (max - min > balance_abs_threshold and
@@ -17,6 +19,7 @@
 #include "../alloc.h"
 #include "../err.h"
 #include "../policy.h"
+#include "../worker.h"
 
 #include <stdatomic.h>
 
@@ -111,6 +114,71 @@ static int cache_aware_select(struct sr_policy *p, const struct sr_route_request
     return 0;
 }
 
+/* cache_cost: one cost per worker, the fraction of the prompt it would
+ * have to prefill plus load_weight per request in flight there:
+ *     cost(w) = (1 - match(w) / len) + load_weight * in_flight(w)
+ * and the cheapest wins, random among equals. A miss therefore goes to the
+ * least loaded worker (not the smallest tree, which is often the busiest),
+ * an idle fleet spreads new prefixes at random, and affinity survives load
+ * differences until they outweigh the prefill they save (with the default
+ * 0.02, a full hit is worth 50 more requests in flight; tuned with
+ * tests/bench/compare-policies.sh, see tests/bench/RESULTS.md), instead of
+ * being dropped at a fixed imbalance threshold. */
+static int64_t choose_cost(void *ctx, const struct sr_radix_view *view)
+{
+    struct choice *c = ctx;
+    const struct sr_route_request *req = c->req;
+    double weight = req->params->load_weight, best_cost = 0, best_rate = 0;
+    struct sr_worker *best = NULL;
+    uint32_t ties = 0;
+    for (size_t i = 0; i < req->workers->count; i++) {
+        struct sr_worker *w = req->workers->workers[i];
+        if (!sr_route_allows(req, w))
+            continue;
+        double rate = view->text_len
+                          ? (double)sr_radix_view_match(view, w->id) / (double)view->text_len
+                          : 0.0;
+        double cost = (1.0 - rate) + weight * (double)sr_worker_load(w);
+        if (best == NULL || cost < best_cost - 1e-12) {
+            best = w;
+            best_cost = cost;
+            best_rate = rate;
+            ties = 1;
+        } else if (cost <= best_cost + 1e-12 && sr_rng_below(req->rng, ++ties) == 0) {
+            best = w;
+            best_rate = rate;
+        }
+    }
+    if (best == NULL)
+        return SR_ERR_NO_WORKER;
+    c->picked = best;
+    c->outcome =
+        best_rate > req->params->cache_threshold ? SR_ROUTE_CACHE_HIT : SR_ROUTE_CACHE_MISS;
+    return best->id;
+}
+
+static int cache_cost_select(struct sr_policy *p, const struct sr_route_request *req,
+                             struct sr_worker **out)
+{
+    struct cache_aware *ca = (struct cache_aware *)p;
+    long lo, hi;
+    struct sr_worker *least = sr_route_pick_least_loaded(req, &lo, &hi);
+    if (least == NULL)
+        return SR_ERR_NO_WORKER;
+    bool by_cache = sr_rng_unit(req->rng) < req->params->cache_routing_prob;
+    struct choice c = {
+        .req = req, .picked = by_cache ? NULL : least, .outcome = SR_ROUTE_LOAD_BALANCED};
+    uint32_t id;
+    int rc = sr_radix_match_insert(ca->tree, req->text, req->text_len,
+                                   by_cache ? choose_cost : keep_pick, &c, &id);
+    if (rc == SR_ERR_NO_WORKER && c.picked == NULL)
+        return rc;
+    *out = c.picked ? c.picked : least;
+    if (req->outcome)
+        *req->outcome = c.picked ? c.outcome : SR_ROUTE_LOAD_BALANCED;
+    return 0;
+}
+
 static void cache_aware_worker_removed(struct sr_policy *p, struct sr_worker *w)
 {
     struct cache_aware *ca = (struct cache_aware *)p;
@@ -153,12 +221,23 @@ static const struct sr_policy_ops cache_aware_ops = {
     .destroy = cache_aware_destroy,
 };
 
-struct sr_policy *sr_policy_cache_aware_new(const struct sr_policy_params *params)
+static const struct sr_policy_ops cache_cost_ops = {
+    .name = "cache_cost",
+    .select = cache_cost_select,
+    .on_worker_removed = cache_aware_worker_removed,
+    .maintain = cache_aware_maintain,
+    .tree_stats = cache_aware_tree_stats,
+    .worker_tree_bytes = cache_aware_worker_tree_bytes,
+    .destroy = cache_aware_destroy,
+};
+
+static struct sr_policy *tree_policy_new(const struct sr_policy_ops *ops,
+                                         const struct sr_policy_params *params)
 {
     struct cache_aware *ca = sr_malloc(sizeof(*ca));
     if (ca == NULL)
         return NULL;
-    ca->base.ops = &cache_aware_ops;
+    ca->base.ops = ops;
     ca->tree = sr_radix_new(params->max_tree_bytes);
     if (ca->tree == NULL) {
         sr_free(ca);
@@ -166,4 +245,14 @@ struct sr_policy *sr_policy_cache_aware_new(const struct sr_policy_params *param
     }
     sr_radix_set_eviction_interval(ca->tree, params->eviction_interval_ms);
     return &ca->base;
+}
+
+struct sr_policy *sr_policy_cache_aware_new(const struct sr_policy_params *params)
+{
+    return tree_policy_new(&cache_aware_ops, params);
+}
+
+struct sr_policy *sr_policy_cache_cost_new(const struct sr_policy_params *params)
+{
+    return tree_policy_new(&cache_cost_ops, params);
 }

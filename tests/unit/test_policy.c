@@ -390,6 +390,56 @@ static void test_cache_aware_evicts_by_itself(void **state)
 
 /* Out of memory in the tree must not fail the request: the decision is
  * still made (from load alone if the tree cannot be walked). */
+/* cache_cost: a miss goes to the least loaded worker, even when it holds
+ * the biggest tree (the reference's "death spiral" sends it to the smallest
+ * tree, often the busiest). */
+static void test_cache_cost_miss_goes_to_the_least_loaded(void **state)
+{
+    struct fixture *f = *state;
+    struct sr_policy *p = make(f, "cache_cost");
+    set_loads(f, 0, 0, 0, 0);
+    int big = route(f, p, T); /* this worker now has the biggest tree */
+    set_loads(f, 5, 5, 5, 5);
+    atomic_store(&f->w[big]->in_flight, 0);
+    assert_int_equal(route(f, p, "Completely unrelated text with nothing in common."), big);
+    sr_policy_destroy(p);
+}
+
+/* Affinity holds while the load gap costs less than the prefill it saves,
+ * and gives way beyond (weight 0.1: a full hit ~ 10 requests in flight). */
+static void test_cache_cost_trades_affinity_for_load(void **state)
+{
+    struct fixture *f = *state;
+    f->params.load_weight = 0.1;
+    struct sr_policy *p = make(f, "cache_cost");
+    set_loads(f, 0, 0, 0, 0);
+    int home = route(f, p, T);
+    set_loads(f, 3, 3, 3, 3);
+    atomic_store(&f->w[home]->in_flight, 8); /* 5 more: 0.5 < ~1.0 saved */
+    assert_int_equal(route(f, p, T), home);
+    atomic_store(&f->w[home]->in_flight, 20); /* 17 more: 1.7 > 1.0 */
+    assert_int_not_equal(route(f, p, T), home);
+    sr_policy_destroy(p);
+}
+
+/* An idle fleet spreads new prefixes at random instead of always picking
+ * the first worker. */
+static void test_cache_cost_spreads_ties(void **state)
+{
+    struct fixture *f = *state;
+    struct sr_policy *p = make(f, "cache_cost");
+    set_loads(f, 0, 0, 0, 0);
+    int count[NW] = {0};
+    char text[64];
+    for (int i = 0; i < 400; i++) {
+        snprintf(text, sizeof(text), "%c distinct prompt number %d", 'A' + i % 26, i);
+        count[route(f, p, text)]++;
+    }
+    for (int i = 0; i < NW; i++)
+        assert_true(count[i] > 50);
+    sr_policy_destroy(p);
+}
+
 static void test_allocation_failures_still_route(void **state)
 {
     struct fixture *f = *state;
@@ -442,6 +492,9 @@ int main(void)
         T_(test_removed_worker_leaves_the_tree_and_maintenance_evicts),
         T_(test_cache_aware_evicts_by_itself),
         T_(test_allocation_failures_still_route),
+        T_(test_cache_cost_miss_goes_to_the_least_loaded),
+        T_(test_cache_cost_trades_affinity_for_load),
+        T_(test_cache_cost_spreads_ties),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

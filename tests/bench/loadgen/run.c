@@ -102,7 +102,17 @@ static char *generate_body(const struct bench *b, const struct sr_wl_request *r)
     struct text t = {0};
     char tail[256];
     text_add(&t, "{\"text\":\"", 9);
-    text_add(&t, r->prompt, r->prompt_len); /* lowercase words: nothing to escape */
+    /* Words, spaces and newlines: only the newlines need escaping. */
+    const char *p = r->prompt, *end = r->prompt + r->prompt_len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        text_add(&t, p, n);
+        if (nl == NULL)
+            break;
+        text_add(&t, "\\n", 2);
+        p = nl + 1;
+    }
     snprintf(tail, sizeof(tail),
              "\",\"sampling_params\":{\"max_new_tokens\":%u,\"ignore_eos\":true},\"stream\":%s",
              r->output_tokens, b->p->stream ? "true" : "false");
