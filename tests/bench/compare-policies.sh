@@ -40,22 +40,8 @@ fi
 out=${OUT:-$root/build/compare-policies.jsonl}
 : >"$out"
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-free_port() {
-  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_http() {
-  for _ in $(seq 600); do curl -sf -o /dev/null "$1" && return 0; sleep 0.05; done
-  echo "$0: $1 never answered" >&2
-  exit 1
-}
+source "$here/lib.sh"
+need curl
 
 urls=()
 for i in $(seq 0 $((workers - 1))); do

@@ -37,39 +37,9 @@ done
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 bin=${SR_BIN_DIR:-$root/build/bin}
-for tool in wrk nginx curl; do
-  command -v "$tool" >/dev/null || { echo "$0: needs $tool (deploy/scripts/install-deps.sh)" >&2; exit 1; }
-done
+source "$here/lib.sh"
+need wrk nginx curl
 ulimit -n 65536 2>/dev/null || true
-
-tmp=$(mktemp -d)
-chmod 755 "$tmp" # nginx workers run as nobody
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-free_port() {
-  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_http() { # url
-  for _ in $(seq 400); do
-    if curl -sf -o /dev/null "$1"; then return 0; fi
-    sleep 0.05
-  done
-  echo "$0: $1 never answered" >&2
-  exit 1
-}
-rss_kb() { # pid... → summed VmRSS in KiB
-  local total=0
-  for p in "$@"; do
-    total=$((total + $(awk '/^VmRSS/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0)))
-  done
-  echo "$total"
-}
 
 # --- workers -----------------------------------------------------------------
 worker_urls=()

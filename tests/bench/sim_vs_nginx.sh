@@ -26,31 +26,8 @@ done
 
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${SR_BIN_DIR:-$here/../../build/bin}
-for tool in wrk nginx; do
-  command -v "$tool" >/dev/null || { echo "$0: needs $tool (deploy/scripts/install-deps.sh)" >&2; exit 1; }
-done
-
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-free_port() {
-  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_port() {
-  for _ in $(seq 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "$0: nothing listens on port $1" >&2
-  exit 1
-}
+source "$here/lib.sh"
+need wrk nginx
 
 nginx_port=$(free_port)
 mkdir -p "$tmp/nginx"
@@ -80,8 +57,8 @@ pids+=($!)
 sim_port=$(free_port)
 "$bin/sglang-worker-sim" --port "$sim_port" --zero-latency >"$tmp/sim.log" 2>&1 &
 pids+=($!)
-wait_port "$nginx_port"
-wait_port "$sim_port"
+wait_http "http://127.0.0.1:$nginx_port/"
+wait_http "http://127.0.0.1:$sim_port/health"
 
 cat > "$tmp/post.lua" <<'LUA'
 wrk.method = "POST"
