@@ -6,13 +6,17 @@
 
 #include <string.h>
 
-const char *const sr_policy_names[] = {"random",      "round_robin", "shortest_queue",
-                                       "cache_aware", "cache_cost",  NULL};
+const char *const sr_policy_names[] = {
+    "random", "round_robin", "shortest_queue", "cache_aware", "cache_cost", "oracle", NULL};
 
 static struct sr_policy *(*const constructors[])(const struct sr_policy_params *) = {
     sr_policy_random_new,      sr_policy_round_robin_new, sr_policy_shortest_queue_new,
-    sr_policy_cache_aware_new, sr_policy_cache_cost_new,
+    sr_policy_cache_aware_new, sr_policy_cache_cost_new,  sr_policy_oracle_new,
 };
+
+_Static_assert(sizeof(constructors) / sizeof(constructors[0]) ==
+                   sizeof(sr_policy_names) / sizeof(sr_policy_names[0]) - 1,
+               "every policy name needs its constructor");
 
 struct sr_policy *sr_policy_create(const char *name, const struct sr_policy_params *params,
                                    int *err)
@@ -52,6 +56,11 @@ int sr_policy_select(struct sr_policy *p, const struct sr_route_request *req,
 const char *const sr_route_outcome_names[SR_ROUTE_OUTCOMES] = {
     "plain", "cache_hit", "cache_miss", "imbalance", "load_balanced",
 };
+
+bool sr_policy_needs_probe(const struct sr_policy *p)
+{
+    return p->ops->needs_probe;
+}
 
 void sr_policy_dispatch(struct sr_policy *p, struct sr_worker *w)
 {

@@ -61,6 +61,11 @@ struct sr_route_request {
     struct sr_rng *rng; /* the calling thread's generator */
     const struct sr_policy_params *params;
     enum sr_route_outcome *outcome; /* optional output */
+    /* Policies that need probes (oracle): cached prefix tokens each worker
+     * reported for this request, indexed by worker id (UINT32_MAX: no
+     * answer); NULL otherwise. */
+    const uint32_t *probe_cached;
+    size_t nprobe;
 };
 
 struct sr_policy;
@@ -76,6 +81,10 @@ struct sr_policy_ops {
     bool (*tree_stats)(struct sr_policy *p, struct sr_radix_stats *out);
     size_t (*worker_tree_bytes)(struct sr_policy *p, const struct sr_worker *w);
     void (*destroy)(struct sr_policy *p);
+    /* The caller must ask every worker for its cached prefix first
+     * (POST /sim/cached_prefix; simulated workers only) and pass the
+     * answers in probe_cached. */
+    bool needs_probe;
 };
 
 struct sr_policy {
@@ -120,5 +129,7 @@ struct sr_policy *sr_policy_round_robin_new(const struct sr_policy_params *param
 struct sr_policy *sr_policy_shortest_queue_new(const struct sr_policy_params *params);
 struct sr_policy *sr_policy_cache_aware_new(const struct sr_policy_params *params);
 struct sr_policy *sr_policy_cache_cost_new(const struct sr_policy_params *params);
+struct sr_policy *sr_policy_oracle_new(const struct sr_policy_params *params);
+bool sr_policy_needs_probe(const struct sr_policy *p);
 
 #endif

@@ -1,6 +1,7 @@
 /* proxy: one proxied request from routing to the last byte (see proxy.h). */
 #include "proxy.h"
 
+#include "fetch.h"
 #include "loop.h"
 #include "pipeline.h"
 #include "upstream.h"
@@ -10,6 +11,7 @@
 #include "common/log.h"
 
 #include <event2/event.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -17,6 +19,15 @@
 
 #define CLIENT_HIGH_WATERMARK (1024 * 1024)
 #define MAX_EXCLUDED          64
+
+struct exchange;
+
+/* One question to one worker before an oracle decision. */
+struct probe {
+    struct exchange *ex;
+    uint32_t worker_id;
+    struct sr_fetch *fetch; /* NULL once answered */
+};
 
 struct exchange {
     struct sr_loop *loop;
@@ -42,6 +53,10 @@ struct exchange {
     int status;
     struct timespec started;
     char last_error[160];
+    uint32_t *probe_cached; /* oracle: cached tokens by worker id */
+    size_t nprobe_cached;
+    struct probe *probes;
+    size_t nprobes, probes_pending;
 };
 
 static double since(const struct timespec *t0)
@@ -177,6 +192,11 @@ static void exchange_free(struct exchange *ex)
         sr_upstream_cancel(ex->up);
     if (ex->deadline)
         event_free(ex->deadline);
+    for (size_t i = 0; i < ex->nprobes; i++)
+        if (ex->probes[i].fetch)
+            sr_fetch_cancel(ex->probes[i].fetch);
+    sr_free(ex->probes);
+    sr_free(ex->probe_cached);
     sr_worker_set_release(ex->set);
     sr_text_buf_clear(&ex->text_buf);
     sr_free(ex->head);
@@ -372,6 +392,8 @@ static void attempt(struct exchange *ex)
         .rng = &l->rng,
         .params = &l->params,
         .outcome = &outcome,
+        .probe_cached = ex->probe_cached,
+        .nprobe = ex->nprobe_cached,
     };
     struct sr_worker *w = NULL;
     int rc;
@@ -402,6 +424,81 @@ static void attempt(struct exchange *ex)
     ex->up = sr_upstream_start(l, w, &ur, &handler, ex);
     if (ex->up == NULL)
         finish_error(ex, 500, "out of memory");
+}
+
+/* ---- oracle probes --------------------------------------------------------- */
+
+static void on_probe(void *ctx, int status, const char *body, size_t len, const char *why)
+{
+    (void)why;
+    struct probe *pr = ctx;
+    struct exchange *ex = pr->ex;
+    pr->fetch = NULL;
+    if (status == 200) {
+        json_t *o = json_loadb(body, len, 0, NULL);
+        json_t *n = json_object_get(o, "cached_tokens");
+        if (json_is_integer(n) && pr->worker_id < ex->nprobe_cached)
+            ex->probe_cached[pr->worker_id] = (uint32_t)json_integer_value(n);
+        json_decref(o);
+    }
+    if (--ex->probes_pending == 0)
+        attempt(ex);
+}
+
+/* The oracle asks every routable worker how much of this prompt it holds,
+ * then decides (attempt() runs when the last answer is in). */
+static void start_probes(struct exchange *ex)
+{
+    static const char *const routes[] = {
+        [SR_TEXT_GENERATE] = "generate",
+        [SR_TEXT_COMPLETIONS] = "completions",
+        [SR_TEXT_CHAT] = "chat",
+    };
+    const struct sr_worker_set *set = ex->set;
+    uint32_t max_id = 0;
+    for (size_t i = 0; i < set->count; i++)
+        max_id = set->workers[i]->id > max_id ? set->workers[i]->id : max_id;
+    ex->nprobe_cached = (size_t)max_id + 1;
+    ex->probe_cached = sr_malloc(ex->nprobe_cached * sizeof(*ex->probe_cached));
+    ex->probes = sr_calloc(set->count ? set->count : 1, sizeof(*ex->probes));
+    if (ex->probe_cached == NULL || ex->probes == NULL) {
+        finish_error(ex, 500, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < ex->nprobe_cached; i++)
+        ex->probe_cached[i] = UINT32_MAX;
+    ex->probes_pending = 1; /* held until every probe is sent */
+    for (size_t i = 0; i < set->count; i++) {
+        struct sr_worker *w = set->workers[i];
+        struct sockaddr_storage addr;
+        socklen_t alen;
+        if (!sr_worker_routable(w) || !sr_addr_book_get(ex->loop->router->addrs, w, &addr, &alen))
+            continue;
+        char host[300], path[1024];
+        snprintf(host, sizeof(host), "%s:%u", w->parsed.host, (unsigned)w->parsed.port);
+        snprintf(path, sizeof(path), "%s/sim/cached_prefix?route=%s", w->parsed.base_path,
+                 routes[ex->route->text]);
+        struct sr_fetch_request fr = {
+            .addr = (struct sockaddr *)&addr,
+            .addr_len = alen,
+            .host = host,
+            .method = "POST",
+            .path = path,
+            .body = ex->req.body,
+            .body_len = ex->req.body_len,
+            .timeout_ms = 1000,
+            .max_body = 4096,
+        };
+        struct probe *pr = &ex->probes[ex->nprobes];
+        *pr = (struct probe){.ex = ex, .worker_id = w->id};
+        pr->fetch = sr_fetch(ex->loop->base, &fr, on_probe, pr);
+        if (pr->fetch != NULL) {
+            ex->nprobes++;
+            ex->probes_pending++;
+        }
+    }
+    if (--ex->probes_pending == 0)
+        attempt(ex);
 }
 
 /* ---- client side ------------------------------------------------------- */
@@ -491,5 +588,8 @@ void sr_proxy_start(struct sr_conn *c, const struct sr_request *req, const struc
     struct timeval tv = {l->router->cfg->request_timeout_secs, 0};
     event_add(ex->deadline, &tv);
     sr_conn_attach(c, ex, on_client_gone);
-    attempt(ex);
+    if (route->text != SR_TEXT_NONE && sr_policy_needs_probe(l->router->policy))
+        start_probes(ex);
+    else
+        attempt(ex);
 }

@@ -201,6 +201,18 @@ class Policies(RouterCase):
         spread = {worker_of(gen(r.port, ("distinct prefix %d " % i) * 30)) for i in range(24)}
         self.assertGreaterEqual(len(spread), 2, spread)
 
+    def test_oracle_follows_the_real_caches(self):
+        ws = self.workers(3, "--zero-latency")
+        r = self.start(ws, "--policy", "oracle")
+        prompt = "oracle prompt with a long shared prefix " * 10
+        home = worker_of(gen(r.port, prompt, tokens=1))
+        # Make another worker hold more of the next prompt than home does.
+        other = next(w for w in ws if w.argv[w.argv.index("--worker-id") + 1] != home)
+        longer = prompt + "and a tail only one worker has seen " * 5
+        request(other.port, "POST", GEN, {"text": longer, "sampling_params": {"max_new_tokens": 1}})
+        other_id = other.argv[other.argv.index("--worker-id") + 1]
+        self.assertEqual(worker_of(gen(r.port, longer + "?", tokens=1)), other_id)
+
     def test_round_robin_order(self):
         ws = self.workers(3, "--zero-latency")
         r = self.start(ws, "--policy", "round_robin", "--threads", "1")

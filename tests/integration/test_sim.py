@@ -321,6 +321,20 @@ class CacheModel(ProcTestCase):
         out = request(w.port, "POST", GEN, {"text": prompt}).json()
         self.assertEqual(out["meta_info"]["cached_tokens"], 0)
 
+    def test_cached_prefix_probe(self):
+        w = self.sim("--zero-latency")
+        prompt = "probe me " * 50
+        request(w.port, "POST", GEN, {"text": prompt, "sampling_params": {"max_new_tokens": 1}})
+        r = request(w.port, "POST", "/sim/cached_prefix?route=generate", {"text": prompt + "more"})
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json()["cached_tokens"], len(prompt) // 4)
+        r = request(w.port, "POST", "/sim/cached_prefix?route=chat", {"messages": [{"role": "user", "content": "x"}]})
+        self.assertEqual(r.json()["cached_tokens"], 0)
+        self.assertEqual(request(w.port, "POST", "/sim/cached_prefix?route=nope", {"text": "x"}).status, 400)
+        # Probing changes nothing: the same request still finds only the prompt cached.
+        out = request(w.port, "POST", GEN, {"text": prompt + "more", "sampling_params": {"max_new_tokens": 1}}).json()
+        self.assertEqual(out["meta_info"]["cached_tokens"], len(prompt) // 4)
+
     def test_capacity_evicts_least_recently_used(self):
         w = self.sim("--zero-latency", "--kv-capacity-tokens", "1000")
         def run(p):

@@ -272,6 +272,25 @@ static void on_chat(struct sr_sim *sim, struct sr_sim_conn *c, const struct sr_h
     sr_sim_inference_handle(sim, c, req, SR_SIM_CHAT);
 }
 
+static void on_cached_prefix(struct sr_sim *sim, struct sr_sim_conn *c,
+                             const struct sr_h1_request *req)
+{
+    static const struct {
+        const char *name;
+        enum sr_sim_api_kind kind;
+    } kinds[] = {{"route=generate", SR_SIM_GENERATE},
+                 {"route=completions", SR_SIM_COMPLETIONS},
+                 {"route=chat", SR_SIM_CHAT}};
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        if (req->query && req->query_len == strlen(kinds[i].name) &&
+            memcmp(req->query, kinds[i].name, req->query_len) == 0) {
+            sr_sim_inference_probe(sim, c, req, kinds[i].kind);
+            return;
+        }
+    }
+    sr_sim_api_error(c, 400, "expected ?route=generate|completions|chat");
+}
+
 static const struct route routes[] = {
     {"GET", "/health", on_health, true},
     {"GET", "/health_generate", on_health, true},
@@ -288,6 +307,7 @@ static const struct route routes[] = {
     {"POST", "/v1/chat/completions", on_chat, false},
     {"POST", "/sim/health", on_sim_health, true},
     {"GET", "/sim/last_request", on_last_request, true},
+    {"POST", "/sim/cached_prefix", on_cached_prefix, true},
 };
 
 static bool authorized(const struct sr_sim *sim, const struct sr_h1_request *req)

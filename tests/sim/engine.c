@@ -86,13 +86,18 @@ static void cache_finished(struct sr_sim_engine *e, struct sr_sim_seq *s)
     sr_free(buf);
 }
 
-static void admit(struct sr_sim_engine *e, struct sr_sim_seq *s, double now)
+uint32_t sr_sim_engine_cached_tokens(const struct sr_sim_engine *e, const struct sr_sim_seq *s)
 {
     uint32_t hit = sr_sim_kv_lookup(e->kv, s->key, s->key_len);
     if (s->block_tokens > 1)
         hit -= hit % s->block_tokens;
     uint32_t cap = s->prompt_tokens ? s->prompt_tokens - 1 : 0;
-    s->cached_tokens = hit < cap ? hit : cap;
+    return hit < cap ? hit : cap;
+}
+
+static void admit(struct sr_sim_engine *e, struct sr_sim_seq *s, double now)
+{
+    s->cached_tokens = sr_sim_engine_cached_tokens(e, s);
     s->state = SR_SIM_SEQ_PREFILL;
     e->stats.prompt_tokens += s->prompt_tokens;
     e->stats.cached_tokens += s->cached_tokens;

@@ -99,6 +99,10 @@ int sr_sim_engine_submit(struct sr_sim_engine *e, struct sr_sim_seq *const *seqs
 /* Stops a sequence (the client went away); no callback follows. */
 void sr_sim_engine_cancel(struct sr_sim_engine *e, struct sr_sim_seq *seq);
 
+/* The prefix of seq the cache holds right now, in tokens, as admission
+ * would count it (whole blocks, at most prompt - 1); nothing changes. */
+uint32_t sr_sim_engine_cached_tokens(const struct sr_sim_engine *e, const struct sr_sim_seq *seq);
+
 /* Model seconds since the engine started. */
 double sr_sim_engine_now(const struct sr_sim_engine *e);
 

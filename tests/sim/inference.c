@@ -593,6 +593,33 @@ static bool apply_faults(struct sr_sim *sim, struct sr_sim_conn *c, struct job *
     return false;
 }
 
+void sr_sim_inference_probe(struct sr_sim *sim, struct sr_sim_conn *c,
+                            const struct sr_h1_request *req, enum sr_sim_api_kind kind)
+{
+    struct job *j = sr_calloc(1, sizeof(*j));
+    if (j == NULL) {
+        sr_sim_api_error(c, 500, "out of memory");
+        return;
+    }
+    j->sim = sim;
+    j->kind = kind;
+    struct parse_error perr = {{0}};
+    int rc = parse_request(j, req, &perr);
+    if (rc != 0) {
+        sr_sim_api_error(c, rc == SR_ERR_NOMEM ? 500 : 400,
+                         rc == SR_ERR_NOMEM ? "out of memory" : perr.msg);
+        job_free(j);
+        return;
+    }
+    /* The first prompt decides, as a router routes a batch by its first. */
+    char body[128];
+    int n = snprintf(body, sizeof(body), "{\"cached_tokens\":%u,\"prompt_tokens\":%u}",
+                     sr_sim_engine_cached_tokens(sim->engine, &j->items[0].seq),
+                     j->items[0].seq.prompt_tokens);
+    sr_sim_respond(c, 200, "application/json", body, (size_t)n);
+    job_free(j);
+}
+
 void sr_sim_inference_handle(struct sr_sim *sim, struct sr_sim_conn *c,
                              const struct sr_h1_request *req, enum sr_sim_api_kind kind)
 {

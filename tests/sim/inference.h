@@ -21,4 +21,11 @@ enum sr_sim_api_kind {
 void sr_sim_inference_handle(struct sr_sim *sim, struct sr_sim_conn *c,
                              const struct sr_h1_request *req, enum sr_sim_api_kind kind);
 
+/* POST /sim/cached_prefix?route=generate|completions|chat: how many
+ * tokens of this request's (first) prompt the cache holds now, without
+ * running it: {"cached_tokens": N, "prompt_tokens": M}. For the oracle
+ * policy, which only simulated workers can answer. */
+void sr_sim_inference_probe(struct sr_sim *sim, struct sr_sim_conn *c,
+                            const struct sr_h1_request *req, enum sr_sim_api_kind kind);
+
 #endif

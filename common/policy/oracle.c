@@ -1,0 +1,78 @@
+/*
+ * policy/oracle: the upper bound the approximate tree is judged against.
+ * Usable only with simulated workers: before each decision the router asks
+ * every worker how much of this request's prompt it really holds (POST
+ * /sim/cached_prefix) and passes the answers in probe_cached. The policy
+ * then applies the same imbalance guard as cache_aware (least loaded when
+ * max - min > balance_abs_threshold and max > min * balance_rel_threshold)
+ * and otherwise picks the worker with the most cached tokens, the least
+ * loaded among equals, then at random. A request nobody holds goes to the
+ * least loaded worker.
+ */
+#include "../alloc.h"
+#include "../err.h"
+#include "../policy.h"
+#include "../worker.h"
+
+#include <stdint.h>
+
+static int oracle_select(struct sr_policy *p, const struct sr_route_request *req,
+                         struct sr_worker **out)
+{
+    (void)p;
+    long lo, hi;
+    struct sr_worker *least = sr_route_pick_least_loaded(req, &lo, &hi);
+    if (least == NULL)
+        return SR_ERR_NO_WORKER;
+    const struct sr_policy_params *prm = req->params;
+    bool imbalanced = hi - lo > prm->balance_abs_threshold &&
+                      (double)hi > (double)lo * prm->balance_rel_threshold;
+    struct sr_worker *best = NULL;
+    uint32_t best_cached = 0, ties = 0;
+    long best_load = 0;
+    for (size_t i = 0; !imbalanced && req->probe_cached && i < req->workers->count; i++) {
+        struct sr_worker *w = req->workers->workers[i];
+        if (!sr_route_allows(req, w) || w->id >= req->nprobe)
+            continue;
+        uint32_t cached = req->probe_cached[w->id];
+        if (cached == UINT32_MAX || cached == 0)
+            continue;
+        long load = sr_worker_load(w);
+        if (best == NULL || cached > best_cached || (cached == best_cached && load < best_load)) {
+            best = w;
+            best_cached = cached;
+            best_load = load;
+            ties = 1;
+        } else if (cached == best_cached && load == best_load &&
+                   sr_rng_below(req->rng, ++ties) == 0) {
+            best = w;
+        }
+    }
+    *out = best ? best : least;
+    if (req->outcome)
+        *req->outcome = imbalanced ? SR_ROUTE_IMBALANCE
+                        : best     ? SR_ROUTE_CACHE_HIT
+                                   : SR_ROUTE_CACHE_MISS;
+    return 0;
+}
+
+static void oracle_destroy(struct sr_policy *p)
+{
+    sr_free(p);
+}
+
+static const struct sr_policy_ops oracle_ops = {
+    .name = "oracle",
+    .select = oracle_select,
+    .destroy = oracle_destroy,
+    .needs_probe = true,
+};
+
+struct sr_policy *sr_policy_oracle_new(const struct sr_policy_params *params)
+{
+    (void)params;
+    struct sr_policy *p = sr_malloc(sizeof(*p));
+    if (p != NULL)
+        p->ops = &oracle_ops;
+    return p;
+}
