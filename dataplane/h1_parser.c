@@ -104,6 +104,9 @@ static int on_url(http_parser *hp, const char *at, size_t len)
 static int on_header_field(http_parser *hp, const char *at, size_t len)
 {
     struct sr_h1_parser *p = owner(hp);
+    if (p->headers_done)
+        return 0; /* trailers of a chunked body: dropped (found by fuzzing: they
+                   * grew the buffers the request's views point into) */
     if (p->nheaders == 0 || p->in_value) {
         if (p->nheaders == p->limits.max_headers)
             return fail(p, 431, "too many request header fields");
@@ -131,6 +134,8 @@ static int on_header_field(http_parser *hp, const char *at, size_t len)
 static int on_header_value(http_parser *hp, const char *at, size_t len)
 {
     struct sr_h1_parser *p = owner(hp);
+    if (p->headers_done)
+        return 0;
     struct header_span *s = &p->spans[p->nheaders - 1];
     if (!p->in_value) {
         s->value_off = p->head_len;

@@ -145,7 +145,8 @@ static void test_help(void **state)
     sr_config_print_help(out, "sglang-router");
     fclose(out);
     assert_non_null(strstr(text, "usage: sglang-router [-h]"));
-    assert_non_null(strstr(text, "{random,round_robin,shortest_queue,cache_aware,cache_cost,oracle}"));
+    assert_non_null(
+        strstr(text, "{random,round_robin,shortest_queue,cache_aware,cache_cost,oracle}"));
     assert_non_null(strstr(text, "--worker-urls URL [URL ...]"));
     /* Every option appears with its default from the table. */
     for (const struct sr_option *o = sr_config_options(); o->name; o++) {

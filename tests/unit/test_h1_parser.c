@@ -73,6 +73,26 @@ static void test_split_at_every_byte(void **state)
     }
 }
 
+/* Found by fuzzing: trailers after a chunked body grew the header buffers
+ * that the request's views point into. They are dropped now. */
+static void test_chunked_trailers_leave_the_headers_alone(void **state)
+{
+    (void)state;
+    struct sr_h1_parser *p = new_parser();
+    const char *in = "POST /g HTTP/1.1\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n"
+                     "2\r\nhi\r\n0\r\nX-Trailer: t\r\nX-More: m\r\n\r\n";
+    size_t used;
+    assert_int_equal(sr_h1_parser_feed(p, in, strlen(in), &used), SR_H1_REQUEST);
+    const struct sr_h1_request *r = sr_h1_parser_request(p);
+    assert_int_equal(r->nheaders, 2);
+    const struct sr_http_header *h = sr_h1_request_header(r, "x-a");
+    assert_non_null(h);
+    assert_view(h->value, h->value_len, "1");
+    assert_null(sr_h1_request_header(r, "x-trailer"));
+    assert_view(r->body, r->body_len, "hi");
+    sr_h1_parser_free(p);
+}
+
 static void test_pipelined_requests_one_at_a_time(void **state)
 {
     (void)state;
@@ -227,6 +247,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_post_with_body_and_query),
         cmocka_unit_test(test_split_at_every_byte),
+        cmocka_unit_test(test_chunked_trailers_leave_the_headers_alone),
         cmocka_unit_test(test_pipelined_requests_one_at_a_time),
         cmocka_unit_test(test_keep_alive_rules),
         cmocka_unit_test(test_upgrade_is_ignored_and_body_kept),
