@@ -214,6 +214,8 @@ static int on_message_begin(http_parser *p)
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     struct sr_upstream *u = of(p);
+    if (u->head_done)
+        return 0; /* trailers after a chunked body: not relayed */
     if (u->nheaders == 0 || u->in_value) {
         if (u->nheaders == MAX_HEADERS)
             return -1;
@@ -227,6 +229,8 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
     struct sr_upstream *u = of(p);
+    if (u->head_done)
+        return 0;
     struct header_span *s = &u->spans[u->nheaders - 1];
     if (!u->in_value) {
         s->value_off = u->head_len;
