@@ -4,7 +4,12 @@
 # between runs), and one side-by-side table.
 #
 #   tests/bench/compare-policies.sh [--workers 8] [--policies "round_robin cache_aware:--flag=v ..."]
-#       [--reference] [--worker-arg ARG]... [--] [sglang-bench arguments]
+#       [--reference] [--worker-arg ARG]... [--rates "R1 R2 ..." --png FILE]
+#       [--] [sglang-bench arguments]
+#
+# --rates runs every policy once per Poisson request rate (open loop) and
+# --png draws hit rate and p99 TTFT against the rate, one line per policy
+# (needs gnuplot: apt-get install gnuplot-nox).
 #
 # Defaults: 8 workers with a 20x clock and a 200,000-token KV cache each;
 # the shared-prefix workload of 128 groups x 16 prompts with 4,096-token
@@ -21,6 +26,8 @@ bin=${SR_BIN_DIR:-$root/build/bin}
 workers=8
 policies="round_robin random shortest_queue cache_aware"
 reference=0
+rates=""
+png=""
 worker_args=(--time-scale 20 --kv-capacity-tokens 200000)
 bench_args=()
 while [ $# -gt 0 ]; do
@@ -29,6 +36,8 @@ while [ $# -gt 0 ]; do
     --policies) policies=$2; shift 2 ;;
     --reference) reference=1; shift ;;
     --worker-arg) worker_args+=("$2"); shift 2 ;;
+    --rates) rates=$2; shift 2 ;;
+    --png) png=$2; shift 2 ;;
     --) shift; bench_args=("$@"); break ;;
     *) bench_args=("$@"); break ;;
   esac
@@ -67,9 +76,17 @@ run_router() { # label, then the command that starts the router on $port
     sleep 0.1
   done
   flush_workers
-  echo "running $label ..." >&2
-  "$bin/sglang-bench" --url "http://127.0.0.1:$port" --quiet --label "$label" --json "$out" \
-    "${bench_args[@]}" >/dev/null || true
+  if [ -z "$rates" ]; then
+    echo "running $label ..." >&2
+    "$bin/sglang-bench" --url "http://127.0.0.1:$port" --quiet --label "$label" --json "$out" \
+      "${bench_args[@]}" >/dev/null || true
+  fi
+  for rate in $rates; do
+    flush_workers
+    echo "running $label at $rate req/s ..." >&2
+    "$bin/sglang-bench" --url "http://127.0.0.1:$port" --quiet --label "$label@$rate" \
+      --json "$out" "${bench_args[@]}" --arrival poisson --rate "$rate" >/dev/null || true
+  done
   kill "$pid"
   wait "$pid" 2>/dev/null || true
 }
@@ -92,6 +109,46 @@ if [ "$reference" = 1 ]; then
   run_router "reference_cache_aware" "$venv/bin/python" -m sglang_router.launch_router \
     --host 127.0.0.1 --port "$port" --prometheus-port "$(free_port)" --policy cache_aware \
     --log-level warn --worker-urls "${urls[@]}"
+fi
+
+if [ -n "$png" ]; then
+  need gnuplot
+  /usr/bin/python3 - "$out" "$tmp/plot" <<'PY'
+import json, os, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+series = {}
+for r in rows:
+    name, _, rate = r["label"].rpartition("@")
+    series.setdefault(name, []).append((float(rate), 100 * r["hit_rate"], r["ttft_p99_ms"]))
+os.makedirs(sys.argv[2], exist_ok=True)
+with open(os.path.join(sys.argv[2], "names"), "w") as names:
+    for i, (name, pts) in enumerate(series.items()):
+        names.write("%d %s\n" % (i, name.split(":")[0] + (" (tuned)" if ":" in name else "")))
+        with open(os.path.join(sys.argv[2], "s%d.dat" % i), "w") as f:
+            for p in sorted(pts):
+                f.write("%g %g %g\n" % p)
+PY
+  plots_hit="" plots_ttft=""
+  while read -r i name; do
+    plots_hit+="'$tmp/plot/s$i.dat' using 1:2 with linespoints title '$name', "
+    plots_ttft+="'$tmp/plot/s$i.dat' using 1:3 with linespoints title '$name', "
+  done <"$tmp/plot/names"
+  gnuplot <<GP
+set terminal pngcairo size 1200,480 noenhanced
+set output '$png'
+set multiplot layout 1,2 title 'Policies in front of $workers simulated workers (tests/bench/compare-policies.sh)'
+set xlabel 'offered load (requests/s, Poisson)'
+set ylabel 'cache hit rate (% of prompt tokens)'
+set key bottom left
+set grid
+plot ${plots_hit%, }
+set ylabel 'p99 time to first token (ms)'
+set logscale y
+set key top left
+plot ${plots_ttft%, }
+unset multiplot
+GP
+  echo "wrote $png" >&2
 fi
 
 /usr/bin/python3 - "$out" <<'PY'
