@@ -74,13 +74,7 @@ struct sr_conn *sr_conn_next(const struct sr_conn *c)
 
 const struct sr_http_header *sr_request_header(const struct sr_request *req, const char *name)
 {
-    size_t n = strlen(name);
-    for (size_t i = 0; i < req->nheaders; i++) {
-        const struct sr_http_header *h = &req->headers[i];
-        if (h->name_len == n && strncasecmp(h->name, name, n) == 0)
-            return h;
-    }
-    return NULL;
+    return sr_http_header_find(req->headers, req->nheaders, name);
 }
 
 static void link_conn(struct sr_conn *c)

@@ -300,15 +300,19 @@ const char *sr_h1_parser_error_reason(const struct sr_h1_parser *p)
     return p->error_reason ? p->error_reason : "";
 }
 
+const struct sr_http_header *sr_http_header_find(const struct sr_http_header *headers, size_t n,
+                                                 const char *name)
+{
+    size_t len = strlen(name);
+    for (size_t i = 0; i < n; i++)
+        if (headers[i].name_len == len && strncasecmp(headers[i].name, name, len) == 0)
+            return &headers[i];
+    return NULL;
+}
+
 const struct sr_http_header *sr_h1_request_header(const struct sr_h1_request *req, const char *name)
 {
-    size_t n = strlen(name);
-    for (size_t i = 0; i < req->nheaders; i++) {
-        const struct sr_http_header *h = &req->headers[i];
-        if (h->name_len == n && strncasecmp(h->name, name, n) == 0)
-            return h;
-    }
-    return NULL;
+    return sr_http_header_find(req->headers, req->nheaders, name);
 }
 
 bool sr_h1_token_list_has(const char *value, size_t len, const char *token)

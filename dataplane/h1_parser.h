@@ -92,6 +92,10 @@ void sr_h1_parser_next(struct sr_h1_parser *p);
 int sr_h1_parser_error_status(const struct sr_h1_parser *p);
 const char *sr_h1_parser_error_reason(const struct sr_h1_parser *p);
 
+/* Case-insensitive lookup in any header list: the first named name, or NULL. */
+const struct sr_http_header *sr_http_header_find(const struct sr_http_header *headers, size_t n,
+                                                 const char *name);
+
 /* Case-insensitive header lookup: the first value of name, or NULL. */
 const struct sr_http_header *sr_h1_request_header(const struct sr_h1_request *req,
                                                   const char *name);

@@ -593,15 +593,17 @@ static bool apply_faults(struct sr_sim *sim, struct sr_sim_conn *c, struct job *
     return false;
 }
 
-void sr_sim_inference_probe(struct sr_sim *sim, struct sr_sim_conn *c,
-                            const struct sr_h1_request *req, enum sr_sim_api_kind kind)
+/* A job for req, parsed; NULL after answering the error. */
+static struct job *parse_job(struct sr_sim *sim, struct sr_sim_conn *c,
+                             const struct sr_h1_request *req, enum sr_sim_api_kind kind)
 {
     struct job *j = sr_calloc(1, sizeof(*j));
     if (j == NULL) {
         sr_sim_api_error(c, 500, "out of memory");
-        return;
+        return NULL;
     }
     j->sim = sim;
+    j->conn = c;
     j->kind = kind;
     struct parse_error perr = {{0}};
     int rc = parse_request(j, req, &perr);
@@ -609,8 +611,17 @@ void sr_sim_inference_probe(struct sr_sim *sim, struct sr_sim_conn *c,
         sr_sim_api_error(c, rc == SR_ERR_NOMEM ? 500 : 400,
                          rc == SR_ERR_NOMEM ? "out of memory" : perr.msg);
         job_free(j);
-        return;
+        return NULL;
     }
+    return j;
+}
+
+void sr_sim_inference_probe(struct sr_sim *sim, struct sr_sim_conn *c,
+                            const struct sr_h1_request *req, enum sr_sim_api_kind kind)
+{
+    struct job *j = parse_job(sim, c, req, kind);
+    if (j == NULL)
+        return;
     /* The first prompt decides, as a router routes a batch by its first. */
     char body[128];
     int n = snprintf(body, sizeof(body), "{\"cached_tokens\":%u,\"prompt_tokens\":%u}",
@@ -623,14 +634,9 @@ void sr_sim_inference_probe(struct sr_sim *sim, struct sr_sim_conn *c,
 void sr_sim_inference_handle(struct sr_sim *sim, struct sr_sim_conn *c,
                              const struct sr_h1_request *req, enum sr_sim_api_kind kind)
 {
-    struct job *j = sr_calloc(1, sizeof(*j));
-    if (j == NULL) {
-        sr_sim_api_error(c, 500, "out of memory");
+    struct job *j = parse_job(sim, c, req, kind);
+    if (j == NULL)
         return;
-    }
-    j->sim = sim;
-    j->conn = c;
-    j->kind = kind;
     j->created = (long long)time(NULL);
     /* 24 hex digits: 64 random bits, then a 32-bit counter. */
     uint64_t r = sr_rng_next(&sim->rng), n = ++sim->request_counter;
@@ -639,14 +645,6 @@ void sr_sim_inference_handle(struct sr_sim *sim, struct sr_sim_conn *c,
         j->id[i] = "0123456789abcdef"[v & 15];
     }
     j->id[24] = '\0';
-    struct parse_error perr = {{0}};
-    int rc = parse_request(j, req, &perr);
-    if (rc != 0) {
-        sr_sim_api_error(c, rc == SR_ERR_NOMEM ? 500 : 400,
-                         rc == SR_ERR_NOMEM ? "out of memory" : perr.msg);
-        job_free(j);
-        return;
-    }
     if (apply_faults(sim, c, j)) {
         job_free(j);
         return;
@@ -663,7 +661,7 @@ void sr_sim_inference_handle(struct sr_sim *sim, struct sr_sim_conn *c,
         j->items[i].seq.ctx = &j->items[i];
         list[i] = &j->items[i].seq;
     }
-    rc = sr_sim_engine_submit(sim->engine, list, j->nitems);
+    int rc = sr_sim_engine_submit(sim->engine, list, j->nitems);
     if (list != seqs)
         sr_free(list);
     if (rc != 0) {
