@@ -35,6 +35,9 @@ static const struct sr_option options[] = {
      "... and max exceeds min times this; imbalanced loads go to the least-loaded worker"},
     {"cache-load-weight", SR_OPT_FLOAT, "W", "0.02", 0, 100, NULL, true, FIELD(cache_load_weight),
      "cache_cost policy: cost of one request in flight, in whole prompts to prefill"},
+    {"cache-queue-weight", SR_OPT_FLOAT, "W", "0.125", 0, 100, NULL, true,
+     FIELD(cache_queue_weight),
+     "cache_cost policy: cost of prefill queued on a worker, per byte of prompt"},
     {"log-level", SR_OPT_CHOICE, NULL, "info", 0, 0, log_levels, true, FIELD(log_level),
      "Log verbosity"},
     {"log-requests", SR_OPT_FLAG, NULL, NULL, 0, 0, NULL, true, FIELD(log_requests),
@@ -81,6 +84,16 @@ static const struct sr_option options[] = {
      FIELD(health_check_endpoint), "Worker path probed by health checks"},
     {"admin-api-key", SR_OPT_STRING, "KEY", NULL, 0, 0, NULL, false, FIELD(admin_api_key),
      "Bearer key that lets non-loopback clients use /add_worker, /remove_worker, /list_workers"},
+    {"admin-host", SR_OPT_STRING, "HOST", "127.0.0.1", 0, 0, NULL, false, FIELD(admin_host),
+     "Address of the gRPC admin API (RouterAdmin, grpc.health.v1; see sglctl)"},
+    {"admin-port", SR_OPT_INT, "PORT", "-1", -1, 65535, NULL, false, FIELD(admin_port),
+     "Port of the gRPC admin API (0 = any free port, -1 = off)"},
+    {"admin-token", SR_OPT_STRING, "TOKEN", NULL, 0, 0, NULL, false, FIELD(admin_token),
+     "Bearer token every admin RPC must carry (health checks excepted)"},
+    {"admin-allow-insecure", SR_OPT_FLAG, NULL, NULL, 0, 0, NULL, false,
+     FIELD(admin_allow_insecure), "Serve the admin API on a non-loopback address without a token"},
+    {"admin-max-message-size", SR_OPT_INT, "BYTES", "4194304", 1024, 268435456, NULL, false,
+     FIELD(admin_max_message_size), "Largest admin request message accepted"},
     {"prometheus-host", SR_OPT_STRING, "HOST", "127.0.0.1", 0, 0, NULL, false,
      FIELD(prometheus_host), "Address of the Prometheus metrics listener"},
     {"prometheus-port", SR_OPT_INT, "PORT", "29000", -1, 65535, NULL, false, FIELD(prometheus_port),
@@ -114,6 +127,11 @@ void sr_config_clear(struct sr_config *cfg)
     sr_options_clear(options, cfg, sizeof(*cfg));
 }
 
+int sr_config_copy_runtime(struct sr_config *dst, const struct sr_config *src)
+{
+    return sr_options_copy_runtime(options, dst, src);
+}
+
 int sr_config_parse_args(struct sr_config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
     return sr_options_parse_args(options, cfg, argc, argv, err, errlen);
@@ -139,5 +157,6 @@ struct sr_policy_params sr_config_policy_params(const struct sr_config *cfg)
         .max_tree_bytes = (size_t)cfg->max_tree_size,
         .eviction_interval_ms = (uint64_t)cfg->eviction_interval_secs * 1000,
         .load_weight = cfg->cache_load_weight,
+        .queue_weight = cfg->cache_queue_weight,
     };
 }

@@ -36,6 +36,7 @@ struct sr_config {
     long balance_abs_threshold;
     double balance_rel_threshold;
     double cache_load_weight;
+    double cache_queue_weight;
     char *log_level;
     /* server */
     long threads; /* 0 = one per CPU */
@@ -60,6 +61,11 @@ struct sr_config {
     char *health_check_endpoint;
     /* admin, metrics, logs */
     char *admin_api_key;
+    char *admin_host;
+    long admin_port; /* -1 = off; 0 = any free port */
+    char *admin_token;
+    bool admin_allow_insecure;
+    long admin_max_message_size;
     char *prometheus_host;
     long prometheus_port; /* 0 = any free port; -1 = off */
     bool log_requests;
@@ -80,6 +86,10 @@ void sr_config_clear(struct sr_config *cfg);
  * flag into err. 0, SR_ERR_INVALID, SR_ERR_NOT_FOUND or SR_ERR_NOMEM. */
 int sr_config_set(struct sr_config *cfg, const char *name, const char *value, char *err,
                   size_t errlen);
+
+/* Copies the options marked runtime-mutable (policy and its tunables) from
+ * src into dst; both initialised. 0 or SR_ERR_NOMEM. */
+int sr_config_copy_runtime(struct sr_config *dst, const struct sr_config *src);
 
 /* Parses argv[1, argc) on top of cfg (which holds defaults). 0,
  * SR_CONFIG_HELP, or a negative error with the message in err. */

@@ -160,6 +160,35 @@ int sr_options_set(const struct sr_option *table, void *base, const char *name, 
     return rc;
 }
 
+int sr_options_copy_runtime(const struct sr_option *table, void *dst, const void *src)
+{
+    for (const struct sr_option *o = table; o->name; o++) {
+        if (!o->runtime_mutable)
+            continue;
+        void *to = (char *)dst + o->offset;
+        const void *from = (const char *)src + o->offset;
+        switch (o->type) {
+        case SR_OPT_INT:
+            *(long *)to = *(const long *)from;
+            break;
+        case SR_OPT_FLOAT:
+            *(double *)to = *(const double *)from;
+            break;
+        case SR_OPT_FLAG:
+            *(bool *)to = *(const bool *)from;
+            break;
+        case SR_OPT_STRING:
+        case SR_OPT_CHOICE:
+            if (*(char *const *)from && set_string(to, *(char *const *)from) != 0)
+                return SR_ERR_NOMEM;
+            break;
+        case SR_OPT_URL_LIST:
+            return SR_ERR_INVALID; /* no list is runtime-mutable */
+        }
+    }
+    return 0;
+}
+
 int sr_options_init(const struct sr_option *table, void *base, size_t size)
 {
     memset(base, 0, size);

@@ -64,6 +64,10 @@ int sr_options_init(const struct sr_option *table, void *base, size_t size);
 /* Releases what the table's fields own and zeroes the struct. */
 void sr_options_clear(const struct sr_option *table, void *base, size_t size);
 
+/* Copies the runtime-mutable fields of src into dst (both initialised).
+ * 0 or SR_ERR_NOMEM. */
+int sr_options_copy_runtime(const struct sr_option *table, void *dst, const void *src);
+
 /* Sets one option from text; on error writes a one-line message naming the
  * flag into err. 0, SR_ERR_INVALID, SR_ERR_NOT_FOUND or SR_ERR_NOMEM. */
 int sr_options_set(const struct sr_option *table, void *base, const char *name, const char *value,

@@ -50,6 +50,8 @@ int sr_policy_select(struct sr_policy *p, const struct sr_route_request *req,
 {
     if (req->outcome)
         *req->outcome = SR_ROUTE_PLAIN; /* unless the policy knows better */
+    if (req->prefill)
+        *req->prefill = req->text_len; /* likewise */
     return p->ops->select(p, req, out);
 }
 
@@ -62,10 +64,17 @@ bool sr_policy_needs_probe(const struct sr_policy *p)
     return p->ops->needs_probe;
 }
 
-void sr_policy_dispatch(struct sr_policy *p, struct sr_worker *w)
+void sr_policy_dispatch(struct sr_policy *p, struct sr_worker *w, size_t prefill)
 {
     (void)p;
     sr_worker_load_add(w);
+    sr_worker_prefill_add(w, prefill);
+}
+
+void sr_policy_started(struct sr_policy *p, struct sr_worker *w, size_t prefill)
+{
+    (void)p;
+    sr_worker_prefill_done(w, prefill);
 }
 
 void sr_policy_complete(struct sr_policy *p, struct sr_worker *w, bool ok)
@@ -78,6 +87,12 @@ void sr_policy_worker_removed(struct sr_policy *p, struct sr_worker *w)
 {
     if (p->ops->on_worker_removed)
         p->ops->on_worker_removed(p, w);
+}
+
+void sr_policy_forget(struct sr_policy *p)
+{
+    if (p->ops->forget)
+        p->ops->forget(p);
 }
 
 void sr_policy_maintain(struct sr_policy *p, const struct sr_policy_params *params)

@@ -9,7 +9,10 @@
  * update applies atomically to new requests without touching the policy.
  *
  * Load accounting goes through sr_policy_dispatch() / sr_policy_complete():
- * +1 in-flight at dispatch, -1 exactly once when the request ends.
+ * +1 in-flight at dispatch, -1 exactly once when the request ends. The
+ * prompt bytes a worker must still prefill are counted the same way:
+ * added at dispatch (the amount select reported in *prefill), taken back by
+ * sr_policy_started() at the first response byte, or at the end if none came.
  *
  * Thread safety: select, dispatch, complete and the worker hooks may be
  * called concurrently from any thread; each implementation guards its state.
@@ -38,6 +41,7 @@ struct sr_policy_params {
     size_t max_tree_bytes;         /* per-worker size target of the tree */
     uint64_t eviction_interval_ms; /* period of automatic eviction passes; 0 = none */
     double load_weight;            /* cache_cost: cost of one request in flight, in prompts */
+    double queue_weight;           /* cache_cost: cost of a queued prefill byte, in prompt bytes */
 };
 
 /* Why a worker was chosen, for metrics (set by policies that know). */
@@ -66,6 +70,9 @@ struct sr_route_request {
      * answer); NULL otherwise. */
     const uint32_t *probe_cached;
     size_t nprobe;
+    /* Optional output: the prompt bytes the chosen worker is expected to
+     * compute (text_len minus the prefix the policy believes it holds). */
+    size_t *prefill;
 };
 
 struct sr_policy;
@@ -76,6 +83,8 @@ struct sr_policy_ops {
     int (*select)(struct sr_policy *p, const struct sr_route_request *req, struct sr_worker **out);
     /* Optional hooks (NULL when a policy does not need them). */
     void (*on_worker_removed)(struct sr_policy *p, struct sr_worker *w);
+    /* Drops every belief about every worker (an emptied tree). */
+    void (*forget)(struct sr_policy *p);
     /* Applies new tree parameters and evicts now. */
     void (*maintain)(struct sr_policy *p, const struct sr_policy_params *params);
     bool (*tree_stats)(struct sr_policy *p, struct sr_radix_stats *out);
@@ -102,9 +111,11 @@ const char *sr_policy_name(const struct sr_policy *p);
 
 int sr_policy_select(struct sr_policy *p, const struct sr_route_request *req,
                      struct sr_worker **out);
-void sr_policy_dispatch(struct sr_policy *p, struct sr_worker *w);
+void sr_policy_dispatch(struct sr_policy *p, struct sr_worker *w, size_t prefill);
+void sr_policy_started(struct sr_policy *p, struct sr_worker *w, size_t prefill);
 void sr_policy_complete(struct sr_policy *p, struct sr_worker *w, bool ok);
 void sr_policy_worker_removed(struct sr_policy *p, struct sr_worker *w);
+void sr_policy_forget(struct sr_policy *p);
 /* Applies the tree parameters (size, eviction interval) and runs an
  * eviction pass now; periodic passes are carried by inserts by themselves. */
 void sr_policy_maintain(struct sr_policy *p, const struct sr_policy_params *params);

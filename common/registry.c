@@ -242,57 +242,97 @@ int sr_registry_replace(struct sr_registry *reg, const char *const *urls, size_t
     return rc;
 }
 
-int sr_registry_add(struct sr_registry *reg, const char *url, const char **reason)
+/* Canonical form of url into *out (caller clears), or an error. */
+static int canonical(const char *url, struct sr_url *out, const char **reason)
+{
+    return sr_url_parse(url, strlen(url), out, reason);
+}
+
+static bool in_set(const struct sr_worker_set *set, const char *canonical_url)
+{
+    for (size_t i = 0; i < set->count; i++)
+        if (strcmp(set->workers[i]->url, canonical_url) == 0)
+            return true;
+    return false;
+}
+
+int sr_registry_change(struct sr_registry *reg, const char *const *add, size_t nadd,
+                       const char *const *remove, size_t nremove, const char **bad_url,
+                       const char **reason)
 {
     pthread_mutex_lock(&reg->write_lock);
     struct sr_worker_set *cur = reg->current, *next = NULL;
-    int rc = SR_ERR_NOMEM;
-    const char **urls = sr_malloc((cur->count + 1) * sizeof(*urls));
-    if (urls != NULL) {
-        for (size_t i = 0; i < cur->count; i++)
-            urls[i] = cur->workers[i]->url;
-        urls[cur->count] = url;
-        rc = build_set(reg, cur, urls, cur->count + 1, &next, reason);
-        if (rc == SR_ERR_INVALID && sr_worker_set_find(cur, url) != NULL) {
-            rc = SR_ERR_EXISTS;
-            if (reason)
-                *reason = "worker already registered";
+    const char **urls = sr_malloc((cur->count + nadd + 1) * sizeof(*urls));
+    char **removed = sr_calloc(nremove + 1, sizeof(*removed));
+    int rc = urls && removed ? 0 : SR_ERR_NOMEM;
+    size_t n = 0;
+    for (size_t i = 0; rc == 0 && i < nremove; i++) {
+        struct sr_url u;
+        if ((rc = canonical(remove[i], &u, reason)) != 0) {
+            *bad_url = remove[i];
+            break;
         }
-        sr_free(urls);
+        removed[i] = u.canonical; /* taken over */
+        u.canonical = NULL;
+        sr_url_clear(&u);
+        if (!in_set(cur, removed[i])) {
+            rc = SR_ERR_NOT_FOUND;
+            *reason = "no such worker";
+            *bad_url = remove[i];
+        }
     }
+    for (size_t i = 0; rc == 0 && i < cur->count; i++) {
+        bool leaving = false;
+        for (size_t k = 0; k < nremove; k++)
+            leaving |= strcmp(cur->workers[i]->url, removed[k]) == 0;
+        if (!leaving)
+            urls[n++] = cur->workers[i]->url;
+    }
+    for (size_t i = 0; rc == 0 && i < nadd; i++) {
+        struct sr_url u;
+        if ((rc = canonical(add[i], &u, reason)) != 0) {
+            *bad_url = add[i];
+            break;
+        }
+        bool exists = false;
+        for (size_t k = 0; k < n; k++)
+            exists |= strcmp(urls[k], u.canonical) == 0;
+        bool registered = in_set(cur, u.canonical);
+        sr_url_clear(&u);
+        if (exists) {
+            rc = registered ? SR_ERR_EXISTS : SR_ERR_INVALID;
+            *reason = registered ? "worker already registered" : "duplicate worker URL";
+            *bad_url = add[i];
+            break;
+        }
+        urls[n++] = add[i];
+    }
+    if (rc == 0)
+        rc = build_set(reg, cur, urls, n, &next, reason);
     if (rc == 0)
         publish(reg, next);
     pthread_mutex_unlock(&reg->write_lock);
+    for (size_t i = 0; removed && i < nremove; i++)
+        sr_free(removed[i]);
+    sr_free(removed);
+    sr_free(urls);
+    return rc;
+}
+
+int sr_registry_add(struct sr_registry *reg, const char *url, const char **reason)
+{
+    const char *bad = NULL, *why = NULL;
+    int rc = sr_registry_change(reg, &url, 1, NULL, 0, &bad, &why);
+    if (reason)
+        *reason = why;
     return rc;
 }
 
 int sr_registry_remove(struct sr_registry *reg, const char *url, const char **reason)
 {
-    struct sr_url parsed;
-    int rc = sr_url_parse(url, strlen(url), &parsed, reason);
-    if (rc != 0)
-        return rc;
-    pthread_mutex_lock(&reg->write_lock);
-    struct sr_worker_set *cur = reg->current;
-    struct sr_worker_set *next = set_new(cur->count, cur->version + 1);
-    rc = next ? SR_ERR_NOT_FOUND : SR_ERR_NOMEM;
-    for (size_t i = 0; next && i < cur->count; i++) {
-        struct sr_worker *w = cur->workers[i];
-        if (strcmp(w->url, parsed.canonical) == 0) {
-            rc = 0;
-            continue;
-        }
-        sr_worker_ref(w);
-        next->workers[next->count++] = w;
-    }
-    if (rc == 0) {
-        publish(reg, next);
-    } else {
-        sr_worker_set_release(next);
-        if (rc == SR_ERR_NOT_FOUND && reason)
-            *reason = "no such worker";
-    }
-    pthread_mutex_unlock(&reg->write_lock);
-    sr_url_clear(&parsed);
+    const char *bad = NULL, *why = NULL;
+    int rc = sr_registry_change(reg, NULL, 0, &url, 1, &bad, &why);
+    if (reason)
+        *reason = why;
     return rc;
 }

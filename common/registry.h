@@ -54,6 +54,13 @@ void sr_registry_set_listener(struct sr_registry *reg, const struct sr_registry_
 int sr_registry_add(struct sr_registry *reg, const char *url, const char **reason);
 /* SR_ERR_INVALID, SR_ERR_NOT_FOUND or SR_ERR_NOMEM. */
 int sr_registry_remove(struct sr_registry *reg, const char *url, const char **reason);
+/* Removes and adds workers in one step, all or none: SR_ERR_INVALID (a bad
+ * URL, or the same one twice), SR_ERR_NOT_FOUND (removing an unknown one),
+ * SR_ERR_EXISTS (adding a registered one) or SR_ERR_NOMEM; *bad_url points
+ * at the argument at fault and *reason says why (both required). */
+int sr_registry_change(struct sr_registry *reg, const char *const *add, size_t nadd,
+                       const char *const *remove, size_t nremove, const char **bad_url,
+                       const char **reason);
 /* Replaces the whole list atomically (the orchestrator's push). Duplicates
  * (after canonicalisation) are SR_ERR_INVALID; on any error nothing changes. */
 int sr_registry_replace(struct sr_registry *reg, const char *const *urls, size_t n,

@@ -29,6 +29,16 @@ void sr_worker_load_done(struct sr_worker *w, bool ok)
     atomic_fetch_add_explicit(ok ? &w->processed : &w->failures, 1, memory_order_relaxed);
 }
 
+void sr_worker_prefill_add(struct sr_worker *w, size_t bytes)
+{
+    atomic_fetch_add_explicit(&w->pending_prefill, (long)bytes, memory_order_relaxed);
+}
+
+void sr_worker_prefill_done(struct sr_worker *w, size_t bytes)
+{
+    atomic_fetch_sub_explicit(&w->pending_prefill, (long)bytes, memory_order_relaxed);
+}
+
 bool sr_worker_report_check(struct sr_worker *w, bool ok, int rise, int fall)
 {
     /* Reports come from the health checker and, for failures seen by

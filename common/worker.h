@@ -14,7 +14,11 @@
  *
  * Load accounting (in-flight requests) lives here and only here:
  * sr_worker_load_add() at dispatch, sr_worker_load_done() exactly once from
- * every terminal state of that request.
+ * every terminal state of that request. Beside the count, pending_prefill
+ * holds the prompt bytes dispatched to the worker that it has not started
+ * answering yet (its prefill queue, as the router estimates it):
+ * sr_worker_prefill_add() at dispatch, sr_worker_prefill_done() with the
+ * same amount at the first response byte or the request's end.
  */
 #ifndef SR_WORKER_H
 #define SR_WORKER_H
@@ -23,6 +27,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct sr_registry;
@@ -41,8 +46,9 @@ struct sr_worker {
     atomic_int streak;    /* >0 consecutive passes, <0 consecutive failures */
     atomic_bool removed;  /* set once the registry dropped it */
     atomic_long in_flight;
-    atomic_ulong processed; /* requests completed successfully */
-    atomic_ulong failures;  /* requests that ended in an error */
+    atomic_long pending_prefill; /* bytes; see above */
+    atomic_ulong processed;      /* requests completed successfully */
+    atomic_ulong failures;       /* requests that ended in an error */
     atomic_uint refs;
     struct sr_registry *owner; /* gets the id back on the last release */
 };
@@ -67,8 +73,15 @@ static inline long sr_worker_load(const struct sr_worker *w)
     return atomic_load_explicit(&w->in_flight, memory_order_relaxed);
 }
 
+static inline long sr_worker_pending_prefill(const struct sr_worker *w)
+{
+    return atomic_load_explicit(&w->pending_prefill, memory_order_relaxed);
+}
+
 void sr_worker_load_add(struct sr_worker *w);
 void sr_worker_load_done(struct sr_worker *w, bool ok);
+void sr_worker_prefill_add(struct sr_worker *w, size_t bytes);
+void sr_worker_prefill_done(struct sr_worker *w, size_t bytes);
 
 /* Feeds one health-check result; returns true when the state changed. */
 bool sr_worker_report_check(struct sr_worker *w, bool ok, int rise, int fall);

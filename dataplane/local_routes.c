@@ -1,7 +1,7 @@
 /* local_routes: routes the router answers itself (see local_routes.h). */
 #include "local_routes.h"
 
-#include "fetch.h"
+#include "fanout.h"
 #include "loop.h"
 #include "pipeline.h"
 
@@ -55,12 +55,14 @@ void sr_local_list_workers(struct sr_conn *c, const struct sr_request *req)
         struct sr_worker *w = set->workers[i];
         json_array_append_new(urls, json_string(w->url));
         json_array_append_new(
-            workers, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "url", w->url, "health",
+            workers, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "url", w->url, "health",
                                sr_worker_health_name(sr_worker_health(w)), "in_flight",
-                               (json_int_t)sr_worker_load(w), "processed",
+                               (json_int_t)sr_worker_load(w), "pending_prefill_bytes",
+                               (json_int_t)sr_worker_pending_prefill(w), "processed",
                                (json_int_t)atomic_load(&w->processed), "failures",
                                (json_int_t)atomic_load(&w->failures), "tree_bytes",
-                               (json_int_t)sr_policy_worker_tree_bytes(l->router->policy, w)));
+                               (json_int_t)sr_policy_worker_tree_bytes(
+                                   sr_settings_policy(l->router->settings), w)));
     }
     respond_json(c, 200, json_pack("{s:o, s:o}", "urls", urls, "workers", workers));
 }
@@ -141,35 +143,11 @@ void sr_local_remove_worker(struct sr_conn *c, const struct sr_request *req)
 
 /* ---- fan-out: one request to every worker, one aggregated answer ------- */
 
-struct fanout;
-
-struct fanout_item {
-    struct fanout *fan;
-    struct sr_worker *worker;
-    struct sr_fetch *fetch;
-    int status;
-    json_t *reply; /* parsed JSON body, or NULL */
-    char why[96];
-};
-
-struct fanout {
-    struct sr_conn *conn; /* NULL once the client left */
-    struct sr_worker_set *set;
+struct fanout_reply {
+    struct sr_conn *conn;
+    struct sr_fanout *fan;
     bool loads; /* /get_loads, else /flush_cache */
-    size_t pending;
-    struct fanout_item items[];
 };
-
-static void fanout_free(struct fanout *f)
-{
-    for (size_t i = 0; i < f->set->count; i++) {
-        if (f->items[i].fetch)
-            sr_fetch_cancel(f->items[i].fetch);
-        json_decref(f->items[i].reply);
-    }
-    sr_worker_set_release(f->set);
-    sr_free(f);
-}
 
 /* The reference's worker load: SGLang's per-rank array (sum of num_reqs)
  * or {"load": N}; -1 when unknown. */
@@ -192,107 +170,62 @@ static json_int_t load_of(const json_t *reply)
     return sum;
 }
 
-static void fanout_answer(struct fanout *f)
+static void fanout_answer(void *arg, const struct sr_fanout_result *results, size_t n)
 {
+    struct fanout_reply *f = arg;
+    struct sr_settings *settings = sr_conn_loop(f->conn)->router->settings;
     json_t *list = json_array();
     size_t ok = 0;
-    struct sr_policy *policy = sr_conn_loop(f->conn)->router->policy;
-    for (size_t i = 0; i < f->set->count; i++) {
-        struct fanout_item *it = &f->items[i];
-        bool good = it->status >= 200 && it->status < 300;
+    for (size_t i = 0; i < n; i++) {
+        const struct sr_fanout_result *res = &results[i];
+        bool good = res->status >= 200 && res->status < 300;
         ok += good;
         /* A worker that emptied its cache: forget what we believed it held. */
         if (good && !f->loads)
-            sr_policy_worker_removed(policy, it->worker);
-        json_t *o = json_pack("{s:s, s:i}", "worker", it->worker->url, "status", it->status);
+            sr_settings_forget_worker(settings, res->worker);
+        json_t *reply = res->body ? json_loadb(res->body, res->len, 0, NULL) : NULL;
+        json_t *o = json_pack("{s:s, s:i}", "worker", res->worker->url, "status", res->status);
         if (f->loads)
-            json_object_set_new(o, "load", json_integer(good ? load_of(it->reply) : -1));
-        if (f->loads && it->reply)
-            json_object_set(o, "reply", it->reply);
+            json_object_set_new(o, "load", json_integer(good ? load_of(reply) : -1));
+        if (f->loads && reply)
+            json_object_set(o, "reply", reply);
         if (!good)
-            json_object_set_new(o, "error", json_string(it->why[0] ? it->why : "failed"));
+            json_object_set_new(o, "error", json_string(res->why ? res->why : "failed"));
+        json_decref(reply);
         json_array_append_new(list, o);
     }
-    int status = ok == f->set->count ? 200 : f->loads ? 200 : 502;
+    int status = ok == n ? 200 : f->loads ? 200 : 502;
     sr_conn_detach(f->conn);
-    respond_json(
-        f->conn, status,
-        json_pack("{s:s, s:o}", "status", ok == f->set->count ? "ok" : "partial", "workers", list));
-}
-
-static void on_fanout_result(void *ctx, int status, const char *body, size_t len, const char *why)
-{
-    struct fanout_item *it = ctx;
-    struct fanout *f = it->fan;
-    it->fetch = NULL;
-    it->status = status;
-    if (why)
-        snprintf(it->why, sizeof(it->why), "%s", why);
-    if (len > 0)
-        it->reply = json_loadb(body, len, 0, NULL);
-    if (--f->pending > 0)
-        return;
-    if (f->conn)
-        fanout_answer(f);
-    fanout_free(f);
+    respond_json(f->conn, status,
+                 json_pack("{s:s, s:o}", "status", ok == n ? "ok" : "partial", "workers", list));
+    sr_free(f);
 }
 
 static void fanout_gone(void *arg)
 {
-    struct fanout *f = arg;
-    fanout_free(f); /* cancels what is still in flight */
+    struct fanout_reply *f = arg;
+    sr_fanout_cancel(f->fan);
+    sr_free(f);
 }
 
 static void fanout(struct sr_conn *c, bool loads)
 {
     struct sr_loop *l = sr_conn_loop(c);
-    struct sr_worker_set *set = sr_loop_workers(l);
-    struct fanout *f = sr_calloc(1, sizeof(*f) + set->count * sizeof(f->items[0]));
+    struct fanout_reply *f = sr_calloc(1, sizeof(*f));
     if (f == NULL) {
         sr_pipeline_error(c, 500, "out of memory");
         return;
     }
-    sr_worker_set_ref(set);
-    f->set = set;
     f->conn = c;
     f->loads = loads;
-    f->pending = set->count + 1; /* +1: nothing answers before the loop below ends */
+    f->fan = sr_fanout_start(l->router, l->base, sr_loop_workers(l), loads ? "GET" : "POST",
+                             loads ? "/get_load" : "/flush_cache", fanout_answer, f);
+    if (f->fan == NULL) {
+        sr_free(f);
+        sr_pipeline_error(c, 500, "out of memory");
+        return;
+    }
     sr_conn_attach(c, f, fanout_gone);
-    for (size_t i = 0; i < set->count; i++) {
-        struct fanout_item *it = &f->items[i];
-        struct sr_worker *w = set->workers[i];
-        it->fan = f;
-        it->worker = w;
-        struct sockaddr_storage addr;
-        socklen_t alen;
-        if (!sr_addr_book_get(l->router->addrs, w, &addr, &alen)) {
-            snprintf(it->why, sizeof(it->why), "the worker's address is not resolved yet");
-            f->pending--;
-            continue;
-        }
-        char host[300], path[1024];
-        snprintf(host, sizeof(host), "%s:%u", w->parsed.host, (unsigned)w->parsed.port);
-        snprintf(path, sizeof(path), "%s%s", w->parsed.base_path,
-                 loads ? "/get_load" : "/flush_cache");
-        struct sr_fetch_request req = {
-            .addr = (struct sockaddr *)&addr,
-            .addr_len = alen,
-            .host = host,
-            .method = loads ? "GET" : "POST",
-            .path = path,
-            .timeout_ms = l->router->cfg->health_check_timeout_secs * 1000,
-            .max_body = 1024 * 1024,
-        };
-        it->fetch = sr_fetch(l->base, &req, on_fanout_result, it);
-        if (it->fetch == NULL) {
-            snprintf(it->why, sizeof(it->why), "out of memory");
-            f->pending--;
-        }
-    }
-    if (--f->pending == 0) { /* nothing was sent (no workers, or none resolved) */
-        fanout_answer(f);
-        fanout_free(f);
-    }
 }
 
 void sr_local_get_loads(struct sr_conn *c, const struct sr_request *req)

@@ -190,7 +190,6 @@ struct sr_loop *sr_loop_new(struct sr_router *r, size_t index, evutil_socket_t l
     l->router = r;
     l->index = index;
     l->listen_fd = listen_fd;
-    l->params_version = (unsigned long)-1;
     sr_rng_seed_auto(&l->rng);
     struct event_config *ec = event_config_new();
     if (ec) {

@@ -66,9 +66,8 @@ struct sr_loop {
     struct sr_loop_metrics metrics;
     struct sr_worker_set *set; /* cached registry snapshot */
     uint64_t set_version;
-    struct sr_policy_params params; /* cached policy tunables (router.h) */
-    unsigned long params_version;   /* starts at ULONG_MAX: copy on first use */
-    char scratch[64 * 1024];        /* client reads land here (conn.c) */
+    struct sr_settings_view settings; /* policy and tunables in force (settings.h) */
+    char scratch[64 * 1024];          /* client reads land here (conn.c) */
 };
 
 struct sr_handoff {

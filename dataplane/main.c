@@ -5,6 +5,7 @@
  * drain on SIGTERM/SIGINT (in-flight requests finish within the grace
  * period; a second signal stops at once) → exit 0.
  */
+#include "admin_glue.h"
 #include "health.h"
 #include "loop.h"
 #include "metrics_http.h"
@@ -101,6 +102,11 @@ static void *watch_loops(void *arg)
     return NULL;
 }
 
+static void forget_removed(void *ctx, struct sr_worker *w)
+{
+    sr_settings_forget_worker(ctx, w);
+}
+
 /* The CPUs this process may run on (a container's cpuset, not the host's). */
 static long default_threads(void)
 {
@@ -129,22 +135,25 @@ int main(int argc, char **argv)
     struct main_state m = {.router = &r};
     struct sr_health *health = NULL;
     struct sr_metrics_http *metrics = NULL;
+    struct sr_admin *admin = NULL;
     struct event *sigint = NULL, *sigterm = NULL;
     pthread_t watcher;
     bool watching = false;
-    pthread_mutex_init(&r.params_lock, NULL);
     clock_gettime(CLOCK_MONOTONIC, &r.started);
-    r.params = sr_config_policy_params(&cfg);
 
     const char *why = NULL;
     int err = 0;
     r.registry = sr_registry_new();
     r.addrs = sr_addr_book_new();
-    r.policy = sr_policy_create(cfg.policy, &r.params, &err);
-    if (r.registry == NULL || r.addrs == NULL || r.policy == NULL) {
+    r.settings = sr_settings_new(&cfg, &err);
+    if (r.registry == NULL || r.addrs == NULL || r.settings == NULL) {
         fprintf(stderr, "sglang-router: cannot start: %s\n", sr_strerror(err ? err : SR_ERR_NOMEM));
         goto out;
     }
+    /* A removed worker leaves every policy's tree at once (before its id
+     * can be reused by a newcomer). */
+    struct sr_registry_listener on_change = {.removed = forget_removed, .ctx = r.settings};
+    sr_registry_set_listener(r.registry, &on_change);
     if (cfg.worker_urls.n > 0 &&
         sr_registry_replace(r.registry, (const char *const *)cfg.worker_urls.items,
                             cfg.worker_urls.n, &why) != 0) {
@@ -200,12 +209,34 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    if (cfg.admin_port >= 0) {
+        struct sr_admin_config ac = {
+            .host = cfg.admin_host,
+            .port = cfg.admin_port,
+            .token = cfg.admin_token,
+            .allow_insecure = cfg.admin_allow_insecure,
+            .max_message = (size_t)cfg.admin_max_message_size,
+        };
+        struct sr_admin_hooks hooks = sr_admin_glue_hooks(&r);
+        char why_not[400];
+        admin = sr_admin_start(&ac, r.registry, r.settings, &hooks, why_not, sizeof(why_not));
+        if (admin == NULL) {
+            fprintf(stderr, "sglang-router: %s\n", why_not);
+            status = 2;
+            sr_router_drain(&r);
+            for (size_t k = 0; k < r.nloops; k++)
+                sr_loop_join(r.loops[k]);
+            goto out;
+        }
+    }
     watching = pthread_create(&watcher, NULL, watch_loops, &m) == 0;
     printf("sglang-router listening on http://%s:%d (%zu threads, policy %s, %zu workers)\n",
            cfg.host, port, r.nloops, cfg.policy, cfg.worker_urls.n);
     if (metrics)
         printf("sglang-router metrics on http://%s:%d/metrics\n", cfg.prometheus_host,
                metrics_port);
+    if (admin)
+        printf("sglang-router admin gRPC on %s:%d\n", cfg.admin_host, sr_admin_port(admin));
     fflush(stdout);
     event_base_dispatch(m.base);
     if (watching)
@@ -219,6 +250,7 @@ out:
         event_free(sigterm);
     if (m.grace)
         event_free(m.grace);
+    sr_admin_stop(admin);
     sr_health_free(health);
     sr_metrics_http_free(metrics);
     for (size_t i = 0; r.loops && i < r.nloops; i++)
@@ -226,10 +258,9 @@ out:
     sr_free(r.loops);
     if (m.base)
         event_base_free(m.base);
-    sr_policy_destroy(r.policy);
     sr_registry_free(r.registry);
+    sr_settings_free(r.settings);
     sr_addr_book_free(r.addrs);
-    pthread_mutex_destroy(&r.params_lock);
     sr_config_clear(&cfg);
     return status;
 }

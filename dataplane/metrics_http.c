@@ -80,20 +80,22 @@ static void render_workers(struct sr_router *r, FILE *out)
     struct sr_worker_set *set = sr_registry_acquire(r->registry);
     if (set == NULL)
         return;
+    struct sr_policy *policy = sr_settings_policy(r->settings);
     static const char *const names[] = {
         "sglang_router_worker_healthy",         "sglang_router_worker_in_flight",
         "sglang_router_worker_processed_total", "sglang_router_worker_failures_total",
-        "sglang_router_worker_tree_bytes",
+        "sglang_router_worker_tree_bytes",      "sglang_router_worker_pending_prefill_bytes",
     };
-    static const char *const types[] = {"gauge", "gauge", "counter", "counter", "gauge"};
+    static const char *const types[] = {"gauge", "gauge", "counter", "counter", "gauge", "gauge"};
     static const char *const helps[] = {
         "1 when the worker passes health checks and receives traffic.",
         "Requests dispatched to the worker and not finished.",
         "Requests the worker completed.",
         "Requests that ended in a worker error.",
         "Prompt text the cache-aware tree attributes to the worker.",
+        "Uncached prompt bytes dispatched to the worker and not yet answered.",
     };
-    for (int m = 0; m < 5; m++) {
+    for (int m = 0; m < 6; m++) {
         sr_metrics_write_header(out, names[m], types[m], helps[m]);
         for (size_t i = 0; i < set->count; i++) {
             struct sr_worker *w = set->workers[i];
@@ -111,8 +113,11 @@ static void render_workers(struct sr_router *r, FILE *out)
             case 3:
                 v = (long)atomic_load(&w->failures);
                 break;
+            case 4:
+                v = (long)sr_policy_worker_tree_bytes(policy, w);
+                break;
             default:
-                v = (long)sr_policy_worker_tree_bytes(r->policy, w);
+                v = sr_worker_pending_prefill(w);
                 break;
             }
             fputs(names[m], out);
@@ -138,7 +143,7 @@ void sr_metrics_render(struct sr_router *r, FILE *out)
                 sr_route_outcome_names[o], n);
     }
     struct sr_radix_stats ts;
-    if (sr_policy_tree_stats(r->policy, &ts)) {
+    if (sr_policy_tree_stats(sr_settings_policy(r->settings), &ts)) {
         sr_metrics_write_header(out, "sglang_router_tree_nodes", "gauge",
                                 "Nodes of the cache-aware tree.");
         fprintf(out, "sglang_router_tree_nodes %zu\n", ts.node_count);

@@ -5,6 +5,7 @@
 #include "proxy.h"
 
 #include "common/alloc.h"
+#include "common/secret.h"
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -79,21 +80,12 @@ void sr_pipeline_count(struct sr_loop *l, const struct sr_route *route, int stat
 
 /* ---- access ------------------------------------------------------------- */
 
-static bool same_secret(const char *a, size_t alen, const char *b, size_t blen)
-{
-    unsigned char diff = alen != blen;
-    for (size_t i = 0; i < alen && i < blen; i++)
-        diff |= (unsigned char)(a[i] ^ b[i]);
-    return diff == 0; /* constant time for equal lengths */
-}
-
 /* Admin routes: loopback clients, or the --admin-api-key bearer. */
 static int admin_access(const struct sr_config *cfg, const struct sr_request *req)
 {
     const char *key = cfg->admin_api_key;
     const struct sr_http_header *h = sr_request_header(req, "authorization");
-    if (key && h && h->value_len > 7 && strncasecmp(h->value, "Bearer ", 7) == 0 &&
-        same_secret(h->value + 7, h->value_len - 7, key, strlen(key)))
+    if (h && sr_bearer_matches(h->value, h->value_len, key))
         return 0;
     if (req->client_loopback)
         return 0;

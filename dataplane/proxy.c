@@ -40,7 +40,9 @@ struct exchange {
     bool id_from_client;
     struct sr_worker_set *set; /* referenced for the exchange's life */
     struct sr_worker *worker;  /* this attempt's (borrowed from set) */
+    struct sr_policy *policy;  /* that chose it (settings keep it alive) */
     bool counted;              /* this attempt holds an in-flight count */
+    size_t prefill;            /* its prompt bytes still counted as pending prefill */
     uint32_t excluded[MAX_EXCLUDED];
     size_t nexcluded;
     int attempts;
@@ -174,13 +176,23 @@ static int build_request_head(struct exchange *ex)
 
 /* ---- the exchange's end --------------------------------------------------- */
 
+/* The worker answers: its prefill of this prompt is over. Once per attempt. */
+static void prefill_over(struct exchange *ex)
+{
+    if (ex->prefill == 0)
+        return;
+    sr_policy_started(ex->policy, ex->worker, ex->prefill);
+    ex->prefill = 0;
+}
+
 /* -1 in-flight for this attempt, exactly once. */
 static void end_attempt(struct exchange *ex, bool ok)
 {
     if (!ex->counted)
         return;
     ex->counted = false;
-    sr_policy_complete(ex->loop->router->policy, ex->worker, ok);
+    prefill_over(ex);
+    sr_policy_complete(ex->policy, ex->worker, ok);
     atomic_fetch_sub_explicit(&ex->loop->router->in_flight, 1, memory_order_relaxed);
 }
 
@@ -336,6 +348,7 @@ static void on_body(void *ctx, const char *data, size_t len)
         ex->first_byte = true;
         sr_histogram_observe(&ex->loop->metrics.ttfb[sr_route_index(ex->route)],
                              since(&ex->started));
+        prefill_over(ex);
     }
     sr_conn_response_body(ex->conn, data, len);
     if (sr_conn_output_pending(ex->conn) > CLIENT_HIGH_WATERMARK) {
@@ -381,8 +394,10 @@ static void attempt(struct exchange *ex)
     struct sr_loop *l = ex->loop;
     struct sr_router *r = l->router;
     ex->attempts++;
-    sr_router_params(r, &l->params, &l->params_version);
+    sr_settings_refresh(r->settings, &l->settings);
+    struct sr_policy *policy = l->settings.policy;
     enum sr_route_outcome outcome = SR_ROUTE_PLAIN;
+    size_t prefill = 0;
     struct sr_route_request rr = {
         .workers = ex->set,
         .text = ex->text.text,
@@ -390,15 +405,16 @@ static void attempt(struct exchange *ex)
         .excluded = ex->excluded,
         .nexcluded = ex->nexcluded,
         .rng = &l->rng,
-        .params = &l->params,
+        .params = &l->settings.params,
         .outcome = &outcome,
         .probe_cached = ex->probe_cached,
         .nprobe = ex->nprobe_cached,
+        .prefill = &prefill,
     };
     struct sr_worker *w = NULL;
     int rc;
     if (ex->route->text != SR_TEXT_NONE) {
-        rc = sr_policy_select(r->policy, &rr, &w);
+        rc = sr_policy_select(policy, &rr, &w);
     } else { /* info routes: any healthy worker */
         w = sr_route_pick_random(&rr);
         rc = w ? 0 : SR_ERR_NO_WORKER;
@@ -413,9 +429,11 @@ static void attempt(struct exchange *ex)
     if (ex->route->text != SR_TEXT_NONE)
         sr_counter_add(&l->metrics.decisions[outcome], 1);
     ex->worker = w;
-    sr_policy_dispatch(r->policy, w);
+    ex->policy = policy;
+    sr_policy_dispatch(policy, w, prefill);
     atomic_fetch_add_explicit(&r->in_flight, 1, memory_order_relaxed);
     ex->counted = true;
+    ex->prefill = prefill;
     if (build_request_head(ex) != 0) {
         finish_error(ex, 500, "out of memory");
         return;
@@ -588,7 +606,8 @@ void sr_proxy_start(struct sr_conn *c, const struct sr_request *req, const struc
     struct timeval tv = {l->router->cfg->request_timeout_secs, 0};
     event_add(ex->deadline, &tv);
     sr_conn_attach(c, ex, on_client_gone);
-    if (route->text != SR_TEXT_NONE && sr_policy_needs_probe(l->router->policy))
+    sr_settings_refresh(l->router->settings, &l->settings);
+    if (route->text != SR_TEXT_NONE && sr_policy_needs_probe(l->settings.policy))
         start_probes(ex);
     else
         attempt(ex);

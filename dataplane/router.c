@@ -3,26 +3,6 @@
 
 #include "loop.h"
 
-void sr_router_params(struct sr_router *r, struct sr_policy_params *cache,
-                      unsigned long *cache_version)
-{
-    unsigned long v = atomic_load_explicit(&r->params_version, memory_order_acquire);
-    if (v == *cache_version)
-        return;
-    pthread_mutex_lock(&r->params_lock);
-    *cache = r->params;
-    *cache_version = atomic_load_explicit(&r->params_version, memory_order_relaxed);
-    pthread_mutex_unlock(&r->params_lock);
-}
-
-void sr_router_set_params(struct sr_router *r, const struct sr_policy_params *p)
-{
-    pthread_mutex_lock(&r->params_lock);
-    r->params = *p;
-    atomic_fetch_add_explicit(&r->params_version, 1, memory_order_release);
-    pthread_mutex_unlock(&r->params_lock);
-}
-
 void sr_router_drain(struct sr_router *r)
 {
     atomic_store(&r->draining, true);

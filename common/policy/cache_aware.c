@@ -31,6 +31,7 @@ struct cache_aware {
 struct choice {
     const struct sr_route_request *req;
     struct sr_worker *picked;
+    uint32_t match; /* the picked worker's matched prefix, bytes */
     enum sr_route_outcome outcome;
 };
 
@@ -69,6 +70,7 @@ static int64_t choose(void *ctx, const struct sr_radix_view *view)
     double rate = view->text_len ? (double)best_len / (double)view->text_len : 0.0;
     bool hit = rate > req->params->cache_threshold;
     c->picked = hit ? best : smallest;
+    c->match = hit ? best_len : sr_radix_view_match(view, smallest->id);
     c->outcome = hit ? SR_ROUTE_CACHE_HIT : SR_ROUTE_CACHE_MISS;
     return c->picked->id;
 }
@@ -78,10 +80,10 @@ static int64_t choose(void *ctx, const struct sr_radix_view *view)
  * the tree lock, so a removal's purge cannot be undone by a late insert. */
 static int64_t keep_pick(void *ctx, const struct sr_radix_view *view)
 {
-    (void)view;
     struct choice *c = ctx;
     if (atomic_load_explicit(&c->picked->removed, memory_order_acquire))
         return SR_ERR_NOT_FOUND;
+    c->match = sr_radix_view_match(view, c->picked->id);
     return c->picked->id;
 }
 
@@ -111,49 +113,60 @@ static int cache_aware_select(struct sr_policy *p, const struct sr_route_request
     *out = c.picked ? c.picked : least;
     if (req->outcome)
         *req->outcome = c.picked ? c.outcome : SR_ROUTE_LOAD_BALANCED;
+    if (req->prefill && c.picked)
+        *req->prefill = req->text_len - c.match;
     return 0;
 }
 
-/* cache_cost: one cost per worker, the fraction of the prompt it would
- * have to prefill plus load_weight per request in flight there:
- *     cost(w) = (1 - match(w) / len) + load_weight * in_flight(w)
- * and the cheapest wins, random among equals. A miss therefore goes to the
- * least loaded worker (not the smallest tree, which is often the busiest),
- * an idle fleet spreads new prefixes at random, and affinity survives load
- * differences until they outweigh the prefill they save (with the default
- * 0.02, a full hit is worth 50 more requests in flight; tuned with
- * tests/bench/compare-policies.sh, see tests/bench/RESULTS.md), instead of
- * being dropped at a fixed imbalance threshold. */
+/* cache_cost: one cost per worker, in units of this prompt's length:
+ *     cost(w) = uncached(w) / len                       the prefill it needs
+ *             + queue_weight * pending(w) / len         the prefill queued ahead
+ *             + load_weight * in_flight(w)              decode contention
+ * where uncached(w) = len - match(w) and pending(w) is the prompt bytes
+ * already dispatched to w that it has not started answering. The cheapest
+ * wins, random among equals. So a miss goes to the worker with the least
+ * work queued (not the smallest tree, which is often the busiest; nor just
+ * the fewest requests, which misjudges load when prompt lengths differ by
+ * 100x as in production traces), an idle fleet spreads new prefixes at
+ * random, and affinity gives way smoothly once the queue and load it would
+ * wait behind outweigh the prefill it saves, instead of at a fixed
+ * imbalance threshold. Defaults (queue 0.125, load 0.02: a full hit is
+ * worth 8 prompts of queued prefill or 50 more requests decoding) were
+ * tuned with tests/bench/compare-policies.sh; see tests/bench/RESULTS.md
+ * for the trade-off (a higher queue weight lowers TTFT and gives up hits). */
 static int64_t choose_cost(void *ctx, const struct sr_radix_view *view)
 {
     struct choice *c = ctx;
     const struct sr_route_request *req = c->req;
-    double weight = req->params->load_weight, best_cost = 0, best_rate = 0;
+    double load_weight = req->params->load_weight, queue_weight = req->params->queue_weight;
+    double len = view->text_len ? (double)view->text_len : 1.0, best_cost = 0;
     struct sr_worker *best = NULL;
-    uint32_t ties = 0;
+    uint32_t ties = 0, best_match = 0;
     for (size_t i = 0; i < req->workers->count; i++) {
         struct sr_worker *w = req->workers->workers[i];
         if (!sr_route_allows(req, w))
             continue;
-        double rate = view->text_len
-                          ? (double)sr_radix_view_match(view, w->id) / (double)view->text_len
-                          : 0.0;
-        double cost = (1.0 - rate) + weight * (double)sr_worker_load(w);
+        uint32_t match = sr_radix_view_match(view, w->id);
+        double uncached = (double)(view->text_len - match);
+        long pending = sr_worker_pending_prefill(w);
+        double cost = (uncached + queue_weight * (double)(pending > 0 ? pending : 0)) / len +
+                      load_weight * (double)sr_worker_load(w);
         if (best == NULL || cost < best_cost - 1e-12) {
             best = w;
             best_cost = cost;
-            best_rate = rate;
+            best_match = match;
             ties = 1;
         } else if (cost <= best_cost + 1e-12 && sr_rng_below(req->rng, ++ties) == 0) {
             best = w;
-            best_rate = rate;
+            best_match = match;
         }
     }
     if (best == NULL)
         return SR_ERR_NO_WORKER;
     c->picked = best;
-    c->outcome =
-        best_rate > req->params->cache_threshold ? SR_ROUTE_CACHE_HIT : SR_ROUTE_CACHE_MISS;
+    c->match = best_match;
+    c->outcome = (double)best_match / len > req->params->cache_threshold ? SR_ROUTE_CACHE_HIT
+                                                                         : SR_ROUTE_CACHE_MISS;
     return best->id;
 }
 
@@ -176,6 +189,8 @@ static int cache_cost_select(struct sr_policy *p, const struct sr_route_request 
     *out = c.picked ? c.picked : least;
     if (req->outcome)
         *req->outcome = c.picked ? c.outcome : SR_ROUTE_LOAD_BALANCED;
+    if (req->prefill && c.picked)
+        *req->prefill = req->text_len - c.match;
     return 0;
 }
 
@@ -183,6 +198,15 @@ static void cache_aware_worker_removed(struct sr_policy *p, struct sr_worker *w)
 {
     struct cache_aware *ca = (struct cache_aware *)p;
     (void)sr_radix_remove_worker(ca->tree, w->id);
+}
+
+static void cache_aware_forget(struct sr_policy *p)
+{
+    struct cache_aware *ca = (struct cache_aware *)p;
+    struct sr_radix_stats st;
+    sr_radix_get_stats(ca->tree, &st);
+    for (size_t id = 0; id < st.worker_slots; id++)
+        (void)sr_radix_remove_worker(ca->tree, (uint32_t)id);
 }
 
 static void cache_aware_maintain(struct sr_policy *p, const struct sr_policy_params *params)
@@ -215,6 +239,7 @@ static const struct sr_policy_ops cache_aware_ops = {
     .name = "cache_aware",
     .select = cache_aware_select,
     .on_worker_removed = cache_aware_worker_removed,
+    .forget = cache_aware_forget,
     .maintain = cache_aware_maintain,
     .tree_stats = cache_aware_tree_stats,
     .worker_tree_bytes = cache_aware_worker_tree_bytes,
@@ -225,6 +250,7 @@ static const struct sr_policy_ops cache_cost_ops = {
     .name = "cache_cost",
     .select = cache_cost_select,
     .on_worker_removed = cache_aware_worker_removed,
+    .forget = cache_aware_forget,
     .maintain = cache_aware_maintain,
     .tree_stats = cache_aware_tree_stats,
     .worker_tree_bytes = cache_aware_worker_tree_bytes,

@@ -252,15 +252,17 @@ def free_port():
     return port
 
 
-def peer_venv():
-    """The virtualenv with the pinned peer implementations
-    (tests/integration/requirements-peers.txt), created on first use under
-    the build tree. Returns its python, or raises unittest.SkipTest when PyPI
-    cannot be reached."""
+def venv(name, requirements, root=None):
+    """A virtualenv with the pinned packages of tests/integration/<requirements>,
+    created on first use under the build tree (or $SR_VENV_DIR, shared by
+    several builds) and rebuilt when the file changes. Returns its python, or
+    raises unittest.SkipTest when PyPI cannot be reached."""
     import fcntl
     here = os.path.dirname(os.path.abspath(__file__))
-    req = os.path.join(here, "requirements-peers.txt")
-    root = os.environ.get("SR_PEER_VENV", os.path.join(BIN, "..", "peers-venv"))
+    req = os.path.join(here, requirements)
+    if root is None:
+        base = os.environ.get("SR_VENV_DIR", os.path.join(BIN, ".."))
+        root = os.path.join(base, name)
     python = os.path.join(root, "bin", "python")
     stamp = os.path.join(root, ".installed")
     os.makedirs(os.path.dirname(os.path.abspath(root)), exist_ok=True)
@@ -276,10 +278,16 @@ def peer_venv():
         p = subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", req],
                            capture_output=True, text=True)
         if p.returncode != 0:
-            raise unittest.SkipTest("cannot install peers from PyPI: " + p.stderr[-500:])
+            raise unittest.SkipTest("cannot install %s from PyPI: %s" % (requirements, p.stderr[-500:]))
         with open(stamp, "w") as f:
             f.write(want)
     return python
+
+
+def peer_venv():
+    """The peer implementations (requirements-peers.txt); $SR_PEER_VENV
+    overrides where it lives."""
+    return venv("peers-venv", "requirements-peers.txt", os.environ.get("SR_PEER_VENV"))
 
 
 def start_router(*args, **kw):
@@ -294,6 +302,10 @@ def start_router(*args, **kw):
         line = p.p.stdout.readline()
         m = re.search(r"metrics on http://[^:]+:(\d+)/metrics", line)
         p.metrics_port = int(m.group(1)) if m else None
+    if "--admin-port" in args:
+        line = p.p.stdout.readline()
+        m = re.search(r"admin gRPC on \S+:(\d+)", line)
+        p.admin_port = int(m.group(1)) if m else None
     if wait_ready:
         deadline = time.monotonic() + 10
         while request(p.port, "GET", "/readiness").status != 200:

@@ -278,6 +278,19 @@ class Failures(RouterCase):
         self.assertEqual(self.list_workers(r)[ws[0].url]["health"], "unhealthy")
         self.assertEqual(request(r.port, "GET", "/readiness").json()["healthy_workers"], 1)
 
+    def test_queued_prefill_is_counted_until_the_worker_answers(self):
+        ws = self.workers(1, "--prefill-tokens-per-sec", "500")
+        r = self.start(ws, "--policy", "cache_cost")
+        text = "q" * 4000  # 1,000 tokens: 2 s of prefill
+        c, status, _ = post_stream(r.port, GEN, {"text": text, "stream": True,
+                                                 "sampling_params": {"max_new_tokens": 3}})
+        self.assertEqual(status, 200)
+        self.assertEqual(self.list_workers(r)[ws[0].url]["pending_prefill_bytes"], 4000)
+        next(c.sse_events())  # the first token: prefill is over
+        self.assertEqual(self.list_workers(r)[ws[0].url]["pending_prefill_bytes"], 0)
+        c.close()
+        wait_until(lambda: self.list_workers(r)[ws[0].url]["in_flight"] == 0, what="in-flight 0")
+
     def test_503_from_a_worker_is_retried(self):
         bad = self.sim("--worker-id", "bad", "--zero-latency", "--fail-first-n", "1000", "--fail-status", "503")
         good = self.sim("--worker-id", "good", "--zero-latency")
@@ -303,6 +316,7 @@ class Failures(RouterCase):
         self.assertEqual(resp.status, 504)
         self.assertGreater(time.monotonic() - t0, 0.9)
         self.assertEqual(self.list_workers(r)[ws[0].url]["in_flight"], 0)
+        self.assertEqual(self.list_workers(r)[ws[0].url]["pending_prefill_bytes"], 0)
 
     def test_crash_mid_stream_truncates(self):
         ws = self.workers(1, "--decode-step-ms", "10", "--crash-after", "1")

@@ -175,7 +175,7 @@ static void test_shortest_queue_breaks_ties_randomly(void **state)
         count[route(f, p, NULL)]++;
     assert_int_equal(count[0] + count[3], 0);
     assert_in_range(count[1], 400, 600);
-    sr_policy_dispatch(p, f->w[1]);
+    sr_policy_dispatch(p, f->w[1], 0);
     assert_int_equal(sr_worker_load(f->w[1]), 2);
     assert_int_equal(route(f, p, NULL), 2);
     sr_policy_complete(p, f->w[1], true);
@@ -422,6 +422,68 @@ static void test_cache_cost_trades_affinity_for_load(void **state)
     sr_policy_destroy(p);
 }
 
+/* A miss avoids the worker with prefill queued even when it has the fewest
+ * requests: one long prompt weighs more than a few short ones. A hit stays
+ * home while the queue there is worth less than the prefill it saves. */
+static void test_cache_cost_weighs_queued_prefill(void **state)
+{
+    struct fixture *f = *state;
+    struct sr_policy *p = make(f, "cache_cost");
+    size_t len = strlen(T);
+    set_loads(f, 2, 2, 2, 1);
+    atomic_store(&f->w[3]->pending_prefill, (long)(40 * len)); /* 40 prompts * 0.125 = 5 */
+    for (int i = 0; i < 50; i++)
+        assert_int_not_equal(route(f, p, "A prompt nobody has seen before, number one."), 3);
+    atomic_store(&f->w[3]->pending_prefill, 0);
+
+    set_loads(f, 0, 0, 0, 0);
+    int home = route(f, p, T);
+    atomic_store(&f->w[home]->pending_prefill, (long)(4 * len)); /* 0.5 < 1.0 saved */
+    assert_int_equal(route(f, p, T), home);
+    atomic_store(&f->w[home]->pending_prefill, (long)(12 * len)); /* 1.5 > 1.0 */
+    assert_int_not_equal(route(f, p, T), home);
+    for (int i = 0; i < NW; i++)
+        atomic_store(&f->w[i]->pending_prefill, 0);
+    sr_policy_destroy(p);
+}
+
+/* select reports what the chosen worker must prefill (the text minus its
+ * match); dispatch queues it, started takes it back. */
+static void test_cache_cost_reports_expected_prefill(void **state)
+{
+    struct fixture *f = *state;
+    struct sr_policy *p = make(f, "cache_cost");
+    set_loads(f, 0, 0, 0, 0);
+    size_t prefill = 0;
+    struct sr_route_request req = {.workers = f->set,
+                                   .text = T,
+                                   .text_len = strlen(T),
+                                   .rng = &f->rng,
+                                   .params = &f->params,
+                                   .prefill = &prefill};
+    struct sr_worker *w = NULL;
+    assert_int_equal(sr_policy_select(p, &req, &w), 0);
+    assert_int_equal(prefill, strlen(T)); /* a miss: all of it */
+    sr_policy_dispatch(p, w, prefill);
+    assert_int_equal(sr_worker_pending_prefill(w), (long)strlen(T));
+    assert_int_equal(sr_worker_load(w), 1);
+
+    char longer[256];
+    snprintf(longer, sizeof(longer), "%s And a follow-up.", T);
+    req.text = longer;
+    req.text_len = strlen(longer);
+    struct sr_worker *again = NULL;
+    assert_int_equal(sr_policy_select(p, &req, &again), 0);
+    assert_ptr_equal(again, w); /* its queue (0.125) is cheaper than a miss */
+    assert_int_equal(prefill, strlen(longer) - strlen(T));
+
+    sr_policy_started(p, w, strlen(T));
+    sr_policy_complete(p, w, true);
+    assert_int_equal(sr_worker_pending_prefill(w), 0);
+    assert_int_equal(sr_worker_load(w), 0);
+    sr_policy_destroy(p);
+}
+
 /* An idle fleet spreads new prefixes at random instead of always picking
  * the first worker. */
 static void test_cache_cost_spreads_ties(void **state)
@@ -495,6 +557,8 @@ int main(void)
         T_(test_cache_cost_miss_goes_to_the_least_loaded),
         T_(test_cache_cost_trades_affinity_for_load),
         T_(test_cache_cost_spreads_ties),
+        T_(test_cache_cost_weighs_queued_prefill),
+        T_(test_cache_cost_reports_expected_prefill),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

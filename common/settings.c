@@ -1,0 +1,198 @@
+/* settings: the routing settings that change at runtime (see settings.h). */
+#include "settings.h"
+
+#include "alloc.h"
+#include "err.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#define MAX_POLICIES 16
+
+struct sr_settings {
+    pthread_mutex_t lock; /* writers, and readers that saw the version move */
+    struct sr_config cfg; /* runtime fields in force */
+    struct sr_policy_params params;
+    struct sr_policy *policy;             /* in force */
+    struct sr_policy *made[MAX_POLICIES]; /* by index in sr_policy_names */
+    atomic_ulong version;
+};
+
+static size_t policy_index(const char *name)
+{
+    for (size_t i = 0; sr_policy_names[i] && i < MAX_POLICIES; i++)
+        if (strcmp(sr_policy_names[i], name) == 0)
+            return i;
+    return MAX_POLICIES;
+}
+
+/* The instance for name, created if needed (lock held or not yet shared). */
+static int instance(struct sr_settings *s, const char *name, const struct sr_policy_params *params,
+                    struct sr_policy **out)
+{
+    size_t i = policy_index(name);
+    if (i == MAX_POLICIES)
+        return SR_ERR_INVALID;
+    if (s->made[i] == NULL) {
+        int err = 0;
+        s->made[i] = sr_policy_create(name, params, &err);
+        if (s->made[i] == NULL)
+            return err ? err : SR_ERR_NOMEM;
+    }
+    *out = s->made[i];
+    return 0;
+}
+
+struct sr_settings *sr_settings_new(const struct sr_config *cfg, int *err)
+{
+    struct sr_settings *s = sr_calloc(1, sizeof(*s));
+    int rc = SR_ERR_NOMEM;
+    if (s == NULL)
+        goto fail;
+    pthread_mutex_init(&s->lock, NULL);
+    if ((rc = sr_config_init(&s->cfg)) != 0) {
+        pthread_mutex_destroy(&s->lock);
+        sr_free(s);
+        s = NULL;
+        goto fail;
+    }
+    if ((rc = sr_config_copy_runtime(&s->cfg, cfg)) != 0)
+        goto fail;
+    s->params = sr_config_policy_params(&s->cfg);
+    if ((rc = instance(s, s->cfg.policy, &s->params, &s->policy)) != 0)
+        goto fail;
+    atomic_init(&s->version, 1);
+    return s;
+fail:
+    sr_settings_free(s);
+    if (err)
+        *err = rc;
+    return NULL;
+}
+
+void sr_settings_free(struct sr_settings *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < MAX_POLICIES; i++)
+        sr_policy_destroy(s->made[i]);
+    sr_config_clear(&s->cfg);
+    pthread_mutex_destroy(&s->lock);
+    sr_free(s);
+}
+
+void sr_settings_refresh(struct sr_settings *s, struct sr_settings_view *view)
+{
+    unsigned long v = atomic_load_explicit(&s->version, memory_order_acquire);
+    if (v == view->version)
+        return;
+    pthread_mutex_lock(&s->lock);
+    view->params = s->params;
+    view->policy = s->policy;
+    view->version = atomic_load_explicit(&s->version, memory_order_relaxed);
+    pthread_mutex_unlock(&s->lock);
+}
+
+int sr_settings_update(struct sr_settings *s, const struct sr_settings_change *changes, size_t n,
+                       size_t *bad, char *err, size_t errlen)
+{
+    struct sr_config next;
+    int rc = sr_config_init(&next);
+    if (rc != 0)
+        return rc;
+    pthread_mutex_lock(&s->lock);
+    if ((rc = sr_config_copy_runtime(&next, &s->cfg)) != 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        const struct sr_option *o = sr_config_find_option(changes[i].option);
+        if (o == NULL || !o->runtime_mutable) {
+            snprintf(err, errlen, "--%s: %s", changes[i].option,
+                     o ? "cannot change while the router runs" : "unknown option");
+            rc = SR_ERR_NOT_FOUND;
+        } else {
+            rc = sr_config_set(&next, changes[i].option, changes[i].value, err, errlen);
+        }
+        if (rc != 0) {
+            if (bad)
+                *bad = i;
+            goto out;
+        }
+    }
+    struct sr_policy_params params = sr_config_policy_params(&next);
+    struct sr_policy *policy = NULL;
+    if ((rc = instance(s, next.policy, &params, &policy)) != 0) {
+        snprintf(err, errlen, "--policy: cannot create %s: %s", next.policy, sr_strerror(rc));
+        goto out;
+    }
+    if (policy != s->policy) {
+        /* The old policy stops seeing where prompts go: forget its history
+         * so that switching back starts clean, not from stale beliefs. */
+        sr_policy_forget(s->policy);
+    }
+    /* Swap: next takes the old fields and is cleared below. */
+    struct sr_config old = s->cfg;
+    s->cfg = next;
+    next = old;
+    s->params = params;
+    s->policy = policy;
+    for (size_t i = 0; i < MAX_POLICIES; i++)
+        if (s->made[i])
+            sr_policy_maintain(s->made[i], &s->params);
+    atomic_fetch_add_explicit(&s->version, 1, memory_order_release);
+out:
+    pthread_mutex_unlock(&s->lock);
+    sr_config_clear(&next);
+    return rc;
+}
+
+int sr_settings_get(struct sr_settings *s, struct sr_config *out)
+{
+    pthread_mutex_lock(&s->lock);
+    int rc = sr_config_copy_runtime(out, &s->cfg);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+struct sr_policy *sr_settings_policy(struct sr_settings *s)
+{
+    pthread_mutex_lock(&s->lock);
+    struct sr_policy *p = s->policy;
+    pthread_mutex_unlock(&s->lock);
+    return p;
+}
+
+void sr_settings_forget_worker(struct sr_settings *s, struct sr_worker *w)
+{
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < MAX_POLICIES; i++)
+        if (s->made[i])
+            sr_policy_worker_removed(s->made[i], w);
+    pthread_mutex_unlock(&s->lock);
+}
+
+void sr_settings_forget_all(struct sr_settings *s)
+{
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < MAX_POLICIES; i++)
+        if (s->made[i])
+            sr_policy_forget(s->made[i]);
+    pthread_mutex_unlock(&s->lock);
+}
+
+uint64_t sr_settings_maintain(struct sr_settings *s)
+{
+    uint64_t removed = 0;
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < MAX_POLICIES; i++) {
+        struct sr_radix_stats before, after;
+        if (s->made[i] == NULL)
+            continue;
+        bool tree = sr_policy_tree_stats(s->made[i], &before);
+        sr_policy_maintain(s->made[i], &s->params);
+        if (tree && sr_policy_tree_stats(s->made[i], &after))
+            removed += after.evicted_bytes - before.evicted_bytes;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return removed;
+}

@@ -1,0 +1,77 @@
+/*
+ * settings: the routing settings that may change while traffic flows (the
+ * policy and its tunables: the options config.c marks runtime-mutable),
+ * shared by every thread.
+ *
+ * Writers (the admin API) apply a batch of changes (option name and value
+ * text, validated by the option table, so the bounds and messages are the
+ * command line's) all or none. Readers (loop threads) keep a view, the
+ * policy params and policy in force, and refresh it with one atomic load
+ * per request: a change applies atomically to new requests, and the request
+ * path takes no lock while nothing changes.
+ *
+ * Policies: one instance per name, created on first use and kept until
+ * sr_settings_free(), so switching policy is a pointer change; requests
+ * routed by the old policy finish normally (load accounting lives on the
+ * workers) and its tree is emptied, since it stops seeing where prompts go.
+ * Every instance hears of removed workers (sr_settings_forget_worker, wired
+ * to the registry's listener by the owner) and of maintenance.
+ *
+ * Thread safety: every function may be called from any thread.
+ */
+#ifndef SR_SETTINGS_H
+#define SR_SETTINGS_H
+
+#include "config.h"
+#include "policy.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct sr_settings;
+
+struct sr_settings_view {
+    struct sr_policy_params params;
+    struct sr_policy *policy; /* borrowed; lives as long as the settings */
+    unsigned long version;    /* 0 = never refreshed */
+};
+
+/* Takes the runtime options of cfg (copied). NULL with *err set
+ * (SR_ERR_NOMEM, or SR_ERR_INVALID for an unknown policy). */
+struct sr_settings *sr_settings_new(const struct sr_config *cfg, int *err);
+/* Accepts NULL. No view may be used afterwards. */
+void sr_settings_free(struct sr_settings *s);
+
+/* Brings view up to date if the settings changed since it was filled. */
+void sr_settings_refresh(struct sr_settings *s, struct sr_settings_view *view);
+
+struct sr_settings_change {
+    const char *option; /* the flag's name without dashes, e.g. "cache-threshold" */
+    const char *value;  /* as on the command line */
+};
+
+/* Applies every change or none. 0; SR_ERR_INVALID / SR_ERR_NOT_FOUND (an
+ * unknown option, or one not changeable at runtime) with a one-line message
+ * naming the flag in err; SR_ERR_NOMEM. *bad (if not NULL) gets the index
+ * of the change at fault. */
+int sr_settings_update(struct sr_settings *s, const struct sr_settings_change *changes, size_t n,
+                       size_t *bad, char *err, size_t errlen);
+
+/* A copy of the settings in force, in a struct initialised by
+ * sr_config_init() (only the runtime fields are meaningful). 0 or
+ * SR_ERR_NOMEM. */
+int sr_settings_get(struct sr_settings *s, struct sr_config *out);
+
+/* The policy in force (borrowed) and the version of the settings. */
+struct sr_policy *sr_settings_policy(struct sr_settings *s);
+
+/* Every policy instance forgets what it believed w holds (w left, or
+ * emptied its cache): its tree entries go. */
+void sr_settings_forget_worker(struct sr_settings *s, struct sr_worker *w);
+/* Every policy instance forgets everything (its tree is emptied). */
+void sr_settings_forget_all(struct sr_settings *s);
+/* Applies the params in force to every instance's tree and runs an eviction
+ * pass on each now; returns the worker-bytes removed. */
+uint64_t sr_settings_maintain(struct sr_settings *s);
+
+#endif

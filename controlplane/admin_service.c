@@ -1,0 +1,769 @@
+/* admin_service: RouterAdmin and grpc.health.v1 handlers (see admin_service.h). */
+#include "admin_service.h"
+
+#include "grpc_server.h"
+#include "grpc_wire.h"
+
+#include "common/alloc.h"
+#include "common/err.h"
+#include "common/log.h"
+
+#include "grpc/health/v1/health.pb-c.h"
+#include "sglang/router/admin/v1/admin.pb-c.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+
+/* The generated names are long: PB(Worker) is the message type,
+ * PB_INIT(WORKER) its initialiser. */
+#define PB(name)      Sglang__Router__Admin__V1__##name
+#define PB_INIT(name) SGLANG__ROUTER__ADMIN__V1__##name##__INIT
+#define SERVICE       "/sglang.router.admin.v1.RouterAdmin/"
+#define HEALTH        "/grpc.health.v1.Health/"
+
+struct sr_admin {
+    struct sr_registry *registry;
+    struct sr_settings *settings;
+    struct sr_admin_hooks hooks;
+    struct sr_grpc_server *server;
+};
+
+/* ---- workers ------------------------------------------------------------------ */
+
+/* A snapshot as protobuf Worker messages; the URLs are borrowed from the
+ * snapshot, so it must outlive the messages. */
+struct worker_list {
+    PB(Worker) * items;
+    PB(Worker) * *ptrs;
+    size_t n;
+};
+
+static int worker_list_fill(struct worker_list *wl, const struct sr_worker_set *set)
+{
+    wl->n = set->count;
+    wl->items = sr_calloc(set->count + 1, sizeof(*wl->items));
+    wl->ptrs = sr_calloc(set->count + 1, sizeof(*wl->ptrs));
+    if (wl->items == NULL || wl->ptrs == NULL)
+        return SR_ERR_NOMEM;
+    for (size_t i = 0; i < set->count; i++) {
+        struct sr_worker *w = set->workers[i];
+        PB(Worker) item = PB_INIT(WORKER);
+        item.url = (char *)w->url;
+        item.has_health = true;
+        switch (sr_worker_health(w)) {
+        case SR_HEALTH_PENDING:
+            item.health = SGLANG__ROUTER__ADMIN__V1__WORKER_HEALTH__WORKER_HEALTH_PENDING;
+            break;
+        case SR_HEALTH_HEALTHY:
+            item.health = SGLANG__ROUTER__ADMIN__V1__WORKER_HEALTH__WORKER_HEALTH_HEALTHY;
+            break;
+        default:
+            item.health = SGLANG__ROUTER__ADMIN__V1__WORKER_HEALTH__WORKER_HEALTH_UNHEALTHY;
+            break;
+        }
+        item.has_in_flight = item.has_processed = item.has_failures = true;
+        item.has_pending_prefill_bytes = true;
+        item.in_flight = sr_worker_load(w);
+        item.processed = atomic_load(&w->processed);
+        item.failures = atomic_load(&w->failures);
+        item.pending_prefill_bytes = sr_worker_pending_prefill(w);
+        wl->items[i] = item;
+        wl->ptrs[i] = &wl->items[i];
+    }
+    return 0;
+}
+
+static void worker_list_clear(struct worker_list *wl)
+{
+    sr_free(wl->items);
+    sr_free(wl->ptrs);
+}
+
+static void list_workers(void *ctx, struct sr_grpc_call *call, const ProtobufCMessage *request)
+{
+    (void)request;
+    struct sr_admin *a = ctx;
+    struct sr_worker_set *set = sr_registry_acquire(a->registry);
+    struct worker_list wl = {0};
+    if (worker_list_fill(&wl, set) != 0) {
+        sr_grpc_call_finish(call, SR_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    } else {
+        PB(ListWorkersResponse) resp = PB_INIT(LIST_WORKERS_RESPONSE);
+        resp.n_workers = wl.n;
+        resp.workers = wl.ptrs;
+        sr_grpc_call_reply(call, &resp.base);
+    }
+    worker_list_clear(&wl);
+    sr_worker_set_release(set);
+}
+
+/* URLs in `a` whose canonical form is not in `b` (borrowed from a). */
+static size_t difference(const struct sr_worker_set *a, const struct sr_worker_set *b, char **out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < a->count; i++) {
+        bool found = false;
+        for (size_t k = 0; k < b->count && !found; k++)
+            found = a->workers[i] == b->workers[k];
+        if (!found)
+            out[n++] = (char *)a->workers[i]->url;
+    }
+    return n;
+}
+
+static int registry_status(int rc)
+{
+    switch (rc) {
+    case SR_ERR_NOT_FOUND:
+        return SR_GRPC_NOT_FOUND;
+    case SR_ERR_EXISTS:
+        return SR_GRPC_ALREADY_EXISTS;
+    case SR_ERR_NOMEM:
+        return SR_GRPC_RESOURCE_EXHAUSTED;
+    default:
+        return SR_GRPC_INVALID_ARGUMENT;
+    }
+}
+
+enum change_kind { CHANGE_SET, CHANGE_ADD, CHANGE_REMOVE };
+
+/* SetWorkers, AddWorkers and RemoveWorkers: one registry step, then the
+ * difference between the lists before and after, and the list after. */
+static void change_workers(struct sr_admin *a, struct sr_grpc_call *call, enum change_kind kind,
+                           char **urls, size_t n)
+{
+    struct sr_worker_set *before = sr_registry_acquire(a->registry);
+    const char *bad = NULL, *why = NULL;
+    int rc;
+    if (kind == CHANGE_SET)
+        rc = sr_registry_replace(a->registry, (const char *const *)urls, n, &why);
+    else if (kind == CHANGE_ADD)
+        rc = sr_registry_change(a->registry, (const char *const *)urls, n, NULL, 0, &bad, &why);
+    else
+        rc = sr_registry_change(a->registry, NULL, 0, (const char *const *)urls, n, &bad, &why);
+    if (rc != 0) {
+        char msg[600];
+        if (bad)
+            snprintf(msg, sizeof(msg), "urls: %.300s: %s", bad, why ? why : sr_strerror(rc));
+        else
+            snprintf(msg, sizeof(msg), "urls: %s", why ? why : sr_strerror(rc));
+        sr_grpc_call_finish(call, registry_status(rc), msg);
+        sr_worker_set_release(before);
+        return;
+    }
+    struct sr_worker_set *after = sr_registry_acquire(a->registry);
+    char **added = sr_calloc(after->count + 1, sizeof(*added));
+    char **removed = sr_calloc(before->count + 1, sizeof(*removed));
+    struct worker_list wl = {0};
+    if (added == NULL || removed == NULL || worker_list_fill(&wl, after) != 0) {
+        sr_grpc_call_finish(call, SR_GRPC_RESOURCE_EXHAUSTED,
+                            "out of memory (the change was made)");
+    } else {
+        size_t nadded = difference(after, before, added);
+        size_t nremoved = difference(before, after, removed);
+        if (nadded || nremoved)
+            sr_log_info("admin: workers +%zu -%zu, now %zu", nadded, nremoved, after->count);
+        if (kind == CHANGE_SET) {
+            PB(SetWorkersResponse) resp = PB_INIT(SET_WORKERS_RESPONSE);
+            resp.n_added = nadded;
+            resp.added = added;
+            resp.n_removed = nremoved;
+            resp.removed = removed;
+            resp.n_workers = wl.n;
+            resp.workers = wl.ptrs;
+            sr_grpc_call_reply(call, &resp.base);
+        } else if (kind == CHANGE_ADD) {
+            PB(AddWorkersResponse) resp = PB_INIT(ADD_WORKERS_RESPONSE);
+            resp.n_added = nadded;
+            resp.added = added;
+            resp.n_workers = wl.n;
+            resp.workers = wl.ptrs;
+            sr_grpc_call_reply(call, &resp.base);
+        } else {
+            PB(RemoveWorkersResponse) resp = PB_INIT(REMOVE_WORKERS_RESPONSE);
+            resp.n_removed = nremoved;
+            resp.removed = removed;
+            resp.n_workers = wl.n;
+            resp.workers = wl.ptrs;
+            sr_grpc_call_reply(call, &resp.base);
+        }
+    }
+    worker_list_clear(&wl);
+    sr_free(added);
+    sr_free(removed);
+    sr_worker_set_release(after);
+    sr_worker_set_release(before);
+}
+
+static void set_workers(void *ctx, struct sr_grpc_call *call, const ProtobufCMessage *request)
+{
+    const PB(SetWorkersRequest) *req = (const void *)request;
+    change_workers(ctx, call, CHANGE_SET, req->urls, req->n_urls);
+}
+
+static void add_workers(void *ctx, struct sr_grpc_call *call, const ProtobufCMessage *request)
+{
+    const PB(AddWorkersRequest) *req = (const void *)request;
+    if (req->n_urls == 0) {
+        sr_grpc_call_finish(call, SR_GRPC_INVALID_ARGUMENT, "urls: at least one URL is needed");
+        return;
+    }
+    change_workers(ctx, call, CHANGE_ADD, req->urls, req->n_urls);
+}
+
+static void remove_workers(void *ctx, struct sr_grpc_call *call, const ProtobufCMessage *request)
+{
+    const PB(RemoveWorkersRequest) *req = (const void *)request;
+    if (req->n_urls == 0) {
+        sr_grpc_call_finish(call, SR_GRPC_INVALID_ARGUMENT, "urls: at least one URL is needed");
+        return;
+    }
+    change_workers(ctx, call, CHANGE_REMOVE, req->urls, req->n_urls);
+}
+
+/* ---- config --------------------------------------------------------------------- */
+
+/* RouterConfig fields and the router options they mirror: one table for
+ * reading (GetConfig) and writing (UpdateConfig). */
+enum field_type { F_STRING, F_DOUBLE, F_INT64 };
+struct config_field {
+    const char *field;  /* proto field name, used in error messages */
+    const char *option; /* router flag without dashes */
+    enum field_type type;
+    size_t msg_offset, has_offset; /* in PB(RouterConfig); has_ unused for strings */
+    size_t cfg_offset;             /* in struct sr_config */
+};
+
+#define MSG(f) offsetof(PB(RouterConfig), f)
+#define HAS(f) offsetof(PB(RouterConfig), has_##f)
+#define CFG(f) offsetof(struct sr_config, f)
+static const struct config_field config_fields[] = {
+    {"policy", "policy", F_STRING, MSG(policy), 0, CFG(policy)},
+    {"cache_threshold", "cache-threshold", F_DOUBLE, MSG(cache_threshold), HAS(cache_threshold),
+     CFG(cache_threshold)},
+    {"cache_routing_prob", "cache-routing-prob", F_DOUBLE, MSG(cache_routing_prob),
+     HAS(cache_routing_prob), CFG(cache_routing_prob)},
+    {"balance_abs_threshold", "balance-abs-threshold", F_INT64, MSG(balance_abs_threshold),
+     HAS(balance_abs_threshold), CFG(balance_abs_threshold)},
+    {"balance_rel_threshold", "balance-rel-threshold", F_DOUBLE, MSG(balance_rel_threshold),
+     HAS(balance_rel_threshold), CFG(balance_rel_threshold)},
+    {"eviction_interval_secs", "eviction-interval", F_INT64, MSG(eviction_interval_secs),
+     HAS(eviction_interval_secs), CFG(eviction_interval_secs)},
+    {"max_tree_size", "max-tree-size", F_INT64, MSG(max_tree_size), HAS(max_tree_size),
+     CFG(max_tree_size)},
+    {"cache_load_weight", "cache-load-weight", F_DOUBLE, MSG(cache_load_weight),
+     HAS(cache_load_weight), CFG(cache_load_weight)},
+    {"cache_queue_weight", "cache-queue-weight", F_DOUBLE, MSG(cache_queue_weight),
+     HAS(cache_queue_weight), CFG(cache_queue_weight)},
+};
+#define NFIELDS (sizeof(config_fields) / sizeof(config_fields[0]))
+
+/* Fills msg from cfg (strings borrowed from cfg). */
+static void config_to_msg(const struct sr_config *cfg, PB(RouterConfig) * msg)
+{
+    for (size_t i = 0; i < NFIELDS; i++) {
+        const struct config_field *f = &config_fields[i];
+        char *m = (char *)msg + f->msg_offset;
+        const char *c = (const char *)cfg + f->cfg_offset;
+        switch (f->type) {
+        case F_STRING:
+            *(char **)m = *(char *const *)c;
+            continue;
+        case F_DOUBLE:
+            *(double *)m = *(const double *)c;
+            break;
+        case F_INT64:
+            *(int64_t *)m = *(const long *)c;
+            break;
+        }
+        *(protobuf_c_boolean *)((char *)msg + f->has_offset) = true;
+    }
+}
+
+static void reply_config(struct sr_admin *a, struct sr_grpc_call *call, bool update)
+{
+    struct sr_config cfg;
+    if (sr_config_init(&cfg) != 0 || sr_settings_get(a->settings, &cfg) != 0) {
+        sr_config_clear(&cfg);
+        sr_grpc_call_finish(call, SR_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    PB(RouterConfig) msg = PB_INIT(ROUTER_CONFIG);
+    config_to_msg(&cfg, &msg);
+    if (update) {
+        PB(UpdateConfigResponse) resp = PB_INIT(UPDATE_CONFIG_RESPONSE);
+        resp.config = &msg;
+        sr_grpc_call_reply(call, &resp.base);
+    } else {
+        PB(GetConfigResponse) resp = PB_INIT(GET_CONFIG_RESPONSE);
+        resp.config = &msg;
+        sr_grpc_call_reply(call, &resp.base);
+    }
+    sr_config_clear(&cfg);
+}
+
+static void get_config(void *ctx, struct sr_grpc_call *call, const ProtobufCMessage *request)
+{
+    (void)request;
+    reply_config(ctx, call, false);
+}
+
+static void update_config(void *ctx, struct sr_grpc_call *call, const ProtobufCMessage *request)
+{
+    struct sr_admin *a = ctx;
+    const PB(UpdateConfigRequest) *req = (const void *)request;
+    struct sr_settings_change changes[NFIELDS];
+    char values[NFIELDS][40];
+    size_t n = 0, field_of[NFIELDS];
+    for (size_t i = 0; req->config && i < NFIELDS; i++) {
+        const struct config_field *f = &config_fields[i];
+        const char *m = (const char *)req->config + f->msg_offset;
+        const char *value = values[n];
+        if (f->type == F_STRING) {
+            if (*(char *const *)m == NULL)
+                continue;
+            value = *(char *const *)m;
+        } else if (!*(const protobuf_c_boolean *)((const char *)req->config + f->has_offset)) {
+            continue;
+        } else if (f->type == F_DOUBLE) {
+            snprintf(values[n], sizeof(values[n]), "%.17g", *(const double *)m);
+        } else {
+            snprintf(values[n], sizeof(values[n]), "%lld", (long long)*(const int64_t *)m);
+        }
+        changes[n] = (struct sr_settings_change){f->option, value};
+        field_of[n++] = i;
+    }
+    char err[300], msg[400];
+    size_t bad = 0;
+    int rc = sr_settings_update(a->settings, changes, n, &bad, err, sizeof(err));
+    if (rc == SR_ERR_NOMEM) {
+        sr_grpc_call_finish(call, SR_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    if (rc != 0) {
+        snprintf(msg, sizeof(msg), "%s: %s", config_fields[field_of[bad]].field, err);
+        sr_grpc_call_finish(call, SR_GRPC_INVALID_ARGUMENT, msg);
+        return;
+    }
+    if (n > 0)
+        sr_log_info("admin: %zu setting(s) changed, %s first", n, changes[0].option);
+    reply_config(a, call, true);
+}
+
+/* ---- stats ---------------------------------------------------------------------- */
+
+struct tree_stats {
+    PB(GetTreeStatsResponse) resp;
+    PB(TreeStats) * items;
+    PB(TreeStats) * *ptrs;
+};
+
+static int tree_stats_fill(struct sr_admin *a, const struct sr_worker_set *set,
+                           struct tree_stats *ts)
+{
+    ts->resp = (PB(GetTreeStatsResponse))PB_INIT(GET_TREE_STATS_RESPONSE);
+    ts->items = sr_calloc(set->count + 1, sizeof(*ts->items));
+    ts->ptrs = sr_calloc(set->count + 1, sizeof(*ts->ptrs));
+    if (ts->items == NULL || ts->ptrs == NULL)
+        return SR_ERR_NOMEM;
+    struct sr_policy *policy = sr_settings_policy(a->settings);
+    struct sr_radix_stats st = {0};
+    bool has_tree = sr_policy_tree_stats(policy, &st);
+    for (size_t i = 0; i < set->count; i++) {
+        PB(TreeStats) item = PB_INIT(TREE_STATS);
+        item.url = (char *)set->workers[i]->url;
+        item.has_text_bytes = true;
+        item.text_bytes = has_tree ? sr_policy_worker_tree_bytes(policy, set->workers[i]) : 0;
+        ts->items[i] = item;
+        ts->ptrs[i] = &ts->items[i];
+    }
+    ts->resp.has_has_tree = ts->resp.has_total_text_bytes = ts->resp.has_total_nodes = true;
+    ts->resp.has_memory_bytes = true;
+    ts->resp.has_tree = has_tree;
+    ts->resp.n_workers = set->count;
+    ts->resp.workers = ts->ptrs;
+    ts->resp.total_text_bytes = st.text_bytes;
+    ts->resp.total_nodes = st.node_count;
+    ts->resp.memory_bytes = st.memory_bytes;
+    return 0;
+}
+
+static void tree_stats_clear(struct tree_stats *ts)
+{
+    sr_free(ts->items);
+    sr_free(ts->ptrs);
+}
+
+static void get_tree_stats(void *ctx, struct sr_grpc_call *call, const ProtobufCMessage *request)
+{
+    (void)request;
+    struct sr_admin *a = ctx;
+    struct sr_worker_set *set = sr_registry_acquire(a->registry);
+    struct tree_stats ts = {0};
+    if (tree_stats_fill(a, set, &ts) != 0)
+        sr_grpc_call_finish(call, SR_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    else
+        sr_grpc_call_reply(call, &ts.resp.base);
+    tree_stats_clear(&ts);
+    sr_worker_set_release(set);
+}
+
+static void queue_stats_fill(struct sr_admin *a, const struct worker_list *wl,
+                             PB(GetQueueStatsResponse) * resp)
+{
+    struct sr_admin_totals t = {0};
+    a->hooks.totals(a->hooks.ctx, &t);
+    *resp = (PB(GetQueueStatsResponse))PB_INIT(GET_QUEUE_STATS_RESPONSE);
+    resp->n_workers = wl->n;
+    resp->workers = wl->ptrs;
+    resp->has_in_flight = resp->has_queued = resp->has_retries = true;
+    resp->in_flight = t.in_flight;
+    resp->queued = t.queued;
+    resp->retries = t.retries;
+}
+
+static void get_queue_stats(void *ctx, struct sr_grpc_call *call, const ProtobufCMessage *request)
+{
+    (void)request;
+    struct sr_admin *a = ctx;
+    struct sr_worker_set *set = sr_registry_acquire(a->registry);
+    struct worker_list wl = {0};
+    if (worker_list_fill(&wl, set) != 0) {
+        sr_grpc_call_finish(call, SR_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    } else {
+        PB(GetQueueStatsResponse) resp;
+        queue_stats_fill(a, &wl, &resp);
+        sr_grpc_call_reply(call, &resp.base);
+    }
+    worker_list_clear(&wl);
+    sr_worker_set_release(set);
+}
+
+/* WatchStats: one snapshot now, then one per interval, until cancelled. */
+struct watch {
+    struct sr_admin *admin;
+    struct sr_grpc_call *call;
+    struct event *timer;
+};
+
+#define WATCH_MAX_BACKLOG (1024 * 1024)
+
+static void watch_free(void *arg)
+{
+    struct watch *w = arg;
+    event_free(w->timer);
+    sr_free(w);
+}
+
+static void watch_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct watch *w = arg;
+    if (sr_grpc_call_backlog(w->call) > WATCH_MAX_BACKLOG)
+        return; /* a reader that does not keep up skips snapshots */
+    struct sr_worker_set *set = sr_registry_acquire(w->admin->registry);
+    struct worker_list wl = {0};
+    struct tree_stats ts = {0};
+    int rc = worker_list_fill(&wl, set);
+    if (rc == 0)
+        rc = tree_stats_fill(w->admin, set, &ts);
+    if (rc == 0) {
+        PB(GetQueueStatsResponse) queues;
+        queue_stats_fill(w->admin, &wl, &queues);
+        struct timeval now;
+        gettimeofday(&now, NULL);
+        PB(StatsSnapshot) snap = PB_INIT(STATS_SNAPSHOT);
+        snap.has_unix_ms = true;
+        snap.unix_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_usec / 1000;
+        snap.queues = &queues;
+        snap.trees = &ts.resp;
+        rc = sr_grpc_call_send(w->call, &snap.base);
+    } else {
+        sr_grpc_call_finish(w->call, SR_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        rc = -1;
+    }
+    tree_stats_clear(&ts);
+    worker_list_clear(&wl);
+    sr_worker_set_release(set);
+    if (rc != 0) /* the call is over: so is the watch */
+        watch_free(w);
+}
+
+static void watch_stats(void *ctx, struct sr_grpc_call *call, const ProtobufCMessage *request)
+{
+    const PB(WatchStatsRequest) *req = (const void *)request;
+    uint32_t ms = req->has_interval_ms && req->interval_ms ? req->interval_ms : 1000;
+    if (ms < 100) {
+        sr_grpc_call_finish(call, SR_GRPC_INVALID_ARGUMENT, "interval_ms: at least 100");
+        return;
+    }
+    struct watch *w = sr_calloc(1, sizeof(*w));
+    if (w == NULL ||
+        (w->timer = event_new(sr_grpc_call_base(call), -1, EV_PERSIST, watch_tick, w)) == NULL) {
+        sr_free(w);
+        sr_grpc_call_finish(call, SR_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    w->admin = ctx;
+    w->call = call;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(w->timer, &tv);
+    sr_grpc_call_on_cancel(call, watch_free, w);
+    event_active(w->timer, EV_TIMEOUT, 0); /* the first snapshot at once */
+}
+
+/* ---- cache -------------------------------------------------------------------- */
+
+static void evict_now(void *ctx, struct sr_grpc_call *call, const ProtobufCMessage *request)
+{
+    (void)request;
+    struct sr_admin *a = ctx;
+    PB(EvictNowResponse) resp = PB_INIT(EVICT_NOW_RESPONSE);
+    resp.has_evicted_bytes = true;
+    resp.evicted_bytes = sr_settings_maintain(a->settings);
+    sr_grpc_call_reply(call, &resp.base);
+}
+
+struct flush {
+    struct sr_admin *admin;
+    struct sr_grpc_call *call;
+    void *handle;
+};
+
+static void flush_cancelled(void *arg)
+{
+    struct flush *f = arg;
+    f->admin->hooks.cancel_flush(f->handle);
+    sr_free(f);
+}
+
+static void flush_done(void *arg, const char *const *flushed, size_t nflushed,
+                       const char *const *failed, size_t nfailed)
+{
+    struct flush *f = arg;
+    sr_grpc_call_on_cancel(f->call, NULL, NULL);
+    PB(FlushCacheResponse) resp = PB_INIT(FLUSH_CACHE_RESPONSE);
+    resp.n_flushed = nflushed;
+    resp.flushed = (char **)flushed;
+    resp.n_failed = nfailed;
+    resp.failed = (char **)failed;
+    sr_grpc_call_reply(f->call, &resp.base);
+    sr_free(f);
+}
+
+static void flush_cache(void *ctx, struct sr_grpc_call *call, const ProtobufCMessage *request)
+{
+    struct sr_admin *a = ctx;
+    const PB(FlushCacheRequest) *req = (const void *)request;
+    sr_settings_forget_all(a->settings);
+    if (!(req->has_workers && req->workers)) {
+        PB(FlushCacheResponse) resp = PB_INIT(FLUSH_CACHE_RESPONSE);
+        sr_grpc_call_reply(call, &resp.base);
+        return;
+    }
+    struct flush *f = sr_calloc(1, sizeof(*f));
+    struct sr_worker_set *set = sr_registry_acquire(a->registry);
+    if (f != NULL) {
+        f->admin = a;
+        f->call = call;
+        f->handle =
+            a->hooks.flush_workers(a->hooks.ctx, sr_grpc_call_base(call), set, flush_done, f);
+    }
+    sr_worker_set_release(set);
+    if (f == NULL || f->handle == NULL) {
+        sr_free(f);
+        sr_grpc_call_finish(call, SR_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    sr_grpc_call_on_cancel(call, flush_cancelled, f);
+}
+
+/* ---- grpc.health.v1 ------------------------------------------------------------- */
+
+static int serving_status(struct sr_admin *a, const char *service)
+{
+    if (service && service[0] && strcmp(service, "sglang.router.admin.v1.RouterAdmin") != 0)
+        return -1;
+    struct sr_admin_totals t = {0};
+    a->hooks.totals(a->hooks.ctx, &t);
+    return t.draining ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING
+                      : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+}
+
+static void health_check(void *ctx, struct sr_grpc_call *call, const ProtobufCMessage *request)
+{
+    const Grpc__Health__V1__HealthCheckRequest *req = (const void *)request;
+    int status = serving_status(ctx, req->service);
+    if (status < 0) {
+        sr_grpc_call_finish(call, SR_GRPC_NOT_FOUND, "unknown service");
+        return;
+    }
+    Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+    resp.status = status;
+    sr_grpc_call_reply(call, &resp.base);
+}
+
+/* Watch: the status now, then every change (checked each 500 ms). */
+struct health_watch {
+    struct sr_admin *admin;
+    struct sr_grpc_call *call;
+    struct event *timer;
+    char *service;
+    int last;
+};
+
+static void health_watch_free(void *arg)
+{
+    struct health_watch *w = arg;
+    event_free(w->timer);
+    sr_free(w->service);
+    sr_free(w);
+}
+
+static void health_watch_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct health_watch *w = arg;
+    int status = serving_status(w->admin, w->service);
+    if (status < 0)
+        status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
+    if (status == w->last)
+        return;
+    w->last = status;
+    Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+    resp.status = status;
+    if (sr_grpc_call_send(w->call, &resp.base) != 0)
+        health_watch_free(w);
+}
+
+static void health_watch(void *ctx, struct sr_grpc_call *call, const ProtobufCMessage *request)
+{
+    const Grpc__Health__V1__HealthCheckRequest *req = (const void *)request;
+    struct health_watch *w = sr_calloc(1, sizeof(*w));
+    if (w == NULL || (w->service = sr_strdup(req->service ? req->service : "")) == NULL ||
+        (w->timer = event_new(sr_grpc_call_base(call), -1, EV_PERSIST, health_watch_tick, w)) ==
+            NULL) {
+        if (w)
+            sr_free(w->service);
+        sr_free(w);
+        sr_grpc_call_finish(call, SR_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    w->admin = ctx;
+    w->call = call;
+    w->last = -1;
+    struct timeval tv = {0, 500000};
+    evtimer_add(w->timer, &tv);
+    sr_grpc_call_on_cancel(call, health_watch_free, w);
+    event_active(w->timer, EV_TIMEOUT, 0);
+}
+
+/* ---- the method table and the server ------------------------------------------- */
+
+#define IN(name) &sglang__router__admin__v1__##name##__descriptor
+static const struct sr_grpc_method methods[] = {
+    {SERVICE "ListWorkers", IN(list_workers_request), false, list_workers},
+    {SERVICE "SetWorkers", IN(set_workers_request), false, set_workers},
+    {SERVICE "AddWorkers", IN(add_workers_request), false, add_workers},
+    {SERVICE "RemoveWorkers", IN(remove_workers_request), false, remove_workers},
+    {SERVICE "GetConfig", IN(get_config_request), false, get_config},
+    {SERVICE "UpdateConfig", IN(update_config_request), false, update_config},
+    {SERVICE "GetTreeStats", IN(get_tree_stats_request), false, get_tree_stats},
+    {SERVICE "GetQueueStats", IN(get_queue_stats_request), false, get_queue_stats},
+    {SERVICE "WatchStats", IN(watch_stats_request), false, watch_stats},
+    {SERVICE "EvictNow", IN(evict_now_request), false, evict_now},
+    {SERVICE "FlushCache", IN(flush_cache_request), false, flush_cache},
+    {HEALTH "Check", &grpc__health__v1__health_check_request__descriptor, true, health_check},
+    {HEALTH "Watch", &grpc__health__v1__health_check_request__descriptor, true, health_watch},
+};
+
+/* Every method of the generated service descriptor has a handler here (a
+ * new RPC in the proto without one fails the first admin start loudly). */
+static bool table_complete(void)
+{
+    const ProtobufCServiceDescriptor *d = &sglang__router__admin__v1__router_admin__descriptor;
+    for (unsigned i = 0; i < d->n_methods; i++) {
+        char path[128];
+        snprintf(path, sizeof(path), SERVICE "%s", d->methods[i].name);
+        bool found = false;
+        for (size_t k = 0; k < sizeof(methods) / sizeof(methods[0]) && !found; k++)
+            found = strcmp(methods[k].path, path) == 0 && methods[k].input == d->methods[i].input;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+static bool is_loopback(const char *host)
+{
+    if (strcmp(host, "localhost") == 0)
+        return true;
+    struct in_addr v4;
+    struct in6_addr v6;
+    if (inet_pton(AF_INET, host, &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    return inet_pton(AF_INET6, host, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+struct sr_admin *sr_admin_start(const struct sr_admin_config *cfg, struct sr_registry *registry,
+                                struct sr_settings *settings, const struct sr_admin_hooks *hooks,
+                                char *err, size_t errlen)
+{
+    if (!table_complete()) {
+        snprintf(err, errlen, "admin API: a RouterAdmin method has no handler");
+        return NULL;
+    }
+    if (!is_loopback(cfg->host) && cfg->token == NULL && !cfg->allow_insecure) {
+        snprintf(err, errlen,
+                 "--admin-host %s is not a loopback address: set --admin-token (or "
+                 "--admin-allow-insecure to serve it unauthenticated)",
+                 cfg->host);
+        return NULL;
+    }
+    struct sr_admin *a = sr_calloc(1, sizeof(*a));
+    if (a == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    a->registry = registry;
+    a->settings = settings;
+    a->hooks = *hooks;
+    struct sr_grpc_server_config sc = {
+        .host = cfg->host,
+        .port = cfg->port,
+        .token = cfg->token,
+        .max_message = cfg->max_message,
+        .max_streams = 100,
+        .max_connections = 256,
+        .stop_grace_ms = 2000,
+    };
+    a->server =
+        sr_grpc_server_new(&sc, methods, sizeof(methods) / sizeof(methods[0]), a, err, errlen);
+    if (a->server == NULL || sr_grpc_server_start(a->server) != 0) {
+        if (a->server)
+            snprintf(err, errlen, "cannot start the admin thread");
+        sr_grpc_server_free(a->server);
+        sr_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+int sr_admin_port(const struct sr_admin *a)
+{
+    return sr_grpc_server_port(a->server);
+}
+
+void sr_admin_stop(struct sr_admin *a)
+{
+    if (a == NULL)
+        return;
+    sr_grpc_server_stop(a->server);
+    sr_grpc_server_free(a->server);
+    sr_free(a);
+}

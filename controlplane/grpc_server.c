@@ -1,0 +1,824 @@
+/* grpc_server: gRPC over HTTP/2 with nghttp2 and libevent (see grpc_server.h). */
+#include "grpc_server.h"
+
+#include "grpc_wire.h"
+
+#include "common/alloc.h"
+#include "common/log.h"
+#include "common/secret.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <nghttp2/nghttp2.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_HEADER_BYTES  16384
+#define OUTPUT_HIGH_WATER (64 * 1024)
+
+struct conn;
+
+struct sr_grpc_call {
+    struct conn *conn;
+    int32_t id;
+    struct sr_grpc_call *next; /* the connection's streams */
+    /* request */
+    size_t header_bytes;
+    bool post, grpc_content, content_type_seen, authorized;
+    bool has_timeout;
+    uint64_t timeout_ms;
+    char path[256];
+    bool path_too_long;
+    uint8_t *body;
+    size_t body_len, body_cap;
+    const struct sr_grpc_method *method;
+    bool remote_closed; /* END_STREAM received */
+    bool dispatched;    /* the handler has it */
+    /* response */
+    struct evbuffer *out;
+    bool response_started;
+    bool finished; /* status decided: nothing more is queued */
+    int status;
+    char message[512]; /* percent-encoded */
+    struct event *deadline;
+    void (*cancel)(void *arg);
+    void *cancel_arg;
+};
+
+struct conn {
+    struct sr_grpc_server *server;
+    struct bufferevent *bev;
+    nghttp2_session *session;
+    struct sr_grpc_call *calls;
+    struct conn *prev, *next;
+    struct event *close_ev; /* frees the connection from the loop, never from a caller */
+    int depth;              /* inside nghttp2 (recv or send): no flushing from callbacks */
+    bool closing;           /* close once the output drained */
+};
+
+struct sr_grpc_server {
+    struct sr_grpc_server_config cfg;
+    const struct sr_grpc_method *methods;
+    size_t nmethods;
+    void *ctx;
+    struct event_base *base;
+    struct evconnlistener *listener;
+    struct event *stop_ev, *stop_timer;
+    struct conn *conns;
+    size_t nconns;
+    int port;
+    bool stopping;
+    pthread_t thread;
+    bool running;
+};
+
+static void conn_flush(struct conn *c);
+static void conn_free(struct conn *c);
+
+/* ---- calls ------------------------------------------------------------------ */
+
+static struct sr_grpc_call *call_of(struct conn *c, int32_t id)
+{
+    return nghttp2_session_get_stream_user_data(c->session, id);
+}
+
+static const struct sr_grpc_method *find_method(struct sr_grpc_server *s, const char *path)
+{
+    for (size_t i = 0; i < s->nmethods; i++)
+        if (strcmp(s->methods[i].path, path) == 0)
+            return &s->methods[i];
+    return NULL;
+}
+
+static ssize_t read_out(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length,
+                        uint32_t *flags, nghttp2_data_source *source, void *user_data)
+{
+    (void)user_data;
+    struct sr_grpc_call *call = source->ptr;
+    int n = evbuffer_remove(call->out, buf, length);
+    if (n < 0)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (evbuffer_get_length(call->out) > 0)
+        return n;
+    if (!call->finished)
+        return n > 0 ? n : NGHTTP2_ERR_DEFERRED;
+    *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+    char code[16];
+    snprintf(code, sizeof(code), "%d", call->status);
+    nghttp2_nv trailers[] = {
+        {(uint8_t *)"grpc-status", (uint8_t *)code, 11, strlen(code), NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"grpc-message", (uint8_t *)call->message, 12, strlen(call->message),
+         NGHTTP2_NV_FLAG_NONE},
+    };
+    if (nghttp2_submit_trailer(session, id, trailers, call->message[0] ? 2 : 1) != 0)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    return n;
+}
+
+static int start_response(struct sr_grpc_call *call)
+{
+    nghttp2_nv hdrs[] = {
+        {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, NGHTTP2_NV_FLAG_NONE},
+    };
+    nghttp2_data_provider dp = {.source.ptr = call, .read_callback = read_out};
+    call->response_started = true;
+    return nghttp2_submit_response(call->conn->session, call->id, hdrs, 2, &dp);
+}
+
+/* A plain HTTP answer for requests that are not gRPC at all. */
+static void http_status(struct sr_grpc_call *call, const char *status)
+{
+    nghttp2_nv hdrs[] = {
+        {(uint8_t *)":status", (uint8_t *)status, 7, strlen(status), NGHTTP2_NV_FLAG_NONE},
+    };
+    call->response_started = call->finished = true;
+    nghttp2_submit_response(call->conn->session, call->id, hdrs, 1, NULL);
+}
+
+static void stop_deadline(struct sr_grpc_call *call)
+{
+    if (call->deadline) {
+        event_free(call->deadline);
+        call->deadline = NULL;
+    }
+}
+
+void sr_grpc_call_finish(struct sr_grpc_call *call, int status, const char *message)
+{
+    if (call->finished)
+        return;
+    call->finished = true;
+    call->cancel = NULL;
+    call->status = status;
+    sr_grpc_percent_encode(message ? message : "", call->message, sizeof(call->message));
+    stop_deadline(call);
+    if (call->response_started) {
+        nghttp2_session_resume_data(call->conn->session, call->id);
+    } else {
+        /* Trailers-only: one HEADERS frame with END_STREAM. */
+        char code[16];
+        snprintf(code, sizeof(code), "%d", status);
+        nghttp2_nv hdrs[] = {
+            {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
+            {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16,
+             NGHTTP2_NV_FLAG_NONE},
+            {(uint8_t *)"grpc-status", (uint8_t *)code, 11, strlen(code), NGHTTP2_NV_FLAG_NONE},
+            {(uint8_t *)"grpc-message", (uint8_t *)call->message, 12, strlen(call->message),
+             NGHTTP2_NV_FLAG_NONE},
+        };
+        call->response_started = true;
+        nghttp2_submit_response(call->conn->session, call->id, hdrs, call->message[0] ? 4 : 3,
+                                NULL);
+    }
+    conn_flush(call->conn);
+}
+
+int sr_grpc_call_send(struct sr_grpc_call *call, const ProtobufCMessage *msg)
+{
+    if (call->finished)
+        return -1;
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    uint8_t prefix[SR_GRPC_PREFIX];
+    sr_grpc_prefix(prefix, (uint32_t)len);
+    struct evbuffer_iovec v;
+    if (evbuffer_add(call->out, prefix, sizeof(prefix)) != 0 ||
+        evbuffer_reserve_space(call->out, len ? len : 1, &v, 1) != 1) {
+        sr_grpc_call_finish(call, SR_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        return -1;
+    }
+    protobuf_c_message_pack(msg, v.iov_base);
+    v.iov_len = len;
+    evbuffer_commit_space(call->out, &v, 1);
+    if (!call->response_started) {
+        if (start_response(call) != 0) {
+            sr_grpc_call_finish(call, SR_GRPC_INTERNAL, "cannot start the response");
+            return -1;
+        }
+    } else {
+        nghttp2_session_resume_data(call->conn->session, call->id);
+    }
+    conn_flush(call->conn);
+    return 0;
+}
+
+void sr_grpc_call_reply(struct sr_grpc_call *call, const ProtobufCMessage *msg)
+{
+    if (sr_grpc_call_send(call, msg) == 0)
+        sr_grpc_call_finish(call, SR_GRPC_OK, NULL);
+}
+
+void sr_grpc_call_on_cancel(struct sr_grpc_call *call, void (*fn)(void *arg), void *arg)
+{
+    call->cancel = fn;
+    call->cancel_arg = arg;
+}
+
+size_t sr_grpc_call_backlog(const struct sr_grpc_call *call)
+{
+    return evbuffer_get_length(call->out);
+}
+
+struct event_base *sr_grpc_call_base(struct sr_grpc_call *call)
+{
+    return call->conn->server->base;
+}
+
+/* The handler's side ends without a finish from it: tell it, then end the
+ * call with status (if it was not ended yet). */
+static void abandon(struct sr_grpc_call *call, int status, const char *message)
+{
+    void (*fn)(void *) = call->cancel;
+    call->cancel = NULL;
+    if (fn)
+        fn(call->cancel_arg);
+    if (!call->finished && status >= 0)
+        sr_grpc_call_finish(call, status, message);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct sr_grpc_call *call = arg;
+    abandon(call, SR_GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
+}
+
+static void dispatch(struct sr_grpc_call *call)
+{
+    struct sr_grpc_server *s = call->conn->server;
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    switch (sr_grpc_unframe(call->body, call->body_len, &data, &len)) {
+    case SR_GRPC_ONE_MESSAGE:
+        break;
+    case SR_GRPC_NO_MESSAGE:
+    case SR_GRPC_MANY:
+        sr_grpc_call_finish(call, SR_GRPC_UNIMPLEMENTED, "expected exactly one request message");
+        return;
+    case SR_GRPC_TRUNCATED:
+        sr_grpc_call_finish(call, SR_GRPC_INTERNAL, "request message cut short");
+        return;
+    case SR_GRPC_COMPRESSED:
+        sr_grpc_call_finish(call, SR_GRPC_UNIMPLEMENTED, "compressed messages are not supported");
+        return;
+    }
+    ProtobufCMessage *req = protobuf_c_message_unpack(call->method->input, NULL, len, data);
+    if (req == NULL) {
+        sr_grpc_call_finish(call, SR_GRPC_INTERNAL, "cannot parse the request message");
+        return;
+    }
+    call->dispatched = true;
+    call->method->handle(s->ctx, call, req);
+    protobuf_c_message_free_unpacked(req, NULL);
+}
+
+/* The request head is complete: everything that can be refused before the
+ * body is refused now. */
+static void check_head(struct sr_grpc_call *call)
+{
+    struct sr_grpc_server *s = call->conn->server;
+    if (!call->post) {
+        http_status(call, "405");
+        return;
+    }
+    if (!call->grpc_content) {
+        http_status(call, "415");
+        return;
+    }
+    char msg[300];
+    call->method = call->path_too_long ? NULL : find_method(s, call->path);
+    if (call->method == NULL) {
+        snprintf(msg, sizeof(msg), "unknown method %s",
+                 call->path_too_long ? "(too long)" : call->path);
+        sr_grpc_call_finish(call, SR_GRPC_UNIMPLEMENTED, msg);
+        return;
+    }
+    if (s->cfg.token && !call->method->open && !call->authorized) {
+        sr_grpc_call_finish(call, SR_GRPC_UNAUTHENTICATED,
+                            "missing or wrong authorization: Bearer token");
+        return;
+    }
+    if (call->has_timeout) {
+        call->deadline = evtimer_new(s->base, on_deadline, call);
+        struct timeval tv = {(time_t)(call->timeout_ms / 1000),
+                             (suseconds_t)(call->timeout_ms % 1000) * 1000};
+        if (call->deadline == NULL || evtimer_add(call->deadline, &tv) != 0) {
+            sr_grpc_call_finish(call, SR_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+            return;
+        }
+    }
+}
+
+static void call_free(struct sr_grpc_call *call)
+{
+    stop_deadline(call);
+    if (call->out)
+        evbuffer_free(call->out);
+    sr_free(call->body);
+    sr_free(call);
+}
+
+/* ---- nghttp2 callbacks ------------------------------------------------------- */
+
+static ssize_t on_send(nghttp2_session *session, const uint8_t *data, size_t length, int flags,
+                       void *user_data)
+{
+    (void)session;
+    (void)flags;
+    struct conn *c = user_data;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (evbuffer_get_length(out) >= OUTPUT_HIGH_WATER)
+        return NGHTTP2_ERR_WOULDBLOCK;
+    if (bufferevent_write(c->bev, data, length) != 0)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    return (ssize_t)length;
+}
+
+static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
+{
+    struct conn *c = user_data;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    struct sr_grpc_call *call = sr_calloc(1, sizeof(*call));
+    if (call == NULL || (call->out = evbuffer_new()) == NULL) {
+        sr_free(call);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets this stream only */
+    }
+    call->conn = c;
+    call->id = frame->hd.stream_id;
+    call->next = c->calls;
+    c->calls = call;
+    nghttp2_session_set_stream_user_data(session, call->id, call);
+    return 0;
+}
+
+static bool header_is(const uint8_t *name, size_t namelen, const char *want)
+{
+    return namelen == strlen(want) && memcmp(name, want, namelen) == 0;
+}
+
+static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                     void *user_data)
+{
+    (void)session;
+    (void)flags;
+    struct conn *c = user_data;
+    struct sr_grpc_call *call = call_of(c, frame->hd.stream_id);
+    if (call == NULL || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0; /* trailers from the client carry nothing we use */
+    call->header_bytes += namelen + valuelen + 32;
+    if (call->header_bytes > MAX_HEADER_BYTES)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    const char *v = (const char *)value;
+    if (header_is(name, namelen, ":method")) {
+        call->post = valuelen == 4 && memcmp(v, "POST", 4) == 0;
+    } else if (header_is(name, namelen, ":path")) {
+        call->path_too_long = valuelen >= sizeof(call->path);
+        if (!call->path_too_long) {
+            memcpy(call->path, v, valuelen);
+            call->path[valuelen] = '\0';
+        }
+    } else if (header_is(name, namelen, "content-type")) {
+        call->grpc_content = valuelen >= 16 && memcmp(v, "application/grpc", 16) == 0 &&
+                             (valuelen == 16 || v[16] == '+' || v[16] == ';');
+    } else if (header_is(name, namelen, "authorization")) {
+        call->authorized = sr_bearer_matches(v, valuelen, c->server->cfg.token);
+    } else if (header_is(name, namelen, "grpc-timeout")) {
+        call->has_timeout = sr_grpc_parse_timeout(v, valuelen, &call->timeout_ms);
+    }
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t id, const uint8_t *data,
+                         size_t len, void *user_data)
+{
+    (void)session;
+    (void)flags;
+    struct conn *c = user_data;
+    struct sr_grpc_call *call = call_of(c, id);
+    if (call == NULL || call->finished || call->dispatched)
+        return 0;
+    size_t limit = c->server->cfg.max_message + SR_GRPC_PREFIX;
+    if (call->body_len + len > call->body_cap) {
+        size_t cap = call->body_cap ? call->body_cap : 1024;
+        while (cap < call->body_len + len)
+            cap *= 2;
+        if (cap > limit)
+            cap = limit;
+        if (call->body_len + len > cap) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "request larger than the limit of %zu bytes",
+                     c->server->cfg.max_message);
+            sr_grpc_call_finish(call, SR_GRPC_RESOURCE_EXHAUSTED, msg);
+            return 0;
+        }
+        uint8_t *body = sr_realloc(call->body, cap);
+        if (body == NULL) {
+            sr_grpc_call_finish(call, SR_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+            return 0;
+        }
+        call->body = body;
+        call->body_cap = cap;
+    }
+    memcpy(call->body + call->body_len, data, len);
+    call->body_len += len;
+    uint32_t announced;
+    if (sr_grpc_announced_length(call->body, call->body_len, &announced) &&
+        announced > c->server->cfg.max_message) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "request message of %u bytes exceeds the limit of %zu",
+                 announced, c->server->cfg.max_message);
+        sr_grpc_call_finish(call, SR_GRPC_RESOURCE_EXHAUSTED, msg);
+    }
+    return 0;
+}
+
+static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
+{
+    (void)session;
+    struct conn *c = user_data;
+    if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
+        return 0;
+    struct sr_grpc_call *call = call_of(c, frame->hd.stream_id);
+    if (call == NULL)
+        return 0;
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+        check_head(call);
+    if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+        call->remote_closed = true;
+        if (!call->finished && !call->dispatched)
+            dispatch(call);
+    }
+    return 0;
+}
+
+static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
+{
+    struct conn *c = user_data;
+    if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+        return 0;
+    struct sr_grpc_call *call = call_of(c, frame->hd.stream_id);
+    /* We answered before the client finished sending: release the stream. */
+    if (call && !call->remote_closed)
+        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, call->id, NGHTTP2_NO_ERROR);
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *session, int32_t id, uint32_t error_code,
+                           void *user_data)
+{
+    (void)error_code;
+    struct conn *c = user_data;
+    struct sr_grpc_call *call = call_of(c, id);
+    if (call == NULL)
+        return 0;
+    nghttp2_session_set_stream_user_data(session, id, NULL);
+    call->finished = true; /* nothing can be sent any more */
+    abandon(call, -1, NULL);
+    for (struct sr_grpc_call **p = &c->calls; *p; p = &(*p)->next) {
+        if (*p == call) {
+            *p = call->next;
+            break;
+        }
+    }
+    call_free(call);
+    return 0;
+}
+
+/* ---- connections ------------------------------------------------------------ */
+
+static void conn_flush(struct conn *c)
+{
+    if (c->depth > 0)
+        return; /* the outermost nghttp2 call sends when it returns */
+    c->depth++;
+    int rc = nghttp2_session_send(c->session);
+    c->depth--;
+    if (rc != 0) {
+        sr_log_debug("admin connection: %s", nghttp2_strerror(rc));
+        c->closing = true;
+        evbuffer_drain(bufferevent_get_output(c->bev), (size_t)-1);
+    }
+    if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session))
+        c->closing = true;
+    /* Freed from its own event: whoever flushed (a handler's timer, a
+     * call's finish) may still hold the call or the connection. */
+    if (c->closing && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        event_active(c->close_ev, EV_TIMEOUT, 0);
+}
+
+static void on_close(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn_free(arg);
+}
+
+static void maybe_done(struct sr_grpc_server *s)
+{
+    if (s->stopping && s->conns == NULL)
+        event_base_loopexit(s->base, NULL);
+}
+
+static void conn_free(struct conn *c)
+{
+    struct sr_grpc_server *s = c->server;
+    /* Streams still open end here: tell their handlers. */
+    while (c->calls) {
+        struct sr_grpc_call *call = c->calls;
+        c->calls = call->next;
+        call->finished = true;
+        abandon(call, -1, NULL);
+        call_free(call);
+    }
+    nghttp2_session_del(c->session);
+    bufferevent_free(c->bev);
+    event_free(c->close_ev);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->nconns--;
+    sr_free(c);
+    maybe_done(s);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    size_t len = evbuffer_get_length(in);
+    unsigned char *data = evbuffer_pullup(in, -1);
+    c->depth++;
+    ssize_t n = nghttp2_session_mem_recv(c->session, data, len);
+    c->depth--;
+    if (n < 0) {
+        sr_log_debug("admin connection: %s", nghttp2_strerror((int)n));
+        /* nghttp2 queued a GOAWAY for protocol errors: send it, then close. */
+        c->closing = true;
+    }
+    evbuffer_drain(in, len);
+    conn_flush(c);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    conn_flush(arg);
+}
+
+static void on_event(struct bufferevent *bev, short events, void *arg)
+{
+    (void)bev;
+    if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+        conn_free(arg);
+}
+
+static nghttp2_session_callbacks *make_callbacks(void)
+{
+    nghttp2_session_callbacks *cbs;
+    if (nghttp2_session_callbacks_new(&cbs) != 0)
+        return NULL;
+    nghttp2_session_callbacks_set_send_callback(cbs, on_send);
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+    return cbs;
+}
+
+static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *addr,
+                      int addrlen, void *arg)
+{
+    (void)listener;
+    (void)addr;
+    (void)addrlen;
+    struct sr_grpc_server *s = arg;
+    if (s->stopping || s->nconns >= s->cfg.max_connections) {
+        sr_log_warn("admin: refusing a connection (%zu open)", s->nconns);
+        evutil_closesocket(fd);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    struct conn *c = sr_calloc(1, sizeof(*c));
+    nghttp2_session_callbacks *cbs = make_callbacks();
+    nghttp2_option *opt = NULL;
+    if (c == NULL || cbs == NULL || nghttp2_option_new(&opt) != 0)
+        goto fail;
+    c->server = s;
+    c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (c->bev == NULL)
+        goto fail;
+    c->close_ev = event_new(s->base, -1, 0, on_close, c);
+    if (c->close_ev == NULL)
+        goto fail;
+    fd = -1; /* the bufferevent owns it */
+    /* Protection against known HTTP/2 floods (backported into Debian 12's
+     * libnghttp2): bounded SETTINGS entries, CONTINUATION frames and rapid
+     * stream resets. */
+    nghttp2_option_set_max_settings(opt, 64);
+    nghttp2_option_set_max_continuations(opt, 8);
+    nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
+    if (nghttp2_session_server_new2(&c->session, cbs, c, opt) != 0)
+        goto fail;
+    nghttp2_settings_entry settings[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, s->cfg.max_streams},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, MAX_HEADER_BYTES},
+    };
+    if (nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, settings, 2) != 0)
+        goto fail;
+    nghttp2_session_callbacks_del(cbs);
+    nghttp2_option_del(opt);
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    conn_flush(c);
+    return;
+fail:
+    sr_log_warn("admin: cannot set up a connection (out of memory)");
+    if (cbs)
+        nghttp2_session_callbacks_del(cbs);
+    if (opt)
+        nghttp2_option_del(opt);
+    if (c) {
+        if (c->session)
+            nghttp2_session_del(c->session);
+        if (c->bev)
+            bufferevent_free(c->bev);
+        if (c->close_ev)
+            event_free(c->close_ev);
+        sr_free(c);
+    }
+    if (fd >= 0)
+        evutil_closesocket(fd);
+}
+
+/* ---- server ------------------------------------------------------------------ */
+
+static void on_stop_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct sr_grpc_server *s = arg;
+    while (s->conns)
+        conn_free(s->conns);
+    event_base_loopexit(s->base, NULL);
+}
+
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct sr_grpc_server *s = arg;
+    s->stopping = true;
+    if (s->listener) {
+        evconnlistener_free(s->listener);
+        s->listener = NULL;
+    }
+    for (struct conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        c->depth++; /* flush once, below */
+        for (struct sr_grpc_call *call = c->calls; call; call = call->next)
+            abandon(call, SR_GRPC_UNAVAILABLE, "the router is shutting down");
+        nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
+                              nghttp2_session_get_last_proc_stream_id(c->session), NGHTTP2_NO_ERROR,
+                              NULL, 0);
+        c->closing = true;
+        c->depth--;
+        conn_flush(c);
+    }
+    struct timeval tv = {s->cfg.stop_grace_ms / 1000, (s->cfg.stop_grace_ms % 1000) * 1000};
+    evtimer_add(s->stop_timer, &tv);
+    maybe_done(s);
+}
+
+static int bind_listener(struct sr_grpc_server *s, char *err, size_t errlen)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char service[16];
+    snprintf(service, sizeof(service), "%ld", s->cfg.port);
+    int rc = getaddrinfo(s->cfg.host, service, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "--admin-host %s: %s", s->cfg.host, gai_strerror(rc));
+        return -1;
+    }
+    s->listener = evconnlistener_new_bind(
+        s->base, on_accept, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+        128, res->ai_addr, (int)res->ai_addrlen);
+    freeaddrinfo(res);
+    if (s->listener == NULL) {
+        snprintf(err, errlen, "cannot listen on %s:%ld for the admin API: %s", s->cfg.host,
+                 s->cfg.port, strerror(errno));
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    getsockname(evconnlistener_get_fd(s->listener), (struct sockaddr *)&ss, &len);
+    s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                             : ((struct sockaddr_in *)&ss)->sin_port);
+    return 0;
+}
+
+struct sr_grpc_server *sr_grpc_server_new(const struct sr_grpc_server_config *cfg,
+                                          const struct sr_grpc_method *methods, size_t nmethods,
+                                          void *ctx, char *err, size_t errlen)
+{
+    struct sr_grpc_server *s = sr_calloc(1, sizeof(*s));
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->cfg = *cfg;
+    s->methods = methods;
+    s->nmethods = nmethods;
+    s->ctx = ctx;
+    struct event_config *ec = event_config_new();
+    if (ec) {
+        event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
+        s->base = event_base_new_with_config(ec);
+        event_config_free(ec);
+    }
+    if (s->base == NULL || (s->stop_ev = event_new(s->base, -1, 0, on_stop, s)) == NULL ||
+        (s->stop_timer = evtimer_new(s->base, on_stop_timer, s)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        sr_grpc_server_free(s);
+        return NULL;
+    }
+    if (bind_listener(s, err, errlen) != 0) {
+        sr_grpc_server_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int sr_grpc_server_port(const struct sr_grpc_server *s)
+{
+    return s->port;
+}
+
+struct event_base *sr_grpc_server_base(struct sr_grpc_server *s)
+{
+    return s->base;
+}
+
+static void *run(void *arg)
+{
+    struct sr_grpc_server *s = arg;
+    event_base_dispatch(s->base);
+    return NULL;
+}
+
+int sr_grpc_server_start(struct sr_grpc_server *s)
+{
+    if (pthread_create(&s->thread, NULL, run, s) != 0)
+        return -1;
+    s->running = true;
+    return 0;
+}
+
+void sr_grpc_server_stop(struct sr_grpc_server *s)
+{
+    if (s == NULL || !s->running)
+        return;
+    event_active(s->stop_ev, EV_READ, 0);
+    pthread_join(s->thread, NULL);
+    s->running = false;
+}
+
+void sr_grpc_server_free(struct sr_grpc_server *s)
+{
+    if (s == NULL)
+        return;
+    while (s->conns)
+        conn_free(s->conns);
+    if (s->listener)
+        evconnlistener_free(s->listener);
+    if (s->stop_ev)
+        event_free(s->stop_ev);
+    if (s->stop_timer)
+        event_free(s->stop_timer);
+    if (s->base)
+        event_base_free(s->base);
+    sr_free(s);
+}

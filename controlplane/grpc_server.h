@@ -1,0 +1,83 @@
+/*
+ * grpc_server: a gRPC server over HTTP/2 (nghttp2 on libevent, cleartext
+ * h2c with prior knowledge), running its own event loop in its own thread.
+ *
+ * It owns connections, streams and the wire protocol: request validation
+ * (POST, content-type application/grpc, else HTTP 415), bearer-token
+ * authentication (constant-time compare, UNAUTHENTICATED), method lookup
+ * (UNIMPLEMENTED), the message size limit (RESOURCE_EXHAUSTED, refused from
+ * the 5-byte prefix before buffering), exactly one request message,
+ * grpc-timeout deadlines (DEADLINE_EXCEEDED), trailers-only responses for
+ * early errors, grpc-status/grpc-message trailers, RST_STREAM after an early
+ * answer, and GOAWAY on stop. Services see only calls: a decoded request
+ * message in, messages and one final status out.
+ *
+ * Threading: handlers and cancel callbacks run on the server's thread; a
+ * handler may finish its call at once or later (from a timer or another
+ * event on sr_grpc_call_base()). sr_grpc_server_stop() may be called from
+ * any thread.
+ */
+#ifndef SR_GRPC_SERVER_H
+#define SR_GRPC_SERVER_H
+
+#include <event2/event.h>
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sr_grpc_call;
+struct sr_grpc_server;
+
+struct sr_grpc_method {
+    const char *path; /* "/package.Service/Method" */
+    const ProtobufCMessageDescriptor *input;
+    bool open; /* callable without the token (health checks) */
+    /* request is freed after the handler returns: copy what outlives it. */
+    void (*handle)(void *ctx, struct sr_grpc_call *call, const ProtobufCMessage *request);
+};
+
+struct sr_grpc_server_config {
+    const char *host;
+    long port;              /* 0 = any free port */
+    const char *token;      /* required bearer token; NULL = none */
+    size_t max_message;     /* largest request message accepted, bytes */
+    uint32_t max_streams;   /* concurrent streams per connection */
+    size_t max_connections; /* beyond: new connections are closed at once */
+    long stop_grace_ms;     /* how long stop waits for connections to drain */
+};
+
+/* Binds the listener (so the port is known and errors are reported before
+ * any thread starts). NULL on failure, with a one-line reason in err. The
+ * method table and ctx must outlive the server. */
+struct sr_grpc_server *sr_grpc_server_new(const struct sr_grpc_server_config *cfg,
+                                          const struct sr_grpc_method *methods, size_t nmethods,
+                                          void *ctx, char *err, size_t errlen);
+int sr_grpc_server_port(const struct sr_grpc_server *s);
+struct event_base *sr_grpc_server_base(struct sr_grpc_server *s);
+/* Runs the loop in a new thread. 0 or -1. */
+int sr_grpc_server_start(struct sr_grpc_server *s);
+/* Graceful stop from any thread: GOAWAY, open calls end UNAVAILABLE,
+ * connections close once drained (at most stop_grace_ms); joins the thread. */
+void sr_grpc_server_stop(struct sr_grpc_server *s);
+/* After stop (or if never started). Accepts NULL. */
+void sr_grpc_server_free(struct sr_grpc_server *s);
+
+/* ---- calls (server thread only) ---- */
+
+/* Queues one response message. 0, or -1 (out of memory: the call is then
+ * finished with RESOURCE_EXHAUSTED and must not be used again). */
+int sr_grpc_call_send(struct sr_grpc_call *call, const ProtobufCMessage *msg);
+/* Ends the call with a status; message may be NULL. The call must not be
+ * used afterwards. */
+void sr_grpc_call_finish(struct sr_grpc_call *call, int status, const char *message);
+/* send + finish(OK), or the error if sending failed. */
+void sr_grpc_call_reply(struct sr_grpc_call *call, const ProtobufCMessage *msg);
+/* Called once if the call ends before the handler finished it (client
+ * cancel, deadline, disconnect, server stop); the call is gone afterwards. */
+void sr_grpc_call_on_cancel(struct sr_grpc_call *call, void (*fn)(void *arg), void *arg);
+/* Response bytes queued and not yet sent (a slow reader's backlog). */
+size_t sr_grpc_call_backlog(const struct sr_grpc_call *call);
+struct event_base *sr_grpc_call_base(struct sr_grpc_call *call);
+
+#endif

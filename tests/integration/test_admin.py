@@ -1,0 +1,362 @@
+"""The gRPC admin API (proto/sglang/router/admin/v1, grpc.health.v1) called
+by a stock implementation: Python grpcio with stubs generated from our
+proto files at test time, and grpcio-health-checking's own health stubs.
+Runs under the pinned virtualenv (requirements-grpc.txt, run_in_venv.py)."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from harness import BIN, ProcTestCase, request, wait_until
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROTO = os.path.join(HERE, "..", "..", "proto")
+STUBS = tempfile.mkdtemp(prefix="sr-stubs-")
+subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I" + PROTO, "--python_out=" + STUBS,
+                "--grpc_python_out=" + STUBS, "sglang/router/admin/v1/admin.proto"], check=True)
+sys.path.insert(0, STUBS)
+from sglang.router.admin.v1 import admin_pb2 as pb  # noqa: E402
+from sglang.router.admin.v1 import admin_pb2_grpc as pb_grpc  # noqa: E402
+
+GEN = "/generate"
+TOKEN = "s3cret-admin-token"
+
+
+def worker_of(resp):
+    return resp.headers.get("x-worker-id")
+
+
+def gen(port, text):
+    return request(port, "POST", GEN, {"text": text, "sampling_params": {"max_new_tokens": 2}})
+
+
+class AdminCase(ProcTestCase):
+    def start(self, workers, *args):
+        r = self.router("--admin-port", "0", "--health-check-interval-secs", "1",
+                        "--worker-urls", *[w.url for w in workers], *args)
+        self.assertIsNotNone(r.admin_port)
+        self.channel = grpc.insecure_channel("127.0.0.1:%d" % r.admin_port)
+        self.addCleanup(self.channel.close)
+        self.admin = pb_grpc.RouterAdminStub(self.channel)
+        return r
+
+    def workers(self, n, *args):
+        return [self.sim("--worker-id", "w%d" % i, "--zero-latency", *args) for i in range(n)]
+
+    def urls(self, workers):
+        return [w.url for w in workers]
+
+
+class EveryRpc(AdminCase):
+    def test_workers_list_add_remove_set(self):
+        ws = self.workers(3)
+        self.start(ws[:1])
+        got = self.admin.ListWorkers(pb.ListWorkersRequest(), timeout=5)
+        self.assertEqual([w.url for w in got.workers], [ws[0].url])
+        self.assertEqual(got.workers[0].health, pb.WORKER_HEALTH_HEALTHY)
+
+        added = self.admin.AddWorkers(pb.AddWorkersRequest(urls=[ws[1].url]), timeout=5)
+        self.assertEqual(list(added.added), [ws[1].url])
+        self.assertEqual(len(added.workers), 2)
+        self.assertEqual(added.workers[1].health, pb.WORKER_HEALTH_PENDING)  # checked before traffic
+
+        removed = self.admin.RemoveWorkers(pb.RemoveWorkersRequest(urls=[ws[0].url]), timeout=5)
+        self.assertEqual(list(removed.removed), [ws[0].url])
+
+        swapped = self.admin.SetWorkers(pb.SetWorkersRequest(urls=[ws[2].url, ws[1].url]), timeout=5)
+        self.assertEqual(list(swapped.added), [ws[2].url])
+        self.assertEqual(list(swapped.removed), [])
+        self.assertEqual([w.url for w in swapped.workers], [ws[2].url, ws[1].url])
+
+        # All or none: one bad URL changes nothing.
+        with self.assertRaises(grpc.RpcError) as e:
+            self.admin.AddWorkers(pb.AddWorkersRequest(urls=[ws[0].url, "ftp://nope"]), timeout=5)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("ftp://nope", e.exception.details())
+        with self.assertRaises(grpc.RpcError) as e:
+            self.admin.AddWorkers(pb.AddWorkersRequest(urls=[ws[1].url]), timeout=5)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.ALREADY_EXISTS)
+        with self.assertRaises(grpc.RpcError) as e:
+            self.admin.RemoveWorkers(pb.RemoveWorkersRequest(urls=[ws[0].url]), timeout=5)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.NOT_FOUND)
+        with self.assertRaises(grpc.RpcError) as e:
+            self.admin.SetWorkers(pb.SetWorkersRequest(urls=[ws[0].url, ws[0].url]), timeout=5)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        got = self.admin.ListWorkers(pb.ListWorkersRequest(), timeout=5)
+        self.assertEqual([w.url for w in got.workers], [ws[2].url, ws[1].url])
+
+    def test_config_get_update_validation(self):
+        self.start(self.workers(1))
+        cfg = self.admin.GetConfig(pb.GetConfigRequest(), timeout=5).config
+        self.assertEqual((cfg.policy, cfg.cache_threshold, cfg.cache_routing_prob), ("cache_aware", 0.5, 1.0))
+        self.assertEqual((cfg.eviction_interval_secs, cfg.max_tree_size), (60, 16777216))
+        new = self.admin.UpdateConfig(pb.UpdateConfigRequest(
+            config=pb.RouterConfig(cache_threshold=0.25, balance_abs_threshold=64)), timeout=5).config
+        self.assertEqual((new.cache_threshold, new.balance_abs_threshold), (0.25, 64))
+        self.assertEqual(new.cache_routing_prob, 1.0)  # untouched
+        for bad, field in ((pb.RouterConfig(cache_threshold=1.5), "cache_threshold"),
+                           (pb.RouterConfig(policy="fastest"), "policy"),
+                           (pb.RouterConfig(max_tree_size=0), "max_tree_size"),
+                           (pb.RouterConfig(cache_threshold=0.9, eviction_interval_secs=-1),
+                            "eviction_interval_secs")):
+            with self.assertRaises(grpc.RpcError) as e:
+                self.admin.UpdateConfig(pb.UpdateConfigRequest(config=bad), timeout=5)
+            self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+            self.assertTrue(e.exception.details().startswith(field + ":"), e.exception.details())
+        # A rejected update changed nothing (not even its valid fields).
+        cfg = self.admin.GetConfig(pb.GetConfigRequest(), timeout=5).config
+        self.assertEqual(cfg.cache_threshold, 0.25)
+
+    def test_stats_evict_flush(self):
+        ws = self.workers(2)
+        r = self.start(ws)
+        for i in range(6):
+            self.assertEqual(gen(r.port, "a shared system prompt, then question %d" % i).status, 200)
+        trees = self.admin.GetTreeStats(pb.GetTreeStatsRequest(), timeout=5)
+        self.assertTrue(trees.has_tree)
+        self.assertEqual(sorted(t.url for t in trees.workers), sorted(self.urls(ws)))
+        self.assertGreater(sum(t.text_bytes for t in trees.workers), 40)
+        self.assertGreater(trees.total_nodes, 0)
+        self.assertGreater(trees.memory_bytes, 0)
+        queues = self.admin.GetQueueStats(pb.GetQueueStatsRequest(), timeout=5)
+        self.assertEqual(sum(w.processed for w in queues.workers), 6)
+        self.assertEqual((queues.in_flight, queues.queued), (0, 0))
+
+        # A smaller size target applies at once (an eviction pass runs on
+        # update); what arrives later waits for the next pass, or EvictNow.
+        self.admin.UpdateConfig(pb.UpdateConfigRequest(config=pb.RouterConfig(max_tree_size=100)),
+                                timeout=5)
+        trees = self.admin.GetTreeStats(pb.GetTreeStatsRequest(), timeout=5)
+        self.assertTrue(all(t.text_bytes <= 100 for t in trees.workers))
+        for i in range(8):  # 40 distinct bytes each: ~160 per worker, under the hard cap (200)
+            gen(r.port, "%c%s" % (chr(ord("A") + i), "-distinct text for the eviction test-" + "x"))
+        trees = self.admin.GetTreeStats(pb.GetTreeStatsRequest(), timeout=5)
+        self.assertTrue(any(t.text_bytes > 100 for t in trees.workers), trees)
+        evicted = self.admin.EvictNow(pb.EvictNowRequest(), timeout=5)
+        self.assertGreater(evicted.evicted_bytes, 0)
+        trees = self.admin.GetTreeStats(pb.GetTreeStatsRequest(), timeout=5)
+        self.assertTrue(all(t.text_bytes <= 100 for t in trees.workers))
+
+        gen(r.port, "fill the workers' caches with this prompt")
+        again = gen(r.port, "fill the workers' caches with this prompt")
+        self.assertGreater(again.json()["meta_info"]["cached_tokens"], 0)
+        flushed = self.admin.FlushCache(pb.FlushCacheRequest(workers=True), timeout=5)
+        self.assertEqual(sorted(flushed.flushed), sorted(self.urls(ws)))
+        self.assertEqual(list(flushed.failed), [])
+        trees = self.admin.GetTreeStats(pb.GetTreeStatsRequest(), timeout=5)
+        self.assertEqual(trees.total_text_bytes, 0)
+        resp = gen(r.port, "fill the workers' caches with this prompt")
+        self.assertEqual(resp.json()["meta_info"]["cached_tokens"], 0)
+
+    def test_watch_stats_streams_until_cancelled(self):
+        ws = self.workers(1)
+        r = self.start(ws)
+        stream = self.admin.WatchStats(pb.WatchStatsRequest(interval_ms=100), timeout=10)
+        got, t0 = [], time.monotonic()
+        for snap in stream:
+            got.append(snap)
+            if len(got) == 2:
+                gen(r.port, "counted between snapshots")
+            if len(got) == 5:
+                stream.cancel()
+                break
+        self.assertGreater(time.monotonic() - t0, 0.3)
+        self.assertTrue(all(s.unix_ms > 0 for s in got))
+        self.assertEqual(got[0].queues.workers[0].processed, 0)
+        self.assertEqual(got[-1].queues.workers[0].processed, 1)
+        self.assertTrue(got[-1].trees.has_tree)
+        with self.assertRaises(grpc.RpcError) as e:
+            list(self.admin.WatchStats(pb.WatchStatsRequest(interval_ms=5), timeout=5))
+        self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+
+    def test_health_service(self):
+        slow = self.sim("--decode-step-ms", "50")
+        r = self.start([slow])
+        health = health_pb2_grpc.HealthStub(self.channel)
+        for service in ("", "sglang.router.admin.v1.RouterAdmin"):
+            resp = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            self.assertEqual(resp.status, health_pb2.HealthCheckResponse.SERVING)
+        with self.assertRaises(grpc.RpcError) as e:
+            health.Check(health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=5)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.NOT_FOUND)
+        watch = health.Watch(health_pb2.HealthCheckRequest(service=""), timeout=10)
+        self.assertEqual(next(watch).status, health_pb2.HealthCheckResponse.SERVING)
+        # A 2-second request keeps the router draining long enough to see it.
+        t = threading.Thread(target=gen_long, args=(r.port,))
+        t.start()
+        time.sleep(0.3)
+        r.p.send_signal(15)
+        self.assertEqual(next(watch).status, health_pb2.HealthCheckResponse.NOT_SERVING)
+        watch.cancel()
+        t.join()
+
+
+def gen_long(port):
+    request(port, "POST", GEN, {"text": "x", "sampling_params": {"max_new_tokens": 40}}, timeout=30)
+
+
+class ChangesApplyToTraffic(AdminCase):
+    def test_set_workers_moves_traffic_and_drops_tree_entries(self):
+        a, b = self.workers(2)
+        r = self.start([a])
+        self.assertEqual(worker_of(gen(r.port, "before")), "w0")
+        self.admin.SetWorkers(pb.SetWorkersRequest(urls=[b.url]), timeout=5)
+        wait_until(lambda: self.admin.ListWorkers(pb.ListWorkersRequest(), timeout=5).workers[0].health
+                   == pb.WORKER_HEALTH_HEALTHY, what="the new worker healthy")
+        served = {worker_of(gen(r.port, "after %d" % i)) for i in range(8)}
+        self.assertEqual(served, {"w1"})
+        trees = self.admin.GetTreeStats(pb.GetTreeStatsRequest(), timeout=5)
+        self.assertEqual([t.url for t in trees.workers], [b.url])
+        # The removed worker's text left the tree: only "after ..." remains.
+        self.assertLess(trees.total_text_bytes, 8 * len("after 0") + 1)
+
+    def test_cache_routing_prob_zero_is_shortest_queue(self):
+        ws = self.workers(4)
+        r = self.start(ws, "--policy", "cache_aware")
+        text = "the same prompt every time, long enough to match well"
+        sticky = {worker_of(gen(r.port, text)) for _ in range(12)}
+        self.assertEqual(len(sticky), 1)  # cache-aware: always the worker holding it
+        self.admin.UpdateConfig(pb.UpdateConfigRequest(config=pb.RouterConfig(cache_routing_prob=0.0)),
+                                timeout=5)
+        spread = {worker_of(gen(r.port, text)) for _ in range(40)}
+        self.assertGreater(len(spread), 2)  # idle workers tie: ties are random
+
+    def test_policy_switch_at_runtime(self):
+        ws = self.workers(3)
+        r = self.start(ws, "--policy", "cache_aware")
+        self.admin.UpdateConfig(pb.UpdateConfigRequest(config=pb.RouterConfig(policy="round_robin")),
+                                timeout=5)
+        served = [worker_of(gen(r.port, "same")) for _ in range(6)]
+        self.assertEqual(len(set(served)), 3)
+        self.assertEqual(served[:3], served[3:])  # a cycle
+        trees = self.admin.GetTreeStats(pb.GetTreeStatsRequest(), timeout=5)
+        self.assertFalse(trees.has_tree)
+
+    def test_set_workers_under_load_loses_no_request(self):
+        ws = [self.sim("--worker-id", "w%d" % i, "--time-scale", "2") for i in range(3)]
+        r = self.start(ws[:2])
+        bench = subprocess.Popen([os.path.join(BIN, "sglang-bench"), "--url", r.url, "--quiet", "--json", "-",
+                                  "--workload", "shared-prefix", "--groups", "8", "--prompts-per-group", "100",
+                                  "--system-tokens", "64", "--question-tokens", "8", "--output-tokens", "4",
+                                  "--concurrency", "16"], stdout=subprocess.PIPE, text=True)
+        sets = [[ws[0], ws[1]], [ws[1], ws[2]], [ws[2], ws[0]]]
+        swaps = 0
+        while bench.poll() is None and swaps < 30:
+            time.sleep(0.1)
+            self.admin.SetWorkers(pb.SetWorkersRequest(urls=self.urls(sets[swaps % 3])), timeout=5)
+            swaps += 1
+        out, _ = bench.communicate(timeout=120)
+        rep = json.loads(out.strip().splitlines()[-1])
+        self.assertGreaterEqual(swaps, 5)
+        self.assertEqual((rep["ok"], rep["failed"], rep["rejected"]), (800, 0, 0), rep)
+        wait_until(lambda: self.admin.GetQueueStats(pb.GetQueueStatsRequest(), timeout=5).in_flight == 0,
+                   what="in-flight 0")
+
+
+class Errors(AdminCase):
+    def test_token(self):
+        ws = self.workers(1)
+        r = self.start(ws, "--admin-token", TOKEN)
+        with self.assertRaises(grpc.RpcError) as e:
+            self.admin.ListWorkers(pb.ListWorkersRequest(), timeout=5)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
+        with self.assertRaises(grpc.RpcError) as e:
+            self.admin.ListWorkers(pb.ListWorkersRequest(), timeout=5,
+                                   metadata=[("authorization", "Bearer wrong")])
+        self.assertEqual(e.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
+        got = self.admin.ListWorkers(pb.ListWorkersRequest(), timeout=5,
+                                     metadata=[("authorization", "Bearer " + TOKEN)])
+        self.assertEqual(len(got.workers), 1)
+        # Health checks stay open (Kubernetes gRPC probes send no metadata).
+        health = health_pb2_grpc.HealthStub(self.channel)
+        self.assertEqual(health.Check(health_pb2.HealthCheckRequest(), timeout=5).status,
+                         health_pb2.HealthCheckResponse.SERVING)
+        code, err = r.stop()
+        self.assertNotIn(TOKEN, err)
+
+    def test_unknown_method_and_size_limit(self):
+        self.start(self.workers(1), "--admin-max-message-size", "1024")
+        nope = self.channel.unary_unary("/sglang.router.admin.v1.RouterAdmin/Nope",
+                                        request_serializer=lambda m: m.SerializeToString(),
+                                        response_deserializer=pb.ListWorkersResponse.FromString)
+        with self.assertRaises(grpc.RpcError) as e:
+            nope(pb.ListWorkersRequest(), timeout=5)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
+        big = ["http://worker-%04d.example:8000" % i for i in range(100)]
+        with self.assertRaises(grpc.RpcError) as e:
+            self.admin.SetWorkers(pb.SetWorkersRequest(urls=big), timeout=5)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        self.assertEqual(len(self.admin.ListWorkers(pb.ListWorkersRequest(), timeout=5).workers), 1)
+
+    def test_deadline_exceeded_cancels_the_work(self):
+        # A worker that accepts connections and never answers.
+        mute = socket.socket()
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(8)
+        self.addCleanup(mute.close)
+        r = self.start(self.workers(1), "--health-check-timeout-secs", "30")
+        url = "http://127.0.0.1:%d" % mute.getsockname()[1]
+        self.admin.AddWorkers(pb.AddWorkersRequest(urls=[url]), timeout=5)
+        mute.settimeout(5)
+        conns = [mute.accept()[0]]  # its first health check: the address is known now
+        t0 = time.monotonic()
+        with self.assertRaises(grpc.RpcError) as e:
+            self.admin.FlushCache(pb.FlushCacheRequest(workers=True), timeout=0.5)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
+        self.assertLess(time.monotonic() - t0, 3)
+        # The server gave up too: the flush request to the mute worker is closed.
+        while True:
+            c, _ = mute.accept()
+            conns.append(c)
+            c.settimeout(5)
+            data = c.recv(4096)
+            if b"/flush_cache" in data:
+                break
+        self.assertEqual(c.recv(4096), b"")  # EOF: the router closed it
+        for c in conns:
+            c.close()
+        self.assertEqual(len(self.admin.ListWorkers(pb.ListWorkersRequest(), timeout=5).workers), 2)
+        self.assertTrue(r.alive())
+
+    def test_malformed_http2_never_crashes(self):
+        r = self.start(self.workers(1))
+        preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+        for junk in (b"GET / HTTP/1.1\r\n\r\n", b"\x00" * 100,
+                     preface + b"\x00\x00\x04\xff\x00\x00\x00\x00\x00garbage",  # unknown frame type
+                     preface + b"\x00\x00\x06\x04\x00\x00\x00\x00\x01" + b"\x00\x03\xff\xff\xff\xff",  # bad SETTINGS
+                     preface + b"\x00\x10\x00\x01\x05\x00\x00\x00\x01" + os.urandom(4096)):  # HEADERS junk
+            s = socket.create_connection(("127.0.0.1", r.admin_port), timeout=5)
+            s.sendall(junk)
+            try:
+                while s.recv(65536):
+                    pass  # the server answers (GOAWAY) and closes
+            except (ConnectionResetError, socket.timeout):
+                pass
+            s.close()
+        self.assertTrue(r.alive())
+        self.assertEqual(len(self.admin.ListWorkers(pb.ListWorkersRequest(), timeout=5).workers), 1)
+        # A plain HTTP/2 request that is not gRPC: HTTP 415, not a gRPC status.
+        self.assertEqual(request(r.port, "GET", "/health").status, 200)
+
+    def test_public_address_needs_a_token(self):
+        ws = self.workers(1)
+        argv = [os.path.join(BIN, "sglang-router"), "--port", "0", "--prometheus-port", "-1",
+                "--admin-host", "0.0.0.0", "--admin-port", "0", "--worker-urls", ws[0].url]
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("--admin-token", p.stderr)
+        r = self.router("--admin-host", "0.0.0.0", "--admin-port", "0", "--admin-token", TOKEN,
+                        "--worker-urls", ws[0].url)
+        self.assertIsNotNone(r.admin_port)
+
+
+if __name__ == "__main__":
+    unittest.main()
