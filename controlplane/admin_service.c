@@ -513,7 +513,7 @@ static void watch_stats(void *ctx, struct sr_grpc_call *call, const ProtobufCMes
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     evtimer_add(w->timer, &tv);
     sr_grpc_call_on_cancel(call, watch_free, w);
-    event_active(w->timer, EV_TIMEOUT, 0); /* the first snapshot at once */
+    watch_tick(-1, 0, w); /* the first snapshot at once */
 }
 
 /* ---- cache -------------------------------------------------------------------- */
@@ -660,7 +660,7 @@ static void health_watch(void *ctx, struct sr_grpc_call *call, const ProtobufCMe
     struct timeval tv = {0, 500000};
     evtimer_add(w->timer, &tv);
     sr_grpc_call_on_cancel(call, health_watch_free, w);
-    event_active(w->timer, EV_TIMEOUT, 0);
+    health_watch_tick(-1, 0, w); /* the status at once */
 }
 
 /* ---- the method table and the server ------------------------------------------- */

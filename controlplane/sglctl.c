@@ -1,0 +1,710 @@
+/*
+ * sglctl: the command-line client of the router's gRPC admin API.
+ *
+ *   sglctl [--addr HOST:PORT] [--token T] [--timeout S] [--json] COMMAND ...
+ *
+ * Commands map one to one onto RouterAdmin / grpc.health.v1 calls; output
+ * is an aligned table (or JSON with --json, one object per line). Exit
+ * status: 0 success, 1 the call failed (the gRPC status name and message
+ * are printed), 2 a usage error.
+ */
+#include "grpc_client.h"
+#include "grpc_wire.h"
+#include "pb_json.h"
+
+#include "grpc/health/v1/health.pb-c.h"
+#include "sglang/router/admin/v1/admin.pb-c.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PB(name)      Sglang__Router__Admin__V1__##name
+#define PB_INIT(name) SGLANG__ROUTER__ADMIN__V1__##name##__INIT
+#define SERVICE       "/sglang.router.admin.v1.RouterAdmin/"
+
+#define EXIT_CALL  1
+#define EXIT_USAGE 2
+
+struct ctl {
+    char host[256];
+    char port[16];
+    const char *token;
+    long timeout_ms;
+    bool json;
+    struct sr_grpc_client *client;
+};
+
+static const char usage[] =
+    "usage: sglctl [--addr HOST:PORT] [--token T] [--timeout SECS] [--json] COMMAND\n"
+    "\n"
+    "The router's admin API (start the router with --admin-port PORT).\n"
+    "\n"
+    "commands:\n"
+    "  workers list                   the workers, their health and counters\n"
+    "  workers set URL...             replace the whole list\n"
+    "  workers add URL...             add workers (all or none)\n"
+    "  workers remove URL...          remove workers (all or none)\n"
+    "  config get                     the routing settings in force\n"
+    "  config set --FLAG VALUE ...    change settings (router flag names)\n"
+    "  stats trees                    the cache-aware tree per worker\n"
+    "  stats queues                   in-flight, processed, failures per worker\n"
+    "  stats watch [--interval-ms N] [--count N]\n"
+    "                                 a snapshot every interval\n"
+    "  evict                          run a tree eviction pass now\n"
+    "  flush-cache [--workers]        empty the router's tree (and the workers' caches)\n"
+    "  health [--service NAME]        grpc.health.v1 Check\n"
+    "\n"
+    "options:\n"
+    "  --addr HOST:PORT   admin address (default $SGLCTL_ADDR or 127.0.0.1:30001)\n"
+    "  --token T          bearer token (default $SGLCTL_TOKEN)\n"
+    "  --timeout SECS     deadline of each call (default 10)\n"
+    "  --json             JSON output, one object per line\n"
+    "  -h, --help         this help; COMMAND --help for a command's\n"
+    "\n"
+    "exit status: 0 ok, 1 the call failed, 2 usage error\n";
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "sglctl: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (sglctl --help)\n");
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+static bool is_help(const char *arg)
+{
+    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+}
+
+/* ---- calls ------------------------------------------------------------------ */
+
+struct reply {
+    const ProtobufCMessageDescriptor *type;
+    ProtobufCMessage *msg; /* the last one received */
+    int (*each)(struct ctl *ctl, const ProtobufCMessage *msg, void *arg); /* streaming */
+    void *each_arg;
+    struct ctl *ctl;
+    bool bad;
+};
+
+static int on_message(void *arg, const uint8_t *data, size_t len)
+{
+    struct reply *r = arg;
+    ProtobufCMessage *m = protobuf_c_message_unpack(r->type, NULL, len, data);
+    if (m == NULL) {
+        r->bad = true;
+        return 1;
+    }
+    if (r->each) {
+        int stop = r->each(r->ctl, m, r->each_arg);
+        protobuf_c_message_free_unpacked(m, NULL);
+        return stop;
+    }
+    if (r->msg)
+        protobuf_c_message_free_unpacked(r->msg, NULL);
+    r->msg = m;
+    return 0;
+}
+
+static bool connected(struct ctl *ctl)
+{
+    if (ctl->client)
+        return true;
+    char err[300];
+    ctl->client = sr_grpc_client_connect(ctl->host, ctl->port, ctl->timeout_ms, err, sizeof(err));
+    if (ctl->client == NULL) {
+        fprintf(stderr, "sglctl: UNAVAILABLE: %s\n", err);
+        return false;
+    }
+    return true;
+}
+
+/* One call; the response message in *out (free with
+ * protobuf_c_message_free_unpacked), or an error printed and false. */
+static bool call(struct ctl *ctl, const char *path, const ProtobufCMessage *req,
+                 const ProtobufCMessageDescriptor *resp_type, struct reply *r, long timeout_ms)
+{
+    if (!connected(ctl))
+        return false;
+    r->type = resp_type;
+    r->ctl = ctl;
+    char msg[600];
+    int status = sr_grpc_client_call(ctl->client, path, ctl->token, timeout_ms, req, on_message, r,
+                                     msg, sizeof(msg));
+    if (status == SR_GRPC_OK && r->bad) {
+        status = SR_GRPC_INTERNAL;
+        snprintf(msg, sizeof(msg), "cannot parse the response");
+    }
+    if (status == SR_GRPC_OK && r->msg == NULL && r->each == NULL) {
+        status = SR_GRPC_INTERNAL;
+        snprintf(msg, sizeof(msg), "no response message");
+    }
+    if (status != SR_GRPC_OK) {
+        fprintf(stderr, "sglctl: %s: %s\n", sr_grpc_status_name(status), msg);
+        if (r->msg)
+            protobuf_c_message_free_unpacked(r->msg, NULL);
+        r->msg = NULL;
+        return false;
+    }
+    return true;
+}
+
+static void print_json(const ProtobufCMessage *m)
+{
+    json_t *j = sr_pb_to_json(m);
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    if (text)
+        printf("%s\n", text);
+    free(text);
+    json_decref(j);
+    fflush(stdout);
+}
+
+/* ---- tables ------------------------------------------------------------------- */
+
+static const char *health_name(int h)
+{
+    switch (h) {
+    case SGLANG__ROUTER__ADMIN__V1__WORKER_HEALTH__WORKER_HEALTH_PENDING:
+        return "pending";
+    case SGLANG__ROUTER__ADMIN__V1__WORKER_HEALTH__WORKER_HEALTH_HEALTHY:
+        return "healthy";
+    case SGLANG__ROUTER__ADMIN__V1__WORKER_HEALTH__WORKER_HEALTH_UNHEALTHY:
+        return "unhealthy";
+    default:
+        return "unknown";
+    }
+}
+
+static int url_width(PB(Worker) * *ws, size_t n)
+{
+    int w = 3;
+    for (size_t i = 0; i < n; i++)
+        if (ws[i]->url && (int)strlen(ws[i]->url) > w)
+            w = (int)strlen(ws[i]->url);
+    return w;
+}
+
+static void print_workers(PB(Worker) * *ws, size_t n)
+{
+    int w = url_width(ws, n);
+    printf("%-*s  %-9s  %9s  %10s  %8s  %15s\n", w, "URL", "HEALTH", "IN_FLIGHT", "PROCESSED",
+           "FAILURES", "PENDING_PREFILL");
+    for (size_t i = 0; i < n; i++)
+        printf("%-*s  %-9s  %9lld  %10llu  %8llu  %15lld\n", w, ws[i]->url,
+               health_name(ws[i]->health), (long long)ws[i]->in_flight,
+               (unsigned long long)ws[i]->processed, (unsigned long long)ws[i]->failures,
+               (long long)ws[i]->pending_prefill_bytes);
+    if (n == 0)
+        printf("(no workers)\n");
+}
+
+static void print_list(const char *label, char **items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        printf("%s %s\n", label, items[i]);
+}
+
+/* ---- commands ------------------------------------------------------------------ */
+
+static int cmd_workers(struct ctl *ctl, int argc, char **argv)
+{
+    if (argc < 1 || is_help(argv[0])) {
+        printf("usage: sglctl workers list | set URL... | add URL... | remove URL...\n");
+        return argc < 1 ? EXIT_USAGE : 0;
+    }
+    const char *sub = argv[0];
+    struct reply r = {0};
+    if (strcmp(sub, "list") == 0) {
+        if (argc > 1)
+            return usage_error("workers list takes no arguments (got '%s')", argv[1]);
+        PB(ListWorkersRequest) req = PB_INIT(LIST_WORKERS_REQUEST);
+        if (!call(ctl, SERVICE "ListWorkers", &req.base,
+                  &sglang__router__admin__v1__list_workers_response__descriptor, &r,
+                  ctl->timeout_ms))
+            return EXIT_CALL;
+        PB(ListWorkersResponse) *resp = (void *)r.msg;
+        if (ctl->json)
+            print_json(r.msg);
+        else
+            print_workers(resp->workers, resp->n_workers);
+        protobuf_c_message_free_unpacked(r.msg, NULL);
+        return 0;
+    }
+    bool set = strcmp(sub, "set") == 0, add = strcmp(sub, "add") == 0,
+         remove = strcmp(sub, "remove") == 0;
+    if (!set && !add && !remove)
+        return usage_error("unknown workers command '%s'", sub);
+    for (int i = 1; i < argc; i++)
+        if (argv[i][0] == '-')
+            return usage_error("unexpected option '%s' (workers take URLs)", argv[i]);
+    if (argc < 2 && !set)
+        return usage_error("workers %s needs at least one URL", sub);
+    char **urls = argv + 1;
+    size_t n = (size_t)(argc - 1);
+    PB(Worker) **workers = NULL;
+    size_t nworkers = 0;
+    if (set) {
+        PB(SetWorkersRequest) req = PB_INIT(SET_WORKERS_REQUEST);
+        req.n_urls = n;
+        req.urls = urls;
+        if (!call(ctl, SERVICE "SetWorkers", &req.base,
+                  &sglang__router__admin__v1__set_workers_response__descriptor, &r,
+                  ctl->timeout_ms))
+            return EXIT_CALL;
+        PB(SetWorkersResponse) *resp = (void *)r.msg;
+        if (!ctl->json) {
+            print_list("added", resp->added, resp->n_added);
+            print_list("removed", resp->removed, resp->n_removed);
+        }
+        workers = resp->workers;
+        nworkers = resp->n_workers;
+    } else if (add) {
+        PB(AddWorkersRequest) req = PB_INIT(ADD_WORKERS_REQUEST);
+        req.n_urls = n;
+        req.urls = urls;
+        if (!call(ctl, SERVICE "AddWorkers", &req.base,
+                  &sglang__router__admin__v1__add_workers_response__descriptor, &r,
+                  ctl->timeout_ms))
+            return EXIT_CALL;
+        PB(AddWorkersResponse) *resp = (void *)r.msg;
+        if (!ctl->json)
+            print_list("added", resp->added, resp->n_added);
+        workers = resp->workers;
+        nworkers = resp->n_workers;
+    } else {
+        PB(RemoveWorkersRequest) req = PB_INIT(REMOVE_WORKERS_REQUEST);
+        req.n_urls = n;
+        req.urls = urls;
+        if (!call(ctl, SERVICE "RemoveWorkers", &req.base,
+                  &sglang__router__admin__v1__remove_workers_response__descriptor, &r,
+                  ctl->timeout_ms))
+            return EXIT_CALL;
+        PB(RemoveWorkersResponse) *resp = (void *)r.msg;
+        if (!ctl->json)
+            print_list("removed", resp->removed, resp->n_removed);
+        workers = resp->workers;
+        nworkers = resp->n_workers;
+    }
+    if (ctl->json)
+        print_json(r.msg);
+    else
+        print_workers(workers, nworkers);
+    protobuf_c_message_free_unpacked(r.msg, NULL);
+    return 0;
+}
+
+/* config set flags: the router's flag names, the RouterConfig fields. */
+enum kind { K_STRING, K_DOUBLE, K_INT };
+struct config_flag {
+    const char *flag;
+    enum kind kind;
+    size_t offset, has_offset;
+};
+#define MSG(f) offsetof(PB(RouterConfig), f)
+#define HAS(f) offsetof(PB(RouterConfig), has_##f)
+static const struct config_flag config_flags[] = {
+    {"--policy", K_STRING, MSG(policy), 0},
+    {"--cache-threshold", K_DOUBLE, MSG(cache_threshold), HAS(cache_threshold)},
+    {"--cache-routing-prob", K_DOUBLE, MSG(cache_routing_prob), HAS(cache_routing_prob)},
+    {"--balance-abs-threshold", K_INT, MSG(balance_abs_threshold), HAS(balance_abs_threshold)},
+    {"--balance-rel-threshold", K_DOUBLE, MSG(balance_rel_threshold), HAS(balance_rel_threshold)},
+    {"--eviction-interval", K_INT, MSG(eviction_interval_secs), HAS(eviction_interval_secs)},
+    {"--max-tree-size", K_INT, MSG(max_tree_size), HAS(max_tree_size)},
+    {"--cache-load-weight", K_DOUBLE, MSG(cache_load_weight), HAS(cache_load_weight)},
+    {"--cache-queue-weight", K_DOUBLE, MSG(cache_queue_weight), HAS(cache_queue_weight)},
+};
+#define NFLAGS (sizeof(config_flags) / sizeof(config_flags[0]))
+
+static void print_config(const PB(RouterConfig) * c)
+{
+    printf("%-22s %s\n", "policy", c->policy ? c->policy : "");
+    printf("%-22s %g\n", "cache-threshold", c->cache_threshold);
+    printf("%-22s %g\n", "cache-routing-prob", c->cache_routing_prob);
+    printf("%-22s %lld\n", "balance-abs-threshold", (long long)c->balance_abs_threshold);
+    printf("%-22s %g\n", "balance-rel-threshold", c->balance_rel_threshold);
+    printf("%-22s %lld\n", "eviction-interval", (long long)c->eviction_interval_secs);
+    printf("%-22s %lld\n", "max-tree-size", (long long)c->max_tree_size);
+    printf("%-22s %g\n", "cache-load-weight", c->cache_load_weight);
+    printf("%-22s %g\n", "cache-queue-weight", c->cache_queue_weight);
+}
+
+static int cmd_config(struct ctl *ctl, int argc, char **argv)
+{
+    if (argc < 1 || is_help(argv[0]) || (argc > 1 && is_help(argv[1]))) {
+        printf("usage: sglctl config get\n       sglctl config set");
+        for (size_t i = 0; i < NFLAGS; i++)
+            printf(" [%s V]", config_flags[i].flag);
+        printf("\n");
+        return argc < 1 ? EXIT_USAGE : 0;
+    }
+    struct reply r = {0};
+    PB(RouterConfig) * shown;
+    if (strcmp(argv[0], "get") == 0) {
+        if (argc > 1)
+            return usage_error("config get takes no arguments (got '%s')", argv[1]);
+        PB(GetConfigRequest) req = PB_INIT(GET_CONFIG_REQUEST);
+        if (!call(ctl, SERVICE "GetConfig", &req.base,
+                  &sglang__router__admin__v1__get_config_response__descriptor, &r, ctl->timeout_ms))
+            return EXIT_CALL;
+        shown = ((PB(GetConfigResponse) *)r.msg)->config;
+    } else if (strcmp(argv[0], "set") == 0) {
+        PB(RouterConfig) cfg = PB_INIT(ROUTER_CONFIG);
+        if (argc < 2)
+            return usage_error("config set needs at least one %s", "--FLAG VALUE");
+        for (int i = 1; i < argc; i++) {
+            char *name = argv[i], *value = NULL, *eq = strchr(argv[i], '=');
+            char flag[64];
+            if (eq) {
+                snprintf(flag, sizeof(flag), "%.*s", (int)(eq - name), name);
+                name = flag;
+                value = eq + 1;
+            } else if (i + 1 < argc) {
+                value = argv[++i];
+            }
+            const struct config_flag *f = NULL;
+            for (size_t k = 0; k < NFLAGS && !f; k++)
+                if (strcmp(config_flags[k].flag, name) == 0)
+                    f = &config_flags[k];
+            if (f == NULL)
+                return usage_error("config set: unknown flag '%s'", name);
+            if (value == NULL)
+                return usage_error("config set: %s needs a value", name);
+            char *end = NULL;
+            char *field = (char *)&cfg + f->offset;
+            errno = 0;
+            if (f->kind == K_STRING) {
+                *(char **)field = value;
+            } else if (f->kind == K_DOUBLE) {
+                double d = strtod(value, &end);
+                if (*value == '\0' || *end != '\0' || errno || !isfinite(d))
+                    return usage_error("config set: not a number: '%s'", value);
+                *(double *)field = d;
+            } else {
+                long long v = strtoll(value, &end, 10);
+                if (*value == '\0' || *end != '\0' || errno)
+                    return usage_error("config set: not an integer: '%s'", value);
+                *(int64_t *)field = v;
+            }
+            if (f->kind != K_STRING)
+                *(protobuf_c_boolean *)((char *)&cfg + f->has_offset) = true;
+        }
+        PB(UpdateConfigRequest) req = PB_INIT(UPDATE_CONFIG_REQUEST);
+        req.config = &cfg;
+        if (!call(ctl, SERVICE "UpdateConfig", &req.base,
+                  &sglang__router__admin__v1__update_config_response__descriptor, &r,
+                  ctl->timeout_ms))
+            return EXIT_CALL;
+        shown = ((PB(UpdateConfigResponse) *)r.msg)->config;
+    } else {
+        return usage_error("unknown config command '%s'", argv[0]);
+    }
+    if (ctl->json)
+        print_json(r.msg);
+    else if (shown)
+        print_config(shown);
+    protobuf_c_message_free_unpacked(r.msg, NULL);
+    return 0;
+}
+
+static void print_trees(const PB(GetTreeStatsResponse) * t)
+{
+    if (!t->has_tree) {
+        printf("the policy in force keeps no tree\n");
+        return;
+    }
+    int w = 3;
+    for (size_t i = 0; i < t->n_workers; i++)
+        if ((int)strlen(t->workers[i]->url) > w)
+            w = (int)strlen(t->workers[i]->url);
+    printf("%-*s  %12s\n", w, "URL", "TEXT_BYTES");
+    for (size_t i = 0; i < t->n_workers; i++)
+        printf("%-*s  %12llu\n", w, t->workers[i]->url,
+               (unsigned long long)t->workers[i]->text_bytes);
+    printf("total: %llu text bytes, %llu nodes, %llu bytes of memory\n",
+           (unsigned long long)t->total_text_bytes, (unsigned long long)t->total_nodes,
+           (unsigned long long)t->memory_bytes);
+}
+
+static void print_queues(const PB(GetQueueStatsResponse) * q)
+{
+    print_workers(q->workers, q->n_workers);
+    printf("router: %lld in flight, %lld queued, %llu retries\n", (long long)q->in_flight,
+           (long long)q->queued, (unsigned long long)q->retries);
+}
+
+struct watch_state {
+    long count, seen;
+};
+
+static int on_snapshot(struct ctl *ctl, const ProtobufCMessage *m, void *arg)
+{
+    struct watch_state *w = arg;
+    const PB(StatsSnapshot) *s = (const void *)m;
+    if (ctl->json) {
+        print_json(m);
+    } else {
+        time_t secs = (time_t)(s->unix_ms / 1000);
+        struct tm tm;
+        char when[32];
+        gmtime_r(&secs, &tm);
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+        printf("%s.%03uZ", when, (unsigned)(s->unix_ms % 1000));
+        if (s->queues) {
+            printf("  in_flight=%lld queued=%lld", (long long)s->queues->in_flight,
+                   (long long)s->queues->queued);
+            for (size_t i = 0; i < s->queues->n_workers; i++)
+                printf("  %s=%lld", s->queues->workers[i]->url,
+                       (long long)s->queues->workers[i]->in_flight);
+        }
+        if (s->trees && s->trees->has_tree)
+            printf("  tree=%lluB", (unsigned long long)s->trees->total_text_bytes);
+        printf("\n");
+        fflush(stdout);
+    }
+    return w->count > 0 && ++w->seen >= w->count;
+}
+
+static int cmd_stats(struct ctl *ctl, int argc, char **argv)
+{
+    if (argc < 1 || is_help(argv[0]) || (argc > 1 && is_help(argv[1]))) {
+        printf("usage: sglctl stats trees | queues | watch [--interval-ms N] [--count N]\n");
+        return argc < 1 ? EXIT_USAGE : 0;
+    }
+    struct reply r = {0};
+    if (strcmp(argv[0], "trees") == 0 || strcmp(argv[0], "queues") == 0) {
+        if (argc > 1)
+            return usage_error("stats takes no further arguments (got '%s')", argv[1]);
+        bool trees = argv[0][0] == 't';
+        PB(GetTreeStatsRequest) treq = PB_INIT(GET_TREE_STATS_REQUEST);
+        PB(GetQueueStatsRequest) qreq = PB_INIT(GET_QUEUE_STATS_REQUEST);
+        bool ok = trees ? call(ctl, SERVICE "GetTreeStats", &treq.base,
+                               &sglang__router__admin__v1__get_tree_stats_response__descriptor, &r,
+                               ctl->timeout_ms)
+                        : call(ctl, SERVICE "GetQueueStats", &qreq.base,
+                               &sglang__router__admin__v1__get_queue_stats_response__descriptor, &r,
+                               ctl->timeout_ms);
+        if (!ok)
+            return EXIT_CALL;
+        if (ctl->json)
+            print_json(r.msg);
+        else if (trees)
+            print_trees((void *)r.msg);
+        else
+            print_queues((void *)r.msg);
+        protobuf_c_message_free_unpacked(r.msg, NULL);
+        return 0;
+    }
+    if (strcmp(argv[0], "watch") != 0)
+        return usage_error("unknown stats command '%s'", argv[0]);
+    PB(WatchStatsRequest) req = PB_INIT(WATCH_STATS_REQUEST);
+    struct watch_state w = {0};
+    for (int i = 1; i < argc; i++) {
+        bool interval = strcmp(argv[i], "--interval-ms") == 0;
+        if ((!interval && strcmp(argv[i], "--count") != 0) || i + 1 >= argc)
+            return usage_error("stats watch: unexpected '%s'", argv[i]);
+        char *end = NULL;
+        long v = strtol(argv[++i], &end, 10);
+        if (*end != '\0' || v < 0)
+            return usage_error("stats watch: not a count: '%s'", argv[i]);
+        if (interval) {
+            req.has_interval_ms = true;
+            req.interval_ms = (uint32_t)v;
+        } else {
+            w.count = v;
+        }
+    }
+    r.each = on_snapshot;
+    r.each_arg = &w;
+    /* A watch runs until --count snapshots or the user stops it. */
+    return call(ctl, SERVICE "WatchStats", &req.base,
+                &sglang__router__admin__v1__stats_snapshot__descriptor, &r, 0)
+               ? 0
+               : EXIT_CALL;
+}
+
+static int cmd_evict(struct ctl *ctl, int argc, char **argv)
+{
+    if (argc > 0 && is_help(argv[0])) {
+        printf("usage: sglctl evict\n");
+        return 0;
+    }
+    if (argc > 0)
+        return usage_error("evict takes no arguments (got '%s')", argv[0]);
+    struct reply r = {0};
+    PB(EvictNowRequest) req = PB_INIT(EVICT_NOW_REQUEST);
+    if (!call(ctl, SERVICE "EvictNow", &req.base,
+              &sglang__router__admin__v1__evict_now_response__descriptor, &r, ctl->timeout_ms))
+        return EXIT_CALL;
+    if (ctl->json)
+        print_json(r.msg);
+    else
+        printf("evicted %llu bytes\n",
+               (unsigned long long)((PB(EvictNowResponse) *)r.msg)->evicted_bytes);
+    protobuf_c_message_free_unpacked(r.msg, NULL);
+    return 0;
+}
+
+static int cmd_flush(struct ctl *ctl, int argc, char **argv)
+{
+    PB(FlushCacheRequest) req = PB_INIT(FLUSH_CACHE_REQUEST);
+    for (int i = 0; i < argc; i++) {
+        if (is_help(argv[i])) {
+            printf("usage: sglctl flush-cache [--workers]\n");
+            return 0;
+        }
+        if (strcmp(argv[i], "--workers") != 0)
+            return usage_error("flush-cache: unexpected '%s'", argv[i]);
+        req.has_workers = req.workers = true;
+    }
+    struct reply r = {0};
+    if (!call(ctl, SERVICE "FlushCache", &req.base,
+              &sglang__router__admin__v1__flush_cache_response__descriptor, &r, ctl->timeout_ms))
+        return EXIT_CALL;
+    PB(FlushCacheResponse) *resp = (void *)r.msg;
+    int status = resp->n_failed ? EXIT_CALL : 0;
+    if (ctl->json) {
+        print_json(r.msg);
+    } else {
+        printf("router tree emptied\n");
+        print_list("flushed", resp->flushed, resp->n_flushed);
+        print_list("failed", resp->failed, resp->n_failed);
+    }
+    protobuf_c_message_free_unpacked(r.msg, NULL);
+    return status;
+}
+
+static int cmd_health(struct ctl *ctl, int argc, char **argv)
+{
+    Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+    for (int i = 0; i < argc; i++) {
+        if (is_help(argv[i])) {
+            printf("usage: sglctl health [--service NAME]\n");
+            return 0;
+        }
+        if (strcmp(argv[i], "--service") != 0 || i + 1 >= argc)
+            return usage_error("health: unexpected '%s'", argv[i]);
+        req.service = argv[++i];
+    }
+    struct reply r = {0};
+    if (!call(ctl, "/grpc.health.v1.Health/Check", &req.base,
+              &grpc__health__v1__health_check_response__descriptor, &r, ctl->timeout_ms))
+        return EXIT_CALL;
+    Grpc__Health__V1__HealthCheckResponse *resp = (void *)r.msg;
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
+        &grpc__health__v1__health_check_response__serving_status__descriptor, resp->status);
+    if (ctl->json)
+        print_json(r.msg);
+    else
+        printf("%s\n", v ? v->name : "UNKNOWN");
+    int status = resp->status == GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+                     ? 0
+                     : EXIT_CALL;
+    protobuf_c_message_free_unpacked(r.msg, NULL);
+    return status;
+}
+
+/* ---- main ------------------------------------------------------------------------- */
+
+static bool split_addr(const char *addr, struct ctl *ctl)
+{
+    const char *colon = strrchr(addr, ':');
+    if (colon == NULL || colon == addr || colon[1] == '\0')
+        return false;
+    const char *host = addr;
+    size_t hlen = (size_t)(colon - addr);
+    if (host[0] == '[' && hlen >= 2 && host[hlen - 1] == ']') { /* [::1]:port */
+        host++;
+        hlen -= 2;
+    }
+    if (hlen >= sizeof(ctl->host) || strlen(colon + 1) >= sizeof(ctl->port))
+        return false;
+    memcpy(ctl->host, host, hlen);
+    ctl->host[hlen] = '\0';
+    snprintf(ctl->port, sizeof(ctl->port), "%s", colon + 1);
+    char *end = NULL;
+    long port = strtol(ctl->port, &end, 10);
+    return *end == '\0' && port > 0 && port < 65536;
+}
+
+int main(int argc, char **argv)
+{
+    struct ctl ctl = {.timeout_ms = 10000, .token = getenv("SGLCTL_TOKEN")};
+    const char *addr = getenv("SGLCTL_ADDR");
+    if (addr == NULL || addr[0] == '\0')
+        addr = "127.0.0.1:30001";
+    if (ctl.token && ctl.token[0] == '\0')
+        ctl.token = NULL;
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *opt = argv[i];
+        const char *eq = strchr(opt, '=');
+        char name[32];
+        snprintf(name, sizeof(name), "%.*s", eq ? (int)(eq - opt) : (int)strlen(opt), opt);
+        const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
+        bool takes_value = strcmp(name, "--addr") == 0 || strcmp(name, "--token") == 0 ||
+                           strcmp(name, "--timeout") == 0;
+        if (is_help(opt)) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (strcmp(opt, "--json") == 0) {
+            ctl.json = true;
+            continue;
+        } else if (!takes_value) {
+            return usage_error("unknown option '%s'", opt);
+        }
+        if (value == NULL)
+            return usage_error("%s needs a value", name);
+        if (!eq)
+            i++;
+        if (strcmp(name, "--addr") == 0) {
+            addr = value;
+        } else if (strcmp(name, "--token") == 0) {
+            ctl.token = value[0] ? value : NULL;
+        } else {
+            char *end = NULL;
+            double secs = strtod(value, &end);
+            if (*value == '\0' || *end != '\0' || !(secs > 0) || secs > 86400)
+                return usage_error("--timeout: not a number of seconds: '%s'", value);
+            ctl.timeout_ms = (long)ceil(secs * 1000);
+        }
+    }
+    if (!split_addr(addr, &ctl))
+        return usage_error("--addr: expected HOST:PORT (got '%s')", addr);
+    if (i >= argc) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[i];
+    int rest = argc - i - 1;
+    char **args = argv + i + 1;
+    int status;
+    if (strcmp(cmd, "workers") == 0)
+        status = cmd_workers(&ctl, rest, args);
+    else if (strcmp(cmd, "config") == 0)
+        status = cmd_config(&ctl, rest, args);
+    else if (strcmp(cmd, "stats") == 0)
+        status = cmd_stats(&ctl, rest, args);
+    else if (strcmp(cmd, "evict") == 0)
+        status = cmd_evict(&ctl, rest, args);
+    else if (strcmp(cmd, "flush-cache") == 0)
+        status = cmd_flush(&ctl, rest, args);
+    else if (strcmp(cmd, "health") == 0)
+        status = cmd_health(&ctl, rest, args);
+    else
+        status = usage_error("unknown command '%s'", cmd);
+    sr_grpc_client_free(ctl.client);
+    return status;
+}

@@ -1,0 +1,155 @@
+"""sglctl end to end: a real router with simulated workers, every command,
+and each change checked where it matters, in the routing itself."""
+import json
+import os
+import socket
+import subprocess
+import time
+import unittest
+
+from harness import BIN, ProcTestCase, request, wait_until
+
+GEN = "/generate"
+TOKEN = "ctl-token-123"
+
+
+def gen(port, text):
+    return request(port, "POST", GEN, {"text": text, "sampling_params": {"max_new_tokens": 2}})
+
+
+class Sglctl(ProcTestCase):
+    def start(self, workers, *args):
+        r = self.router("--admin-port", "0", "--health-check-interval-secs", "1",
+                        "--worker-urls", *[w.url for w in workers], *args)
+        self.addr = "127.0.0.1:%d" % r.admin_port
+        return r
+
+    def ctl(self, *args, env=None, check=True):
+        e = dict(os.environ)
+        e.pop("SGLCTL_TOKEN", None)
+        e.update(env or {})
+        p = subprocess.run([os.path.join(BIN, "sglctl"), "--addr", self.addr, *args],
+                           capture_output=True, text=True, timeout=30, env=e)
+        if check:
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        return p
+
+    def ctl_json(self, *args):
+        return json.loads(self.ctl("--json", *args).stdout)
+
+    def workers(self, n):
+        return [self.sim("--worker-id", "w%d" % i, "--zero-latency") for i in range(n)]
+
+    def test_workers_commands_change_routing(self):
+        a, b, c = self.workers(3)
+        r = self.start([a], "--policy", "round_robin")
+        out = self.ctl("workers", "list").stdout
+        self.assertRegex(out, r"URL +HEALTH +IN_FLIGHT")
+        self.assertRegex(out, a.url + r" +healthy +0 +0 +0")
+        out = self.ctl("workers", "set", b.url, c.url).stdout
+        self.assertIn("added " + b.url, out)
+        self.assertIn("removed " + a.url, out)
+        wait_until(lambda: all(w["health"] == "WORKER_HEALTH_HEALTHY"
+                               for w in self.ctl_json("workers", "list")["workers"]), what="new workers healthy")
+        served = {gen(r.port, "prompt %d" % i).headers.get("x-worker-id") for i in range(12)}
+        self.assertEqual(served, {"w1", "w2"})
+        self.ctl("workers", "remove", c.url)
+        served = {gen(r.port, "again %d" % i).headers.get("x-worker-id") for i in range(6)}
+        self.assertEqual(served, {"w1"})
+        out = self.ctl("workers", "add", a.url).stdout
+        self.assertIn("added " + a.url, out)
+        p = self.ctl("workers", "add", a.url, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("ALREADY_EXISTS", p.stderr)
+        p = self.ctl("workers", "remove", "http://127.0.0.1:9", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("NOT_FOUND", p.stderr)
+        p = self.ctl("workers", "add", check=False)
+        self.assertEqual(p.returncode, 2)
+
+    def test_config_commands(self):
+        ws = self.workers(4)
+        r = self.start(ws, "--policy", "cache_aware")
+        cfg = self.ctl_json("config", "get")["config"]
+        self.assertEqual((cfg["policy"], cfg["cache_threshold"]), ("cache_aware", 0.5))
+        text = "one prompt, sent many times, that a cache-aware router keeps on one worker"
+        self.assertEqual(len({gen(r.port, text).headers.get("x-worker-id") for _ in range(10)}), 1)
+        out = self.ctl("config", "set", "--cache-routing-prob", "0", "--cache-threshold=0.3").stdout
+        self.assertRegex(out, r"cache-routing-prob +0\n")
+        self.assertRegex(out, r"cache-threshold +0.3\n")
+        # Now cache_aware is shortest-queue: idle workers tie, ties are random.
+        self.assertGreater(len({gen(r.port, text).headers.get("x-worker-id") for _ in range(40)}), 2)
+        p = self.ctl("config", "set", "--cache-threshold", "2", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("INVALID_ARGUMENT: cache_threshold:", p.stderr)
+        for bad in (("config", "set", "--no-such-flag", "1"), ("config", "set", "--cache-threshold", "high"),
+                    ("config", "set"), ("config", "nope")):
+            p = self.ctl(*bad, check=False)
+            self.assertEqual(p.returncode, 2, bad)
+            self.assertIn("sglctl:", p.stderr)
+
+    def test_stats_evict_flush_health(self):
+        ws = self.workers(2)
+        r = self.start(ws)
+        for i in range(5):
+            gen(r.port, "a question about routers, number %d" % i)
+        queues = self.ctl_json("stats", "queues")
+        self.assertEqual(sum(w["processed"] for w in queues["workers"]), 5)
+        self.assertIn("router: 0 in flight, 0 queued", self.ctl("stats", "queues").stdout)
+        trees = self.ctl_json("stats", "trees")
+        self.assertTrue(trees["has_tree"])
+        self.assertGreater(trees["total_text_bytes"], 30)
+        self.assertRegex(self.ctl("stats", "trees").stdout, r"total: \d+ text bytes, \d+ nodes")
+        lines = self.ctl("--json", "stats", "watch", "--interval-ms", "100", "--count", "3").stdout.splitlines()
+        self.assertEqual(len(lines), 3)
+        stamps = [json.loads(line)["unix_ms"] for line in lines]
+        self.assertEqual(stamps, sorted(stamps))
+        self.assertRegex(self.ctl("evict").stdout, r"^evicted \d+ bytes\n$")
+        out = self.ctl("flush-cache", "--workers").stdout
+        self.assertEqual(sorted(line.split()[1] for line in out.splitlines() if line.startswith("flushed")),
+                         sorted(w.url for w in ws))
+        self.assertEqual(self.ctl_json("stats", "trees")["total_text_bytes"], 0)
+        self.assertEqual(self.ctl("health").stdout, "SERVING\n")
+        p = self.ctl("health", "--service", "nope", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("NOT_FOUND", p.stderr)
+
+    def test_token_help_and_errors(self):
+        ws = self.workers(1)
+        self.start(ws, "--admin-token", TOKEN)
+        p = self.ctl("workers", "list", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("UNAUTHENTICATED", p.stderr)
+        self.assertIn(ws[0].url, self.ctl("--token", TOKEN, "workers", "list").stdout)
+        self.assertIn(ws[0].url, self.ctl("workers", "list", env={"SGLCTL_TOKEN": TOKEN}).stdout)
+        for cmd in ((), ("workers",), ("config",), ("stats",), ("evict",), ("flush-cache",), ("health",)):
+            p = self.ctl(*cmd, "--help", check=False)
+            self.assertEqual(p.returncode, 0, cmd)
+            self.assertIn("usage: sglctl", p.stdout)
+        for bad in (("--bogus", "workers", "list"), ("frobnicate",), ("--timeout", "x", "evict")):
+            p = self.ctl(*bad, check=False)
+            self.assertEqual(p.returncode, 2, bad)
+        p = subprocess.run([os.path.join(BIN, "sglctl"), "--addr", "127.0.0.1:1", "workers", "list"],
+                           capture_output=True, text=True, timeout=10)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("UNAVAILABLE", p.stderr)
+
+    def test_deadline(self):
+        mute = socket.socket()
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(8)
+        self.addCleanup(mute.close)
+        self.start(self.workers(1), "--health-check-timeout-secs", "30")
+        self.ctl("workers", "add", "http://127.0.0.1:%d" % mute.getsockname()[1])
+        mute.settimeout(5)
+        first = mute.accept()[0]  # its health check: the address is resolved
+        self.addCleanup(first.close)
+        t0 = time.monotonic()
+        p = self.ctl("--timeout", "0.5", "flush-cache", "--workers", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("DEADLINE_EXCEEDED", p.stderr)
+        self.assertLess(time.monotonic() - t0, 3)
+
+
+if __name__ == "__main__":
+    unittest.main()
