@@ -65,6 +65,9 @@ struct sr_config {
     long admin_port; /* -1 = off; 0 = any free port */
     char *admin_token;
     bool admin_allow_insecure;
+    char *admin_tls_cert_path;
+    char *admin_tls_key_path;
+    char *admin_tls_ca_path;
     long admin_max_message_size;
     char *prometheus_host;
     long prometheus_port; /* 0 = any free port; -1 = off */

@@ -7,6 +7,7 @@
 #include "common/alloc.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/tls_config.h"
 
 #include "grpc/health/v1/health.pb-c.h"
 #include "sglang/router/admin/v1/admin.pb-c.h"
@@ -718,16 +719,33 @@ struct sr_admin *sr_admin_start(const struct sr_admin_config *cfg, struct sr_reg
         snprintf(err, errlen, "admin API: a RouterAdmin method has no handler");
         return NULL;
     }
-    if (!is_loopback(cfg->host) && cfg->token == NULL && !cfg->allow_insecure) {
+    if (!is_loopback(cfg->host) && cfg->token == NULL && cfg->tls_ca == NULL &&
+        !cfg->allow_insecure) {
         snprintf(err, errlen,
-                 "--admin-host %s is not a loopback address: set --admin-token (or "
-                 "--admin-allow-insecure to serve it unauthenticated)",
+                 "--admin-host %s is not a loopback address: set --admin-token or client "
+                 "certificates (--admin-tls-ca-path), or --admin-allow-insecure to serve it "
+                 "unauthenticated",
                  cfg->host);
         return NULL;
+    }
+    if ((cfg->tls_cert || cfg->tls_key || cfg->tls_ca) && !(cfg->tls_cert && cfg->tls_key)) {
+        snprintf(err, errlen, "admin TLS needs --admin-tls-cert-path and --admin-tls-key-path");
+        return NULL;
+    }
+    SSL_CTX *tls = NULL;
+    if (cfg->tls_cert) {
+        struct sr_tls_files files = {cfg->tls_cert, cfg->tls_key, cfg->tls_ca};
+        char why[400];
+        tls = sr_tls_server_ctx(&files, why, sizeof(why));
+        if (tls == NULL) {
+            snprintf(err, errlen, "admin TLS: %s", why);
+            return NULL;
+        }
     }
     struct sr_admin *a = sr_calloc(1, sizeof(*a));
     if (a == NULL) {
         snprintf(err, errlen, "out of memory");
+        SSL_CTX_free(tls);
         return NULL;
     }
     a->registry = registry;
@@ -741,9 +759,11 @@ struct sr_admin *sr_admin_start(const struct sr_admin_config *cfg, struct sr_reg
         .max_streams = 100,
         .max_connections = 256,
         .stop_grace_ms = 2000,
+        .tls = tls,
     };
     a->server =
         sr_grpc_server_new(&sc, methods, sizeof(methods) / sizeof(methods[0]), a, err, errlen);
+    SSL_CTX_free(tls); /* the server holds its own reference */
     if (a->server == NULL || sr_grpc_server_start(a->server) != 0) {
         if (a->server)
             snprintf(err, errlen, "cannot start the admin thread");

@@ -47,6 +47,9 @@ struct sr_admin_config {
     const char *token;   /* required bearer token, or NULL */
     bool allow_insecure; /* serve a non-loopback address without a token */
     size_t max_message;  /* largest request accepted, bytes */
+    /* TLS: certificate chain and key; with ca, client certificates are
+     * required and verified (mutual TLS). All NULL: cleartext. */
+    const char *tls_cert, *tls_key, *tls_ca;
 };
 
 struct sr_admin;

@@ -11,6 +11,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -24,6 +27,7 @@
 
 struct sr_grpc_client {
     int fd;
+    SSL *ssl; /* NULL: cleartext */
     nghttp2_session *session;
     char authority[300];
     bool broken;
@@ -53,20 +57,66 @@ static long long now_ms(void)
 
 /* ---- nghttp2 callbacks ---------------------------------------------------- */
 
+/* ---- transport: TLS or cleartext, non-blocking ------------------------------- */
+
+static const char *ssl_reason(const char *fallback)
+{
+    const char *r = ERR_reason_error_string(ERR_peek_last_error());
+    return r ? r : fallback;
+}
+
+/* >0 bytes, 0 would block, -1 failed (c->why says why). */
+static ssize_t transport_send(struct sr_grpc_client *c, const void *data, size_t len)
+{
+    if (c->ssl) {
+        ERR_clear_error();
+        int n = SSL_write(c->ssl, data, (int)len);
+        if (n > 0)
+            return n;
+        int e = SSL_get_error(c->ssl, n);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+            return 0;
+        snprintf(c->why, sizeof(c->why), "TLS write: %s", ssl_reason("connection lost"));
+        return -1;
+    }
+    ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return 0;
+    if (n < 0)
+        snprintf(c->why, sizeof(c->why), "send: %s", strerror(errno));
+    return n < 0 ? -1 : n;
+}
+
+/* >0 bytes, 0 would block, -1 failed or closed (c->why says which). */
+static ssize_t transport_recv(struct sr_grpc_client *c, void *buf, size_t len)
+{
+    if (c->ssl) {
+        ERR_clear_error();
+        int n = SSL_read(c->ssl, buf, (int)len);
+        if (n > 0)
+            return n;
+        int e = SSL_get_error(c->ssl, n);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+            return 0;
+        snprintf(c->why, sizeof(c->why), "%s", ssl_reason("the server closed the connection"));
+        return -1;
+    }
+    ssize_t n = recv(c->fd, buf, len, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return 0;
+    if (n <= 0)
+        snprintf(c->why, sizeof(c->why), "%s",
+                 n == 0 ? "the server closed the connection" : strerror(errno));
+    return n <= 0 ? -1 : n;
+}
+
 static ssize_t on_send(nghttp2_session *session, const uint8_t *data, size_t length, int flags,
                        void *user_data)
 {
     (void)session;
     (void)flags;
-    struct sr_grpc_client *c = user_data;
-    ssize_t n = send(c->fd, data, length, MSG_NOSIGNAL);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        return NGHTTP2_ERR_WOULDBLOCK;
-    if (n < 0) {
-        snprintf(c->why, sizeof(c->why), "send: %s", strerror(errno));
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
-    }
-    return n;
+    ssize_t n = transport_send(user_data, data, length);
+    return n > 0 ? n : n == 0 ? NGHTTP2_ERR_WOULDBLOCK : NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
 static ssize_t read_request(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length,
@@ -221,8 +271,53 @@ static int connect_to(const char *host, const char *port, long timeout_ms, char 
     return fd;
 }
 
-struct sr_grpc_client *sr_grpc_client_connect(const char *host, const char *port, long timeout_ms,
-                                              char *err, size_t errlen)
+/* The TLS handshake on the connected socket, verifying the server's name. */
+static int handshake(struct sr_grpc_client *c, SSL_CTX *tls, const char *host, long timeout_ms,
+                     char *err, size_t errlen)
+{
+    c->ssl = SSL_new(tls);
+    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    SSL_set_tlsext_host_name(c->ssl, host);
+    X509_VERIFY_PARAM *param = SSL_get0_param(c->ssl);
+    if (X509_VERIFY_PARAM_set1_ip_asc(param, host) != 1)
+        X509_VERIFY_PARAM_set1_host(param, host, 0);
+    long long deadline = now_ms() + timeout_ms;
+    for (;;) {
+        ERR_clear_error();
+        int rc = SSL_connect(c->ssl);
+        if (rc == 1)
+            break;
+        int e = SSL_get_error(c->ssl, rc);
+        long long left = deadline - now_ms();
+        if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) || left <= 0) {
+            long verify = SSL_get_verify_result(c->ssl);
+            if (verify != X509_V_OK)
+                snprintf(err, errlen, "TLS: the server's certificate: %s",
+                         X509_verify_cert_error_string(verify));
+            else if (left <= 0)
+                snprintf(err, errlen, "TLS handshake timed out");
+            else
+                snprintf(err, errlen, "TLS handshake failed: %s", ssl_reason("connection closed"));
+            return -1;
+        }
+        struct pollfd p = {.fd = c->fd, .events = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT};
+        poll(&p, 1, (int)left);
+    }
+    const unsigned char *proto = NULL;
+    unsigned int plen = 0;
+    SSL_get0_alpn_selected(c->ssl, &proto, &plen);
+    if (plen != 2 || memcmp(proto, "h2", 2) != 0) {
+        snprintf(err, errlen, "TLS: the server did not agree to HTTP/2 (ALPN h2)");
+        return -1;
+    }
+    return 0;
+}
+
+struct sr_grpc_client *sr_grpc_client_connect(const char *host, const char *port, SSL_CTX *tls,
+                                              long timeout_ms, char *err, size_t errlen)
 {
     struct sr_grpc_client *c = sr_calloc(1, sizeof(*c));
     nghttp2_session_callbacks *cbs = NULL;
@@ -235,6 +330,11 @@ struct sr_grpc_client *sr_grpc_client_connect(const char *host, const char *port
     if (c->fd < 0) {
         nghttp2_session_callbacks_del(cbs);
         sr_free(c);
+        return NULL;
+    }
+    if (tls && handshake(c, tls, host, timeout_ms, err, errlen) != 0) {
+        nghttp2_session_callbacks_del(cbs);
+        sr_grpc_client_free(c);
         return NULL;
     }
     snprintf(c->authority, sizeof(c->authority), "%s:%s", host, port);
@@ -259,6 +359,8 @@ void sr_grpc_client_free(struct sr_grpc_client *c)
         return;
     if (c->session)
         nghttp2_session_del(c->session);
+    if (c->ssl)
+        SSL_free(c->ssl);
     if (c->fd >= 0)
         close(c->fd);
     sr_free(c->in);
@@ -289,26 +391,27 @@ static bool pump(struct sr_grpc_client *c, long long deadline)
             if (wait <= 0)
                 return false;
         }
-        short events = POLLIN;
-        if (nghttp2_session_want_write(c->session))
-            events |= POLLOUT;
-        struct pollfd p = {.fd = c->fd, .events = events};
-        int n = poll(&p, 1, (int)(wait < 0 ? -1 : wait));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            snprintf(c->why, sizeof(c->why), "poll: %s", strerror(errno));
-            c->broken = true;
-            break;
+        /* TLS may hold decrypted bytes the socket no longer shows. */
+        if (!(c->ssl && SSL_pending(c->ssl) > 0)) {
+            short events = POLLIN;
+            if (nghttp2_session_want_write(c->session))
+                events |= POLLOUT;
+            struct pollfd p = {.fd = c->fd, .events = events};
+            int n = poll(&p, 1, (int)(wait < 0 ? -1 : wait));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0) {
+                snprintf(c->why, sizeof(c->why), "poll: %s", strerror(errno));
+                c->broken = true;
+                break;
+            }
+            if (n == 0 || !(p.revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
         }
-        if (n == 0 || !(p.revents & (POLLIN | POLLHUP | POLLERR)))
+        ssize_t got = transport_recv(c, buf, sizeof(buf));
+        if (got == 0)
             continue;
-        ssize_t got = recv(c->fd, buf, sizeof(buf), 0);
-        if (got < 0 && (errno == EAGAIN || errno == EINTR))
-            continue;
-        if (got <= 0) {
-            snprintf(c->why, sizeof(c->why), "%s",
-                     got == 0 ? "the server closed the connection" : strerror(errno));
+        if (got < 0) {
             c->broken = true;
             break;
         }
@@ -354,7 +457,7 @@ int sr_grpc_client_call(struct sr_grpc_client *c, const char *path, const char *
     hdrs[n++] =                                                                                    \
         (nghttp2_nv){(uint8_t *)(k), (uint8_t *)(v), strlen(k), strlen(v), NGHTTP2_NV_FLAG_NONE}
     NV(":method", "POST");
-    NV(":scheme", "http");
+    NV(":scheme", c->ssl ? "https" : "http");
     NV(":path", path);
     NV(":authority", c->authority);
     NV("content-type", "application/grpc");

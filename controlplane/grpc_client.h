@@ -1,6 +1,7 @@
 /*
- * grpc_client: a small blocking gRPC client over HTTP/2 (nghttp2 on a plain
- * socket, h2c with prior knowledge), for sglctl. One connection, one call
+ * grpc_client: a small blocking gRPC client over HTTP/2 (nghttp2 on a
+ * socket: TLS with ALPN h2, optionally presenting a client certificate, or
+ * cleartext h2c with prior knowledge), for sglctl. One connection, one call
  * at a time; unary and server-streaming calls; a deadline per call
  * (sent as grpc-timeout and enforced locally: the stream is reset when it
  * passes).
@@ -14,9 +15,14 @@
 
 struct sr_grpc_client;
 
-/* Connects to host:port within timeout_ms. NULL with a one-line reason. */
-struct sr_grpc_client *sr_grpc_client_connect(const char *host, const char *port, long timeout_ms,
-                                              char *err, size_t errlen);
+struct ssl_ctx_st;
+
+/* Connects to host:port within timeout_ms, over TLS when tls is not NULL
+ * (the server's certificate is verified against host). NULL with a
+ * one-line reason. */
+struct sr_grpc_client *sr_grpc_client_connect(const char *host, const char *port,
+                                              struct ssl_ctx_st *tls, long timeout_ms, char *err,
+                                              size_t errlen);
 void sr_grpc_client_free(struct sr_grpc_client *c);
 
 /* Called with each response message (packed); return non-zero to end the

@@ -10,11 +10,14 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -580,9 +583,14 @@ static void on_write(struct bufferevent *bev, void *arg)
 
 static void on_event(struct bufferevent *bev, short events, void *arg)
 {
-    (void)bev;
+    struct conn *c = arg;
+    if ((events & BEV_EVENT_ERROR) && c->server->cfg.tls) {
+        unsigned long e = bufferevent_get_openssl_error(bev);
+        if (e) /* a failed handshake: no client certificate, a wrong one, no h2 */
+            sr_log_info("admin: TLS connection refused: %s", ERR_reason_error_string(e));
+    }
     if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
-        conn_free(arg);
+        conn_free(c);
 }
 
 static nghttp2_session_callbacks *make_callbacks(void)
@@ -620,7 +628,20 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struc
     if (c == NULL || cbs == NULL || nghttp2_option_new(&opt) != 0)
         goto fail;
     c->server = s;
-    c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (s->cfg.tls) {
+        SSL *ssl = SSL_new(s->cfg.tls);
+        if (ssl == NULL)
+            goto fail;
+        c->bev = bufferevent_openssl_socket_new(s->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+        if (c->bev == NULL) {
+            SSL_free(ssl);
+            goto fail;
+        }
+        bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+    } else {
+        c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    }
     if (c->bev == NULL)
         goto fail;
     c->close_ev = event_new(s->base, -1, 0, on_close, c);
@@ -750,6 +771,8 @@ struct sr_grpc_server *sr_grpc_server_new(const struct sr_grpc_server_config *cf
         return NULL;
     }
     s->cfg = *cfg;
+    if (s->cfg.tls)
+        SSL_CTX_up_ref(s->cfg.tls);
     s->methods = methods;
     s->nmethods = nmethods;
     s->ctx = ctx;
@@ -820,5 +843,7 @@ void sr_grpc_server_free(struct sr_grpc_server *s)
         event_free(s->stop_timer);
     if (s->base)
         event_base_free(s->base);
+    if (s->cfg.tls)
+        SSL_CTX_free(s->cfg.tls);
     sr_free(s);
 }

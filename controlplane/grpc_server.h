@@ -1,6 +1,7 @@
 /*
- * grpc_server: a gRPC server over HTTP/2 (nghttp2 on libevent, cleartext
- * h2c with prior knowledge), running its own event loop in its own thread.
+ * grpc_server: a gRPC server over HTTP/2 (nghttp2 on libevent; TLS with
+ * ALPN h2 and optional client certificates, or cleartext h2c with prior
+ * knowledge), running its own event loop in its own thread.
  *
  * It owns connections, streams and the wire protocol: request validation
  * (POST, content-type application/grpc, else HTTP 415), bearer-token
@@ -45,6 +46,7 @@ struct sr_grpc_server_config {
     uint32_t max_streams;   /* concurrent streams per connection */
     size_t max_connections; /* beyond: new connections are closed at once */
     long stop_grace_ms;     /* how long stop waits for connections to drain */
+    struct ssl_ctx_st *tls; /* TLS context (the server takes a reference), or NULL */
 };
 
 /* Binds the listener (so the port is known and errors are reported before

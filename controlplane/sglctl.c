@@ -1,7 +1,8 @@
 /*
  * sglctl: the command-line client of the router's gRPC admin API.
  *
- *   sglctl [--addr HOST:PORT] [--token T] [--timeout S] [--json] COMMAND ...
+ *   sglctl [--addr HOST:PORT] [--token T] [--tls --ca F --cert F --key F]
+ *          [--timeout S] [--json] COMMAND ...
  *
  * Commands map one to one onto RouterAdmin / grpc.health.v1 calls; output
  * is an aligned table (or JSON with --json, one object per line). Exit
@@ -11,6 +12,8 @@
 #include "grpc_client.h"
 #include "grpc_wire.h"
 #include "pb_json.h"
+
+#include "common/tls_config.h"
 
 #include "grpc/health/v1/health.pb-c.h"
 #include "sglang/router/admin/v1/admin.pb-c.h"
@@ -36,13 +39,16 @@ struct ctl {
     char host[256];
     char port[16];
     const char *token;
+    bool tls;
+    struct sr_tls_files tls_files; /* client certificate, CA */
     long timeout_ms;
     bool json;
     struct sr_grpc_client *client;
 };
 
 static const char usage[] =
-    "usage: sglctl [--addr HOST:PORT] [--token T] [--timeout SECS] [--json] COMMAND\n"
+    "usage: sglctl [--addr HOST:PORT] [--token T] [--tls [--ca F] [--cert F --key F]]\n"
+    "              [--timeout SECS] [--json] COMMAND\n"
     "\n"
     "The router's admin API (start the router with --admin-port PORT).\n"
     "\n"
@@ -64,6 +70,9 @@ static const char usage[] =
     "options:\n"
     "  --addr HOST:PORT   admin address (default $SGLCTL_ADDR or 127.0.0.1:30001)\n"
     "  --token T          bearer token (default $SGLCTL_TOKEN)\n"
+    "  --tls              TLS, verifying the router's certificate (system CAs)\n"
+    "  --ca FILE          ... against this CA instead (implies --tls)\n"
+    "  --cert F --key F   present this client certificate (mutual TLS)\n"
     "  --timeout SECS     deadline of each call (default 10)\n"
     "  --json             JSON output, one object per line\n"
     "  -h, --help         this help; COMMAND --help for a command's\n"
@@ -122,8 +131,15 @@ static bool connected(struct ctl *ctl)
 {
     if (ctl->client)
         return true;
-    char err[300];
-    ctl->client = sr_grpc_client_connect(ctl->host, ctl->port, ctl->timeout_ms, err, sizeof(err));
+    char err[400];
+    SSL_CTX *tls = NULL;
+    if (ctl->tls && (tls = sr_tls_client_ctx(&ctl->tls_files, err, sizeof(err))) == NULL) {
+        fprintf(stderr, "sglctl: %s\n", err);
+        return false;
+    }
+    ctl->client =
+        sr_grpc_client_connect(ctl->host, ctl->port, tls, ctl->timeout_ms, err, sizeof(err));
+    SSL_CTX_free(tls);
     if (ctl->client == NULL) {
         fprintf(stderr, "sglctl: UNAVAILABLE: %s\n", err);
         return false;
@@ -655,12 +671,16 @@ int main(int argc, char **argv)
         snprintf(name, sizeof(name), "%.*s", eq ? (int)(eq - opt) : (int)strlen(opt), opt);
         const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
         bool takes_value = strcmp(name, "--addr") == 0 || strcmp(name, "--token") == 0 ||
-                           strcmp(name, "--timeout") == 0;
+                           strcmp(name, "--timeout") == 0 || strcmp(name, "--ca") == 0 ||
+                           strcmp(name, "--cert") == 0 || strcmp(name, "--key") == 0;
         if (is_help(opt)) {
             fputs(usage, stdout);
             return 0;
         } else if (strcmp(opt, "--json") == 0) {
             ctl.json = true;
+            continue;
+        } else if (strcmp(opt, "--tls") == 0) {
+            ctl.tls = true;
             continue;
         } else if (!takes_value) {
             return usage_error("unknown option '%s'", opt);
@@ -671,6 +691,15 @@ int main(int argc, char **argv)
             i++;
         if (strcmp(name, "--addr") == 0) {
             addr = value;
+        } else if (strcmp(name, "--ca") == 0) {
+            ctl.tls_files.ca = value;
+            ctl.tls = true;
+        } else if (strcmp(name, "--cert") == 0) {
+            ctl.tls_files.cert = value;
+            ctl.tls = true;
+        } else if (strcmp(name, "--key") == 0) {
+            ctl.tls_files.key = value;
+            ctl.tls = true;
         } else if (strcmp(name, "--token") == 0) {
             ctl.token = value[0] ? value : NULL;
         } else {

@@ -216,6 +216,9 @@ int main(int argc, char **argv)
             .token = cfg.admin_token,
             .allow_insecure = cfg.admin_allow_insecure,
             .max_message = (size_t)cfg.admin_max_message_size,
+            .tls_cert = cfg.admin_tls_cert_path,
+            .tls_key = cfg.admin_tls_key_path,
+            .tls_ca = cfg.admin_tls_ca_path,
         };
         struct sr_admin_hooks hooks = sr_admin_glue_hooks(&r);
         char why_not[400];

@@ -9,7 +9,7 @@ packages=(
   libevent-dev libnghttp2-dev libssl-dev
   libprotobuf-c-dev protobuf-c-compiler
   libcmocka-dev libjansson-dev libcjson-dev libhttp-parser-dev
-  clang-format clang curl
+  clang-format clang curl openssl
   # test and benchmark tools: integration tests (python3, standard library;
   # python3-venv for the pinned peers from PyPI), proxy benchmarks
   python3 python3-venv wrk nginx-light

@@ -316,6 +316,33 @@ def start_router(*args, **kw):
     return p
 
 
+def make_pki(directory):
+    """A test CA, a server certificate for localhost and 127.0.0.1, a client
+    certificate, and a client certificate from another CA, made with the
+    openssl command line. Returns a dict of PEM file paths."""
+    def path(name):
+        return os.path.join(directory, name)
+
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    for ca in ("ca", "rogue-ca"):
+        run("req", "-x509", *ec, "-keyout", path(ca + ".key"), "-out", path(ca + ".pem"),
+            "-days", "2", "-subj", "/CN=sglang-router test " + ca)
+    for name, ca, ext in (("server", "ca", "subjectAltName=DNS:localhost,IP:127.0.0.1"),
+                          ("client", "ca", "extendedKeyUsage=clientAuth"),
+                          ("rogue-client", "rogue-ca", "extendedKeyUsage=clientAuth")):
+        run("req", *ec, "-keyout", path(name + ".key"), "-out", path(name + ".csr"),
+            "-subj", "/CN=" + name)
+        with open(path(name + ".ext"), "w") as f:
+            f.write(ext + "\n")
+        run("x509", "-req", "-in", path(name + ".csr"), "-CA", path(ca + ".pem"), "-CAkey", path(ca + ".key"),
+            "-CAcreateserial", "-days", "2", "-out", path(name + ".pem"), "-extfile", path(name + ".ext"))
+    return {n: path(n) for n in ("ca.pem", "rogue-ca.pem", "server.pem", "server.key", "client.pem",
+                                 "client.key", "rogue-client.pem", "rogue-client.key")}
+
+
 def wait_until(predicate, timeout=10.0, what="condition"):
     deadline = time.monotonic() + timeout
     while not predicate():

@@ -15,7 +15,7 @@ import unittest
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from harness import BIN, ProcTestCase, request, wait_until
+from harness import BIN, ProcTestCase, make_pki, request, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROTO = os.path.join(HERE, "..", "..", "proto")
@@ -176,6 +176,26 @@ class EveryRpc(AdminCase):
         with self.assertRaises(grpc.RpcError) as e:
             list(self.admin.WatchStats(pb.WatchStatsRequest(interval_ms=5), timeout=5))
         self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+
+    def test_many_concurrent_calls_on_one_connection(self):
+        self.start(self.workers(2))
+        futures = [self.admin.ListWorkers.future(pb.ListWorkersRequest(), timeout=10) for _ in range(64)]
+        watches = [self.admin.WatchStats(pb.WatchStatsRequest(interval_ms=100), timeout=10) for _ in range(8)]
+        self.assertTrue(all(len(f.result().workers) == 2 for f in futures))
+        for w in watches:
+            self.assertEqual(len(next(w).queues.workers), 2)
+            w.cancel()
+
+    def test_stop_ends_open_streams_with_unavailable(self):
+        r = self.start(self.workers(1))
+        watch = self.admin.WatchStats(pb.WatchStatsRequest(interval_ms=100), timeout=10)
+        next(watch)
+        r.p.send_signal(15)
+        with self.assertRaises(grpc.RpcError) as e:
+            for _ in watch:
+                pass
+        self.assertEqual(e.exception.code(), grpc.StatusCode.UNAVAILABLE)
+        self.assertEqual(r.p.wait(timeout=10), 0)
 
     def test_health_service(self):
         slow = self.sim("--decode-step-ms", "50")
@@ -356,6 +376,83 @@ class Errors(AdminCase):
         r = self.router("--admin-host", "0.0.0.0", "--admin-port", "0", "--admin-token", TOKEN,
                         "--worker-urls", ws[0].url)
         self.assertIsNotNone(r.admin_port)
+
+
+class Tls(AdminCase):
+    """The admin port over TLS, with client certificates (mutual TLS)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pki_dir = tempfile.TemporaryDirectory()
+        cls.pki = make_pki(cls.pki_dir.name)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pki_dir.cleanup()
+
+    def read(self, name):
+        with open(self.pki[name], "rb") as f:
+            return f.read()
+
+    def secure(self, port, client=None):
+        key, cert = (None, None) if client is None else (self.read(client + ".key"), self.read(client + ".pem"))
+        creds = grpc.ssl_channel_credentials(self.read("ca.pem"), key, cert)
+        ch = grpc.secure_channel("localhost:%d" % port, creds)
+        self.addCleanup(ch.close)
+        return pb_grpc.RouterAdminStub(ch)
+
+    def test_mutual_tls(self):
+        ws = self.workers(1)
+        r = self.router("--admin-port", "0", "--worker-urls", ws[0].url,
+                        "--admin-tls-cert-path", self.pki["server.pem"],
+                        "--admin-tls-key-path", self.pki["server.key"],
+                        "--admin-tls-ca-path", self.pki["ca.pem"])
+        good = self.secure(r.admin_port, "client")
+        self.assertEqual(len(good.ListWorkers(pb.ListWorkersRequest(), timeout=5).workers), 1)
+        for client in (None, "rogue-client"):
+            with self.assertRaises(grpc.RpcError) as e:
+                self.secure(r.admin_port, client).ListWorkers(pb.ListWorkersRequest(), timeout=5)
+            self.assertEqual(e.exception.code(), grpc.StatusCode.UNAVAILABLE, client)
+        # Cleartext to a TLS port: refused, the router unharmed.
+        plain = pb_grpc.RouterAdminStub(grpc.insecure_channel("127.0.0.1:%d" % r.admin_port))
+        with self.assertRaises(grpc.RpcError):
+            plain.ListWorkers(pb.ListWorkersRequest(), timeout=2)
+        self.assertEqual(len(good.ListWorkers(pb.ListWorkersRequest(), timeout=5).workers), 1)
+
+    def test_tls_without_client_certificates(self):
+        ws = self.workers(1)
+        r = self.router("--admin-port", "0", "--worker-urls", ws[0].url, "--admin-token", TOKEN,
+                        "--admin-tls-cert-path", self.pki["server.pem"],
+                        "--admin-tls-key-path", self.pki["server.key"])
+        stub = self.secure(r.admin_port)
+        got = stub.ListWorkers(pb.ListWorkersRequest(), timeout=5, metadata=[("authorization", "Bearer " + TOKEN)])
+        self.assertEqual(len(got.workers), 1)
+
+    def test_bad_certificate_files_stop_the_start(self):
+        ws = self.workers(1)
+        base = [os.path.join(BIN, "sglang-router"), "--port", "0", "--prometheus-port", "-1", "--admin-port", "0",
+                "--worker-urls", ws[0].url]
+        cases = (
+            (["--admin-tls-cert-path", "/nonexistent.pem", "--admin-tls-key-path", self.pki["server.key"]],
+             "/nonexistent.pem"),
+            (["--admin-tls-cert-path", self.pki["server.pem"], "--admin-tls-key-path", self.pki["client.key"]],
+             self.pki["client.key"]),  # a key that does not match
+            (["--admin-tls-cert-path", self.pki["server.pem"]], "--admin-tls-key-path"),
+        )
+        for args, named in cases:
+            p = subprocess.run(base + args, capture_output=True, text=True, timeout=20)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn(named, p.stderr)
+            self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+
+    def test_public_address_with_client_certificates_needs_no_token(self):
+        ws = self.workers(1)
+        r = self.router("--admin-host", "0.0.0.0", "--admin-port", "0", "--worker-urls", ws[0].url,
+                        "--admin-tls-cert-path", self.pki["server.pem"],
+                        "--admin-tls-key-path", self.pki["server.key"],
+                        "--admin-tls-ca-path", self.pki["ca.pem"])
+        stub = self.secure(r.admin_port, "client")
+        self.assertEqual(len(stub.ListWorkers(pb.ListWorkersRequest(), timeout=5).workers), 1)
 
 
 if __name__ == "__main__":

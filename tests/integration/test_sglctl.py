@@ -7,7 +7,9 @@ import subprocess
 import time
 import unittest
 
-from harness import BIN, ProcTestCase, request, wait_until
+import tempfile
+
+from harness import BIN, ProcTestCase, make_pki, request, wait_until
 
 GEN = "/generate"
 TOKEN = "ctl-token-123"
@@ -17,7 +19,7 @@ def gen(port, text):
     return request(port, "POST", GEN, {"text": text, "sampling_params": {"max_new_tokens": 2}})
 
 
-class Sglctl(ProcTestCase):
+class CtlCase(ProcTestCase):
     def start(self, workers, *args):
         r = self.router("--admin-port", "0", "--health-check-interval-secs", "1",
                         "--worker-urls", *[w.url for w in workers], *args)
@@ -40,6 +42,9 @@ class Sglctl(ProcTestCase):
     def workers(self, n):
         return [self.sim("--worker-id", "w%d" % i, "--zero-latency") for i in range(n)]
 
+
+
+class Sglctl(CtlCase):
     def test_workers_commands_change_routing(self):
         a, b, c = self.workers(3)
         r = self.start([a], "--policy", "round_robin")
@@ -149,6 +154,31 @@ class Sglctl(ProcTestCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn("DEADLINE_EXCEEDED", p.stderr)
         self.assertLess(time.monotonic() - t0, 3)
+
+
+class SglctlTls(CtlCase):
+    def test_mutual_tls(self):
+        with tempfile.TemporaryDirectory() as d:
+            pki = make_pki(d)
+            ws = self.workers(1)
+            self.start(ws, "--admin-tls-cert-path", pki["server.pem"], "--admin-tls-key-path", pki["server.key"],
+                       "--admin-tls-ca-path", pki["ca.pem"])
+            mine = ("--ca", pki["ca.pem"], "--cert", pki["client.pem"], "--key", pki["client.key"])
+            self.assertIn(ws[0].url, self.ctl(*mine, "workers", "list").stdout)
+            self.addr = self.addr.replace("127.0.0.1", "localhost")  # the certificate names both
+            self.assertEqual(self.ctl(*mine, "health").stdout, "SERVING\n")
+            for args, says in (((), "UNAVAILABLE"),  # cleartext to a TLS port
+                               (("--ca", pki["ca.pem"]), "UNAVAILABLE"),  # no client certificate
+                               (("--ca", pki["ca.pem"], "--cert", pki["rogue-client.pem"],
+                                 "--key", pki["rogue-client.key"]), "UNAVAILABLE"),
+                               (("--ca", pki["rogue-ca.pem"], "--cert", pki["client.pem"],
+                                 "--key", pki["client.key"]), "certificate")):  # the server is not trusted
+                p = self.ctl(*args, "--timeout", "3", "workers", "list", check=False)
+                self.assertEqual(p.returncode, 1, args)
+                self.assertIn(says, p.stderr, args)
+            p = self.ctl("--ca", pki["ca.pem"], "--cert", pki["client.pem"], "workers", "list", check=False)
+            self.assertEqual(p.returncode, 1)
+            self.assertIn("private key", p.stderr)
 
 
 if __name__ == "__main__":
