@@ -61,6 +61,8 @@ struct sr_config {
     char *health_check_endpoint;
     /* admin, metrics, logs */
     char *admin_api_key;
+    struct sr_strlist api_keys; /* --api-key, plus --api-key-file's at start */
+    char *api_key_file;
     char *admin_host;
     long admin_port; /* -1 = off; 0 = any free port */
     char *admin_token;

@@ -95,6 +95,22 @@ static int append_url(struct sr_strlist *list, const struct sr_option *o, const 
     return 0;
 }
 
+static int append_string(struct sr_strlist *list, const struct sr_option *o, const char *value,
+                         char *err, size_t errlen)
+{
+    if (value[0] == '\0')
+        return errorf(err, errlen, SR_ERR_INVALID, "--%s: must not be empty", o->name);
+    char *copy = sr_strdup(value);
+    char **items = copy ? sr_realloc(list->items, (list->n + 1) * sizeof(*items)) : NULL;
+    if (items == NULL) {
+        sr_free(copy);
+        return SR_ERR_NOMEM;
+    }
+    list->items = items;
+    items[list->n++] = copy;
+    return 0;
+}
+
 static int set_choice(const struct sr_option *o, char **field, const char *value, char *err,
                       size_t errlen)
 {
@@ -135,6 +151,8 @@ static int set_option(void *base, const struct sr_option *o, const char *value, 
         return set_choice(o, field, value, err, errlen);
     case SR_OPT_URL_LIST:
         return append_url(field, o, value, err, errlen);
+    case SR_OPT_STRING_LIST:
+        return append_string(field, o, value, err, errlen);
     case SR_OPT_FLAG:
         if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
             *(bool *)field = true;
@@ -183,6 +201,7 @@ int sr_options_copy_runtime(const struct sr_option *table, void *dst, const void
                 return SR_ERR_NOMEM;
             break;
         case SR_OPT_URL_LIST:
+        case SR_OPT_STRING_LIST:
             return SR_ERR_INVALID; /* no list is runtime-mutable */
         }
     }
@@ -212,7 +231,7 @@ void sr_options_clear(const struct sr_option *table, void *base, size_t size)
         void *field = (char *)base + o->offset;
         if (o->type == SR_OPT_STRING || o->type == SR_OPT_CHOICE) {
             sr_free(*(char **)field);
-        } else if (o->type == SR_OPT_URL_LIST) {
+        } else if (o->type == SR_OPT_URL_LIST || o->type == SR_OPT_STRING_LIST) {
             struct sr_strlist *list = field;
             for (size_t i = 0; i < list->n; i++)
                 sr_free(list->items[i]);

@@ -15,7 +15,8 @@
  *
  * Field types by option type: STRING and CHOICE → char * (owned), INT →
  * long, FLOAT → double, FLAG → bool, URL_LIST → struct sr_strlist (owned,
- * canonical URLs, duplicates rejected).
+ * canonical URLs, duplicates rejected), STRING_LIST → struct sr_strlist
+ * (owned, one value per occurrence, none empty).
  *
  * Not thread-safe: build the settings, then share them read-only.
  */
@@ -38,6 +39,7 @@ enum sr_option_type {
     SR_OPT_CHOICE,
     SR_OPT_URL_LIST,
     SR_OPT_FLAG,
+    SR_OPT_STRING_LIST, /* one value per occurrence, repeatable */
 };
 
 struct sr_option {

@@ -107,6 +107,42 @@ static void forget_removed(void *ctx, struct sr_worker *w)
     sr_settings_forget_worker(ctx, w);
 }
 
+/* Appends the keys of --api-key-file (one per line; blank lines and
+ * lines starting with # skipped) to cfg->api_keys. false with a one-line
+ * message on stderr. */
+static bool load_api_keys(struct sr_config *cfg)
+{
+    if (cfg->api_key_file == NULL)
+        return true;
+    FILE *f = fopen(cfg->api_key_file, "r");
+    if (f == NULL) {
+        fprintf(stderr, "sglang-router: --api-key-file %s: %s\n", cfg->api_key_file,
+                strerror(errno));
+        return false;
+    }
+    char line[4096];
+    size_t found = 0;
+    bool ok = true;
+    while (ok && fgets(line, sizeof(line), f)) {
+        size_t n = strcspn(line, "\r\n");
+        line[n] = '\0';
+        while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t'))
+            line[--n] = '\0';
+        const char *key = line + strspn(line, " \t");
+        if (key[0] == '\0' || key[0] == '#')
+            continue;
+        ok = sr_config_set(cfg, "api-key", key, NULL, 0) == 0;
+        found++;
+    }
+    fclose(f);
+    if (!ok || found == 0) {
+        fprintf(stderr, "sglang-router: --api-key-file %s: %s\n", cfg->api_key_file,
+                ok ? "no key in the file" : "out of memory");
+        return false;
+    }
+    return true;
+}
+
 /* The CPUs this process may run on (a container's cpuset, not the host's). */
 static long default_threads(void)
 {
@@ -123,6 +159,10 @@ int main(int argc, char **argv)
     int status = sr_config_from_args(&cfg, argc, argv, stdout, stderr);
     if (status >= 0)
         return status;
+    if (!load_api_keys(&cfg)) {
+        sr_config_clear(&cfg);
+        return 2;
+    }
     enum sr_log_level level;
     if (sr_log_parse_level(cfg.log_level, &level) == 0)
         sr_log_set_level(level);

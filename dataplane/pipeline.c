@@ -80,6 +80,20 @@ void sr_pipeline_count(struct sr_loop *l, const struct sr_route *route, int stat
 
 /* ---- access ------------------------------------------------------------- */
 
+/* Any route but the open ones, when the router has API keys: one of them,
+ * or the admin key, as a Bearer token. Every key is compared (in constant
+ * time), so the time taken does not tell which one came close. */
+static bool api_key_ok(const struct sr_config *cfg, const struct sr_request *req)
+{
+    const struct sr_http_header *h = sr_request_header(req, "authorization");
+    bool ok = false;
+    for (size_t i = 0; i < cfg->api_keys.n; i++)
+        ok |= h && sr_bearer_matches(h->value, h->value_len, cfg->api_keys.items[i]);
+    if (cfg->admin_api_key)
+        ok |= h && sr_bearer_matches(h->value, h->value_len, cfg->admin_api_key);
+    return ok;
+}
+
 /* Admin routes: loopback clients, or the --admin-api-key bearer. */
 static int admin_access(const struct sr_config *cfg, const struct sr_request *req)
 {
@@ -230,6 +244,14 @@ void sr_pipeline_handle(struct sr_conn *c, const struct sr_request *req)
     if (route == NULL) {
         sr_pipeline_error(c, known ? 405 : 404,
                           known ? "method not allowed for this path" : "no such route");
+        return;
+    }
+    if (l->router->cfg->api_keys.n > 0 && !route->open && !api_key_ok(l->router->cfg, req)) {
+        sr_pipeline_count(l, route, 401);
+        sr_pipeline_error(c, 401,
+                          sr_request_header(req, "authorization")
+                              ? "invalid API key (Authorization: Bearer KEY)"
+                              : "an API key is required (Authorization: Bearer KEY)");
         return;
     }
     if (route->admin) {

@@ -159,6 +159,10 @@ static int build_request_head(struct exchange *ex)
         if (hop_by_hop(h, r->headers, r->nheaders) || name_is(h, "host") || name_is(h, "expect") ||
             name_is(h, "http2-settings") || (ex->id_from_client && name_is(h, "x-request-id")))
             continue;
+        /* A key the router checked was meant for the router: workers never
+         * see it. Without router keys the client's header passes through. */
+        if (ex->loop->router->cfg->api_keys.n > 0 && name_is(h, "authorization"))
+            continue;
         rc |= head_add(ex, h->name, h->name_len);
         rc |= head_add(ex, ": ", 2);
         rc |= head_add(ex, h->value, h->value_len);

@@ -5,7 +5,8 @@
  *   LOCAL  - answered by the router itself (health, readiness, worker
  *            management, loads and cache fan-outs).
  * Admin routes change where user traffic goes: loopback clients only,
- * unless --admin-api-key is given and presented as a Bearer token.
+ * unless --admin-api-key is given and presented as a Bearer token. Open
+ * routes (health probes) need no API key even when --api-key is set.
  */
 #ifndef SR_ROUTES_H
 #define SR_ROUTES_H
@@ -34,6 +35,7 @@ struct sr_route {
     enum sr_text_source text; /* PROXY: where the routing text comes from */
     sr_local_handler handler; /* LOCAL */
     bool admin;
+    bool open; /* no API key needed */
 };
 
 /* The route for method + path; NULL when none matches (then *path_known

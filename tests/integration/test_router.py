@@ -10,7 +10,9 @@ import threading
 import time
 import unittest
 
-from harness import ProcTestCase, RawHTTP, post_stream, request, wait_until
+import subprocess
+
+from harness import BIN, ProcTestCase, RawHTTP, post_stream, request, wait_until
 
 GEN = "/generate"
 JSON = {"Content-Type": "application/json"}
@@ -115,6 +117,69 @@ class Routes(RouterCase):
         statuses = [c.read_response().status for _ in range(3)]
         self.assertEqual(statuses, [200, 200, 200])
         c.close()
+
+
+class ApiKeys(RouterCase):
+    KEYS = ("sk-first-0123456789", "sk-second-abcdef")
+
+    def auth(self, key):
+        return {"Authorization": "Bearer " + key}
+
+    def test_keys_guard_every_route_but_the_probes(self):
+        ws = self.workers(1, "--zero-latency", "--record-requests")
+        r = self.start(ws, "--api-key", self.KEYS[0], "--api-key=" + self.KEYS[1], "--log-requests",
+                       "--log-level", "debug")
+        for headers, why in ((None, "required"), (self.auth("sk-wrong"), "invalid"),
+                             ({"Authorization": self.KEYS[0]}, "invalid")):  # no scheme
+            resp = gen(r.port, "x", headers=headers)
+            self.assertEqual(resp.status, 401)
+            err = resp.json()["error"]
+            self.assertIn(why, err["message"])
+            self.assertEqual(err["type"], "authentication_error")
+        for key in self.KEYS:
+            self.assertEqual(gen(r.port, "x", headers=self.auth(key)).status, 200)
+        # The key was for the router: the worker never sees it.
+        seen = request(ws[0].port, "GET", "/sim/last_request").json()
+        self.assertNotIn("authorization", [h[0].lower() for h in seen["headers"]])
+        for path in ("/health", "/liveness", "/readiness"):
+            self.assertEqual(request(r.port, "GET", path).status, 200, path)
+        self.assertEqual(request(r.port, "GET", "/v1/models").status, 401)
+        self.assertEqual(request(r.port, "GET", "/list_workers").status, 401)  # even from loopback
+        self.assertEqual(request(r.port, "GET", "/list_workers", headers=self.auth(self.KEYS[1])).status, 200)
+        status, err = r.stop()
+        self.procs.remove(r)
+        self.assertEqual(status, 0)
+        for key in self.KEYS + ("sk-wrong",):
+            self.assertNotIn(key, err)  # never logged
+
+    def test_key_file(self):
+        import tempfile
+        ws = self.workers(1, "--zero-latency")
+        with tempfile.NamedTemporaryFile("w", suffix=".keys") as f:
+            f.write("# team A\n  sk-from-file-1  \n\n# team B\nsk-from-file-2\n")
+            f.flush()
+            r = self.start(ws, "--api-key-file", f.name)
+            self.assertEqual(gen(r.port, "x", headers=self.auth("sk-from-file-2")).status, 200)
+            self.assertEqual(gen(r.port, "x", headers=self.auth("sk-from-file-1")).status, 200)
+            self.assertEqual(gen(r.port, "x", headers=self.auth("# team A")).status, 401)
+        for content, says in ((None, "No such file"), ("# only comments\n", "no key")):
+            with tempfile.NamedTemporaryFile("w", suffix=".keys") as f:
+                if content is not None:
+                    f.write(content)
+                    f.flush()
+                path = f.name if content is not None else f.name + ".missing"
+                p = subprocess.run([os.path.join(BIN, "sglang-router"), "--port", "0", "--prometheus-port", "-1",
+                                    "--api-key-file", path, "--worker-urls", ws[0].url],
+                                   capture_output=True, text=True, timeout=20)
+                self.assertEqual(p.returncode, 2, p.stderr)
+                self.assertIn(path, p.stderr)
+                self.assertIn(says, p.stderr)
+
+    def test_without_router_keys_the_header_reaches_the_worker(self):
+        ws = self.workers(1, "--zero-latency", "--require-api-key", "worker-key")
+        r = self.start(ws)
+        self.assertEqual(gen(r.port, "x", headers=self.auth("worker-key")).status, 200)
+        self.assertEqual(gen(r.port, "x").status, 401)  # the worker's own answer, passed through
 
 
 class Limits(RouterCase):

@@ -22,6 +22,7 @@ struct settings {
     struct sr_strlist urls;
     bool fast;
     bool slow;
+    struct sr_strlist keys;
 };
 
 static const char *const modes[] = {"a", "b", NULL};
@@ -35,6 +36,7 @@ static const struct sr_option table[] = {
     {"urls", SR_OPT_URL_LIST, "URL", NULL, 0, 0, NULL, false, F(urls), "Some URLs"},
     {"fast", SR_OPT_FLAG, NULL, NULL, 0, 0, NULL, false, F(fast), "Go fast"},
     {"slow", SR_OPT_FLAG, NULL, "true", 0, 0, NULL, false, F(slow), "Go slow"},
+    {"key", SR_OPT_STRING_LIST, "KEY", NULL, 0, 0, NULL, false, F(keys), "A key (repeatable)"},
     {NULL, 0, NULL, NULL, 0, 0, NULL, false, 0, NULL},
 };
 
@@ -70,6 +72,25 @@ static void test_defaults_and_every_type(void **state)
     assert_false(s.slow);
     sr_options_clear(table, &s, sizeof(s));
     assert_null(s.name);
+}
+
+/* A string list takes one value per occurrence, keeps order and repeats. */
+static void test_string_list(void **state)
+{
+    (void)state;
+    struct settings s;
+    char err[256] = "";
+    assert_int_equal(PARSE(&s, err, "--key", "k1", "--fast", "--key=k2", "--key", "k1"), 0);
+    assert_int_equal(s.keys.n, 3);
+    assert_string_equal(s.keys.items[0], "k1");
+    assert_string_equal(s.keys.items[1], "k2");
+    assert_string_equal(s.keys.items[2], "k1");
+    sr_options_clear(table, &s, sizeof(s));
+    assert_int_equal(PARSE(&s, err, "--key", "a", "b"), SR_ERR_INVALID); /* b: not a flag */
+    sr_options_clear(table, &s, sizeof(s));
+    assert_int_equal(PARSE(&s, err, "--key="), SR_ERR_INVALID);
+    assert_string_equal(err, "--key: must not be empty");
+    sr_options_clear(table, &s, sizeof(s));
 }
 
 static void test_errors_name_the_flag(void **state)
@@ -130,6 +151,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_and_every_type),
+        cmocka_unit_test(test_string_list),
         cmocka_unit_test(test_errors_name_the_flag),
         cmocka_unit_test(test_from_args_exit_statuses),
     };
