@@ -62,6 +62,10 @@ struct sr_config {
     /* admin, metrics, logs */
     char *admin_api_key;
     struct sr_strlist api_keys; /* --api-key, plus --api-key-file's at start */
+    char *tls_cert_path;
+    char *tls_key_path;
+    char *tls_ca_path;
+    bool tls_require_client_cert;
     char *api_key_file;
     char *admin_host;
     long admin_port; /* -1 = off; 0 = any free port */

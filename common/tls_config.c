@@ -37,19 +37,25 @@ static int fail(char *err, size_t errlen, const char *what, const char *path)
     return -1;
 }
 
-static int select_h2(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-                     const unsigned char *in, unsigned int inlen, void *arg)
+static const char *const only_h2[] = {"h2", NULL};
+
+/* The server's preference first, among what the client offers. */
+static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg)
 {
     (void)ssl;
-    (void)arg;
-    for (unsigned int i = 0; i < inlen; i += 1u + in[i]) {
-        if (in[i] == 2 && i + 3 <= inlen && memcmp(in + i + 1, "h2", 2) == 0) {
-            *out = in + i + 1;
-            *outlen = 2;
-            return SSL_TLSEXT_ERR_OK;
+    const char *const *ours = arg;
+    for (size_t k = 0; ours[k]; k++) {
+        size_t len = strlen(ours[k]);
+        for (unsigned int i = 0; i < inlen && i + 1u + in[i] <= inlen; i += 1u + in[i]) {
+            if (in[i] == len && memcmp(in + i + 1, ours[k], len) == 0) {
+                *out = in + i + 1;
+                *outlen = in[i];
+                return SSL_TLSEXT_ERR_OK;
+            }
         }
     }
-    return SSL_TLSEXT_ERR_ALERT_FATAL; /* gRPC needs HTTP/2 */
+    return SSL_TLSEXT_ERR_ALERT_FATAL; /* no protocol in common */
 }
 
 static int load(SSL_CTX *ctx, const struct sr_tls_files *files, char *err, size_t errlen)
@@ -96,9 +102,13 @@ SSL_CTX *sr_tls_server_ctx(const struct sr_tls_files *files, char *err, size_t e
         return NULL;
     }
     if (files->ca)
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+        SSL_CTX_set_verify(ctx,
+                           SSL_VERIFY_PEER |
+                               (files->require_client_cert ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+                           NULL);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
-    SSL_CTX_set_alpn_select_cb(ctx, select_h2, NULL);
+    SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"sglang-router", 13);
+    SSL_CTX_set_alpn_select_cb(ctx, select_alpn, (void *)(files->alpn ? files->alpn : only_h2));
     return ctx;
 }
 

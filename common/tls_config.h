@@ -19,11 +19,17 @@ struct sr_tls_files {
     const char *cert; /* PEM, full chain; NULL for a client without one */
     const char *key;  /* PEM private key of cert */
     const char *ca;   /* PEM CA bundle to verify the peer with, or NULL */
+    /* Servers: a client must present a certificate ca verifies (mutual
+     * TLS); without it, one it presents is still verified. */
+    bool require_client_cert;
+    /* Servers: the ALPN protocols accepted, in order of preference
+     * (NULL-terminated; NULL = "h2" only, for gRPC). A client offering none
+     * of them is refused; one offering no ALPN at all gets the first. */
+    const char *const *alpn;
 };
 
-/* A server context: cert and key required; with ca, clients must present a
- * certificate it verifies (mutual TLS). ALPN selects "h2" only (for gRPC).
- * NULL with a one-line reason in err. */
+/* A server context: cert and key required; ca as above. NULL with a
+ * one-line reason in err. */
 SSL_CTX *sr_tls_server_ctx(const struct sr_tls_files *files, char *err, size_t errlen);
 
 /* A client context: verifies the server against ca (or the system's

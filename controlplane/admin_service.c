@@ -734,7 +734,10 @@ struct sr_admin *sr_admin_start(const struct sr_admin_config *cfg, struct sr_reg
     }
     SSL_CTX *tls = NULL;
     if (cfg->tls_cert) {
-        struct sr_tls_files files = {cfg->tls_cert, cfg->tls_key, cfg->tls_ca};
+        struct sr_tls_files files = {.cert = cfg->tls_cert,
+                                     .key = cfg->tls_key,
+                                     .ca = cfg->tls_ca,
+                                     .require_client_cert = cfg->tls_ca != NULL};
         char why[400];
         tls = sr_tls_server_ctx(&files, why, sizeof(why));
         if (tls == NULL) {

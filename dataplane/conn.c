@@ -3,6 +3,7 @@
 
 #include "loop.h"
 #include "pipeline.h"
+#include "tls.h"
 
 #include "common/alloc.h"
 #include "common/log.h"
@@ -12,6 +13,8 @@
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -19,6 +22,7 @@
 
 #define READ_BUFFER_BYTES   (64 * 1024)
 #define DRAIN_LOW_WATERMARK (64 * 1024)
+#define TLS_RECORD_BYTES    (16 * 1024)
 
 enum conn_state {
     CONN_IDLE,    /* waiting for the first byte of a request */
@@ -30,6 +34,8 @@ struct sr_conn {
     struct sr_loop *loop;
     struct sr_conn *prev, *next; /* the loop's list */
     evutil_socket_t fd;
+    SSL *ssl;         /* TLS (--tls-cert-path), or NULL */
+    bool handshaking; /* TLS: before the first application byte */
     struct event *read_ev, *write_ev, *timer;
     struct event *resume;   /* deferred work: next pipelined request, or close */
     struct event *flush_ev; /* deferred write of what was queued from outside */
@@ -121,6 +127,11 @@ static void conn_free(struct sr_conn *c)
     if (c->out)
         evbuffer_free(c->out);
     sr_free(c->held);
+    if (c->ssl) {
+        if (!c->handshaking && c->closing)
+            SSL_shutdown(c->ssl); /* close_notify, best effort */
+        SSL_free(c->ssl);
+    }
     if (c->fd >= 0)
         evutil_closesocket(c->fd);
     sr_h1_parser_free(c->parser);
@@ -152,11 +163,44 @@ static void set_reading(struct sr_conn *c, bool on)
         event_add(c->read_ev, NULL);
     else
         event_del(c->read_ev);
+    /* TLS may hold decrypted bytes the socket no longer signals. */
+    if (on && c->ssl && !c->handshaking && SSL_pending(c->ssl) > 0)
+        event_active(c->read_ev, EV_READ, 1);
+}
+
+/* Writes queued output through TLS, a record at a time. 1 written all or
+ * blocked (try later), -1 the connection failed. */
+static int tls_write(struct sr_conn *c)
+{
+    while (evbuffer_get_length(c->out) > 0) {
+        size_t len = evbuffer_get_length(c->out);
+        if (len > TLS_RECORD_BYTES)
+            len = TLS_RECORD_BYTES;
+        unsigned char *data = evbuffer_pullup(c->out, (ssize_t)len);
+        if (data == NULL)
+            return -1;
+        ERR_clear_error();
+        int n = SSL_write(c->ssl, data, (int)len);
+        if (n > 0) {
+            evbuffer_drain(c->out, (size_t)n);
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, n);
+        return e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? 1 : -1;
+    }
+    return 1;
 }
 
 static void flush(struct sr_conn *c)
 {
-    while (evbuffer_get_length(c->out) > 0) {
+    if (c->handshaking)
+        return; /* nothing can be written before the handshake */
+    if (c->ssl && tls_write(c) < 0) {
+        evbuffer_drain(c->out, evbuffer_get_length(c->out)); /* the client is gone */
+        schedule_close(c);
+        return;
+    }
+    while (!c->ssl && evbuffer_get_length(c->out) > 0) {
         if (evbuffer_write(c->out, c->fd) < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                 break;
@@ -477,10 +521,85 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
         conn_free(c);
 }
 
+/* A client speaking plain HTTP to the TLS port (its first byte is not a
+ * TLS handshake record): a readable answer, as nginx gives, then close. */
+static bool refused_plain_http(struct sr_conn *c)
+{
+    unsigned char first;
+    if (SSL_in_before(c->ssl) && recv(c->fd, &first, 1, MSG_PEEK) == 1 && first != 0x16) {
+        static const char body[] =
+            "{\"error\":{\"message\":\"plain HTTP sent to the HTTPS port\",\"type\":"
+            "\"invalid_request_error\",\"param\":null,\"code\":400}}";
+        char resp[512];
+        int n = snprintf(resp, sizeof(resp),
+                         "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+                         "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                         sizeof(body) - 1, body);
+        if (send(c->fd, resp, (size_t)n, MSG_NOSIGNAL) < 0)
+            sr_log_debug("plain HTTP on the TLS port: %s", strerror(errno));
+        return true;
+    }
+    return false;
+}
+
+static void handshake(struct sr_conn *c)
+{
+    if (refused_plain_http(c)) {
+        conn_free(c);
+        return;
+    }
+    ERR_clear_error();
+    int rc = SSL_do_handshake(c->ssl);
+    if (rc == 1) {
+        c->handshaking = false;
+        event_del(c->write_ev);
+        event_active(c->read_ev, EV_READ, 1); /* data may have come with it */
+        return;
+    }
+    int e = SSL_get_error(c->ssl, rc);
+    if (e == SSL_ERROR_WANT_READ) {
+        event_del(c->write_ev);
+        return;
+    }
+    if (e == SSL_ERROR_WANT_WRITE) {
+        event_add(c->write_ev, NULL);
+        return;
+    }
+    unsigned long err = ERR_peek_last_error();
+    sr_log_debug("TLS handshake failed: %s",
+                 err ? ERR_reason_error_string(err) : "the client closed the connection");
+    conn_free(c);
+}
+
+/* Bytes read, 0 at the end of the stream or on an error, -1 when nothing
+ * is available now. */
+static ssize_t read_some(struct sr_conn *c, char *dst, size_t room)
+{
+    if (c->ssl == NULL) {
+        ssize_t n = read(c->fd, dst, room);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return -1;
+        return n < 0 ? 0 : n;
+    }
+    ERR_clear_error();
+    int n = SSL_read(c->ssl, dst, (int)(room > INT32_MAX ? INT32_MAX : room));
+    if (n > 0)
+        return n;
+    int e = SSL_get_error(c->ssl, n);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        return -1;
+    return 0;
+}
+
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
+    (void)fd;
     (void)what;
     struct sr_conn *c = arg;
+    if (c->handshaking) {
+        handshake(c);
+        return;
+    }
     char *dst;
     size_t room;
     if (c->in_len == 0) { /* the common case: straight into the loop's scratch */
@@ -490,13 +609,16 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         dst = c->held + c->in_len;
         room = c->held_cap - c->in_len;
     }
-    ssize_t n = read(fd, dst, room);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+    ssize_t n = read_some(c, dst, room);
+    if (n == 0) {
         conn_free(c); /* the client closed or reset: a request in flight is cancelled */
         return;
     }
     if (n < 0)
         return;
+    /* TLS may hold decrypted bytes the socket no longer signals. */
+    if (c->ssl && SSL_pending(c->ssl) > 0)
+        event_active(c->read_ev, EV_READ, 1);
     if (c->in_len == 0)
         c->in = dst;
     c->in_len += (size_t)n;
@@ -516,7 +638,11 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    flush(arg);
+    struct sr_conn *c = arg;
+    if (c->handshaking)
+        handshake(c);
+    else
+        flush(c);
 }
 
 static void on_timeout(evutil_socket_t fd, short what, void *arg)
@@ -594,6 +720,16 @@ void sr_conn_accept(struct sr_loop *l, int fd, const struct sockaddr *addr)
     evutil_make_socket_nonblocking(fd);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (l->router->tls) {
+        c->ssl = sr_tls_accept(l->router->tls);
+        if (c->ssl == NULL || SSL_set_fd(c->ssl, fd) != 1) {
+            sr_log_warn("out of memory accepting a TLS connection");
+            conn_free(c);
+            return;
+        }
+        SSL_set_accept_state(c->ssl);
+        c->handshaking = true;
+    }
     set_reading(c, true);
     set_timer(c, cfg->keepalive_timeout_secs);
     if (l->draining)

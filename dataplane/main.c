@@ -10,6 +10,7 @@
 #include "loop.h"
 #include "metrics_http.h"
 #include "router.h"
+#include "tls.h"
 
 #include "common/alloc.h"
 #include "common/err.h"
@@ -28,6 +29,7 @@
 struct main_state {
     struct sr_router *router;
     struct event_base *base;
+    struct sr_tls_files tls_files;
     struct event *grace;
     int signals;
 };
@@ -90,6 +92,24 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     sr_router_drain(m->router);
     struct timeval tv = {m->router->cfg->shutdown_grace_period_secs, 0};
     event_add(m->grace, &tv);
+}
+
+/* SIGHUP: the public port's certificate and key are read again; open
+ * connections keep the ones they started with. */
+static void on_hangup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    struct main_state *m = arg;
+    if (m->router->tls == NULL) {
+        sr_log_info("SIGHUP: no TLS to reload");
+        return;
+    }
+    char err[400];
+    if (sr_tls_reload(m->router->tls, err, sizeof(err)) == 0)
+        sr_log_info("SIGHUP: TLS certificate reloaded from %s", m->tls_files.cert);
+    else
+        sr_log_error("SIGHUP: keeping the current TLS certificate: %s", err);
 }
 
 /* Ends the main loop once every loop thread has stopped. */
@@ -176,7 +196,7 @@ int main(int argc, char **argv)
     struct sr_health *health = NULL;
     struct sr_metrics_http *metrics = NULL;
     struct sr_admin *admin = NULL;
-    struct event *sigint = NULL, *sigterm = NULL;
+    struct event *sigint = NULL, *sigterm = NULL, *sighup = NULL;
     pthread_t watcher;
     bool watching = false;
     clock_gettime(CLOCK_MONOTONIC, &r.started);
@@ -185,6 +205,26 @@ int main(int argc, char **argv)
     int err = 0;
     r.registry = sr_registry_new();
     r.addrs = sr_addr_book_new();
+    static const char *const public_alpn[] = {"http/1.1", NULL};
+    m.tls_files = (struct sr_tls_files){.cert = cfg.tls_cert_path,
+                                        .key = cfg.tls_key_path,
+                                        .ca = cfg.tls_ca_path,
+                                        .require_client_cert = cfg.tls_require_client_cert,
+                                        .alpn = public_alpn};
+    if (cfg.tls_cert_path || cfg.tls_key_path || cfg.tls_ca_path || cfg.tls_require_client_cert) {
+        char why_tls[400];
+        if (!cfg.tls_cert_path || !cfg.tls_key_path)
+            snprintf(why_tls, sizeof(why_tls), "TLS needs --tls-cert-path and --tls-key-path");
+        else if (cfg.tls_require_client_cert && !cfg.tls_ca_path)
+            snprintf(why_tls, sizeof(why_tls), "--tls-require-client-cert needs --tls-ca-path");
+        else
+            r.tls = sr_tls_new(&m.tls_files, why_tls, sizeof(why_tls));
+        if (r.tls == NULL) {
+            fprintf(stderr, "sglang-router: %s\n", why_tls);
+            status = 2;
+            goto out;
+        }
+    }
     r.settings = sr_settings_new(&cfg, &err);
     if (r.registry == NULL || r.addrs == NULL || r.settings == NULL) {
         fprintf(stderr, "sglang-router: cannot start: %s\n", sr_strerror(err ? err : SR_ERR_NOMEM));
@@ -235,8 +275,10 @@ int main(int argc, char **argv)
     m.grace = evtimer_new(m.base, on_grace_over, &m);
     sigint = evsignal_new(m.base, SIGINT, on_signal, &m);
     sigterm = evsignal_new(m.base, SIGTERM, on_signal, &m);
-    if (health == NULL || m.grace == NULL || sigint == NULL || sigterm == NULL ||
-        evsignal_add(sigint, NULL) != 0 || evsignal_add(sigterm, NULL) != 0)
+    sighup = evsignal_new(m.base, SIGHUP, on_hangup, &m);
+    if (health == NULL || m.grace == NULL || sigint == NULL || sigterm == NULL || sighup == NULL ||
+        evsignal_add(sigint, NULL) != 0 || evsignal_add(sigterm, NULL) != 0 ||
+        evsignal_add(sighup, NULL) != 0)
         goto out;
 
     for (size_t i = 0; i < r.nloops; i++) {
@@ -273,8 +315,8 @@ int main(int argc, char **argv)
         }
     }
     watching = pthread_create(&watcher, NULL, watch_loops, &m) == 0;
-    printf("sglang-router listening on http://%s:%d (%zu threads, policy %s, %zu workers)\n",
-           cfg.host, port, r.nloops, cfg.policy, cfg.worker_urls.n);
+    printf("sglang-router listening on %s://%s:%d (%zu threads, policy %s, %zu workers)\n",
+           r.tls ? "https" : "http", cfg.host, port, r.nloops, cfg.policy, cfg.worker_urls.n);
     if (metrics)
         printf("sglang-router metrics on http://%s:%d/metrics\n", cfg.prometheus_host,
                metrics_port);
@@ -291,6 +333,8 @@ out:
         event_free(sigint);
     if (sigterm)
         event_free(sigterm);
+    if (sighup)
+        event_free(sighup);
     if (m.grace)
         event_free(m.grace);
     sr_admin_stop(admin);
@@ -303,6 +347,7 @@ out:
         event_base_free(m.base);
     sr_registry_free(r.registry);
     sr_settings_free(r.settings);
+    sr_tls_free(r.tls);
     sr_addr_book_free(r.addrs);
     sr_config_clear(&cfg);
     return status;

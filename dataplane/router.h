@@ -29,12 +29,14 @@
 #include <time.h>
 
 struct sr_loop;
+struct sr_tls;
 
 struct sr_router {
     const struct sr_config *cfg;
     struct sr_registry *registry;
     struct sr_settings *settings;
     struct sr_addr_book *addrs;
+    struct sr_tls *tls; /* the public port's TLS (tls.h), or NULL: cleartext */
     struct sr_loop **loops;
     size_t nloops;
     atomic_bool draining;

@@ -22,7 +22,7 @@ BIN = os.environ.get("SR_BIN_DIR", os.path.join(os.path.dirname(__file__), "..",
 class Proc:
     """A program that prints 'listening on http://HOST:PORT' once it is ready."""
 
-    def __init__(self, argv, ready_pattern=r"listening on http://([^:\s]+):(\d+)", timeout=10.0, env=None,
+    def __init__(self, argv, ready_pattern=r"listening on https?://([^:\s]+):(\d+)", timeout=10.0, env=None,
                  port=None, log=None):
         """With port given, the program's output goes to the file log and
         readiness is the caller's business."""

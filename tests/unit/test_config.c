@@ -151,8 +151,11 @@ static void test_help(void **state)
     /* Every option appears with its default from the table. */
     for (const struct sr_option *o = sr_config_options(); o->name; o++) {
         char flag[80];
-        snprintf(flag, sizeof(flag), "--%s ", o->name);
-        assert_non_null(strstr(text, flag));
+        snprintf(flag, sizeof(flag), "\n  --%s", o->name); /* its own line in the list */
+        const char *at = strstr(text, flag);
+        assert_non_null(at);
+        char after = at[strlen(flag)];
+        assert_true(after == ' ' || after == '\n');
     }
     assert_non_null(strstr(text, "(default: 127.0.0.1)"));
     assert_non_null(strstr(text, "(default: 30000)"));
