@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# tls_bench.sh: the public port over TLS, sglang-router against nginx as an
+# HTTPS reverse proxy, side by side in one run, in front of the same two
+# simulated workers (--zero-latency), with the same certificate (ECDSA
+# P-256, made here with openssl).
+#
+#   tests/bench/tls_bench.sh [--duration SECONDS] [--rounds N] [--smoke]
+#
+# wrk (1 thread) over HTTPS/1.1 with a small POST /generate: (1) 64
+# keep-alive connections: requests/s through TLS; (2) 16 connections that
+# close after every request: TLS handshakes/s (each request is a full
+# handshake; no session resumption in wrk). Rounds alternate the targets;
+# figures are medians. Prints BENCH lines and the ratios against nginx.
+# Needs wrk, nginx-light, openssl, curl (deploy/scripts/install-deps.sh).
+set -euo pipefail
+
+duration=5
+rounds=3
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) duration=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --smoke) duration=1; rounds=1; shift ;;
+    *) echo "usage: $0 [--duration SECONDS] [--rounds N] [--smoke]" >&2; exit 2 ;;
+  esac
+done
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+bin=${SR_BIN_DIR:-$root/build/bin}
+source "$here/lib.sh"
+need wrk nginx curl openssl
+ulimit -n 65536 2>/dev/null || true
+
+# --- certificate and workers -------------------------------------------------------
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+  -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+  -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
+worker_urls=()
+for i in 0 1; do
+  port=$(free_port)
+  "$bin/sglang-worker-sim" --port "$port" --worker-id "w$i" --zero-latency >"$tmp/w$i.log" 2>&1 &
+  pids+=($!)
+  worker_urls+=("http://127.0.0.1:$port")
+done
+for u in "${worker_urls[@]}"; do wait_http "$u/health"; done
+wait_https() {
+  for _ in $(seq 600); do
+    if curl -sf --cacert "$tmp/cert.pem" -o /dev/null "$1"; then return 0; fi
+    sleep 0.05
+  done
+  echo "$0: $1 never answered" >&2
+  exit 1
+}
+
+# --- targets ------------------------------------------------------------------------
+nginx_port=$(free_port)
+mkdir -p "$tmp/nginx"
+servers=""
+for u in "${worker_urls[@]}"; do servers+="server ${u#http://}; "; done
+cat >"$tmp/nginx/nginx.conf" <<CONF
+worker_processes auto;
+daemon off;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path $tmp/nginx/body;
+  proxy_temp_path $tmp/nginx/proxy;
+  fastcgi_temp_path $tmp/nginx/fastcgi;
+  uwsgi_temp_path $tmp/nginx/uwsgi;
+  scgi_temp_path $tmp/nginx/scgi;
+  upstream workers { $servers keepalive 256; }
+  server {
+    listen 127.0.0.1:$nginx_port ssl;
+    ssl_certificate $tmp/cert.pem;
+    ssl_certificate_key $tmp/key.pem;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    client_max_body_size 256m;
+    client_body_buffer_size 1m;
+    location / {
+      proxy_pass http://workers;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+CONF
+nginx -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf" &
+pids+=($!)
+wait_https "https://localhost:$nginx_port/health"
+
+ours_port=$(free_port)
+"$bin/sglang-router" --port "$ours_port" --policy round_robin --prometheus-port -1 \
+  --tls-cert-path "$tmp/cert.pem" --tls-key-path "$tmp/key.pem" \
+  --worker-urls "${worker_urls[@]}" >"$tmp/ours.log" 2>&1 &
+pids+=($!)
+wait_https "https://localhost:$ours_port/readiness"
+
+cat >"$tmp/small.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"text":"The capital of France is","sampling_params":{"max_new_tokens":8}}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+cat >"$tmp/handshake.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"text":"The capital of France is","sampling_params":{"max_new_tokens":8}}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Connection"] = "close"
+LUA
+
+declare -A RPS ERR
+run() { # NAME PORT SCRIPT CONNECTIONS
+  local out rps
+  out=$(wrk -t1 -c"$4" -d"${duration}s" -s "$tmp/$3.lua" "https://localhost:$2/generate")
+  rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+  RPS[$1.$3]+="$rps "
+  if grep -qE "Non-2xx" <<<"$out"; then ERR[$1.$3]=1; fi
+}
+median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+for _ in $(seq "$rounds"); do
+  for target in nginx:$nginx_port ours:$ours_port; do
+    run "${target%%:*}" "${target#*:}" small 64
+    run "${target%%:*}" "${target#*:}" handshake 16
+  done
+done
+
+for name in nginx ours; do
+  echo "BENCH ${name}_https_keepalive_rps $(median <<<"${RPS[$name.small]}") req/s"
+  echo "BENCH ${name}_https_handshakes_per_sec $(median <<<"${RPS[$name.handshake]}") /s"
+  for s in small handshake; do
+    [ -z "${ERR[$name.$s]:-}" ] || echo "BENCH ${name}_${s}_errors non-2xx answers seen"
+  done
+done
+ratio() {
+  awk -v a="$2" -v b="$3" -v n="$1" 'BEGIN { if (b > 0) printf "BENCH %s %.3f\n", n, a / b }'
+}
+ratio https_rps_ratio_vs_nginx "$(median <<<"${RPS[ours.small]}")" "$(median <<<"${RPS[nginx.small]}")"
+ratio https_handshake_ratio_vs_nginx "$(median <<<"${RPS[ours.handshake]}")" \
+  "$(median <<<"${RPS[nginx.handshake]}")"
+if [ -n "${ERR[ours.small]:-}${ERR[ours.handshake]:-}" ]; then exit 1; fi
