@@ -30,9 +30,10 @@ enum conn_state {
     CONN_BUSY,    /* a request is being answered */
 };
 
-struct sr_conn {
+struct sr_client {
+    struct sr_conn base; /* HTTP/1: the connection answers one request at a time */
     struct sr_loop *loop;
-    struct sr_conn *prev, *next; /* the loop's list */
+    struct sr_client *prev, *next; /* the loop's list */
     evutil_socket_t fd;
     SSL *ssl;         /* TLS (--tls-cert-path), or NULL */
     bool handshaking; /* TLS: before the first application byte */
@@ -42,10 +43,6 @@ struct sr_conn {
     struct evbuffer *out;
     struct sr_h1_parser *parser;
     enum conn_state state;
-    void *exchange;
-    void (*gone)(void *exchange);
-    void (*drained)(void *arg);
-    void *drained_arg;
     bool loopback;
     bool keep_alive; /* of the current request */
     bool chunked;    /* the current response is chunked */
@@ -63,17 +60,12 @@ struct sr_conn {
     size_t held_cap;
 };
 
-struct sr_loop *sr_conn_loop(const struct sr_conn *c)
-{
-    return c->loop;
-}
-
-bool sr_conn_busy(const struct sr_conn *c)
+bool sr_client_busy(const struct sr_client *c)
 {
     return c->state == CONN_BUSY;
 }
 
-struct sr_conn *sr_conn_next(const struct sr_conn *c)
+struct sr_client *sr_client_next(const struct sr_client *c)
 {
     return c->next;
 }
@@ -83,7 +75,65 @@ const struct sr_http_header *sr_request_header(const struct sr_request *req, con
     return sr_http_header_find(req->headers, req->nheaders, name);
 }
 
-static void link_conn(struct sr_conn *c)
+/* ---- the request-level interface (conn.h), whatever the protocol ------------ */
+
+struct sr_loop *sr_conn_loop(const struct sr_conn *c)
+{
+    return c->loop;
+}
+
+void sr_conn_respond(struct sr_conn *c, int status, const char *content_type, const char *body,
+                     size_t len, const char *extra_headers)
+{
+    c->ops->respond(c, status, content_type, body, len, extra_headers);
+}
+
+void sr_conn_response_begin(struct sr_conn *c, int status, const char *head_lines, size_t head_len,
+                            long long content_length)
+{
+    c->ops->response_begin(c, status, head_lines, head_len, content_length);
+}
+
+void sr_conn_response_body(struct sr_conn *c, const char *data, size_t len)
+{
+    c->ops->response_body(c, data, len);
+}
+
+void sr_conn_response_end(struct sr_conn *c)
+{
+    c->ops->response_end(c);
+}
+
+void sr_conn_response_abort(struct sr_conn *c)
+{
+    c->ops->response_abort(c);
+}
+
+size_t sr_conn_output_pending(const struct sr_conn *c)
+{
+    return c->ops->output_pending(c);
+}
+
+void sr_conn_set_drain_cb(struct sr_conn *c, void (*drained)(void *arg), void *arg)
+{
+    c->drained = drained;
+    c->drained_arg = arg;
+}
+
+void sr_conn_attach(struct sr_conn *c, void *exchange, void (*gone)(void *exchange))
+{
+    c->exchange = exchange;
+    c->gone = gone;
+}
+
+void sr_conn_detach(struct sr_conn *c)
+{
+    c->exchange = NULL;
+    c->gone = NULL;
+    c->drained = NULL;
+}
+
+static void link_conn(struct sr_client *c)
 {
     struct sr_loop *l = c->loop;
     c->prev = NULL;
@@ -94,7 +144,7 @@ static void link_conn(struct sr_conn *c)
     atomic_fetch_add_explicit(&l->nconns, 1, memory_order_relaxed);
 }
 
-static void unlink_conn(struct sr_conn *c)
+static void unlink_conn(struct sr_client *c)
 {
     struct sr_loop *l = c->loop;
     if (c->prev)
@@ -106,12 +156,12 @@ static void unlink_conn(struct sr_conn *c)
     atomic_fetch_sub_explicit(&l->nconns, 1, memory_order_relaxed);
 }
 
-static void conn_free(struct sr_conn *c)
+static void conn_free(struct sr_client *c)
 {
-    if (c->exchange && c->gone) {
-        void *ex = c->exchange;
-        c->exchange = NULL;
-        c->gone(ex);
+    if (c->base.exchange && c->base.gone) {
+        void *ex = c->base.exchange;
+        c->base.exchange = NULL;
+        c->base.gone(ex);
     }
     unlink_conn(c);
     if (c->read_ev)
@@ -138,13 +188,13 @@ static void conn_free(struct sr_conn *c)
     sr_free(c);
 }
 
-static void schedule_close(struct sr_conn *c)
+static void schedule_close(struct sr_client *c)
 {
     c->closing = true;
     event_active(c->resume, EV_TIMEOUT, 1);
 }
 
-static void set_timer(struct sr_conn *c, long secs)
+static void set_timer(struct sr_client *c, long secs)
 {
     if (secs <= 0) {
         event_del(c->timer);
@@ -154,7 +204,7 @@ static void set_timer(struct sr_conn *c, long secs)
     event_add(c->timer, &tv);
 }
 
-static void set_reading(struct sr_conn *c, bool on)
+static void set_reading(struct sr_client *c, bool on)
 {
     if (on == c->reading)
         return;
@@ -170,7 +220,7 @@ static void set_reading(struct sr_conn *c, bool on)
 
 /* Writes queued output through TLS, a record at a time. 1 written all or
  * blocked (try later), -1 the connection failed. */
-static int tls_write(struct sr_conn *c)
+static int tls_write(struct sr_client *c)
 {
     while (evbuffer_get_length(c->out) > 0) {
         size_t len = evbuffer_get_length(c->out);
@@ -191,7 +241,7 @@ static int tls_write(struct sr_conn *c)
     return 1;
 }
 
-static void flush(struct sr_conn *c)
+static void flush(struct sr_client *c)
 {
     if (c->handshaking)
         return; /* nothing can be written before the handshake */
@@ -214,8 +264,8 @@ static void flush(struct sr_conn *c)
         event_add(c->write_ev, NULL);
     else
         event_del(c->write_ev);
-    if (left < DRAIN_LOW_WATERMARK && c->drained)
-        c->drained(c->drained_arg);
+    if (left < DRAIN_LOW_WATERMARK && c->base.drained)
+        c->base.drained(c->base.drained_arg);
     if (left == 0 && c->closing)
         schedule_close(c);
 }
@@ -223,7 +273,7 @@ static void flush(struct sr_conn *c)
 /* Output was queued. Inside process_input it is written at its end;
  * otherwise (a worker's response arriving) once the current callback is
  * over, so a response head, body and end coalesce into one writev. */
-static void queued(struct sr_conn *c)
+static void queued(struct sr_client *c)
 {
     if (!c->processing)
         event_active(c->flush_ev, EV_TIMEOUT, 1);
@@ -236,15 +286,9 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
     flush(arg);
 }
 
-size_t sr_conn_output_pending(const struct sr_conn *c)
+static size_t h1_output_pending(const struct sr_conn *base)
 {
-    return evbuffer_get_length(c->out);
-}
-
-void sr_conn_set_drain_cb(struct sr_conn *c, void (*drained)(void *arg), void *arg)
-{
-    c->drained = drained;
-    c->drained_arg = arg;
+    return evbuffer_get_length(((const struct sr_client *)base)->out);
 }
 
 static const char *reason(int status)
@@ -296,14 +340,14 @@ static void add_str(struct evbuffer *b, const char *s)
     evbuffer_add(b, s, strlen(s));
 }
 
-static void add_status_line(struct sr_conn *c, int status)
+static void add_status_line(struct sr_client *c, int status)
 {
     char line[64];
     int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status, reason(status));
     evbuffer_add(c->out, line, (size_t)n);
 }
 
-static void add_connection_header(struct sr_conn *c)
+static void add_connection_header(struct sr_client *c)
 {
     if (c->draining || c->loop->draining)
         c->keep_alive = false;
@@ -311,12 +355,12 @@ static void add_connection_header(struct sr_conn *c)
 }
 
 /* The current request is answered: go on with the next one. */
-static void answered(struct sr_conn *c)
+static void answered(struct sr_client *c)
 {
     c->state = CONN_IDLE;
-    c->exchange = NULL;
-    c->gone = NULL;
-    c->drained = NULL;
+    c->base.exchange = NULL;
+    c->base.gone = NULL;
+    c->base.drained = NULL;
     c->sent_continue = false;
     if (!c->keep_alive) {
         c->closing = true;
@@ -328,9 +372,10 @@ static void answered(struct sr_conn *c)
         event_active(c->resume, EV_TIMEOUT, 1);
 }
 
-void sr_conn_respond(struct sr_conn *c, int status, const char *content_type, const char *body,
-                     size_t len, const char *extra_headers)
+static void h1_respond(struct sr_conn *base, int status, const char *content_type, const char *body,
+                       size_t len, const char *extra_headers)
 {
+    struct sr_client *c = (struct sr_client *)base;
     char head[160];
     add_status_line(c, status);
     int n = snprintf(head, sizeof(head), "Content-Type: %s\r\nContent-Length: %zu\r\n",
@@ -344,9 +389,10 @@ void sr_conn_respond(struct sr_conn *c, int status, const char *content_type, co
     queued(c);
 }
 
-void sr_conn_response_begin(struct sr_conn *c, int status, const char *head_lines, size_t head_len,
-                            long long content_length)
+static void h1_response_begin(struct sr_conn *base, int status, const char *head_lines,
+                              size_t head_len, long long content_length)
 {
+    struct sr_client *c = (struct sr_client *)base;
     add_status_line(c, status);
     evbuffer_add(c->out, head_lines, head_len);
     c->chunked = false;
@@ -363,8 +409,9 @@ void sr_conn_response_begin(struct sr_conn *c, int status, const char *head_line
     queued(c);
 }
 
-void sr_conn_response_body(struct sr_conn *c, const char *data, size_t len)
+static void h1_response_body(struct sr_conn *base, const char *data, size_t len)
 {
+    struct sr_client *c = (struct sr_client *)base;
     if (len == 0)
         return;
     if (c->chunked) {
@@ -378,8 +425,9 @@ void sr_conn_response_body(struct sr_conn *c, const char *data, size_t len)
     queued(c);
 }
 
-void sr_conn_response_end(struct sr_conn *c)
+static void h1_response_end(struct sr_conn *base)
 {
+    struct sr_client *c = (struct sr_client *)base;
     if (c->chunked)
         evbuffer_add(c->out, "0\r\n\r\n", 5);
     c->chunked = false;
@@ -387,28 +435,25 @@ void sr_conn_response_end(struct sr_conn *c)
     queued(c);
 }
 
-void sr_conn_response_abort(struct sr_conn *c)
+static void h1_response_abort(struct sr_conn *base)
 {
+    struct sr_client *c = (struct sr_client *)base;
     c->keep_alive = false;
     c->chunked = false;
     answered(c);
     queued(c);
 }
 
-void sr_conn_attach(struct sr_conn *c, void *exchange, void (*gone)(void *exchange))
-{
-    c->exchange = exchange;
-    c->gone = gone;
-}
+static const struct sr_conn_ops h1_ops = {
+    .respond = h1_respond,
+    .response_begin = h1_response_begin,
+    .response_body = h1_response_body,
+    .response_end = h1_response_end,
+    .response_abort = h1_response_abort,
+    .output_pending = h1_output_pending,
+};
 
-void sr_conn_detach(struct sr_conn *c)
-{
-    c->exchange = NULL;
-    c->gone = NULL;
-    c->drained = NULL;
-}
-
-static void parse_error(struct sr_conn *c)
+static void parse_error(struct sr_client *c)
 {
     int status = sr_h1_parser_error_status(c->parser);
     char msg[160];
@@ -416,10 +461,10 @@ static void parse_error(struct sr_conn *c)
              sr_h1_parser_error_reason(c->parser));
     c->keep_alive = false;
     c->state = CONN_BUSY;
-    sr_pipeline_error(c, status, msg);
+    sr_pipeline_error(&c->base, status, msg);
 }
 
-static void start_request(struct sr_conn *c, const struct sr_h1_request *h1)
+static void start_request(struct sr_client *c, const struct sr_h1_request *h1)
 {
     struct sr_request req = {
         .method = h1->method,
@@ -437,12 +482,12 @@ static void start_request(struct sr_conn *c, const struct sr_h1_request *h1)
     c->state = CONN_BUSY;
     c->keep_alive = h1->keep_alive;
     set_timer(c, 0); /* the exchange has its own deadline */
-    sr_pipeline_handle(c, &req);
+    sr_pipeline_handle(&c->base, &req);
 }
 
 /* Keeps unparsed input past the current event: moves it to the front of
  * the held buffer (allocated only now), or frees that buffer when empty. */
-static int hold_input(struct sr_conn *c)
+static int hold_input(struct sr_client *c)
 {
     if (c->in_len == 0) {
         sr_free(c->held);
@@ -463,7 +508,7 @@ static int hold_input(struct sr_conn *c)
     return 0;
 }
 
-static void process_input(struct sr_conn *c)
+static void process_input(struct sr_client *c)
 {
     const struct sr_config *cfg = c->loop->router->cfg;
     c->processing = true;
@@ -514,7 +559,7 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    struct sr_conn *c = arg;
+    struct sr_client *c = arg;
     if (!c->closing)
         process_input(c);
     else if (evbuffer_get_length(c->out) == 0)
@@ -523,7 +568,7 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
 
 /* A client speaking plain HTTP to the TLS port (its first byte is not a
  * TLS handshake record): a readable answer, as nginx gives, then close. */
-static bool refused_plain_http(struct sr_conn *c)
+static bool refused_plain_http(struct sr_client *c)
 {
     unsigned char first;
     if (SSL_in_before(c->ssl) && recv(c->fd, &first, 1, MSG_PEEK) == 1 && first != 0x16) {
@@ -542,7 +587,7 @@ static bool refused_plain_http(struct sr_conn *c)
     return false;
 }
 
-static void handshake(struct sr_conn *c)
+static void handshake(struct sr_client *c)
 {
     if (refused_plain_http(c)) {
         conn_free(c);
@@ -573,7 +618,7 @@ static void handshake(struct sr_conn *c)
 
 /* Bytes read, 0 at the end of the stream or on an error, -1 when nothing
  * is available now. */
-static ssize_t read_some(struct sr_conn *c, char *dst, size_t room)
+static ssize_t read_some(struct sr_client *c, char *dst, size_t room)
 {
     if (c->ssl == NULL) {
         ssize_t n = read(c->fd, dst, room);
@@ -595,7 +640,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    struct sr_conn *c = arg;
+    struct sr_client *c = arg;
     if (c->handshaking) {
         handshake(c);
         return;
@@ -638,7 +683,7 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    struct sr_conn *c = arg;
+    struct sr_client *c = arg;
     if (c->handshaking)
         handshake(c);
     else
@@ -649,25 +694,25 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    struct sr_conn *c = arg;
+    struct sr_client *c = arg;
     if (c->state == CONN_READING) {
         c->keep_alive = false;
         c->state = CONN_BUSY;
-        sr_pipeline_error(c, 408, "timed out waiting for the request");
+        sr_pipeline_error(&c->base, 408, "timed out waiting for the request");
         return;
     }
     if (c->state == CONN_IDLE)
         conn_free(c); /* keep-alive timeout */
 }
 
-void sr_conn_drain(struct sr_conn *c)
+void sr_client_drain(struct sr_client *c)
 {
     c->draining = true;
     if (c->state == CONN_IDLE && c->in_len == 0 && !c->closing)
         schedule_close(c);
 }
 
-void sr_conn_close_now(struct sr_conn *c)
+void sr_client_close_now(struct sr_client *c)
 {
     conn_free(c);
 }
@@ -687,15 +732,17 @@ static bool is_loopback(const struct sockaddr *addr)
     return addr->sa_family == AF_UNIX;
 }
 
-void sr_conn_accept(struct sr_loop *l, int fd, const struct sockaddr *addr)
+void sr_client_accept(struct sr_loop *l, int fd, const struct sockaddr *addr)
 {
     const struct sr_config *cfg = l->router->cfg;
-    struct sr_conn *c = sr_calloc(1, sizeof(*c));
+    struct sr_client *c = sr_calloc(1, sizeof(*c));
     if (c == NULL) {
         evutil_closesocket(fd);
         return;
     }
     c->loop = l;
+    c->base.ops = &h1_ops;
+    c->base.loop = l;
     c->fd = fd;
     c->loopback = is_loopback(addr);
     struct sr_h1_limits limits = {
@@ -733,5 +780,5 @@ void sr_conn_accept(struct sr_loop *l, int fd, const struct sockaddr *addr)
     set_reading(c, true);
     set_timer(c, cfg->keepalive_timeout_secs);
     if (l->draining)
-        sr_conn_drain(c);
+        sr_client_drain(c);
 }

@@ -1,10 +1,18 @@
 /*
- * conn: one client connection, from accept to close, on the loop that
- * accepted it. It reads into a fixed buffer, parses with h1_parser (one
- * request at a time, so pipelined requests are answered in order), hands
- * each request to the pipeline as a version-neutral struct sr_request, and
- * writes responses with writev straight away (write interest only while the
- * socket is full).
+ * conn: the client side of the router, in two layers.
+ *
+ * struct sr_conn is the client side of one request, whatever the protocol:
+ * what the pipeline, the proxy and the local routes answer through. An
+ * HTTP/1 connection is one (it answers one request at a time); each HTTP/2
+ * stream is one (h2.h). Each protocol implements the ops.
+ *
+ * struct sr_client is one client connection, from accept to close, on the
+ * loop that accepted it: the socket, TLS, timeouts, and the protocol. It
+ * reads into a fixed buffer; over HTTP/1 it parses with h1_parser (one
+ * request at a time, so pipelined requests are answered in order) and
+ * writes responses with writev straight away (write interest only while
+ * the socket is full); a client that speaks HTTP/2 (ALPN h2, or the
+ * cleartext preface) is handed to an h2 session instead.
  *
  * Timeouts: headers must arrive within --client-header-timeout-secs of the
  * first byte, the body within --client-body-timeout-secs (408), an idle
@@ -12,8 +20,8 @@
  *
  * An exchange (proxy.c) answering a request attaches itself; if the client
  * goes away first, the connection calls the exchange's gone callback (which
- * must release everything) before closing. The connection never frees
- * itself inside a call from outside: closes go through its own event.
+ * must release everything) before closing. A connection never frees itself
+ * inside a call from outside: closes go through its own event.
  *
  * Backpressure: sr_conn_output_pending() tells how much is queued for the
  * client; the drain callback runs when it falls below the low watermark.
@@ -28,6 +36,7 @@
 
 struct sr_loop;
 struct sr_conn;
+struct sr_client;
 struct evbuffer;
 struct sockaddr;
 
@@ -48,6 +57,28 @@ struct sr_request {
 };
 
 const struct sr_http_header *sr_request_header(const struct sr_request *req, const char *name);
+
+/* What a protocol provides for one request's answer (see the functions
+ * below of the same names). */
+struct sr_conn_ops {
+    void (*respond)(struct sr_conn *c, int status, const char *content_type, const char *body,
+                    size_t len, const char *extra_headers);
+    void (*response_begin)(struct sr_conn *c, int status, const char *head_lines, size_t head_len,
+                           long long content_length);
+    void (*response_body)(struct sr_conn *c, const char *data, size_t len);
+    void (*response_end)(struct sr_conn *c);
+    void (*response_abort)(struct sr_conn *c);
+    size_t (*output_pending)(const struct sr_conn *c);
+};
+
+struct sr_conn {
+    const struct sr_conn_ops *ops;
+    struct sr_loop *loop;
+    void *exchange;
+    void (*gone)(void *exchange);
+    void (*drained)(void *arg);
+    void *drained_arg;
+};
 
 struct sr_loop *sr_conn_loop(const struct sr_conn *c);
 
@@ -76,14 +107,17 @@ void sr_conn_detach(struct sr_conn *c);
 size_t sr_conn_output_pending(const struct sr_conn *c);
 void sr_conn_set_drain_cb(struct sr_conn *c, void (*drained)(void *arg), void *arg);
 
-/* Accepts a new client socket on l (called by the loop's listener). */
-void sr_conn_accept(struct sr_loop *l, int fd, const struct sockaddr *addr);
+/* ---- connections ---- */
 
-/* Drain: idle connections close now; busy ones after their response. */
-void sr_conn_drain(struct sr_conn *c);
+/* Accepts a new client socket on l (called by the loop's listener). */
+void sr_client_accept(struct sr_loop *l, int fd, const struct sockaddr *addr);
+
+/* Drain: idle connections close now; busy ones after their responses
+ * (HTTP/2: GOAWAY, open streams finish). */
+void sr_client_drain(struct sr_client *c);
 /* Force: close now, cancelling what is in flight. */
-void sr_conn_close_now(struct sr_conn *c);
-bool sr_conn_busy(const struct sr_conn *c);
-struct sr_conn *sr_conn_next(const struct sr_conn *c);
+void sr_client_close_now(struct sr_client *c);
+bool sr_client_busy(const struct sr_client *c);
+struct sr_client *sr_client_next(const struct sr_client *c);
 
 #endif

@@ -83,7 +83,7 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struc
             return;
         }
     }
-    sr_conn_accept(self, fd, addr); /* ours, or the hand-off ran out of memory */
+    sr_client_accept(self, fd, addr); /* ours, or the hand-off ran out of memory */
 }
 
 /* Takes the sockets loop 0 handed over. */
@@ -99,7 +99,7 @@ static void on_handoff(evutil_socket_t unused, short what, void *arg)
     l->nhandoff = l->handoff_cap = 0;
     pthread_mutex_unlock(&l->handoff_lock);
     for (size_t i = 0; i < n; i++) {
-        sr_conn_accept(l, batch[i].fd, (struct sockaddr *)&batch[i].addr);
+        sr_client_accept(l, batch[i].fd, (struct sockaddr *)&batch[i].addr);
         atomic_fetch_sub_explicit(&l->handoff_pending, 1, memory_order_relaxed);
     }
     sr_free(batch);
@@ -120,8 +120,8 @@ static void start_drain(struct sr_loop *l)
     if (l->listener)
         evconnlistener_disable(l->listener);
     sr_pipeline_flush_queue(l, 503, "the router is shutting down");
-    for (struct sr_conn *c = l->conns; c; c = sr_conn_next(c))
-        sr_conn_drain(c);
+    for (struct sr_client *c = l->conns; c; c = sr_client_next(c))
+        sr_client_drain(c);
 }
 
 static void on_wake(evutil_socket_t fd, short what, void *arg)
@@ -177,7 +177,7 @@ static void *run(void *arg)
         event_free(tick);
     /* Past the grace period, or drained: whatever is left is closed. */
     while (l->conns)
-        sr_conn_close_now(l->conns);
+        sr_client_close_now(l->conns);
     sr_pipeline_flush_queue(l, 503, "the router is shutting down");
     return NULL;
 }
@@ -224,7 +224,7 @@ void sr_loop_free(struct sr_loop *l)
     if (l == NULL)
         return;
     while (l->conns)
-        sr_conn_close_now(l->conns);
+        sr_client_close_now(l->conns);
     if (l->listener)
         evconnlistener_free(l->listener);
     else if (l->listen_fd >= 0)

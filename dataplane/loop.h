@@ -41,7 +41,7 @@ struct sr_loop_metrics {
 };
 
 struct sr_pool;
-struct sr_conn;
+struct sr_client;
 struct sr_waiter;
 
 struct sr_loop {
@@ -58,8 +58,8 @@ struct sr_loop {
     pthread_t thread;
     struct sr_rng rng;
     struct sr_pool *pool;
-    struct event *wake;    /* activated from other threads: drain, slot freed */
-    struct sr_conn *conns; /* every open client connection (linked by conn.c) */
+    struct event *wake;      /* activated from other threads: drain, slot freed */
+    struct sr_client *conns; /* every open client connection (linked by conn.c) */
     atomic_long nconns;
     bool draining;
     struct sr_waiter *waiters_head, *waiters_tail; /* --max-concurrent-requests queue */
