@@ -1,6 +1,7 @@
 /* conn: a client connection's life (see conn.h). */
 #include "conn.h"
 
+#include "h2.h"
 #include "loop.h"
 #include "pipeline.h"
 #include "tls.h"
@@ -36,6 +37,7 @@ struct sr_client {
     struct sr_client *prev, *next; /* the loop's list */
     evutil_socket_t fd;
     SSL *ssl;         /* TLS (--tls-cert-path), or NULL */
+    struct sr_h2 *h2; /* an HTTP/2 client: its session (then no h1 state is used) */
     bool handshaking; /* TLS: before the first application byte */
     struct event *read_ev, *write_ev, *timer;
     struct event *resume;   /* deferred work: next pipelined request, or close */
@@ -62,7 +64,7 @@ struct sr_client {
 
 bool sr_client_busy(const struct sr_client *c)
 {
-    return c->state == CONN_BUSY;
+    return c->h2 ? sr_h2_streams(c->h2) > 0 : c->state == CONN_BUSY;
 }
 
 struct sr_client *sr_client_next(const struct sr_client *c)
@@ -158,6 +160,8 @@ static void unlink_conn(struct sr_client *c)
 
 static void conn_free(struct sr_client *c)
 {
+    sr_h2_free(c->h2); /* its streams' exchanges are told first */
+    c->h2 = NULL;
     if (c->base.exchange && c->base.gone) {
         void *ex = c->base.exchange;
         c->base.exchange = NULL;
@@ -245,20 +249,30 @@ static void flush(struct sr_client *c)
 {
     if (c->handshaking)
         return; /* nothing can be written before the handshake */
-    if (c->ssl && tls_write(c) < 0) {
-        evbuffer_drain(c->out, evbuffer_get_length(c->out)); /* the client is gone */
-        schedule_close(c);
-        return;
-    }
-    while (!c->ssl && evbuffer_get_length(c->out) > 0) {
-        if (evbuffer_write(c->out, c->fd) < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-                break;
+    for (int round = 0; round < 16; round++) {
+        if (c->h2)
+            sr_h2_send(c->h2); /* fills the output up to its high watermark */
+        size_t before = evbuffer_get_length(c->out);
+        if (c->ssl && tls_write(c) < 0) {
             evbuffer_drain(c->out, evbuffer_get_length(c->out)); /* the client is gone */
             schedule_close(c);
             return;
         }
+        while (!c->ssl && evbuffer_get_length(c->out) > 0) {
+            if (evbuffer_write(c->out, c->fd) < 0) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                    break;
+                evbuffer_drain(c->out, evbuffer_get_length(c->out)); /* the client is gone */
+                schedule_close(c);
+                return;
+            }
+        }
+        /* HTTP/2 may have more to send once the output had room. */
+        if (!c->h2 || before == 0 || evbuffer_get_length(c->out) > 0)
+            break;
     }
+    if (c->h2 && sr_h2_done(c->h2))
+        c->closing = true;
     size_t left = evbuffer_get_length(c->out);
     if (left > 0)
         event_add(c->write_ev, NULL);
@@ -508,8 +522,60 @@ static int hold_input(struct sr_client *c)
     return 0;
 }
 
+static void h2_wake(void *arg)
+{
+    struct sr_client *c = arg;
+    event_active(c->flush_ev, EV_TIMEOUT, 1);
+}
+
+/* HTTP/2 input: to the session; an idle session waits with the
+ * keep-alive timeout, a busy one has its streams' deadlines. */
+static void h2_input(struct sr_client *c, const char *data, size_t len)
+{
+    if (sr_h2_feed(c->h2, (const uint8_t *)data, len) != 0) {
+        c->closing = true; /* after the GOAWAY nghttp2 queued */
+        set_reading(c, false);
+    }
+    set_timer(c, sr_h2_streams(c->h2) ? 0 : c->loop->router->cfg->keepalive_timeout_secs);
+    flush(c);
+}
+
+/* The client speaks HTTP/2 (ALPN h2, or the cleartext preface). */
+static bool start_h2(struct sr_client *c)
+{
+    c->h2 = sr_h2_new(c->loop, c->out, c->loopback, h2_wake, c);
+    if (c->h2 == NULL) {
+        sr_log_warn("out of memory starting an HTTP/2 session");
+        conn_free(c);
+        return false;
+    }
+    c->state = CONN_IDLE;
+    return true;
+}
+
+static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
 static void process_input(struct sr_client *c)
 {
+    /* Cleartext HTTP/2 with prior knowledge: the first bytes say so. */
+    if (c->h2 == NULL && c->ssl == NULL && c->state == CONN_IDLE && c->in_len > 0) {
+        size_t n = c->in_len < sizeof(h2_preface) - 1 ? c->in_len : sizeof(h2_preface) - 1;
+        if (memcmp(c->in, h2_preface, n) == 0) {
+            if (n < sizeof(h2_preface) - 1) {
+                if (hold_input(c) != 0)
+                    conn_free(c);
+                return; /* wait for the whole preface */
+            }
+            if (!start_h2(c))
+                return;
+            const char *data = c->in;
+            size_t len = c->in_len;
+            c->in_len = 0;
+            h2_input(c, data, len);
+            hold_input(c); /* frees a held buffer */
+            return;
+        }
+    }
     const struct sr_config *cfg = c->loop->router->cfg;
     c->processing = true;
     while (c->state != CONN_BUSY && !c->closing && c->in_len > 0) {
@@ -560,7 +626,9 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct sr_client *c = arg;
-    if (!c->closing)
+    if (!c->closing && c->h2)
+        flush(c);
+    else if (!c->closing)
         process_input(c);
     else if (evbuffer_get_length(c->out) == 0)
         conn_free(c);
@@ -598,6 +666,13 @@ static void handshake(struct sr_client *c)
     if (rc == 1) {
         c->handshaking = false;
         event_del(c->write_ev);
+        const unsigned char *proto = NULL;
+        unsigned int plen = 0;
+        SSL_get0_alpn_selected(c->ssl, &proto, &plen);
+        if (plen == 2 && memcmp(proto, "h2", 2) == 0 && !start_h2(c))
+            return;
+        if (c->h2)
+            flush(c);                         /* our SETTINGS */
         event_active(c->read_ev, EV_READ, 1); /* data may have come with it */
         return;
     }
@@ -643,6 +718,19 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     struct sr_client *c = arg;
     if (c->handshaking) {
         handshake(c);
+        return;
+    }
+    if (c->h2) {
+        ssize_t n = read_some(c, c->loop->scratch, sizeof(c->loop->scratch));
+        if (n == 0) {
+            conn_free(c); /* streams in flight are cancelled */
+            return;
+        }
+        if (n > 0) {
+            if (c->ssl && SSL_pending(c->ssl) > 0)
+                event_active(c->read_ev, EV_READ, 1);
+            h2_input(c, c->loop->scratch, (size_t)n);
+        }
         return;
     }
     char *dst;
@@ -695,6 +783,11 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct sr_client *c = arg;
+    if (c->h2) {
+        if (sr_h2_streams(c->h2) == 0)
+            conn_free(c); /* idle past --keepalive-timeout-secs */
+        return;
+    }
     if (c->state == CONN_READING) {
         c->keep_alive = false;
         c->state = CONN_BUSY;
@@ -708,6 +801,10 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 void sr_client_drain(struct sr_client *c)
 {
     c->draining = true;
+    if (c->h2) {
+        sr_h2_drain(c->h2); /* GOAWAY: open streams finish, then the session is done */
+        return;
+    }
     if (c->state == CONN_IDLE && c->in_len == 0 && !c->closing)
         schedule_close(c);
 }

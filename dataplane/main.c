@@ -205,7 +205,7 @@ int main(int argc, char **argv)
     int err = 0;
     r.registry = sr_registry_new();
     r.addrs = sr_addr_book_new();
-    static const char *const public_alpn[] = {"http/1.1", NULL};
+    static const char *const public_alpn[] = {"h2", "http/1.1", NULL};
     m.tls_files = (struct sr_tls_files){.cert = cfg.tls_cert_path,
                                         .key = cfg.tls_key_path,
                                         .ca = cfg.tls_ca_path,

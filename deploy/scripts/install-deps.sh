@@ -12,7 +12,7 @@ packages=(
   clang-format clang curl openssl
   # test and benchmark tools: integration tests (python3, standard library;
   # python3-venv for the pinned peers from PyPI), proxy benchmarks
-  python3 python3-venv wrk nginx-light
+  python3 python3-venv wrk nginx-light nghttp2-client
 )
 
 missing=()
