@@ -6,12 +6,14 @@
 #
 #   tests/bench/tls_bench.sh [--duration SECONDS] [--rounds N] [--smoke]
 #
-# wrk (1 thread) over HTTPS/1.1 with a small POST /generate: (1) 64
-# keep-alive connections: requests/s through TLS; (2) 16 connections that
-# close after every request: TLS handshakes/s (each request is a full
-# handshake; no session resumption in wrk). Rounds alternate the targets;
-# figures are medians. Prints BENCH lines and the ratios against nginx.
-# Needs wrk, nginx-light, openssl, curl (deploy/scripts/install-deps.sh).
+# A small POST /generate: (1) wrk (1 thread), 64 keep-alive HTTPS/1.1
+# connections: requests/s through TLS; (2) wrk, 16 connections that close
+# after every request: TLS handshakes/s (each request a full handshake);
+# (3) h2load over TLS + HTTP/2 (ALPN h2), 16 connections x 10 concurrent
+# streams: requests/s. nginx listens with "ssl http2". Rounds alternate the
+# targets; figures are medians. Prints BENCH lines and the ratios against
+# nginx. Needs wrk, h2load (nghttp2-client), nginx-light, openssl, curl
+# (deploy/scripts/install-deps.sh).
 set -euo pipefail
 
 duration=5
@@ -29,7 +31,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 bin=${SR_BIN_DIR:-$root/build/bin}
 source "$here/lib.sh"
-need wrk nginx curl openssl
+need wrk h2load nginx curl openssl
 ulimit -n 65536 2>/dev/null || true
 
 # --- certificate and workers -------------------------------------------------------
@@ -74,7 +76,7 @@ http {
   scgi_temp_path $tmp/nginx/scgi;
   upstream workers { $servers keepalive 256; }
   server {
-    listen 127.0.0.1:$nginx_port ssl;
+    listen 127.0.0.1:$nginx_port ssl http2;
     ssl_certificate $tmp/cert.pem;
     ssl_certificate_key $tmp/key.pem;
     ssl_protocols TLSv1.2 TLSv1.3;
@@ -112,6 +114,8 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Connection"] = "close"
 LUA
 
+printf '%s' '{"text":"The capital of France is","sampling_params":{"max_new_tokens":8}}' >"$tmp/body.json"
+
 declare -A RPS ERR
 run() { # NAME PORT SCRIPT CONNECTIONS
   local out rps
@@ -120,19 +124,31 @@ run() { # NAME PORT SCRIPT CONNECTIONS
   RPS[$1.$3]+="$rps "
   if grep -qE "Non-2xx" <<<"$out"; then ERR[$1.$3]=1; fi
 }
+run_h2() { # NAME PORT
+  local out rps
+  out=$(h2load -c 16 -m 10 -D "$duration" -d "$tmp/body.json" -H "content-type: application/json" \
+    "https://localhost:$2/generate" 2>&1)
+  rps=$(awk '/^finished in/ { gsub(",", "", $4); print $4 }' <<<"$out")
+  RPS[$1.h2]+="${rps:-0} "
+  if ! grep -q "Application protocol: h2" <<<"$out" || grep -qE " [1-9][0-9]* failed" <<<"$out"; then
+    ERR[$1.h2]=1
+  fi
+}
 median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 for _ in $(seq "$rounds"); do
   for target in nginx:$nginx_port ours:$ours_port; do
     run "${target%%:*}" "${target#*:}" small 64
     run "${target%%:*}" "${target#*:}" handshake 16
+    run_h2 "${target%%:*}" "${target#*:}"
   done
 done
 
 for name in nginx ours; do
   echo "BENCH ${name}_https_keepalive_rps $(median <<<"${RPS[$name.small]}") req/s"
   echo "BENCH ${name}_https_handshakes_per_sec $(median <<<"${RPS[$name.handshake]}") /s"
-  for s in small handshake; do
+  echo "BENCH ${name}_h2_tls_rps $(median <<<"${RPS[$name.h2]}") req/s"
+  for s in small handshake h2; do
     [ -z "${ERR[$name.$s]:-}" ] || echo "BENCH ${name}_${s}_errors non-2xx answers seen"
   done
 done
@@ -142,4 +158,5 @@ ratio() {
 ratio https_rps_ratio_vs_nginx "$(median <<<"${RPS[ours.small]}")" "$(median <<<"${RPS[nginx.small]}")"
 ratio https_handshake_ratio_vs_nginx "$(median <<<"${RPS[ours.handshake]}")" \
   "$(median <<<"${RPS[nginx.handshake]}")"
-if [ -n "${ERR[ours.small]:-}${ERR[ours.handshake]:-}" ]; then exit 1; fi
+ratio h2_tls_rps_ratio_vs_nginx "$(median <<<"${RPS[ours.h2]}")" "$(median <<<"${RPS[nginx.h2]}")"
+if [ -n "${ERR[ours.small]:-}${ERR[ours.handshake]:-}${ERR[ours.h2]:-}" ]; then exit 1; fi
