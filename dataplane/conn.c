@@ -533,8 +533,14 @@ static void h2_wake(void *arg)
 static void h2_input(struct sr_client *c, const char *data, size_t len)
 {
     if (sr_h2_feed(c->h2, (const uint8_t *)data, len) != 0) {
-        c->closing = true; /* after the GOAWAY nghttp2 queued */
+        /* A protocol error or a flood: the GOAWAY nghttp2 queued gets one
+         * second to leave, then the connection goes (a client that stops
+         * reading must not keep it open). */
+        c->closing = true;
         set_reading(c, false);
+        set_timer(c, 1);
+        flush(c);
+        return;
     }
     set_timer(c, sr_h2_streams(c->h2) ? 0 : c->loop->router->cfg->keepalive_timeout_secs);
     flush(c);
@@ -784,8 +790,8 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct sr_client *c = arg;
     if (c->h2) {
-        if (sr_h2_streams(c->h2) == 0)
-            conn_free(c); /* idle past --keepalive-timeout-secs */
+        if (c->closing || sr_h2_streams(c->h2) == 0)
+            conn_free(c); /* idle past --keepalive-timeout-secs, or its GOAWAY's grace */
         return;
     }
     if (c->state == CONN_READING) {

@@ -240,6 +240,35 @@ class Abuse(H2Case):
         self.assertTrue(r.alive())
         self.assertEqual(request(r.port, "GET", "/health").status, 200)
 
+    def test_ping_and_settings_floods_are_cut_off(self):
+        r = self.start()
+        preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+        ping = b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"12345678"
+        settings = b"\x00\x00\x06\x04\x00\x00\x00\x00\x00" + b"\x00\x03\x00\x00\x00\x64"
+        for flood in (ping, settings):
+            s = socket.create_connection(("127.0.0.1", r.port), timeout=5)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # and never read: ACKs pile up
+            try:
+                s.sendall(preface)
+                for _ in range(200):
+                    s.sendall(flood * 100)
+            except (BrokenPipeError, ConnectionResetError, socket.timeout):
+                pass
+            # The router gives up on this client: the connection ends.
+            t0, ended = time.monotonic(), False
+            s.settimeout(0.5)
+            while time.monotonic() - t0 < 8 and not ended:
+                try:
+                    ended = s.recv(65536) == b""
+                except socket.timeout:
+                    continue
+                except ConnectionResetError:
+                    ended = True
+            s.close()
+            self.assertTrue(ended)
+        self.assertTrue(r.alive())
+        self.assertEqual(request(r.port, "GET", "/health").status, 200)
+
     def test_rapid_reset_flood_is_cut_off(self):
         r = self.start()
         c = Client(r.port)
