@@ -71,6 +71,21 @@ class Https(TlsCase):
         self.assertEqual(code, 200, err)
         self.assertEqual(json.loads(out)["meta_info"]["prompt_tokens"], len(big) // 4)
 
+    def test_session_resumption_and_alpn(self):
+        r = self.start()
+        with tempfile.TemporaryDirectory() as d:
+            sess = os.path.join(d, "session.pem")
+            for version in ("-tls1_2", "-tls1_3"):
+                base = ["openssl", "s_client", version, "-connect", "127.0.0.1:%d" % r.port,
+                        "-CAfile", self.pki["ca.pem"]]
+                subprocess.run(base + ["-sess_out", sess], input=b"", capture_output=True, timeout=10)
+                p = subprocess.run(base + ["-sess_in", sess], input=b"", capture_output=True, timeout=10)
+                self.assertIn(b"\nReused, ", p.stdout, version)
+            for offer, chosen in (("h2,http/1.1", b"h2"), ("http/1.1", b"http/1.1")):
+                p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % r.port, "-alpn", offer,
+                                    "-CAfile", self.pki["ca.pem"]], input=b"", capture_output=True, timeout=10)
+                self.assertIn(b"ALPN protocol: " + chosen + b"\n", p.stdout, offer)
+
     def test_plain_http_to_the_tls_port(self):
         r = self.start()
         p = subprocess.run(["curl", "-sS", "-w", "\n%{http_code}", "http://127.0.0.1:%d/health" % r.port],
