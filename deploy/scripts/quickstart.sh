@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # quickstart.sh: install, build, and watch cache-aware routing work.
 #
-# Starts three simulated SGLang workers and sglang-router (cache_aware) in
-# front of them, sends chat requests that share system prompts (plain and
+# Runs the co-launch mode, `sglang-launch-server --backend sim --dp-size 4`
+# (four simulated SGLang workers, then sglang-router with cache_aware in
+# front of them), sends chat requests that share system prompts (plain and
 # streaming), prints which worker served each and how much of each prompt
 # the worker had cached, then the totals. Stops everything cleanly at the
-# end, unless --keep-running is given (then Ctrl-C stops it).
+# end (SIGTERM to the launcher: the router drains, the workers stop),
+# unless --keep-running is given (then Ctrl-C stops it).
 #
 #   deploy/scripts/quickstart.sh [--keep-running] [--port PORT]
 set -euo pipefail
@@ -27,30 +29,28 @@ cmake --build build -j"$(nproc)" >/dev/null
 bin=build/bin
 
 logs=$(mktemp -d)
-pids=()
+launcher=""
 stop() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  if [ -n "$launcher" ]; then
+    kill -TERM "$launcher" 2>/dev/null || true
+    wait "$launcher" 2>/dev/null || true
+  fi
   rm -rf "$logs"
 }
 trap stop EXIT
 
-urls=()
-for i in 0 1 2; do
-  # A 20x faster clock than a real H100, so the demo takes seconds.
-  "$bin/sglang-worker-sim" --port 0 --worker-id "worker-$i" --time-scale 20 >"$logs/w$i.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 100); do grep -q listening "$logs/w$i.log" && break; sleep 0.05; done
-  urls+=("$(grep -o 'http://[^ ]*' "$logs/w$i.log" | head -1)")
-done
-"$bin/sglang-router" --port "$port" --policy cache_aware --prometheus-port -1 \
-  --worker-urls "${urls[@]}" >"$logs/router.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 200); do
-  curl -sf "http://127.0.0.1:$port/readiness" >/dev/null 2>&1 && break
+# A 20x faster clock than a real H100 (after "--": worker flags), so the
+# demo takes seconds.
+"$bin/sglang-launch-server" --backend sim --dp-size 4 --model-path meta-llama/Meta-Llama-3.1-8B-Instruct \
+  --port "$port" --log-dir "$logs" --router-policy cache_aware --router-prometheus-port -1 \
+  -- --time-scale 20 2>"$logs/launcher.log" &
+launcher=$!
+for _ in $(seq 600); do
+  grep -q "ready: http" "$logs/launcher.log" 2>/dev/null && break
+  if ! kill -0 "$launcher" 2>/dev/null; then cat "$logs/launcher.log" >&2; exit 1; fi
   sleep 0.05
 done
-echo "router: http://127.0.0.1:$port  (workers: ${urls[*]})"
+sed 's/^/  /' "$logs/launcher.log"
 echo
 
 /usr/bin/python3 - "$port" <<'PY'
@@ -108,8 +108,8 @@ if [ "$keep" = 1 ]; then
   echo "router and workers keep running; try:"
   echo "  curl -s http://127.0.0.1:$port/generate -H 'Content-Type: application/json' -d '{\"text\": \"Hello\"}'"
   echo "Ctrl-C stops them."
-  wait "${pids[-1]}"
+  wait "$launcher"
 else
   echo
-  echo "stopping the router (SIGTERM: it drains) and the workers; --keep-running leaves them up"
+  echo "stopping the launcher (SIGTERM: the router drains, then the workers stop); --keep-running leaves them up"
 fi

@@ -1,0 +1,229 @@
+"""sglang-launch-server: the co-launch mode end to end: simulated workers,
+a fake `sglang` package that records the exact command line, failures at
+startup and while serving, and no orphan processes whatever happens."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import unittest
+
+from harness import BIN, free_port, request, wait_until
+
+LAUNCH = os.path.join(BIN, "sglang-launch-server")
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is gone for our purposes
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def children(pid):
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+def base_port(n):
+    """A run of n free ports (checked now)."""
+    while True:
+        start = free_port()
+        if start + n >= 65000:
+            continue
+        ok = True
+        for p in range(start, start + n + 2):
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", p))
+            except OSError:
+                ok = False
+            s.close()
+        if ok:
+            return start
+
+
+class Launch(unittest.TestCase):
+    def launch(self, *args, env=None):
+        self.port = free_port()
+        argv = [LAUNCH, "--port", str(self.port), "--worker-base-port", str(base_port(8)),
+                "--router-prometheus-port", "-1", *args]
+        self.out = tempfile.TemporaryFile(mode="w+")
+        p = subprocess.Popen(argv, stdout=self.out, stderr=subprocess.STDOUT, text=True,
+                             env=dict(os.environ, **(env or {})))
+        self.addCleanup(self.kill_all, p)
+        return p
+
+    def output(self):
+        self.out.seek(0)
+        return self.out.read()
+
+    def kill_all(self, p):
+        kids = children(p.pid)
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        for k in kids:
+            try:
+                os.killpg(k, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def wait_ready(self, p, timeout=20):
+        wait_until(lambda: "ready: http://" in self.output() or p.poll() is not None, timeout=timeout,
+                   what="the launcher ready")
+        self.assertIsNone(p.poll(), self.output())
+
+    def test_sim_workers_serve_and_sigterm_stops_everything(self):
+        p = self.launch("--model-path", "m", "--dp-size", "4", "--backend", "sim",
+                        "--router-policy", "round_robin", "--", "--zero-latency")
+        self.wait_ready(p)
+        served = [request(self.port, "POST", "/generate", {"text": "x%d" % i}).headers["x-worker-id"]
+                  for i in range(8)]
+        self.assertEqual(sorted(set(served)), ["rank-0", "rank-1", "rank-2", "rank-3"])
+        kids = children(p.pid)
+        self.assertEqual(len(kids), 5)  # 4 workers + the router
+        self.assertIn("[rank 2] ", self.output())  # worker output, prefixed
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(timeout=30), 0, self.output())
+        self.assertEqual([k for k in kids if alive(k)], [])
+
+    def test_the_exact_sglang_command_line(self):
+        with tempfile.TemporaryDirectory() as d:
+            pkg = os.path.join(d, "sglang")
+            os.makedirs(pkg)
+            open(os.path.join(pkg, "__init__.py"), "w").close()
+            with open(os.path.join(pkg, "launch_server.py"), "w") as f:
+                f.write(textwrap.dedent("""
+                    import http.server, json, os, sys
+                    args = sys.argv[1:]
+                    port = int(args[args.index("--port") + 1])
+                    with open(os.path.join(os.environ["RECORD_DIR"], "argv-%d.json" % port), "w") as f:
+                        json.dump(args, f)
+                    class H(http.server.BaseHTTPRequestHandler):
+                        def do_GET(self):
+                            self.send_response(200)
+                            self.send_header("Content-Length", "2")
+                            self.end_headers()
+                            self.wfile.write(b"ok")
+                        def log_message(self, *a):
+                            pass
+                    http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
+                """))
+            p = self.launch("--model-path", "org/model", "--dp-size", "2", "--tp-size", "2",
+                            "--backend", "sglang", "--", "--mem-fraction-static", "0.8",
+                            env={"PYTHONPATH": d, "RECORD_DIR": d})
+            self.wait_ready(p)
+            argvs = {}
+            for name in os.listdir(d):
+                if name.startswith("argv-"):
+                    with open(os.path.join(d, name)) as f:
+                        args = json.load(f)
+                    argvs[int(args[args.index("--base-gpu-id") + 1])] = args
+            self.assertEqual(sorted(argvs), [0, 2])  # rank * tp-size
+            for gpu, args in argvs.items():
+                self.assertEqual(args[:2], ["--model-path", "org/model"])
+                self.assertEqual(args[args.index("--host") + 1], "127.0.0.1")
+                self.assertEqual(args[args.index("--tp-size") + 1], "2")
+                self.assertEqual(args[-2:], ["--mem-fraction-static", "0.8"])
+            ports = sorted(int(a[a.index("--port") + 1]) for a in argvs.values())
+            self.assertEqual(ports[1], ports[0] + 1)
+            p.send_signal(signal.SIGINT)
+            self.assertEqual(p.wait(timeout=30), 0)
+
+    def test_a_taken_port_is_skipped(self):
+        start = base_port(4)
+        squat = socket.socket()
+        squat.bind(("127.0.0.1", start))
+        squat.listen(1)
+        self.addCleanup(squat.close)
+        self.port = free_port()
+        out = tempfile.TemporaryFile(mode="w+")
+        p = subprocess.Popen([LAUNCH, "--port", str(self.port), "--worker-base-port", str(start),
+                              "--router-prometheus-port", "-1", "--model-path", "m", "--dp-size", "2",
+                              "--backend", "sim"],
+                             stdout=out, stderr=subprocess.STDOUT, text=True)
+        self.addCleanup(self.kill_all, p)
+        self.out = out
+        self.wait_ready(p)
+        self.assertIn("ports %d..%d" % (start + 1, start + 2), self.output())
+        p.terminate()
+        self.assertEqual(p.wait(timeout=30), 0)
+
+    def test_a_worker_that_exits_at_startup(self):
+        p = self.launch("--dp-size", "2", "--worker-cmd",
+                        "sh -c 'if [ {rank} = 1 ]; then echo boom from {rank}; exit 3; fi; exec sleep 60'")
+        self.assertEqual(p.wait(timeout=30), 1)
+        out = self.output()
+        self.assertIn("worker rank 1", out)
+        self.assertIn("exited during startup", out)
+        self.assertIn("boom from 1", out)
+
+    def test_a_worker_that_never_becomes_healthy(self):
+        p = self.launch("--dp-size", "1", "--worker-startup-timeout-secs", "2", "--worker-cmd",
+                        "sh -c 'echo loading weights; exec sleep 60' # {port}")
+        kids = []
+        wait_until(lambda: children(p.pid) or p.poll() is not None, what="a worker")
+        kids = children(p.pid)
+        self.assertEqual(p.wait(timeout=30), 1)
+        out = self.output()
+        self.assertIn("not healthy after 2s", out)
+        self.assertIn("loading weights", out)
+        self.assertEqual([k for k in kids if alive(k)], [])
+
+    def test_a_worker_killed_while_serving_is_restarted(self):
+        with tempfile.TemporaryDirectory() as logs:
+            p = self.launch("--model-path", "m", "--dp-size", "2", "--backend", "sim", "--restart-workers",
+                            "--log-dir", logs, "--router-policy", "round_robin",
+                            "--router-health-check-interval-secs", "1", "--", "--zero-latency")
+            self.wait_ready(p)
+            self.assertTrue(os.path.exists(os.path.join(logs, "worker-1.log")))
+            self.assertTrue(os.path.exists(os.path.join(logs, "router.log")))
+            victim = next(k for k in children(p.pid)
+                          if "rank-0" in open("/proc/%d/cmdline" % k).read().replace("\0", " "))
+            os.kill(victim, signal.SIGKILL)
+            # The router keeps serving through the other worker.
+            for i in range(10):
+                self.assertEqual(request(self.port, "POST", "/generate", {"text": "a%d" % i}).status, 200)
+            wait_until(lambda: "worker rank 0 restarted" in self.output(), what="the restart")
+            wait_until(lambda: "rank-0" in {request(self.port, "POST", "/generate", {"text": "b%d" % i})
+                                            .headers.get("x-worker-id") for i in range(4)},
+                       timeout=15, what="rank 0 serving again")
+            p.terminate()
+            self.assertEqual(p.wait(timeout=30), 0)
+
+    def test_sigkill_of_the_launcher_leaves_no_orphans(self):
+        p = self.launch("--model-path", "m", "--dp-size", "3", "--backend", "sim")
+        self.wait_ready(p)
+        kids = children(p.pid)
+        self.assertEqual(len(kids), 4)
+        p.kill()
+        p.wait()
+        wait_until(lambda: not any(alive(k) for k in kids), timeout=15, what="every child gone")
+
+    def test_bad_arguments(self):
+        for args, says in ((["--dp-size", "2", "--backend", "sim"], "--model-path"),
+                           (["--model-path", "m", "--router-cache-threshold", "2"], "--cache-threshold"),
+                           (["--model-path", "m", "--router-port", "1"], "--port"),
+                           (["--model-path", "m", "--dp-size", "0"], "--dp-size"),
+                           (["--model-path", "m", "--backend", "vllm"], "--backend")):
+            p = subprocess.run([LAUNCH, *args], capture_output=True, text=True, timeout=20)
+            self.assertEqual(p.returncode, 2, (args, p.stderr))
+            self.assertIn(says, p.stderr)
+        p = subprocess.run([LAUNCH, "--help"], capture_output=True, text=True, timeout=20)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("--worker-cmd", p.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
