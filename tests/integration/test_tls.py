@@ -77,9 +77,12 @@ class Https(TlsCase):
             sess = os.path.join(d, "session.pem")
             for version in ("-tls1_2", "-tls1_3"):
                 base = ["openssl", "s_client", version, "-connect", "127.0.0.1:%d" % r.port,
-                        "-CAfile", self.pki["ca.pem"]]
-                subprocess.run(base + ["-sess_out", sess], input=b"", capture_output=True, timeout=10)
-                p = subprocess.run(base + ["-sess_in", sess], input=b"", capture_output=True, timeout=10)
+                        "-CAfile", self.pki["ca.pem"], "-ign_eof"]
+                # A whole request and response, so that a TLS 1.3 ticket (sent
+                # after the handshake) has arrived before the client leaves.
+                get = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                subprocess.run(base + ["-sess_out", sess], input=get, capture_output=True, timeout=10)
+                p = subprocess.run(base + ["-sess_in", sess], input=get, capture_output=True, timeout=10)
                 self.assertIn(b"\nReused, ", p.stdout, version)
             for offer, chosen in (("h2,http/1.1", b"h2"), ("http/1.1", b"http/1.1")):
                 p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % r.port, "-alpn", offer,
