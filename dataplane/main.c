@@ -335,6 +335,12 @@ out:
         event_free(sigterm);
     if (sighup)
         event_free(sighup);
+    /* What is left is bounded (the admin API's last calls, at most its
+     * stop grace; frees): a repeated stop signal must not turn a clean
+     * exit into a kill. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
     if (m.grace)
         event_free(m.grace);
     sr_admin_stop(admin);
