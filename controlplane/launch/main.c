@@ -50,9 +50,14 @@ struct launch_config {
     long worker_startup_timeout_secs;
     bool restart_workers;
     long shutdown_grace_secs;
+    char *llamacpp_python;
+    long llamacpp_threads;
+    long llamacpp_ctx;
+    long llamacpp_slots;
+    long llamacpp_cache_ram_mib;
 };
 
-static const char *const backends[] = {"auto", "sglang", "sim", NULL};
+static const char *const backends[] = {"auto", "sglang", "sim", "llamacpp", NULL};
 
 #define FIELD(f) offsetof(struct launch_config, f)
 static const struct sr_option options[] = {
@@ -68,7 +73,8 @@ static const struct sr_option options[] = {
     {"worker-base-port", SR_OPT_INT, "PORT", "31000", 1024, 65535, NULL, false,
      FIELD(worker_base_port), "First port tried for the workers (taken ports are skipped)"},
     {"backend", SR_OPT_CHOICE, NULL, "auto", 0, 0, backends, false, FIELD(backend),
-     "Workers to run: sglang, sim (sglang-worker-sim), or auto (sglang if importable)"},
+     "Workers to run: sglang, sim (sglang-worker-sim), llamacpp (llama.cpp on CPU, a .gguf "
+     "--model-path), or auto (sglang if importable, else sim)"},
     {"worker-cmd", SR_OPT_STRING, "TEMPLATE", NULL, 0, 0, NULL, false, FIELD(worker_cmd),
      "Run any OpenAI/SGLang-compatible server instead: a shell command with {port}, {rank}, "
      "{gpu_id}"},
@@ -80,6 +86,17 @@ static const struct sr_option options[] = {
      "Restart a worker that dies (backoff 1 s doubling to 30 s)"},
     {"shutdown-grace-secs", SR_OPT_INT, "SECS", "30", 1, 3600, NULL, false,
      FIELD(shutdown_grace_secs), "On stop: time for the router, then the workers, before SIGKILL"},
+    {"llamacpp-python", SR_OPT_STRING, "PATH", "python3", 0, 0, NULL, false, FIELD(llamacpp_python),
+     "llamacpp backend: the Python that has xllamacpp installed"},
+    {"llamacpp-threads", SR_OPT_INT, "N", "1", 1, 256, NULL, false, FIELD(llamacpp_threads),
+     "llamacpp backend: CPU threads per worker"},
+    {"llamacpp-ctx", SR_OPT_INT, "TOKENS", "4096", 256, 1048576, NULL, false, FIELD(llamacpp_ctx),
+     "llamacpp backend: context per slot"},
+    {"llamacpp-slots", SR_OPT_INT, "N", "1", 1, 256, NULL, false, FIELD(llamacpp_slots),
+     "llamacpp backend: requests a worker decodes in parallel"},
+    {"llamacpp-cache-ram-mib", SR_OPT_INT, "MIB", "256", 0, 1048576, NULL, false,
+     FIELD(llamacpp_cache_ram_mib),
+     "llamacpp backend: host-RAM prompt cache per worker (0: a slot keeps its last prompt only)"},
     {NULL, 0, NULL, NULL, 0, 0, NULL, false, 0, NULL},
 };
 
@@ -118,6 +135,8 @@ static void say(const char *fmt, ...)
     fprintf(stderr, "\n");
     va_end(ap);
 }
+
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
 
 static long long now_ms(void)
 {
@@ -193,6 +212,32 @@ static int check_router_args(struct launcher *L)
     sr_config_clear(&cfg);
     if (rc != 0) {
         say("router flag %s", rc == SR_CONFIG_HELP ? "--help: see sglang-router --help" : err);
+        return -1;
+    }
+    return 0;
+}
+
+/* The llamacpp backend runs `python -m sglang_router.llamacpp_worker`: the
+ * package comes from $SGLANG_ROUTER_PYTHONPATH, the installed copy beside
+ * the binaries (share/sglang-router/python), or the source tree. */
+static int set_python_path(const struct launcher *L)
+{
+    char installed[PATH_MAX + 64];
+    snprintf(installed, sizeof(installed), "%s/../share/sglang-router/python", L->bindir);
+    const char *dir = getenv("SGLANG_ROUTER_PYTHONPATH");
+    struct stat st;
+    if (dir == NULL)
+        dir = stat(installed, &st) == 0 ? installed : SR_SOURCE_PYTHON_DIR;
+    const char *old = getenv("PYTHONPATH");
+    char *value = old && old[0] ? fmt("%s:%s", dir, old) : fmt("%s", dir);
+    if (value == NULL || setenv("PYTHONPATH", value, 1) != 0) {
+        free(value);
+        return -1;
+    }
+    free(value);
+    if (stat(L->cfg.model_path, &st) != 0) {
+        say("--model-path %s: %s (the llamacpp backend needs a .gguf file)", L->cfg.model_path,
+            strerror(errno));
         return -1;
     }
     return 0;
@@ -300,6 +345,31 @@ static int start_worker(struct launcher *L, struct worker *w)
         argv[argc++] = owned[nowned++] = worker_command(L, w);
         if (argv[argc - 1] == NULL)
             return -1;
+    } else if (strcmp(L->backend, "llamacpp") == 0) {
+        static char threads[16], ctx[16], slots[16], cache[16];
+        snprintf(threads, sizeof(threads), "%ld", L->cfg.llamacpp_threads);
+        snprintf(ctx, sizeof(ctx), "%ld", L->cfg.llamacpp_ctx);
+        snprintf(slots, sizeof(slots), "%ld", L->cfg.llamacpp_slots);
+        snprintf(cache, sizeof(cache), "%ld", L->cfg.llamacpp_cache_ram_mib);
+        char *base[] = {L->cfg.llamacpp_python,
+                        "-m",
+                        "sglang_router.llamacpp_worker",
+                        "--model-path",
+                        L->cfg.model_path,
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        port,
+                        "--threads",
+                        threads,
+                        "--ctx",
+                        ctx,
+                        "--slots",
+                        slots,
+                        "--cache-ram-mib",
+                        cache};
+        for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++)
+            argv[argc++] = base[i];
     } else if (strcmp(L->backend, "sglang") == 0) {
         char *base[] = {"python3",
                         "-m",
@@ -667,6 +737,8 @@ int main(int argc, char **argv)
         return 2;
     }
     L.backend = L.cfg.worker_cmd ? "command" : resolve_backend(&L.cfg);
+    if (strcmp(L.backend, "llamacpp") == 0 && set_python_path(&L) != 0)
+        return 2;
 
     sigset_t mask;
     sigemptyset(&mask);

