@@ -5,7 +5,14 @@
 #
 #   tests/bench/compare-policies.sh [--workers 8] [--policies "round_robin cache_aware:--flag=v ..."]
 #       [--reference] [--worker-arg ARG]... [--rates "R1 R2 ..." --png FILE]
-#       [--] [sglang-bench arguments]
+#       [--engine sim|llamacpp] [--] [sglang-bench arguments]
+#
+# --engine llamacpp puts real llama.cpp engines on CPU behind the routers
+# instead (SmolLM2-135M, 1 thread, 1 slot each, a host-RAM prompt cache of
+# $LLAMACPP_CACHE_RAM_MIB MiB, default 256; 0 = a slot keeps only its last
+# prompt; the xllamacpp virtualenv and the model are fetched into build/ on
+# first use), talks /v1/completions to them, and empties their caches
+# between runs.
 #
 # --rates runs every policy once per Poisson request rate (open loop) and
 # --png draws hit rate and p99 TTFT against the rate, one line per policy
@@ -30,6 +37,7 @@ rates=""
 png=""
 worker_args=(--time-scale 20 --kv-capacity-tokens 200000)
 bench_args=()
+engine=sim
 while [ $# -gt 0 ]; do
   case "$1" in
     --workers) workers=$2; shift 2 ;;
@@ -38,6 +46,7 @@ while [ $# -gt 0 ]; do
     --worker-arg) worker_args+=("$2"); shift 2 ;;
     --rates) rates=$2; shift 2 ;;
     --png) png=$2; shift 2 ;;
+    --engine) engine=$2; shift 2 ;;
     --) shift; bench_args=("$@"); break ;;
     *) bench_args=("$@"); break ;;
   esac
@@ -53,15 +62,50 @@ source "$here/lib.sh"
 need curl
 
 urls=()
-for i in $(seq 0 $((workers - 1))); do
-  p=$(free_port)
-  "$bin/sglang-worker-sim" --port "$p" --worker-id "w$i" "${worker_args[@]}" >"$tmp/w$i.log" 2>&1 &
-  pids+=($!)
-  urls+=("http://127.0.0.1:$p")
-done
+if [ "$engine" = llamacpp ]; then
+  venv=$root/build/llamacpp-venv
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import xllamacpp" 2>/dev/null; then
+    /usr/bin/python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/tests/integration/requirements-llamacpp.txt"
+  fi
+  model=$(cd "$root/tests/integration" && SR_BIN_DIR="$bin" "$venv/bin/python" -c \
+    "import harness; print(harness.smollm2_model())")
+  engine_pids=()
+  for i in $(seq 0 $((workers - 1))); do urls+=("http://127.0.0.1:$(free_port)"); done
+  # Restarted before every run: erasing a slot leaves the host-RAM prompt
+  # cache, and a run must not start with the previous one's prompts.
+  start_engines() {
+    local epid
+    for epid in "${engine_pids[@]}"; do kill "$epid" 2>/dev/null || true; wait "$epid" 2>/dev/null || true; done
+    engine_pids=()
+    for i in $(seq 0 $((workers - 1))); do
+      PYTHONPATH="$root/deploy/python" "$venv/bin/python" -m sglang_router.llamacpp_worker \
+        --model-path "$model" --port "${urls[$i]##*:}" --threads 1 --slots 1 \
+        --cache-ram-mib "${LLAMACPP_CACHE_RAM_MIB:-256}" >>"$tmp/w$i.log" 2>&1 &
+      engine_pids+=($!)
+      pids+=($!)
+    done
+    for u in "${urls[@]}"; do wait_http "$u/health"; done
+  }
+  start_engines
+  bench_args=(--api openai "${bench_args[@]}")
+else
+  for i in $(seq 0 $((workers - 1))); do
+    p=$(free_port)
+    "$bin/sglang-worker-sim" --port "$p" --worker-id "w$i" "${worker_args[@]}" >"$tmp/w$i.log" 2>&1 &
+    pids+=($!)
+    urls+=("http://127.0.0.1:$p")
+  done
+fi
 for u in "${urls[@]}"; do wait_http "$u/health"; done
 
-flush_workers() { for u in "${urls[@]}"; do curl -sf -X POST "$u/flush_cache" >/dev/null; done; }
+flush_workers() {
+  if [ "$engine" = llamacpp ]; then
+    start_engines
+    return
+  fi
+  for u in "${urls[@]}"; do curl -sf -X POST "$u/flush_cache" >/dev/null; done
+}
 
 run_router() { # label, then the command that starts the router on $port
   local label=$1
@@ -71,8 +115,8 @@ run_router() { # label, then the command that starts the router on $port
   local pid=$!
   pids+=($pid)
   for _ in $(seq 600); do
-    curl -sf -o /dev/null "http://127.0.0.1:$port/generate" -H 'Content-Type: application/json' \
-      -d '{"text":"warm","sampling_params":{"max_new_tokens":1}}' && break
+    curl -sf -o /dev/null "http://127.0.0.1:$port/v1/completions" -H 'Content-Type: application/json' \
+      -d '{"model":"m","prompt":"warm","max_tokens":1}' && break
     sleep 0.1
   done
   flush_workers
@@ -155,12 +199,13 @@ fi
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 base = next((r for r in rows if r["label"] == "round_robin"), None)
-cols = ["policy", "ok", "rej", "fail", "req/s", "x rr", "hit rate", "x rr", "TTFT p50", "TTFT p99", "e2e p99", "max/mean"]
-print(("%-60s %5s %4s %5s %8s %6s %9s %6s %9s %9s %9s %8s") % tuple(cols))
+cols = ["policy", "ok", "rej", "fail", "req/s", "x rr", "hit rate", "x rr", "TTFT mean", "TTFT p50", "TTFT p99",
+        "e2e p99", "max/mean"]
+print(("%-60s %5s %4s %5s %8s %6s %9s %6s %9s %9s %9s %9s %8s") % tuple(cols))
 for r in rows:
     xr = r["rps"] / base["rps"] if base and base["rps"] else 0
     xh = r["hit_rate"] / base["hit_rate"] if base and base["hit_rate"] else 0
-    print("%-60s %5d %4d %5d %8.1f %6.2f %8.1f%% %6.2f %7.0fms %7.0fms %7.0fms %8.2f" % (
+    print("%-60s %5d %4d %5d %8.1f %6.2f %8.1f%% %6.2f %7.0fms %7.0fms %7.0fms %7.0fms %8.2f" % (
         r["label"], r["ok"], r["rejected"], r["failed"], r["rps"], xr, 100 * r["hit_rate"], xh,
-        r["ttft_p50_ms"], r["ttft_p99_ms"], r["e2e_p99_ms"], r["imbalance"]))
+        r.get("ttft_mean_ms", 0), r["ttft_p50_ms"], r["ttft_p99_ms"], r["e2e_p99_ms"], r["imbalance"]))
 PY

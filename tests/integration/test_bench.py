@@ -56,6 +56,17 @@ class Bench(ProcTestCase):
                            "--system-tokens", "64", "--output-tokens", "4")
         self.assertEqual((rep["ok"], rep["failed"]), (20, 0))
 
+    def test_openai_completions_api(self):
+        # Engines without SGLang's /generate (llama.cpp): prompts as /v1/completions, usage read
+        # from the stream's last chunk.
+        rep = self.through("cache_aware", "--api", "openai", "--workload", "shared-prefix", "--groups", "4",
+                           "--prompts-per-group", "6", "--system-tokens", "256", "--question-tokens", "16",
+                           "--output-tokens", "4", "--concurrency", "4", "--seed", "3")
+        self.assertEqual((rep["ok"], rep["failed"]), (24, 0))
+        self.assertGreater(rep["hit_rate"], 0.6)
+        self.assertGreater(rep["ttft_mean_ms"], 0)
+        self.assertEqual(len(rep["workers"]), 4)
+
     @unittest.skipUnless(os.path.exists(TRACE), "the shared Mooncake trace is not beside the clone")
     def test_trace_replay(self):
         rep = self.through("cache_aware", "--workload", "trace", "--trace", TRACE, "--max-requests", "200",

@@ -47,7 +47,7 @@ class RealEngine(ProcTestCase):
 
     def erase(self):
         for e in self.engines:
-            request(e.port, "POST", "/slots/0?action=erase")
+            self.assertEqual(request(e.port, "POST", "/slots/0?action=erase").status, 200)
 
     def router(self, policy, *args):
         return super().router("--policy", policy, "--worker-urls", *[e.url for e in self.engines], *args)

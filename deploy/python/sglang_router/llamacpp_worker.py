@@ -10,8 +10,10 @@ there (the router passes the engine's 404 through).
 """
 import argparse
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 
 PACKAGE = "xllamacpp==2026.10.11549"
@@ -52,6 +54,9 @@ def main(argv=None):
     p.cache_ram_mib = args.cache_ram_mib
     p.endpoint_metrics = True
     p.endpoint_slots = True
+    # Slot actions (POST /slots/0?action=erase empties the cache) need a
+    # save path, even to erase.
+    p.slot_save_path = tempfile.mkdtemp(prefix="llamacpp-slots-")
     p.ui = False
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -61,6 +66,7 @@ def main(argv=None):
           % (args.host, args.port, os.path.basename(args.model_path), args.threads, args.slots), flush=True)
     stop.wait()
     del server
+    shutil.rmtree(p.slot_save_path, ignore_errors=True)
     return 0
 
 

@@ -20,7 +20,7 @@
 
 struct settings {
     struct sr_strlist url;
-    char *workload, *arrival, *trace, *json, *label;
+    char *workload, *arrival, *trace, *json, *label, *api;
     long groups, prompts_per_group, system_tokens, question_tokens, output_tokens;
     long users, turns, message_tokens, max_requests, concurrency, seed;
     double think_ms, rate, time_scale, timeout_secs;
@@ -29,6 +29,7 @@ struct settings {
 
 static const char *const workloads[] = {"shared-prefix", "multi-turn", "trace", NULL};
 static const char *const arrivals[] = {"closed", "poisson", "trace", NULL};
+static const char *const apis[] = {"sglang", "openai", NULL};
 
 #define F(f) offsetof(struct settings, f)
 static const struct sr_option options[] = {
@@ -66,6 +67,8 @@ static const struct sr_option options[] = {
      "trace: replay X times faster"},
     {"timeout-secs", SR_OPT_FLOAT, "SECS", "600", 0.001, 1e6, NULL, false, F(timeout_secs),
      "A request slower than this fails"},
+    {"api", SR_OPT_CHOICE, NULL, "sglang", 0, 0, apis, false, F(api),
+     "Prompts as SGLang /generate or OpenAI /v1/completions (e.g. llama.cpp); multi-turn is chat"},
     {"no-stream", SR_OPT_FLAG, NULL, NULL, 0, 0, NULL, false, F(no_stream),
      "Ask for whole responses (TTFT then equals latency)"},
     {"seed", SR_OPT_INT, "N", "1", 0, 1e15, NULL, false, F(seed), "Seed of the workload"},
@@ -139,6 +142,7 @@ int main(int argc, char **argv)
         .time_scale = s.time_scale,
         .think_ms = s.think_ms,
         .stream = !s.no_stream,
+        .openai = strcmp(s.api, "openai") == 0,
         .timeout_secs = s.timeout_secs,
         .seed = (uint64_t)s.seed,
         .progress = !s.quiet,

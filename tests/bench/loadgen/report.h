@@ -13,6 +13,7 @@
 struct sr_report {
     size_t total, ok, rejected, failed;
     double wall_s, rps, output_tps;
+    double ttft_mean;
     double ttft_p50, ttft_p90, ttft_p99, e2e_p50, e2e_p99; /* seconds, ok requests */
     double hit_rate;                                       /* cached / prompt tokens */
     size_t nworkers;

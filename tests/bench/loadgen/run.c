@@ -101,7 +101,8 @@ static char *generate_body(const struct bench *b, const struct sr_wl_request *r)
 {
     struct text t = {0};
     char tail[256];
-    text_add(&t, "{\"text\":\"", 9);
+    const char *head = b->p->openai ? "{\"model\":\"default\",\"prompt\":\"" : "{\"text\":\"";
+    text_add(&t, head, strlen(head));
     /* Words, spaces and newlines: only the newlines need escaping. */
     const char *p = r->prompt, *end = r->prompt + r->prompt_len;
     while (p < end) {
@@ -113,9 +114,15 @@ static char *generate_body(const struct bench *b, const struct sr_wl_request *r)
         text_add(&t, "\\n", 2);
         p = nl + 1;
     }
-    snprintf(tail, sizeof(tail),
-             "\",\"sampling_params\":{\"max_new_tokens\":%u,\"ignore_eos\":true},\"stream\":%s",
-             r->output_tokens, b->p->stream ? "true" : "false");
+    if (b->p->openai)
+        snprintf(tail, sizeof(tail),
+                 "\",\"max_tokens\":%u,\"ignore_eos\":true,\"temperature\":0,\"stream\":%s,"
+                 "\"stream_options\":{\"include_usage\":true}",
+                 r->output_tokens, b->p->stream ? "true" : "false");
+    else
+        snprintf(tail, sizeof(tail),
+                 "\",\"sampling_params\":{\"max_new_tokens\":%u,\"ignore_eos\":true},\"stream\":%s",
+                 r->output_tokens, b->p->stream ? "true" : "false");
     text_add(&t, tail, strlen(tail));
     if (r->nhash) {
         text_add(&t, ",\"hash_ids\":[", 13);
@@ -214,8 +221,11 @@ static void take_event(struct conn *c, const char *json, size_t len)
         const cJSON *delta = cJSON_GetObjectItemCaseSensitive(ch0, "delta");
         const cJSON *msg = cJSON_GetObjectItemCaseSensitive(ch0, "message");
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(delta ? delta : msg, "content");
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(ch0, "text"); /* /v1/completions */
         if (cJSON_IsString(content))
             piece = content->valuestring;
+        else if (cJSON_IsString(text))
+            piece = text->valuestring;
     } else {
         const cJSON *text = cJSON_GetObjectItemCaseSensitive(o, "text");
         if (cJSON_IsString(text))
@@ -492,7 +502,10 @@ static void send_request(struct conn *c, long index)
     evbuffer_add_printf(c->out,
                         "POST %s%s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
                         "Content-Length: %zu\r\n\r\n",
-                        b->p->base_path, chat ? "/v1/chat/completions" : "/generate",
+                        b->p->base_path,
+                        chat           ? "/v1/chat/completions"
+                        : b->p->openai ? "/v1/completions"
+                                       : "/generate",
                         b->host_header, len);
     evbuffer_add(c->out, body, len);
     free(body);

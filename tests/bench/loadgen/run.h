@@ -34,6 +34,7 @@ struct sr_run_params {
     double time_scale;
     double think_ms;
     bool stream;
+    bool openai; /* prompts as /v1/completions (engines without SGLang's /generate) */
     double timeout_secs;
     uint64_t seed;
     bool progress;
