@@ -8,11 +8,12 @@
 #       [--engine sim|llamacpp] [--] [sglang-bench arguments]
 #
 # --engine llamacpp puts real llama.cpp engines on CPU behind the routers
-# instead (SmolLM2-135M, 1 thread, 1 slot each, a host-RAM prompt cache of
-# $LLAMACPP_CACHE_RAM_MIB MiB, default 256; 0 = a slot keeps only its last
-# prompt; the xllamacpp virtualenv and the model are fetched into build/ on
-# first use), talks /v1/completions to them, and empties their caches
-# between runs.
+# instead (SmolLM2-135M, 1 thread, 1 slot each; the xllamacpp virtualenv
+# and the model are fetched into build/ on first use), talks
+# /v1/completions to them, and empties their slots between runs. The host
+# prompt cache is off (a slot keeps only its last prompt): erasing a slot
+# does not empty that cache, so with LLAMACPP_CACHE_RAM_MIB > 0 later runs
+# would start warm from earlier ones.
 #
 # --rates runs every policy once per Poisson request rate (open loop) and
 # --png draws hit rate and p99 TTFT against the rate, one line per policy
@@ -70,24 +71,14 @@ if [ "$engine" = llamacpp ]; then
   fi
   model=$(cd "$root/tests/integration" && SR_BIN_DIR="$bin" "$venv/bin/python" -c \
     "import harness; print(harness.smollm2_model())")
-  engine_pids=()
-  for i in $(seq 0 $((workers - 1))); do urls+=("http://127.0.0.1:$(free_port)"); done
-  # Restarted before every run: erasing a slot leaves the host-RAM prompt
-  # cache, and a run must not start with the previous one's prompts.
-  start_engines() {
-    local epid
-    for epid in "${engine_pids[@]}"; do kill "$epid" 2>/dev/null || true; wait "$epid" 2>/dev/null || true; done
-    engine_pids=()
-    for i in $(seq 0 $((workers - 1))); do
-      PYTHONPATH="$root/deploy/python" "$venv/bin/python" -m sglang_router.llamacpp_worker \
-        --model-path "$model" --port "${urls[$i]##*:}" --threads 1 --slots 1 \
-        --cache-ram-mib "${LLAMACPP_CACHE_RAM_MIB:-256}" >>"$tmp/w$i.log" 2>&1 &
-      engine_pids+=($!)
-      pids+=($!)
-    done
-    for u in "${urls[@]}"; do wait_http "$u/health"; done
-  }
-  start_engines
+  for i in $(seq 0 $((workers - 1))); do
+    p=$(free_port)
+    PYTHONPATH="$root/deploy/python" "$venv/bin/python" -m sglang_router.llamacpp_worker \
+      --model-path "$model" --port "$p" --threads 1 --slots 1 \
+      --cache-ram-mib "${LLAMACPP_CACHE_RAM_MIB:-0}" >"$tmp/w$i.log" 2>&1 &
+    pids+=($!)
+    urls+=("http://127.0.0.1:$p")
+  done
   bench_args=(--api openai "${bench_args[@]}")
 else
   for i in $(seq 0 $((workers - 1))); do
@@ -100,11 +91,13 @@ fi
 for u in "${urls[@]}"; do wait_http "$u/health"; done
 
 flush_workers() {
-  if [ "$engine" = llamacpp ]; then
-    start_engines
-    return
-  fi
-  for u in "${urls[@]}"; do curl -sf -X POST "$u/flush_cache" >/dev/null; done
+  for u in "${urls[@]}"; do
+    if [ "$engine" = llamacpp ]; then
+      curl -sf -X POST "$u/slots/0?action=erase" >/dev/null
+    else
+      curl -sf -X POST "$u/flush_cache" >/dev/null
+    fi
+  done
 }
 
 run_router() { # label, then the command that starts the router on $port
