@@ -42,3 +42,45 @@ need() {
     command -v "$tool" >/dev/null || { echo "$0: needs $tool (deploy/scripts/install-deps.sh)" >&2; exit 1; }
   done
 }
+
+# start_nginx LISTEN_DIRECTIVES URL...: nginx as the reference reverse
+# proxy in front of the workers (keep-alive upstream pool, no buffering,
+# bodies in memory, as ours), in $tmp/nginx; LISTEN_DIRECTIVES is what goes
+# in its server block before the location, e.g. "listen 127.0.0.1:8080;".
+# Its pid joins $pids.
+start_nginx() {
+  local listen=$1 servers="" u
+  shift
+  for u in "$@"; do servers+="server ${u#http://}; "; done
+  mkdir -p "$tmp/nginx"
+  cat >"$tmp/nginx/nginx.conf" <<CONF
+worker_processes auto;
+daemon off;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path $tmp/nginx/body;
+  proxy_temp_path $tmp/nginx/proxy;
+  fastcgi_temp_path $tmp/nginx/fastcgi;
+  uwsgi_temp_path $tmp/nginx/uwsgi;
+  scgi_temp_path $tmp/nginx/scgi;
+  upstream workers { $servers keepalive 256; }
+  server {
+    $listen
+    client_max_body_size 256m;
+    client_body_buffer_size 1m; # bodies stay in memory, as ours do
+    location / {
+      proxy_pass http://workers;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+CONF
+  nginx -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf" &
+  pids+=($!)
+}

@@ -57,42 +57,8 @@ wait_https() {
 
 # --- targets ------------------------------------------------------------------------
 nginx_port=$(free_port)
-mkdir -p "$tmp/nginx"
-servers=""
-for u in "${worker_urls[@]}"; do servers+="server ${u#http://}; "; done
-cat >"$tmp/nginx/nginx.conf" <<CONF
-worker_processes auto;
-daemon off;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  client_body_temp_path $tmp/nginx/body;
-  proxy_temp_path $tmp/nginx/proxy;
-  fastcgi_temp_path $tmp/nginx/fastcgi;
-  uwsgi_temp_path $tmp/nginx/uwsgi;
-  scgi_temp_path $tmp/nginx/scgi;
-  upstream workers { $servers keepalive 256; }
-  server {
-    listen 127.0.0.1:$nginx_port ssl http2;
-    ssl_certificate $tmp/cert.pem;
-    ssl_certificate_key $tmp/key.pem;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    client_max_body_size 256m;
-    client_body_buffer_size 1m;
-    location / {
-      proxy_pass http://workers;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-    }
-  }
-}
-CONF
-nginx -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf" &
-pids+=($!)
+start_nginx "listen 127.0.0.1:$nginx_port ssl http2; ssl_certificate $tmp/cert.pem; ssl_certificate_key $tmp/key.pem; ssl_protocols TLSv1.2 TLSv1.3;" \
+  "${worker_urls[@]}"
 wait_https "https://localhost:$nginx_port/health"
 
 ours_port=$(free_port)
