@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -107,6 +108,31 @@ class RealEngine(ProcTestCase):
         t0 = time.monotonic()
         wait_until(lambda: busy() == 0, timeout=5, what="the slot freed")
         self.assertLess(time.monotonic() - t0, 1.0)
+
+    def test_a_slow_prefill_is_neither_unhealthy_nor_retried(self):
+        # Health checks every second with a 1 s timeout, while one engine
+        # spends seconds on a cold 1,500-token prompt.
+        r = self.router("round_robin", "--health-check-interval-secs", "1", "--health-check-timeout-secs", "1")
+        before = [self.prompt_tokens(e) for e in self.engines]
+        result = {}
+        t = threading.Thread(target=lambda: result.setdefault("r", complete(r.port, "Z " * 1500, tokens=2)))
+        t0 = time.monotonic()
+        t.start()
+        while t.is_alive():
+            health = [w["health"] for w in request(r.port, "GET", "/list_workers").json()["workers"]]
+            self.assertEqual(health, ["healthy", "healthy"])
+            time.sleep(0.2)
+        t.join()
+        self.assertGreater(time.monotonic() - t0, 2.0)  # it was slow indeed
+        self.assertEqual(result["r"].status, 200)
+        added = sum(self.prompt_tokens(e) for e in self.engines) - sum(before)
+        self.assertEqual(added, result["r"].json()["usage"]["prompt_tokens"])  # prefilled once
+
+    def prompt_tokens(self, e):
+        for line in request(e.port, "GET", "/metrics").body.decode().splitlines():
+            if line.startswith("llamacpp:prompt_tokens_total "):
+                return float(line.split()[1])
+        raise AssertionError("no llamacpp:prompt_tokens_total")
 
     def test_colaunch(self):
         for e in self.engines:  # two engines fill our two cores: the launcher brings its own
