@@ -27,6 +27,32 @@ wait_http() {
   exit 1
 }
 
+# Waits (up to 30 s) until URL answers 2xx over TLS with the CA file given.
+wait_https() {
+  for _ in $(seq 600); do
+    if curl -sf --cacert "$2" -o /dev/null "$1"; then return 0; fi
+    sleep 0.05
+  done
+  echo "$0: $1 never answered" >&2
+  exit 1
+}
+
+# start_sims N ARG...: N simulated workers (w0, w1, ...) with the given
+# flags on free ports, healthy before it returns; their URLs in worker_urls,
+# their pids in $pids. Needs $bin.
+start_sims() {
+  local n=$1 i port u
+  shift
+  worker_urls=()
+  for i in $(seq 0 $((n - 1))); do
+    port=$(free_port)
+    "$bin/sglang-worker-sim" --port "$port" --worker-id "w$i" "$@" >"$tmp/w$i.log" 2>&1 &
+    pids+=($!)
+    worker_urls+=("http://127.0.0.1:$port")
+  done
+  for u in "${worker_urls[@]}"; do wait_http "$u/health"; done
+}
+
 # The summed resident memory of the given processes, in KiB.
 rss_kb() {
   local total=0

@@ -42,14 +42,7 @@ need wrk nginx curl
 ulimit -n 65536 2>/dev/null || true
 
 # --- workers -----------------------------------------------------------------
-worker_urls=()
-for i in 0 1; do
-  port=$(free_port)
-  "$bin/sglang-worker-sim" --port "$port" --worker-id "w$i" --zero-latency >"$tmp/w$i.log" 2>&1 &
-  pids+=($!)
-  worker_urls+=("http://127.0.0.1:$port")
-done
-for u in "${worker_urls[@]}"; do wait_http "$u/health"; done
+start_sims 2 --zero-latency
 
 # --- load scripts ---------------------------------------------------------------
 cat >"$tmp/small.lua" <<'LUA'

@@ -38,35 +38,20 @@ ulimit -n 65536 2>/dev/null || true
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
   -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
   -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
-worker_urls=()
-for i in 0 1; do
-  port=$(free_port)
-  "$bin/sglang-worker-sim" --port "$port" --worker-id "w$i" --zero-latency >"$tmp/w$i.log" 2>&1 &
-  pids+=($!)
-  worker_urls+=("http://127.0.0.1:$port")
-done
-for u in "${worker_urls[@]}"; do wait_http "$u/health"; done
-wait_https() {
-  for _ in $(seq 600); do
-    if curl -sf --cacert "$tmp/cert.pem" -o /dev/null "$1"; then return 0; fi
-    sleep 0.05
-  done
-  echo "$0: $1 never answered" >&2
-  exit 1
-}
+start_sims 2 --zero-latency
 
 # --- targets ------------------------------------------------------------------------
 nginx_port=$(free_port)
 start_nginx "listen 127.0.0.1:$nginx_port ssl http2; ssl_certificate $tmp/cert.pem; ssl_certificate_key $tmp/key.pem; ssl_protocols TLSv1.2 TLSv1.3;" \
   "${worker_urls[@]}"
-wait_https "https://localhost:$nginx_port/health"
+wait_https "https://localhost:$nginx_port/health" "$tmp/cert.pem"
 
 ours_port=$(free_port)
 "$bin/sglang-router" --port "$ours_port" --policy round_robin --prometheus-port -1 \
   --tls-cert-path "$tmp/cert.pem" --tls-key-path "$tmp/key.pem" \
   --worker-urls "${worker_urls[@]}" >"$tmp/ours.log" 2>&1 &
 pids+=($!)
-wait_https "https://localhost:$ours_port/readiness"
+wait_https "https://localhost:$ours_port/readiness" "$tmp/cert.pem"
 
 cat >"$tmp/small.lua" <<'LUA'
 wrk.method = "POST"
