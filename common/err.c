@@ -18,6 +18,8 @@ const char *sr_strerror(int err)
         return "no healthy worker available";
     case SR_ERR_TOO_LARGE:
         return "size limit exceeded";
+    case SR_ERR_IO:
+        return "input/output error";
     }
     return "unknown error";
 }

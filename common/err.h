@@ -14,6 +14,7 @@ enum sr_err {
     SR_ERR_EXISTS = -4,    /* already present */
     SR_ERR_NO_WORKER = -5, /* no routable worker */
     SR_ERR_TOO_LARGE = -6, /* a size ceiling was hit */
+    SR_ERR_IO = -7,        /* a file could not be read or written */
 };
 
 /* Static description of an error code; never NULL. */

@@ -178,6 +178,49 @@ int sr_options_set(const struct sr_option *table, void *base, const char *name, 
     return rc;
 }
 
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    char *end = s + strlen(s);
+    while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
+        *--end = '\0';
+    return s;
+}
+
+int sr_options_load_file(const struct sr_option *table, void *base, const char *path, char *err,
+                         size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return errorf(err, errlen, SR_ERR_IO, "%s: %s", path, strerror(errno));
+    char line[4096], msg[512];
+    int rc = 0;
+    for (unsigned lineno = 1; rc == 0 && fgets(line, sizeof(line), f); lineno++) {
+        if (strchr(line, '\n') == NULL && !feof(f)) {
+            rc = errorf(err, errlen, SR_ERR_INVALID, "%s:%u: line too long", path, lineno);
+            break;
+        }
+        char *text = trim(line);
+        if (text[0] == '\0' || text[0] == '#')
+            continue;
+        char *eq = strchr(text, '=');
+        if (eq == NULL) {
+            rc = errorf(err, errlen, SR_ERR_INVALID, "%s:%u: expected name = value", path, lineno);
+            break;
+        }
+        *eq = '\0';
+        char *name = trim(text), *value = trim(eq + 1);
+        rc = sr_options_set(table, base, name, value, msg, sizeof(msg));
+        if (rc != 0)
+            errorf(err, errlen, rc, "%s:%u: %s", path, lineno, msg);
+    }
+    if (rc == 0 && ferror(f))
+        rc = errorf(err, errlen, SR_ERR_IO, "%s: read error", path);
+    fclose(f);
+    return rc;
+}
+
 int sr_options_copy_runtime(const struct sr_option *table, void *dst, const void *src)
 {
     for (const struct sr_option *o = table; o->name; o++) {

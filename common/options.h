@@ -75,6 +75,13 @@ int sr_options_copy_runtime(const struct sr_option *table, void *dst, const void
 int sr_options_set(const struct sr_option *table, void *base, const char *name, const char *value,
                    char *err, size_t errlen);
 
+/* Applies a file of "name = value" lines on top of base ('#' starts a
+ * comment line; blank lines are skipped; a FLAG takes true or false). Errors
+ * name the file and line, e.g. "p.conf:3: --port: must be ...". 0,
+ * SR_ERR_IO (cannot read), SR_ERR_INVALID, SR_ERR_NOT_FOUND or SR_ERR_NOMEM. */
+int sr_options_load_file(const struct sr_option *table, void *base, const char *path, char *err,
+                         size_t errlen);
+
 /* Parses argv[1, argc) on top of base (which holds defaults). 0,
  * SR_OPTIONS_HELP, or a negative error with the message in err. */
 int sr_options_parse_args(const struct sr_option *table, void *base, int argc, char **argv,

@@ -38,10 +38,12 @@ if [ "$check" = 1 ]; then
   done
   test -f /usr/share/sglang-router/proto/sglang/router/admin/v1/admin.proto
   test -f /usr/share/doc/sglang-router/examples/sglang-router.service
+  test -f /usr/share/sglang-router/sim-profiles/qwen3-8b-h100.conf
   port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   base=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   /usr/bin/sglang-launch-server --backend sim --dp-size 2 --model-path m --port "$port" \
-    --worker-base-port "$base" --router-prometheus-port -1 -- --zero-latency 2>/tmp/package-check.log &
+    --worker-base-port "$base" --router-prometheus-port -1 -- --zero-latency --profile qwen3-8b-h100 \
+    2>/tmp/package-check.log &
   launcher=$!
   for _ in $(seq 200); do grep -q "ready: http" /tmp/package-check.log && break; sleep 0.05; done
   curl -sf "http://127.0.0.1:$port/generate" -d '{"text":"hi"}' >/dev/null

@@ -348,6 +348,30 @@ class CacheModel(ProcTestCase):
         info = request(w.port, "GET", "/get_server_info").json()
         self.assertLessEqual(info["internal_states"][0]["memory_usage"], 1000)
 
+    def test_cache_sequences_keep_only_the_last_sequence_per_slot(self):
+        # llama.cpp without a host prompt cache: one slot holds only what it last ran.
+        def run(w, p):
+            return request(w.port, "POST", GEN, {"text": p, "sampling_params": {"max_new_tokens": 2}}).json()["meta_info"]["cached_tokens"]
+        a, b = "A" * 400, "B" * 400
+        slot = self.sim("--zero-latency", "--cache-sequences", "1")
+        radix = self.sim("--zero-latency")
+        for w in (slot, radix):
+            run(w, a)
+            run(w, b)
+        self.assertEqual(run(slot, a + "more"), 0)  # b replaced a
+        self.assertEqual(run(radix, a + "more"), 100)  # the radix cache still holds a
+        # A prompt that extends the held sequence (prompt + output) reuses all of it.
+        out = request(slot.port, "POST", GEN, {"text": b, "sampling_params": {"max_new_tokens": 3}}).json()
+        follow = b + out["text"] + "next turn"
+        self.assertEqual(run(slot, follow), 100 + 3)
+        # Two slots: the two most recent sequences.
+        two = self.sim("--zero-latency", "--cache-sequences", "2")
+        for p in (a, b, "C" * 400):
+            run(two, p)
+        self.assertEqual([run(two, "C" * 400 + "x"), run(two, b + "x"), run(two, a + "x")], [100, 0, 0])
+        info = request(two.port, "GET", "/get_server_info").json()
+        self.assertEqual(info["sim_model"]["cache_sequences"], 2)
+
     def test_hash_ids_blocks(self):
         w = self.sim("--zero-latency")
         text = "t" * 4 * 1500  # 1500 tokens
@@ -391,6 +415,23 @@ class Batching(ProcTestCase):
         self.assertAlmostEqual(alone["meta_info"]["e2e_latency"], 0.100, delta=0.002)
         slowest = max(r["meta_info"]["e2e_latency"] for r in results)
         self.assertGreater(slowest, 0.115)  # steps of 10 ms x (1 + 0.1 x 3) while all four run
+
+    def test_cached_tokens_and_context_cost_time(self):
+        # prefill: 100 ms + uncached / 1000 per s + 2 ms per cached token; decode:
+        # 10 ms + 0.1 ms per token of context.
+        w = self.sim("--prefill-overhead-ms", "100", "--prefill-tokens-per-sec", "1000", "--prefill-cached-token-us",
+                     "2000", "--decode-step-ms", "10", "--decode-context-us", "100", "--time-scale", "10")
+        prompt = "c" * 400  # 100 tokens
+
+        def run(text, n):
+            return request(w.port, "POST", GEN, {"text": text, "sampling_params": {"max_new_tokens": n}}).json()["meta_info"]
+        cold = run(prompt, 1)
+        self.assertAlmostEqual(cold["e2e_latency"], 0.100 + 0.100, delta=0.003)
+        warm = run(prompt, 1)  # 99 cached, 1 computed
+        self.assertAlmostEqual(warm["e2e_latency"], 0.100 + 0.001 + 0.198, delta=0.003)
+        longer = run(prompt + "d" * 400, 3)  # 100 cached, 100 new, then 2 decode steps over ~201-202 tokens
+        decode = 2 * 0.010 + 0.0001 * (201 + 202)
+        self.assertAlmostEqual(longer["e2e_latency"], 0.100 + 0.100 + 0.200 + decode, delta=0.004)
 
     def test_queue_full_is_429(self):
         w = self.sim("--max-running-requests", "1", "--max-queued-requests", "1", "--decode-step-ms", "50")
@@ -491,6 +532,37 @@ class Options(ProcTestCase):
             w = self.sim("--seed", "42", "--zero-latency")
             ids.append(request(w.port, "POST", GEN, {"text": "x"}).json()["meta_info"]["id"])
         self.assertEqual(ids[0], ids[1])
+
+    def test_profiles(self):
+        import os
+        import subprocess
+        import tempfile
+        from harness import BIN
+        # A named profile, with a flag on the command line overriding it.
+        w = self.sim("--zero-latency", "--profile", "qwen3-8b-h100", "--decode-step-ms", "9")
+        model = request(w.port, "GET", "/get_server_info").json()
+        self.assertEqual(model["sim_model"]["profile"], "qwen3-8b-h100")
+        self.assertEqual(model["sim_model"]["prefill_tokens_per_sec"], 30000)
+        self.assertEqual(model["sim_model"]["decode_step_ms"], 9)
+        self.assertEqual(model["max_total_num_tokens"], 360000)
+        self.assertEqual(model["model_path"], "Qwen/Qwen3-8B")
+        # Every profile shipped loads.
+        here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sim", "profiles")
+        for name in sorted(os.listdir(here)):
+            w = self.sim("--zero-latency", "--profile", name[:-len(".conf")])
+            self.assertEqual(request(w.port, "GET", "/health").status, 200)
+        # A bad profile names the file and the line; a missing one the file.
+        with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
+            f.write("# test\ndecode-step-ms = 5\nprefill-tokens-per-sec = fast\n")
+            f.flush()
+            p = subprocess.run([os.path.join(BIN, "sglang-worker-sim"), "--profile", f.name], capture_output=True,
+                               text=True)
+            self.assertEqual(p.returncode, 2)
+            self.assertIn("--profile: %s:3: --prefill-tokens-per-sec:" % f.name, p.stderr)
+        p = subprocess.run([os.path.join(BIN, "sglang-worker-sim"), "--profile", "no-such-profile"],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("no-such-profile.conf: No such file or directory", p.stderr)
 
     def test_bad_flag_exits_2(self):
         import subprocess, os

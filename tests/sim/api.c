@@ -100,7 +100,7 @@ static void on_server_info(struct sr_sim *sim, struct sr_sim_conn *c,
     sr_sim_engine_get_stats(sim->engine, &st);
     json_t *body = json_pack(
         "{s:s, s:s, s:s, s:i, s:i, s:s, s:i, s:I, s:I, s:i, s:i, s:s, s:s, s:b,"
-        " s:[{s:f, s:n, s:I, s:I}], s:{s:f, s:f, s:f, s:f, s:f}}",
+        " s:[{s:f, s:n, s:I, s:I}], s:{s:s?, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f}}",
         "model_path", cfg->model_path, "tokenizer_path", cfg->model_path, "served_model_name",
         model_name(sim), "dp_size", 1, "tp_size", 1, "version", SIM_VERSION, "max_running_requests",
         (int)cfg->max_running_requests, "max_total_num_tokens", (json_int_t)cfg->kv_capacity_tokens,
@@ -108,9 +108,12 @@ static void on_server_info(struct sr_sim *sim, struct sr_sim_conn *c,
         "chunked_prefill_size", -1, "worker_id", sim->worker_id, "host", cfg->host, "sim", 1,
         "internal_states", "last_gen_throughput", st.last_gen_throughput, "avg_spec_accept_length",
         "memory_usage", (json_int_t)sr_sim_kv_used_tokens(sim->kv), "num_running_reqs",
-        (json_int_t)st.running, "sim_model", "prefill_tokens_per_sec", cfg->prefill_tokens_per_sec,
-        "prefill_overhead_ms", cfg->prefill_overhead_ms, "decode_step_ms", cfg->decode_step_ms,
-        "decode_step_growth", cfg->decode_step_growth, "time_scale", cfg->time_scale);
+        (json_int_t)st.running, "sim_model", "profile", cfg->profile, "cache_sequences",
+        (json_int_t)cfg->cache_sequences, "prefill_tokens_per_sec", cfg->prefill_tokens_per_sec,
+        "prefill_overhead_ms", cfg->prefill_overhead_ms, "prefill_cached_token_us",
+        cfg->prefill_cached_token_us, "decode_step_ms", cfg->decode_step_ms, "decode_step_growth",
+        cfg->decode_step_growth, "decode_context_us", cfg->decode_context_us, "time_scale",
+        cfg->time_scale);
     respond_json(c, 200, body);
 }
 

@@ -148,20 +148,26 @@ static void plan(struct sr_sim_engine *e, double now)
         list_push(&e->running, s);
         admit(e, s, now);
     }
-    double uncached = 0;
+    double uncached = 0, cached = 0;
     uint32_t prefilling = 0;
     for (struct sr_sim_seq *s = e->running.head; s; s = s->next) {
         if (s->state == SR_SIM_SEQ_PREFILL) {
             uncached += s->prompt_tokens - s->cached_tokens;
+            cached += s->cached_tokens;
             prefilling++;
         }
     }
     if (prefilling > 0) {
         arm(e, STEP_PREFILL, now,
-            e->p.prefill_overhead_ms + uncached * 1000.0 / e->p.prefill_tokens_per_sec);
+            e->p.prefill_overhead_ms + uncached * 1000.0 / e->p.prefill_tokens_per_sec +
+                cached * e->p.prefill_cached_token_us / 1000.0);
     } else if (e->running.count > 0) {
-        double n = e->running.count;
-        arm(e, STEP_DECODE, now, e->p.decode_step_ms * (1.0 + e->p.decode_step_growth * (n - 1)));
+        double n = e->running.count, context = 0;
+        for (struct sr_sim_seq *s = e->running.head; s; s = s->next)
+            context += s->prompt_tokens + s->generated;
+        arm(e, STEP_DECODE, now,
+            e->p.decode_step_ms * (1.0 + e->p.decode_step_growth * (n - 1)) +
+                context * e->p.decode_context_us / 1000.0);
     } else {
         e->step = STEP_NONE;
     }

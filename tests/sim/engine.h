@@ -8,11 +8,13 @@
  *   - prefill step, whenever newly admitted sequences are waiting for it: it
  *     computes their uncached prompt tokens (cached prefix from kv_cache,
  *     capped at prompt - 1 as a real engine must compute one token) and takes
- *     prefill_overhead + uncached / prefill_tps; decoding pauses meanwhile.
+ *     prefill_overhead + uncached / prefill_tps + cached * cached_token_us;
+ *     decoding pauses meanwhile.
  *     Each sequence gets its first token at the end of the step; its prompt
  *     enters the cache.
  *   - decode step otherwise: every running sequence gets one more token;
- *     the step takes decode_step_ms * (1 + growth * (running - 1)).
+ *     the step takes decode_step_ms * (1 + growth * (running - 1)) +
+ *     decode_context_us * (prompt + generated tokens of the running ones).
  * A sequence is done after max_new_tokens tokens; its prompt plus output
  * enter the cache (text keys only) and its slot frees at once.
  * Model time runs time_scale times faster than the wall clock. With
@@ -71,8 +73,10 @@ struct sr_sim_engine_params {
     uint32_t max_queued;
     double prefill_tokens_per_sec;
     double prefill_overhead_ms;
+    double prefill_cached_token_us;
     double decode_step_ms;
     double decode_step_growth;
+    double decode_context_us;
     double time_scale;
     bool zero_latency;
 };

@@ -1,15 +1,21 @@
 /*
  * kv_cache: the model of one worker's KV prefix cache, in tokens.
  *
- * SGLang keeps the KV of recent prompts (and their generated tokens) in a
- * radix tree and evicts least-recently-used leaves when it needs room. The
- * model is the same thing at the granularity of tokens.h's cache keys: a
- * one-tenant common/radix tree of keys. A lookup reports the longest cached
- * prefix in whole tokens; an insert records a key and, once the cache holds
- * more than its capacity, evicts least-recently-used text down to 15/16 of
- * it (the slack amortises the eviction walk over many inserts).
+ * Two engines, two shapes:
+ *   - SGLang keeps the KV of recent prompts (and their generated tokens) in a
+ *     radix tree and evicts least-recently-used leaves when it needs room.
+ *     The model is the same thing at the granularity of tokens.h's cache
+ *     keys: a one-tenant common/radix tree of keys. Once it holds more than
+ *     its capacity it evicts least-recently-used text down to 15/16 of it
+ *     (the slack amortises the eviction walk over many inserts).
+ *   - llama.cpp without a host prompt cache keeps, per slot, only the
+ *     sequence that slot last ran (max_sequences > 0): a new sequence that
+ *     extends a held one (a prompt growing into prompt + output) replaces
+ *     it, any other replaces the least recently stored one. A key longer
+ *     than the capacity keeps its head.
+ * A lookup reports the longest cached prefix in whole tokens.
  *
- * Single-threaded (the simulator's event loop); owns its tree.
+ * Single-threaded (the simulator's event loop); owns its contents.
  */
 #ifndef SR_SIM_KV_CACHE_H
 #define SR_SIM_KV_CACHE_H
@@ -19,8 +25,9 @@
 
 struct sr_sim_kv;
 
-/* NULL when out of memory. */
-struct sr_sim_kv *sr_sim_kv_new(uint64_t capacity_tokens);
+/* max_sequences 0: radix cache of capacity_tokens; otherwise that many
+ * slots of at most capacity_tokens each. NULL when out of memory. */
+struct sr_sim_kv *sr_sim_kv_new(uint64_t capacity_tokens, uint32_t max_sequences);
 void sr_sim_kv_free(struct sr_sim_kv *kv);
 
 /* Longest cached prefix of key, in tokens. */
@@ -31,6 +38,7 @@ int sr_sim_kv_insert(struct sr_sim_kv *kv, const char *key, size_t len);
 int sr_sim_kv_flush(struct sr_sim_kv *kv);
 
 uint64_t sr_sim_kv_used_tokens(struct sr_sim_kv *kv);
+/* Tokens the cache can hold in all (slots x capacity for sequences). */
 uint64_t sr_sim_kv_capacity_tokens(const struct sr_sim_kv *kv);
 
 #endif

@@ -8,16 +8,19 @@
 #include "sim_config.h"
 
 #include "common/alloc.h"
+#include "common/err.h"
 #include "common/log.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <jansson.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 double sr_sim_uptime_ms(const struct sr_sim *sim)
 {
@@ -41,6 +44,60 @@ static int json_literal(const char *s, char *out, size_t len)
     return 0;
 }
 
+/* A profile NAME is NAME.conf in $SGLANG_SIM_PROFILE_DIR, beside the
+ * installed binaries (share/sglang-router/sim-profiles) or in the source
+ * tree; anything with a '/' or ending in .conf is a file path. */
+static void profile_path(const char *profile, char *out, size_t len)
+{
+    size_t n = strlen(profile);
+    if (strchr(profile, '/') || (n > 5 && strcmp(profile + n - 5, ".conf") == 0)) {
+        snprintf(out, len, "%s", profile);
+        return;
+    }
+    const char *env = getenv("SGLANG_SIM_PROFILE_DIR");
+    if (env && env[0]) {
+        snprintf(out, len, "%s/%s.conf", env, profile);
+        return;
+    }
+    char exe[PATH_MAX];
+    ssize_t got = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (got > 0) {
+        exe[got] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash)
+            *slash = '\0';
+        snprintf(out, len, "%s/../share/sglang-router/sim-profiles/%s.conf", exe, profile);
+        if (access(out, R_OK) == 0)
+            return;
+    }
+    snprintf(out, len, "%s/%s.conf", SR_SIM_PROFILE_DIR, profile);
+}
+
+/* Defaults, then the profile (if --profile names one), then argv again so
+ * that flags override the profile. -1 to go on, else the exit status. */
+static int load_settings(struct sr_sim_config *cfg, int argc, char **argv)
+{
+    int status =
+        sr_options_from_args(sr_sim_options(), cfg, sizeof(*cfg), argc, argv, stdout, stderr);
+    if (status >= 0 || cfg->profile == NULL)
+        return status;
+    char path[PATH_MAX + 64], err[768];
+    profile_path(cfg->profile, path, sizeof(path));
+    sr_options_clear(sr_sim_options(), cfg, sizeof(*cfg));
+    if (sr_options_init(sr_sim_options(), cfg, sizeof(*cfg)) != 0) {
+        fprintf(stderr, "sglang-worker-sim: out of memory\n");
+        return 1;
+    }
+    int rc = sr_options_load_file(sr_sim_options(), cfg, path, err, sizeof(err));
+    if (rc == 0)
+        rc = sr_options_parse_args(sr_sim_options(), cfg, argc, argv, err, sizeof(err));
+    if (rc == 0)
+        return -1;
+    fprintf(stderr, "sglang-worker-sim: --profile: %s\n", err);
+    sr_options_clear(sr_sim_options(), cfg, sizeof(*cfg));
+    return rc == SR_ERR_NOMEM ? 1 : 2;
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
@@ -51,8 +108,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 int main(int argc, char **argv)
 {
     struct sr_sim_config cfg;
-    int status =
-        sr_options_from_args(sr_sim_options(), &cfg, sizeof(cfg), argc, argv, stdout, stderr);
+    int status = load_settings(&cfg, argc, argv);
     if (status >= 0)
         return status;
     enum sr_log_level level;
@@ -69,8 +125,10 @@ int main(int argc, char **argv)
         .max_queued = (uint32_t)cfg.max_queued_requests,
         .prefill_tokens_per_sec = cfg.prefill_tokens_per_sec,
         .prefill_overhead_ms = cfg.prefill_overhead_ms,
+        .prefill_cached_token_us = cfg.prefill_cached_token_us,
         .decode_step_ms = cfg.decode_step_ms,
         .decode_step_growth = cfg.decode_step_growth,
+        .decode_context_us = cfg.decode_context_us,
         .time_scale = cfg.time_scale,
         .zero_latency = cfg.zero_latency,
     };
@@ -87,7 +145,7 @@ int main(int argc, char **argv)
     event_config_free(ecfg);
     if (sim.base == NULL)
         goto out;
-    sim.kv = sr_sim_kv_new((uint64_t)cfg.kv_capacity_tokens);
+    sim.kv = sr_sim_kv_new((uint64_t)cfg.kv_capacity_tokens, (uint32_t)cfg.cache_sequences);
     sim.engine = sim.kv ? sr_sim_engine_new(sim.base, sim.kv, &params) : NULL;
     sim.scratch = evbuffer_new();
     if (sim.engine == NULL || sim.scratch == NULL) {

@@ -3,7 +3,8 @@
  * table drives argv, --help and defaults; see common/options.h).
  *
  * The model defaults approximate one Llama-3-8B SGLang worker on one H100;
- * tests/sim/README.md explains each number.
+ * tests/sim/README.md explains each number. A profile (tests/sim/profiles/)
+ * is a file of the same options, fitted to a real engine.
  */
 #ifndef SR_SIM_CONFIG_H
 #define SR_SIM_CONFIG_H
@@ -23,13 +24,17 @@ struct sr_sim_config {
     char *log_level;
     long max_payload_bytes;
     /* model */
+    char *profile; /* a profile name or file; applied before the command line */
     long kv_capacity_tokens;
+    long cache_sequences;
     long max_running_requests;
     long max_queued_requests;
     double prefill_tokens_per_sec;
     double prefill_overhead_ms;
+    double prefill_cached_token_us;
     double decode_step_ms;
     double decode_step_growth;
+    double decode_context_us;
     long output_len;
     double time_scale;
     bool zero_latency;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct settings {
     char *name;
@@ -118,6 +119,67 @@ static void test_errors_name_the_flag(void **state)
     }
 }
 
+static char *write_temp(const char *text)
+{
+    static char path[64];
+    snprintf(path, sizeof(path), "/tmp/test_options_XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+/* A file of "name = value" lines sets options like argv does; argv given
+ * after it wins; errors name the file and the line. */
+static void test_load_file(void **state)
+{
+    (void)state;
+    struct settings s;
+    char err[256] = "";
+    char *path =
+        write_temp("# a profile\n\ncount = 7\n  mode=b  \nfast = true\nname = two words\n");
+    assert_int_equal(PARSE(&s, err, "--count", "9"), 0);
+    assert_int_equal(sr_options_load_file(table, &s, path, err, sizeof(err)), 0);
+    assert_int_equal(s.count, 7);
+    assert_string_equal(s.mode, "b");
+    assert_true(s.fast);
+    assert_string_equal(s.name, "two words");
+    char *argv[] = {"prog", "--count", "2"};
+    assert_int_equal(sr_options_parse_args(table, &s, 3, argv, err, sizeof(err)), 0);
+    assert_int_equal(s.count, 2);
+    sr_options_clear(table, &s, sizeof(s));
+    unlink(path);
+
+    static const struct {
+        const char *text;
+        int rc;
+        const char *message; /* after "PATH:" */
+    } bad[] = {
+        {"count = 1\ncount = 11\n", SR_ERR_INVALID,
+         "2: --count: must be between -1 and 10 (got 11)"},
+        {"count 3\n", SR_ERR_INVALID, "1: expected name = value"},
+        {"\n# x\nnope = 1\n", SR_ERR_NOT_FOUND, "3: unknown option --nope"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        path = write_temp(bad[i].text);
+        assert_int_equal(sr_options_init(table, &s, sizeof(s)), 0);
+        assert_int_equal(sr_options_load_file(table, &s, path, err, sizeof(err)), bad[i].rc);
+        char want[256];
+        snprintf(want, sizeof(want), "%s:%s", path, bad[i].message);
+        assert_string_equal(err, want);
+        sr_options_clear(table, &s, sizeof(s));
+        unlink(path);
+    }
+    assert_int_equal(sr_options_init(table, &s, sizeof(s)), 0);
+    assert_int_equal(sr_options_load_file(table, &s, "/nonexistent/p.conf", err, sizeof(err)),
+                     SR_ERR_IO);
+    assert_string_equal(err, "/nonexistent/p.conf: No such file or directory");
+    sr_options_clear(table, &s, sizeof(s));
+}
+
 static void test_from_args_exit_statuses(void **state)
 {
     (void)state;
@@ -150,9 +212,8 @@ static void test_from_args_exit_statuses(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults_and_every_type),
-        cmocka_unit_test(test_string_list),
-        cmocka_unit_test(test_errors_name_the_flag),
+        cmocka_unit_test(test_defaults_and_every_type), cmocka_unit_test(test_string_list),
+        cmocka_unit_test(test_errors_name_the_flag),    cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_from_args_exit_statuses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
