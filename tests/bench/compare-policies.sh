@@ -10,14 +10,14 @@
 # --engine llamacpp puts real llama.cpp engines on CPU behind the routers
 # instead (SmolLM2-135M, 1 thread, 1 slot each; the xllamacpp virtualenv
 # and the model are fetched into build/ on first use), talks
-# /v1/completions to them, and empties their slots between runs. The host
-# prompt cache is off (a slot keeps only its last prompt): erasing a slot
-# does not empty that cache, so with LLAMACPP_CACHE_RAM_MIB > 0 later runs
-# would start warm from earlier ones.
+# /v1/completions to them, and starts fresh engines for every router (the
+# only way to empty llama.cpp's host prompt cache). LLAMACPP_CACHE_RAM_MIB
+# sizes that cache (default 0: a slot keeps only its last prompt).
 #
 # --rates runs every policy once per Poisson request rate (open loop) and
-# --png draws hit rate and p99 TTFT against the rate, one line per policy
-# (needs gnuplot: apt-get install gnuplot-nox).
+# --png draws hit rate and p99 TTFT against the rate, one line per policy;
+# without --rates, --png draws bars of cached tokens and mean TTFT per
+# policy (plot-policies.sh; needs gnuplot: apt-get install gnuplot-nox).
 #
 # Defaults: 8 workers with a 20x clock and a 200,000-token KV cache each;
 # the shared-prefix workload of 128 groups x 16 prompts with 4,096-token
@@ -63,23 +63,56 @@ source "$here/lib.sh"
 need curl
 
 urls=()
+engine_pids=()
 if [ "$engine" = llamacpp ]; then
-  venv=$root/build/llamacpp-venv
-  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import xllamacpp" 2>/dev/null; then
-    /usr/bin/python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/tests/integration/requirements-llamacpp.txt"
+  engine_venv=$root/build/llamacpp-venv
+  if [ ! -x "$engine_venv/bin/python" ] || ! "$engine_venv/bin/python" -c "import xllamacpp" 2>/dev/null; then
+    /usr/bin/python3 -m venv "$engine_venv"
+    "$engine_venv/bin/pip" install -q --disable-pip-version-check -r "$root/tests/integration/requirements-llamacpp.txt"
   fi
-  model=$(cd "$root/tests/integration" && SR_BIN_DIR="$bin" "$venv/bin/python" -c \
+  model=$(cd "$root/tests/integration" && SR_BIN_DIR="$bin" "$engine_venv/bin/python" -c \
     "import harness; print(harness.smollm2_model())")
+  bench_args=(--api openai "${bench_args[@]}")
+  if [ -n "$rates" ] && [ "${LLAMACPP_CACHE_RAM_MIB:-0}" != 0 ]; then
+    echo "compare-policies.sh: --rates with a host prompt cache would start later rates warm" >&2
+    exit 2
+  fi
+fi
+
+# Fresh llama.cpp engines on new ports (a restart is the only way to empty
+# the host prompt cache; new ports never wait for the old sockets).
+start_engines() {
+  for pid in "${engine_pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  engine_pids=()
+  urls=()
   for i in $(seq 0 $((workers - 1))); do
-    p=$(free_port)
-    PYTHONPATH="$root/deploy/python" "$venv/bin/python" -m sglang_router.llamacpp_worker \
-      --model-path "$model" --port "$p" --threads 1 --slots 1 \
-      --cache-ram-mib "${LLAMACPP_CACHE_RAM_MIB:-0}" >"$tmp/w$i.log" 2>&1 &
-    pids+=($!)
+    local p pid attempt up=0
+    for attempt in 1 2 3; do
+      p=$(free_port)
+      PYTHONPATH="$root/deploy/python" "$engine_venv/bin/python" -m sglang_router.llamacpp_worker \
+        --model-path "$model" --port "$p" --threads 1 --slots 1 \
+        --cache-ram-mib "${LLAMACPP_CACHE_RAM_MIB:-0}" >"$tmp/w$i.log" 2>&1 &
+      pid=$!
+      for _ in $(seq 300); do
+        if curl -sf -o /dev/null "http://127.0.0.1:$p/health"; then up=1; break; fi
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+      done
+      [ "$up" = 1 ] && break
+      echo "compare-policies.sh: engine $i on port $p did not come up (attempt $attempt):" >&2
+      tail -5 "$tmp/w$i.log" >&2
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    done
+    if [ "$up" != 1 ]; then exit 1; fi
+    engine_pids+=($pid)
+    pids+=($pid)
     urls+=("http://127.0.0.1:$p")
   done
-  bench_args=(--api openai "${bench_args[@]}")
+}
+
+if [ "$engine" = llamacpp ]; then
+  start_engines
 else
   for i in $(seq 0 $((workers - 1))); do
     p=$(free_port)
@@ -129,8 +162,11 @@ run_router() { # label, then the command that starts the router on $port
 }
 
 # A policy may carry router flags: "cache_aware:--cache-threshold=0.3:--balance-abs-threshold=64".
+first=1
 for spec in $policies; do
   IFS=: read -r -a parts <<<"$spec"
+  if [ "$engine" = llamacpp ] && [ "$first" = 0 ]; then start_engines; fi
+  first=0
   port=$(free_port)
   run_router "$spec" "$bin/sglang-router" --port "$port" --policy "${parts[0]}" \
     "${parts[@]:1}" --prometheus-port -1 --worker-urls "${urls[@]}"
@@ -142,13 +178,16 @@ if [ "$reference" = 1 ]; then
     /usr/bin/python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/tests/integration/requirements-peers.txt"
   fi
+  if [ "$engine" = llamacpp ]; then start_engines; fi
   port=$(free_port)
   run_router "reference_cache_aware" "$venv/bin/python" -m sglang_router.launch_router \
     --host 127.0.0.1 --port "$port" --prometheus-port "$(free_port)" --policy cache_aware \
     --log-level warn --worker-urls "${urls[@]}"
 fi
 
-if [ -n "$png" ]; then
+if [ -n "$png" ] && [ -z "$rates" ]; then
+  "$here/plot-policies.sh" "$out" "$png" "compare-policies.sh --engine $engine, $workers workers: ${bench_args[*]}"
+elif [ -n "$png" ]; then
   need gnuplot
   /usr/bin/python3 - "$out" "$tmp/plot" <<'PY'
 import json, os, sys

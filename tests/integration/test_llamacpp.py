@@ -71,6 +71,22 @@ class RealEngine(ProcTestCase):
         self.assertGreaterEqual(cached, 0.9 * (prompt_tokens - 10), results)  # the prefix, reused
         self.assertLess(results["round_robin"][1], 0.2 * prompt_tokens, results)  # the other worker: cold
 
+    def test_the_simulator_profile_predicts_every_cache_hit(self):
+        # tests/bench/calibrate_sim.py's workload (shared prefixes and chats,
+        # interleaved so that one-slot workers evict), one request at a time,
+        # through cache_aware: once in front of these engines, once in front
+        # of two simulated workers with the smollm2-cpu-1t profile (a 10x
+        # clock: timing is the benchmark's business, hits are this test's).
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
+        import calibrate_sim
+        real = calibrate_sim.run_sequence(self.router("cache_aware").port, 8)
+        sims = [self.sim("--profile", "smollm2-cpu-1t", "--time-scale", "10") for _ in range(2)]
+        r = super().router("--policy", "cache_aware", "--worker-urls", *[s.url for s in sims])
+        sim = calibrate_sim.run_sequence(r.port, 8)
+        print("\n" + calibrate_sim.table(real, sim), file=sys.stderr)
+        self.assertTrue(all(calibrate_sim.agree(a, b) for a, b in zip(real, sim)))
+        self.assertGreaterEqual(sum(1 for a in real if a[2] / a[1] >= 0.5), 2)  # hits happened, and agree
+
     def test_streaming_models_and_missing_routes(self):
         r = self.router("cache_aware")
         c = RawHTTP(r.port, timeout=120)

@@ -39,9 +39,9 @@ def main(argv=None):
         return 2
     try:
         import xllamacpp
-    except ImportError:
+    except ImportError as e:
         sys.stderr.write("llamacpp_worker: the llama.cpp backend needs the Python package xllamacpp "
-                         "(pip install %s) in the interpreter that runs it\n" % PACKAGE)
+                         "(pip install %s) in the interpreter that runs it (%s)\n" % (PACKAGE, e))
         return 2
     p = xllamacpp.CommonParams()
     p.model.path = args.model_path
