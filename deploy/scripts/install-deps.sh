@@ -8,6 +8,8 @@ packages=(
   build-essential cmake pkg-config
   libevent-dev libnghttp2-dev libssl-dev
   libprotobuf-c-dev protobuf-c-compiler
+  # the operator (deploy/operator, Go) generates its admin API client with protoc
+  protobuf-compiler
   libcmocka-dev libjansson-dev libcjson-dev libhttp-parser-dev
   clang-format clang curl openssl
   # test and benchmark tools: integration tests (python3, standard library;

@@ -1,0 +1,284 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// The defaults below are the router's own (common/config.c in the router's
+// source, the single source of truth; `sglang-router --help` prints them).
+// The operator's envtest suite checks that a router started without flags
+// reports exactly these values.
+
+// SGLangRouterSpec says which pods are workers, which are router replicas,
+// and how the routers should route.
+type SGLangRouterSpec struct {
+	// Workers are the SGLang worker pods traffic is spread over.
+	Workers WorkerSelection `json:"workers"`
+
+	// Routers are the router replicas (pods running sglang-router with its
+	// admin API on) that receive the worker list and settings.
+	Routers RouterSelection `json:"routers"`
+
+	// Routing is what every router replica runs with.
+	// +optional
+	// +kubebuilder:default={}
+	Routing RoutingSettings `json:"routing,omitempty"`
+}
+
+// WorkerSelection picks the worker pods in the resource's namespace.
+type WorkerSelection struct {
+	// Selector matches the worker pods' labels; it must not be empty.
+	// +kubebuilder:validation:XValidation:rule="(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)",message="selector must not be empty (it would match every pod in the namespace)"
+	Selector metav1.LabelSelector `json:"selector"`
+
+	// Port is the worker's HTTP port: a number, or the name of a container
+	// port of the worker pods.
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:XValidation:rule="type(self) == string ? self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && size(self) <= 15 : (self >= 1 && self <= 65535)",message="port must be 1-65535 or a container port name (IANA_SVC_NAME)"
+	Port intstr.IntOrString `json:"port"`
+}
+
+// RouterSelection picks the router pods and says how to reach their admin API.
+type RouterSelection struct {
+	// Selector matches the router pods' labels; it must not be empty.
+	// +kubebuilder:validation:XValidation:rule="(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)",message="selector must not be empty (it would match every pod in the namespace)"
+	Selector metav1.LabelSelector `json:"selector"`
+
+	// AdminPort is the router's gRPC admin port (--admin-port).
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +kubebuilder:default=30001
+	// +optional
+	AdminPort int32 `json:"adminPort,omitempty"`
+
+	// AdminTokenSecretRef names a Secret key holding the bearer token the
+	// routers expect (--admin-token / --admin-token-file).
+	// +optional
+	AdminTokenSecretRef *SecretKeyReference `json:"adminTokenSecretRef,omitempty"`
+
+	// TLS, when set, makes the operator reach the admin API over TLS.
+	// +optional
+	TLS *AdminTLS `json:"tls,omitempty"`
+}
+
+// SecretKeyReference is one key of a Secret in the resource's namespace.
+type SecretKeyReference struct {
+	// Name of the Secret.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// Key within the Secret.
+	// +kubebuilder:default=token
+	// +optional
+	Key string `json:"key,omitempty"`
+}
+
+// AdminTLS is how the operator verifies the routers' admin certificate and,
+// for mutual TLS, which client certificate it presents.
+type AdminTLS struct {
+	// SecretName names a Secret with `ca.crt` (the CA that signed the
+	// routers' admin certificates) and, for mutual TLS, `tls.crt` and
+	// `tls.key` (the operator's client certificate).
+	// +kubebuilder:validation:MinLength=1
+	SecretName string `json:"secretName"`
+	// ServerName is the name the routers' certificates must carry
+	// (default: the pod IP).
+	// +optional
+	ServerName string `json:"serverName,omitempty"`
+}
+
+// RoutingSettings are the router's runtime-tunable settings (the admin API's
+// UpdateConfig). Unset fields take the router's defaults.
+type RoutingSettings struct {
+	// Policy picks the worker for each request.
+	// +kubebuilder:validation:Enum=random;round_robin;shortest_queue;cache_aware;cache_cost
+	// +kubebuilder:default=cache_aware
+	// +optional
+	Policy string `json:"policy,omitempty"`
+
+	// CacheThreshold: the shortest matched share of a prompt that still
+	// routes to the worker holding the match (--cache-threshold).
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1
+	// +kubebuilder:default=0.5
+	// +optional
+	CacheThreshold *float64 `json:"cacheThreshold,omitempty"`
+
+	// CacheRoutingProb: the probability of using cache-aware routing at all
+	// (--cache-routing-prob).
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1
+	// +kubebuilder:default=1
+	// +optional
+	CacheRoutingProb *float64 `json:"cacheRoutingProb,omitempty"`
+
+	// BalanceAbsThreshold: loads are imbalanced when the busiest worker has
+	// more than this many requests in flight beyond the idlest
+	// (--balance-abs-threshold).
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000000000
+	// +kubebuilder:default=32
+	// +optional
+	BalanceAbsThreshold *int64 `json:"balanceAbsThreshold,omitempty"`
+
+	// BalanceRelThreshold: ... and more than this many times the idlest's
+	// (--balance-rel-threshold).
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000
+	// +kubebuilder:default=1.0001
+	// +optional
+	BalanceRelThreshold *float64 `json:"balanceRelThreshold,omitempty"`
+
+	// EvictionIntervalSeconds: how often the approximate tree is trimmed to
+	// MaxTreeSize (--eviction-interval).
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=31536000
+	// +kubebuilder:default=60
+	// +optional
+	EvictionIntervalSeconds *int64 `json:"evictionIntervalSeconds,omitempty"`
+
+	// MaxTreeSize: text bytes the approximate tree keeps per worker
+	// (--max-tree-size).
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1099511627776
+	// +kubebuilder:default=16777216
+	// +optional
+	MaxTreeSize *int64 `json:"maxTreeSize,omitempty"`
+
+	// CacheLoadWeight: cache_cost's cost of one request in flight, in whole
+	// prompts to prefill (--cache-load-weight).
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:default=0.02
+	// +optional
+	CacheLoadWeight *float64 `json:"cacheLoadWeight,omitempty"`
+
+	// CacheQueueWeight: cache_cost's cost of prefill queued on a worker, per
+	// byte of prompt (--cache-queue-weight).
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:default=0.125
+	// +optional
+	CacheQueueWeight *float64 `json:"cacheQueueWeight,omitempty"`
+}
+
+// Condition types of SGLangRouterStatus.Conditions.
+const (
+	// ConditionReady: workers and settings are on every router replica and
+	// at least one worker is ready.
+	ConditionReady = "Ready"
+	// ConditionWorkersSynced: every router replica lists exactly the ready workers.
+	ConditionWorkersSynced = "WorkersSynced"
+	// ConditionConfigSynced: every router replica runs the routing settings.
+	ConditionConfigSynced = "ConfigSynced"
+	// ConditionDegraded: something needs attention (an unreachable router,
+	// a rejected token, no ready worker); the reason and message say what.
+	ConditionDegraded = "Degraded"
+)
+
+// RouterReplicaStatus is the sync state of one router pod.
+type RouterReplicaStatus struct {
+	// Pod is the router pod's name.
+	Pod string `json:"pod"`
+	// Address is the admin API address used (pod IP and admin port).
+	// +optional
+	Address string `json:"address,omitempty"`
+	// WorkersSynced: the replica lists exactly the ready workers.
+	WorkersSynced bool `json:"workersSynced"`
+	// ConfigSynced: the replica runs the routing settings.
+	ConfigSynced bool `json:"configSynced"`
+	// LastSyncTime is when the replica was last seen in sync.
+	// +optional
+	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
+	// Error is the last failure talking to the replica (gRPC status and
+	// message), empty when the last call succeeded.
+	// +optional
+	Error string `json:"error,omitempty"`
+	// InFlight is the replica's requests in flight at the last stats poll.
+	// +optional
+	InFlight *int64 `json:"inFlight,omitempty"`
+	// TreeTextBytes is the text its approximate tree holds.
+	// +optional
+	TreeTextBytes *int64 `json:"treeTextBytes,omitempty"`
+}
+
+// StatsSummary adds up the replicas' stats (GetQueueStats, GetTreeStats).
+type StatsSummary struct {
+	// InFlight: requests in flight over all replicas.
+	InFlight int64 `json:"inFlight"`
+	// Queued: requests waiting for a worker over all replicas.
+	Queued int64 `json:"queued"`
+	// TreeTextBytes: text held by all replicas' approximate trees.
+	TreeTextBytes int64 `json:"treeTextBytes"`
+	// UpdatedAt is when the stats were read.
+	UpdatedAt metav1.Time `json:"updatedAt"`
+}
+
+// SGLangRouterStatus is what the operator observed and did.
+type SGLangRouterStatus struct {
+	// ObservedGeneration is the spec generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions: Ready, WorkersSynced, ConfigSynced, Degraded.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// ReadyWorkers is the number of ready worker pods.
+	ReadyWorkers int32 `json:"readyWorkers"`
+
+	// Workers are the ready workers' URLs, as pushed to the routers.
+	// +optional
+	Workers []string `json:"workers,omitempty"`
+
+	// SyncedRouters reads "synced/total" router replicas.
+	// +optional
+	SyncedRouters string `json:"syncedRouters,omitempty"`
+
+	// RouterReplicas is the sync state of each router pod.
+	// +optional
+	// +listType=map
+	// +listMapKey=pod
+	RouterReplicas []RouterReplicaStatus `json:"routerReplicas,omitempty"`
+
+	// Stats sums the replicas' stats, refreshed periodically.
+	// +optional
+	Stats *StatsSummary `json:"stats,omitempty"`
+}
+
+// SGLangRouter keeps every router replica's worker list and routing
+// settings in step with the cluster.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=sglr,categories=sglang
+// +kubebuilder:printcolumn:name="Policy",type=string,JSONPath=`.spec.routing.policy`
+// +kubebuilder:printcolumn:name="Workers",type=integer,JSONPath=`.status.readyWorkers`
+// +kubebuilder:printcolumn:name="Routers",type=string,JSONPath=`.status.syncedRouters`,description="router replicas in sync / all"
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="In-Flight",type=integer,JSONPath=`.status.stats.inFlight`,priority=1
+// +kubebuilder:printcolumn:name="Tree-Bytes",type=integer,JSONPath=`.status.stats.treeTextBytes`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type SGLangRouter struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   SGLangRouterSpec   `json:"spec"`
+	Status SGLangRouterStatus `json:"status,omitempty"`
+}
+
+// SGLangRouterList is a list of SGLangRouters.
+//
+// +kubebuilder:object:root=true
+type SGLangRouterList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []SGLangRouter `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&SGLangRouter{}, &SGLangRouterList{})
+}

@@ -1,0 +1,152 @@
+package controller
+
+// status.go: the resource's status from what one reconcile observed. Pure
+// functions, unit-tested.
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	routingv1alpha1 "sglang-router.dev/operator/api/v1alpha1"
+)
+
+// ReplicaState is what the operator knows of one router replica.
+type ReplicaState struct {
+	Target        RouterTarget
+	WorkersSynced bool
+	ConfigSynced  bool
+	LastSync      time.Time // when it was last brought in sync
+	Err           error     // the last call's failure, nil after a success
+	ErrReason     string    // a condition reason for Err (the gRPC code name)
+	Failures      int
+	RetryAt       time.Time
+	Stats         *replicaStats
+}
+
+type replicaStats struct {
+	InFlight, Queued, TreeTextBytes int64
+	At                              time.Time
+}
+
+// Observation is one reconcile's view of the world.
+type Observation struct {
+	Generation int64
+	Workers    []string // desired worker URLs
+	NoPort     []string // ready worker pods without the named port
+	Replicas   []*ReplicaState
+	CredsErr   error // the admin token or TLS Secret could not be read
+	StatsAt    time.Time
+	Now        time.Time
+}
+
+// BuildStatus computes the status; old supplies condition transition times.
+func BuildStatus(old routingv1alpha1.SGLangRouterStatus, o Observation) routingv1alpha1.SGLangRouterStatus {
+	st := routingv1alpha1.SGLangRouterStatus{
+		ObservedGeneration: o.Generation,
+		Conditions:         append([]metav1.Condition(nil), old.Conditions...),
+		ReadyWorkers:       int32(len(o.Workers)),
+		Workers:            o.Workers,
+		Stats:              old.Stats,
+	}
+	workersSynced, configSynced, synced := 0, 0, 0
+	var failing []string
+	failReason := ""
+	var sum routingv1alpha1.StatsSummary
+	haveStats := false
+	for _, r := range o.Replicas {
+		rs := routingv1alpha1.RouterReplicaStatus{Pod: r.Target.Pod, Address: r.Target.Address,
+			WorkersSynced: r.WorkersSynced, ConfigSynced: r.ConfigSynced}
+		if !r.LastSync.IsZero() {
+			t := metav1.NewTime(r.LastSync.Truncate(time.Second))
+			rs.LastSyncTime = &t
+		}
+		if r.Err != nil {
+			rs.Error = r.Err.Error()
+			failing = append(failing, fmt.Sprintf("%s (%s): %v", r.Target.Pod, r.Target.Address, r.Err))
+			if failReason == "" {
+				failReason = r.ErrReason
+			}
+		}
+		if r.Stats != nil {
+			rs.InFlight, rs.TreeTextBytes = &r.Stats.InFlight, &r.Stats.TreeTextBytes
+			sum.InFlight += r.Stats.InFlight
+			sum.Queued += r.Stats.Queued
+			sum.TreeTextBytes += r.Stats.TreeTextBytes
+			haveStats = true
+		}
+		if r.WorkersSynced {
+			workersSynced++
+		}
+		if r.ConfigSynced {
+			configSynced++
+		}
+		if r.WorkersSynced && r.ConfigSynced {
+			synced++
+		}
+		st.RouterReplicas = append(st.RouterReplicas, rs)
+	}
+	if haveStats && !o.StatsAt.IsZero() {
+		sum.UpdatedAt = metav1.NewTime(o.StatsAt.Truncate(time.Second))
+		st.Stats = &sum
+	}
+	n := len(o.Replicas)
+	st.SyncedRouters = fmt.Sprintf("%d/%d", synced, n)
+
+	set := func(t string, ok bool, reason, msg string) {
+		s := metav1.ConditionFalse
+		if ok {
+			s = metav1.ConditionTrue
+		}
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg,
+			ObservedGeneration: o.Generation, LastTransitionTime: metav1.NewTime(o.Now)})
+	}
+	syncCond := func(t string, count int, what string) bool {
+		switch {
+		case n == 0:
+			set(t, false, "NoRouterReplicas", "no running pod matches routers.selector")
+		case count == n:
+			set(t, true, "AllReplicasSynced", fmt.Sprintf("%d of %d router replicas hold the %s", count, n, what))
+		default:
+			set(t, false, "ReplicasOutOfSync", fmt.Sprintf("%d of %d router replicas hold the %s", count, n, what))
+		}
+		return n > 0 && count == n
+	}
+	wOK := syncCond(routingv1alpha1.ConditionWorkersSynced, workersSynced, "ready workers")
+	cOK := syncCond(routingv1alpha1.ConditionConfigSynced, configSynced, "routing settings")
+
+	// Degraded: the first problem in order of what a user should fix first.
+	degraded, reason, msg := false, "AsExpected", "router replicas are reachable and in sync"
+	switch {
+	case o.CredsErr != nil:
+		degraded, reason, msg = true, "AdminCredentialsUnavailable", o.CredsErr.Error()
+	case len(failing) > 0:
+		sort.Strings(failing)
+		degraded, reason, msg = true, failReason, strings.Join(failing, "; ")
+	case n == 0:
+		degraded, reason, msg = true, "NoRouterReplicas", "no running pod matches routers.selector"
+	case len(o.Workers) == 0:
+		degraded, reason = true, "NoReadyWorkers"
+		msg = "no ready pod matches workers.selector: the routers answer 503 until one is ready"
+	case len(o.NoPort) > 0:
+		degraded, reason = true, "WorkerPortNotFound"
+		msg = "ready worker pods without the named port (left out): " + strings.Join(o.NoPort, ", ")
+	}
+	set(routingv1alpha1.ConditionDegraded, degraded, reason, msg)
+
+	ready := wOK && cOK && len(o.Workers) > 0
+	switch {
+	case ready:
+		set(routingv1alpha1.ConditionReady, true, "Synced",
+			fmt.Sprintf("%d ready workers on %d router replicas", len(o.Workers), n))
+	case degraded:
+		set(routingv1alpha1.ConditionReady, false, reason, msg)
+	default:
+		set(routingv1alpha1.ConditionReady, false, "Syncing", "router replicas are being brought in sync")
+	}
+	return st
+}
