@@ -9,6 +9,7 @@
 set -euo pipefail
 bin=$(cd "${1:?usage: test.sh BIN_DIR}" && pwd)
 cd "$(dirname "$0")/.."
+export HOME=${HOME:-$(cd "$bin/.." && pwd)} # Go's caches and the envtest binaries live under it
 if ! command -v go >/dev/null 2>&1; then
   if [ -x /usr/local/go/bin/go ]; then
     export PATH=/usr/local/go/bin:$PATH
