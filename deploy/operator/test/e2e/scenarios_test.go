@@ -211,9 +211,10 @@ func TestSettingsReachEveryRouter(t *testing.T) {
 	f := newFleet(t, 2, 2, routingv1alpha1.RoutingSettings{Policy: "cache_cost"})
 	waitWorkers(t, 10*time.Second, f.urls("worker-0", "worker-1"), f.routerIPs...)
 	sr := getRouter(t, f.ns, "sglang")
+	orig := sr.DeepCopy() // a merge patch, as kubectl patch would: the operator writes the status meanwhile
 	sr.Spec.Routing.CacheThreshold = ptr.To(0.7)
 	sr.Spec.Routing.BalanceAbsThreshold = ptr.To[int64](5)
-	if err := k8s.Update(context.Background(), sr); err != nil {
+	if err := k8s.Patch(context.Background(), sr, client.MergeFrom(orig)); err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
