@@ -137,7 +137,11 @@ func (r *SGLangRouterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	state.pool.Retain(keep)
 
-	if credsErr == nil {
+	if credsErr != nil { // nothing can be checked: nothing is known to be in sync
+		for _, rs := range replicas {
+			rs.WorkersSynced, rs.ConfigSynced = false, false
+		}
+	} else {
 		var wg sync.WaitGroup
 		for _, rs := range replicas {
 			if now.Before(rs.RetryAt) {

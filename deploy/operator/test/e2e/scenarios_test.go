@@ -423,6 +423,13 @@ func TestWrongTokenAndEmptySelectorShowInConditions(t *testing.T) {
 	}
 	f.addWorker(t, "worker-0")
 	waitCondition(t, f.ns, "sglang", "Ready", metav1.ConditionTrue, "Synced", 35*time.Second)
+	// The Secret goes away: nothing can be checked, and the condition names it.
+	if err := k8s.Delete(context.Background(), &s); err != nil {
+		t.Fatal(err)
+	}
+	c = waitCondition(t, f.ns, "sglang", "Degraded", metav1.ConditionTrue, "AdminCredentialsUnavailable", 5*time.Second)
+	waitCondition(t, f.ns, "sglang", "WorkersSynced", metav1.ConditionFalse, "ReplicasOutOfSync", 2*time.Second)
+	t.Logf("token Secret deleted: %s", c.Message)
 }
 
 // Every manifest a user applies is valid for this API server.
