@@ -262,7 +262,10 @@ class Streaming(ProcTestCase):
         self.assertLess(ttft, 0.200)
         gaps = [b[0] - a[0] for a, b in zip(events[:7], events[1:8])]
         self.assertAlmostEqual(statistics.mean(gaps), 0.025, delta=0.010)
-        self.assertGreater(min(gaps), 0.010)
+        # Spread out, not one burst. Not min(gaps): steps follow the model
+        # clock, so after a late event loop (a loaded machine, a sanitizer)
+        # the next token is due at once and two may arrive together.
+        self.assertGreater(statistics.median(gaps), 0.015)
         # The model's own clock is exact.
         self.assertAlmostEqual(chunks[-1]["meta_info"]["e2e_latency"], 0.025 + 7 * 0.025, delta=1e-4)
 
