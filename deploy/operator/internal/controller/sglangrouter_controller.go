@@ -248,8 +248,7 @@ func (r *SGLangRouterReconciler) syncReplica(ctx context.Context, log logr.Logge
 			fail("GetStats", err)
 			return
 		}
-		rs.Stats = &replicaStats{InFlight: s.InFlight, Queued: s.Queued, TreeTextBytes: s.TreeTextBytes,
-			At: time.Now()}
+		rs.Stats = &replicaStats{InFlight: s.InFlight, Queued: s.Queued, TreeTextBytes: s.TreeTextBytes}
 	}
 	if pushed || rs.LastSync.IsZero() || rs.Err != nil {
 		rs.LastSync = time.Now()

@@ -30,7 +30,6 @@ type ReplicaState struct {
 
 type replicaStats struct {
 	InFlight, Queued, TreeTextBytes int64
-	At                              time.Time
 }
 
 // Observation is one reconcile's view of the world.

@@ -30,7 +30,6 @@ type fleet struct {
 	workerIPs map[string]string // pod name -> ip
 	routerIPs []string
 	routers   []*proc
-	operator  *proc
 }
 
 func newFleet(t *testing.T, workers, routers int, routing routingv1alpha1.RoutingSettings) *fleet {
@@ -48,7 +47,7 @@ func newFleet(t *testing.T, workers, routers int, routing routingv1alpha1.Routin
 	if err := k8s.Create(context.Background(), newRouter(f.ns, "sglang", routing)); err != nil {
 		t.Fatalf("create SGLangRouter: %v", err)
 	}
-	f.operator = startOperator(t)
+	startOperator(t)
 	return f
 }
 
