@@ -97,6 +97,8 @@ int sr_url_parse(const char *text, size_t len, struct sr_url *out, const char **
     }
     if (host_end == host)
         return fail(reason, "empty host");
+    if (host_end - host > SR_URL_MAX_HOST)
+        return fail(reason, "host name longer than 253 characters");
 
     out->port = out->tls ? 443 : 80;
     if (port_text != NULL && parse_port(port_text, (size_t)(auth_end - port_text), &out->port) != 0)

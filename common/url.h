@@ -12,6 +12,9 @@
 #ifndef SR_URL_H
 #define SR_URL_H
 
+/* The longest host name (RFC 1035: 253 characters in text form). */
+#define SR_URL_MAX_HOST 253
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -107,6 +107,13 @@ static int on_header_field(http_parser *hp, const char *at, size_t len)
     if (p->headers_done)
         return 0; /* trailers of a chunked body: dropped (found by fuzzing: they
                    * grew the buffers the request's views point into) */
+    /* Debian's http_parser is the lenient build: it takes a space inside a
+     * field name ("Transfer-Encoding : chunked") and still acts on it, so a
+     * worker that trims the name would frame the body differently from us
+     * (request smuggling). RFC 9112 §5.1: such a request gets a 400. */
+    for (size_t i = 0; i < len; i++)
+        if (!sr_http_is_tchar((unsigned char)at[i]))
+            return fail(p, 400, "invalid character in a header field name");
     if (p->nheaders == 0 || p->in_value) {
         if (p->nheaders == p->limits.max_headers)
             return fail(p, 431, "too many request header fields");
@@ -136,6 +143,9 @@ static int on_header_value(http_parser *hp, const char *at, size_t len)
     struct sr_h1_parser *p = owner(hp);
     if (p->headers_done)
         return 0;
+    /* RFC 9110 §5.5: NUL, CR and LF in a value are rejected, never passed on. */
+    if (memchr(at, '\0', len) || memchr(at, '\r', len) || memchr(at, '\n', len))
+        return fail(p, 400, "invalid character in a header field value");
     struct header_span *s = &p->spans[p->nheaders - 1];
     if (!p->in_value) {
         s->value_off = p->head_len;
@@ -154,6 +164,35 @@ static void split_target(struct sr_h1_request *r)
     r->query_len = q ? r->target_len - r->path_len - 1 : 0;
 }
 
+/* An absolute-form target ("http://host/path?q", RFC 9112 §3.2.2): the
+ * path and query are taken from it. 0, or -1 when it is not a usable URL. */
+static int split_absolute_target(struct sr_h1_request *r)
+{
+    struct http_parser_url u;
+    http_parser_url_init(&u);
+    if (http_parser_parse_url(r->target, r->target_len, 0, &u) != 0 ||
+        !(u.field_set & (1 << UF_SCHEMA)) || !(u.field_set & (1 << UF_HOST)))
+        return -1;
+    const char *schema = r->target + u.field_data[UF_SCHEMA].off;
+    size_t schema_len = u.field_data[UF_SCHEMA].len;
+    if (!(schema_len == 4 && strncasecmp(schema, "http", 4) == 0) &&
+        !(schema_len == 5 && strncasecmp(schema, "https", 5) == 0))
+        return -1;
+    r->path = "/";
+    r->path_len = 1;
+    if (u.field_set & (1 << UF_PATH)) {
+        r->path = r->target + u.field_data[UF_PATH].off;
+        r->path_len = u.field_data[UF_PATH].len;
+    }
+    r->query = NULL;
+    r->query_len = 0;
+    if (u.field_set & (1 << UF_QUERY)) {
+        r->query = r->target + u.field_data[UF_QUERY].off;
+        r->query_len = u.field_data[UF_QUERY].len;
+    }
+    return 0;
+}
+
 static int on_headers_complete(http_parser *hp)
 {
     struct sr_h1_parser *p = owner(hp);
@@ -161,17 +200,30 @@ static int on_headers_complete(http_parser *hp)
     /* We never switch protocols: ignoring Upgrade (RFC 9110 §7.8) keeps the
      * connection HTTP/1.1 and the body parsed as a body. */
     hp->upgrade = 0;
+    size_t hosts = 0;
     for (size_t i = 0; i < p->nheaders; i++) {
         const struct header_span *s = &p->spans[i];
         p->headers[i] = (struct sr_http_header){p->head + s->name_off, s->name_len,
                                                 p->head + s->value_off, s->value_len};
+        if (s->name_len == 0)
+            return fail(p, 400, "empty header field name");
+        hosts += s->name_len == 4 && strncasecmp(p->headers[i].name, "host", 4) == 0;
     }
     memset(r, 0, sizeof(*r));
     r->method = http_method_str((enum http_method)hp->method);
     r->target = p->head;
     r->target_len = p->target_len;
     split_target(r);
+    bool absolute = r->target_len > 0 && r->target[0] != '/' && r->target[0] != '*';
+    if (absolute && split_absolute_target(r) != 0)
+        return fail(p, 400, "request target is neither a path nor an http(s) URL");
     r->version_minor = hp->http_major == 1 ? hp->http_minor : 0;
+    /* RFC 9112 §3.2: exactly one Host on HTTP/1.1 (the authority of an
+     * absolute-form target stands in for it), at most one otherwise. */
+    if (hosts > 1)
+        return fail(p, 400, "more than one Host header");
+    if (hosts == 0 && !absolute && hp->http_major == 1 && hp->http_minor >= 1)
+        return fail(p, 400, "HTTP/1.1 request without a Host header");
     r->headers = p->headers;
     r->nheaders = p->nheaders;
     r->keep_alive = http_should_keep_alive(hp) != 0;
@@ -298,6 +350,25 @@ int sr_h1_parser_error_status(const struct sr_h1_parser *p)
 const char *sr_h1_parser_error_reason(const struct sr_h1_parser *p)
 {
     return p->error_reason ? p->error_reason : "";
+}
+
+bool sr_http_is_tchar(unsigned char c)
+{
+    /* RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" /
+     * "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA */
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+bool sr_http_is_token(const char *s, size_t len)
+{
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!sr_http_is_tchar((unsigned char)s[i]))
+            return false;
+    return true;
 }
 
 const struct sr_http_header *sr_http_header_find(const struct sr_http_header *headers, size_t n,

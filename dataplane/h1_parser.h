@@ -13,6 +13,15 @@
  * beyond max_body_bytes (declared or received) → 413; malformed input → 400;
  * the error is sticky until the connection closes.
  *
+ * Framing is strict where the lenient libhttp-parser is not (request
+ * smuggling): header names must be RFC 9110 tokens ("Transfer-Encoding :"
+ * is a 400), values must not hold NUL, CR or LF, HTTP/1.1 needs exactly
+ * one Host (RFC 9112 §3.2). An absolute-form target ("http://h/p?q") is
+ * accepted: path and query come from it. What the library still accepts
+ * (any two bytes as the CRLF after chunk data; a bare LF inside a chunk
+ * extension) cannot reach a worker: bodies are de-chunked here and
+ * re-framed with Content-Length by the router.
+ *
  * Ownership: the parser owns its buffers; the views in struct
  * sr_h1_request point into them and stay valid until sr_h1_parser_next()
  * or sr_h1_parser_free(). One parser per connection, one thread.
@@ -91,6 +100,10 @@ void sr_h1_parser_next(struct sr_h1_parser *p);
  * out of memory) and a short reason. */
 int sr_h1_parser_error_status(const struct sr_h1_parser *p);
 const char *sr_h1_parser_error_reason(const struct sr_h1_parser *p);
+
+/* RFC 9110 tokens: what a header field name (or a method) may be made of. */
+bool sr_http_is_tchar(unsigned char c);
+bool sr_http_is_token(const char *s, size_t len);
 
 /* Case-insensitive lookup in any header list: the first named name, or NULL. */
 const struct sr_http_header *sr_http_header_find(const struct sr_http_header *headers, size_t n,

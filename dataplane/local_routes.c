@@ -67,7 +67,9 @@ void sr_local_list_workers(struct sr_conn *c, const struct sr_request *req)
     respond_json(c, 200, json_pack("{s:o, s:o}", "urls", urls, "workers", workers));
 }
 
-/* The value of ?url=, percent-decoded, into out (NUL-terminated). */
+/* The value of ?url=, percent-decoded, into out (NUL-terminated). False
+ * when absent, too long, badly encoded, or when it decodes to NUL or
+ * another control byte (which would cut or disguise the URL). */
 static bool query_url(const struct sr_request *req, char *out, size_t cap)
 {
     const char *q = req->query, *end = req->query ? req->query + req->query_len : NULL;
@@ -89,7 +91,7 @@ static bool query_url(const struct sr_request *req, char *out, size_t cap)
                 } else if (ch == '+') {
                     ch = ' ';
                 }
-                if (n + 1 >= cap)
+                if (n + 1 >= cap || (unsigned char)ch < 0x20 || ch == 0x7f)
                     return false;
                 out[n++] = ch;
             }
@@ -106,7 +108,9 @@ static void change_workers(struct sr_conn *c, const struct sr_request *req, bool
     struct sr_router *r = sr_conn_loop(c)->router;
     char url[2048];
     if (!query_url(req, url, sizeof(url))) {
-        sr_pipeline_error(c, 400, "expected ?url=http://host:port");
+        sr_pipeline_error(c, 400,
+                          "expected ?url=http://host:port (percent-encoded, no control bytes, at "
+                          "most 2047 bytes)");
         return;
     }
     const char *why = NULL;

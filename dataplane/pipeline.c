@@ -5,6 +5,7 @@
 #include "proxy.h"
 
 #include "common/alloc.h"
+#include "common/log.h"
 #include "common/secret.h"
 
 #include <event2/event.h>
@@ -236,34 +237,46 @@ void sr_pipeline_release_slot(struct sr_loop *l)
 
 /* ---- the pipeline ------------------------------------------------------------ */
 
+/* A request refused before any handler ran: counted, logged with
+ * --log-requests like proxied ones (an attacker's 401s belong in the log),
+ * and answered. */
+static void refuse(struct sr_conn *c, const struct sr_request *req, const struct sr_route *route,
+                   int status, const char *message)
+{
+    struct sr_loop *l = sr_conn_loop(c);
+    sr_pipeline_count(l, route, status);
+    if (l->router->cfg->log_requests)
+        sr_log_info("%s %.*s %d refused: %s", req->method, (int)req->path_len, req->path, status,
+                    message);
+    sr_pipeline_error(c, status, message);
+}
+
 void sr_pipeline_handle(struct sr_conn *c, const struct sr_request *req)
 {
     struct sr_loop *l = sr_conn_loop(c);
     bool known = false;
     const struct sr_route *route = sr_routes_find(req->method, req->path, req->path_len, &known);
     if (route == NULL) {
-        sr_pipeline_error(c, known ? 405 : 404,
-                          known ? "method not allowed for this path" : "no such route");
+        refuse(c, req, NULL, known ? 405 : 404,
+               known ? "method not allowed for this path" : "no such route");
         return;
     }
     if (l->router->cfg->api_keys.n > 0 && !route->open && !api_key_ok(l->router->cfg, req)) {
-        sr_pipeline_count(l, route, 401);
-        sr_pipeline_error(c, 401,
-                          sr_request_header(req, "authorization")
-                              ? "invalid API key (Authorization: Bearer KEY)"
-                              : "an API key is required (Authorization: Bearer KEY)");
+        refuse(c, req, route, 401,
+               sr_request_header(req, "authorization")
+                   ? "invalid API key (Authorization: Bearer KEY)"
+                   : "an API key is required (Authorization: Bearer KEY)");
         return;
     }
     if (route->admin) {
         int denied = admin_access(l->router->cfg, req);
         if (denied) {
-            sr_pipeline_count(l, route, denied);
-            sr_pipeline_error(c, denied,
-                              denied == 401 ? "a valid admin API key is required (Authorization: "
-                                              "Bearer KEY)"
-                                            : "worker management is allowed from loopback only "
-                                              "(start the router with --admin-api-key to allow "
-                                              "it remotely)");
+            refuse(c, req, route, denied,
+                   denied == 401 ? "a valid admin API key is required (Authorization: "
+                                   "Bearer KEY)"
+                                 : "worker management is allowed from loopback only "
+                                   "(start the router with --admin-api-key to allow "
+                                   "it remotely)");
             return;
         }
     }

@@ -37,7 +37,6 @@ struct exchange {
     struct sr_text_buf text_buf;
     struct sr_routing_text text;
     char request_id[72];
-    bool id_from_client;
     struct sr_worker_set *set; /* referenced for the exchange's life */
     struct sr_worker *worker;  /* this attempt's (borrowed from set) */
     struct sr_policy *policy;  /* that chose it (settings keep it alive) */
@@ -77,9 +76,13 @@ static bool name_is(const struct sr_http_header *h, const char *name)
 }
 
 /* Hop-by-hop headers (RFC 9110 §7.6.1), the framing we set ourselves, and
- * any header the Connection header names. */
+ * any header the Connection header names. A name that is not a token
+ * (never from our codecs, which reject them) is dropped too: a spelling
+ * such as "Transfer-Encoding " must not reach a peer that trims it. */
 static bool hop_by_hop(const struct sr_http_header *h, const struct sr_http_header *all, size_t n)
 {
+    if (!sr_http_is_token(h->name, h->name_len))
+        return true;
     static const char *const names[] = {
         "connection",
         "keep-alive",
@@ -156,8 +159,10 @@ static int build_request_head(struct exchange *ex)
     rc |= head_str(ex, line);
     for (size_t i = 0; i < r->nheaders; i++) {
         const struct sr_http_header *h = &r->headers[i];
+        /* X-Request-Id: exactly one goes out, ours (the client's when it is
+         * safe to forward, else a fresh one). */
         if (hop_by_hop(h, r->headers, r->nheaders) || name_is(h, "host") || name_is(h, "expect") ||
-            name_is(h, "http2-settings") || (ex->id_from_client && name_is(h, "x-request-id")))
+            name_is(h, "http2-settings") || name_is(h, "x-request-id"))
             continue;
         /* A key the router checked was meant for the router: workers never
          * see it. Without router keys the client's header passes through. */
@@ -564,7 +569,6 @@ static void set_request_id(struct exchange *ex)
         if (sane) {
             memcpy(ex->request_id, h->value, h->value_len);
             ex->request_id[h->value_len] = '\0';
-            ex->id_from_client = true;
             return;
         }
     }

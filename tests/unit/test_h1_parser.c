@@ -55,8 +55,9 @@ static void test_post_with_body_and_query(void **state)
 static void test_split_at_every_byte(void **state)
 {
     (void)state;
-    const char *in = "POST /v1/completions HTTP/1.1\r\nContent-Type: application/json\r\n"
-                     "Transfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n";
+    const char *in =
+        "POST /v1/completions HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n";
     size_t n = strlen(in);
     for (size_t cut = 1; cut < n; cut++) {
         struct sr_h1_parser *p = new_parser();
@@ -79,12 +80,12 @@ static void test_chunked_trailers_leave_the_headers_alone(void **state)
 {
     (void)state;
     struct sr_h1_parser *p = new_parser();
-    const char *in = "POST /g HTTP/1.1\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n"
+    const char *in = "POST /g HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n"
                      "2\r\nhi\r\n0\r\nX-Trailer: t\r\nX-More: m\r\n\r\n";
     size_t used;
     assert_int_equal(sr_h1_parser_feed(p, in, strlen(in), &used), SR_H1_REQUEST);
     const struct sr_h1_request *r = sr_h1_parser_request(p);
-    assert_int_equal(r->nheaders, 2);
+    assert_int_equal(r->nheaders, 3);
     const struct sr_http_header *h = sr_h1_request_header(r, "x-a");
     assert_non_null(h);
     assert_view(h->value, h->value_len, "1");
@@ -97,10 +98,11 @@ static void test_pipelined_requests_one_at_a_time(void **state)
 {
     (void)state;
     struct sr_h1_parser *p = new_parser();
-    const char *in = "GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\nConnection: close\r\n\r\n";
+    const char *in =
+        "GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
     size_t n = strlen(in), used = 0;
     assert_int_equal(sr_h1_parser_feed(p, in, n, &used), SR_H1_REQUEST);
-    assert_int_equal(used, strlen("GET /a HTTP/1.1\r\n\r\n"));
+    assert_int_equal(used, strlen("GET /a HTTP/1.1\r\nHost: h\r\n\r\n"));
     const struct sr_h1_request *r = sr_h1_parser_request(p);
     assert_view(r->path, r->path_len, "/a");
     assert_true(r->keep_alive);
@@ -124,8 +126,8 @@ static void test_keep_alive_rules(void **state)
     } cases[] = {
         {"GET / HTTP/1.0\r\n\r\n", false},
         {"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", true},
-        {"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", false},
-        {"GET / HTTP/1.1\r\n\r\n", true},
+        {"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", false},
+        {"GET / HTTP/1.1\r\nHost: h\r\n\r\n", true},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct sr_h1_parser *p = new_parser();
@@ -141,9 +143,9 @@ static void test_upgrade_is_ignored_and_body_kept(void **state)
 {
     (void)state;
     struct sr_h1_parser *p = new_parser();
-    const char *in = "POST /generate HTTP/1.1\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+    const char *in = "POST /generate HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\n"
                      "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n"
-                     "Content-Length: 2\r\n\r\n{}GET / HTTP/1.1\r\n\r\n";
+                     "Content-Length: 2\r\n\r\n{}GET / HTTP/1.1\r\nHost: h\r\n\r\n";
     size_t used;
     assert_int_equal(sr_h1_parser_feed(p, in, strlen(in), &used), SR_H1_REQUEST);
     const struct sr_h1_request *r = sr_h1_parser_request(p);
@@ -158,7 +160,8 @@ static void test_expect_continue(void **state)
 {
     (void)state;
     struct sr_h1_parser *p = new_parser();
-    const char *head = "POST /g HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
+    const char *head =
+        "POST /g HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
     size_t used;
     assert_int_equal(sr_h1_parser_feed(p, head, strlen(head), &used), SR_H1_NEED_MORE);
     assert_true(sr_h1_parser_headers_done(p));
@@ -169,11 +172,11 @@ static void test_expect_continue(void **state)
     sr_h1_parser_free(p);
 }
 
-static void expect_error(const char *in, int status)
+static void expect_error_n(const char *in, size_t len, int status)
 {
     struct sr_h1_parser *p = new_parser();
     size_t used;
-    assert_int_equal(sr_h1_parser_feed(p, in, strlen(in), &used), SR_H1_ERROR);
+    assert_int_equal(sr_h1_parser_feed(p, in, len, &used), SR_H1_ERROR);
     assert_int_equal(sr_h1_parser_error_status(p), status);
     assert_true(strlen(sr_h1_parser_error_reason(p)) > 0);
     /* Sticky: the connection is done. */
@@ -181,23 +184,92 @@ static void expect_error(const char *in, int status)
     sr_h1_parser_free(p);
 }
 
+static void expect_error(const char *in, int status)
+{
+    expect_error_n(in, strlen(in), status);
+}
+
 static void test_limits_and_malformed_input(void **state)
 {
     (void)state;
     char big[2048];
-    snprintf(big, sizeof(big), "GET /%01500d HTTP/1.1\r\n\r\n", 0);
+    snprintf(big, sizeof(big), "GET /%01500d HTTP/1.1\r\nHost: h\r\n\r\n", 0);
     expect_error(big, 431);
-    expect_error("GET / HTTP/1.1\r\na: 1\r\nb: 1\r\nc: 1\r\nd: 1\r\ne: 1\r\nf: 1\r\ng: 1\r\n"
-                 "h: 1\r\ni: 1\r\n\r\n",
-                 431);
-    expect_error("POST / HTTP/1.1\r\nContent-Length: 65\r\n\r\n", 413);
+    expect_error(
+        "GET / HTTP/1.1\r\nHost: h\r\na: 1\r\nb: 1\r\nc: 1\r\nd: 1\r\ne: 1\r\nf: 1\r\ng: 1\r\n"
+        "h: 1\r\ni: 1\r\n\r\n",
+        431);
+    expect_error("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 65\r\n\r\n", 413);
     char chunked[512];
-    snprintf(chunked, sizeof(chunked),
-             "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n%064d\r\n1\r\nx\r\n", 0);
+    snprintf(
+        chunked, sizeof(chunked),
+        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n%064d\r\n1\r\nx\r\n",
+        0);
     expect_error(chunked, 413);
-    expect_error("GET / HTTP/1.1\r\nBad Header\r\n\r\n", 400);
-    expect_error("NOTAMETHOD / HTTP/1.1\r\n\r\n", 400);
-    expect_error("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400);
+    expect_error("GET / HTTP/1.1\r\nHost: h\r\nBad Header\r\n\r\n", 400);
+    expect_error("NOTAMETHOD / HTTP/1.1\r\nHost: h\r\n\r\n", 400);
+    expect_error("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                 400);
+}
+
+/* Request smuggling (issue 18): the lenient libhttp-parser acts on
+ * "Transfer-Encoding : chunked" while a worker that trims the name may
+ * read the body as a second request. Any name that is not a token is a
+ * 400, as are NUL, CR and LF in values. */
+static void test_header_names_must_be_tokens(void **state)
+{
+    (void)state;
+    expect_error("GET /v1/models HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n"
+                 "39\r\n0\r\n\r\nGET /SMUGGLED HTTP/1.1\r\nHost: x\r\n\r\n\r\n0\r\n\r\n",
+                 400);
+    expect_error("POST / HTTP/1.1\r\nHost: x\r\nContent-Length : 5\r\n\r\nhello", 400);
+    expect_error("POST / HTTP/1.1\r\nHost: x\r\nContent-Length\t: 5\r\n\r\nhello", 400);
+    expect_error("GET / HTTP/1.1\r\nHost: x\r\nX(A): 1\r\n\r\n", 400);
+    static const char nul[] = "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n";
+    expect_error_n(nul, sizeof(nul) - 1, 400);
+    struct sr_h1_parser *p = new_parser();
+    const char *ok = "GET / HTTP/1.1\r\nHost: x\r\nX-Odd!#$%&'*+.^_`|~9: v\r\n\r\n";
+    size_t used;
+    assert_int_equal(sr_h1_parser_feed(p, ok, strlen(ok), &used), SR_H1_REQUEST);
+    assert_non_null(sr_h1_request_header(sr_h1_parser_request(p), "x-odd!#$%&'*+.^_`|~9"));
+    sr_h1_parser_free(p);
+    assert_true(sr_http_is_token("content-length", 14));
+    assert_false(sr_http_is_token("content-length ", 15));
+    assert_false(sr_http_is_token("", 0));
+}
+
+static void test_host_rules(void **state)
+{
+    (void)state;
+    expect_error("GET / HTTP/1.1\r\nX-A: 1\r\n\r\n", 400);
+    expect_error("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n", 400);
+    expect_error("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", 400);
+    struct sr_h1_parser *p = new_parser();
+    const char *in = "GET / HTTP/1.0\r\n\r\n"; /* HTTP/1.0 may leave it out */
+    size_t used;
+    assert_int_equal(sr_h1_parser_feed(p, in, strlen(in), &used), SR_H1_REQUEST);
+    sr_h1_parser_free(p);
+}
+
+/* RFC 9112 §3.2.2: servers accept absolute-form targets. */
+static void test_absolute_form_target(void **state)
+{
+    (void)state;
+    struct sr_h1_parser *p = new_parser();
+    const char *in = "GET http://router.example:30000/v1/models?a=1 HTTP/1.1\r\n\r\n";
+    size_t used;
+    assert_int_equal(sr_h1_parser_feed(p, in, strlen(in), &used), SR_H1_REQUEST);
+    const struct sr_h1_request *r = sr_h1_parser_request(p);
+    assert_view(r->path, r->path_len, "/v1/models");
+    assert_view(r->query, r->query_len, "a=1");
+    sr_h1_parser_next(p);
+    const char *bare = "GET HTTPS://router.example HTTP/1.1\r\nHost: router.example\r\n\r\n";
+    assert_int_equal(sr_h1_parser_feed(p, bare, strlen(bare), &used), SR_H1_REQUEST);
+    r = sr_h1_parser_request(p);
+    assert_view(r->path, r->path_len, "/");
+    assert_null(r->query);
+    sr_h1_parser_free(p);
+    expect_error("GET ftp://router.example/x HTTP/1.1\r\n\r\n", 400);
 }
 
 static void test_body_exactly_at_the_limit(void **state)
@@ -205,7 +277,7 @@ static void test_body_exactly_at_the_limit(void **state)
     (void)state;
     struct sr_h1_parser *p = new_parser();
     char in[256];
-    snprintf(in, sizeof(in), "POST / HTTP/1.1\r\nContent-Length: 64\r\n\r\n%064d", 7);
+    snprintf(in, sizeof(in), "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 64\r\n\r\n%064d", 7);
     size_t used;
     assert_int_equal(sr_h1_parser_feed(p, in, strlen(in), &used), SR_H1_REQUEST);
     assert_int_equal(sr_h1_parser_request(p)->body_len, 64);
@@ -215,7 +287,7 @@ static void test_body_exactly_at_the_limit(void **state)
 static void test_out_of_memory_is_a_500(void **state)
 {
     (void)state;
-    const char *in = "POST /generate HTTP/1.1\r\nA: b\r\nContent-Length: 3\r\n\r\nabc";
+    const char *in = "POST /generate HTTP/1.1\r\nHost: h\r\nA: b\r\nContent-Length: 3\r\n\r\nabc";
     for (long k = 0; k < 8; k++) {
         sr_alloc_fail_after(k);
         struct sr_h1_parser *p = sr_h1_parser_new(&limits);
@@ -253,6 +325,9 @@ int main(void)
         cmocka_unit_test(test_upgrade_is_ignored_and_body_kept),
         cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_limits_and_malformed_input),
+        cmocka_unit_test(test_header_names_must_be_tokens),
+        cmocka_unit_test(test_host_rules),
+        cmocka_unit_test(test_absolute_form_target),
         cmocka_unit_test(test_body_exactly_at_the_limit),
         cmocka_unit_test(test_out_of_memory_is_a_500),
         cmocka_unit_test(test_token_lists),

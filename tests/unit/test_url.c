@@ -9,6 +9,7 @@
 #include "common/err.h"
 #include "common/url.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static void expect_ok(const char *text, const char *canonical, const char *host, int port, int tls)
@@ -68,6 +69,23 @@ static void test_invalid_urls(void **state)
     expect_bad("http://wo$rker", "host name");
 }
 
+/* Issue 18: a 5,000-character host name was accepted. */
+static void test_host_length_limit(void **state)
+{
+    (void)state;
+    char url[6000], canonical[6100];
+    memset(url, 0, sizeof(url));
+    strcpy(url, "http://");
+    memset(url + 7, 'a', 253);
+    snprintf(canonical, sizeof(canonical), "%s:80", url);
+    expect_ok(url, canonical, url + 7, 80, 0);
+    url[7 + 253] = 'a';
+    expect_bad(url, "longer than 253");
+    memset(url + 7, 'b', 5000);
+    strcat(url, ":8000");
+    expect_bad(url, "longer than 253");
+}
+
 static void test_allocation_failure(void **state)
 {
     (void)state;
@@ -85,6 +103,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_urls),
         cmocka_unit_test(test_invalid_urls),
+        cmocka_unit_test(test_host_length_limit),
         cmocka_unit_test(test_allocation_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

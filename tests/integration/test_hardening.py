@@ -1,0 +1,216 @@
+"""Hostile and unlucky traffic, each test written as the attack that found
+the hole (issue 18): request smuggling through a header name the lenient
+HTTP/1 parser takes, Host and absolute-form rules, one X-Request-Id,
+worker URLs with NUL or control bytes or over-long hosts, the descriptor
+limit, clients that never read, HTTP/2 frame floods, --log-requests for
+refused requests."""
+import json
+import os
+import re
+import socket
+import threading
+import time
+import unittest
+
+from harness import BIN, ProcTestCase, RawHTTP, request, wait_until
+
+
+class RecordingWorker:
+    """A deliberately lenient HTTP/1.1 worker: it trims header names and
+    lets Transfer-Encoding win over Content-Length, as the parsers a
+    smuggling attack aims at do. Every request but health checks is
+    recorded (method, target, headers as received)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.requests = []
+        self.lock = threading.Lock()
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self):
+        self.closed = True
+        self.sock.close()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        buf = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                lines = head.split(b"\r\n")
+                method, target, _ = lines[0].split(b" ", 2)
+                headers = []
+                for line in lines[1:]:
+                    name, _, value = line.partition(b":")
+                    headers.append((name.decode("latin-1"), value.strip().decode("latin-1")))
+                lenient = {n.strip().lower(): v for n, v in headers}
+                if "chunked" in lenient.get("transfer-encoding", "").lower():
+                    body = b""
+                    while True:
+                        while b"\r\n" not in buf:
+                            buf += c.recv(65536)
+                        size_line, buf = buf.split(b"\r\n", 1)
+                        size = int(size_line.split(b";")[0], 16)
+                        while len(buf) < size + 2:
+                            buf += c.recv(65536)
+                        body += buf[:size]
+                        buf = buf[size + 2:]
+                        if size == 0:
+                            break
+                else:
+                    n = int(lenient.get("content-length", "0") or 0)
+                    while len(buf) < n:
+                        buf += c.recv(65536)
+                    body, buf = buf[:n], buf[n:]
+                if not target.startswith(b"/health"):
+                    with self.lock:
+                        self.requests.append((method.decode(), target.decode(), headers, body))
+                out = json.dumps({"data": [{"id": "m"}], "object": "list"}).encode()
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                          % (len(out), out))
+        except (OSError, ValueError):
+            return
+        finally:
+            c.close()
+
+    def seen(self):
+        with self.lock:
+            return list(self.requests)
+
+
+def raw_exchange(port, data, timeout=5.0):
+    """Sends data on a fresh connection, returns everything the router sent
+    back until it closed the connection or went quiet."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.sendall(data)
+    out = b""
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            out += d
+            if b"\r\n\r\n" in out and re.search(rb"Connection: close", out):
+                # the answer is complete once its body is
+                head, _, body = out.partition(b"\r\n\r\n")
+                m = re.search(rb"Content-Length: (\d+)", head)
+                if m and len(body) >= int(m.group(1)):
+                    break
+    except socket.timeout:
+        pass
+    s.close()
+    return out
+
+
+def status_of(raw):
+    m = re.match(rb"HTTP/1\.1 (\d+)", raw)
+    return int(m.group(1)) if m else None
+
+
+class Smuggling(ProcTestCase):
+    def setUp(self):
+        super().setUp()
+        self.w = RecordingWorker()
+        self.addCleanup(self.w.close)
+        self.r = self.router("--worker-urls", self.w.url, "--log-requests")
+
+    def test_space_before_colon_is_refused_and_nothing_reaches_the_worker(self):
+        attack = (b"GET /v1/models HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n"
+                  b"39\r\n0\r\n\r\nGET /SMUGGLED HTTP/1.1\r\nHost: x\r\n\r\n\r\n0\r\n\r\n")
+        out = raw_exchange(self.r.port, attack)
+        self.assertEqual(status_of(out), 400, out)
+        self.assertIn(b"header field name", out)
+        self.assertEqual(out.count(b"HTTP/1.1 "), 1, out)  # one answer, then the connection closes
+        cl = b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length : 5\r\n\r\nhello"
+        self.assertEqual(status_of(raw_exchange(self.r.port, cl)), 400)
+        time.sleep(0.2)
+        self.assertEqual(self.w.seen(), [])
+        # The same connection the attacker would have used still works for
+        # honest clients on new connections.
+        self.assertEqual(request(self.r.port, "GET", "/v1/models").status, 200)
+        self.assertEqual(len(self.w.seen()), 1)
+
+    def test_chunked_body_reaches_the_worker_reframed_once(self):
+        body = b'{"model":"m","prompt":"hello","max_tokens":1}'
+        req = (b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+               b"Connection: close\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+        self.assertEqual(status_of(raw_exchange(self.r.port, req)), 200)
+        seen = self.w.seen()
+        self.assertEqual(len(seen), 1, seen)
+        method, target, headers, got = seen[0]
+        self.assertEqual((method, target, got), ("POST", "/v1/completions", body))
+        names = [n.lower() for n, _ in headers]
+        self.assertNotIn("transfer-encoding", [n.strip() for n in names])
+        self.assertEqual(names.count("content-length"), 1)
+        self.assertEqual(names.count("host"), 1)
+
+    def test_host_is_required_on_http11_and_absolute_form_is_accepted(self):
+        out = raw_exchange(self.r.port, b"GET /v1/models HTTP/1.1\r\nConnection: close\r\n\r\n")
+        self.assertEqual(status_of(out), 400)
+        self.assertIn(b"Host", out)
+        out = raw_exchange(self.r.port, b"GET /v1/models HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+        self.assertEqual(status_of(out), 400)
+        out = raw_exchange(self.r.port, b"GET http://router.example/v1/models?x=1 HTTP/1.1\r\n"
+                                        b"Connection: close\r\n\r\n")
+        self.assertEqual(status_of(out), 200, out)
+        self.assertEqual(self.w.seen()[-1][1], "/v1/models?x=1")
+        self.assertEqual(status_of(raw_exchange(self.r.port, b"GET /v1/models HTTP/1.0\r\n\r\n")), 200)
+
+    def test_one_request_id_reaches_the_worker(self):
+        for client_id, forwarded in ((b"abc-123", "abc-123"), (b"ab\tcd", None), (b"a b", None), (b"x" * 100, None)):
+            req = (b"GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Request-Id: %s\r\nx-request-id: second\r\n"
+                   b"Connection: close\r\n\r\n" % client_id)
+            out = raw_exchange(self.r.port, req)
+            self.assertEqual(status_of(out), 200, out)
+            ids = [v for n, v in self.w.seen()[-1][2] if n.lower() == "x-request-id"]
+            self.assertEqual(len(ids), 1, ids)
+            if forwarded:
+                self.assertEqual(ids[0], forwarded)
+            else:
+                self.assertRegex(ids[0], r"^[0-9a-f]{32}$")
+            m = re.search(rb"X-Request-Id: (\S+)", out, re.I)
+            self.assertEqual(m.group(1).decode(), ids[0])
+
+    def test_refused_requests_are_logged(self):
+        r = self.router("--worker-urls", self.w.url, "--log-requests", "--api-key", "k")
+        self.assertEqual(request(r.port, "POST", "/generate", {"text": "x"}).status, 401)
+        self.assertEqual(request(r.port, "GET", "/nope").status, 404)
+        wait_until(lambda: "401" in r.stderr() and "/generate" in r.stderr(), what="401 in the log")
+        self.assertRegex(r.stderr(), r"POST /generate 401")
+        self.assertRegex(r.stderr(), r"GET /nope 404")
+
+
+class WorkerUrls(ProcTestCase):
+    def test_nul_control_bytes_and_long_hosts_are_400(self):
+        r = self.router("--worker-urls", "http://127.0.0.1:9", wait_ready=False)
+        for url in ("http://127.0.0.1:9999%00evil", "http://127.0.0.1:9999%0a", "http://127.0.0.1%01:9999",
+                    "http://" + "a" * 5000 + ":9999", "http://" + "a" * 254 + ":9999"):
+            resp = request(r.port, "POST", "/add_worker?url=" + url)
+            self.assertEqual(resp.status, 400, (url[:40], resp.body))
+            self.assertEqual(resp.json()["error"]["code"], 400)
+        workers = request(r.port, "GET", "/list_workers").json()["urls"]
+        self.assertEqual(workers, ["http://127.0.0.1:9"])
+        ok = request(r.port, "POST", "/add_worker?url=http://" + "a" * 253 + ":9999")
+        self.assertEqual(ok.status, 200, ok.body)
+
+
+if __name__ == "__main__":
+    unittest.main()
