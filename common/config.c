@@ -50,6 +50,9 @@ static const struct sr_option options[] = {
      FIELD(max_payload_size), "Largest request body accepted (413 beyond)"},
     {"max-header-size", SR_OPT_INT, "BYTES", "65536", 1024, 16777216, NULL, false,
      FIELD(max_header_size), "Largest request line + headers accepted (431 beyond)"},
+    {"max-connections", SR_OPT_INT, "N", "0", 0, 100000000, NULL, false, FIELD(max_connections),
+     "Client connections open at once; more are closed at accept (0 = from the open-file "
+     "limit: (limit - 64) / 2)"},
     {"max-concurrent-requests", SR_OPT_INT, "N", "0", 0, 100000000, NULL, false,
      FIELD(max_concurrent_requests),
      "Requests proxied at once; more wait in a queue (0 = no limit)"},

@@ -43,6 +43,7 @@ struct sr_config {
     bool pin_threads;
     long max_payload_size;
     long max_header_size;
+    long max_connections;         /* 0 = derived from RLIMIT_NOFILE (main.c) */
     long max_concurrent_requests; /* 0 = no limit */
     long queue_size;
     long queue_timeout_secs;

@@ -672,6 +672,7 @@ static void handshake(struct sr_client *c)
     if (rc == 1) {
         c->handshaking = false;
         event_del(c->write_ev);
+        set_timer(c, c->loop->router->cfg->keepalive_timeout_secs);
         const unsigned char *proto = NULL;
         unsigned int plen = 0;
         SSL_get0_alpn_selected(c->ssl, &proto, &plen);
@@ -881,7 +882,9 @@ void sr_client_accept(struct sr_loop *l, int fd, const struct sockaddr *addr)
         c->handshaking = true;
     }
     set_reading(c, true);
-    set_timer(c, cfg->keepalive_timeout_secs);
+    /* A TLS client has the header timeout for its handshake: one that never
+     * sends a ClientHello is not an idle keep-alive connection. */
+    set_timer(c, c->ssl ? cfg->client_header_timeout_secs : cfg->keepalive_timeout_secs);
     if (l->draining)
         sr_client_drain(c);
 }

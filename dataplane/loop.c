@@ -1,6 +1,7 @@
 /* loop: one event-loop thread (see loop.h). */
 #include "loop.h"
 
+#include "accept_guard.h"
 #include "conn.h"
 #include "pipeline.h"
 #include "upstream.h"
@@ -13,6 +14,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 const int sr_status_slots[SR_STATUS_SLOTS] = {
     200, 400, 401, 403, 404, 405, 408, 413, 422, 429, 431, 499, 500, 502, 503, 504, 201, 0,
@@ -46,6 +48,35 @@ static long load_of(struct sr_loop *l)
            atomic_load_explicit(&l->handoff_pending, memory_order_relaxed);
 }
 
+/* Client connections open or being handed over, all loops (racy). */
+static long connections(const struct sr_router *r)
+{
+    long n = 0;
+    for (size_t i = 0; i < r->nloops; i++)
+        n += load_of(r->loops[i]);
+    return n;
+}
+
+/* Over --max-connections: the new connection is closed at once (Envoy's
+ * downstream_cx_overflow), counted, and logged at most once a second. */
+static bool over_connection_limit(struct sr_loop *self, evutil_socket_t fd)
+{
+    struct sr_router *r = self->router;
+    if (connections(r) < r->max_connections)
+        return false;
+    evutil_closesocket(fd);
+    atomic_fetch_add_explicit(&r->connections_refused, 1, memory_order_relaxed);
+    time_t now = time(NULL);
+    if (now != self->refused_logged_at) {
+        self->refused_logged_at = now;
+        sr_log_warn(
+            "--max-connections %ld reached: closing new connections (%lu so far)",
+            r->max_connections,
+            (unsigned long)atomic_load_explicit(&r->connections_refused, memory_order_relaxed));
+    }
+    return true;
+}
+
 /* Loop 0 accepts; the connection goes to the loop with the fewest. */
 static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *addr,
                       int socklen, void *arg)
@@ -53,6 +84,8 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struc
     (void)listener;
     struct sr_loop *self = arg;
     struct sr_router *r = self->router;
+    if (over_connection_limit(self, fd))
+        return;
     struct sr_loop *target = self;
     for (size_t i = 0; i < r->nloops; i++)
         if (load_of(r->loops[i]) < load_of(target))
@@ -107,9 +140,8 @@ static void on_handoff(evutil_socket_t unused, short what, void *arg)
 
 static void on_accept_error(struct evconnlistener *listener, void *arg)
 {
-    (void)listener;
-    (void)arg;
-    sr_log_warn("accept: %s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    struct sr_loop *l = arg;
+    sr_accept_guard_on_error(listener, &l->accept_guard);
 }
 
 static void start_drain(struct sr_loop *l)
@@ -119,6 +151,7 @@ static void start_drain(struct sr_loop *l)
     l->draining = true;
     if (l->listener)
         evconnlistener_disable(l->listener);
+    sr_accept_guard_stop(&l->accept_guard);
     sr_pipeline_flush_queue(l, 503, "the router is shutting down");
     for (struct sr_client *c = l->conns; c; c = sr_client_next(c))
         sr_client_drain(c);
@@ -203,11 +236,14 @@ struct sr_loop *sr_loop_new(struct sr_router *r, size_t index, evutil_socket_t l
     l->pool = sr_pool_new(l);
     l->wake = event_new(l->base, -1, 0, on_wake, l);
     l->handoff_ev = event_new(l->base, -1, 0, on_handoff, l);
+    l->accept_guard = (struct sr_accept_guard){.name = "client port", .pauses = &r->accept_pauses};
     if (l->pool == NULL || l->wake == NULL || l->handoff_ev == NULL)
         goto fail;
     if (listen_fd >= 0) {
+        /* Backlog 0: libevent leaves the socket's own (main.c listens with
+         * 4096; -1 would have libevent listen again with 128). */
         l->listener =
-            evconnlistener_new(l->base, on_accept, l, LEV_OPT_CLOSE_ON_FREE, -1, listen_fd);
+            evconnlistener_new(l->base, on_accept, l, LEV_OPT_CLOSE_ON_FREE, 0, listen_fd);
         if (l->listener == NULL)
             goto fail;
         l->listen_fd = -1; /* owned by the listener now */
@@ -234,6 +270,7 @@ void sr_loop_free(struct sr_loop *l)
         event_free(l->wake);
     if (l->handoff_ev)
         event_free(l->handoff_ev);
+    sr_accept_guard_clear(&l->accept_guard);
     for (size_t i = 0; i < l->nhandoff; i++) /* handed over but never taken */
         evutil_closesocket(l->handoff[i].fd);
     sr_free(l->handoff);

@@ -14,6 +14,7 @@
 #ifndef SR_LOOP_H
 #define SR_LOOP_H
 
+#include "accept_guard.h"
 #include "router.h"
 #include "routes.h"
 
@@ -25,6 +26,7 @@
 #include <sys/socket.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <time.h>
 
 /* HTTP statuses counted per route; others count as "other". */
 #define SR_STATUS_SLOTS 18
@@ -48,10 +50,12 @@ struct sr_loop {
     struct sr_router *router;
     size_t index;
     struct event_base *base;
-    evutil_socket_t listen_fd;       /* loop 0 only; -1 elsewhere */
-    struct evconnlistener *listener; /* loop 0 only */
-    pthread_mutex_t handoff_lock;    /* guards handoff */
-    struct sr_handoff *handoff;      /* accepted sockets waiting for this loop */
+    evutil_socket_t listen_fd;           /* loop 0 only; -1 elsewhere */
+    struct evconnlistener *listener;     /* loop 0 only */
+    struct sr_accept_guard accept_guard; /* pauses when out of descriptors (loop 0) */
+    time_t refused_logged_at;            /* --max-connections: last warning (one a second) */
+    pthread_mutex_t handoff_lock;        /* guards handoff */
+    struct sr_handoff *handoff;          /* accepted sockets waiting for this loop */
     size_t nhandoff, handoff_cap;
     atomic_long handoff_pending; /* handed to this loop, not yet taken */
     struct event *handoff_ev;

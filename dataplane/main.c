@@ -24,6 +24,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 struct main_state {
@@ -163,6 +164,35 @@ static bool load_api_keys(struct sr_config *cfg)
     return true;
 }
 
+/* Raises the soft open-file limit to the hard one (what nginx's
+ * worker_rlimit_nofile and HAProxy do by default) and returns it. */
+static long raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = {rl.rlim_max, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            rl.rlim_cur = rl.rlim_max;
+        else
+            sr_log_warn("cannot raise the open-file limit to %llu: %s",
+                        (unsigned long long)rl.rlim_max, strerror(errno));
+    }
+    return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 100000000 ? 100000000 : (long)rl.rlim_cur;
+}
+
+/* --max-connections 0: half of what the open-file limit leaves after 64
+ * descriptors for listeners, the admin API, metrics and health checks (a
+ * client connection may hold a worker connection as well). */
+static long connection_limit(const struct sr_config *cfg, long fd_limit)
+{
+    if (cfg->max_connections > 0)
+        return cfg->max_connections;
+    long n = (fd_limit - 64) / 2;
+    return n < 16 ? 16 : n;
+}
+
 /* The CPUs this process may run on (a container's cpuset, not the host's). */
 static long default_threads(void)
 {
@@ -190,8 +220,9 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     evthread_use_pthreads();
 
+    long fd_limit = raise_fd_limit();
     status = 1;
-    struct sr_router r = {.cfg = &cfg};
+    struct sr_router r = {.cfg = &cfg, .max_connections = connection_limit(&cfg, fd_limit)};
     struct main_state m = {.router = &r};
     struct sr_health *health = NULL;
     struct sr_metrics_http *metrics = NULL;
@@ -317,6 +348,7 @@ int main(int argc, char **argv)
     watching = pthread_create(&watcher, NULL, watch_loops, &m) == 0;
     printf("sglang-router listening on %s://%s:%d (%zu threads, policy %s, %zu workers)\n",
            r.tls ? "https" : "http", cfg.host, port, r.nloops, cfg.policy, cfg.worker_urls.n);
+    sr_log_info("open-file limit %ld: up to %ld client connections", fd_limit, r.max_connections);
     if (metrics)
         printf("sglang-router metrics on http://%s:%d/metrics\n", cfg.prometheus_host,
                metrics_port);

@@ -1,6 +1,7 @@
 /* metrics_http: Prometheus text exposition (see metrics_http.h). */
 #include "metrics_http.h"
 
+#include "accept_guard.h"
 #include "loop.h"
 #include "routes.h"
 
@@ -9,6 +10,7 @@
 
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -168,11 +170,24 @@ void sr_metrics_render(struct sr_router *r, FILE *out)
     sr_metrics_write_header(out, "sglang_router_queued_requests", "gauge",
                             "Requests waiting under --max-concurrent-requests.");
     fprintf(out, "sglang_router_queued_requests %ld\n", atomic_load(&r->queued));
+    sr_metrics_write_header(out, "sglang_router_connections_refused_total", "counter",
+                            "Client connections closed at accept: --max-connections reached.");
+    fprintf(out, "sglang_router_connections_refused_total %lu\n",
+            atomic_load(&r->connections_refused));
+    sr_metrics_write_header(out, "sglang_router_accept_pauses_total", "counter",
+                            "Pauses in accepting: the process ran out of descriptors.");
+    fprintf(out, "sglang_router_accept_pauses_total %lu\n", atomic_load(&r->accept_pauses));
     sr_metrics_write_header(out, "sglang_router_open_connections", "gauge",
                             "Client connections open, per event-loop thread.");
     for (size_t i = 0; i < r->nloops; i++)
         fprintf(out, "sglang_router_open_connections{loop=\"%zu\"} %ld\n", i,
                 atomic_load_explicit(&r->loops[i]->nconns, memory_order_relaxed));
+}
+
+static void on_accept_error(struct evconnlistener *listener, void *arg)
+{
+    (void)arg; /* evhttp's own */
+    sr_accept_guard_on_error(listener, NULL);
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -229,6 +244,8 @@ struct sr_metrics_http *sr_metrics_http_new(struct sr_router *r, struct event_ba
     evhttp_set_gencb(m->http, on_request, m);
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
+    /* Out of descriptors, evhttp's listener would spin on accept(). */
+    evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(s), on_accept_error);
     getsockname(evhttp_bound_socket_get_fd(s), (struct sockaddr *)&ss, &len);
     *bound_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                                  : ((struct sockaddr_in *)&ss)->sin_port);

@@ -44,6 +44,9 @@ struct sr_router {
     atomic_long slots_used; /* under --max-concurrent-requests */
     atomic_long queued;     /* waiting for a slot */
     atomic_ulong retries;   /* attempts after the first, all threads */
+    long max_connections;   /* client connections at once (--max-connections, or derived) */
+    atomic_ulong connections_refused; /* closed at accept: over max_connections */
+    atomic_ulong accept_pauses;       /* accepting paused: out of descriptors */
     struct timespec started;
 };
 

@@ -198,6 +198,95 @@ class Smuggling(ProcTestCase):
         self.assertRegex(r.stderr(), r"GET /nope 404")
 
 
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class DescriptorLimit(ProcTestCase):
+    """400 client connections against a router limited to 200 descriptors
+    (issue 18: one core at 100% and 200,000 log lines a second)."""
+
+    def start_limited(self, *args):
+        argv = ["prlimit", "--nofile=200:200", os.path.join(BIN, "sglang-router"), "--port", "0",
+                "--threads", "2", "--worker-urls", self.w.url, "--prometheus-port", "0"] + list(args)
+        from harness import Proc
+        r = Proc(argv)
+        self.procs.append(r)
+        m = re.search(r"metrics on http://[^:]+:(\d+)/metrics", r.p.stdout.readline())
+        r.metrics_port = int(m.group(1))
+        wait_until(lambda: request(r.port, "GET", "/readiness").status == 200, what="ready")
+        return r
+
+    def flood(self, r, n=400):
+        socks = []
+        for _ in range(n):
+            s = socket.socket()
+            socks.append(s)
+            s.settimeout(0.5)
+            try:
+                s.connect(("127.0.0.1", r.port))  # completes in the kernel's backlog ...
+            except OSError:
+                pass  # ... unless that is full too (net.core.somaxconn)
+        self.addCleanup(lambda: [s.close() for s in socks])
+        time.sleep(1.0)
+        before = cpu_seconds(r.p.pid)
+        time.sleep(3.0)
+        used = cpu_seconds(r.p.pid) - before
+        return socks, used
+
+    def metric(self, r, name):
+        text = request(r.metrics_port, "GET", "/metrics").body.decode()
+        return float(re.search(r"^%s (\S+)$" % name, text, re.M).group(1))
+
+    def setUp(self):
+        super().setUp()
+        self.w = self.sim("--zero-latency")
+
+    def test_out_of_descriptors_pauses_accepting_without_spinning(self):
+        r = self.start_limited("--max-connections", "100000")
+        socks, used = self.flood(r)
+        self.assertLess(used, 0.15, "router CPU over 3 s at the descriptor limit")
+        for s in socks:
+            s.close()
+        # Accepting resumes once descriptors are free again (pauses are at most 1 s).
+        wait_until(lambda: request(r.port, "GET", "/v1/models", timeout=3).status == 200, timeout=20,
+                   what="service back after the flood")
+        self.assertGreater(self.metric(r, "sglang_router_accept_pauses_total"), 0)
+        pauses = len(re.findall(r"pausing accepts", r.stderr()))
+        self.assertLessEqual(pauses, 3, r.stderr()[-2000:])
+        self.assertLess(len(r.stderr().splitlines()), 50, r.stderr()[-2000:])
+
+    def test_default_connection_cap_comes_from_the_limit(self):
+        r = self.start_limited()
+        self.assertIn("up to 68 client connections", r.stderr())
+        socks, used = self.flood(r)
+        self.assertLess(used, 0.15, "router CPU over 3 s with connections over the cap")
+        self.assertGreaterEqual(self.metric(r, "sglang_router_connections_refused_total"), 400 - 68 - 2)
+        self.assertEqual(self.metric(r, "sglang_router_accept_pauses_total"), 0)
+        self.assertLess(len(r.stderr().splitlines()), 50, r.stderr()[-2000:])
+        for s in socks:
+            s.close()
+        wait_until(lambda: request(r.port, "GET", "/v1/models", timeout=3).status == 200, timeout=20,
+                   what="service back after the flood")
+
+    def test_tls_handshake_has_the_header_timeout(self):
+        from harness import make_pki
+        import tempfile
+        d = tempfile.mkdtemp()
+        pki = make_pki(d)
+        r = self.router("--worker-urls", self.w.url, "--tls-cert-path", pki["server.pem"],
+                        "--tls-key-path", pki["server.key"], "--client-header-timeout-secs", "1",
+                        wait_ready=False)
+        s = socket.create_connection(("127.0.0.1", r.port))
+        s.settimeout(10)
+        t0 = time.monotonic()
+        self.assertEqual(s.recv(100), b"")  # closed: no ClientHello within 1 s
+        self.assertLess(time.monotonic() - t0, 5)
+        s.close()
+
+
 class WorkerUrls(ProcTestCase):
     def test_nul_control_bytes_and_long_hosts_are_400(self):
         r = self.router("--worker-urls", "http://127.0.0.1:9", wait_ready=False)
