@@ -191,7 +191,7 @@ int main(int argc, char **argv)
     evthread_use_pthreads();
 
     status = 1;
-    struct sr_router r = {.cfg = &cfg};
+    struct sr_router r = {.cfg = &cfg, .breaker = sr_config_breaker(&cfg)};
     struct main_state m = {.router = &r};
     struct sr_health *health = NULL;
     struct sr_metrics_http *metrics = NULL;
