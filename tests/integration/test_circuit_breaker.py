@@ -87,8 +87,14 @@ class CircuitBreaker(ProcTestCase):
 
     def test_every_worker_open_is_503_and_a_failed_trial_reopens(self):
         bad = self.sim("--worker-id", "bad", "--zero-latency", "--fail-rate", "1")
-        r = self.start([bad], "--cb-failure-threshold", "3", "--cb-timeout-duration-secs", "1")
+        r = self.start([bad], "--cb-failure-threshold", "3", "--cb-timeout-duration-secs", "1",
+                       "--admin-port", "0")
         self.assertEqual(self.serve(r, 3, "a"), [("bad", 500)] * 3)
+        ctl = subprocess.run([os.path.join(BIN, "sglctl"), "--addr", "127.0.0.1:%d" % r.admin_port,
+                              "workers", "list"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(ctl.returncode, 0, ctl.stderr)
+        self.assertRegex(ctl.stdout, r"URL +HEALTH +CIRCUIT +IN_FLIGHT")
+        self.assertRegex(ctl.stdout, re.escape(bad.url) + r" +healthy +open +0 +0 +3")
         resp = gen(r.port, "refused")
         self.assertEqual(resp.status, 503)
         self.assertIn("circuit breaker is open", resp.json()["error"]["message"])
