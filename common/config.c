@@ -83,6 +83,19 @@ static const struct sr_option options[] = {
     {"health-success-threshold", SR_OPT_INT, "N", "2", 1, 1000, NULL, false,
      FIELD(health_success_threshold),
      "Consecutive passing checks that make an unhealthy worker healthy again"},
+    {"cb-failure-threshold", SR_OPT_INT, "N", "10", 1, 1000000, NULL, false,
+     FIELD(cb_failure_threshold),
+     "Circuit breaker: failed requests in a row (5xx, connection error, timeout) that open it"},
+    {"cb-success-threshold", SR_OPT_INT, "N", "3", 1, 1000, NULL, false,
+     FIELD(cb_success_threshold),
+     "Circuit breaker: trial requests let through when half-open, and successes that close it"},
+    {"cb-timeout-duration-secs", SR_OPT_INT, "SECS", "60", 1, 86400, NULL, false,
+     FIELD(cb_timeout_duration_secs), "Circuit breaker: time a worker stays open before trials"},
+    {"cb-window-duration-secs", SR_OPT_INT, "SECS", "120", 1, 86400, NULL, false,
+     FIELD(cb_window_duration_secs),
+     "Circuit breaker: the failures that open it must fall within this span"},
+    {"disable-circuit-breaker", SR_OPT_FLAG, NULL, NULL, 0, 0, NULL, false,
+     FIELD(disable_circuit_breaker), "Never take a worker out of rotation for failed requests"},
     {"health-check-endpoint", SR_OPT_STRING, "PATH", "/health", 0, 0, NULL, false,
      FIELD(health_check_endpoint), "Worker path probed by health checks"},
     {"admin-api-key", SR_OPT_STRING, "KEY", NULL, 0, 0, NULL, false, FIELD(admin_api_key),
@@ -179,5 +192,16 @@ struct sr_policy_params sr_config_policy_params(const struct sr_config *cfg)
         .eviction_interval_ms = (uint64_t)cfg->eviction_interval_secs * 1000,
         .load_weight = cfg->cache_load_weight,
         .queue_weight = cfg->cache_queue_weight,
+    };
+}
+
+struct sr_breaker_config sr_config_breaker(const struct sr_config *cfg)
+{
+    return (struct sr_breaker_config){
+        .enabled = !cfg->disable_circuit_breaker,
+        .failure_threshold = (uint32_t)cfg->cb_failure_threshold,
+        .success_threshold = (uint32_t)cfg->cb_success_threshold,
+        .timeout_ms = (uint64_t)cfg->cb_timeout_duration_secs * 1000,
+        .window_ms = (uint64_t)cfg->cb_window_duration_secs * 1000,
     };
 }

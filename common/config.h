@@ -16,6 +16,7 @@
 #ifndef SR_CONFIG_H
 #define SR_CONFIG_H
 
+#include "breaker.h"
 #include "options.h"
 #include "policy.h"
 
@@ -60,6 +61,12 @@ struct sr_config {
     long health_failure_threshold;
     long health_success_threshold;
     char *health_check_endpoint;
+    /* circuit breaker (breaker.h); fixed at start */
+    long cb_failure_threshold;
+    long cb_success_threshold;
+    long cb_timeout_duration_secs;
+    long cb_window_duration_secs;
+    bool disable_circuit_breaker;
     /* admin, metrics, logs */
     char *admin_api_key;
     struct sr_strlist api_keys; /* --api-key, plus --api-key-file's at start */
@@ -117,5 +124,8 @@ void sr_config_print_help(FILE *out, const char *prog);
 
 /* The policy tunables of cfg. */
 struct sr_policy_params sr_config_policy_params(const struct sr_config *cfg);
+
+/* The circuit breaker settings of cfg. */
+struct sr_breaker_config sr_config_breaker(const struct sr_config *cfg);
 
 #endif

@@ -20,6 +20,8 @@ const char *sr_strerror(int err)
         return "size limit exceeded";
     case SR_ERR_IO:
         return "input/output error";
+    case SR_ERR_CIRCUIT_OPEN:
+        return "every worker's circuit breaker is open";
     }
     return "unknown error";
 }

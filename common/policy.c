@@ -113,7 +113,7 @@ size_t sr_policy_worker_tree_bytes(struct sr_policy *p, const struct sr_worker *
 
 bool sr_route_allows(const struct sr_route_request *req, const struct sr_worker *w)
 {
-    if (!sr_worker_routable(w))
+    if (!sr_worker_available(w, req->now_ms))
         return false;
     for (size_t i = 0; i < req->nexcluded; i++)
         if (req->excluded[i] == w->id)

@@ -62,6 +62,7 @@ struct sr_route_request {
     size_t text_len;
     const uint32_t *excluded; /* worker ids already tried (retries) */
     size_t nexcluded;
+    uint64_t now_ms;    /* sr_breaker_now_ms(): whose circuit breakers admit traffic */
     struct sr_rng *rng; /* the calling thread's generator */
     const struct sr_policy_params *params;
     enum sr_route_outcome *outcome; /* optional output */
@@ -125,7 +126,8 @@ size_t sr_policy_worker_tree_bytes(struct sr_policy *p, const struct sr_worker *
 
 /* ---- helpers shared by the implementations ---- */
 
-/* Routable and not excluded. */
+/* Available (healthy, circuit breaker not open at req->now_ms) and not
+ * excluded: the one test every policy, retry and random pick applies. */
 bool sr_route_allows(const struct sr_route_request *req, const struct sr_worker *w);
 /* Uniformly random allowed worker, or NULL. */
 struct sr_worker *sr_route_pick_random(const struct sr_route_request *req);

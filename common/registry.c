@@ -80,8 +80,13 @@ static int worker_new(struct sr_registry *reg, struct sr_url *url, struct sr_wor
     struct sr_worker *w = sr_calloc(1, sizeof(*w));
     if (w == NULL)
         return SR_ERR_NOMEM;
-    int rc = id_take(reg, &w->id);
+    int rc = sr_breaker_init(&w->breaker);
     if (rc != 0) {
+        sr_free(w);
+        return rc;
+    }
+    if ((rc = id_take(reg, &w->id)) != 0) {
+        sr_breaker_clear(&w->breaker);
         sr_free(w);
         return rc;
     }

@@ -14,6 +14,7 @@ void sr_worker_release(struct sr_worker *w)
     if (w == NULL || atomic_fetch_sub_explicit(&w->refs, 1, memory_order_acq_rel) != 1)
         return;
     sr_registry_release_id(w->owner, w->id);
+    sr_breaker_clear(&w->breaker);
     sr_url_clear(&w->parsed);
     sr_free(w);
 }

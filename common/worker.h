@@ -12,6 +12,13 @@
  * UNHEALTHY after `fall` consecutive failed checks, and back after `rise`
  * consecutive passing ones. Only HEALTHY, not removed workers are routable.
  *
+ * Beside health, each worker has a circuit breaker (breaker.h), fed by the
+ * outcome of every request attempt: a HEALTHY worker whose breaker is open
+ * gets no traffic. sr_worker_available() is the one test routing applies
+ * (policy.c's sr_route_allows); sr_worker_routable() is health alone (what
+ * /health, readiness and the healthy gauge report). The breaker's locking
+ * rule is in breaker.h.
+ *
  * Load accounting (in-flight requests) lives here and only here:
  * sr_worker_load_add() at dispatch, sr_worker_load_done() exactly once from
  * every terminal state of that request. Beside the count, pending_prefill
@@ -23,6 +30,7 @@
 #ifndef SR_WORKER_H
 #define SR_WORKER_H
 
+#include "breaker.h"
 #include "url.h"
 
 #include <stdatomic.h>
@@ -49,6 +57,7 @@ struct sr_worker {
     atomic_long pending_prefill; /* bytes; see above */
     atomic_ulong processed;      /* requests completed successfully */
     atomic_ulong failures;       /* requests that ended in an error */
+    struct sr_breaker breaker;   /* see breaker.h */
     atomic_uint refs;
     struct sr_registry *owner; /* gets the id back on the last release */
 };
@@ -66,6 +75,13 @@ static inline bool sr_worker_routable(const struct sr_worker *w)
 {
     return sr_worker_health(w) == SR_HEALTH_HEALTHY &&
            !atomic_load_explicit(&w->removed, memory_order_acquire);
+}
+
+/* Routable and its circuit breaker lets requests through at now_ms
+ * (sr_breaker_now_ms(); an OPEN breaker past its timeout lets trials in). */
+static inline bool sr_worker_available(const struct sr_worker *w, uint64_t now_ms)
+{
+    return sr_worker_routable(w) && sr_breaker_allows(&w->breaker, now_ms);
 }
 
 static inline long sr_worker_load(const struct sr_worker *w)

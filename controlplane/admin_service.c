@@ -42,6 +42,12 @@ struct worker_list {
     size_t n;
 };
 
+static const int circuit_states[] = {
+    [SR_BREAKER_CLOSED] = SGLANG__ROUTER__ADMIN__V1__CIRCUIT_STATE__CIRCUIT_STATE_CLOSED,
+    [SR_BREAKER_OPEN] = SGLANG__ROUTER__ADMIN__V1__CIRCUIT_STATE__CIRCUIT_STATE_OPEN,
+    [SR_BREAKER_HALF_OPEN] = SGLANG__ROUTER__ADMIN__V1__CIRCUIT_STATE__CIRCUIT_STATE_HALF_OPEN,
+};
+
 static int worker_list_fill(struct worker_list *wl, const struct sr_worker_set *set)
 {
     wl->n = set->count;
@@ -49,6 +55,7 @@ static int worker_list_fill(struct worker_list *wl, const struct sr_worker_set *
     wl->ptrs = sr_calloc(set->count + 1, sizeof(*wl->ptrs));
     if (wl->items == NULL || wl->ptrs == NULL)
         return SR_ERR_NOMEM;
+    uint64_t now_ms = sr_breaker_now_ms();
     for (size_t i = 0; i < set->count; i++) {
         struct sr_worker *w = set->workers[i];
         PB(Worker) item = PB_INIT(WORKER);
@@ -71,6 +78,9 @@ static int worker_list_fill(struct worker_list *wl, const struct sr_worker_set *
         item.processed = atomic_load(&w->processed);
         item.failures = atomic_load(&w->failures);
         item.pending_prefill_bytes = sr_worker_pending_prefill(w);
+        item.has_circuit_state = item.has_circuit_opened = true;
+        item.circuit_state = circuit_states[sr_breaker_state(&w->breaker, now_ms)];
+        item.circuit_opened = sr_breaker_opened_total(&w->breaker);
         wl->items[i] = item;
         wl->ptrs[i] = &wl->items[i];
     }

@@ -53,7 +53,7 @@ static const char usage[] =
     "The router's admin API (start the router with --admin-port PORT).\n"
     "\n"
     "commands:\n"
-    "  workers list                   the workers, their health and counters\n"
+    "  workers list                   the workers, their health, circuit breaker and counters\n"
     "  workers set URL...             replace the whole list\n"
     "  workers add URL...             add workers (all or none)\n"
     "  workers remove URL...          remove workers (all or none)\n"
@@ -204,6 +204,20 @@ static const char *health_name(int h)
     }
 }
 
+static const char *circuit_name(int c)
+{
+    switch (c) {
+    case SGLANG__ROUTER__ADMIN__V1__CIRCUIT_STATE__CIRCUIT_STATE_CLOSED:
+        return "closed";
+    case SGLANG__ROUTER__ADMIN__V1__CIRCUIT_STATE__CIRCUIT_STATE_OPEN:
+        return "open";
+    case SGLANG__ROUTER__ADMIN__V1__CIRCUIT_STATE__CIRCUIT_STATE_HALF_OPEN:
+        return "half_open";
+    default:
+        return "unknown";
+    }
+}
+
 static int url_width(PB(Worker) * *ws, size_t n)
 {
     int w = 3;
@@ -216,13 +230,13 @@ static int url_width(PB(Worker) * *ws, size_t n)
 static void print_workers(PB(Worker) * *ws, size_t n)
 {
     int w = url_width(ws, n);
-    printf("%-*s  %-9s  %9s  %10s  %8s  %15s\n", w, "URL", "HEALTH", "IN_FLIGHT", "PROCESSED",
-           "FAILURES", "PENDING_PREFILL");
+    printf("%-*s  %-9s  %-9s  %9s  %10s  %8s  %15s\n", w, "URL", "HEALTH", "CIRCUIT", "IN_FLIGHT",
+           "PROCESSED", "FAILURES", "PENDING_PREFILL");
     for (size_t i = 0; i < n; i++)
-        printf("%-*s  %-9s  %9lld  %10llu  %8llu  %15lld\n", w, ws[i]->url,
-               health_name(ws[i]->health), (long long)ws[i]->in_flight,
-               (unsigned long long)ws[i]->processed, (unsigned long long)ws[i]->failures,
-               (long long)ws[i]->pending_prefill_bytes);
+        printf("%-*s  %-9s  %-9s  %9lld  %10llu  %8llu  %15lld\n", w, ws[i]->url,
+               health_name(ws[i]->health), circuit_name(ws[i]->circuit_state),
+               (long long)ws[i]->in_flight, (unsigned long long)ws[i]->processed,
+               (unsigned long long)ws[i]->failures, (long long)ws[i]->pending_prefill_bytes);
     if (n == 0)
         printf("(no workers)\n");
 }

@@ -51,18 +51,22 @@ void sr_local_list_workers(struct sr_conn *c, const struct sr_request *req)
     struct sr_loop *l = sr_conn_loop(c);
     struct sr_worker_set *set = sr_loop_workers(l);
     json_t *urls = json_array(), *workers = json_array();
+    uint64_t now_ms = sr_breaker_now_ms();
     for (size_t i = 0; i < set->count; i++) {
         struct sr_worker *w = set->workers[i];
         json_array_append_new(urls, json_string(w->url));
         json_array_append_new(
-            workers, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "url", w->url, "health",
-                               sr_worker_health_name(sr_worker_health(w)), "in_flight",
-                               (json_int_t)sr_worker_load(w), "pending_prefill_bytes",
-                               (json_int_t)sr_worker_pending_prefill(w), "processed",
-                               (json_int_t)atomic_load(&w->processed), "failures",
-                               (json_int_t)atomic_load(&w->failures), "tree_bytes",
-                               (json_int_t)sr_policy_worker_tree_bytes(
-                                   sr_settings_policy(l->router->settings), w)));
+            workers,
+            json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "url", w->url, "health",
+                      sr_worker_health_name(sr_worker_health(w)), "circuit_state",
+                      sr_breaker_state_name(sr_breaker_state(&w->breaker, now_ms)),
+                      "circuit_opened", (json_int_t)sr_breaker_opened_total(&w->breaker),
+                      "in_flight", (json_int_t)sr_worker_load(w), "pending_prefill_bytes",
+                      (json_int_t)sr_worker_pending_prefill(w), "processed",
+                      (json_int_t)atomic_load(&w->processed), "failures",
+                      (json_int_t)atomic_load(&w->failures), "tree_bytes",
+                      (json_int_t)sr_policy_worker_tree_bytes(
+                          sr_settings_policy(l->router->settings), w)));
     }
     respond_json(c, 200, json_pack("{s:o, s:o}", "urls", urls, "workers", workers));
 }

@@ -222,7 +222,9 @@ int main(int argc, char **argv)
 
     long fd_limit = raise_fd_limit();
     status = 1;
-    struct sr_router r = {.cfg = &cfg, .max_connections = connection_limit(&cfg, fd_limit)};
+    struct sr_router r = {.cfg = &cfg,
+                          .max_connections = connection_limit(&cfg, fd_limit),
+                          .breaker = sr_config_breaker(&cfg)};
     struct main_state m = {.router = &r};
     struct sr_health *health = NULL;
     struct sr_metrics_http *metrics = NULL;

@@ -87,8 +87,10 @@ static void render_workers(struct sr_router *r, FILE *out)
         "sglang_router_worker_healthy",         "sglang_router_worker_in_flight",
         "sglang_router_worker_processed_total", "sglang_router_worker_failures_total",
         "sglang_router_worker_tree_bytes",      "sglang_router_worker_pending_prefill_bytes",
+        "sglang_router_worker_circuit_state",   "sglang_router_worker_circuit_opened_total",
     };
-    static const char *const types[] = {"gauge", "gauge", "counter", "counter", "gauge", "gauge"};
+    static const char *const types[] = {"gauge", "gauge", "counter", "counter",
+                                        "gauge", "gauge", "gauge",   "counter"};
     static const char *const helps[] = {
         "1 when the worker passes health checks and receives traffic.",
         "Requests dispatched to the worker and not finished.",
@@ -96,8 +98,11 @@ static void render_workers(struct sr_router *r, FILE *out)
         "Requests that ended in a worker error.",
         "Prompt text the cache-aware tree attributes to the worker.",
         "Uncached prompt bytes dispatched to the worker and not yet answered.",
+        "Circuit breaker: 0 closed, 1 open (no traffic), 2 half-open (trial requests).",
+        "Times the circuit breaker opened (the worker was taken out of rotation).",
     };
-    for (int m = 0; m < 6; m++) {
+    uint64_t now_ms = sr_breaker_now_ms();
+    for (int m = 0; m < (int)(sizeof(names) / sizeof(names[0])); m++) {
         sr_metrics_write_header(out, names[m], types[m], helps[m]);
         for (size_t i = 0; i < set->count; i++) {
             struct sr_worker *w = set->workers[i];
@@ -118,8 +123,14 @@ static void render_workers(struct sr_router *r, FILE *out)
             case 4:
                 v = (long)sr_policy_worker_tree_bytes(policy, w);
                 break;
-            default:
+            case 5:
                 v = sr_worker_pending_prefill(w);
+                break;
+            case 6:
+                v = (long)sr_breaker_state(&w->breaker, now_ms);
+                break;
+            default:
+                v = (long)sr_breaker_opened_total(&w->breaker);
                 break;
             }
             fputs(names[m], out);

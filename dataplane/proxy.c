@@ -41,6 +41,7 @@ struct exchange {
     struct sr_worker *worker;  /* this attempt's (borrowed from set) */
     struct sr_policy *policy;  /* that chose it (settings keep it alive) */
     bool counted;              /* this attempt holds an in-flight count */
+    uint32_t ticket;           /* its circuit breaker ticket (breaker.h) */
     size_t prefill;            /* its prompt bytes still counted as pending prefill */
     uint32_t excluded[MAX_EXCLUDED];
     size_t nexcluded;
@@ -194,21 +195,35 @@ static void prefill_over(struct exchange *ex)
     ex->prefill = 0;
 }
 
-/* -1 in-flight for this attempt, exactly once. */
-static void end_attempt(struct exchange *ex, bool ok)
+/* -1 in-flight for this attempt, and its outcome to the worker's circuit
+ * breaker, exactly once. FAILURE: a connection error, a timeout or a 5xx
+ * from the worker; SUCCESS: any other answer (a 4xx is the client's fault);
+ * NO_VERDICT: the client left, or the router failed itself. */
+static void end_attempt(struct exchange *ex, enum sr_breaker_outcome outcome)
 {
     if (!ex->counted)
         return;
     ex->counted = false;
     prefill_over(ex);
-    sr_policy_complete(ex->policy, ex->worker, ok);
+    sr_policy_complete(ex->policy, ex->worker, outcome != SR_BREAKER_FAILURE);
     atomic_fetch_sub_explicit(&ex->loop->router->in_flight, 1, memory_order_relaxed);
+    struct sr_breaker *b = &ex->worker->breaker;
+    if (sr_breaker_record(b, &ex->loop->router->breaker, ex->ticket, outcome,
+                          sr_breaker_now_ms())) {
+        enum sr_breaker_state st = sr_breaker_state(b, sr_breaker_now_ms());
+        if (st == SR_BREAKER_OPEN)
+            sr_log_warn("worker %s: circuit breaker open (requests failing); no traffic for %lds",
+                        ex->worker->url, ex->loop->router->cfg->cb_timeout_duration_secs);
+        else
+            sr_log_info("worker %s: circuit breaker %s", ex->worker->url,
+                        sr_breaker_state_name(st));
+    }
 }
 
 static void exchange_free(struct exchange *ex)
 {
     struct sr_loop *l = ex->loop;
-    end_attempt(ex, true);
+    end_attempt(ex, SR_BREAKER_NO_VERDICT); /* client gone, or our own error */
     if (ex->up)
         sr_upstream_cancel(ex->up);
     if (ex->deadline)
@@ -277,7 +292,7 @@ static bool may_retry(struct exchange *ex)
  * the error. */
 static void retry_or_fail(struct exchange *ex, int status, const char *why)
 {
-    end_attempt(ex, false);
+    end_attempt(ex, SR_BREAKER_FAILURE); /* 502 (connection), or an answered 502/503/504 */
     if (status == 502) {
         /* The worker could not be reached or broke the connection: this
          * counts like a failed health check (HAProxy's "observe layer4"),
@@ -373,7 +388,7 @@ static void on_done(void *ctx)
     if (!ex->first_byte)
         sr_histogram_observe(&ex->loop->metrics.ttfb[sr_route_index(ex->route)],
                              since(&ex->started));
-    end_attempt(ex, ex->status < 500);
+    end_attempt(ex, ex->status < 500 ? SR_BREAKER_SUCCESS : SR_BREAKER_FAILURE);
     sr_conn_detach(ex->conn);
     sr_conn_response_end(ex->conn);
     finish(ex);
@@ -389,13 +404,48 @@ static void on_error(void *ctx, const char *why, bool responded)
         return;
     }
     /* Mid-response: the client gets a truncated response. */
-    end_attempt(ex, false);
+    end_attempt(ex, SR_BREAKER_FAILURE);
     sr_log_warn("request %s: worker %s failed mid-response: %s", ex->request_id, ex->worker->url,
                 why);
     sr_counter_add(&ex->loop->metrics.worker_errors, 1);
     sr_conn_detach(ex->conn);
     sr_conn_response_abort(ex->conn);
     finish(ex);
+}
+
+/* The policy's choice (info routes: any available worker) that its
+ * circuit breaker admits; a worker that refuses (its half-open trials are
+ * taken) is excluded and the choice made again. 0, SR_ERR_NO_WORKER, or
+ * SR_ERR_CIRCUIT_OPEN when healthy workers exist but every breaker is open. */
+static int pick(struct exchange *ex, struct sr_policy *policy, struct sr_route_request *rr,
+                struct sr_worker **out)
+{
+    const struct sr_breaker_config *cfg = &ex->loop->router->breaker;
+    for (;;) {
+        struct sr_worker *w = NULL;
+        int rc = 0;
+        rr->now_ms = sr_breaker_now_ms();
+        rr->nexcluded = ex->nexcluded;
+        if (ex->route->text != SR_TEXT_NONE) {
+            rc = sr_policy_select(policy, rr, &w);
+        } else {
+            w = sr_route_pick_random(rr);
+            rc = w ? 0 : SR_ERR_NO_WORKER;
+        }
+        if (rc != 0 || w == NULL)
+            break;
+        if (sr_breaker_admit(&w->breaker, cfg, rr->now_ms, &ex->ticket)) {
+            *out = w;
+            return 0;
+        }
+        if (ex->nexcluded == MAX_EXCLUDED)
+            break;
+        ex->excluded[ex->nexcluded++] = w->id;
+    }
+    for (size_t i = 0; i < ex->set->count; i++)
+        if (sr_worker_routable(ex->set->workers[i]))
+            return SR_ERR_CIRCUIT_OPEN;
+    return SR_ERR_NO_WORKER;
 }
 
 static void attempt(struct exchange *ex)
@@ -421,16 +471,15 @@ static void attempt(struct exchange *ex)
         .prefill = &prefill,
     };
     struct sr_worker *w = NULL;
-    int rc;
-    if (ex->route->text != SR_TEXT_NONE) {
-        rc = sr_policy_select(policy, &rr, &w);
-    } else { /* info routes: any healthy worker */
-        w = sr_route_pick_random(&rr);
-        rc = w ? 0 : SR_ERR_NO_WORKER;
-    }
-    if (rc != 0 || w == NULL) {
+    int rc = pick(ex, policy, &rr, &w);
+    if (rc != 0) {
         if (ex->last_error[0])
             finish_error(ex, 502, ex->last_error);
+        else if (rc == SR_ERR_CIRCUIT_OPEN)
+            finish_error(ex, 503,
+                         "every healthy worker's circuit breaker is open (too many failed "
+                         "requests); they get trial requests again after "
+                         "--cb-timeout-duration-secs");
         else
             finish_error(ex, 503, "no healthy worker is available");
         return;
@@ -548,7 +597,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
         sr_upstream_cancel(ex->up);
         ex->up = NULL;
     }
-    end_attempt(ex, false);
+    end_attempt(ex, SR_BREAKER_FAILURE);
     if (!ex->responded) {
         finish_error(ex, 504, "the worker did not answer within --request-timeout-secs");
         return;

@@ -33,6 +33,7 @@ struct sr_tls;
 
 struct sr_router {
     const struct sr_config *cfg;
+    struct sr_breaker_config breaker; /* the workers' circuit breakers (cfg's --cb-*) */
     struct sr_registry *registry;
     struct sr_settings *settings;
     struct sr_addr_book *addrs;

@@ -49,8 +49,8 @@ class Sglctl(CtlCase):
         a, b, c = self.workers(3)
         r = self.start([a], "--policy", "round_robin")
         out = self.ctl("workers", "list").stdout
-        self.assertRegex(out, r"URL +HEALTH +IN_FLIGHT")
-        self.assertRegex(out, a.url + r" +healthy +0 +0 +0")
+        self.assertRegex(out, r"URL +HEALTH +CIRCUIT +IN_FLIGHT")
+        self.assertRegex(out, a.url + r" +healthy +closed +0 +0 +0")
         out = self.ctl("workers", "set", b.url, c.url).stdout
         self.assertIn("added " + b.url, out)
         self.assertIn("removed " + a.url, out)
