@@ -46,7 +46,7 @@ static void deliver(evutil_socket_t fd, short what, void *arg)
     struct sr_fanout *f = arg;
     for (size_t i = 0; i < f->set->count; i++) {
         struct item *it = &f->items[i];
-        if (f->results[i].status == 0)
+        if (f->results[i].status <= 0)
             f->results[i].why = it->why[0] ? it->why : "failed";
         f->results[i].body = it->body;
     }

@@ -20,6 +20,7 @@ struct sr_fetch {
     size_t body_len, max_body;
     bool connected, done, too_big;
     const char *why;
+    bool local_fault; /* the router could not try: status -1 */
     sr_fetch_cb cb;
     void *ctx;
 };
@@ -127,7 +128,7 @@ static void on_defer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct sr_fetch *f = arg;
-    finish(f, 0, f->why);
+    finish(f, f->local_fault ? -1 : 0, f->why);
 }
 
 void sr_fetch_cancel(struct sr_fetch *f)
@@ -169,12 +170,14 @@ struct sr_fetch *sr_fetch(struct event_base *base, const struct sr_fetch_request
 
     f->fd = socket(req->addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (f->fd < 0 || (connect(f->fd, req->addr, req->addr_len) != 0 && errno != EINPROGRESS)) {
+        f->local_fault = f->fd < 0;
         f->why = strerror(errno);
         event_active(f->defer, EV_TIMEOUT, 1);
         return f;
     }
     f->ev = event_new(base, f->fd, EV_WRITE | EV_PERSIST, on_event, f);
     if (f->ev == NULL) {
+        f->local_fault = true;
         f->why = "out of memory";
         event_active(f->defer, EV_TIMEOUT, 1);
         return f;

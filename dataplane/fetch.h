@@ -2,7 +2,8 @@
  * fetch: one small HTTP/1.1 request on its own connection (Connection:
  * close), for health checks and fan-outs to every worker; not for user
  * traffic (that is upstream.h, with pools). The callback runs exactly once,
- * never from inside sr_fetch(), with the status (0 when the request failed:
+ * never from inside sr_fetch(), with the status (0 when the request failed,
+ * -1 when the router could not even try: out of descriptors or memory;
  * then why says how) and the whole body (at most max_body bytes).
  */
 #ifndef SR_FETCH_H

@@ -66,6 +66,11 @@ static void on_result(void *ctx, int status, const char *body, size_t len, const
     (void)len;
     struct probe *p = ctx;
     p->running = NULL;
+    if (status < 0) { /* the router is out of descriptors: nothing learnt */
+        sr_log_debug("health check of %s not sent: %s", p->worker->url, why);
+        schedule(p);
+        return;
+    }
     char reason[96];
     if (status != 0 && (status < 200 || status >= 300)) {
         snprintf(reason, sizeof(reason), "health check answered %d", status);

@@ -394,11 +394,19 @@ static void on_done(void *ctx)
     finish(ex);
 }
 
-static void on_error(void *ctx, const char *why, bool responded)
+static void on_error(void *ctx, const char *why, bool local)
 {
     struct exchange *ex = ctx;
     ex->up = NULL;
-    (void)responded;
+    if (local) {
+        /* Out of descriptors: no worker is to blame (no breaker failure, no
+         * health mark) and another attempt would fail the same way. */
+        end_attempt(ex, SR_BREAKER_NO_VERDICT);
+        sr_log_warn("request %s: cannot connect to worker %s: %s", ex->request_id, ex->worker->url,
+                    why);
+        finish_error(ex, 503, "the router is out of file descriptors; try again");
+        return;
+    }
     if (!ex->responded) {
         retry_or_fail(ex, 502, why);
         return;

@@ -47,8 +47,9 @@ struct sr_upstream {
     const struct sr_upstream_handler *h;
     void *ctx;
     struct sr_upstream_request req;
-    bool reused;    /* came from the pool for this request */
-    bool responded; /* response bytes have been parsed */
+    bool reused;      /* came from the pool for this request */
+    bool responded;   /* response bytes have been parsed */
+    bool local_fault; /* the router could not try (no descriptor): not the worker's fault */
     bool head_done, message_done;
     bool paused, reading;
     bool cancelled; /* the handler is gone; free when safe */
@@ -392,10 +393,10 @@ static void fail(struct sr_upstream *u, const char *why)
     }
     const struct sr_upstream_handler *h = u->h;
     void *ctx = u->ctx;
-    bool responded = u->responded;
+    bool responded = u->responded, local = u->local_fault;
     /* A reused connection the worker had closed meanwhile: the request
      * goes once more, on a new connection, transparently. */
-    if (u->reused && !responded && h != NULL && !u->cancelled) {
+    if (u->reused && !responded && !local && h != NULL && !u->cancelled) {
         u->reused = false;
         reset_connection(u);
         start_connect(u);
@@ -403,7 +404,7 @@ static void fail(struct sr_upstream *u, const char *why)
     }
     up_close(u);
     if (h)
-        h->on_error(ctx, why, responded);
+        h->on_error(ctx, why, local);
 }
 
 /* Acts on what the parser found in data[0, len) (n bytes consumed). */
@@ -552,6 +553,7 @@ static void start_connect(struct sr_upstream *u)
     }
     u->fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (u->fd < 0) {
+        u->local_fault = true; /* EMFILE, ENFILE, ENOBUFS, ENOMEM: ours, not the worker's */
         fail(u, strerror(errno));
         return;
     }

@@ -42,9 +42,10 @@ struct sr_upstream_handler {
     void (*on_head)(void *ctx, const struct sr_upstream_response *resp);
     void (*on_body)(void *ctx, const char *data, size_t len);
     void (*on_done)(void *ctx);
-    /* why: a short reason for logs and error bodies; responded: some of
-     * the response had arrived. */
-    void (*on_error)(void *ctx, const char *why, bool responded);
+    /* why: a short reason for logs and error bodies; local: the router
+     * itself could not try (out of descriptors or memory), which says
+     * nothing about the worker. */
+    void (*on_error)(void *ctx, const char *why, bool local);
 };
 
 struct sr_upstream_request {
