@@ -53,6 +53,13 @@ static const struct sr_option options[] = {
     {"max-connections", SR_OPT_INT, "N", "0", 0, 100000000, NULL, false, FIELD(max_connections),
      "Client connections open at once; more are closed at accept (0 = from the open-file "
      "limit: (limit - 64) / 2)"},
+    {"response-buffer-budget-bytes", SR_OPT_INT, "BYTES", "268435456", 1048576, 1099511627776.0,
+     NULL, false, FIELD(response_buffer_budget_bytes),
+     "Response bytes held for slow clients, all connections together; past it workers are "
+     "paused sooner and stalled clients closed"},
+    {"slow-client-grace-secs", SR_OPT_INT, "SECS", "30", 1, 86400, NULL, false,
+     FIELD(slow_client_grace_secs),
+     "Over that budget, a client that has read nothing for this long is disconnected"},
     {"max-concurrent-requests", SR_OPT_INT, "N", "0", 0, 100000000, NULL, false,
      FIELD(max_concurrent_requests),
      "Requests proxied at once; more wait in a queue (0 = no limit)"},

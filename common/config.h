@@ -44,8 +44,10 @@ struct sr_config {
     bool pin_threads;
     long max_payload_size;
     long max_header_size;
-    long max_connections;         /* 0 = derived from RLIMIT_NOFILE (main.c) */
-    long max_concurrent_requests; /* 0 = no limit */
+    long max_connections;              /* 0 = derived from RLIMIT_NOFILE (main.c) */
+    long max_concurrent_requests;      /* 0 = no limit */
+    long response_buffer_budget_bytes; /* response bytes held for clients, in all */
+    long slow_client_grace_secs;       /* over budget: a stalled client is closed after this */
     long queue_size;
     long queue_timeout_secs;
     long request_timeout_secs;

@@ -77,10 +77,10 @@ void sr_policy_started(struct sr_policy *p, struct sr_worker *w, size_t prefill)
     sr_worker_prefill_done(w, prefill);
 }
 
-void sr_policy_complete(struct sr_policy *p, struct sr_worker *w, bool ok)
+void sr_policy_complete(struct sr_policy *p, struct sr_worker *w, enum sr_breaker_outcome outcome)
 {
     (void)p;
-    sr_worker_load_done(w, ok);
+    sr_worker_load_done(w, outcome);
 }
 
 void sr_policy_worker_removed(struct sr_policy *p, struct sr_worker *w)

@@ -114,7 +114,7 @@ int sr_policy_select(struct sr_policy *p, const struct sr_route_request *req,
                      struct sr_worker **out);
 void sr_policy_dispatch(struct sr_policy *p, struct sr_worker *w, size_t prefill);
 void sr_policy_started(struct sr_policy *p, struct sr_worker *w, size_t prefill);
-void sr_policy_complete(struct sr_policy *p, struct sr_worker *w, bool ok);
+void sr_policy_complete(struct sr_policy *p, struct sr_worker *w, enum sr_breaker_outcome outcome);
 void sr_policy_worker_removed(struct sr_policy *p, struct sr_worker *w);
 void sr_policy_forget(struct sr_policy *p);
 /* Applies the tree parameters (size, eviction interval) and runs an

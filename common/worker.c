@@ -24,10 +24,12 @@ void sr_worker_load_add(struct sr_worker *w)
     atomic_fetch_add_explicit(&w->in_flight, 1, memory_order_relaxed);
 }
 
-void sr_worker_load_done(struct sr_worker *w, bool ok)
+void sr_worker_load_done(struct sr_worker *w, enum sr_breaker_outcome outcome)
 {
     atomic_fetch_sub_explicit(&w->in_flight, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(ok ? &w->processed : &w->failures, 1, memory_order_relaxed);
+    if (outcome != SR_BREAKER_NO_VERDICT)
+        atomic_fetch_add_explicit(outcome == SR_BREAKER_SUCCESS ? &w->processed : &w->failures, 1,
+                                  memory_order_relaxed);
 }
 
 void sr_worker_prefill_add(struct sr_worker *w, size_t bytes)

@@ -95,7 +95,9 @@ static inline long sr_worker_pending_prefill(const struct sr_worker *w)
 }
 
 void sr_worker_load_add(struct sr_worker *w);
-void sr_worker_load_done(struct sr_worker *w, bool ok);
+/* outcome: SUCCESS counts in processed, FAILURE in failures, NO_VERDICT
+ * (client gone before the worker answered, a reset stream) in neither. */
+void sr_worker_load_done(struct sr_worker *w, enum sr_breaker_outcome outcome);
 void sr_worker_prefill_add(struct sr_worker *w, size_t bytes);
 void sr_worker_prefill_done(struct sr_worker *w, size_t bytes);
 

@@ -1,6 +1,7 @@
 /* conn: a client connection's life (see conn.h). */
 #include "conn.h"
 
+#include "budget.h"
 #include "h2.h"
 #include "loop.h"
 #include "pipeline.h"
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #define READ_BUFFER_BYTES   (64 * 1024)
@@ -53,6 +55,8 @@ struct sr_client {
     bool sent_continue;
     bool reading;
     bool draining;
+    bool wrote;         /* bytes reached the socket during this flush */
+    time_t progress_at; /* when the client last took bytes (or had none waiting) */
     /* Unparsed input: during a read event it sits in the loop's scratch
      * buffer; what must wait (pipelined requests behind a busy one) is
      * copied to held. An idle connection holds no input buffer at all. */
@@ -111,9 +115,9 @@ void sr_conn_response_abort(struct sr_conn *c)
     c->ops->response_abort(c);
 }
 
-size_t sr_conn_output_pending(const struct sr_conn *c)
+bool sr_conn_output_full(const struct sr_conn *c, size_t mark)
 {
-    return c->ops->output_pending(c);
+    return c->ops->output_full(c, mark);
 }
 
 void sr_conn_set_drain_cb(struct sr_conn *c, void (*drained)(void *arg), void *arg)
@@ -178,8 +182,10 @@ static void conn_free(struct sr_client *c)
         event_free(c->resume);
     if (c->flush_ev)
         event_free(c->flush_ev);
-    if (c->out)
+    if (c->out) {
+        sr_budget_untrack(c->out);
         evbuffer_free(c->out);
+    }
     sr_free(c->held);
     if (c->ssl) {
         if (!c->handshaking && c->closing)
@@ -190,6 +196,48 @@ static void conn_free(struct sr_client *c)
         evutil_closesocket(c->fd);
     sr_h1_parser_free(c->parser);
     sr_free(c);
+}
+
+static time_t now_secs(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return ts.tv_sec;
+}
+
+/* Response bytes held for this client: its output, and its HTTP/2
+ * streams' data waiting for flow control. */
+static size_t held_bytes(const struct sr_client *c)
+{
+    return evbuffer_get_length(c->out) + (c->h2 ? sr_h2_buffered(c->h2) : 0);
+}
+
+size_t sr_client_reap_stalled(struct sr_loop *l)
+{
+    struct sr_router *r = l->router;
+    time_t now = now_secs();
+    size_t closed = 0;
+    while (sr_budget_exceeded(r)) {
+        struct sr_client *worst = NULL;
+        size_t most = SR_BUDGET_MARK_LOW;
+        for (struct sr_client *c = l->conns; c; c = c->next) {
+            size_t held = held_bytes(c);
+            if (held > most && now - c->progress_at >= r->cfg->slow_client_grace_secs) {
+                worst = c;
+                most = held;
+            }
+        }
+        if (worst == NULL)
+            break;
+        sr_log_warn("closing a client that read nothing for %lds while holding %zu response "
+                    "bytes (the router holds %ld, over --response-buffer-budget-bytes %ld)",
+                    (long)(now - worst->progress_at), most, sr_budget_used(r),
+                    r->cfg->response_buffer_budget_bytes);
+        atomic_fetch_add_explicit(&r->slow_clients_closed, 1, memory_order_relaxed);
+        conn_free(worst);
+        closed++;
+    }
+    return closed;
 }
 
 static void schedule_close(struct sr_client *c)
@@ -237,6 +285,7 @@ static int tls_write(struct sr_client *c)
         int n = SSL_write(c->ssl, data, (int)len);
         if (n > 0) {
             evbuffer_drain(c->out, (size_t)n);
+            c->wrote = true;
             continue;
         }
         int e = SSL_get_error(c->ssl, n);
@@ -259,7 +308,9 @@ static void flush(struct sr_client *c)
             return;
         }
         while (!c->ssl && evbuffer_get_length(c->out) > 0) {
-            if (evbuffer_write(c->out, c->fd) < 0) {
+            int n = evbuffer_write(c->out, c->fd);
+            c->wrote |= n > 0;
+            if (n < 0) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                     break;
                 evbuffer_drain(c->out, evbuffer_get_length(c->out)); /* the client is gone */
@@ -274,6 +325,10 @@ static void flush(struct sr_client *c)
     if (c->h2 && sr_h2_done(c->h2))
         c->closing = true;
     size_t left = evbuffer_get_length(c->out);
+    if (c->wrote || left == 0) {
+        c->progress_at = now_secs();
+        c->wrote = false;
+    }
     if (left > 0)
         event_add(c->write_ev, NULL);
     else
@@ -300,9 +355,9 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
     flush(arg);
 }
 
-static size_t h1_output_pending(const struct sr_conn *base)
+static bool h1_output_full(const struct sr_conn *base, size_t mark)
 {
-    return evbuffer_get_length(((const struct sr_client *)base)->out);
+    return evbuffer_get_length(((const struct sr_client *)base)->out) > mark;
 }
 
 static const char *reason(int status)
@@ -464,7 +519,7 @@ static const struct sr_conn_ops h1_ops = {
     .response_body = h1_response_body,
     .response_end = h1_response_end,
     .response_abort = h1_response_abort,
-    .output_pending = h1_output_pending,
+    .output_full = h1_output_full,
 };
 
 static void parse_error(struct sr_client *c)
@@ -856,14 +911,16 @@ void sr_client_accept(struct sr_loop *l, int fd, const struct sockaddr *addr)
     };
     c->parser = sr_h1_parser_new(&limits);
     c->out = evbuffer_new();
+    c->progress_at = now_secs();
     c->read_ev = event_new(l->base, fd, EV_READ | EV_PERSIST, on_readable, c);
     c->write_ev = event_new(l->base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
     c->timer = evtimer_new(l->base, on_timeout, c);
     c->resume = event_new(l->base, -1, 0, on_resume, c);
     c->flush_ev = event_new(l->base, -1, 0, on_flush, c);
     link_conn(c);
-    if (c->parser == NULL || c->out == NULL || c->read_ev == NULL || c->write_ev == NULL ||
-        c->timer == NULL || c->resume == NULL || c->flush_ev == NULL) {
+    if (c->parser == NULL || c->out == NULL || sr_budget_track(c->out, l) != 0 ||
+        c->read_ev == NULL || c->write_ev == NULL || c->timer == NULL || c->resume == NULL ||
+        c->flush_ev == NULL) {
         sr_log_warn("out of memory accepting a connection");
         conn_free(c);
         return;

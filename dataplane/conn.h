@@ -23,8 +23,11 @@
  * must release everything) before closing. A connection never frees itself
  * inside a call from outside: closes go through its own event.
  *
- * Backpressure: sr_conn_output_pending() tells how much is queued for the
- * client; the drain callback runs when it falls below the low watermark.
+ * Backpressure: sr_conn_output_full() tells whether the client's output is
+ * past a mark (budget.h); the drain callback runs when it falls below the
+ * low watermark. Over the router's buffer budget, sr_client_reap_stalled()
+ * closes the clients that hold the most and have read nothing for the
+ * grace period.
  */
 #ifndef SR_CONN_H
 #define SR_CONN_H
@@ -68,7 +71,7 @@ struct sr_conn_ops {
     void (*response_body)(struct sr_conn *c, const char *data, size_t len);
     void (*response_end)(struct sr_conn *c);
     void (*response_abort)(struct sr_conn *c);
-    size_t (*output_pending)(const struct sr_conn *c);
+    bool (*output_full)(const struct sr_conn *c, size_t mark);
 };
 
 struct sr_conn {
@@ -104,7 +107,9 @@ void sr_conn_response_abort(struct sr_conn *c);
 void sr_conn_attach(struct sr_conn *c, void *exchange, void (*gone)(void *exchange));
 void sr_conn_detach(struct sr_conn *c);
 
-size_t sr_conn_output_pending(const struct sr_conn *c);
+/* True when the response's output (for HTTP/2, also its connection's) is
+ * past mark bytes: time to pause the worker. */
+bool sr_conn_output_full(const struct sr_conn *c, size_t mark);
 void sr_conn_set_drain_cb(struct sr_conn *c, void (*drained)(void *arg), void *arg);
 
 /* ---- connections ---- */
@@ -119,5 +124,12 @@ void sr_client_drain(struct sr_client *c);
 void sr_client_close_now(struct sr_client *c);
 bool sr_client_busy(const struct sr_client *c);
 struct sr_client *sr_client_next(const struct sr_client *c);
+
+/* Over the buffer budget: closes l's connections that hold more than
+ * SR_BUDGET_MARK_LOW response bytes and wrote nothing for
+ * --slow-client-grace-secs, the largest first, while the router stays over
+ * budget. Returns how many were closed. From l's thread, outside any
+ * connection's callback. */
+size_t sr_client_reap_stalled(struct sr_loop *l);
 
 #endif

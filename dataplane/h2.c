@@ -1,6 +1,7 @@
 /* h2: HTTP/2 streams as requests of the one pipeline (see h2.h). */
 #include "h2.h"
 
+#include "budget.h"
 #include "conn.h"
 #include "h1_parser.h"
 #include "loop.h"
@@ -57,7 +58,9 @@ struct sr_h2 {
     bool loopback;
     struct h2_stream *streams;
     size_t nstreams;
-    int depth; /* inside nghttp2: sending waits for the outermost call */
+    size_t buffered; /* response bytes in the streams' buffers, together */
+    bool over_cap;   /* buffered went past the connection's cap: a sweep resumes streams */
+    int depth;       /* inside nghttp2: sending waits for the outermost call */
 };
 
 static const struct sr_conn_ops stream_ops;
@@ -89,8 +92,10 @@ static void stream_free(struct h2_stream *st)
     if (st->next)
         st->next->prev = st->prev;
     h->nstreams--;
-    if (st->out)
+    if (st->out) {
+        sr_budget_untrack(st->out); /* its bytes leave the loop's and the session's counts */
         evbuffer_free(st->out);
+    }
     sr_free(st->arena);
     sr_free(st->body);
     sr_free(st);
@@ -115,6 +120,28 @@ static long arena_add(struct h2_stream *st, const uint8_t *data, size_t len)
     return at;
 }
 
+/* Keeps the session's total of stream bytes (an evbuffer callback on each
+ * stream's buffer). */
+static void on_stream_buffer(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    (void)buf;
+    struct sr_h2 *h = arg;
+    h->buffered = h->buffered + info->n_added - info->n_deleted;
+}
+
+/* The connection fell back under its cap: every paused stream may go on
+ * (the proxy pauses again any that is still full). */
+static void resume_streams(struct sr_h2 *h)
+{
+    size_t cap = SR_BUDGET_CONN_FACTOR * SR_BUDGET_MARK_LOW;
+    if (!h->over_cap || h->buffered >= cap)
+        return;
+    h->over_cap = false;
+    for (struct h2_stream *st = h->streams; st; st = st->next)
+        if (st->base.drained && evbuffer_get_length(st->out) < STREAM_LOW_WATER)
+            st->base.drained(st->base.drained_arg);
+}
+
 static ssize_t read_response(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length,
                              uint32_t *flags, nghttp2_data_source *source, void *user_data)
 {
@@ -126,8 +153,9 @@ static ssize_t read_response(nghttp2_session *session, int32_t id, uint8_t *buf,
     if (n < 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     size_t left = evbuffer_get_length(st->out);
-    if (left < STREAM_LOW_WATER && st->base.drained)
+    if (left < STREAM_LOW_WATER && st->base.drained && !st->h2->over_cap)
         st->base.drained(st->base.drained_arg); /* the proxy resumes the worker */
+    resume_streams(st->h2);
     if (left > 0)
         return n;
     if (st->eof)
@@ -248,9 +276,19 @@ static void stream_abort(struct sr_conn *c)
     wake(st->h2);
 }
 
-static size_t stream_pending(const struct sr_conn *c)
+/* Full: the stream's own data past mark, or the connection's past
+ * SR_BUDGET_CONN_FACTOR marks (then streams resume together once it is
+ * back under the cap; budget.h). */
+static bool stream_full(const struct sr_conn *c, size_t mark)
 {
-    return evbuffer_get_length(((const struct h2_stream *)c)->out);
+    const struct h2_stream *st = (const struct h2_stream *)c;
+    if (evbuffer_get_length(st->out) > mark)
+        return true;
+    if (st->h2->buffered > SR_BUDGET_CONN_FACTOR * mark) {
+        st->h2->over_cap = true;
+        return true;
+    }
+    return false;
 }
 
 static const struct sr_conn_ops stream_ops = {
@@ -259,7 +297,7 @@ static const struct sr_conn_ops stream_ops = {
     .response_body = stream_body,
     .response_end = stream_end,
     .response_abort = stream_abort,
-    .output_pending = stream_pending,
+    .output_full = stream_full,
 };
 
 /* The request is complete: to the pipeline. */
@@ -318,7 +356,11 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
     struct h2_stream *st = sr_calloc(1, sizeof(*st));
-    if (st == NULL || (st->out = evbuffer_new()) == NULL) {
+    if (st == NULL || (st->out = evbuffer_new()) == NULL ||
+        sr_budget_track(st->out, h->loop) != 0 ||
+        evbuffer_add_cb(st->out, on_stream_buffer, h) == NULL) {
+        if (st && st->out)
+            evbuffer_free(st->out); /* still empty: nothing counted */
         sr_free(st);
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* this stream is reset */
     }
@@ -535,6 +577,11 @@ bool sr_h2_done(const struct sr_h2 *h)
 size_t sr_h2_streams(const struct sr_h2 *h)
 {
     return h->nstreams;
+}
+
+size_t sr_h2_buffered(const struct sr_h2 *h)
+{
+    return h->buffered;
 }
 
 void sr_h2_drain(struct sr_h2 *h)

@@ -9,9 +9,11 @@
  * reads (after TLS) and writes what it queues into the connection's output
  * buffer. Flow control: a stream's response waits in its own buffer until
  * the client's window takes it; the proxy sees that buffer through
- * sr_conn_output_pending() and pauses the worker's socket, so a slow
- * reader slows only its own stream. A stream reset by the client cancels
- * its exchange (its gone callback), which releases the worker request.
+ * sr_conn_output_full() and pauses the worker's socket, so a slow
+ * reader slows only its own stream, until the connection as a whole holds
+ * SR_BUDGET_CONN_FACTOR marks (budget.h): then every stream that receives
+ * pauses, and all resume together once it is back under the cap. A stream reset by the client
+ * cancels its exchange (its gone callback), which releases the worker request.
  *
  * Limits: --max-header-size per header list, --max-payload-size per
  * request body (413), 100 concurrent streams, and nghttp2's protections
@@ -44,6 +46,9 @@ void sr_h2_send(struct sr_h2 *h);
 /* Nothing more will be read or written: the connection may close. */
 bool sr_h2_done(const struct sr_h2 *h);
 size_t sr_h2_streams(const struct sr_h2 *h);
+
+/* Response bytes waiting in the streams' buffers (flow control). */
+size_t sr_h2_buffered(const struct sr_h2 *h);
 /* Graceful stop: GOAWAY; open streams finish. */
 void sr_h2_drain(struct sr_h2 *h);
 

@@ -2,6 +2,7 @@
 #include "loop.h"
 
 #include "accept_guard.h"
+#include "budget.h"
 #include "conn.h"
 #include "pipeline.h"
 #include "upstream.h"
@@ -167,7 +168,8 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     sr_pipeline_run_queue(l);
 }
 
-/* While draining: stop once every connection is closed. */
+/* Every 50 ms: while draining, stop once every connection is closed;
+ * every second, over the response buffer budget, close stalled clients. */
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -175,6 +177,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     struct sr_loop *l = arg;
     if (l->draining && l->conns == NULL)
         event_base_loopexit(l->base, NULL);
+    if (++l->ticks % 20 == 0 && sr_budget_exceeded(l->router))
+        sr_client_reap_stalled(l);
 }
 
 /* --pin-threads: loop i runs on the i-th CPU the process may use. */

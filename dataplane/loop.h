@@ -65,7 +65,9 @@ struct sr_loop {
     struct event *wake;      /* activated from other threads: drain, slot freed */
     struct sr_client *conns; /* every open client connection (linked by conn.c) */
     atomic_long nconns;
+    atomic_long out_bytes; /* response bytes buffered for this loop's clients (budget.h) */
     bool draining;
+    unsigned long ticks;                           /* 50 ms ticks since start */
     struct sr_waiter *waiters_head, *waiters_tail; /* --max-concurrent-requests queue */
     struct sr_loop_metrics metrics;
     struct sr_worker_set *set; /* cached registry snapshot */

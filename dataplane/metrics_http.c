@@ -2,6 +2,7 @@
 #include "metrics_http.h"
 
 #include "accept_guard.h"
+#include "budget.h"
 #include "loop.h"
 #include "routes.h"
 
@@ -188,6 +189,14 @@ void sr_metrics_render(struct sr_router *r, FILE *out)
     sr_metrics_write_header(out, "sglang_router_accept_pauses_total", "counter",
                             "Pauses in accepting: the process ran out of descriptors.");
     fprintf(out, "sglang_router_accept_pauses_total %lu\n", atomic_load(&r->accept_pauses));
+    sr_metrics_write_header(out, "sglang_router_buffered_response_bytes", "gauge",
+                            "Response bytes held for clients (--response-buffer-budget-bytes).");
+    fprintf(out, "sglang_router_buffered_response_bytes %ld\n", sr_budget_used(r));
+    sr_metrics_write_header(out, "sglang_router_slow_clients_closed_total", "counter",
+                            "Clients closed over the buffer budget after reading nothing for "
+                            "--slow-client-grace-secs.");
+    fprintf(out, "sglang_router_slow_clients_closed_total %lu\n",
+            atomic_load(&r->slow_clients_closed));
     sr_metrics_write_header(out, "sglang_router_open_connections", "gauge",
                             "Client connections open, per event-loop thread.");
     for (size_t i = 0; i < r->nloops; i++)

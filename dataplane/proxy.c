@@ -1,6 +1,7 @@
 /* proxy: one proxied request from routing to the last byte (see proxy.h). */
 #include "proxy.h"
 
+#include "budget.h"
 #include "fetch.h"
 #include "loop.h"
 #include "pipeline.h"
@@ -17,8 +18,7 @@
 #include <strings.h>
 #include <time.h>
 
-#define CLIENT_HIGH_WATERMARK (1024 * 1024)
-#define MAX_EXCLUDED          64
+#define MAX_EXCLUDED 64
 
 struct exchange;
 
@@ -205,7 +205,7 @@ static void end_attempt(struct exchange *ex, enum sr_breaker_outcome outcome)
         return;
     ex->counted = false;
     prefill_over(ex);
-    sr_policy_complete(ex->policy, ex->worker, outcome != SR_BREAKER_FAILURE);
+    sr_policy_complete(ex->policy, ex->worker, outcome);
     atomic_fetch_sub_explicit(&ex->loop->router->in_flight, 1, memory_order_relaxed);
     struct sr_breaker *b = &ex->worker->breaker;
     if (sr_breaker_record(b, &ex->loop->router->breaker, ex->ticket, outcome,
@@ -375,7 +375,7 @@ static void on_body(void *ctx, const char *data, size_t len)
         prefill_over(ex);
     }
     sr_conn_response_body(ex->conn, data, len);
-    if (sr_conn_output_pending(ex->conn) > CLIENT_HIGH_WATERMARK) {
+    if (sr_conn_output_full(ex->conn, sr_budget_response_mark(ex->loop->router))) {
         sr_upstream_pause(ex->up, true);
         sr_conn_set_drain_cb(ex->conn, on_drained, ex);
     }

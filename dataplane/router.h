@@ -48,6 +48,7 @@ struct sr_router {
     long max_connections;   /* client connections at once (--max-connections, or derived) */
     atomic_ulong connections_refused; /* closed at accept: over max_connections */
     atomic_ulong accept_pauses;       /* accepting paused: out of descriptors */
+    atomic_ulong slow_clients_closed; /* over the buffer budget (budget.h) */
     struct timespec started;
 };
 

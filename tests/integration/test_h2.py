@@ -290,5 +290,67 @@ class Abuse(H2Case):
         self.assertEqual(request(r.port, "GET", "/health").status, 200)
 
 
+def rss_mb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(f.read().split("VmRSS:")[1].split()[0]) / 1024
+
+
+def metric(r, name):
+    for line in request(r.metrics_port, "GET", "/metrics").body.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError("no metric " + name)
+
+
+class UnreadResponses(ProcTestCase):
+    """Clients that never read (issue 18: four HTTP/2 connections with 100
+    unread streams each took the router from 7 MB to 461 MB)."""
+
+    def setUp(self):
+        super().setUp()
+        self.w = self.sim("--zero-latency")
+
+    def open_unread(self, r, conns=4, streams=100):
+        clients = []
+        for _ in range(conns):
+            c = Client(r.port)  # the connection window is open; no stream window is ever
+            self.addCleanup(c.close)
+            for _ in range(streams):
+                c.request("POST", "/v1/completions", completion(200000), ack=False)
+            clients.append(c)
+        return clients
+
+    def test_unread_streams_are_bounded_per_connection(self):
+        r = self.router("--worker-urls", self.w.url, "--prometheus-port", "0")
+        base = rss_mb(r.p.pid)
+        clients = self.open_unread(r)
+        time.sleep(3)
+        held = metric(r, "sglang_router_buffered_response_bytes")
+        # Per connection: 4 MiB, plus at most one worker read per stream past it.
+        self.assertLess(held, 4 * (4 + 100 * 0.0625) * 2 ** 20)
+        self.assertGreater(held, 4 * 2 ** 20)  # they did fill up
+        self.assertLess(rss_mb(r.p.pid) - base, 100)
+        for c in clients:
+            c.close()
+        wait_until(lambda: metric(r, "sglang_router_buffered_response_bytes") == 0, what="buffers freed")
+        wait_until(lambda: metric(r, "sglang_router_in_flight_requests") == 0, what="in-flight 0")
+
+    def test_over_budget_stalled_clients_are_closed(self):
+        r = self.router("--worker-urls", self.w.url, "--prometheus-port", "0",
+                        "--response-buffer-budget-bytes", str(8 * 2 ** 20), "--slow-client-grace-secs", "1")
+        clients = self.open_unread(r)
+        wait_until(lambda: metric(r, "sglang_router_slow_clients_closed_total") >= 1, timeout=15,
+                   what="a stalled client closed")
+        wait_until(lambda: metric(r, "sglang_router_buffered_response_bytes") <= 8 * 2 ** 20, timeout=15,
+                   what="back under the budget")
+        self.assertIn("read nothing for", r.stderr())
+        # Readers are still served meanwhile.
+        ok = request(r.port, "POST", "/generate", {"text": "hi", "sampling_params": {"max_new_tokens": 2}})
+        self.assertEqual(ok.status, 200)
+        for c in clients:
+            c.close()
+        wait_until(lambda: metric(r, "sglang_router_in_flight_requests") == 0, what="in-flight 0")
+
+
 if __name__ == "__main__":
     unittest.main()

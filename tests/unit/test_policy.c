@@ -178,7 +178,7 @@ static void test_shortest_queue_breaks_ties_randomly(void **state)
     sr_policy_dispatch(p, f->w[1], 0);
     assert_int_equal(sr_worker_load(f->w[1]), 2);
     assert_int_equal(route(f, p, NULL), 2);
-    sr_policy_complete(p, f->w[1], true);
+    sr_policy_complete(p, f->w[1], SR_BREAKER_SUCCESS);
     assert_int_equal(sr_worker_load(f->w[1]), 1);
     set_loads(f, 0, 0, 0, 0);
     sr_policy_destroy(p);
@@ -478,7 +478,7 @@ static void test_cache_cost_reports_expected_prefill(void **state)
     assert_int_equal(prefill, strlen(longer) - strlen(T));
 
     sr_policy_started(p, w, strlen(T));
-    sr_policy_complete(p, w, true);
+    sr_policy_complete(p, w, SR_BREAKER_SUCCESS);
     assert_int_equal(sr_worker_pending_prefill(w), 0);
     assert_int_equal(sr_worker_load(w), 0);
     sr_policy_destroy(p);

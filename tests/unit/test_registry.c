@@ -119,7 +119,7 @@ static void test_replace_keeps_surviving_records(void **state)
     assert_int_equal(sr_registry_replace(r, NULL, 0, NULL), 0);
     struct sr_worker_set *s3 = sr_registry_acquire(r);
     assert_int_equal(s3->count, 0);
-    sr_worker_load_done(b, true);
+    sr_worker_load_done(b, SR_BREAKER_SUCCESS);
     sr_worker_set_release(s1);
     sr_worker_set_release(s2);
     sr_worker_set_release(s3);

@@ -64,8 +64,15 @@ static void test_load_accounting(void **state)
     sr_worker_load_add(w);
     sr_worker_load_add(w);
     assert_int_equal(sr_worker_load(w), 2);
-    sr_worker_load_done(w, true);
-    sr_worker_load_done(w, false);
+    sr_worker_load_done(w, SR_BREAKER_SUCCESS);
+    sr_worker_load_done(w, SR_BREAKER_FAILURE);
+    assert_int_equal(sr_worker_load(w), 0);
+    assert_int_equal(atomic_load(&w->processed), 1);
+    assert_int_equal(atomic_load(&w->failures), 1);
+    /* A request whose client left before the worker answered (a reset
+     * stream) was processed by nobody (issue 18). */
+    sr_worker_load_add(w);
+    sr_worker_load_done(w, SR_BREAKER_NO_VERDICT);
     assert_int_equal(sr_worker_load(w), 0);
     assert_int_equal(atomic_load(&w->processed), 1);
     assert_int_equal(atomic_load(&w->failures), 1);
