@@ -61,7 +61,8 @@ struct sr_config {
     char *health_check_endpoint;
     /* admin, metrics, logs */
     char *admin_api_key;
-    struct sr_strlist api_keys; /* --api-key, plus --api-key-file's at start */
+    char *admin_api_key_file;   /* excludes admin_api_key */
+    struct sr_strlist api_keys; /* --api-key only (the file's are in the holder) */
     char *tls_cert_path;
     char *tls_key_path;
     char *tls_ca_path;
@@ -70,6 +71,7 @@ struct sr_config {
     char *admin_host;
     long admin_port; /* -1 = off; 0 = any free port */
     char *admin_token;
+    char *admin_token_file; /* excludes admin_token */
     bool admin_allow_insecure;
     char *admin_tls_cert_path;
     char *admin_tls_key_path;
