@@ -71,7 +71,8 @@ struct sr_config {
     bool disable_circuit_breaker;
     /* admin, metrics, logs */
     char *admin_api_key;
-    struct sr_strlist api_keys; /* --api-key, plus --api-key-file's at start */
+    char *admin_api_key_file;   /* excludes admin_api_key */
+    struct sr_strlist api_keys; /* --api-key only (the file's are in the holder) */
     char *tls_cert_path;
     char *tls_key_path;
     char *tls_ca_path;
@@ -80,6 +81,7 @@ struct sr_config {
     char *admin_host;
     long admin_port; /* -1 = off; 0 = any free port */
     char *admin_token;
+    char *admin_token_file; /* excludes admin_token */
     bool admin_allow_insecure;
     char *admin_tls_cert_path;
     char *admin_tls_key_path;

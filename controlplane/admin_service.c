@@ -732,9 +732,9 @@ struct sr_admin *sr_admin_start(const struct sr_admin_config *cfg, struct sr_reg
     if (!is_loopback(cfg->host) && cfg->token == NULL && cfg->tls_ca == NULL &&
         !cfg->allow_insecure) {
         snprintf(err, errlen,
-                 "--admin-host %s is not a loopback address: set --admin-token or client "
-                 "certificates (--admin-tls-ca-path), or --admin-allow-insecure to serve it "
-                 "unauthenticated",
+                 "--admin-host %s is not a loopback address: set --admin-token-file (or "
+                 "--admin-token) or client certificates (--admin-tls-ca-path), or "
+                 "--admin-allow-insecure to serve it unauthenticated",
                  cfg->host);
         return NULL;
     }

@@ -14,6 +14,7 @@
 #define SR_ADMIN_SERVICE_H
 
 #include "common/registry.h"
+#include "common/secret.h"
 #include "common/settings.h"
 
 #include <event2/event.h>
@@ -43,10 +44,10 @@ struct sr_admin_hooks {
 
 struct sr_admin_config {
     const char *host;
-    long port;           /* 0 = any free port */
-    const char *token;   /* required bearer token, or NULL */
-    bool allow_insecure; /* serve a non-loopback address without a token */
-    size_t max_message;  /* largest request accepted, bytes */
+    long port;               /* 0 = any free port */
+    struct sr_secret *token; /* required bearer token (reloadable; outlives the API), or NULL */
+    bool allow_insecure;     /* serve a non-loopback address without a token */
+    size_t max_message;      /* largest request accepted, bytes */
     /* TLS: certificate chain and key; with ca, client certificates are
      * required and verified (mutual TLS). All NULL: cleartext. */
     const char *tls_cert, *tls_key, *tls_ca;

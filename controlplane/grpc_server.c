@@ -394,7 +394,7 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
         call->grpc_content = valuelen >= 16 && memcmp(v, "application/grpc", 16) == 0 &&
                              (valuelen == 16 || v[16] == '+' || v[16] == ';');
     } else if (header_is(name, namelen, "authorization")) {
-        call->authorized = sr_bearer_matches(v, valuelen, c->server->cfg.token);
+        call->authorized = sr_secret_bearer_ok(c->server->cfg.token, v, valuelen);
     } else if (header_is(name, namelen, "grpc-timeout")) {
         call->has_timeout = sr_grpc_parse_timeout(v, valuelen, &call->timeout_ms);
     }

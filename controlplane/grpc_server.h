@@ -21,6 +21,8 @@
 #ifndef SR_GRPC_SERVER_H
 #define SR_GRPC_SERVER_H
 
+#include "common/secret.h"
+
 #include <event2/event.h>
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
@@ -41,12 +43,15 @@ struct sr_grpc_method {
 struct sr_grpc_server_config {
     const char *host;
     long port;              /* 0 = any free port */
-    const char *token;      /* required bearer token; NULL = none */
     size_t max_message;     /* largest request message accepted, bytes */
     uint32_t max_streams;   /* concurrent streams per connection */
     size_t max_connections; /* beyond: new connections are closed at once */
     long stop_grace_ms;     /* how long stop waits for connections to drain */
     struct ssl_ctx_st *tls; /* TLS context (the server takes a reference), or NULL */
+    /* The bearer token calls must carry (common/secret.h; checked once per
+     * call, when its headers arrive, so a reload applies to new calls), or
+     * NULL for none. Not owned; must outlive the server. */
+    struct sr_secret *token;
 };
 
 /* Binds the listener (so the port is known and errors are reported before

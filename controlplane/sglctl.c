@@ -1,7 +1,7 @@
 /*
  * sglctl: the command-line client of the router's gRPC admin API.
  *
- *   sglctl [--addr HOST:PORT] [--token T] [--tls --ca F --cert F --key F]
+ *   sglctl [--addr HOST:PORT] [--token-file F | --token T] [--tls --ca F --cert F --key F]
  *          [--timeout S] [--json] COMMAND ...
  *
  * Commands map one to one onto RouterAdmin / grpc.health.v1 calls; output
@@ -13,6 +13,7 @@
 #include "grpc_wire.h"
 #include "pb_json.h"
 
+#include "common/secret.h"
 #include "common/tls_config.h"
 
 #include "grpc/health/v1/health.pb-c.h"
@@ -47,7 +48,8 @@ struct ctl {
 };
 
 static const char usage[] =
-    "usage: sglctl [--addr HOST:PORT] [--token T] [--tls [--ca F] [--cert F --key F]]\n"
+    "usage: sglctl [--addr HOST:PORT] [--token-file F | --token T]\n"
+    "              [--tls [--ca F] [--cert F --key F]]\n"
     "              [--timeout SECS] [--json] COMMAND\n"
     "\n"
     "The router's admin API (start the router with --admin-port PORT).\n"
@@ -69,7 +71,9 @@ static const char usage[] =
     "\n"
     "options:\n"
     "  --addr HOST:PORT   admin address (default $SGLCTL_ADDR or 127.0.0.1:30001)\n"
-    "  --token T          bearer token (default $SGLCTL_TOKEN)\n"
+    "  --token-file F     bearer token from this file (trailing whitespace trimmed)\n"
+    "  --token T          bearer token (default $SGLCTL_TOKEN; visible in ps: prefer\n"
+    "                     --token-file or the variable)\n"
     "  --tls              TLS, verifying the router's certificate (system CAs)\n"
     "  --ca FILE          ... against this CA instead (implies --tls)\n"
     "  --cert F --key F   present this client certificate (mutual TLS)\n"
@@ -672,6 +676,7 @@ static bool split_addr(const char *addr, struct ctl *ctl)
 int main(int argc, char **argv)
 {
     struct ctl ctl = {.timeout_ms = 10000, .token = getenv("SGLCTL_TOKEN")};
+    const char *token_file = NULL, *token_flag = NULL;
     const char *addr = getenv("SGLCTL_ADDR");
     if (addr == NULL || addr[0] == '\0')
         addr = "127.0.0.1:30001";
@@ -685,8 +690,9 @@ int main(int argc, char **argv)
         snprintf(name, sizeof(name), "%.*s", eq ? (int)(eq - opt) : (int)strlen(opt), opt);
         const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
         bool takes_value = strcmp(name, "--addr") == 0 || strcmp(name, "--token") == 0 ||
-                           strcmp(name, "--timeout") == 0 || strcmp(name, "--ca") == 0 ||
-                           strcmp(name, "--cert") == 0 || strcmp(name, "--key") == 0;
+                           strcmp(name, "--token-file") == 0 || strcmp(name, "--timeout") == 0 ||
+                           strcmp(name, "--ca") == 0 || strcmp(name, "--cert") == 0 ||
+                           strcmp(name, "--key") == 0;
         if (is_help(opt)) {
             fputs(usage, stdout);
             return 0;
@@ -715,7 +721,9 @@ int main(int argc, char **argv)
             ctl.tls_files.key = value;
             ctl.tls = true;
         } else if (strcmp(name, "--token") == 0) {
-            ctl.token = value[0] ? value : NULL;
+            token_flag = value;
+        } else if (strcmp(name, "--token-file") == 0) {
+            token_file = value;
         } else {
             char *end = NULL;
             double secs = strtod(value, &end);
@@ -726,9 +734,21 @@ int main(int argc, char **argv)
     }
     if (!split_addr(addr, &ctl))
         return usage_error("--addr: expected HOST:PORT (got '%s')", addr);
+    if (token_flag && token_file)
+        return usage_error("--token and --token-file: give one of them");
+    if (token_flag)
+        ctl.token = token_flag[0] ? token_flag : NULL;
     if (i >= argc) {
         fputs(usage, stderr);
         return EXIT_USAGE;
+    }
+    char *file_token = NULL;
+    if (token_file) {
+        char why[400];
+        file_token = sr_secret_read_one("--token-file", token_file, why, sizeof(why));
+        if (file_token == NULL)
+            return usage_error("%s", why);
+        ctl.token = file_token;
     }
     const char *cmd = argv[i];
     int rest = argc - i - 1;
@@ -749,5 +769,6 @@ int main(int argc, char **argv)
     else
         status = usage_error("unknown command '%s'", cmd);
     sr_grpc_client_free(ctl.client);
+    sr_secret_string_free(file_token);
     return status;
 }

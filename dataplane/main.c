@@ -3,7 +3,8 @@
  * main: options → shared state (registry, policy) → listening sockets →
  * loop threads → on the main thread: health checks, metrics, signals →
  * drain on SIGTERM/SIGINT (in-flight requests finish within the grace
- * period; a second signal stops at once) → exit 0.
+ * period; a second signal stops at once) → exit 0. SIGHUP rereads the TLS
+ * certificate and every secret file.
  */
 #include "admin_glue.h"
 #include "health.h"
@@ -15,6 +16,7 @@
 #include "common/alloc.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/secret.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -31,6 +33,7 @@ struct main_state {
     struct sr_router *router;
     struct event_base *base;
     struct sr_tls_files tls_files;
+    struct sr_secret *admin_token; /* --admin-token(-file), or NULL */
     struct event *grace;
     int signals;
 };
@@ -95,22 +98,43 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_add(m->grace, &tv);
 }
 
-/* SIGHUP: the public port's certificate and key are read again; open
- * connections keep the ones they started with. */
+/* Rereads one secret file (what: "API keys", ...); a file that cannot be
+ * used keeps the secrets in force. Messages never carry a secret. */
+static bool reload_secret(struct sr_secret *s, const char *what)
+{
+    const char *path = sr_secret_path(s);
+    if (path == NULL)
+        return false;
+    char err[400];
+    if (sr_secret_reload(s, err, sizeof(err)) == 0)
+        sr_log_info("SIGHUP: %s reloaded from %s (%zu in force)", what, path, sr_secret_count(s));
+    else
+        sr_log_warn("SIGHUP: keeping the current %s: %s", what, err);
+    return true;
+}
+
+/* SIGHUP: the public port's certificate and key, and every secret file,
+ * are read again. Open connections keep the certificate they started with;
+ * new secrets apply to requests and RPCs checked from now on. */
 static void on_hangup(evutil_socket_t sig, short what, void *arg)
 {
     (void)sig;
     (void)what;
     struct main_state *m = arg;
-    if (m->router->tls == NULL) {
-        sr_log_info("SIGHUP: no TLS to reload");
-        return;
+    bool any = false;
+    if (m->router->tls) {
+        char err[400];
+        if (sr_tls_reload(m->router->tls, err, sizeof(err)) == 0)
+            sr_log_info("SIGHUP: TLS certificate reloaded from %s", m->tls_files.cert);
+        else
+            sr_log_error("SIGHUP: keeping the current TLS certificate: %s", err);
+        any = true;
     }
-    char err[400];
-    if (sr_tls_reload(m->router->tls, err, sizeof(err)) == 0)
-        sr_log_info("SIGHUP: TLS certificate reloaded from %s", m->tls_files.cert);
-    else
-        sr_log_error("SIGHUP: keeping the current TLS certificate: %s", err);
+    any |= reload_secret(m->router->api_keys, "API keys");
+    any |= reload_secret(m->router->admin_api_key, "admin API key");
+    any |= reload_secret(m->admin_token, "admin token");
+    if (!any)
+        sr_log_info("SIGHUP: no TLS certificate or secret file to reload");
 }
 
 /* Ends the main loop once every loop thread has stopped. */
@@ -128,40 +152,37 @@ static void forget_removed(void *ctx, struct sr_worker *w)
     sr_settings_forget_worker(ctx, w);
 }
 
-/* Appends the keys of --api-key-file (one per line; blank lines and
- * lines starting with # skipped) to cfg->api_keys. false with a one-line
- * message on stderr. */
-static bool load_api_keys(struct sr_config *cfg)
+/* One secret holder from a flag and its file form (they exclude each
+ * other, but for --api-key, repeatable, whose file adds keys). *out stays
+ * NULL when neither is given. false with a one-line message on stderr. */
+static bool load_secret(struct sr_secret **out, const char *flag, const char *const *fixed,
+                        size_t nfixed, const char *path, enum sr_secret_format fmt, bool exclusive)
 {
-    if (cfg->api_key_file == NULL)
+    if (nfixed == 0 && path == NULL)
         return true;
-    FILE *f = fopen(cfg->api_key_file, "r");
-    if (f == NULL) {
-        fprintf(stderr, "sglang-router: --api-key-file %s: %s\n", cfg->api_key_file,
-                strerror(errno));
+    if (exclusive && nfixed > 0 && path) {
+        fprintf(stderr, "sglang-router: %.*s and %s: give one of them\n",
+                (int)(strlen(flag) - strlen("-file")), flag, flag);
         return false;
     }
-    char line[4096];
-    size_t found = 0;
-    bool ok = true;
-    while (ok && fgets(line, sizeof(line), f)) {
-        size_t n = strcspn(line, "\r\n");
-        line[n] = '\0';
-        while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t'))
-            line[--n] = '\0';
-        const char *key = line + strspn(line, " \t");
-        if (key[0] == '\0' || key[0] == '#')
-            continue;
-        ok = sr_config_set(cfg, "api-key", key, NULL, 0) == 0;
-        found++;
-    }
-    fclose(f);
-    if (!ok || found == 0) {
-        fprintf(stderr, "sglang-router: --api-key-file %s: %s\n", cfg->api_key_file,
-                ok ? "no key in the file" : "out of memory");
-        return false;
-    }
-    return true;
+    char err[400];
+    *out = sr_secret_new(fixed, nfixed, flag, path, fmt, err, sizeof(err));
+    if (*out == NULL)
+        fprintf(stderr, "sglang-router: %s\n", err);
+    return *out != NULL;
+}
+
+/* The API keys, the admin API key and the admin token, from their flags
+ * and files (read now, and again on SIGHUP). */
+static bool load_secrets(struct sr_router *r, struct main_state *m, const struct sr_config *cfg)
+{
+    const char *admin_key = cfg->admin_api_key, *token = cfg->admin_token;
+    return load_secret(&r->api_keys, "--api-key-file", (const char *const *)cfg->api_keys.items,
+                       cfg->api_keys.n, cfg->api_key_file, SR_SECRET_LINES, false) &&
+           load_secret(&r->admin_api_key, "--admin-api-key-file", &admin_key, admin_key != NULL,
+                       cfg->admin_api_key_file, SR_SECRET_ONE, true) &&
+           load_secret(&m->admin_token, "--admin-token-file", &token, token != NULL,
+                       cfg->admin_token_file, SR_SECRET_ONE, true);
 }
 
 /* Raises the soft open-file limit to the hard one (what nginx's
@@ -209,10 +230,6 @@ int main(int argc, char **argv)
     int status = sr_config_from_args(&cfg, argc, argv, stdout, stderr);
     if (status >= 0)
         return status;
-    if (!load_api_keys(&cfg)) {
-        sr_config_clear(&cfg);
-        return 2;
-    }
     enum sr_log_level level;
     if (sr_log_parse_level(cfg.log_level, &level) == 0)
         sr_log_set_level(level);
@@ -236,6 +253,10 @@ int main(int argc, char **argv)
 
     const char *why = NULL;
     int err = 0;
+    if (!load_secrets(&r, &m, &cfg)) {
+        status = 2;
+        goto out;
+    }
     r.registry = sr_registry_new();
     r.addrs = sr_addr_book_new();
     static const char *const public_alpn[] = {"h2", "http/1.1", NULL};
@@ -328,7 +349,7 @@ int main(int argc, char **argv)
         struct sr_admin_config ac = {
             .host = cfg.admin_host,
             .port = cfg.admin_port,
-            .token = cfg.admin_token,
+            .token = m.admin_token,
             .allow_insecure = cfg.admin_allow_insecure,
             .max_message = (size_t)cfg.admin_max_message_size,
             .tls_cert = cfg.admin_tls_cert_path,
@@ -388,6 +409,9 @@ out:
     sr_registry_free(r.registry);
     sr_settings_free(r.settings);
     sr_tls_free(r.tls);
+    sr_secret_free(r.api_keys);
+    sr_secret_free(r.admin_api_key);
+    sr_secret_free(m.admin_token);
     sr_addr_book_free(r.addrs);
     sr_config_clear(&cfg);
     return status;

@@ -84,27 +84,25 @@ void sr_pipeline_count(struct sr_loop *l, const struct sr_route *route, int stat
 /* Any route but the open ones, when the router has API keys: one of them,
  * or the admin key, as a Bearer token. Every key is compared (in constant
  * time), so the time taken does not tell which one came close. */
-static bool api_key_ok(const struct sr_config *cfg, const struct sr_request *req)
+static bool api_key_ok(struct sr_router *r, const struct sr_request *req)
 {
     const struct sr_http_header *h = sr_request_header(req, "authorization");
-    bool ok = false;
-    for (size_t i = 0; i < cfg->api_keys.n; i++)
-        ok |= h && sr_bearer_matches(h->value, h->value_len, cfg->api_keys.items[i]);
-    if (cfg->admin_api_key)
-        ok |= h && sr_bearer_matches(h->value, h->value_len, cfg->admin_api_key);
+    if (h == NULL)
+        return false;
+    bool ok = sr_secret_bearer_ok(r->api_keys, h->value, h->value_len);
+    ok |= sr_secret_bearer_ok(r->admin_api_key, h->value, h->value_len);
     return ok;
 }
 
 /* Admin routes: loopback clients, or the --admin-api-key bearer. */
-static int admin_access(const struct sr_config *cfg, const struct sr_request *req)
+static int admin_access(struct sr_router *r, const struct sr_request *req)
 {
-    const char *key = cfg->admin_api_key;
     const struct sr_http_header *h = sr_request_header(req, "authorization");
-    if (h && sr_bearer_matches(h->value, h->value_len, key))
+    if (h && sr_secret_bearer_ok(r->admin_api_key, h->value, h->value_len))
         return 0;
     if (req->client_loopback)
         return 0;
-    return key ? 401 : 403;
+    return r->admin_api_key ? 401 : 403;
 }
 
 /* ---- concurrency limit ----------------------------------------------------- */
@@ -261,7 +259,7 @@ void sr_pipeline_handle(struct sr_conn *c, const struct sr_request *req)
                known ? "method not allowed for this path" : "no such route");
         return;
     }
-    if (l->router->cfg->api_keys.n > 0 && !route->open && !api_key_ok(l->router->cfg, req)) {
+    if (l->router->api_keys && !route->open && !api_key_ok(l->router, req)) {
         refuse(c, req, route, 401,
                sr_request_header(req, "authorization")
                    ? "invalid API key (Authorization: Bearer KEY)"
@@ -269,14 +267,14 @@ void sr_pipeline_handle(struct sr_conn *c, const struct sr_request *req)
         return;
     }
     if (route->admin) {
-        int denied = admin_access(l->router->cfg, req);
+        int denied = admin_access(l->router, req);
         if (denied) {
             refuse(c, req, route, denied,
                    denied == 401 ? "a valid admin API key is required (Authorization: "
                                    "Bearer KEY)"
                                  : "worker management is allowed from loopback only "
-                                   "(start the router with --admin-api-key to allow "
-                                   "it remotely)");
+                                   "(start the router with --admin-api-key-file to "
+                                   "allow it remotely)");
             return;
         }
     }

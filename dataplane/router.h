@@ -6,7 +6,9 @@
  * start), the routing settings that change at runtime (common/settings.h:
  * the policy and its tunables; each loop keeps a view it refreshes when
  * their version moves), the worker registry (snapshots), the address book
- * of workers, and the drain flag.
+ * of workers, the credentials (common/secret.h holders, swapped by a
+ * SIGHUP reload while loops check requests against them), and the drain
+ * flag.
  * Everything else belongs to one event loop (loop.h): client connections,
  * worker connection pools, metric shards.
  *
@@ -29,6 +31,7 @@
 #include <time.h>
 
 struct sr_loop;
+struct sr_secret;
 struct sr_tls;
 
 struct sr_router {
@@ -38,6 +41,10 @@ struct sr_router {
     struct sr_settings *settings;
     struct sr_addr_book *addrs;
     struct sr_tls *tls; /* the public port's TLS (tls.h), or NULL: cleartext */
+    /* --api-key and --api-key-file's keys; NULL: every client is let in. */
+    struct sr_secret *api_keys;
+    /* --admin-api-key(-file); NULL: admin routes from loopback only. */
+    struct sr_secret *admin_api_key;
     struct sr_loop **loops;
     size_t nloops;
     atomic_bool draining;

@@ -26,6 +26,41 @@ def gen(port, text, tokens=2, **kw):
     return request(port, "POST", GEN, {"text": text, "sampling_params": {"max_new_tokens": tokens}}, **kw)
 
 
+def non_loopback_ip():
+    """This machine's address on its default route, or None."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("10.255.255.255", 1))
+        ip = probe.getsockname()[0]
+    except OSError:
+        ip = None
+    finally:
+        probe.close()
+    return None if not ip or ip.startswith("127.") else ip
+
+
+class SecretFile:
+    """A secret file in a temporary folder, rewritten by the test."""
+
+    def __init__(self, test, content):
+        import tempfile
+        self.dir = tempfile.TemporaryDirectory()
+        test.addCleanup(self.dir.cleanup)
+        self.path = os.path.join(self.dir.name, "secret")
+        self.write(content)
+
+    def write(self, content):
+        with open(self.path, "w") as f:
+            f.write(content)
+
+
+def hangup(router, log_line):
+    """SIGHUP, then waits for one more occurrence of log_line in its log."""
+    seen = router.stderr().count(log_line)
+    router.p.send_signal(signal.SIGHUP)
+    wait_until(lambda: router.stderr().count(log_line) > seen, what=log_line)
+
+
 class RouterCase(ProcTestCase):
     def workers(self, n=2, *args):
         return [self.sim("--worker-id", "w%d" % i, *args) for i in range(n)]
@@ -174,6 +209,27 @@ class ApiKeys(RouterCase):
                 self.assertEqual(p.returncode, 2, p.stderr)
                 self.assertIn(path, p.stderr)
                 self.assertIn(says, p.stderr)
+
+    def test_key_file_reload(self):
+        ws = self.workers(1, "--zero-latency")
+        keys = SecretFile(self, "# team A\nsk-file-a\n")
+        r = self.start(ws, "--api-key", "sk-flag", "--api-key-file", keys.path)
+        for key, status in (("sk-flag", 200), ("sk-file-a", 200), ("sk-file-b", 401)):
+            self.assertEqual(gen(r.port, "x", headers=self.auth(key)).status, status, key)
+        keys.write("sk-file-b\n")
+        hangup(r, "SIGHUP: API keys reloaded")
+        # The flag's keys stay; the file's are replaced.
+        for key, status in (("sk-flag", 200), ("sk-file-a", 401), ("sk-file-b", 200)):
+            self.assertEqual(gen(r.port, "x", headers=self.auth(key)).status, status, key)
+        keys.write("# no key left\n")
+        hangup(r, "SIGHUP: keeping the current API keys")
+        self.assertEqual(gen(r.port, "x", headers=self.auth("sk-file-b")).status, 200)
+        status, err = r.stop()
+        self.procs.remove(r)
+        self.assertEqual(status, 0)
+        self.assertIn("no key in the file", err)
+        for key in ("sk-flag", "sk-file-a", "sk-file-b"):
+            self.assertNotIn(key, err)
 
     def test_without_router_keys_the_header_reaches_the_worker(self):
         ws = self.workers(1, "--zero-latency", "--require-api-key", "worker-key")
@@ -425,15 +481,8 @@ class WorkerManagement(RouterCase):
         self.assertEqual(request(r.port, "POST", "/add_worker").status, 400)
 
     def test_admin_routes_refuse_remote_clients(self):
-        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            probe.connect(("10.255.255.255", 1))
-            ip = probe.getsockname()[0]
-        except OSError:
-            ip = None
-        finally:
-            probe.close()
-        if not ip or ip.startswith("127."):
+        ip = non_loopback_ip()
+        if ip is None:
             self.skipTest("no non-loopback address on this machine")
         ws = self.workers(1, "--zero-latency")
         r = self.start(ws, "--host", "0.0.0.0", "--admin-api-key", "adm1n")
@@ -444,6 +493,60 @@ class WorkerManagement(RouterCase):
         r2 = self.start(ws, "--host", "0.0.0.0")
         self.assertEqual(request(r2.port, "GET", "/list_workers", host=ip).status, 403)
         self.assertEqual(request(r2.port, "GET", "/list_workers").status, 200)  # loopback
+
+
+    def test_admin_key_file_and_reload(self):
+        ip = non_loopback_ip()
+        if ip is None:
+            self.skipTest("no non-loopback address on this machine")
+        ws = self.workers(1, "--zero-latency")
+        key = SecretFile(self, "adm1n-from-file\n")
+        r = self.start(ws, "--host", "0.0.0.0", "--admin-api-key-file", key.path)
+        with open("/proc/%d/cmdline" % r.p.pid, "rb") as f:
+            self.assertNotIn(b"adm1n-from-file", f.read())
+
+        def add(bearer):
+            headers = {"Authorization": "Bearer " + bearer} if bearer else {}
+            return request(r.port, "POST", "/add_worker?url=" + ws[0].url, host=ip, headers=headers).status
+
+        self.assertEqual(add(None), 401)
+        self.assertEqual(add("wrong"), 401)
+        self.assertEqual(add("adm1n-from-file"), 409)  # let in: the worker is already there
+        self.assertEqual(request(r.port, "GET", "/list_workers").status, 200)  # loopback
+        key.write("adm1n-rotated")
+        hangup(r, "SIGHUP: admin API key reloaded")
+        self.assertEqual(add("adm1n-from-file"), 401)
+        self.assertEqual(add("adm1n-rotated"), 409)
+        key.write("\n")
+        hangup(r, "SIGHUP: keeping the current admin API key")
+        self.assertEqual(add("adm1n-rotated"), 409)
+        status, err = r.stop()
+        self.procs.remove(r)
+        self.assertEqual(status, 0)
+        self.assertIn("empty", err)
+        for secret in ("adm1n-from-file", "adm1n-rotated"):
+            self.assertNotIn(secret, err)
+
+    def test_secret_flags_and_files_at_start(self):
+        key = SecretFile(self, "k")
+        for flags, says in (
+                (("--admin-api-key", "x", "--admin-api-key-file", key.path), "give one of them"),
+                (("--admin-token", "x", "--admin-token-file", key.path), "give one of them"),
+                (("--admin-api-key-file", key.path + ".missing"), "No such file"),
+                (("--admin-token-file", key.dir.name), "Is a directory")):
+            p = subprocess.run([os.path.join(BIN, "sglang-router"), "--port", "0", "--prometheus-port", "-1",
+                                *flags], capture_output=True, text=True, timeout=20)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
+            self.assertIn(says, p.stderr)
+        for content, says in (("", "empty"), ("two\nlines\n", "control character")):
+            key.write(content)
+            p = subprocess.run([os.path.join(BIN, "sglang-router"), "--port", "0", "--prometheus-port", "-1",
+                                "--admin-api-key-file", key.path], capture_output=True, text=True, timeout=20)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn(key.path, p.stderr)
+            self.assertIn(says, p.stderr)
+            self.assertNotIn("lines", p.stderr.replace(key.path, ""))
 
 
 class Operations(RouterCase):

@@ -2,6 +2,7 @@
 and each change checked where it matters, in the routing itself."""
 import json
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -138,6 +139,68 @@ class Sglctl(CtlCase):
                            capture_output=True, text=True, timeout=10)
         self.assertEqual(p.returncode, 1)
         self.assertIn("UNAVAILABLE", p.stderr)
+
+    def test_token_file_and_reload(self):
+        """--admin-token-file: the token stays out of the command line, and
+        SIGHUP swaps it (an empty file keeps the one in force)."""
+        ws = self.workers(1)
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        d = tmp.name
+        token_file, ctl_file = os.path.join(d, "admin-token"), os.path.join(d, "ctl-token")
+
+        def write(path, text):
+            with open(path, "w") as f:
+                f.write(text)
+
+        write(token_file, TOKEN + "\n")
+        r = self.start(ws, "--admin-token-file", token_file)
+        with open("/proc/%d/cmdline" % r.p.pid, "rb") as f:
+            self.assertNotIn(TOKEN.encode(), f.read())
+
+        def works(*auth):
+            p = self.ctl(*auth, "workers", "list", check=False)
+            self.assertIn(p.returncode, (0, 1), p.stderr)
+            if p.returncode == 1:
+                self.assertIn("UNAUTHENTICATED", p.stderr)
+            return p.returncode == 0
+
+        write(ctl_file, TOKEN + "\n")
+        self.assertIn(ws[0].url, self.ctl("--token-file", ctl_file, "workers", "list").stdout)
+        self.assertTrue(works("--token", TOKEN))
+        self.assertFalse(works("--token", "wrong"))
+        self.assertFalse(works())
+        # A new token in the file, then SIGHUP: the new one in, the old one out.
+        write(token_file, "rotated-token-456\n")
+        self.assertTrue(works("--token", TOKEN))  # only SIGHUP rereads
+        r.p.send_signal(signal.SIGHUP)
+        wait_until(lambda: works("--token", "rotated-token-456"), what="the new token")
+        self.assertFalse(works("--token", TOKEN))
+        # An empty file on SIGHUP: a warning, the token in force stays.
+        write(token_file, "")
+        r.p.send_signal(signal.SIGHUP)
+        wait_until(lambda: "keeping the current admin token" in r.stderr(), what="the warning")
+        self.assertTrue(works("--token", "rotated-token-456"))
+        os.unlink(token_file)
+        r.p.send_signal(signal.SIGHUP)
+        wait_until(lambda: "No such file" in r.stderr(), what="the warning")
+        self.assertTrue(works("--token", "rotated-token-456"))
+        for secret in (TOKEN, "rotated-token-456"):
+            self.assertNotIn(secret, r.stderr())
+        # sglctl --token-file: errors are usage errors naming the file, not its content.
+        for content, says in (("", "empty"), (None, "No such file"), ("a\nb\n", "control character")):
+            if content is None:
+                os.unlink(ctl_file)
+            else:
+                write(ctl_file, content)
+            p = self.ctl("--token-file", ctl_file, "workers", "list", check=False)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn(ctl_file, p.stderr)
+            self.assertIn(says, p.stderr)
+        write(ctl_file, "x")
+        p = self.ctl("--token", "x", "--token-file", ctl_file, "workers", "list", check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("give one of them", p.stderr)
 
     def test_deadline(self):
         mute = socket.socket()

@@ -138,10 +138,11 @@ func (s *syncBuffer) String() string {
 }
 
 type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
+	name      string
+	cmd       *exec.Cmd
+	out       *syncBuffer
+	done      chan struct{}
+	tokenFile string // a router's --admin-token-file, as the Deployment mounts it
 }
 
 // start runs a program until the test ends; ready is a line it prints once
@@ -210,11 +211,37 @@ func startSim(t *testing.T, ip, id string) *proc {
 		"--worker-id", id, "--output-len", "4", "--decode-step-ms", "2", "--prefill-overhead-ms", "2")
 }
 
+// startRouter runs a router as the Deployment does: the admin token in a
+// file (the mounted Secret), which SIGHUP rereads.
 func startRouter(t *testing.T, ip string, extra ...string) *proc {
+	tokenFile := writeToken(t, adminToken)
 	args := append([]string{filepath.Join(binDir, "sglang-router"), "--host", ip, "--port", "30000",
-		"--admin-host", ip, "--admin-port", "30001", "--admin-token", adminToken, "--prometheus-port", "-1",
+		"--admin-host", ip, "--admin-port", "30001", "--admin-token-file", tokenFile, "--prometheus-port", "-1",
 		"--health-check-interval-secs", "1", "--threads", "1"}, extra...)
-	return start(t, "admin gRPC on", args...)
+	p := start(t, "admin gRPC on", args...)
+	p.tokenFile = tokenFile
+	return p
+}
+
+// writeToken puts token in a new file, with the newline a Secret's file may have.
+func writeToken(t *testing.T, token string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// rotateToken rewrites a router's token file and has it reread (SIGHUP).
+func (p *proc) rotateToken(t *testing.T, token string) {
+	t.Helper()
+	if err := os.WriteFile(p.tokenFile, []byte(token), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func startOperator(t *testing.T, extra ...string) *proc {
@@ -428,8 +455,8 @@ func generate(ip string) (string, int, error) {
 // sglctl runs the CLI against a router's admin API and returns its stdout.
 func sglctl(t *testing.T, ip string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, "sglctl"), append([]string{"--addr", ip + ":30001", "--token", adminToken,
-		"--json"}, args...)...)
+	cmd := exec.Command(filepath.Join(binDir, "sglctl"), append([]string{"--addr", ip + ":30001", "--token-file",
+		writeToken(t, adminToken), "--json"}, args...)...)
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("sglctl %v: %v", args, err)

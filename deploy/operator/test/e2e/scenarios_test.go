@@ -422,6 +422,16 @@ func TestWrongTokenAndEmptySelectorShowInConditions(t *testing.T) {
 	}
 	f.addWorker(t, "worker-0")
 	waitCondition(t, f.ns, "sglang", "Ready", metav1.ConditionTrue, "Synced", 35*time.Second)
+	// Rotation: the router's token file (the mounted Secret) changes and a
+	// SIGHUP rereads it; until the Secret the operator reads follows, the
+	// router refuses the operator's old token, then all is in sync again.
+	f.routers[0].rotateToken(t, "rotated-token")
+	waitCondition(t, f.ns, "sglang", "Degraded", metav1.ConditionTrue, "Unauthenticated", 5*time.Second)
+	s.Data["token"] = []byte("rotated-token")
+	if err := k8s.Update(context.Background(), &s); err != nil {
+		t.Fatal(err)
+	}
+	waitCondition(t, f.ns, "sglang", "Ready", metav1.ConditionTrue, "Synced", 10*time.Second)
 	// The Secret goes away: nothing can be checked, and the condition names it.
 	if err := k8s.Delete(context.Background(), &s); err != nil {
 		t.Fatal(err)
