@@ -87,7 +87,8 @@ class CircuitBreaker(ProcTestCase):
 
     def test_every_worker_open_is_503_and_a_failed_trial_reopens(self):
         bad = self.sim("--worker-id", "bad", "--zero-latency", "--fail-rate", "1")
-        r = self.start([bad], "--cb-failure-threshold", "3", "--cb-timeout-duration-secs", "1",
+        # 3 s open: long enough for the checks below on a loaded (sanitizer) CI machine.
+        r = self.start([bad], "--cb-failure-threshold", "3", "--cb-timeout-duration-secs", "3",
                        "--admin-port", "0")
         self.assertEqual(self.serve(r, 3, "a"), [("bad", 500)] * 3)
         ctl = subprocess.run([os.path.join(BIN, "sglctl"), "--addr", "127.0.0.1:%d" % r.admin_port,
@@ -101,7 +102,7 @@ class CircuitBreaker(ProcTestCase):
         self.assertIsNone(resp.headers.get("x-worker-id"))
         # Health is a separate matter: the router stays ready.
         self.assertEqual(request(r.port, "GET", "/readiness").status, 200)
-        wait_until(lambda: self.state(r, bad) == 2, timeout=5, what="half-open")
+        wait_until(lambda: self.state(r, bad) == 2, timeout=10, what="half-open")
         self.assertEqual(self.serve(r, 1, "trial"), [("bad", 500)])  # the trial fails
         self.assertEqual(self.state(r, bad), 1)
         self.assertEqual(self.opened(r, bad), 2)
