@@ -3,6 +3,7 @@
 
 #include "budget.h"
 #include "conn.h"
+#include "h2_meter.h"
 #include "h1_parser.h"
 #include "loop.h"
 #include "pipeline.h"
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define OUTPUT_HIGH_WATER  (64 * 1024)
 #define STREAM_LOW_WATER   (64 * 1024)
@@ -58,9 +60,10 @@ struct sr_h2 {
     bool loopback;
     struct h2_stream *streams;
     size_t nstreams;
-    size_t buffered; /* response bytes in the streams' buffers, together */
-    bool over_cap;   /* buffered went past the connection's cap: a sweep resumes streams */
-    int depth;       /* inside nghttp2: sending waits for the outermost call */
+    size_t buffered;          /* response bytes in the streams' buffers, together */
+    struct sr_h2_meter meter; /* frames that carry no request (h2_meter.h) */
+    bool over_cap;            /* buffered went past the connection's cap: a sweep resumes streams */
+    int depth;                /* inside nghttp2: sending waits for the outermost call */
 };
 
 static const struct sr_conn_ops stream_ops;
@@ -464,6 +467,8 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
 static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
     struct sr_h2 *h = user_data;
+    if (frame->hd.type == NGHTTP2_DATA)
+        sr_h2_meter_data_sent(&h->meter);
     if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
         return 0;
     struct h2_stream *st = stream_of(h, frame->hd.stream_id);
@@ -486,6 +491,13 @@ static int on_stream_close(nghttp2_session *session, int32_t id, uint32_t error_
     return 0;
 }
 
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* ---- the session ---------------------------------------------------------------- */
 
 struct sr_h2 *sr_h2_new(struct sr_loop *l, struct evbuffer *out, bool client_loopback,
@@ -501,6 +513,7 @@ struct sr_h2 *sr_h2_new(struct sr_loop *l, struct evbuffer *out, bool client_loo
     h->wake = wake_cb;
     h->wake_arg = arg;
     h->loopback = client_loopback;
+    sr_h2_meter_init(&h->meter, now_ms());
     nghttp2_session_callbacks_set_send_callback(cbs, on_send);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
@@ -547,6 +560,12 @@ void sr_h2_free(struct sr_h2 *h)
 
 int sr_h2_feed(struct sr_h2 *h, const uint8_t *data, size_t len)
 {
+    if (sr_h2_meter_feed(&h->meter, data, len, now_ms()) != 0) {
+        sr_log_warn("HTTP/2 client sent a flood of %s: closing the connection", h->meter.why);
+        nghttp2_session_terminate_session(h->session, NGHTTP2_ENHANCE_YOUR_CALM);
+        sr_h2_send(h);
+        return -1;
+    }
     h->depth++;
     ssize_t n = nghttp2_session_mem_recv(h->session, data, len);
     h->depth--;

@@ -269,6 +269,52 @@ class Abuse(H2Case):
         self.assertTrue(r.alive())
         self.assertEqual(request(r.port, "GET", "/health").status, 200)
 
+    def test_useless_frame_floods_are_cut_off(self):
+        """Issue 18: eight seconds of empty DATA, PRIORITY, WINDOW_UPDATE or
+        unknown frames kept a core busy and the connection open."""
+        r = self.start()
+        preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+        # HEADERS for stream 1 (POST /v1/completions), its body still to come.
+        c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        c.initiate_connection()
+        c.data_to_send()
+        c.send_headers(1, [(":method", "POST"), (":path", "/v1/completions"), (":scheme", "http"),
+                           (":authority", "x")])
+        open_stream = c.data_to_send()
+        floods = {
+            "empty DATA": b"\x00\x00\x00\x00\x00\x00\x00\x00\x01",
+            "PRIORITY": b"\x00\x00\x05\x02\x00\x00\x00\x00\x03" + b"\x00\x00\x00\x00\x10",
+            "WINDOW_UPDATE": b"\x00\x00\x04\x08\x00\x00\x00\x00\x00" + b"\x00\x00\x00\x01",
+            "unknown": b"\x00\x00\x03\xfa\x00\x00\x00\x00\x00" + b"abc",
+        }
+        for name, frame in floods.items():
+            s = socket.create_connection(("127.0.0.1", r.port), timeout=5)
+            s.sendall(preface + open_stream)
+            t0, ended, got = time.monotonic(), False, b""
+            try:
+                while time.monotonic() - t0 < 8:
+                    s.sendall(frame * 200)
+            except (BrokenPipeError, ConnectionResetError, socket.timeout):
+                ended = True
+            took = time.monotonic() - t0
+            s.settimeout(2)
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    got += chunk
+            except (ConnectionResetError, socket.timeout):
+                pass
+            s.close()
+            self.assertTrue(ended, "%s: still open after 8 s" % name)
+            self.assertLess(took, 4, name)
+            self.assertIn(b"\x00\x00\x00\x0b", got, "%s: no GOAWAY ENHANCE_YOUR_CALM" % name)
+        self.assertIn("flood of", r.stderr())
+        self.assertTrue(r.alive())
+        wait_until(lambda: self.in_flight(r) == 0, what="in-flight 0")
+        self.assertEqual(request(r.port, "GET", "/health").status, 200)
+
     def test_rapid_reset_flood_is_cut_off(self):
         r = self.start()
         c = Client(r.port)
