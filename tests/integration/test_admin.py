@@ -93,6 +93,20 @@ class EveryRpc(AdminCase):
         got = self.admin.ListWorkers(pb.ListWorkersRequest(), timeout=5)
         self.assertEqual([w.url for w in got.workers], [ws[2].url, ws[1].url])
 
+    def test_urls_with_nul_control_bytes_or_long_hosts_are_invalid(self):
+        """Issue 18: protobuf-c strings end at a NUL, so "...:1\0evil" was cut
+        and added; control bytes and 5,000-character hosts got in too."""
+        ws = self.workers(1)
+        self.start(ws)
+        for bad in (ws[0].url + "\x00evil", "http://127.0.0.1:9\x01", "http://" + "a" * 5000 + ":9"):
+            for call, req in ((self.admin.AddWorkers, pb.AddWorkersRequest(urls=[bad])),
+                              (self.admin.SetWorkers, pb.SetWorkersRequest(urls=[bad]))):
+                with self.assertRaises(grpc.RpcError) as e:
+                    call(req, timeout=5)
+                self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT, bad[:40])
+        got = self.admin.ListWorkers(pb.ListWorkersRequest(), timeout=5)
+        self.assertEqual([w.url for w in got.workers], [ws[0].url])
+
     def test_config_get_update_validation(self):
         self.start(self.workers(1))
         cfg = self.admin.GetConfig(pb.GetConfigRequest(), timeout=5).config
