@@ -29,6 +29,63 @@ static struct sr_worker_set *set_new(size_t count, uint64_t version)
     return s;
 }
 
+/* Workers by canonical URL for one registry change: open addressing, built
+ * in O(n), so a change costs O(workers) instead of O(workers^2) (issue 18:
+ * /add_worker took 17 ms at 1,500 workers, on a loop thread). */
+struct url_index {
+    struct sr_worker **slots;
+    size_t mask;
+};
+
+static uint64_t url_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static int index_init(struct url_index *ix, size_t n)
+{
+    size_t cap = 16;
+    while (cap < 2 * n + 2)
+        cap *= 2;
+    ix->slots = sr_calloc(cap, sizeof(*ix->slots));
+    ix->mask = cap - 1;
+    return ix->slots ? 0 : SR_ERR_NOMEM;
+}
+
+static struct sr_worker *index_get(const struct url_index *ix, const char *url)
+{
+    for (size_t i = url_hash(url) & ix->mask;; i = (i + 1) & ix->mask) {
+        struct sr_worker *w = ix->slots[i];
+        if (w == NULL || strcmp(w->url, url) == 0)
+            return w;
+    }
+}
+
+/* Adds w unless its URL is there already; false then. */
+static bool index_put(struct url_index *ix, struct sr_worker *w)
+{
+    for (size_t i = url_hash(w->url) & ix->mask;; i = (i + 1) & ix->mask) {
+        if (ix->slots[i] == NULL) {
+            ix->slots[i] = w;
+            return true;
+        }
+        if (strcmp(ix->slots[i]->url, w->url) == 0)
+            return false;
+    }
+}
+
+static int index_of_set(struct url_index *ix, const struct sr_worker_set *set, size_t extra)
+{
+    if (index_init(ix, set->count + extra) != 0)
+        return SR_ERR_NOMEM;
+    for (size_t i = 0; i < set->count; i++)
+        index_put(ix, set->workers[i]);
+    return 0;
+}
+
 void sr_worker_set_ref(struct sr_worker_set *s)
 {
     atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
@@ -162,16 +219,9 @@ struct sr_worker *sr_worker_set_find(const struct sr_worker_set *set, const char
     return found;
 }
 
-static bool set_contains(const struct sr_worker_set *set, const struct sr_worker *w)
-{
-    for (size_t i = 0; i < set->count; i++)
-        if (set->workers[i] == w)
-            return true;
-    return false;
-}
-
 /* Swaps `next` in (taking over its reference), marks and reports what left
- * and what arrived. Called with the writer lock held. */
+ * and what arrived. Called with the writer lock held: the workers' mark
+ * fields tell in O(n) who is in which set. */
 static void publish(struct sr_registry *reg, struct sr_worker_set *next)
 {
     pthread_mutex_lock(&reg->snap_lock);
@@ -180,9 +230,14 @@ static void publish(struct sr_registry *reg, struct sr_worker_set *next)
     pthread_mutex_unlock(&reg->snap_lock);
     atomic_store_explicit(&reg->version, next->version, memory_order_release);
 
+    uint64_t stamp = next->version;
+    for (size_t i = 0; i < prev->count; i++)
+        prev->workers[i]->mark[0] = stamp; /* in prev */
+    for (size_t i = 0; i < next->count; i++)
+        next->workers[i]->mark[1] = stamp; /* in next */
     for (size_t i = 0; i < prev->count; i++) {
         struct sr_worker *w = prev->workers[i];
-        if (!set_contains(next, w)) {
+        if (w->mark[1] != stamp) {
             atomic_store_explicit(&w->removed, true, memory_order_release);
             if (reg->listener.removed)
                 reg->listener.removed(reg->listener.ctx, w);
@@ -190,7 +245,7 @@ static void publish(struct sr_registry *reg, struct sr_worker_set *next)
     }
     for (size_t i = 0; i < next->count; i++) {
         struct sr_worker *w = next->workers[i];
-        if (!set_contains(prev, w) && reg->listener.added)
+        if (w->mark[0] != stamp && reg->listener.added)
             reg->listener.added(reg->listener.ctx, w);
     }
     sr_worker_set_release(prev);
@@ -202,31 +257,38 @@ static int build_set(struct sr_registry *reg, const struct sr_worker_set *cur,
                      const char **reason)
 {
     struct sr_worker_set *next = set_new(n, cur->version + 1);
-    if (next == NULL)
-        return SR_ERR_NOMEM;
-    int rc = 0;
+    struct url_index known = {0}, chosen = {0};
+    int rc = next == NULL || index_of_set(&known, cur, 0) != 0 || index_init(&chosen, n) != 0
+                 ? SR_ERR_NOMEM
+                 : 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        struct sr_url url;
-        if ((rc = sr_url_parse(urls[i], strlen(urls[i]), &url, reason)) != 0)
-            break;
-        struct sr_worker *w = NULL;
-        for (size_t j = 0; j < next->count; j++)
-            if (strcmp(next->workers[j]->url, url.canonical) == 0) {
-                if (reason)
-                    *reason = "duplicate worker URL";
-                rc = SR_ERR_INVALID;
-            }
-        for (size_t j = 0; rc == 0 && j < cur->count && w == NULL; j++)
-            if (strcmp(cur->workers[j]->url, url.canonical) == 0) {
-                w = cur->workers[j];
+        /* A URL already in canonical form (the usual case: the unchanged part
+         * of the list) is found without parsing it again. */
+        struct sr_worker *w = index_get(&known, urls[i]);
+        if (w != NULL) {
+            sr_worker_ref(w);
+        } else {
+            struct sr_url url;
+            if ((rc = sr_url_parse(urls[i], strlen(urls[i]), &url, reason)) != 0)
+                break;
+            w = index_get(&known, url.canonical);
+            if (w != NULL)
                 sr_worker_ref(w);
-            }
-        if (rc == 0 && w == NULL)
-            rc = worker_new(reg, &url, &w);
-        if (rc == 0)
-            next->workers[next->count++] = w;
-        sr_url_clear(&url);
+            else
+                rc = worker_new(reg, &url, &w);
+            sr_url_clear(&url);
+            if (rc != 0)
+                break;
+        }
+        next->workers[next->count++] = w;
+        if (!index_put(&chosen, w)) {
+            if (reason)
+                *reason = "duplicate worker URL";
+            rc = SR_ERR_INVALID;
+        }
     }
+    sr_free(known.slots);
+    sr_free(chosen.slots);
     if (rc != 0) {
         sr_worker_set_release(next);
         return rc;
@@ -253,14 +315,6 @@ static int canonical(const char *url, struct sr_url *out, const char **reason)
     return sr_url_parse(url, strlen(url), out, reason);
 }
 
-static bool in_set(const struct sr_worker_set *set, const char *canonical_url)
-{
-    for (size_t i = 0; i < set->count; i++)
-        if (strcmp(set->workers[i]->url, canonical_url) == 0)
-            return true;
-    return false;
-}
-
 int sr_registry_change(struct sr_registry *reg, const char *const *add, size_t nadd,
                        const char *const *remove, size_t nremove, const char **bad_url,
                        const char **reason)
@@ -268,58 +322,53 @@ int sr_registry_change(struct sr_registry *reg, const char *const *add, size_t n
     pthread_mutex_lock(&reg->write_lock);
     struct sr_worker_set *cur = reg->current, *next = NULL;
     const char **urls = sr_malloc((cur->count + nadd + 1) * sizeof(*urls));
-    char **removed = sr_calloc(nremove + 1, sizeof(*removed));
-    int rc = urls && removed ? 0 : SR_ERR_NOMEM;
-    size_t n = 0;
+    struct url_index known = {0};
+    int rc = urls && index_of_set(&known, cur, 0) == 0 ? 0 : SR_ERR_NOMEM;
+    uint64_t leaving = cur->version + 1; /* mark[0] of the workers removed here */
+    for (size_t i = 0; rc == 0 && i < cur->count; i++)
+        cur->workers[i]->mark[0] = 0;
     for (size_t i = 0; rc == 0 && i < nremove; i++) {
         struct sr_url u;
         if ((rc = canonical(remove[i], &u, reason)) != 0) {
             *bad_url = remove[i];
             break;
         }
-        removed[i] = u.canonical; /* taken over */
-        u.canonical = NULL;
+        struct sr_worker *w = index_get(&known, u.canonical);
         sr_url_clear(&u);
-        if (!in_set(cur, removed[i])) {
+        if (w == NULL) {
             rc = SR_ERR_NOT_FOUND;
             *reason = "no such worker";
             *bad_url = remove[i];
+            break;
         }
+        w->mark[0] = leaving;
     }
-    for (size_t i = 0; rc == 0 && i < cur->count; i++) {
-        bool leaving = false;
-        for (size_t k = 0; k < nremove; k++)
-            leaving |= strcmp(cur->workers[i]->url, removed[k]) == 0;
-        if (!leaving)
+    size_t n = 0;
+    for (size_t i = 0; rc == 0 && i < cur->count; i++)
+        if (cur->workers[i]->mark[0] != leaving)
             urls[n++] = cur->workers[i]->url;
-    }
     for (size_t i = 0; rc == 0 && i < nadd; i++) {
         struct sr_url u;
         if ((rc = canonical(add[i], &u, reason)) != 0) {
             *bad_url = add[i];
             break;
         }
-        bool exists = false;
-        for (size_t k = 0; k < n; k++)
-            exists |= strcmp(urls[k], u.canonical) == 0;
-        bool registered = in_set(cur, u.canonical);
+        struct sr_worker *w = index_get(&known, u.canonical);
         sr_url_clear(&u);
-        if (exists) {
-            rc = registered ? SR_ERR_EXISTS : SR_ERR_INVALID;
-            *reason = registered ? "worker already registered" : "duplicate worker URL";
+        if (w != NULL && w->mark[0] != leaving) {
+            rc = SR_ERR_EXISTS;
+            *reason = "worker already registered";
             *bad_url = add[i];
             break;
         }
-        urls[n++] = add[i];
+        urls[n++] = add[i]; /* twice in add: build_set refuses the duplicate */
     }
     if (rc == 0)
         rc = build_set(reg, cur, urls, n, &next, reason);
     if (rc == 0)
         publish(reg, next);
     pthread_mutex_unlock(&reg->write_lock);
-    for (size_t i = 0; removed && i < nremove; i++)
-        sr_free(removed[i]);
-    sr_free(removed);
+    sr_free(known.slots);
     sr_free(urls);
     return rc;
 }

@@ -60,6 +60,7 @@ struct sr_worker {
     struct sr_breaker breaker;   /* see breaker.h */
     atomic_uint refs;
     struct sr_registry *owner; /* gets the id back on the last release */
+    uint64_t mark[2];          /* the registry's scratch, under its writer lock only */
 };
 
 void sr_worker_ref(struct sr_worker *w);
