@@ -347,6 +347,14 @@ def metric(r, name):
     raise AssertionError("no metric " + name)
 
 
+def sanitized(proc):
+    """True when the program was built with a sanitizer (RSS then includes
+    its shadow memory)."""
+    with open(proc.argv[0], "rb") as f:
+        data = f.read()
+    return b"__tsan_init" in data or b"__asan_init" in data
+
+
 class UnreadResponses(ProcTestCase):
     """Clients that never read (issue 18: four HTTP/2 connections with 100
     unread streams each took the router from 7 MB to 461 MB)."""
@@ -355,46 +363,57 @@ class UnreadResponses(ProcTestCase):
         super().setUp()
         self.w = self.sim("--zero-latency")
 
-    def open_unread(self, r, conns=4, streams=100):
-        clients = []
+    def open_unread(self, r, conns=4, streams=100, tokens=200000):
+        """conns connections, each with streams streaming requests whose
+        stream windows are never opened (the connection window is)."""
+        self.clients = []
         for _ in range(conns):
-            c = Client(r.port)  # the connection window is open; no stream window is ever
-            self.addCleanup(c.close)
+            c = Client(r.port)
+            self.clients.append(c)
             for _ in range(streams):
-                c.request("POST", "/v1/completions", completion(200000), ack=False)
-            clients.append(c)
-        return clients
+                c.request("POST", "/v1/completions", completion(tokens), ack=False)
+
+    def close_all(self, r):
+        """The clients leave: every exchange ends, the buffers empty."""
+        for c in self.clients:
+            c.close()
+        wait_until(lambda: metric(r, "sglang_router_in_flight_requests") == 0, timeout=30,
+                   what="in-flight 0")
+        wait_until(lambda: metric(r, "sglang_router_buffered_response_bytes") == 0, what="buffers freed")
 
     def test_unread_streams_are_bounded_per_connection(self):
         r = self.router("--worker-urls", self.w.url, "--prometheus-port", "0")
         base = rss_mb(r.p.pid)
-        clients = self.open_unread(r)
-        time.sleep(3)
-        held = metric(r, "sglang_router_buffered_response_bytes")
-        # Per connection: 4 MiB, plus at most one worker read per stream past it.
-        self.assertLess(held, 4 * (4 + 100 * 0.0625) * 2 ** 20)
-        self.assertGreater(held, 4 * 2 ** 20)  # they did fill up
-        self.assertLess(rss_mb(r.p.pid) - base, 100)
-        for c in clients:
-            c.close()
-        wait_until(lambda: metric(r, "sglang_router_buffered_response_bytes") == 0, what="buffers freed")
-        wait_until(lambda: metric(r, "sglang_router_in_flight_requests") == 0, what="in-flight 0")
+        self.open_unread(r)
+        try:
+            # They fill up to the per-connection cap (4 MiB), plus at most one
+            # worker read per stream past it; no further.
+            wait_until(lambda: metric(r, "sglang_router_buffered_response_bytes") > 4 * 4 * 2 ** 20,
+                       timeout=30, what="buffers filled")
+            time.sleep(2)
+            held = metric(r, "sglang_router_buffered_response_bytes")
+            self.assertLess(held, 4 * (4 + 100 * 0.0625) * 2 ** 20)
+            if not sanitized(r):  # shadow memory would count too
+                self.assertLess(rss_mb(r.p.pid) - base, 100)  # unbounded, it was 300+ MB
+        finally:
+            self.close_all(r)
 
     def test_over_budget_stalled_clients_are_closed(self):
         r = self.router("--worker-urls", self.w.url, "--prometheus-port", "0",
                         "--response-buffer-budget-bytes", str(8 * 2 ** 20), "--slow-client-grace-secs", "1")
-        clients = self.open_unread(r)
-        wait_until(lambda: metric(r, "sglang_router_slow_clients_closed_total") >= 1, timeout=15,
-                   what="a stalled client closed")
-        wait_until(lambda: metric(r, "sglang_router_buffered_response_bytes") <= 8 * 2 ** 20, timeout=15,
-                   what="back under the budget")
-        self.assertIn("read nothing for", r.stderr())
-        # Readers are still served meanwhile.
-        ok = request(r.port, "POST", "/generate", {"text": "hi", "sampling_params": {"max_new_tokens": 2}})
-        self.assertEqual(ok.status, 200)
-        for c in clients:
-            c.close()
-        wait_until(lambda: metric(r, "sglang_router_in_flight_requests") == 0, what="in-flight 0")
+        self.open_unread(r, streams=4, tokens=2000000)
+        try:
+            wait_until(lambda: metric(r, "sglang_router_slow_clients_closed_total") >= 1, timeout=30,
+                       what="a stalled client closed")
+            wait_until(lambda: metric(r, "sglang_router_buffered_response_bytes") <= 8 * 2 ** 20,
+                       timeout=30, what="back under the budget")
+            self.assertIn("read nothing for", r.stderr())
+            # Readers are still served meanwhile.
+            ok = request(r.port, "POST", "/generate", {"text": "hi", "sampling_params": {"max_new_tokens": 2}},
+                         timeout=30)
+            self.assertEqual(ok.status, 200)
+        finally:
+            self.close_all(r)
 
 
 if __name__ == "__main__":
