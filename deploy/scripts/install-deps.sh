@@ -12,6 +12,8 @@ packages=(
   protobuf-compiler
   libcmocka-dev libjansson-dev libcjson-dev libhttp-parser-dev
   clang-format clang curl openssl
+  # libFuzzer and the sanitizer runtimes for clang (tests/fuzz)
+  libclang-rt-14-dev
   # test and benchmark tools: integration tests (python3, standard library;
   # python3-venv for the pinned peers from PyPI), proxy benchmarks
   python3 python3-venv wrk nginx-light nghttp2-client
