@@ -256,14 +256,24 @@ traffic finish --metrics-port "$metrics_port" --router-pid "$router_pid" --out "
   --request-timeout "$request_timeout" --sample-every "$sample_every" "${strict[@]}" | tee "$out/summary.txt" || rc=$?
 
 if command -v gnuplot >/dev/null; then
+  # kills as dashed red lines across every panel
+  kills=$(/usr/bin/python3 -c '
+import json, sys
+t0 = json.load(open(sys.argv[1]))["started"]
+for line in open(sys.argv[2]):
+    p = line.split()
+    if p[1:2] == ["kill"]:
+        print("set arrow from %.1f, graph 0 to %.1f, graph 1 nohead dt 2 lc rgb \"red\"" % ((float(p[0]) - t0,) * 2))
+' "$out/client_stats.json" "$out/events.log")
   gnuplot <<GP || echo "soak: gnuplot failed" >&2
 set terminal pngcairo size 1200,900 noenhanced
 set output '$out/soak.png'
+$kills
 set datafile separator ','
 set key top left
 set grid
 set xlabel 'seconds'
-set multiplot layout 2,2 title 'tests/bench/soak.sh --duration $duration: router under faults'
+set multiplot layout 2,2 title 'tests/bench/soak.sh --duration $duration: router under faults (dashed: w0 killed)'
 set title 'router RSS (MiB)'
 plot '$out/samples.csv' using 1:(column("rss_kib")/1024) with lines title 'VmRSS', \
   '' using 1:(column("tree_kib")/1024) with lines title 'cache-aware tree (sglang_router_tree_memory_bytes)'
