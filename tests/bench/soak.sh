@@ -7,10 +7,10 @@
 #   tests/bench/soak.sh [--duration SECS] [--out DIR] [--rate REQ_PER_S]
 #       [--request-timeout SECS] [--max-tree-size BYTES] [--router-arg ARG]...
 #
-# Defaults: one hour, 30 requests/s (Poisson arrivals, open loop),
-# --out build/soak-<date>. CI runs
-# `--duration 30` (ctest bench.soak_smoke). Needs curl (HTTP/2), openssl,
-# python3, gnuplot-nox for the plot (deploy/scripts/install-deps.sh).
+# Defaults: one hour, 30 requests/s (Poisson arrivals, open loop), --out
+# build/soak-<date>. CI runs `--duration 30` (ctest bench.soak_smoke).
+# Needs curl (HTTP/2), openssl, python3, gnuplot-nox for the plot
+# (deploy/scripts/install-deps.sh).
 #
 # Workers: w0..w3 (sglang-worker-sim --time-scale 20) and wh (--hang: takes
 # inference requests and never answers; health stays green), all in the list.
@@ -36,9 +36,9 @@
 #   open 15 s (smoke: 8 s), closed, again.
 # Faults, all the time:
 # - w0 killed (SIGKILL) every 60 s and restarted on the same port 2 s later;
-# - the worker list replaced through `sglctl workers set` every 20 s:
-#   the full list, then the list without one worker (w1, w2, w3, wh, w0 in
-#   turn), alternately.
+# - the worker list replaced through `sglctl workers set` every 20 s,
+#   alternately by the list without one worker (w1, w2, w3, wh, w0 in turn)
+#   and the full list.
 # Periods scale down for short runs (duration/3 between kills, duration/4
 # between replacements, duration/15 between samples; at most 60, 20, 10 s).
 #
@@ -46,8 +46,10 @@
 # descriptors (/proc/PID/fd), sglang_router_in_flight_requests and
 # open_connections, client outcomes so far by kind, the router's 5xx,
 # worker_errors, client_aborts and retries counters, kills, replacements.
-# DIR/soak.png draws them. Every request is a line of DIR/requests.jsonl;
-# DIR/events.log has the kills and replacements; DIR/router.log the router's.
+# DIR/soak.png draws them (and DIR/classes.csv, the failure classes below
+# over time). Every request is a line of DIR/requests.jsonl; DIR/events.log
+# has the kills and replacements, DIR/router.log the router's log,
+# DIR/summary.txt the summary.
 #
 # How client-side failures are classified (soak_traffic.py classify()):
 # each request carries X-Request-Id soak-N; the router's request log gives
