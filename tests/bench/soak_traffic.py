@@ -667,6 +667,11 @@ def finish(a):
     say("rss_kib_max", rss_max)
     growth = (end["rss_kib"] - rss_warm) / rss_warm if rss_warm > 0 else 0
     say("rss_growth_after_warmup", "%.1f%%" % (100 * growth))
+    # a leak grows in both halves of the run; a heap finding its high-water mark only in the first
+    half = min(load_rows, key=lambda r: abs(float(r["t"]) - a.duration / 2))
+    if float(half["t"]) > float(warm["t"]) and int(half["rss_kib"]) > 0:
+        say("rss_growth_second_half", "%.1f%% (from %s KiB at t=%s s; not checked)" % (
+            100 * (end["rss_kib"] - int(half["rss_kib"])) / int(half["rss_kib"]), half["rss_kib"], half["t"]))
     say("fds_start", baseline_fds)
     say("fds_end", "%d (of which %d idle keep-alive connections to workers)" % (end["fds"], pool))
     say("in_flight_end", end["in_flight"])
