@@ -15,8 +15,9 @@ packages=(
   # libFuzzer and the sanitizer runtimes for clang (tests/fuzz)
   libclang-rt-14-dev
   # test and benchmark tools: integration tests (python3, standard library;
-  # python3-venv for the pinned peers from PyPI), proxy benchmarks
-  python3 python3-venv wrk nginx-light nghttp2-client
+  # python3-venv for the pinned peers from PyPI), proxy benchmarks, the
+  # plots of the benchmarks and the fault soak
+  python3 python3-venv wrk nginx-light nghttp2-client gnuplot-nox
 )
 
 missing=()
