@@ -164,8 +164,8 @@ soak_cleanup() {
 trap soak_cleanup EXIT
 
 # --- the router -------------------------------------------------------------------
-token=$(openssl rand -hex 16)
-"$bin/sglang-router" --port 0 --threads 2 --admin-port 0 --admin-token "$token" --prometheus-port 0 \
+(umask 077 && openssl rand -hex 16 >"$tmp/admin-token")  # a file: never in ps
+"$bin/sglang-router" --port 0 --threads 2 --admin-port 0 --admin-token-file "$tmp/admin-token" --prometheus-port 0 \
   --tls-cert-path "$tmp/cert.pem" --tls-key-path "$tmp/key.pem" --log-requests \
   --request-timeout-secs "$request_timeout" --max-tree-size "$tree_size" --eviction-interval 10 "${router_args[@]}" \
   --worker-urls "${all_urls[@]}" >"$out/router.out" 2>"$out/router.log" &
@@ -180,10 +180,11 @@ port=$(sed -n 's/.*listening on https:\/\/[^:]*:\([0-9]*\).*/\1/p' "$out/router.
 metrics_port=$(sed -n 's/.*metrics on http:\/\/[^:]*:\([0-9]*\)\/metrics.*/\1/p' "$out/router.out")
 admin_port=$(sed -n 's/.*admin gRPC on [^:]*:\([0-9]*\).*/\1/p' "$out/router.out")
 wait_https "https://localhost:$port/readiness" "$tmp/cert.pem"
-export SGLCTL_ADDR=127.0.0.1:$admin_port SGLCTL_TOKEN=$token
+export SGLCTL_ADDR=127.0.0.1:$admin_port
+sglctl() { "$bin/sglctl" --token-file "$tmp/admin-token" "$@"; }
 # every worker healthy before the load starts
 for _ in $(seq 200); do
-  [ "$("$bin/sglctl" workers list | grep -c ' healthy ')" = 5 ] && break
+  [ "$(sglctl workers list | grep -c ' healthy ')" = 5 ] && break
   sleep 0.1
 done
 echo "soak: router pid $router_pid on https://localhost:$port, metrics :$metrics_port, admin :$admin_port;" \
@@ -211,7 +212,7 @@ set_loop() {
       list=("${all_urls[@]}")
       what="all"
     fi
-    if "$bin/sglctl" workers set "${list[@]}" >/dev/null 2>>"$out/sglctl.err"; then
+    if sglctl workers set "${list[@]}" >/dev/null 2>>"$out/sglctl.err"; then
       event set "${#list[@]}" "$what"
     else
       event set_failed "${#list[@]}" "$what"
@@ -245,7 +246,7 @@ if [ "$w0_up" = 0 ]; then
   restart_w0
   event restart w0 "$w0_url"
 fi
-"$bin/sglctl" workers set "${all_urls[@]}" >/dev/null || echo "soak: sglctl workers set failed at the end" >&2
+sglctl workers set "${all_urls[@]}" >/dev/null || echo "soak: sglctl workers set failed at the end" >&2
 
 # --- drain, verdict, plot -------------------------------------------------------------
 worker_args=()

@@ -37,7 +37,7 @@ import urllib.request
 CSV_FIELDS = ["t", "phase", "rss_kib", "tree_kib", "fds", "in_flight", "open_conns", "client_ok",
               "client_http_5xx", "client_http_other", "client_truncated", "client_conn_error", "client_timeout",
               "client_aborted_on_purpose", "never_read_open", "router_5xx", "router_worker_errors",
-              "router_client_aborts", "router_retries", "kills", "replacements"]
+              "router_client_aborts", "router_retries", "router_circuit_opened", "kills", "replacements"]
 
 # Client-side outcome kinds (requests.jsonl "outcome"); "aborted" and
 # "not_read" are what the load does on purpose, never failures.
@@ -164,6 +164,7 @@ class Sampler:
                "router_worker_errors": int(m.get("sglang_router_worker_errors_total", 0)),
                "router_client_aborts": int(m.get("sglang_router_client_aborts_total", 0)),
                "router_retries": int(m.get("sglang_router_retries_total", 0)),
+               "router_circuit_opened": int(metric_sum(m, "sglang_router_worker_circuit_opened_total")),
                "kills": kills, "replacements": sets}
         for k in CSV_FIELDS:
             if k.startswith("client_") or k == "never_read_open":
@@ -680,6 +681,8 @@ def finish(a):
     say("router_worker_errors_total", last["router_worker_errors"])
     say("router_client_aborts_total", last["router_client_aborts"])
     say("router_retries_total", last["router_retries"])
+    say("router_circuit_opened_total", "%s (workers ejected by their circuit breaker)" %
+        last["router_circuit_opened"])
 
     failed = []
     if not alive:

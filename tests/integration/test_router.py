@@ -399,6 +399,24 @@ class Failures(RouterCase):
         self.assertEqual(self.list_workers(r)[ws[0].url]["health"], "unhealthy")
         self.assertEqual(request(r.port, "GET", "/readiness").json()["healthy_workers"], 1)
 
+    def test_worker_marked_down_by_traffic_is_probed_every_second(self):
+        """Found by the fault soak: a worker restarted after traffic marked
+        it down waited for the healthy interval's probe (8-9 s late)."""
+        ws = self.workers(2, "--zero-latency")
+        r = self.start(ws, "--policy", "round_robin", "--health-check-interval-secs", "3600",
+                       "--health-failure-threshold", "1")
+        port = ws[0].port
+        ws[0].p.kill()
+        ws[0].may_fail = True
+        for i in range(4):
+            gen(r.port, "x%d" % i)
+        self.assertEqual(self.list_workers(r)[ws[0].url]["health"], "unhealthy")
+        back = self.sim("--worker-id", "w0-again", "--zero-latency", "--port", str(port))
+        t0 = time.monotonic()
+        wait_until(lambda: self.list_workers(r)[back.url]["health"] == "healthy", timeout=8,
+                   what="the restarted worker back in rotation")
+        self.assertLess(time.monotonic() - t0, 5)
+
     def test_queued_prefill_is_counted_until_the_worker_answers(self):
         ws = self.workers(1, "--prefill-tokens-per-sec", "500")
         r = self.start(ws, "--policy", "cache_cost")
