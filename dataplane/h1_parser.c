@@ -30,6 +30,11 @@ struct sr_h1_parser {
 
     char *body;
     size_t body_len, body_cap;
+    /* The lenient library takes any two bytes for the CRLF that ends a
+     * chunk's data; we check them: the end of the bytes being fed, and how
+     * many of that CRLF are still to be seen (2, 1 or 0). */
+    const char *feed_end;
+    int crlf_left;
 
     bool headers_done, complete;
     int error_status; /* 0 = none */
@@ -91,6 +96,7 @@ static int on_message_begin(http_parser *hp)
     p->head_len = p->target_len = p->nheaders = p->body_len = 0;
     p->in_value = false;
     p->headers_done = p->complete = false;
+    p->crlf_left = 0;
     return 0;
 }
 
@@ -239,9 +245,25 @@ static int on_headers_complete(http_parser *hp)
     return 0;
 }
 
+/* Checks the CRLF after chunk data from q on (as far as the bytes fed go). */
+static int check_chunk_crlf(struct sr_h1_parser *p, const char *q)
+{
+    while (p->crlf_left > 0 && q < p->feed_end) {
+        if (*q++ != (p->crlf_left == 2 ? '\r' : '\n'))
+            return fail(p, 400, "chunk data not followed by CRLF");
+        p->crlf_left--;
+    }
+    return 0;
+}
+
 static int on_body(http_parser *hp, const char *at, size_t len)
 {
     struct sr_h1_parser *p = owner(hp);
+    if ((hp->flags & F_CHUNKED) && hp->content_length == 0) { /* this chunk's data is complete */
+        p->crlf_left = 2;
+        if (check_chunk_crlf(p, at + len) != 0)
+            return -1;
+    }
     if (len > p->limits.max_body_bytes - p->body_len)
         return fail(p, 413, "request body too large");
     if (reserve(&p->body, &p->body_cap, p->body_len + len + 1, p->limits.max_body_bytes + 1) != 0)
@@ -306,6 +328,9 @@ enum sr_h1_result sr_h1_parser_feed(struct sr_h1_parser *p, const char *data, si
         return SR_H1_ERROR;
     if (p->complete)
         return SR_H1_REQUEST;
+    p->feed_end = data + len;
+    if (p->crlf_left > 0 && check_chunk_crlf(p, data) != 0)
+        return SR_H1_ERROR;
     size_t n = http_parser_execute(&p->parser, &settings, data, len);
     enum http_errno e = HTTP_PARSER_ERRNO(&p->parser);
     *consumed = n;

@@ -17,10 +17,11 @@
  * smuggling): header names must be RFC 9110 tokens ("Transfer-Encoding :"
  * is a 400), values must not hold NUL, CR or LF, HTTP/1.1 needs exactly
  * one Host (RFC 9112 §3.2). An absolute-form target ("http://h/p?q") is
- * accepted: path and query come from it. What the library still accepts
- * (any two bytes as the CRLF after chunk data; a bare LF inside a chunk
- * extension) cannot reach a worker: bodies are de-chunked here and
- * re-framed with Content-Length by the router.
+ * accepted: path and query come from it. The CRLF after each chunk's
+ * data is checked here (the library takes any two bytes). What the library
+ * still accepts (a bare LF inside a chunk extension) cannot reach a
+ * worker: bodies are de-chunked here and re-framed with Content-Length by
+ * the router.
  *
  * Ownership: the parser owns its buffers; the views in struct
  * sr_h1_request point into them and stay valid until sr_h1_parser_next()

@@ -238,6 +238,32 @@ static void test_header_names_must_be_tokens(void **state)
     assert_false(sr_http_is_token("", 0));
 }
 
+/* The lenient library takes any two bytes after chunk data for its CRLF;
+ * a front proxy that frames the body differently would disagree with us. */
+static void test_chunk_data_must_end_with_crlf(void **state)
+{
+    (void)state;
+    const char *bad[] = {
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhiXY0\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\rX0\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\n\r0\r\n\r\n",
+    };
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        expect_error(bad[k], 400);
+        size_t n = strlen(bad[k]);
+        for (size_t cut = 1; cut < n; cut++) { /* wherever the bytes are split */
+            struct sr_h1_parser *p = new_parser();
+            size_t used = 0;
+            enum sr_h1_result r = sr_h1_parser_feed(p, bad[k], cut, &used);
+            if (r == SR_H1_NEED_MORE)
+                r = sr_h1_parser_feed(p, bad[k] + cut, n - cut, &used);
+            assert_int_equal(r, SR_H1_ERROR);
+            assert_int_equal(sr_h1_parser_error_status(p), 400);
+            sr_h1_parser_free(p);
+        }
+    }
+}
+
 static void test_host_rules(void **state)
 {
     (void)state;
@@ -326,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_limits_and_malformed_input),
         cmocka_unit_test(test_header_names_must_be_tokens),
+        cmocka_unit_test(test_chunk_data_must_end_with_crlf),
         cmocka_unit_test(test_host_rules),
         cmocka_unit_test(test_absolute_form_target),
         cmocka_unit_test(test_body_exactly_at_the_limit),
