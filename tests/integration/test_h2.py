@@ -363,7 +363,7 @@ class UnreadResponses(ProcTestCase):
         super().setUp()
         self.w = self.sim("--zero-latency")
 
-    def open_unread(self, r, conns=4, streams=100, tokens=200000):
+    def open_unread(self, r, conns=4, streams=100, tokens=40000):
         """conns connections, each with streams streaming requests whose
         stream windows are never opened (the connection window is)."""
         self.clients = []
@@ -388,7 +388,9 @@ class UnreadResponses(ProcTestCase):
         try:
             # They fill up to the per-connection cap (4 MiB), plus at most one
             # worker read per stream past it; no further.
-            wait_until(lambda: metric(r, "sglang_router_buffered_response_bytes") > 4 * 4 * 2 ** 20,
+            # 160 KB a stream, 16 MB a connection: far past its 4 MiB cap (and
+            # light enough that a sanitizer-built simulator stops in time).
+            wait_until(lambda: metric(r, "sglang_router_buffered_response_bytes") > 14 * 2 ** 20,
                        timeout=30, what="buffers filled")
             time.sleep(2)
             held = metric(r, "sglang_router_buffered_response_bytes")
