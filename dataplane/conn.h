@@ -32,7 +32,7 @@
 #ifndef SR_CONN_H
 #define SR_CONN_H
 
-#include "h1_parser.h"
+#include "net/h1_parser.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -4,7 +4,7 @@
 #include "budget.h"
 #include "conn.h"
 #include "h2_meter.h"
-#include "h1_parser.h"
+#include "net/h1_parser.h"
 #include "loop.h"
 #include "pipeline.h"
 

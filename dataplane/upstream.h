@@ -20,7 +20,7 @@
 #ifndef SR_UPSTREAM_H
 #define SR_UPSTREAM_H
 
-#include "h1_parser.h"
+#include "net/h1_parser.h"
 
 #include "common/worker.h"
 

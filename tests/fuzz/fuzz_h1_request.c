@@ -2,7 +2,7 @@
  * whose sizes come from the input, with pipelined requests taken one at a
  * time as a connection would. Checks the views it hands out stay inside
  * what it owns (ASan) and that feeding never loops or overruns. */
-#include "dataplane/h1_parser.h"
+#include "net/h1_parser.h"
 
 #include <stddef.h>
 #include <stdint.h>

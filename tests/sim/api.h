@@ -8,7 +8,7 @@
 #include "server.h"
 #include "sim.h"
 
-#include "dataplane/h1_parser.h"
+#include "net/h1_parser.h"
 
 /* Answers (or starts answering) one parsed request. */
 void sr_sim_api_handle(struct sr_sim *sim, struct sr_sim_conn *c, const struct sr_h1_request *req);

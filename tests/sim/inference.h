@@ -10,7 +10,7 @@
 #include "server.h"
 #include "sim.h"
 
-#include "dataplane/h1_parser.h"
+#include "net/h1_parser.h"
 
 enum sr_sim_api_kind {
     SR_SIM_GENERATE,

@@ -7,7 +7,7 @@
 #include "common/alloc.h"
 #include "common/log.h"
 
-#include "dataplane/h1_parser.h"
+#include "net/h1_parser.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -7,7 +7,7 @@
 #include <cmocka.h>
 
 #include "common/alloc.h"
-#include "dataplane/h1_parser.h"
+#include "net/h1_parser.h"
 
 #include <stdio.h>
 #include <string.h>
