@@ -243,7 +243,7 @@ static void refuse(struct sr_conn *c, const struct sr_request *req, const struct
 {
     struct sr_loop *l = sr_conn_loop(c);
     sr_pipeline_count(l, route, status);
-    if (l->router->cfg->log_requests)
+    if (sr_settings_refresh(l->router->settings, &l->settings)->log_requests)
         sr_log_info("%s %.*s %d refused: %s", req->method, (int)req->path_len, req->path, status,
                     message);
     sr_pipeline_error(c, status, message);

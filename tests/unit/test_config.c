@@ -213,8 +213,8 @@ static void test_set_by_name_and_runtime_flags(void **state)
     assert_int_equal(sr_config_set(&c, "cache-threshold", "0.9", err, sizeof(err)), 0);
     assert_true(c.cache_threshold == 0.9);
     assert_int_equal(sr_config_set(&c, "nope", "1", err, sizeof(err)), SR_ERR_NOT_FOUND);
-    assert_true(sr_config_find_option("cache-threshold")->runtime_mutable);
-    assert_false(sr_config_find_option("port")->runtime_mutable);
+    assert_non_null(sr_config_find_option("cache-threshold")->runtime);
+    assert_null(sr_config_find_option("port")->runtime);
     sr_config_clear(&c);
 }
 
