@@ -352,8 +352,15 @@ int main(int argc, char **argv)
         goto out;
     int metrics_port = -1;
     if (cfg.prometheus_port >= 0 &&
-        (metrics = sr_metrics_http_new(&r, m.base, &metrics_port)) == NULL)
+        (metrics = sr_metrics_http_new(&r, m.base, &metrics_port)) == NULL) {
+        /* Most often a second router on the host, on the default port. */
+        fprintf(stderr,
+                "sglang-router: cannot serve metrics on %s:%ld (is another router using it?): "
+                "set --prometheus-port to a free port, 0 for any free port, or -1 to turn the "
+                "metrics listener off\n",
+                cfg.prometheus_host, cfg.prometheus_port);
         goto out;
+    }
     health = sr_health_new(&r, m.base);
     m.grace = evtimer_new(m.base, on_grace_over, &m);
     sigint = evsignal_new(m.base, SIGINT, on_signal, &m);
