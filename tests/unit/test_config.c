@@ -169,7 +169,8 @@ static void test_help(void **state)
     free(text);
 }
 
-/* The README's flag table must list every option with its real default. */
+/* The README's flag table must list every option with its real default,
+ * and mark exactly the runtime-changeable ones. */
 static void test_readme_flag_table_matches_the_option_table(void **state)
 {
     (void)state;
@@ -194,6 +195,9 @@ static void test_readme_flag_table_matches_the_option_table(void **state)
                 snprintf(def, sizeof(def), "| none |");
             if (strstr(line, def) == NULL)
                 fail_msg("README row for --%s lacks default %s", o->name, def);
+            if ((strstr(line, "(*changeable at runtime*) |") != NULL) != (o->runtime != NULL))
+                fail_msg("README row for --%s: (*changeable at runtime*) %s", o->name,
+                         o->runtime ? "missing" : "on a flag fixed at start");
         }
     }
     fclose(f);
