@@ -17,11 +17,12 @@
 #define TLS_RECORD_BYTES (16 * 1024)
 #define WRITE_IOVECS     64
 
-static void set_why(struct sr_tls_io *io, const char *fallback)
+/* OpenSSL's reason, or nothing when the peer just closed. */
+static void set_why(struct sr_tls_io *io)
 {
     unsigned long e = ERR_peek_last_error();
     const char *r = e ? ERR_reason_error_string(e) : NULL;
-    snprintf(io->why, sizeof(io->why), "%s", r ? r : fallback);
+    snprintf(io->why, sizeof(io->why), "%s", r ? r : "");
 }
 
 int sr_tls_io_init(struct sr_tls_io *io, int fd, struct ssl_st *ssl)
@@ -66,7 +67,7 @@ int sr_tls_io_handshake(struct sr_tls_io *io)
     case SSL_ERROR_WANT_WRITE:
         return SR_TLS_IO_WRITE;
     default:
-        set_why(io, "the peer closed the connection");
+        set_why(io);
         return SR_ERR_IO;
     }
 }
@@ -79,8 +80,7 @@ ssize_t sr_tls_io_read(struct sr_tls_io *io, void *dst, size_t room)
             return n;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
             return 0;
-        snprintf(io->why, sizeof(io->why), "%s",
-                 n == 0 ? "the peer closed the connection" : strerror(errno));
+        snprintf(io->why, sizeof(io->why), "%s", n == 0 ? "" : strerror(errno));
         return SR_ERR_IO;
     }
     ERR_clear_error();
@@ -90,7 +90,7 @@ ssize_t sr_tls_io_read(struct sr_tls_io *io, void *dst, size_t room)
     int e = SSL_get_error(io->ssl, n);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
         return 0;
-    set_why(io, "the peer closed the connection");
+    set_why(io);
     return SR_ERR_IO;
 }
 
@@ -120,7 +120,7 @@ static ssize_t write_tls(struct sr_tls_io *io, struct evbuffer *out)
         int e = SSL_get_error(io->ssl, n);
         if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
             break;
-        set_why(io, "the peer closed the connection");
+        set_why(io);
         return SR_ERR_IO;
     }
     return written;

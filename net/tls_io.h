@@ -12,8 +12,8 @@
  * a caller that reads one buffer per readiness event must read again.
  *
  * Errors are negative enum sr_err: SR_ERR_IO for a peer that closed, reset
- * or failed the TLS handshake (why[] says which, for a log line), and
- * SR_ERR_NOMEM.
+ * or failed the TLS handshake (why[] holds OpenSSL's or the system's reason
+ * for a log line, empty when the peer just closed), and SR_ERR_NOMEM.
  *
  * Ownership: struct sr_tls_io is embedded in the caller's connection; after
  * sr_tls_io_init() it owns fd and ssl until sr_tls_io_close(). One thread.
@@ -39,7 +39,7 @@ struct sr_tls_io {
     int fd;             /* -1 when closed */
     struct ssl_st *ssl; /* NULL: cleartext */
     bool handshaking;   /* TLS: before the first application byte */
-    char why[160];      /* the last failure, for a log line */
+    char why[160];      /* the last failure's reason; "" when the peer just closed */
 };
 
 /* Takes fd (non-blocking, connected or accepted) and ssl (NULL for
