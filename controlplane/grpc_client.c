@@ -5,7 +5,6 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
-#include "common/err.h"
 #include "net/h2_session.h"
 #include "net/tls_io.h"
 
@@ -322,7 +321,7 @@ static bool flush(struct sr_grpc_client *c)
     for (;;) {
         long queued = sr_h2_session_send(c->h2);
         if (queued < 0) {
-            snprintf(c->why, sizeof(c->why), "HTTP/2: %s", sr_strerror((int)queued));
+            snprintf(c->why, sizeof(c->why), "HTTP/2: %s", sr_h2_session_why(c->h2));
             return false;
         }
         if (sr_tls_io_write(&c->io, c->out) < 0) {

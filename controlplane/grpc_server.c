@@ -550,7 +550,7 @@ static void conn_flush(struct conn *c)
         long queued = sr_h2_session_send(c->h2);
         ssize_t written = queued < 0 || c->io.handshaking ? 0 : sr_tls_io_write(&c->io, c->out);
         if (queued < 0 || written < 0) {
-            sr_log_debug("admin connection: %s", queued < 0 ? sr_strerror((int)queued) : c->io.why);
+            sr_log_debug("admin connection: %s", queued < 0 ? sr_h2_session_why(c->h2) : c->io.why);
             c->closing = true;
             evbuffer_drain(c->out, evbuffer_get_length(c->out)); /* the client is gone */
             break;
@@ -660,7 +660,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         event_active(c->read_ev, EV_READ, 1);
     int rc = sr_h2_session_recv(c->h2, buf, (size_t)n);
     if (rc < 0) {
-        sr_log_debug("admin connection: %s", sr_strerror(rc));
+        sr_log_debug("admin connection: %s", sr_h2_session_why(c->h2));
         /* nghttp2 queued a GOAWAY for protocol errors: send it, then close. */
         c->closing = true;
     }

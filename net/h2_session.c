@@ -22,6 +22,7 @@ struct sr_h2_session {
     size_t high_water;
     int depth;    /* inside nghttp2 (recv or send): sending waits for the outermost call */
     bool pending; /* a send was asked for from inside: done on the way out */
+    int last_rc;  /* nghttp2's code for the last failure */
 };
 
 int sr_h2_err(int nghttp2_rc)
@@ -91,12 +92,16 @@ static long send_some(struct sr_h2_session *s)
     while (evbuffer_get_length(s->out) < s->high_water) {
         const uint8_t *data = NULL;
         ssize_t n = nghttp2_session_mem_send(s->session, &data);
-        if (n < 0)
+        if (n < 0) {
+            s->last_rc = (int)n;
             return sr_h2_err((int)n);
+        }
         if (n == 0)
             break;
-        if (evbuffer_add(s->out, data, (size_t)n) != 0)
+        if (evbuffer_add(s->out, data, (size_t)n) != 0) {
+            s->last_rc = NGHTTP2_ERR_NOMEM;
             return SR_ERR_NOMEM; /* the frame is lost: the session cannot go on */
+        }
         added += n;
     }
     return added;
@@ -129,8 +134,10 @@ int sr_h2_session_recv(struct sr_h2_session *s, const uint8_t *data, size_t len)
     ssize_t n = nghttp2_session_mem_recv(s->session, data, len);
     s->depth--;
     long sent = sr_h2_session_send(s); /* a GOAWAY after an error too */
-    if (n < 0)
+    if (n < 0) {
+        s->last_rc = (int)n;
         return sr_h2_err((int)n);
+    }
     return sent < 0 ? (int)sent : 0;
 }
 
@@ -144,6 +151,11 @@ int sr_h2_session_goaway(struct sr_h2_session *s)
     return sr_h2_err(nghttp2_submit_goaway(s->session, NGHTTP2_FLAG_NONE,
                                            nghttp2_session_get_last_proc_stream_id(s->session),
                                            NGHTTP2_NO_ERROR, NULL, 0));
+}
+
+const char *sr_h2_session_why(const struct sr_h2_session *s)
+{
+    return s->last_rc ? nghttp2_strerror(s->last_rc) : "no error";
 }
 
 int sr_h2_session_terminate(struct sr_h2_session *s, uint32_t error_code)

@@ -82,6 +82,9 @@ int sr_h2_session_goaway(struct sr_h2_session *s);
  * code), then nothing more is read. Queued only: send it. */
 int sr_h2_session_terminate(struct sr_h2_session *s, uint32_t error_code);
 
+/* nghttp2's words for the last failure of recv or send, for a log line. */
+const char *sr_h2_session_why(const struct sr_h2_session *s);
+
 /* An nghttp2 library error code as an enum sr_err. */
 int sr_h2_err(int nghttp2_rc);
 
