@@ -1,4 +1,4 @@
-/* grpc_client: a blocking gRPC client over nghttp2 (see grpc_client.h). */
+/* grpc_client: a blocking gRPC client on net/h2_session and net/tls_io (see grpc_client.h). */
 #include "grpc_client.h"
 
 #include "grpc_wire.h"

@@ -1,4 +1,4 @@
-/* grpc_server: gRPC over HTTP/2 with nghttp2 and libevent (see grpc_server.h). */
+/* grpc_server: gRPC over HTTP/2 on net/h2_session, net/tls_io and libevent (see grpc_server.h). */
 #include "grpc_server.h"
 
 #include "grpc_wire.h"
