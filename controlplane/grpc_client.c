@@ -324,6 +324,7 @@ static bool flush(struct sr_grpc_client *c)
             snprintf(c->why, sizeof(c->why), "HTTP/2: %s", sr_h2_session_why(c->h2));
             return false;
         }
+        size_t before = evbuffer_get_length(c->out);
         if (sr_tls_io_write(&c->io, c->out) < 0) {
             if (c->io.ssl)
                 snprintf(c->why, sizeof(c->why), "TLS write: %s",
@@ -333,7 +334,9 @@ static bool flush(struct sr_grpc_client *c)
                          c->io.why[0] ? c->io.why : "connection lost");
             return false;
         }
-        if (queued == 0 || evbuffer_get_length(c->out) > 0)
+        /* Nothing was waiting, or the socket is full; else the session
+         * may have more once the output had room. */
+        if (before == 0 || evbuffer_get_length(c->out) > 0)
             return true;
     }
 }

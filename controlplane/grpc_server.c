@@ -546,29 +546,30 @@ static void conn_flush(struct conn *c)
 {
     if (c->batching)
         return;
-    for (int round = 0; round < FLUSH_ROUNDS; round++) {
+    bool more = true; /* the output drained: the session may have more */
+    for (int round = 0; round < FLUSH_ROUNDS && more; round++) {
         long queued = sr_h2_session_send(c->h2);
+        size_t before = evbuffer_get_length(c->out);
         ssize_t written = queued < 0 || c->io.handshaking ? 0 : sr_tls_io_write(&c->io, c->out);
         if (queued < 0 || written < 0) {
             sr_log_debug("admin connection: %s", queued < 0 ? sr_h2_session_why(c->h2) : c->io.why);
             c->closing = true;
             evbuffer_drain(c->out, evbuffer_get_length(c->out)); /* the client is gone */
+            more = false;
             break;
         }
-        /* The session may have more once the output had room. */
-        if (c->io.handshaking || queued == 0 || evbuffer_get_length(c->out) > 0)
-            break;
+        more = !c->io.handshaking && before > 0 && evbuffer_get_length(c->out) == 0;
     }
     if (sr_h2_session_done(c->h2))
         c->closing = true;
     size_t left = evbuffer_get_length(c->out);
     if (!c->io.handshaking) {
-        if (left > 0)
+        if (left > 0 || more) /* more: the rounds ran out, the next write event goes on */
             event_add(c->write_ev, NULL);
         else
             event_del(c->write_ev);
     }
-    if (c->closing && left == 0)
+    if (c->closing && left == 0 && !more)
         event_active(c->close_ev, EV_TIMEOUT, 0);
 }
 
