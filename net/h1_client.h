@@ -89,7 +89,8 @@ struct sr_h1_client *sr_h1_client_new(struct event_base *base, const struct sock
 void sr_h1_client_free(struct sr_h1_client *c);
 
 /* Sends req, connecting first when no connection is open. 0, or
- * SR_ERR_INVALID when a request is already in flight (nothing called).
+ * SR_ERR_INVALID when a request is already in flight or when called from
+ * on_head or on_body (nothing called).
  * Every failure after that reaches the handler's on_error. */
 int sr_h1_client_send(struct sr_h1_client *c, const struct sr_h1_client_request *req,
                       const struct sr_h1_client_handler *h, void *ctx);
