@@ -8,14 +8,21 @@
  * check (sr_grpc_strings_without_nul) and is unpacked, walked and freed as
  * every request type the RouterAdmin and grpc.health.v1 services accept;
  * the URL lists of SetWorkers, AddWorkers and RemoveWorkers go through a
- * registry, the service's validation of them. */
+ * registry, the service's validation of them.
+ *
+ * The check's promise is held against protobuf-c's own parse: unpacking
+ * through an allocator that records sizes, every string of a message the
+ * check passed must be as long as protobuf-c found it on the wire (it
+ * allocates the wire length + 1 and copies), i.e. no NUL cut one short. */
 #include "controlplane/grpc_wire.h"
 
+#include "common/alloc.h"
 #include "common/registry.h"
 
 #include "grpc/health/v1/health.pb-c.h"
 #include "sglang/router/admin/v1/admin.pb-c.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -24,9 +31,47 @@
 
 #define ADMIN(name) sglang__router__admin__v1__##name##__descriptor
 
-/* Touches every byte of every string of m (nested messages included);
- * the admin protos have no oneof, so every field has storage of its own. */
-static size_t walk(const ProtobufCMessage *m)
+/* What protobuf-c allocated while unpacking one message, and the sizes. */
+#define MAX_RECORDED 1024
+struct recorder {
+    void *ptr[MAX_RECORDED];
+    size_t size[MAX_RECORDED];
+    size_t n;
+    bool full; /* some allocations went unrecorded */
+};
+
+static void *record_alloc(void *data, size_t size)
+{
+    struct recorder *r = data;
+    void *p = sr_malloc(size);
+    if (p != NULL && r->n < MAX_RECORDED) {
+        r->ptr[r->n] = p;
+        r->size[r->n++] = size;
+    } else if (p != NULL) {
+        r->full = true;
+    }
+    return p;
+}
+
+static void record_free(void *data, void *p)
+{
+    (void)data;
+    sr_free(p);
+}
+
+/* The size protobuf-c allocated at p, or 0 if it did not (a default value). */
+static size_t recorded_size(const struct recorder *r, const void *p)
+{
+    for (size_t i = r->n; i-- > 0;)
+        if (r->ptr[i] == p)
+            return r->size[i];
+    return 0;
+}
+
+/* Walks every string of m (nested messages included), checking each is as
+ * long as protobuf-c found it on the wire when clean says no string held a
+ * NUL. The admin protos have no oneof: every field has storage of its own. */
+static size_t walk(const ProtobufCMessage *m, const struct recorder *r, bool clean)
 {
     const ProtobufCMessageDescriptor *d = m->descriptor;
     size_t sum = 0;
@@ -43,10 +88,14 @@ static size_t walk(const ProtobufCMessage *m)
         for (size_t k = 0; k < n && values; k++) {
             if (values[k] == NULL)
                 continue;
-            if (f->type == PROTOBUF_C_TYPE_STRING)
-                sum += strlen(values[k]);
-            else
-                sum += walk(values[k]);
+            if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+                sum += walk(values[k], r, clean);
+                continue;
+            }
+            size_t len = strlen(values[k]), wire = recorded_size(r, values[k]);
+            if (clean && !r->full && wire != 0 && len + 1 != wire)
+                __builtin_trap(); /* a NUL the check missed cut this string short */
+            sum += len;
         }
     }
     return sum;
@@ -99,18 +148,23 @@ static void decode(const uint8_t *msg, size_t len)
     for (size_t s = 0; s < sizeof(services) / sizeof(services[0]); s++) {
         for (unsigned i = 0; i < services[s]->n_methods; i++) {
             const ProtobufCMessageDescriptor *d = services[s]->methods[i].input;
-            if (!sr_grpc_strings_without_nul(d, msg, len)) {
-                if (memchr(msg, '\0', len) == NULL) /* refused for a NUL it never saw */
-                    __builtin_trap();
-                continue;
-            }
-            ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, len, msg);
+            bool clean = sr_grpc_strings_without_nul(d, msg, len);
+            if (!clean && memchr(msg, '\0', len) == NULL) /* refused for a NUL it never saw */
+                __builtin_trap();
+            /* Unpacked even when refused: the oracle must see what the
+             * check's refusals are about, and protobuf-c must survive both. */
+            struct recorder rec;
+            rec.n = 0;
+            rec.full = false;
+            ProtobufCAllocator allocator = {record_alloc, record_free, &rec};
+            ProtobufCMessage *m = protobuf_c_message_unpack(d, &allocator, len, msg);
             if (m == NULL)
                 continue;
-            volatile size_t sum = walk(m);
+            volatile size_t sum = walk(m, &rec, clean);
             (void)sum;
-            validate_urls(d, m);
-            protobuf_c_message_free_unpacked(m, NULL);
+            if (clean)
+                validate_urls(d, m); /* what the service is handed */
+            protobuf_c_message_free_unpacked(m, &allocator);
         }
     }
 }
