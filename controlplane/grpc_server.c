@@ -251,62 +251,6 @@ static void abandon(struct sr_grpc_call *call, int status, const char *message)
         sr_grpc_call_finish(call, status, message);
 }
 
-/* Reads a varint at *p (below end); false when cut short. */
-static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-    *v = 0;
-    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
-        uint8_t b = *(*p)++;
-        *v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80))
-            return true;
-    }
-    return false;
-}
-
-/* True when no string field of the message (nested ones included) holds a
- * NUL byte. protobuf-c hands strings over NUL-terminated, so
- * "http://w:1\0evil" would arrive cut short and be taken as another value;
- * such a request is refused instead. Bytes that are not a valid message
- * pass: the unpacking reports those. */
-static bool strings_without_nul(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
-                                int depth)
-{
-    const uint8_t *end = p + len;
-    while (p < end && depth < 16) {
-        uint64_t key, n;
-        if (!read_varint(&p, end, &key))
-            return true;
-        switch (key & 7) {
-        case 0:
-            if (!read_varint(&p, end, &n))
-                return true;
-            continue;
-        case 1:
-            p += 8;
-            continue;
-        case 5:
-            p += 4;
-            continue;
-        case 2:
-            break;
-        default:
-            return true;
-        }
-        if (!read_varint(&p, end, &n) || n > (uint64_t)(end - p))
-            return true;
-        const ProtobufCFieldDescriptor *f =
-            protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3));
-        if (f && f->type == PROTOBUF_C_TYPE_STRING && memchr(p, '\0', (size_t)n))
-            return false;
-        if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
-            !strings_without_nul(f->descriptor, p, (size_t)n, depth + 1))
-            return false;
-        p += n;
-    }
-    return true;
-}
-
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -334,7 +278,7 @@ static void dispatch(struct sr_grpc_call *call)
         sr_grpc_call_finish(call, SR_GRPC_UNIMPLEMENTED, "compressed messages are not supported");
         return;
     }
-    if (!strings_without_nul(call->method->input, data, len, 0)) {
+    if (!sr_grpc_strings_without_nul(call->method->input, data, len)) {
         sr_grpc_call_finish(call, SR_GRPC_INVALID_ARGUMENT, "a string field holds a NUL byte");
         return;
     }

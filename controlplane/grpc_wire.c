@@ -66,6 +66,76 @@ enum sr_grpc_unframe sr_grpc_unframe(const uint8_t *body, size_t body_len, const
     return SR_GRPC_ONE_MESSAGE;
 }
 
+/* Reads a varint at *p (below end); false when cut short. */
+static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return true;
+    }
+    return false;
+}
+
+/* Skips n bytes; false when fewer remain (the pointer never passes end). */
+static bool skip(const uint8_t **p, const uint8_t *end, uint64_t n)
+{
+    if (n > (uint64_t)(end - *p))
+        return false;
+    *p += n;
+    return true;
+}
+
+static bool strings_without_nul(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
+                                int depth)
+{
+    const uint8_t *end = p + len;
+    while (p < end && depth < SR_GRPC_MAX_NESTING) {
+        uint64_t key, n;
+        if (!read_varint(&p, end, &key))
+            return true;
+        switch (key & 7) {
+        case 0:
+            if (!read_varint(&p, end, &n))
+                return true;
+            continue;
+        case 1:
+            if (!skip(&p, end, 8))
+                return true;
+            continue;
+        case 5:
+            if (!skip(&p, end, 4))
+                return true;
+            continue;
+        case 2:
+            break;
+        default:
+            return true;
+        }
+        if (!read_varint(&p, end, &n) || n > (uint64_t)(end - p))
+            return true;
+        const ProtobufCFieldDescriptor *f =
+            key >> 3 <= UINT32_MAX
+                ? protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3))
+                : NULL;
+        if (f && f->type == PROTOBUF_C_TYPE_STRING && memchr(p, '\0', (size_t)n))
+            return false;
+        if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+            !strings_without_nul(f->descriptor, p, (size_t)n, depth + 1))
+            return false;
+        p += n;
+    }
+    return true;
+}
+
+bool sr_grpc_strings_without_nul(const ProtobufCMessageDescriptor *d, const uint8_t *msg,
+                                 size_t len)
+{
+    return strings_without_nul(d, msg, len, 0);
+}
+
 bool sr_grpc_parse_timeout(const char *value, size_t len, uint64_t *ms)
 {
     if (len < 2 || len > 9)

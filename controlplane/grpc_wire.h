@@ -1,13 +1,17 @@
 /*
  * grpc_wire: the pieces of the gRPC-over-HTTP/2 protocol that are plain
  * data, shared by the server (grpc_server.c) and the client (sglctl): status
- * codes and their names, Length-Prefixed-Message framing, grpc-timeout
- * values, and grpc-message percent-encoding (grpc/grpc doc/PROTOCOL-HTTP2.md
- * and doc/statuscodes.md). No I/O; every function is pure.
+ * codes and their names, Length-Prefixed-Message framing, the check a
+ * request message passes before protobuf-c unpacks it, grpc-timeout values,
+ * and grpc-message percent-encoding (grpc/grpc doc/PROTOCOL-HTTP2.md and
+ * doc/statuscodes.md). No I/O; every function is pure. Pointers passed in
+ * are borrowed for the call; pointers handed out point into the caller's
+ * buffer.
  */
 #ifndef SR_GRPC_WIRE_H
 #define SR_GRPC_WIRE_H
 
+#include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -55,6 +59,16 @@ enum sr_grpc_unframe sr_grpc_unframe(const uint8_t *body, size_t body_len, const
  * bytes are there. Lets a receiver refuse an oversized message before
  * buffering it. */
 bool sr_grpc_announced_length(const uint8_t *body, size_t body_len, uint32_t *len);
+
+/* True when no string field of the message msg (len bytes, described by d;
+ * nested messages included, SR_GRPC_MAX_NESTING deep) holds a NUL byte.
+ * protobuf-c hands strings over NUL-terminated, so "http://w:1\0evil" would
+ * arrive cut short and be taken as another value; the server refuses such a
+ * request instead. Bytes that are not a valid message pass: unpacking
+ * reports those. Never reads outside msg. */
+#define SR_GRPC_MAX_NESTING 16
+bool sr_grpc_strings_without_nul(const ProtobufCMessageDescriptor *d, const uint8_t *msg,
+                                 size_t len);
 
 /* Parses a grpc-timeout value (1-8 digits and a unit H M S m u n) into
  * milliseconds, rounded up. false if malformed. */

@@ -195,7 +195,7 @@ kill_loop() {
   while sleep "$kill_every"; do
     kill -9 "$(cat "$tmp/w0.pid")" 2>/dev/null || true
     event kill w0 "$w0_url"
-    sleep 2
+    sleep 2 # the fault under test: w0 stays down this long
     restart_w0 || exit 1
     event restart w0 "$w0_url"
   done

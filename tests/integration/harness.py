@@ -307,13 +307,9 @@ def start_router(*args, **kw):
         line = p.p.stdout.readline()
         m = re.search(r"admin gRPC on \S+:(\d+)", line)
         p.admin_port = int(m.group(1)) if m else None
-    if wait_ready:
-        deadline = time.monotonic() + 10
-        while request(p.port, "GET", "/readiness").status != 200:
-            if time.monotonic() > deadline:
-                p.stop()
-                raise RuntimeError("router never became ready")
-            time.sleep(0.02)
+    if wait_ready and poll(lambda: request(p.port, "GET", "/readiness").status, lambda s: s == 200) != 200:
+        p.stop()
+        raise RuntimeError("router never became ready")
     return p
 
 
@@ -381,9 +377,18 @@ def smollm2_model():
     return path
 
 
-def wait_until(predicate, timeout=10.0, what="condition"):
+def poll(fn, done, timeout=10.0, interval=0.02):
+    """Calls fn() until done(its result) holds or timeout seconds have
+    passed; returns the last result, for the caller to assert on. The one
+    polling loop of the tests: wait for a condition, never a fixed time."""
     deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.02)
+    while True:
+        value = fn()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def wait_until(predicate, timeout=10.0, what="condition"):
+    if not poll(predicate, bool, timeout):
+        raise AssertionError("timed out waiting for " + what)

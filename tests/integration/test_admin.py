@@ -228,7 +228,8 @@ class EveryRpc(AdminCase):
         # A 2-second request keeps the router draining long enough to see it.
         t = threading.Thread(target=gen_long, args=(r.port,))
         t.start()
-        time.sleep(0.3)
+        wait_until(lambda: self.admin.GetQueueStats(pb.GetQueueStatsRequest(), timeout=5).in_flight == 1,
+                   what="the long request in flight")
         r.p.send_signal(15)
         self.assertEqual(next(watch).status, health_pb2.HealthCheckResponse.NOT_SERVING)
         watch.cancel()
@@ -286,7 +287,7 @@ class ChangesApplyToTraffic(AdminCase):
         sets = [[ws[0], ws[1]], [ws[1], ws[2]], [ws[2], ws[0]]]
         swaps = 0
         while bench.poll() is None and swaps < 30:
-            time.sleep(0.1)
+            time.sleep(0.1)  # the behaviour under test: a list change every 100 ms under load
             self.admin.SetWorkers(pb.SetWorkersRequest(urls=self.urls(sets[swaps % 3])), timeout=5)
             swaps += 1
         out, _ = bench.communicate(timeout=120)

@@ -16,7 +16,7 @@ import h2.connection
 import h2.events
 import h2.exceptions
 
-from harness import ProcTestCase, make_pki, request, wait_until
+from harness import ProcTestCase, make_pki, poll, request, wait_until
 
 
 class Client:
@@ -129,12 +129,10 @@ class Clients(H2Case):
             body = json.dumps({"text": "hi", "sampling_params": {"max_new_tokens": 3}})
             for args, url in ((["--http2", "--cacert", pki["ca.pem"]], "https://localhost:%d" % tls.port),
                               (["--http2-prior-knowledge"], "http://127.0.0.1:%d" % plain.port)):
-                for _ in range(50):  # the TLS router's worker turns healthy
-                    p = subprocess.run(["curl", "-sS", *args, "-w", "\n%{http_version} %{http_code}",
-                                        url + "/generate", "-d", body], capture_output=True, text=True, timeout=20)
-                    if p.stdout.endswith(" 200"):
-                        break
-                    time.sleep(0.1)
+                p = poll(lambda: subprocess.run(["curl", "-sS", *args, "-w", "\n%{http_version} %{http_code}",
+                                                 url + "/generate", "-d", body],
+                                                capture_output=True, text=True, timeout=20),
+                         lambda p: p.stdout.endswith(" 200"))  # the TLS router's worker turns healthy
                 out, _, tail = p.stdout.rpartition("\n")
                 self.assertEqual(tail, "2 200", p.stdout + p.stderr)
                 self.assertEqual(json.loads(out)["meta_info"]["completion_tokens"], 3)
@@ -392,7 +390,7 @@ class UnreadResponses(ProcTestCase):
             # light enough that a sanitizer-built simulator stops in time).
             wait_until(lambda: metric(r, "sglang_router_buffered_response_bytes") > 14 * 2 ** 20,
                        timeout=30, what="buffers filled")
-            time.sleep(2)
+            time.sleep(2)  # the behaviour under test: unbounded, they would go on growing
             held = metric(r, "sglang_router_buffered_response_bytes")
             self.assertLess(held, 4 * (4 + 100 * 0.0625) * 2 ** 20)
             if not sanitized(r):  # shadow memory would count too

@@ -137,7 +137,7 @@ class RealEngine(ProcTestCase):
         while t.is_alive():
             health = [w["health"] for w in request(r.port, "GET", "/list_workers").json()["workers"]]
             self.assertEqual(health, ["healthy", "healthy"])
-            time.sleep(0.2)
+            time.sleep(0.2)  # the behaviour under test: sampled all along the slow request
         t.join()
         self.assertGreater(time.monotonic() - t0, 2.0)  # it was slow indeed
         self.assertEqual(result["r"].status, 200)

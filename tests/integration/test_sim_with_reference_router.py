@@ -3,10 +3,9 @@ two simulated workers as healthy SGLang workers and serves /generate,
 /v1/chat/completions (streaming too) and /get_loads through them."""
 import json
 import os
-import time
 import unittest
 
-from harness import BIN, ProcTestCase, RawHTTP, free_port, peer_venv, post_stream, request
+from harness import BIN, ProcTestCase, RawHTTP, free_port, peer_venv, post_stream, request, wait_until
 
 JSON = {"Content-Type": "application/json"}
 
@@ -28,16 +27,13 @@ class ReferenceRouter(ProcTestCase):
                       port=self.port, log=os.path.join(BIN, "..", "reference-router.log"))
         router.may_fail = True  # not ours: its exit status on SIGTERM is its business
         self.procs.append(router)
-        deadline = time.monotonic() + 60
-        while True:  # ready once both workers are registered and healthy
+
+        def ready():  # both workers registered and healthy
             try:
-                loads = request(self.port, "GET", "/get_loads", timeout=2).json()
-                if len(loads.get("workers", [])) == 2:
-                    break
+                return len(request(self.port, "GET", "/get_loads", timeout=2).json().get("workers", [])) == 2
             except (OSError, ValueError):
-                pass
-            self.assertLess(time.monotonic(), deadline, "reference router never became ready")
-            time.sleep(0.2)
+                return False
+        wait_until(ready, timeout=60, what="the reference router ready")
 
     def test_generate_chat_stream_and_loads(self):
         seen = set()

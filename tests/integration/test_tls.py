@@ -8,10 +8,9 @@ import signal
 import subprocess
 import tempfile
 import threading
-import time
 import unittest
 
-from harness import BIN, ProcTestCase, make_pki, wait_until
+from harness import BIN, ProcTestCase, make_pki, request, wait_until
 
 GEN = "/generate"
 
@@ -157,7 +156,8 @@ class Reload(TlsCase):
                 "model": "m", "prompt": "hello", "stream": True, "max_tokens": 20})
         t = threading.Thread(target=stream)
         t.start()
-        time.sleep(0.5)
+        wait_until(lambda: request(self.ws[0].port, "GET", "/get_load").json()[0]["num_reqs"] == 1,
+                   what="the stream open at the worker")
         shutil.copy(self.pki2["server.pem"], cert)
         shutil.copy(self.pki2["server.key"], key)
         r.p.send_signal(signal.SIGHUP)
@@ -172,7 +172,7 @@ class Reload(TlsCase):
         with open(cert, "w") as f:
             f.write("not a certificate\n")
         r.p.send_signal(signal.SIGHUP)
-        time.sleep(0.5)
+        wait_until(lambda: "keeping the current TLS certificate" in r.stderr(), what="the reload refused")
         self.assertEqual(curl(r.port, "/health", *self.ca(self.pki2))[1], 200)
         status, err = r.stop()
         self.procs.remove(r)

@@ -1,6 +1,8 @@
-/* Unit tests for controlplane/grpc_wire: framing, timeouts, status names,
- * grpc-message encoding. */
+/* Unit tests for controlplane/grpc_wire: framing, the NUL check before
+ * unpacking, timeouts, status names, grpc-message encoding. */
 #include "controlplane/grpc_wire.h"
+
+#include "sglang/router/admin/v1/admin.pb-c.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -45,6 +47,58 @@ static void test_framing(void **state)
     assert_int_equal(announced, 0x01020304);
     assert_int_equal(body[1], 1);
     assert_int_equal(body[4], 4);
+}
+
+#define DESC(name) (&sglang__router__admin__v1__##name##__descriptor)
+
+static void test_strings_without_nul(void **state)
+{
+    (void)state;
+    /* RemoveWorkersRequest { urls: "http://w:1" , urls: "http://w:1\0evil" } */
+    static const uint8_t clean[] = "\x0a\x0ahttp://w:1";
+    static const uint8_t nul[] = "\x0a\x0ahttp://w:1\x0a\x0fhttp://w:1\0evil";
+    assert_true(
+        sr_grpc_strings_without_nul(DESC(remove_workers_request), clean, sizeof(clean) - 1));
+    assert_false(sr_grpc_strings_without_nul(DESC(remove_workers_request), nul, sizeof(nul) - 1));
+    /* Nested: UpdateConfigRequest { config { policy: "random\0x" } } */
+    static const uint8_t nested[] = "\x0a\x0a\x0a\x08random\0x";
+    assert_false(
+        sr_grpc_strings_without_nul(DESC(update_config_request), nested, sizeof(nested) - 1));
+    /* A NUL in a bytes-like place that is not a string field passes. */
+    static const uint8_t other[] = "\x12\x03a\0b"; /* field 2: unknown */
+    assert_true(
+        sr_grpc_strings_without_nul(DESC(remove_workers_request), other, sizeof(other) - 1));
+    /* Not a message at all: unpacking reports it. */
+    static const uint8_t junk[] = "\x0a\x7f";
+    assert_true(sr_grpc_strings_without_nul(DESC(remove_workers_request), junk, sizeof(junk) - 1));
+}
+
+/* The check stepped over a fixed64 or fixed32 value without looking at
+ * what was left: a message ending in a cut-short one moved its pointer past
+ * the end of the buffer (undefined behaviour, though nothing was read). */
+static void test_strings_fixed_cut_short(void **state)
+{
+    (void)state;
+    uint8_t buf[16];
+    memcpy(buf, "\x11\x01\x02\x03", 4); /* field 2, fixed64, 3 of 8 bytes */
+    assert_true(sr_grpc_strings_without_nul(DESC(remove_workers_request), buf, 4));
+    memcpy(buf, "\x15\x01", 2); /* field 2, fixed32, 1 of 4 bytes */
+    assert_true(sr_grpc_strings_without_nul(DESC(remove_workers_request), buf, 2));
+    /* Whole ones are stepped over and the fields after them are checked. */
+    memcpy(buf, "\x11\x01\x02\x03\x04\x05\x06\x07\x08\x0a\x02\0x", 13);
+    assert_false(sr_grpc_strings_without_nul(DESC(remove_workers_request), buf, 13));
+}
+
+/* Field numbers past 32 bits were truncated onto a real field; protobuf-c
+ * refuses such tags, so the check now leaves them to it. */
+static void test_strings_huge_field_number(void **state)
+{
+    (void)state;
+    /* key = (2^32 + 1) << 3 | 2: field 1 once truncated */
+    static const uint8_t msg[] = "\x8a\x80\x80\x80\x80\x01\x02a\0";
+    assert_true(sr_grpc_strings_without_nul(DESC(remove_workers_request), msg, sizeof(msg) - 1));
+    assert_null(
+        protobuf_c_message_unpack(DESC(remove_workers_request), NULL, sizeof(msg) - 1, msg));
 }
 
 static void test_timeouts(void **state)
@@ -107,6 +161,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_names),
         cmocka_unit_test(test_framing),
+        cmocka_unit_test(test_strings_without_nul),
+        cmocka_unit_test(test_strings_fixed_cut_short),
+        cmocka_unit_test(test_strings_huge_field_number),
         cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_message_encoding),
     };
