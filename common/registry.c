@@ -123,8 +123,10 @@ static int id_take(struct sr_registry *reg, uint32_t *id)
     return 0;
 }
 
-void sr_registry_release_id(struct sr_registry *reg, uint32_t id)
+/* A record's last reference is gone (sr_worker_release_id_fn). */
+static void id_release(void *owner, uint32_t id)
 {
+    struct sr_registry *reg = owner;
     pthread_mutex_lock(&reg->id_lock);
     if (id < reg->id_cap)
         reg->id_used[id] = 0;
@@ -150,6 +152,7 @@ static int worker_new(struct sr_registry *reg, struct sr_url *url, struct sr_wor
     w->parsed = *url;
     memset(url, 0, sizeof(*url));
     w->url = w->parsed.canonical;
+    w->release_id = id_release;
     w->owner = reg;
     atomic_init(&w->health, SR_HEALTH_PENDING);
     atomic_init(&w->refs, 1);
