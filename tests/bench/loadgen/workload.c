@@ -2,11 +2,13 @@
 #include "workload.h"
 
 #include "common/alloc.h"
+#include "common/buf.h"
 #include "common/err.h"
 #include "common/rand.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,15 +52,9 @@ void sr_wl_text(uint64_t seed, uint64_t a, uint64_t b, char *out, size_t len)
 
 static int grow(struct sr_workload *w, size_t *cap)
 {
-    if (w->n < *cap)
-        return 0;
-    size_t c = *cap ? *cap * 2 : 256;
-    struct sr_wl_request *r = sr_realloc(w->reqs, c * sizeof(*r));
-    if (r == NULL)
-        return SR_ERR_NOMEM;
-    w->reqs = r;
-    *cap = c;
-    return 0;
+    return sr_grow((void **)&w->reqs, cap, w->n + 1, sizeof(*w->reqs), 256, SIZE_MAX) == 0
+               ? 0
+               : SR_ERR_NOMEM;
 }
 
 static int shared_prefix(const struct sr_wl_params *p, struct sr_workload *w, char *err,
