@@ -116,6 +116,43 @@ static void test_names_map_to_policies(void **state)
     sr_policy_destroy(NULL);
 }
 
+/* The README's --policy row lists the name table of a default build; the
+ * test-only oracle, in the table only with -DSR_WITH_ORACLE=ON, is named
+ * in the row's text with that option. */
+static void test_readme_lists_the_policy_names(void **state)
+{
+    (void)state;
+    char want[256] = "| `--policy {";
+    size_t used = strlen(want);
+    bool oracle = false;
+    for (size_t i = 0; sr_policy_names[i]; i++) {
+        if (strcmp(sr_policy_names[i], "oracle") == 0) {
+            oracle = true;
+            continue;
+        }
+        used += (size_t)snprintf(want + used, sizeof(want) - used, "%s%s", i ? "," : "",
+                                 sr_policy_names[i]);
+    }
+    snprintf(want + used, sizeof(want) - used, "}` |");
+#ifdef SR_WITH_ORACLE
+    assert_true(oracle);
+#else
+    assert_false(oracle);
+#endif
+    FILE *f = fopen(SR_SOURCE_DIR "/README.md", "r");
+    assert_non_null(f);
+    char line[1024];
+    bool found = false;
+    while (!found && fgets(line, sizeof(line), f))
+        found = strncmp(line, "| `--policy ", 12) == 0;
+    fclose(f);
+    assert_true(found);
+    if (strncmp(line, want, strlen(want)) != 0)
+        fail_msg("README's --policy row should start %s", want);
+    assert_non_null(strstr(line, "`-DSR_WITH_ORACLE=ON`"));
+    assert_non_null(strstr(line, "`oracle`"));
+}
+
 static void test_random_is_uniform_and_respects_health(void **state)
 {
     struct fixture *f = *state;
@@ -540,6 +577,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T_(test_names_map_to_policies),
+        T_(test_readme_lists_the_policy_names),
         T_(test_random_is_uniform_and_respects_health),
         T_(test_round_robin_cycles_over_healthy_workers),
         T_(test_shortest_queue_breaks_ties_randomly),
