@@ -428,6 +428,44 @@ static void test_inserts_drive_eviction_passes(void **state)
     sr_radix_free(t);
 }
 
+/* The tree reads no clock: a periodic pass is due when the time the
+ * inserts carry has moved one interval past the first insert after the
+ * interval was set, and not before, however many inserts come. */
+static void test_periodic_passes_follow_the_callers_time(void **state)
+{
+    (void)state;
+    const size_t max = 1000;
+    struct sr_radix *t = sr_radix_new(max);
+    sr_radix_set_eviction_interval(t, 50);
+    char text[101];
+    struct sr_rng rng;
+    sr_rng_seed(&rng, 9);
+    struct sr_radix_stats st;
+    uint64_t now = 1000;
+    /* Over the target but under the hard cap: only the interval starts a pass. */
+    for (int i = 0; i < 15; i++) {
+        random_letters(&rng, text, 100);
+        assert_int_equal(sr_radix_insert(t, text, 100, 0, now + (uint64_t)i), 0);
+    }
+    assert_true(sr_radix_worker_bytes(t, 0) > max);
+    assert_true(sr_radix_worker_bytes(t, 0) <= 2 * max);
+    sr_radix_get_stats(t, &st);
+    assert_int_equal(st.passes, 0); /* 14 ms passed of 50 */
+    /* Refreshing the last text adds no bytes, so the hard cap stays away. */
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(sr_radix_insert(t, text, 100, 0, now + 49), 0);
+    sr_radix_get_stats(t, &st);
+    assert_int_equal(st.passes, 0); /* many inserts, still inside the interval */
+    for (int i = 0; i < 100 && st.passes == 0; i++) {
+        assert_int_equal(sr_radix_insert(t, text, 100, 0, now + 50), 0);
+        sr_radix_get_stats(t, &st);
+    }
+    assert_int_equal(st.passes, 1); /* due at 1050, carried by the inserts */
+    assert_true(st.evicted_bytes > 0);
+    assert_sound(t);
+    sr_radix_free(t);
+}
+
 struct pick_ctx {
     int64_t answer;
     uint32_t seen[NL];
@@ -800,6 +838,7 @@ int main(void)
         cmocka_unit_test(test_eviction_trims_shared_paths_leaf_first),
         cmocka_unit_test(test_hard_cap_bounds_memory_between_passes),
         cmocka_unit_test(test_inserts_drive_eviction_passes),
+        cmocka_unit_test(test_periodic_passes_follow_the_callers_time),
         cmocka_unit_test(test_match_insert_uses_the_choice),
         cmocka_unit_test(test_random_against_model),
         cmocka_unit_test(test_allocation_failures_leave_a_sound_tree),
