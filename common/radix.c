@@ -70,6 +70,8 @@ static void tree_unlock(struct sr_radix *t)
 
 static int stack_reserve(struct sr_radix *t, size_t want)
 {
+    if (want <= t->stack_cap) /* the walk's hot path */
+        return 0;
     return sr_radix_mem_grow(&t->nodes, (void **)&t->stack, &t->stack_cap, want, sizeof(*t->stack),
                              64);
 }

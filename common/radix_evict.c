@@ -167,8 +167,8 @@ int sr_radix_evictor_step(struct sr_radix_evictor *e, struct sr_radix_nodes *t, 
     while (p->phase != SR_RADIX_PASS_IDLE && budget-- > 0) {
         struct sr_radix_pass_frame *top = &p->stack[p->depth - 1];
         if (top->next < top->node->nkids) {
-            if (sr_grow((void **)&p->stack, &p->cap, p->depth + 1, sizeof(*p->stack), 64,
-                        SIZE_MAX) != 0) {
+            if (p->depth == p->cap && sr_grow((void **)&p->stack, &p->cap, p->depth + 1,
+                                              sizeof(*p->stack), 64, SIZE_MAX) != 0) {
                 sr_radix_evictor_cancel(e);
                 return SR_ERR_NOMEM;
             }

@@ -26,6 +26,8 @@ void sr_radix_mem_release(struct sr_radix_nodes *t, void *p)
 int sr_radix_mem_grow(struct sr_radix_nodes *t, void **items, size_t *cap, size_t need, size_t size,
                       size_t first)
 {
+    if (need <= *cap)
+        return 0;
     size_t before = sr_alloc_footprint(*items);
     int rc = sr_grow(items, cap, need, size, first, SIZE_MAX / size);
     if (rc == 0)
@@ -180,7 +182,8 @@ int sr_radix_tenant_touch(struct sr_radix_nodes *t, struct node *n, uint32_t wor
         return 0;
     }
     size_t cap = n->tenant_cap;
-    if (sr_radix_mem_grow(t, (void **)&n->tenants, &cap, (size_t)n->ntenants + 1,
+    if (n->ntenants == n->tenant_cap &&
+        sr_radix_mem_grow(t, (void **)&n->tenants, &cap, (size_t)n->ntenants + 1,
                           sizeof(struct tenant), 1) != 0)
         return SR_ERR_NOMEM;
     n->tenant_cap = (uint32_t)cap;
