@@ -29,17 +29,21 @@ void sr_buf_reset(struct sr_buf *b)
         b->data[0] = '\0';
 }
 
+size_t sr_grow_count(size_t cap, size_t need, size_t first, size_t max)
+{
+    size_t n = cap ? cap : (first ? first : 1);
+    while (n < need)
+        n = n > SIZE_MAX / 2 ? need : n * 2;
+    return n > max ? max : n;
+}
+
 int sr_grow(void **items, size_t *cap, size_t need, size_t size, size_t first, size_t max)
 {
     if (need <= *cap)
         return 0;
     if (need > max || size == 0 || need > SIZE_MAX / size)
         return SR_ERR_TOO_LARGE;
-    size_t n = *cap ? *cap : (first ? first : 1);
-    while (n < need)
-        n = n > SIZE_MAX / 2 ? need : n * 2;
-    if (n > max)
-        n = max;
+    size_t n = sr_grow_count(*cap, need, first, max);
     if (n > SIZE_MAX / size)
         n = need;
     void *p = sr_realloc(*items, n * size);

@@ -58,5 +58,8 @@ char *sr_buf_take(struct sr_buf *b, size_t *len);
  * elements: capacity doubles from first, capped at max. 0,
  * SR_ERR_TOO_LARGE when need > max, SR_ERR_NOMEM (items unchanged). */
 int sr_grow(void **items, size_t *cap, size_t need, size_t size, size_t first, size_t max);
+/* The capacity sr_grow() would give (cap <= need <= max): for a block a
+ * caller lays out itself. */
+size_t sr_grow_count(size_t cap, size_t need, size_t first, size_t max);
 
 #endif

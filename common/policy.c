@@ -6,12 +6,21 @@
 
 #include <string.h>
 
-const char *const sr_policy_names[] = {
-    "random", "round_robin", "shortest_queue", "cache_aware", "cache_cost", "oracle", NULL};
+/* The one name table. oracle exists only in builds configured with
+ * -DSR_WITH_ORACLE=ON (tests and benchmarks). */
+const char *const sr_policy_names[] = {"random",      "round_robin", "shortest_queue",
+                                       "cache_aware", "cache_cost",
+#ifdef SR_WITH_ORACLE
+                                       "oracle",
+#endif
+                                       NULL};
 
 static struct sr_policy *(*const constructors[])(const struct sr_policy_params *) = {
     sr_policy_random_new,      sr_policy_round_robin_new, sr_policy_shortest_queue_new,
-    sr_policy_cache_aware_new, sr_policy_cache_cost_new,  sr_policy_oracle_new,
+    sr_policy_cache_aware_new, sr_policy_cache_cost_new,
+#ifdef SR_WITH_ORACLE
+    sr_policy_oracle_new,
+#endif
 };
 
 _Static_assert(sizeof(constructors) / sizeof(constructors[0]) ==

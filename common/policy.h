@@ -142,7 +142,9 @@ struct sr_policy *sr_policy_round_robin_new(const struct sr_policy_params *param
 struct sr_policy *sr_policy_shortest_queue_new(const struct sr_policy_params *params);
 struct sr_policy *sr_policy_cache_aware_new(const struct sr_policy_params *params);
 struct sr_policy *sr_policy_cache_cost_new(const struct sr_policy_params *params);
+#ifdef SR_WITH_ORACLE /* test-only: see the top-level CMakeLists.txt */
 struct sr_policy *sr_policy_oracle_new(const struct sr_policy_params *params);
+#endif
 bool sr_policy_needs_probe(const struct sr_policy *p);
 
 #endif

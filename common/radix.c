@@ -1,22 +1,43 @@
 /*
  * radix: approximate multi-tenant radix tree (see radix.h for the contract).
  *
- * Layout: a node is one allocation holding its header and its edge text.
- * Tenants are a separate array sorted by worker id (binary search). Children
- * live in one block: child pointers followed by their first bytes ("keys"),
- * looked up with memchr. The tree keeps scratch arrays (path stack, per-worker
- * match lengths) that are only used with the mutex held.
+ * The nodes and their accounting are radix_node's, the eviction passes
+ * radix_evict's; this file holds the lock, the walk, insert and match, and
+ * inspection. The tree keeps scratch arrays (path stack, per-worker match
+ * lengths) that are only used with the mutex held.
  */
 #include "radix.h"
 
 #include "alloc.h"
+#include "buf.h"
 #include "err.h"
-#include "radix_internal.h"
+#include "radix_evict.h"
+#include "radix_node.h"
 #include "utf8.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <string.h>
+
+#define CHUNK 64 /* nodes per lock hold in sr_radix_evict */
+
+/* Locking: every field, and every node, is guarded by `lock`. An eviction
+ * pass keeps node pointers between lock holds; that is safe because nodes
+ * never move in memory and are freed only by the pass itself or by
+ * remove_worker, which cancels a pass in progress. */
+struct sr_radix {
+    pthread_mutex_t lock;
+    struct sr_radix_nodes nodes;
+    struct sr_radix_evictor evictor;
+    size_t max_bytes;
+    uint32_t *lens; /* scratch match lengths, nodes.nslots entries, zero between calls */
+    size_t lens_cap;
+    struct node **stack; /* scratch path / traversal stack */
+    size_t stack_cap;
+    uint64_t inserts;
+    uint64_t refused_inserts; /* new text not recorded: worker over the hard cap */
+};
 
 /* Result of walking a text from the root. The fully matched nodes are
  * tree->stack[0, npath); `partial` is a child whose edge matched only its
@@ -28,251 +49,48 @@ struct walk {
     size_t partial_len;
 };
 
-/* ---- memory accounting ---------------------------------------------- */
-
-static void *tree_alloc(struct sr_radix *t, size_t size)
-{
-    void *p = sr_malloc(size);
-    t->memory_bytes += sr_alloc_footprint(p);
-    return p;
-}
-
-static void tree_release(struct sr_radix *t, void *p)
-{
-    t->memory_bytes -= sr_alloc_footprint(p);
-    sr_free(p);
-}
-
-static void *tree_realloc(struct sr_radix *t, void *p, size_t size)
-{
-    size_t before = sr_alloc_footprint(p);
-    void *q = sr_realloc(p, size);
-    if (q != NULL)
-        t->memory_bytes = t->memory_bytes - before + sr_alloc_footprint(q);
-    return q;
-}
-
-/* ---- nodes ------------------------------------------------------------ */
-
-static struct node *node_new(struct sr_radix *t, const unsigned char *text, size_t len)
-{
-    struct node *n = tree_alloc(t, sizeof(*n) + len);
-    if (n == NULL)
-        return NULL;
-    memset(n, 0, sizeof(*n));
-    n->len = (uint32_t)len;
-    if (len)
-        memcpy(n->text, text, len);
-    t->node_count++;
-    t->text_bytes += len;
-    return n;
-}
-
-static void node_free(struct sr_radix *t, struct node *n)
-{
-    t->node_count--;
-    t->text_bytes -= n->len;
-    tree_release(t, n->tenants);
-    tree_release(t, n->kids);
-    tree_release(t, n);
-}
-
-static struct node *kid_find(const struct node *n, unsigned char key)
-{
-    if (n->nkids == 0)
-        return NULL;
-    const unsigned char *k = memchr(sr_radix_kid_keys(n), key, n->nkids);
-    return k ? n->kids[k - sr_radix_kid_keys(n)] : NULL;
-}
-
-static int kid_reserve(struct sr_radix *t, struct node *n, size_t want)
-{
-    if (want <= n->kid_cap)
-        return 0;
-    size_t cap = n->kid_cap ? (size_t)n->kid_cap * 2 : 2;
-    while (cap < want)
-        cap *= 2;
-    if (cap > 256)
-        cap = 256;
-    struct node **block = tree_alloc(t, cap * (sizeof(struct node *) + 1));
-    if (block == NULL)
-        return SR_ERR_NOMEM;
-    if (n->nkids) {
-        memcpy(block, n->kids, n->nkids * sizeof(struct node *));
-        memcpy((unsigned char *)(block + cap), sr_radix_kid_keys(n), n->nkids);
-    }
-    tree_release(t, n->kids);
-    n->kids = block;
-    n->kid_cap = (uint16_t)cap;
-    return 0;
-}
-
-/* Caller has reserved room. */
-static void kid_add(struct node *n, struct node *kid)
-{
-    n->kids[n->nkids] = kid;
-    sr_radix_kid_keys(n)[n->nkids] = kid->text[0];
-    n->nkids++;
-    kid->parent = n;
-}
-
-static void kid_replace(struct node *n, struct node *old, struct node *kid)
-{
-    for (uint16_t i = 0; i < n->nkids; i++) {
-        if (n->kids[i] == old) {
-            n->kids[i] = kid;
-            sr_radix_kid_keys(n)[i] = kid->text[0];
-            kid->parent = n;
-            return;
-        }
-    }
-}
-
-static void kid_remove(struct node *n, struct node *kid)
-{
-    for (uint16_t i = 0; i < n->nkids; i++) {
-        if (n->kids[i] == kid) {
-            n->nkids--;
-            n->kids[i] = n->kids[n->nkids];
-            sr_radix_kid_keys(n)[i] = sr_radix_kid_keys(n)[n->nkids];
-            return;
-        }
-    }
-}
-
-int64_t sr_radix_tenant_find(const struct node *n, uint32_t worker)
-{
-    uint32_t lo = 0, hi = n->ntenants;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        uint32_t w = n->tenants[mid].worker;
-        if (w == worker)
-            return mid;
-        if (w < worker)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -(int64_t)lo - 1;
-}
-
-static bool has_tenant(const struct node *n, uint32_t worker)
-{
-    return sr_radix_tenant_find(n, worker) >= 0;
-}
-
-/* Makes worker a tenant of n used at `now`, accounting its bytes. */
-static int tenant_touch(struct sr_radix *t, struct node *n, uint32_t worker, uint64_t now)
-{
-    int64_t i = sr_radix_tenant_find(n, worker);
-    if (i >= 0) {
-        n->tenants[i].last_used = now;
-        return 0;
-    }
-    if (n->ntenants == n->tenant_cap) {
-        uint32_t cap = n->tenant_cap ? n->tenant_cap * 2 : 1;
-        struct tenant *arr = tree_realloc(t, n->tenants, cap * sizeof(*arr));
-        if (arr == NULL)
-            return SR_ERR_NOMEM;
-        n->tenants = arr;
-        n->tenant_cap = cap;
-    }
-    uint32_t at = (uint32_t)(-i - 1);
-    memmove(n->tenants + at + 1, n->tenants + at, (n->ntenants - at) * sizeof(struct tenant));
-    n->tenants[at].worker = worker;
-    n->tenants[at].last_used = now;
-    n->ntenants++;
-    t->worker_bytes[worker] += n->len;
-    return 0;
-}
-
-void sr_radix_tenant_drop(struct sr_radix *t, struct node *n, uint32_t worker)
-{
-    int64_t i = sr_radix_tenant_find(n, worker);
-    if (i < 0)
-        return;
-    n->ntenants--;
-    memmove(n->tenants + i, n->tenants + i + 1,
-            (n->ntenants - (uint32_t)i) * sizeof(struct tenant));
-    t->worker_bytes[worker] -= n->len;
-}
-
 /* True when no child of n holds worker: n is a leaf of worker's history. */
 static bool is_worker_leaf(const struct node *n, uint32_t worker)
 {
     for (uint16_t i = 0; i < n->nkids; i++)
-        if (has_tenant(n->kids[i], worker))
+        if (sr_radix_has_tenant(n->kids[i], worker))
             return false;
     return true;
 }
 
-void sr_radix_node_unlink(struct sr_radix *t, struct node *n)
+/* Releases the lock, then frees the nodes unlinked meanwhile. */
+static void tree_unlock(struct sr_radix *t)
 {
-    kid_remove(n->parent, n);
-    /* Accounted now, freed by sr_radix_unlock() once the lock is released:
-     * free() can be slow (heap trimming) and must not stall routing. */
-    t->node_count--;
-    t->text_bytes -= n->len;
-    t->memory_bytes -=
-        sr_alloc_footprint(n) + sr_alloc_footprint(n->tenants) + sr_alloc_footprint(n->kids);
-    n->parent = t->graveyard;
-    t->graveyard = n;
-}
-
-static void reap(struct node *n)
-{
-    while (n != NULL) {
-        struct node *next = n->parent;
-        sr_free(n->tenants);
-        sr_free(n->kids);
-        sr_free(n);
-        n = next;
-    }
-}
-
-void sr_radix_unlock(struct sr_radix *t)
-{
-    struct node *dead = t->graveyard;
-    t->graveyard = NULL;
+    struct node *dead = sr_radix_nodes_bury(&t->nodes);
     pthread_mutex_unlock(&t->lock);
-    reap(dead);
+    sr_radix_nodes_reap(dead);
 }
 
 /* ---- scratch space ---------------------------------------------------- */
 
 static int stack_reserve(struct sr_radix *t, size_t want)
 {
-    if (want <= t->stack_cap)
+    if (want <= t->stack_cap) /* the walk's hot path */
         return 0;
-    size_t cap = t->stack_cap ? t->stack_cap * 2 : 64;
-    while (cap < want)
-        cap *= 2;
-    struct node **s = tree_realloc(t, t->stack, cap * sizeof(*s));
-    if (s == NULL)
-        return SR_ERR_NOMEM;
-    t->stack = s;
-    t->stack_cap = cap;
-    return 0;
+    return sr_radix_mem_grow(&t->nodes, (void **)&t->stack, &t->stack_cap, want, sizeof(*t->stack),
+                             64);
 }
 
+/* Makes the per-worker arrays cover worker. */
 static int slots_reserve(struct sr_radix *t, uint32_t worker)
 {
-    if (worker < t->nslots)
+    struct sr_radix_nodes *ns = &t->nodes;
+    if (worker < ns->nslots)
         return 0;
-    size_t n = t->nslots ? t->nslots : 16;
-    while (n <= worker)
-        n *= 2;
-    size_t *bytes = tree_realloc(t, t->worker_bytes, n * sizeof(*bytes));
-    if (bytes == NULL)
-        return SR_ERR_NOMEM;
-    t->worker_bytes = bytes;
-    uint32_t *lens = tree_realloc(t, t->lens, n * sizeof(*lens));
-    if (lens == NULL)
-        return SR_ERR_NOMEM; /* worker_bytes grew; nslots still valid for both */
-    t->lens = lens;
-    memset(bytes + t->nslots, 0, (n - t->nslots) * sizeof(*bytes));
-    memset(lens + t->nslots, 0, (n - t->nslots) * sizeof(*lens));
-    t->nslots = n;
+    size_t bytes_cap = ns->nslots;
+    if (sr_radix_mem_grow(ns, (void **)&ns->worker_bytes, &bytes_cap, (size_t)worker + 1,
+                          sizeof(*ns->worker_bytes), 16) != 0 ||
+        sr_radix_mem_grow(ns, (void **)&t->lens, &t->lens_cap, bytes_cap, sizeof(*t->lens), 16) !=
+            0)
+        return SR_ERR_NOMEM; /* nslots still valid for both */
+    memset(ns->worker_bytes + ns->nslots, 0, (bytes_cap - ns->nslots) * sizeof(size_t));
+    memset(t->lens + ns->nslots, 0, (bytes_cap - ns->nslots) * sizeof(*t->lens));
+    ns->nslots = bytes_cap;
     return 0;
 }
 
@@ -297,10 +115,10 @@ static size_t common_prefix(const unsigned char *a, const unsigned char *b, size
 
 static int walk(struct sr_radix *t, const unsigned char *text, size_t len, struct walk *w)
 {
-    struct node *n = t->root;
+    struct node *n = t->nodes.root;
     memset(w, 0, sizeof(*w));
     while (w->depth < len) {
-        struct node *kid = kid_find(n, text[w->depth]);
+        struct node *kid = sr_radix_kid_find(n, text[w->depth]);
         if (kid == NULL)
             break;
         size_t rest = len - w->depth;
@@ -349,12 +167,12 @@ static size_t walk_lens(struct sr_radix *t, const struct walk *w, const unsigned
  * n's place under its parent, with n (now the suffix) as its only child. */
 static struct node *split(struct sr_radix *t, struct node *n, size_t at)
 {
-    struct node *p = node_new(t, n->text, at);
+    struct node *p = sr_radix_node_new(&t->nodes, n->text, at);
     if (p == NULL)
         return NULL;
-    p->tenants = tree_alloc(t, (n->ntenants + 1) * sizeof(struct tenant));
-    if (p->tenants == NULL || kid_reserve(t, p, 1) != 0) {
-        node_free(t, p);
+    p->tenants = sr_radix_mem_alloc(&t->nodes, (n->ntenants + 1) * sizeof(struct tenant));
+    if (p->tenants == NULL || sr_radix_kid_reserve(&t->nodes, p, 1) != 0) {
+        sr_radix_node_free(&t->nodes, p);
         return NULL;
     }
     p->tenant_cap = n->ntenants + 1;
@@ -363,26 +181,26 @@ static struct node *split(struct sr_radix *t, struct node *n, size_t at)
 
     struct node *parent = n->parent;
     n->len -= (uint32_t)at;
-    t->text_bytes -= at; /* node_new counted the prefix again */
+    t->nodes.text_bytes -= at; /* node_new counted the prefix again */
     memmove(n->text, n->text + at, n->len);
     /* n keeps its block (and its address: eviction passes may hold node
      * pointers across lock releases); the prefix bytes become slack, which
      * the memory accounting counts. */
-    kid_replace(parent, n, p);
-    kid_add(p, n);
+    sr_radix_kid_replace(parent, n, p);
+    sr_radix_kid_add(p, n);
     return p;
 }
 
 /* Records text for worker along a completed walk. Top-down, so a failure
  * leaves the nesting invariant intact. */
 static int insert_walked(struct sr_radix *t, const struct walk *w, const unsigned char *text,
-                         size_t len, uint32_t worker)
+                         size_t len, uint32_t worker, uint64_t now_ms)
 {
     int rc = slots_reserve(t, worker);
     if (rc != 0)
         return rc;
-    uint64_t now = ++t->clock;
-    if (t->worker_bytes[worker] > 2 * t->max_bytes) {
+    uint64_t now = ++t->nodes.clock;
+    if (t->nodes.worker_bytes[worker] > 2 * t->max_bytes) {
         /* Over the hard cap: record no new text until the eviction pass
          * (started now) makes room; only refresh what the worker has. */
         for (size_t i = 0; i < w->npath; i++) {
@@ -392,37 +210,37 @@ static int insert_walked(struct sr_radix *t, const struct walk *w, const unsigne
             t->stack[i]->tenants[k].last_used = now;
         }
         t->refused_inserts++;
-        t->pressure = true;
-        sr_radix_pass_tick(t);
+        t->evictor.pressure = true;
+        sr_radix_evictor_tick(&t->evictor, &t->nodes, t->max_bytes, now_ms);
         return 0;
     }
     for (size_t i = 0; i < w->npath; i++)
-        if ((rc = tenant_touch(t, t->stack[i], worker, now)) != 0)
+        if ((rc = sr_radix_tenant_touch(&t->nodes, t->stack[i], worker, now)) != 0)
             return rc;
 
-    struct node *at = w->npath ? t->stack[w->npath - 1] : t->root;
+    struct node *at = w->npath ? t->stack[w->npath - 1] : t->nodes.root;
     size_t depth = w->depth;
     if (w->partial != NULL) {
         at = split(t, w->partial, w->partial_len);
         if (at == NULL)
             return SR_ERR_NOMEM;
         depth += w->partial_len;
-        if ((rc = tenant_touch(t, at, worker, now)) != 0)
+        if ((rc = sr_radix_tenant_touch(&t->nodes, at, worker, now)) != 0)
             return rc;
     }
     if (depth < len) {
-        struct node *leaf = node_new(t, text + depth, len - depth);
+        struct node *leaf = sr_radix_node_new(&t->nodes, text + depth, len - depth);
         if (leaf == NULL)
             return SR_ERR_NOMEM;
-        if (kid_reserve(t, at, (size_t)at->nkids + 1) != 0 ||
-            tenant_touch(t, leaf, worker, now) != 0) {
-            node_free(t, leaf);
+        if (sr_radix_kid_reserve(&t->nodes, at, (size_t)at->nkids + 1) != 0 ||
+            sr_radix_tenant_touch(&t->nodes, leaf, worker, now) != 0) {
+            sr_radix_node_free(&t->nodes, leaf);
             return SR_ERR_NOMEM;
         }
-        kid_add(at, leaf);
+        sr_radix_kid_add(at, leaf);
     }
     t->inserts++;
-    sr_radix_pass_tick(t);
+    sr_radix_evictor_tick(&t->evictor, &t->nodes, t->max_bytes, now_ms);
     return 0;
 }
 
@@ -442,20 +260,16 @@ struct sr_radix *sr_radix_new(size_t max_bytes)
     if (rc != 0)
         goto fail_tree;
     t->max_bytes = max_bytes ? max_bytes : 1;
-    t->memory_bytes = sr_alloc_footprint(t);
-    t->root = node_new(t, NULL, 0);
-    if (t->root == NULL)
+    if (sr_radix_nodes_init(&t->nodes, sr_alloc_footprint(t)) != 0)
         goto fail_lock;
-    t->node_count = 0; /* the root is not counted */
     if (slots_reserve(t, 0) != 0 || stack_reserve(t, 64) != 0)
-        goto fail_root;
+        goto fail_nodes;
     return t;
 
-fail_root:
-    tree_release(t, t->worker_bytes);
-    tree_release(t, t->lens);
-    tree_release(t, t->stack);
-    tree_release(t, t->root);
+fail_nodes:
+    sr_free(t->lens);
+    sr_free(t->stack);
+    sr_radix_nodes_clear(&t->nodes);
 fail_lock:
     pthread_mutex_destroy(&t->lock);
 fail_tree:
@@ -467,22 +281,8 @@ void sr_radix_free(struct sr_radix *t)
 {
     if (t == NULL)
         return;
-    sr_radix_pass_cancel(t);
-    reap(t->graveyard);
-    /* Iterative teardown: the tree may be deeper than the C stack allows. */
-    struct node *n = t->root;
-    while (n != NULL) {
-        if (n->nkids > 0) {
-            n = n->kids[--n->nkids];
-            continue;
-        }
-        struct node *parent = n->parent;
-        sr_free(n->tenants);
-        sr_free(n->kids);
-        sr_free(n);
-        n = parent;
-    }
-    sr_free(t->worker_bytes);
+    sr_radix_evictor_cancel(&t->evictor);
+    sr_radix_nodes_clear(&t->nodes);
     sr_free(t->lens);
     sr_free(t->stack);
     pthread_mutex_destroy(&t->lock);
@@ -496,7 +296,8 @@ void sr_radix_set_max_bytes(struct sr_radix *t, size_t max_bytes)
     pthread_mutex_unlock(&t->lock);
 }
 
-int sr_radix_insert(struct sr_radix *t, const void *text, size_t len, uint32_t worker)
+int sr_radix_insert(struct sr_radix *t, const void *text, size_t len, uint32_t worker,
+                    uint64_t now_ms)
 {
     if (len > UINT32_MAX)
         return SR_ERR_TOO_LARGE;
@@ -504,8 +305,8 @@ int sr_radix_insert(struct sr_radix *t, const void *text, size_t len, uint32_t w
     pthread_mutex_lock(&t->lock);
     int rc = walk(t, text, len, &w);
     if (rc == 0)
-        rc = insert_walked(t, &w, text, len, worker);
-    sr_radix_unlock(t);
+        rc = insert_walked(t, &w, text, len, worker, now_ms);
+    tree_unlock(t);
     return rc;
 }
 
@@ -524,7 +325,7 @@ int64_t sr_radix_match(struct sr_radix *t, const void *text, size_t len, uint32_
         return rc;
     }
     size_t longest = walk_lens(t, &w, text, len, false);
-    for (size_t i = 0; i < nlens && i < t->nslots; i++)
+    for (size_t i = 0; i < nlens && i < t->nodes.nslots; i++)
         lens[i] = t->lens[i];
     walk_lens(t, &w, text, len, true);
     if (best != NULL) {
@@ -542,7 +343,7 @@ int64_t sr_radix_match(struct sr_radix *t, const void *text, size_t len, uint32_
     return (int64_t)longest;
 }
 
-int sr_radix_match_insert(struct sr_radix *t, const void *text, size_t len,
+int sr_radix_match_insert(struct sr_radix *t, const void *text, size_t len, uint64_t now_ms,
                           sr_radix_choose_cb choose, void *ctx, uint32_t *chosen)
 {
     if (len > UINT32_MAX)
@@ -554,8 +355,8 @@ int sr_radix_match_insert(struct sr_radix *t, const void *text, size_t len,
         goto out;
     struct sr_radix_view view = {
         .match_len = t->lens,
-        .worker_bytes = t->worker_bytes,
-        .nslots = t->nslots,
+        .worker_bytes = t->nodes.worker_bytes,
+        .nslots = t->nodes.nslots,
         .text_len = len,
     };
     view.longest = walk_lens(t, &w, text, len, false);
@@ -566,9 +367,9 @@ int sr_radix_match_insert(struct sr_radix *t, const void *text, size_t len,
         goto out;
     }
     *chosen = (uint32_t)pick;
-    rc = insert_walked(t, &w, text, len, (uint32_t)pick);
+    rc = insert_walked(t, &w, text, len, (uint32_t)pick, now_ms);
 out:
-    sr_radix_unlock(t);
+    tree_unlock(t);
     return rc;
 }
 
@@ -577,15 +378,15 @@ out:
 static int collect(struct sr_radix *t, int64_t worker, size_t *count)
 {
     size_t n = 0, next = 0;
-    for (uint16_t i = 0; i < t->root->nkids; i++) {
+    for (uint16_t i = 0; i < t->nodes.root->nkids; i++) {
         if (stack_reserve(t, n + 1) != 0)
             return SR_ERR_NOMEM;
-        t->stack[n++] = t->root->kids[i];
+        t->stack[n++] = t->nodes.root->kids[i];
     }
     /* Breadth-first over the array itself: parents precede children. */
     while (next < n) {
         struct node *node = t->stack[next++];
-        if (worker >= 0 && !has_tenant(node, (uint32_t)worker))
+        if (worker >= 0 && !sr_radix_has_tenant(node, (uint32_t)worker))
             continue;
         if (stack_reserve(t, n + node->nkids) != 0)
             return SR_ERR_NOMEM;
@@ -595,7 +396,7 @@ static int collect(struct sr_radix *t, int64_t worker, size_t *count)
     /* Drop the nodes that failed the tenant test, keeping order. */
     size_t kept = 0;
     for (size_t i = 0; i < n; i++)
-        if (worker < 0 || has_tenant(t->stack[i], (uint32_t)worker))
+        if (worker < 0 || sr_radix_has_tenant(t->stack[i], (uint32_t)worker))
             t->stack[kept++] = t->stack[i];
     *count = kept;
     return 0;
@@ -604,18 +405,51 @@ static int collect(struct sr_radix *t, int64_t worker, size_t *count)
 int sr_radix_remove_worker(struct sr_radix *t, uint32_t worker)
 {
     pthread_mutex_lock(&t->lock);
-    sr_radix_pass_cancel(t); /* it may hold pointers to nodes freed here */
+    sr_radix_evictor_cancel(&t->evictor); /* it may hold pointers to nodes freed here */
     size_t n = 0;
-    int rc = worker < t->nslots ? collect(t, worker, &n) : 0;
+    int rc = worker < t->nodes.nslots ? collect(t, worker, &n) : 0;
     /* Children before parents: a node left without tenants has no children. */
     for (size_t i = n; rc == 0 && i-- > 0;) {
         struct node *node = t->stack[i];
-        sr_radix_tenant_drop(t, node, worker);
+        sr_radix_tenant_drop(&t->nodes, node, worker);
         if (node->ntenants == 0)
-            sr_radix_node_unlink(t, node);
+            sr_radix_node_unlink(&t->nodes, node);
     }
-    sr_radix_unlock(t);
+    tree_unlock(t);
     return rc;
+}
+
+int64_t sr_radix_evict(struct sr_radix *t)
+{
+    pthread_mutex_lock(&t->lock);
+    uint64_t before = t->evictor.evicted_bytes;
+    /* Finish a pass in progress (its cutoffs are older than this call),
+     * then run a fresh one. */
+    bool fresh = false;
+    int rc = 0;
+    while (rc == 0) {
+        if (!sr_radix_evictor_running(&t->evictor)) {
+            if (fresh)
+                break;
+            fresh = true;
+            rc = sr_radix_evictor_begin(&t->evictor, &t->nodes, t->max_bytes);
+            continue;
+        }
+        rc = sr_radix_evictor_step(&t->evictor, &t->nodes, CHUNK);
+        tree_unlock(t);
+        sched_yield();
+        pthread_mutex_lock(&t->lock);
+    }
+    uint64_t removed = t->evictor.evicted_bytes - before;
+    pthread_mutex_unlock(&t->lock);
+    return rc != 0 ? rc : (int64_t)removed;
+}
+
+void sr_radix_set_eviction_interval(struct sr_radix *t, uint64_t interval_ms)
+{
+    pthread_mutex_lock(&t->lock);
+    sr_radix_evictor_set_interval(&t->evictor, interval_ms);
+    pthread_mutex_unlock(&t->lock);
 }
 
 /* ---- inspection ------------------------------------------------------- */
@@ -623,7 +457,7 @@ int sr_radix_remove_worker(struct sr_radix *t, uint32_t worker)
 size_t sr_radix_worker_bytes(struct sr_radix *t, uint32_t worker)
 {
     pthread_mutex_lock(&t->lock);
-    size_t bytes = worker < t->nslots ? t->worker_bytes[worker] : 0;
+    size_t bytes = worker < t->nodes.nslots ? t->nodes.worker_bytes[worker] : 0;
     pthread_mutex_unlock(&t->lock);
     return bytes;
 }
@@ -631,14 +465,14 @@ size_t sr_radix_worker_bytes(struct sr_radix *t, uint32_t worker)
 void sr_radix_get_stats(struct sr_radix *t, struct sr_radix_stats *out)
 {
     pthread_mutex_lock(&t->lock);
-    out->node_count = t->node_count;
-    out->text_bytes = t->text_bytes;
-    out->memory_bytes = t->memory_bytes;
-    out->worker_slots = t->nslots;
+    out->node_count = t->nodes.node_count;
+    out->text_bytes = t->nodes.text_bytes;
+    out->memory_bytes = t->nodes.memory_bytes;
+    out->worker_slots = t->nodes.nslots;
     out->inserts = t->inserts;
-    out->evicted_bytes = t->evicted_bytes;
+    out->evicted_bytes = t->evictor.evicted_bytes;
     out->refused_inserts = t->refused_inserts;
-    out->passes = t->passes;
+    out->passes = t->evictor.passes;
     pthread_mutex_unlock(&t->lock);
 }
 
@@ -646,33 +480,28 @@ int sr_radix_foreach_text(struct sr_radix *t, uint32_t worker, sr_radix_text_cb 
 {
     pthread_mutex_lock(&t->lock);
     size_t n = 0;
-    int rc = worker < t->nslots ? collect(t, worker, &n) : 0;
-    unsigned char *buf = NULL;
-    size_t cap = 0;
+    int rc = worker < t->nodes.nslots ? collect(t, worker, &n) : 0;
+    struct sr_buf text;
+    sr_buf_init(&text, SIZE_MAX - 1);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         struct node *leaf = t->stack[i];
         if (!is_worker_leaf(leaf, worker))
             continue;
         size_t depth = 0;
-        for (struct node *p = leaf; p != t->root; p = p->parent)
+        for (struct node *p = leaf; p != t->nodes.root; p = p->parent)
             depth += p->len;
-        if (depth > cap) {
-            unsigned char *nb = sr_realloc(buf, depth);
-            if (nb == NULL) {
-                rc = SR_ERR_NOMEM;
-                break;
-            }
-            buf = nb;
-            cap = depth;
-        }
+        sr_buf_reset(&text);
+        if ((rc = sr_buf_reserve(&text, depth)) != 0)
+            break;
         size_t end = depth;
-        for (struct node *p = leaf; p != t->root; p = p->parent) {
+        for (struct node *p = leaf; p != t->nodes.root; p = p->parent) {
             end -= p->len;
-            memcpy(buf + end, p->text, p->len);
+            memcpy(sr_buf_tail(&text) + end, p->text, p->len);
         }
-        cb(ctx, buf, depth);
+        sr_buf_commit(&text, depth);
+        cb(ctx, (const unsigned char *)text.data, depth);
     }
-    sr_free(buf);
+    sr_buf_free(&text);
     pthread_mutex_unlock(&t->lock);
     return rc;
 }
@@ -681,7 +510,7 @@ static int check_node(struct sr_radix *t, struct node *n, size_t *bytes, size_t 
                       const char **why)
 {
     *mem += sr_alloc_footprint(n) + sr_alloc_footprint(n->tenants) + sr_alloc_footprint(n->kids);
-    if (n != t->root) {
+    if (n != t->nodes.root) {
         if (n->len == 0)
             return *why = "empty edge", SR_ERR_INVALID;
         if (n->ntenants == 0)
@@ -691,16 +520,16 @@ static int check_node(struct sr_radix *t, struct node *n, size_t *bytes, size_t 
         uint32_t w = n->tenants[k].worker;
         if (k > 0 && n->tenants[k - 1].worker >= w)
             return *why = "tenants not sorted and unique", SR_ERR_INVALID;
-        if (w >= t->nslots)
+        if (w >= t->nodes.nslots)
             return *why = "tenant outside the worker slots", SR_ERR_INVALID;
-        if (n->parent != NULL && n->parent != t->root) {
+        if (n->parent != NULL && n->parent != t->nodes.root) {
             int64_t p = sr_radix_tenant_find(n->parent, w);
             if (p < 0)
                 return *why = "tenant missing from parent (nesting)", SR_ERR_INVALID;
             if (n->parent->tenants[p].last_used < n->tenants[k].last_used)
                 return *why = "parent used before its child (monotony)", SR_ERR_INVALID;
         }
-        if (n->tenants[k].last_used > t->clock)
+        if (n->tenants[k].last_used > t->nodes.clock)
             return *why = "timestamp from the future", SR_ERR_INVALID;
         bytes[w] += n->len;
     }
@@ -720,31 +549,31 @@ static int check_node(struct sr_radix *t, struct node *n, size_t *bytes, size_t 
 int sr_radix_check(struct sr_radix *t, const char **why)
 {
     pthread_mutex_lock(&t->lock);
-    size_t *bytes = sr_calloc(t->nslots, sizeof(*bytes));
+    size_t *bytes = sr_calloc(t->nodes.nslots, sizeof(*bytes));
     size_t n = 0, text = 0;
     int rc = bytes ? collect(t, -1, &n) : SR_ERR_NOMEM;
     if (rc != 0)
         *why = "out of memory while checking";
     /* After collect(): it may have grown the stack. */
-    size_t mem = sr_alloc_footprint(t) + sr_alloc_footprint(t->worker_bytes) +
+    size_t mem = sr_alloc_footprint(t) + sr_alloc_footprint(t->nodes.worker_bytes) +
                  sr_alloc_footprint(t->lens) + sr_alloc_footprint(t->stack);
     if (rc == 0)
-        rc = check_node(t, t->root, bytes, &mem, why);
+        rc = check_node(t, t->nodes.root, bytes, &mem, why);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         text += t->stack[i]->len;
         rc = check_node(t, t->stack[i], bytes, &mem, why);
     }
-    for (size_t w = 0; rc == 0 && w < t->nslots; w++) {
-        if (bytes[w] != t->worker_bytes[w])
+    for (size_t w = 0; rc == 0 && w < t->nodes.nslots; w++) {
+        if (bytes[w] != t->nodes.worker_bytes[w])
             *why = "worker size accounting is wrong", rc = SR_ERR_INVALID;
         if (t->lens[w] != 0)
             *why = "scratch match lengths not cleared", rc = SR_ERR_INVALID;
     }
-    if (rc == 0 && n != t->node_count)
+    if (rc == 0 && n != t->nodes.node_count)
         *why = "node count is wrong", rc = SR_ERR_INVALID;
-    if (rc == 0 && text != t->text_bytes)
+    if (rc == 0 && text != t->nodes.text_bytes)
         *why = "text byte count is wrong", rc = SR_ERR_INVALID;
-    if (rc == 0 && mem != t->memory_bytes)
+    if (rc == 0 && mem != t->nodes.memory_bytes)
         *why = "memory accounting is wrong", rc = SR_ERR_INVALID;
     sr_free(bytes);
     pthread_mutex_unlock(&t->lock);

@@ -24,6 +24,11 @@
  * gets no new text recorded (its known prefixes are still refreshed) until
  * the pass has made room, so a flood of unique prompts cannot exhaust memory.
  *
+ * Time: the tree reads no clock. Inserts take the caller's time (now_ms, of
+ * any monotonic millisecond clock: the router passes sr_breaker_now_ms(),
+ * tests a counter they advance), which only decides when a periodic pass is
+ * due; the order of uses is the tree's own logical clock.
+ *
  * Cost: insert and match are O(text length) (word-at-a-time edge compares,
  * byte-keyed child lookup) plus O(log tenants) per node on the path.
  *
@@ -81,10 +86,11 @@ struct sr_radix *sr_radix_new(size_t max_bytes);
 void sr_radix_free(struct sr_radix *tree);
 void sr_radix_set_max_bytes(struct sr_radix *tree, size_t max_bytes);
 
-/* Records that `worker` was sent text[0, len). 0, SR_ERR_NOMEM (the tree is
- * left consistent, possibly with a shorter history), or SR_ERR_TOO_LARGE
- * (len > UINT32_MAX). */
-int sr_radix_insert(struct sr_radix *tree, const void *text, size_t len, uint32_t worker);
+/* Records that `worker` was sent text[0, len) at now_ms. 0, SR_ERR_NOMEM
+ * (the tree is left consistent, possibly with a shorter history), or
+ * SR_ERR_TOO_LARGE (len > UINT32_MAX). */
+int sr_radix_insert(struct sr_radix *tree, const void *text, size_t len, uint32_t worker,
+                    uint64_t now_ms);
 
 /* Fills lens[0, nlens) with every worker's match length (0 for workers with
  * none) and returns the longest; *best (if not NULL) gets the most recent
@@ -94,10 +100,10 @@ int64_t sr_radix_match(struct sr_radix *tree, const void *text, size_t len, uint
                        size_t nlens, int64_t *best);
 
 /* One walk, one lock: match, let `choose` pick a worker from the view, then
- * insert the text for it. Returns 0 with *chosen set; the choose callback's
- * negative result; or SR_ERR_NOMEM after a choice was made (*chosen is set,
- * only the recording failed). */
-int sr_radix_match_insert(struct sr_radix *tree, const void *text, size_t len,
+ * insert the text for it at now_ms. Returns 0 with *chosen set; the choose
+ * callback's negative result; or SR_ERR_NOMEM after a choice was made
+ * (*chosen is set, only the recording failed). */
+int sr_radix_match_insert(struct sr_radix *tree, const void *text, size_t len, uint64_t now_ms,
                           sr_radix_choose_cb choose, void *ctx, uint32_t *chosen);
 
 /* Removes every trace of a worker (no leak, no dangling state). */
@@ -110,7 +116,9 @@ int sr_radix_remove_worker(struct sr_radix *tree, uint32_t worker);
 int64_t sr_radix_evict(struct sr_radix *tree);
 
 /* Period of automatic passes (driven by inserts); 0 turns them off, which
- * leaves only passes started by the hard cap or by sr_radix_evict(). */
+ * leaves only passes started by the hard cap or by sr_radix_evict(). The
+ * first period starts at the next insert's now_ms (so does the next one
+ * after sr_radix_evict()). */
 void sr_radix_set_eviction_interval(struct sr_radix *tree, uint64_t interval_ms);
 
 size_t sr_radix_worker_bytes(struct sr_radix *tree, uint32_t worker);

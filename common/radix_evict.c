@@ -1,6 +1,6 @@
 /*
- * radix_evict: incremental LRU eviction passes of the radix tree (contract
- * in radix.h, data layout in radix_internal.h).
+ * radix_evict: incremental LRU eviction passes of the radix tree (see
+ * radix_evict.h; the contract users see is in radix.h).
  *
  * A pass brings every worker above max_bytes back under it by dropping its
  * least recently used history. A parent's last_used for a worker is never
@@ -18,95 +18,77 @@
  * Both walks are resumable post-order walks whose position (a stack of
  * node pointers and child indexes) survives between lock holds, so a pass
  * advances a few nodes at a time: by every insert while it is in progress
- * (sr_radix_pass_tick) or in chunks by sr_radix_evict. Between steps,
- * inserts may add nodes (visited or not: either is fine, new uses are newer
- * than any cutoff), refresh last_used (the use then survives, as LRU
- * should) or split a node (its address is kept; the new parent is simply
- * not visited by this pass). Nodes are unlinked only here or by
- * remove_worker, which cancels the pass first; they are freed only after
- * the lock is released.
+ * (sr_radix_evictor_tick) or in chunks (sr_radix_evictor_step, driven by
+ * sr_radix_evict). Between steps, inserts may add nodes (visited or not:
+ * either is fine, new uses are newer than any cutoff), refresh last_used
+ * (the use then survives, as LRU should) or split a node (its address is
+ * kept; the new parent is simply not visited by this pass). Nodes are
+ * unlinked only here or by remove_worker, which cancels the pass first;
+ * they are freed only after the lock is released.
  */
-#include "alloc.h"
-#include "err.h"
-#include "radix.h"
-#include "radix_internal.h"
+#include "radix_evict.h"
 
-#include <sched.h>
+#include "alloc.h"
+#include "buf.h"
+#include "err.h"
+
 #include <string.h>
-#include <time.h>
 
 #define HIST_TOTAL    (1u << 18) /* histogram buckets shared by the over-limit workers */
 #define HIST_MIN      1024u      /* ... but at least this many per worker */
 #define HIST_MAX      65536u     /* ... and at most this many */
-#define CHUNK         64         /* nodes per lock hold in sr_radix_evict */
 #define TICK_STEPS    16         /* nodes per insert while a pass is due */
 #define PRESSED_STEPS 64         /* ... when a worker is over the hard cap */
 
-static uint64_t now_ms(void)
+void sr_radix_evictor_cancel(struct sr_radix_evictor *e)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void pass_free(struct pass *p)
-{
+    struct sr_radix_pass *p = &e->pass;
     sr_free(p->stack);
     sr_free(p->row);
     sr_free(p->hist);
     sr_free(p->cutoff);
-    uint64_t next_due = p->next_due;
     memset(p, 0, sizeof(*p));
-    p->next_due = next_due;
 }
 
-void sr_radix_pass_cancel(struct sr_radix *t)
+static void restart_walk(struct sr_radix_pass *p, struct node *root)
 {
-    pass_free(&t->pass);
+    p->depth = 1;
+    p->stack[0] = (struct sr_radix_pass_frame){root, 0};
 }
 
-static void restart_walk(struct sr_radix *t)
+int sr_radix_evictor_begin(struct sr_radix_evictor *e, struct sr_radix_nodes *t, size_t max_bytes)
 {
-    t->pass.depth = 1;
-    t->pass.stack[0] = (struct pass_frame){t->root, 0};
-}
-
-/* Starts a pass over the workers above the target; stays idle if none. */
-static int pass_begin(struct sr_radix *t)
-{
-    struct pass *p = &t->pass;
-    if (t->interval_ms)
-        p->next_due = now_ms() + t->interval_ms;
-    t->pressure = false;
+    struct sr_radix_pass *p = &e->pass;
+    e->armed = false;
+    e->pressure = false;
     int32_t over = 0;
     for (size_t w = 0; w < t->nslots; w++)
-        over += t->worker_bytes[w] > t->max_bytes;
+        over += t->worker_bytes[w] > max_bytes;
     if (over == 0)
         return 0;
-    p->max_bytes = t->max_bytes;
+    p->max_bytes = max_bytes;
     p->nslots = t->nslots;
     uint32_t per = HIST_TOTAL / (uint32_t)over;
     p->buckets = per < HIST_MIN ? HIST_MIN : per > HIST_MAX ? HIST_MAX : per;
     p->width = t->clock / p->buckets + 1;
     p->clock0 = t->clock;
-    p->cap = 64;
-    p->stack = sr_malloc(p->cap * sizeof(*p->stack));
     p->row = sr_malloc(p->nslots * sizeof(*p->row));
     p->cutoff = sr_calloc(p->nslots, sizeof(*p->cutoff));
     p->hist = sr_calloc((size_t)over * p->buckets, sizeof(*p->hist));
-    if (!p->stack || !p->row || !p->cutoff || !p->hist) {
-        pass_free(p);
+    if (sr_grow((void **)&p->stack, &p->cap, 64, sizeof(*p->stack), 64, SIZE_MAX) != 0 || !p->row ||
+        !p->cutoff || !p->hist) {
+        sr_radix_evictor_cancel(e);
         return SR_ERR_NOMEM;
     }
     over = 0;
     for (size_t w = 0; w < p->nslots; w++)
         p->row[w] = t->worker_bytes[w] > p->max_bytes ? over++ : -1;
-    p->phase = PASS_COUNT;
-    restart_walk(t);
+    p->phase = SR_RADIX_PASS_COUNT;
+    restart_walk(p, t->root);
     return 0;
 }
 
-static void count_uses(struct pass *p, const struct node *n)
+static void count_uses(struct sr_radix_pass *p, const struct node *n)
 {
     for (uint32_t k = 0; k < n->ntenants; k++) {
         uint32_t w = n->tenants[k].worker;
@@ -117,14 +99,14 @@ static void count_uses(struct pass *p, const struct node *n)
     }
 }
 
-/* Returns true if the node was freed. */
-static bool drop_old_uses(struct sr_radix *t, struct node *n)
+/* Returns true if the node was unlinked. */
+static bool drop_old_uses(struct sr_radix_evictor *e, struct sr_radix_nodes *t, struct node *n)
 {
-    struct pass *p = &t->pass;
+    struct sr_radix_pass *p = &e->pass;
     for (uint32_t k = n->ntenants; k-- > 0;) {
         uint32_t w = n->tenants[k].worker;
         if (w < p->nslots && n->tenants[k].last_used < p->cutoff[w]) {
-            t->evicted_bytes += n->len;
+            e->evicted_bytes += n->len;
             sr_radix_tenant_drop(t, n, w);
         }
     }
@@ -135,7 +117,7 @@ static bool drop_old_uses(struct sr_radix *t, struct node *n)
 }
 
 /* For each worker keep the newest buckets that fit in the target. */
-static void pick_cutoffs(struct pass *p)
+static void pick_cutoffs(struct sr_radix_pass *p)
 {
     for (size_t w = 0; w < p->nslots; w++) {
         if (p->row[w] < 0)
@@ -156,65 +138,60 @@ static void pick_cutoffs(struct pass *p)
 }
 
 /* The walk finished: COUNT moves on to DROP, DROP ends the pass. */
-static void phase_done(struct sr_radix *t)
+static void phase_done(struct sr_radix_evictor *e, struct sr_radix_nodes *t)
 {
-    struct pass *p = &t->pass;
-    if (p->phase == PASS_COUNT) {
+    struct sr_radix_pass *p = &e->pass;
+    if (p->phase == SR_RADIX_PASS_COUNT) {
         pick_cutoffs(p);
-        p->phase = PASS_DROP;
-        restart_walk(t);
+        p->phase = SR_RADIX_PASS_DROP;
+        restart_walk(p, t->root);
         return;
     }
-    t->passes++;
-    pass_free(p);
+    e->passes++;
+    sr_radix_evictor_cancel(e);
 }
 
-/* Counts or drops one node's uses; true if the node was freed. */
-static bool visit(struct sr_radix *t, struct node *n)
+/* Counts or drops one node's uses; true if the node was unlinked. */
+static bool visit(struct sr_radix_evictor *e, struct sr_radix_nodes *t, struct node *n)
 {
-    if (t->pass.phase == PASS_COUNT) {
-        count_uses(&t->pass, n);
+    if (e->pass.phase == SR_RADIX_PASS_COUNT) {
+        count_uses(&e->pass, n);
         return false;
     }
-    return drop_old_uses(t, n);
+    return drop_old_uses(e, t, n);
 }
 
-/* Visits up to `budget` nodes of the pass in progress. */
-static int pass_step(struct sr_radix *t, int budget)
+int sr_radix_evictor_step(struct sr_radix_evictor *e, struct sr_radix_nodes *t, int budget)
 {
-    struct pass *p = &t->pass;
-    while (p->phase != PASS_IDLE && budget-- > 0) {
-        struct pass_frame *top = &p->stack[p->depth - 1];
+    struct sr_radix_pass *p = &e->pass;
+    while (p->phase != SR_RADIX_PASS_IDLE && budget-- > 0) {
+        struct sr_radix_pass_frame *top = &p->stack[p->depth - 1];
         if (top->next < top->node->nkids) {
-            if (p->depth == p->cap) {
-                struct pass_frame *grown = sr_realloc(p->stack, 2 * p->cap * sizeof(*grown));
-                if (grown == NULL) {
-                    pass_free(p);
-                    return SR_ERR_NOMEM;
-                }
-                p->stack = grown;
-                p->cap *= 2;
-                top = &p->stack[p->depth - 1];
+            if (p->depth == p->cap && sr_grow((void **)&p->stack, &p->cap, p->depth + 1,
+                                              sizeof(*p->stack), 64, SIZE_MAX) != 0) {
+                sr_radix_evictor_cancel(e);
+                return SR_ERR_NOMEM;
             }
-            p->stack[p->depth++] = (struct pass_frame){top->node->kids[top->next++], 0};
+            top = &p->stack[p->depth - 1];
+            p->stack[p->depth++] = (struct sr_radix_pass_frame){top->node->kids[top->next++], 0};
             continue;
         }
         struct node *node = top->node;
         if (--p->depth == 0) { /* the root: this walk is over */
-            phase_done(t);
+            phase_done(e, t);
             continue;
         }
         /* Visit the node, then the nodes that splits put between it and
          * the frame below while the pass was paused (each has no other
          * children than newer ones, whose uses all survive the pass). */
-        struct pass_frame *below = &p->stack[p->depth - 1];
+        struct sr_radix_pass_frame *below = &p->stack[p->depth - 1];
         for (;;) {
             struct node *up = node->parent;
-            bool freed = visit(t, node);
+            bool unlinked = visit(e, t, node);
             if (up == below->node) {
                 /* Unlinking moved the parent's last child into node's
                  * slot: visit that slot again. */
-                if (freed)
+                if (unlinked)
                     below->next--;
                 break;
             }
@@ -224,46 +201,30 @@ static int pass_step(struct sr_radix *t, int budget)
     return 0;
 }
 
-void sr_radix_pass_tick(struct sr_radix *t)
+void sr_radix_evictor_tick(struct sr_radix_evictor *e, struct sr_radix_nodes *t, size_t max_bytes,
+                           uint64_t now_ms)
 {
-    if (t->pass.phase == PASS_IDLE) {
-        bool due = t->pressure || (t->interval_ms && now_ms() >= t->pass.next_due);
-        if (!due || pass_begin(t) != 0)
+    if (e->pass.phase == SR_RADIX_PASS_IDLE) {
+        if (e->interval_ms && !e->armed) {
+            e->armed = true;
+            e->next_due = now_ms + e->interval_ms;
+        }
+        bool due = e->pressure || (e->interval_ms && now_ms >= e->next_due);
+        if (!due)
+            return;
+        int rc = sr_radix_evictor_begin(e, t, max_bytes);
+        if (e->interval_ms) {
+            e->armed = true;
+            e->next_due = now_ms + e->interval_ms;
+        }
+        if (rc != 0)
             return;
     }
-    (void)pass_step(t, t->pressure ? PRESSED_STEPS : TICK_STEPS);
+    (void)sr_radix_evictor_step(e, t, e->pressure ? PRESSED_STEPS : TICK_STEPS);
 }
 
-int64_t sr_radix_evict(struct sr_radix *t)
+void sr_radix_evictor_set_interval(struct sr_radix_evictor *e, uint64_t interval_ms)
 {
-    pthread_mutex_lock(&t->lock);
-    uint64_t before = t->evicted_bytes;
-    /* Finish a pass in progress (its cutoffs are older than this call),
-     * then run a fresh one. */
-    bool fresh = false;
-    int rc = 0;
-    while (rc == 0) {
-        if (t->pass.phase == PASS_IDLE) {
-            if (fresh)
-                break;
-            fresh = true;
-            rc = pass_begin(t);
-            continue;
-        }
-        rc = pass_step(t, CHUNK);
-        sr_radix_unlock(t);
-        sched_yield();
-        pthread_mutex_lock(&t->lock);
-    }
-    uint64_t removed = t->evicted_bytes - before;
-    pthread_mutex_unlock(&t->lock);
-    return rc != 0 ? rc : (int64_t)removed;
-}
-
-void sr_radix_set_eviction_interval(struct sr_radix *t, uint64_t interval_ms)
-{
-    pthread_mutex_lock(&t->lock);
-    t->interval_ms = interval_ms;
-    t->pass.next_due = interval_ms ? now_ms() + interval_ms : 0;
-    pthread_mutex_unlock(&t->lock);
+    e->interval_ms = interval_ms;
+    e->armed = false;
 }

@@ -2,9 +2,11 @@
 #include "registry.h"
 
 #include "alloc.h"
+#include "buf.h"
 #include "err.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
 struct sr_registry {
@@ -47,9 +49,8 @@ static uint64_t url_hash(const char *s)
 
 static int index_init(struct url_index *ix, size_t n)
 {
-    size_t cap = 16;
-    while (cap < 2 * n + 2)
-        cap *= 2;
+    /* A power of two (the mask), at most half full. */
+    size_t cap = sr_grow_count(0, 2 * n + 2, 16, (SIZE_MAX >> 1) + 1);
     ix->slots = sr_calloc(cap, sizeof(*ix->slots));
     ix->mask = cap - 1;
     return ix->slots ? 0 : SR_ERR_NOMEM;
@@ -106,25 +107,22 @@ static int id_take(struct sr_registry *reg, uint32_t *id)
     size_t i = 0;
     while (i < reg->id_cap && reg->id_used[i])
         i++;
-    if (i == reg->id_cap) {
-        size_t cap = reg->id_cap ? reg->id_cap * 2 : 16;
-        unsigned char *used = sr_realloc(reg->id_used, cap);
-        if (used == NULL) {
-            pthread_mutex_unlock(&reg->id_lock);
-            return SR_ERR_NOMEM;
-        }
-        memset(used + reg->id_cap, 0, cap - reg->id_cap);
-        reg->id_used = used;
-        reg->id_cap = cap;
+    size_t had = reg->id_cap;
+    if (sr_grow((void **)&reg->id_used, &reg->id_cap, i + 1, 1, 16, UINT32_MAX) != 0) {
+        pthread_mutex_unlock(&reg->id_lock);
+        return SR_ERR_NOMEM;
     }
+    memset(reg->id_used + had, 0, reg->id_cap - had);
     reg->id_used[i] = 1;
     pthread_mutex_unlock(&reg->id_lock);
     *id = (uint32_t)i;
     return 0;
 }
 
-void sr_registry_release_id(struct sr_registry *reg, uint32_t id)
+/* A record's last reference is gone (sr_worker_release_id_fn). */
+static void id_release(void *owner, uint32_t id)
 {
+    struct sr_registry *reg = owner;
     pthread_mutex_lock(&reg->id_lock);
     if (id < reg->id_cap)
         reg->id_used[id] = 0;
@@ -150,6 +148,7 @@ static int worker_new(struct sr_registry *reg, struct sr_url *url, struct sr_wor
     w->parsed = *url;
     memset(url, 0, sizeof(*url));
     w->url = w->parsed.canonical;
+    w->release_id = id_release;
     w->owner = reg;
     atomic_init(&w->health, SR_HEALTH_PENDING);
     atomic_init(&w->refs, 1);

@@ -76,7 +76,4 @@ uint64_t sr_registry_version(struct sr_registry *reg);
 /* Worker with this URL (any spelling of it) in set, or NULL. Borrowed. */
 struct sr_worker *sr_worker_set_find(const struct sr_worker_set *set, const char *url);
 
-/* Called by sr_worker_release() when a record dies. */
-void sr_registry_release_id(struct sr_registry *reg, uint32_t id);
-
 #endif

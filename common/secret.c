@@ -3,11 +3,13 @@
 #include "secret.h"
 
 #include "alloc.h"
+#include "buf.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -55,14 +57,8 @@ static void list_unref(struct secret_list *l)
 
 static int list_add(struct secret_list *l, const char *s, size_t len)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 4;
-        char **items = sr_realloc(l->items, cap * sizeof(*items));
-        if (items == NULL)
-            return -1;
-        l->items = items;
-        l->cap = cap;
-    }
+    if (sr_grow((void **)&l->items, &l->cap, l->n + 1, sizeof(*l->items), 4, SIZE_MAX) != 0)
+        return -1;
     char *copy = sr_strndup(s, len);
     if (copy == NULL)
         return -1;
@@ -94,7 +90,10 @@ static int read_all(const char *flag, const char *path, char **out, size_t *len,
             break;
         }
         if (n + 1 == cap) {
-            char *bigger = sr_malloc(cap * 2);
+            /* Not sr_grow: realloc would leave a copy of the secret in
+             * freed memory. The same doubling, with a wiped copy. */
+            size_t bigger_cap = sr_grow_count(cap, cap + 1, cap, (size_t)SR_SECRET_FILE_MAX + 2);
+            char *bigger = sr_malloc(bigger_cap);
             if (bigger == NULL) {
                 snprintf(err, errlen, "%s %s: out of memory", flag, path);
                 rc = -1;
@@ -104,7 +103,7 @@ static int read_all(const char *flag, const char *path, char **out, size_t *len,
             explicit_bzero(buf, n);
             sr_free(buf);
             buf = bigger;
-            cap *= 2;
+            cap = bigger_cap;
         }
         ssize_t got = read(fd, buf + n, cap - 1 - n);
         if (got < 0 && errno == EINTR)

@@ -2,7 +2,6 @@
 #include "worker.h"
 
 #include "alloc.h"
-#include "registry.h"
 
 void sr_worker_ref(struct sr_worker *w)
 {
@@ -13,7 +12,8 @@ void sr_worker_release(struct sr_worker *w)
 {
     if (w == NULL || atomic_fetch_sub_explicit(&w->refs, 1, memory_order_acq_rel) != 1)
         return;
-    sr_registry_release_id(w->owner, w->id);
+    if (w->release_id != NULL)
+        w->release_id(w->owner, w->id);
     sr_breaker_clear(&w->breaker);
     sr_url_clear(&w->parsed);
     sr_free(w);

@@ -5,7 +5,9 @@
  * Records are reference counted and shared between threads: every counter is
  * atomic, the URL and id never change after creation. A record is created by
  * the registry (registry.h), which gives it a dense small id, unique among
- * live records and reused only after the record's last reference is dropped.
+ * live records and reused only after the record's last reference is dropped:
+ * the record hands its id back through the release_id callback its creator
+ * set, so it does not know the registry.
  *
  * Health is a rise/fall hysteresis (HAProxy style): a new worker is PENDING
  * and becomes HEALTHY on its first passing check; a HEALTHY worker turns
@@ -38,7 +40,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct sr_registry;
+/* Called once, when a record's last reference is dropped (before it is
+ * freed), with the creator's context: the id is free again. */
+typedef void (*sr_worker_release_id_fn)(void *owner, uint32_t id);
 
 enum sr_worker_health {
     SR_HEALTH_PENDING = 0,
@@ -59,8 +63,9 @@ struct sr_worker {
     atomic_ulong failures;       /* requests that ended in an error */
     struct sr_breaker breaker;   /* see breaker.h */
     atomic_uint refs;
-    struct sr_registry *owner; /* gets the id back on the last release */
-    uint64_t mark[2];          /* the registry's scratch, under its writer lock only */
+    sr_worker_release_id_fn release_id; /* NULL: nobody to tell */
+    void *owner;                        /* borrowed: release_id's context */
+    uint64_t mark[2];                   /* the registry's scratch, under its writer lock only */
 };
 
 void sr_worker_ref(struct sr_worker *w);

@@ -3,6 +3,7 @@
 #include "routing_text.h"
 
 #include "common/alloc.h"
+#include "common/buf.h"
 #include "common/err.h"
 
 #include <stdint.h>
@@ -190,16 +191,9 @@ static int buf_add(struct sr_text_buf *b, const char *p, size_t n)
 {
     if (n == 0)
         return 0;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n)
-            cap *= 2;
-        char *d = sr_realloc(b->data, cap);
-        if (d == NULL)
-            return SR_ERR_NOMEM;
-        b->data = d;
-        b->cap = cap;
-    }
+    if (n > SIZE_MAX - b->len ||
+        sr_grow((void **)&b->data, &b->cap, b->len + n, 1, 256, SIZE_MAX) != 0)
+        return SR_ERR_NOMEM;
     memcpy(b->data + b->len, p, n);
     b->len += n;
     return 0;

@@ -104,7 +104,7 @@ static int cache_aware_select(struct sr_policy *p, const struct sr_route_request
                        .picked = by_cache ? NULL : least,
                        .outcome = imbalanced ? SR_ROUTE_IMBALANCE : SR_ROUTE_LOAD_BALANCED};
     uint32_t id;
-    int rc = sr_radix_match_insert(ca->tree, req->text, req->text_len,
+    int rc = sr_radix_match_insert(ca->tree, req->text, req->text_len, req->now_ms,
                                    by_cache ? choose : keep_pick, &c, &id);
     if (rc == SR_ERR_NO_WORKER && c.picked == NULL)
         return rc; /* every worker went unroutable meanwhile */
@@ -182,7 +182,7 @@ static int cache_cost_select(struct sr_policy *p, const struct sr_route_request 
     struct choice c = {
         .req = req, .picked = by_cache ? NULL : least, .outcome = SR_ROUTE_LOAD_BALANCED};
     uint32_t id;
-    int rc = sr_radix_match_insert(ca->tree, req->text, req->text_len,
+    int rc = sr_radix_match_insert(ca->tree, req->text, req->text_len, req->now_ms,
                                    by_cache ? choose_cost : keep_pick, &c, &id);
     if (rc == SR_ERR_NO_WORKER && c.picked == NULL)
         return rc;

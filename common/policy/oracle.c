@@ -8,6 +8,9 @@
  * and otherwise picks the worker with the most cached tokens, the least
  * loaded among equals, then at random. A request nobody holds goes to the
  * least loaded worker.
+ *
+ * Test-only: compiled, and named in policy.c's table, only in builds
+ * configured with -DSR_WITH_ORACLE=ON (the top-level CMakeLists.txt).
  */
 #include "../alloc.h"
 #include "../err.h"

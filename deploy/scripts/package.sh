@@ -19,8 +19,14 @@ case "${1:-}" in
 esac
 
 deploy/scripts/install-deps.sh
-cmake -S . -B build-pkg -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
+# Without the test-only oracle policy (SR_WITH_ORACLE, top-level CMakeLists.txt).
+cmake -S . -B build-pkg -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
+  -DSR_WITH_ORACLE=OFF >/dev/null
 cmake --build build-pkg -j"$(nproc)" >/dev/null
+if build-pkg/bin/sglang-router --help | grep -q oracle; then
+  echo "package.sh: the packaged router must not offer the test-only oracle policy" >&2
+  exit 1
+fi
 mkdir -p dist
 (cd build-pkg && cpack -G DEB -B "$PWD/../dist" >/dev/null && cpack --config CPackSourceConfig.cmake -B "$PWD/../dist" >/dev/null)
 rm -rf dist/_CPack_Packages

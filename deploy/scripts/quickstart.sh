@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
 done
 
 deploy/scripts/install-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSR_WITH_ORACLE=OFF >/dev/null
 cmake --build build -j"$(nproc)" >/dev/null
 bin=build/bin
 

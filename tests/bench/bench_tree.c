@@ -54,6 +54,15 @@ static double now_ns(void)
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
+/* The routing requests' time, as the data plane passes it (the tree reads
+ * no clock of its own). */
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void *xmalloc(size_t n)
 {
     void *p = malloc(n);
@@ -120,6 +129,7 @@ static void decide(struct bench *b, struct sr_policy *p, struct sr_rng *rng,
         .workers = b->set,
         .text = text,
         .text_len = len,
+        .now_ms = now_ms(),
         .rng = rng,
         .params = &b->params,
     };

@@ -57,6 +57,13 @@ if [ ${#bench_args[@]} -eq 0 ]; then
               --question-tokens 128 --output-tokens 32 --concurrency 128 --seed 7)
 fi
 out=${OUT:-$root/build/compare-policies.jsonl}
+# oracle (test-only) exists in builds configured with -DSR_WITH_ORACLE=ON.
+for spec in $policies; do
+  if [ "${spec%%:*}" = oracle ] && ! "$bin/sglang-router" --help | grep -q ',oracle}'; then
+    echo "compare-policies.sh: $bin/sglang-router has no oracle policy: configure with -DSR_WITH_ORACLE=ON (tests/run.sh does)" >&2
+    exit 2
+  fi
+done
 : >"$out"
 
 source "$here/lib.sh"

@@ -26,6 +26,15 @@ def gen(port, text, tokens=2, **kw):
     return request(port, "POST", GEN, {"text": text, "sampling_params": {"max_new_tokens": tokens}}, **kw)
 
 
+def router_policies():
+    """The --policy choices of the router under test (oracle only in builds
+    configured with -DSR_WITH_ORACLE=ON)."""
+    out = subprocess.run([os.path.join(BIN, "sglang-router"), "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    start = out.index("--policy {") + len("--policy {")
+    return out[start:out.index("}", start)].split(",")
+
+
 def non_loopback_ip():
     """This machine's address on its default route, or None."""
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -322,6 +331,7 @@ class Policies(RouterCase):
         spread = {worker_of(gen(r.port, ("distinct prefix %d " % i) * 30)) for i in range(24)}
         self.assertGreaterEqual(len(spread), 2, spread)
 
+    @unittest.skipUnless("oracle" in router_policies(), "built without -DSR_WITH_ORACLE=ON")
     def test_oracle_follows_the_real_caches(self):
         ws = self.workers(3, "--zero-latency")
         r = self.start(ws, "--policy", "oracle")

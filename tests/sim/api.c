@@ -2,6 +2,7 @@
 #include "api.h"
 
 #include "inference.h"
+#include "reply.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -21,51 +22,6 @@ struct route {
     bool open; /* answered without the API key */
 };
 
-static void respond_json(struct sr_sim_conn *c, int status, json_t *body)
-{
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (text == NULL) {
-        sr_sim_respond(c, 500, "application/json", "{\"error\":\"out of memory\"}", 25);
-        return;
-    }
-    sr_sim_respond(c, status, "application/json", text, strlen(text));
-    free(text);
-}
-
-static const char *error_type(int status)
-{
-    switch (status) {
-    case 400:
-        return "BadRequestError";
-    case 401:
-        return "AuthenticationError";
-    case 404:
-        return "NotFoundError";
-    case 405:
-        return "MethodNotAllowed";
-    case 413:
-        return "RequestTooLarge";
-    case 429:
-        return "RateLimitError";
-    case 431:
-        return "RequestHeaderFieldsTooLarge";
-    case 503:
-        return "ServiceUnavailableError";
-    default:
-        return status >= 500 ? "InternalServerError" : "BadRequestError";
-    }
-}
-
-void sr_sim_api_error(struct sr_sim_conn *c, int status, const char *message)
-{
-    json_t *body =
-        json_pack("{s:s, s:s, s:s, s:n, s:i, s:{s:s, s:s, s:i}}", "object", "error", "message",
-                  message, "type", error_type(status), "param", "code", status, "error", "message",
-                  message, "type", error_type(status), "code", status);
-    respond_json(c, status, body);
-}
-
 static int health_status(struct sr_sim *sim)
 {
     if (sim->forced_health)
@@ -83,7 +39,7 @@ static void on_health(struct sr_sim *sim, struct sr_sim_conn *c, const struct sr
     if (status == 200)
         sr_sim_respond(c, 200, "text/plain", "", 0);
     else
-        sr_sim_api_error(c, status, "worker is unhealthy");
+        sr_sim_reply_error(c, status, "worker is unhealthy");
 }
 
 static const char *model_name(const struct sr_sim *sim)
@@ -114,7 +70,7 @@ static void on_server_info(struct sr_sim *sim, struct sr_sim_conn *c,
         cfg->prefill_cached_token_us, "decode_step_ms", cfg->decode_step_ms, "decode_step_growth",
         cfg->decode_step_growth, "decode_context_us", cfg->decode_context_us, "time_scale",
         cfg->time_scale);
-    respond_json(c, 200, body);
+    sr_sim_reply_json(c, 200, body);
 }
 
 static void on_model_info(struct sr_sim *sim, struct sr_sim_conn *c,
@@ -125,7 +81,7 @@ static void on_model_info(struct sr_sim *sim, struct sr_sim_conn *c,
         json_pack("{s:s, s:s, s:b, s:s, s:[s], s:s}", "model_path", sim->cfg->model_path,
                   "tokenizer_path", sim->cfg->model_path, "is_generation", 1, "model_type", "llama",
                   "architectures", "LlamaForCausalLM", "worker_id", sim->worker_id);
-    respond_json(c, 200, body);
+    sr_sim_reply_json(c, 200, body);
 }
 
 static void on_get_load(struct sr_sim *sim, struct sr_sim_conn *c, const struct sr_h1_request *req)
@@ -141,7 +97,7 @@ static void on_get_load(struct sr_sim *sim, struct sr_sim_conn *c, const struct 
         body =
             json_pack("[{s:i, s:I, s:I, s:I}]", "dp_rank", 0, "num_reqs", reqs, "num_waiting_reqs",
                       (json_int_t)st.waiting, "num_tokens", (json_int_t)st.active_tokens);
-    respond_json(c, 200, body);
+    sr_sim_reply_json(c, 200, body);
 }
 
 static void on_models(struct sr_sim *sim, struct sr_sim_conn *c, const struct sr_h1_request *req)
@@ -151,7 +107,7 @@ static void on_models(struct sr_sim *sim, struct sr_sim_conn *c, const struct sr
                              "id", model_name(sim), "object", "model", "created",
                              (json_int_t)sim->started_unix, "owned_by", "sglang", "root",
                              model_name(sim), "max_model_len", (json_int_t)131072);
-    respond_json(c, 200, body);
+    sr_sim_reply_json(c, 200, body);
 }
 
 static void on_metrics(struct sr_sim *sim, struct sr_sim_conn *c, const struct sr_h1_request *req)
@@ -190,7 +146,7 @@ static void on_metrics(struct sr_sim *sim, struct sr_sim_conn *c, const struct s
         (unsigned long long)st.cached_tokens, m, (unsigned long long)st.generated_tokens, m,
         (unsigned long long)st.requests);
     if (n < 0 || (size_t)n >= sizeof(text)) {
-        sr_sim_api_error(c, 500, "metrics text too long");
+        sr_sim_reply_error(c, 500, "metrics text too long");
         return;
     }
     sr_sim_respond(c, 200, "text/plain; version=0.0.4", text, (size_t)n);
@@ -201,7 +157,7 @@ static void on_flush_cache(struct sr_sim *sim, struct sr_sim_conn *c,
 {
     (void)req;
     if (sr_sim_kv_flush(sim->kv) != 0) {
-        sr_sim_api_error(c, 500, "out of memory");
+        sr_sim_reply_error(c, 500, "out of memory");
         return;
     }
     static const char msg[] = "Cache flushed.\n";
@@ -217,7 +173,7 @@ static void on_sim_health(struct sr_sim *sim, struct sr_sim_conn *c,
     if (req->query && req->query_len > 7 && strncmp(req->query, "status=", 7) == 0)
         status = strtol(req->query + 7, NULL, 10);
     if (status != 0 && (status < 200 || status > 599)) {
-        sr_sim_api_error(c, 400, "expected ?status=CODE (200-599) or ?status=0");
+        sr_sim_reply_error(c, 400, "expected ?status=CODE (200-599) or ?status=0");
         return;
     }
     sim->forced_health = (int)status;
@@ -291,7 +247,7 @@ static void on_cached_prefix(struct sr_sim *sim, struct sr_sim_conn *c,
             return;
         }
     }
-    sr_sim_api_error(c, 400, "expected ?route=generate|completions|chat");
+    sr_sim_reply_error(c, 400, "expected ?route=generate|completions|chat");
 }
 
 static const struct route routes[] = {
@@ -338,16 +294,16 @@ void sr_sim_api_handle(struct sr_sim *sim, struct sr_sim_conn *c, const struct s
         if (strcmp(r->method, req->method) != 0)
             continue;
         if (!r->open && !authorized(sim, req)) {
-            sr_sim_api_error(c, 401,
-                             "Unauthorized: a valid 'Authorization: Bearer' key is "
-                             "required");
+            sr_sim_reply_error(c, 401,
+                               "Unauthorized: a valid 'Authorization: Bearer' key is "
+                               "required");
             return;
         }
         r->handle(sim, c, req);
         return;
     }
     if (path_known)
-        sr_sim_api_error(c, 405, "Method Not Allowed");
+        sr_sim_reply_error(c, 405, "Method Not Allowed");
     else
-        sr_sim_api_error(c, 404, "Not Found");
+        sr_sim_reply_error(c, 404, "Not Found");
 }

@@ -1,8 +1,8 @@
 /* inference: the three generation routes (see inference.h). */
 #include "inference.h"
 
-#include "api.h"
 #include "put.h"
+#include "reply.h"
 #include "tokens.h"
 
 #include "common/alloc.h"
@@ -46,9 +46,15 @@ static void job_free(struct job *j)
 
 /* ---- parsing ---------------------------------------------------------- */
 
-/* Requests are parsed with cJSON: jansson's string lexer takes ~32 us for a
- * 4 KiB prompt, which capped one simulator near 25,000 requests/s and made
- * it the bottleneck of proxy benchmarks; cJSON takes ~2.4 us. */
+/* Requests are parsed with cJSON, the one place outside jansson (which the
+ * router, the rest of the simulator and the load generator use): jansson's
+ * string lexer takes ~32 us for a 4 KiB prompt, which capped one simulator
+ * near 25,000 requests/s and made it the bottleneck of proxy benchmarks;
+ * cJSON takes ~2.4 us. Measured again for issue 19 (a loaded 2-core box,
+ * tests/bench/RESULTS.md "One JSON library"): json_loadb 99-159 us vs
+ * cJSON 8-12 us for a 4 KiB body, 2.7-4.4 vs 0.5-0.65 us for a small one;
+ * a simulator parsing with jansson served 4-10 K req/s of 4 KiB prompts
+ * where the cJSON one served 16-35 K. */
 
 /* A request shape problem: the message for the 400 answer. */
 struct parse_error {
@@ -587,7 +593,7 @@ static bool apply_faults(struct sr_sim *sim, struct sr_sim_conn *c, struct job *
         char msg[96];
         snprintf(msg, sizeof(msg), "injected failure (--fail-first-n/--fail-rate), request %llu",
                  (unsigned long long)n);
-        sr_sim_api_error(c, (int)cfg->fail_status, msg);
+        sr_sim_reply_error(c, (int)cfg->fail_status, msg);
         return true;
     }
     return false;
@@ -599,7 +605,7 @@ static struct job *parse_job(struct sr_sim *sim, struct sr_sim_conn *c,
 {
     struct job *j = sr_calloc(1, sizeof(*j));
     if (j == NULL) {
-        sr_sim_api_error(c, 500, "out of memory");
+        sr_sim_reply_error(c, 500, "out of memory");
         return NULL;
     }
     j->sim = sim;
@@ -608,8 +614,8 @@ static struct job *parse_job(struct sr_sim *sim, struct sr_sim_conn *c,
     struct parse_error perr = {{0}};
     int rc = parse_request(j, req, &perr);
     if (rc != 0) {
-        sr_sim_api_error(c, rc == SR_ERR_NOMEM ? 500 : 400,
-                         rc == SR_ERR_NOMEM ? "out of memory" : perr.msg);
+        sr_sim_reply_error(c, rc == SR_ERR_NOMEM ? 500 : 400,
+                           rc == SR_ERR_NOMEM ? "out of memory" : perr.msg);
         job_free(j);
         return NULL;
     }
@@ -652,7 +658,7 @@ void sr_sim_inference_handle(struct sr_sim *sim, struct sr_sim_conn *c,
     struct sr_sim_seq *seqs[64];
     struct sr_sim_seq **list = j->nitems <= 64 ? seqs : sr_calloc(j->nitems, sizeof(*list));
     if (list == NULL) {
-        sr_sim_api_error(c, 500, "out of memory");
+        sr_sim_reply_error(c, 500, "out of memory");
         job_free(j);
         return;
     }
@@ -665,9 +671,9 @@ void sr_sim_inference_handle(struct sr_sim *sim, struct sr_sim_conn *c,
     if (list != seqs)
         sr_free(list);
     if (rc != 0) {
-        sr_sim_api_error(c, 429,
-                         "The server is overloaded: too many queued requests "
-                         "(--max-queued-requests)");
+        sr_sim_reply_error(c, 429,
+                           "The server is overloaded: too many queued requests "
+                           "(--max-queued-requests)");
         job_free(j);
         return;
     }

@@ -126,7 +126,8 @@ int sr_sim_kv_insert(struct sr_sim_kv *kv, const char *key, size_t len)
         len = (size_t)kv->capacity_bytes; /* a prompt larger than the cache keeps its head */
     if (kv->seqs)
         return store_sequence(kv, key, len);
-    int rc = sr_radix_insert(kv->tree, key, len, 0);
+    /* Time 0: with no eviction interval, the tree's clock decides nothing. */
+    int rc = sr_radix_insert(kv->tree, key, len, 0, 0);
     if (rc != 0)
         return rc;
     if (sr_radix_worker_bytes(kv->tree, 0) > kv->capacity_bytes && sr_radix_evict(kv->tree) < 0)

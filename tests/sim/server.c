@@ -2,6 +2,7 @@
 #include "server.h"
 
 #include "api.h"
+#include "reply.h"
 #include "put.h"
 
 #include "common/alloc.h"
@@ -265,7 +266,7 @@ static void parse_error(struct sr_sim_conn *c)
     int status = sr_h1_parser_error_status(c->parser);
     char msg[160];
     snprintf(msg, sizeof(msg), "malformed HTTP request: %s", sr_h1_parser_error_reason(c->parser));
-    sr_sim_api_error(c, status, status == 400 ? msg : sr_h1_parser_error_reason(c->parser));
+    sr_sim_reply_error(c, status, status == 400 ? msg : sr_h1_parser_error_reason(c->parser));
 }
 
 static void set_reading(struct sr_sim_conn *c, bool on)

@@ -2,8 +2,10 @@
 #include "tokens.h"
 
 #include "common/alloc.h"
+#include "common/buf.h"
 #include "common/err.h"
 
+#include <stdint.h>
 #include <string.h>
 
 /* Filler vocabulary: every entry is exactly 4 bytes. */
@@ -26,17 +28,10 @@ uint32_t sr_sim_text_tokens(size_t len)
 
 static int reserve(struct sr_sim_key *k, size_t more)
 {
-    if (k->len + more <= k->cap)
-        return 0;
-    size_t cap = k->cap ? k->cap : 256;
-    while (cap < k->len + more)
-        cap *= 2;
-    char *d = sr_realloc(k->data, cap);
-    if (d == NULL)
+    if (more > SIZE_MAX - k->len)
         return SR_ERR_NOMEM;
-    k->data = d;
-    k->cap = cap;
-    return 0;
+    return sr_grow((void **)&k->data, &k->cap, k->len + more, 1, 256, SIZE_MAX) == 0 ? 0
+                                                                                     : SR_ERR_NOMEM;
 }
 
 int sr_sim_key_add_text(struct sr_sim_key *k, const char *text, size_t len)

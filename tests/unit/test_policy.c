@@ -15,7 +15,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #define NW 4
 
@@ -25,6 +24,7 @@ struct fixture {
     struct sr_worker *w[NW];
     struct sr_rng rng;
     struct sr_policy_params params;
+    uint64_t now_ms; /* the routing requests' time: the tests move it */
 };
 
 static int setup(void **state)
@@ -78,6 +78,7 @@ static int route_ex(struct fixture *f, struct sr_policy *p, const char *text,
         .text_len = text ? strlen(text) : 0,
         .excluded = excluded,
         .nexcluded = nexcluded,
+        .now_ms = f->now_ms,
         .rng = &f->rng,
         .params = &f->params,
     };
@@ -113,6 +114,43 @@ static void test_names_map_to_policies(void **state)
     assert_null(sr_policy_create("fastest", &f->params, &err));
     assert_int_equal(err, SR_ERR_NOT_FOUND);
     sr_policy_destroy(NULL);
+}
+
+/* The README's --policy row lists the name table of a default build; the
+ * test-only oracle, in the table only with -DSR_WITH_ORACLE=ON, is named
+ * in the row's text with that option. */
+static void test_readme_lists_the_policy_names(void **state)
+{
+    (void)state;
+    char want[256] = "| `--policy {";
+    size_t used = strlen(want);
+    bool oracle = false;
+    for (size_t i = 0; sr_policy_names[i]; i++) {
+        if (strcmp(sr_policy_names[i], "oracle") == 0) {
+            oracle = true;
+            continue;
+        }
+        used += (size_t)snprintf(want + used, sizeof(want) - used, "%s%s", i ? "," : "",
+                                 sr_policy_names[i]);
+    }
+    snprintf(want + used, sizeof(want) - used, "}` |");
+#ifdef SR_WITH_ORACLE
+    assert_true(oracle);
+#else
+    assert_false(oracle);
+#endif
+    FILE *f = fopen(SR_SOURCE_DIR "/README.md", "r");
+    assert_non_null(f);
+    char line[1024];
+    bool found = false;
+    while (!found && fgets(line, sizeof(line), f))
+        found = strncmp(line, "| `--policy ", 12) == 0;
+    fclose(f);
+    assert_true(found);
+    if (strncmp(line, want, strlen(want)) != 0)
+        fail_msg("README's --policy row should start %s", want);
+    assert_non_null(strstr(line, "`-DSR_WITH_ORACLE=ON`"));
+    assert_non_null(strstr(line, "`oracle`"));
 }
 
 static void test_random_is_uniform_and_respects_health(void **state)
@@ -374,10 +412,8 @@ static void test_cache_aware_evicts_by_itself(void **state)
     for (int i = 0; i < 2000; i++) {
         snprintf(text, sizeof(text), "a unique prompt number %d, padded to be long", i);
         assert_true(route(f, p, text) >= 0);
-        if (i % 200 == 0) { /* let the eviction interval pass */
-            struct timespec ms = {0, 6000000};
-            nanosleep(&ms, NULL);
-        }
+        if (i % 200 == 0)
+            f->now_ms += 2; /* the eviction interval passes */
     }
     struct sr_radix_stats st;
     assert_true(sr_policy_tree_stats(p, &st));
@@ -541,6 +577,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T_(test_names_map_to_policies),
+        T_(test_readme_lists_the_policy_names),
         T_(test_random_is_uniform_and_respects_health),
         T_(test_round_robin_cycles_over_healthy_workers),
         T_(test_shortest_queue_breaks_ties_randomly),

@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define NL 64 /* worker slots the tests look at */
 
@@ -37,7 +36,7 @@ static int64_t match(struct sr_radix *t, const char *s, uint32_t *lens)
 
 static int insert(struct sr_radix *t, const char *s, uint32_t w)
 {
-    return sr_radix_insert(t, s, strlen(s), w);
+    return sr_radix_insert(t, s, strlen(s), w, 0);
 }
 
 static void test_match_reports_every_worker(void **state)
@@ -124,7 +123,7 @@ static void test_empty_text(void **state)
     (void)state;
     struct sr_radix *t = sr_radix_new(1 << 20);
     uint32_t lens[NL];
-    assert_int_equal(sr_radix_insert(t, "", 0, 3), 0);
+    assert_int_equal(sr_radix_insert(t, "", 0, 3, 0), 0);
     assert_int_equal(sr_radix_match(t, "", 0, lens, NL, NULL), 0);
     assert_int_equal(lens[3], 0);
     struct sr_radix_stats st;
@@ -148,12 +147,12 @@ static void test_one_mebibyte_text(void **state)
         text[i] = (unsigned char)('a' + sr_rng_below(&rng, 26));
     struct sr_radix *t = sr_radix_new(4 * n);
     uint32_t lens[NL];
-    assert_int_equal(sr_radix_insert(t, text, n, 1), 0);
+    assert_int_equal(sr_radix_insert(t, text, n, 1, 0), 0);
     assert_int_equal(sr_radix_match(t, text, n, lens, NL, NULL), (int64_t)n);
     assert_int_equal(lens[1], n);
     text[n / 2] = '#';
     assert_int_equal(sr_radix_match(t, text, n, lens, NL, NULL), (int64_t)n / 2);
-    assert_int_equal(sr_radix_insert(t, text, n, 2), 0);
+    assert_int_equal(sr_radix_insert(t, text, n, 2, 0), 0);
     assert_int_equal(sr_radix_match(t, text, n, lens, NL, NULL), (int64_t)n);
     assert_int_equal(lens[1], n / 2);
     assert_int_equal(lens[2], n);
@@ -328,7 +327,7 @@ static void test_eviction_is_precise(void **state)
     char text[101];
     for (int i = 0; i < 100000; i++) {
         random_letters(&rng, text, 100);
-        assert_int_equal(sr_radix_insert(t, text, 100, (uint32_t)(i % 4)), 0);
+        assert_int_equal(sr_radix_insert(t, text, 100, (uint32_t)(i % 4), 0), 0);
     }
     sr_radix_set_max_bytes(t, max);
     assert_true(sr_radix_evict(t) > 0);
@@ -407,7 +406,7 @@ static void test_inserts_drive_eviction_passes(void **state)
     /* No interval: the hard cap alone starts a pass. */
     for (int i = 0; i < 5000 && st.passes == 0; i++) {
         random_letters(&rng, text, 400);
-        assert_int_equal(sr_radix_insert(t, text, 400, 0), 0);
+        assert_int_equal(sr_radix_insert(t, text, 400, 0, 0), 0);
         assert_true(sr_radix_worker_bytes(t, 0) <= 2 * max + 400);
         sr_radix_get_stats(t, &st);
     }
@@ -415,19 +414,54 @@ static void test_inserts_drive_eviction_passes(void **state)
     assert_true(st.evicted_bytes > 0);
     assert_sound(t);
 
-    /* A short interval: passes keep the worker near its target. */
+    /* A short interval: passes keep the worker near its target. The time
+     * is the test's own: one millisecond every 100 inserts. */
     sr_radix_set_eviction_interval(t, 1);
     for (int i = 0; i < 2000; i++) {
         random_letters(&rng, text, 400);
-        assert_int_equal(sr_radix_insert(t, text, 400, 0), 0);
-        if (i % 100 == 0) { /* let the (coarse, ~4 ms) clock pass the interval */
-            struct timespec ms = {0, 6000000};
-            nanosleep(&ms, NULL);
-        }
+        assert_int_equal(sr_radix_insert(t, text, 400, 0, (uint64_t)(i / 100)), 0);
     }
     struct sr_radix_stats later;
     sr_radix_get_stats(t, &later);
     assert_true(later.passes > st.passes + 5);
+    assert_sound(t);
+    sr_radix_free(t);
+}
+
+/* The tree reads no clock: a periodic pass is due when the time the
+ * inserts carry has moved one interval past the first insert after the
+ * interval was set, and not before, however many inserts come. */
+static void test_periodic_passes_follow_the_callers_time(void **state)
+{
+    (void)state;
+    const size_t max = 1000;
+    struct sr_radix *t = sr_radix_new(max);
+    sr_radix_set_eviction_interval(t, 50);
+    char text[101];
+    struct sr_rng rng;
+    sr_rng_seed(&rng, 9);
+    struct sr_radix_stats st;
+    uint64_t now = 1000;
+    /* Over the target but under the hard cap: only the interval starts a pass. */
+    for (int i = 0; i < 15; i++) {
+        random_letters(&rng, text, 100);
+        assert_int_equal(sr_radix_insert(t, text, 100, 0, now + (uint64_t)i), 0);
+    }
+    assert_true(sr_radix_worker_bytes(t, 0) > max);
+    assert_true(sr_radix_worker_bytes(t, 0) <= 2 * max);
+    sr_radix_get_stats(t, &st);
+    assert_int_equal(st.passes, 0); /* 14 ms passed of 50 */
+    /* Refreshing the last text adds no bytes, so the hard cap stays away. */
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(sr_radix_insert(t, text, 100, 0, now + 49), 0);
+    sr_radix_get_stats(t, &st);
+    assert_int_equal(st.passes, 0); /* many inserts, still inside the interval */
+    for (int i = 0; i < 100 && st.passes == 0; i++) {
+        assert_int_equal(sr_radix_insert(t, text, 100, 0, now + 50), 0);
+        sr_radix_get_stats(t, &st);
+    }
+    assert_int_equal(st.passes, 1); /* due at 1050, carried by the inserts */
+    assert_true(st.evicted_bytes > 0);
     assert_sound(t);
     sr_radix_free(t);
 }
@@ -458,7 +492,7 @@ static void test_match_insert_uses_the_choice(void **state)
     struct pick_ctx p = {.answer = 4};
     uint32_t chosen = 99;
     const char *q = "prefix-shared-BBBB";
-    assert_int_equal(sr_radix_match_insert(t, q, strlen(q), pick, &p, &chosen), 0);
+    assert_int_equal(sr_radix_match_insert(t, q, strlen(q), 0, pick, &p, &chosen), 0);
     assert_int_equal(chosen, 4);
     assert_int_equal(p.seen[1], 14);
     assert_int_equal(p.seen[4], 0);
@@ -471,11 +505,12 @@ static void test_match_insert_uses_the_choice(void **state)
     /* A refusal inserts nothing and is passed through. */
     p.answer = SR_ERR_NO_WORKER;
     const char *r = "something else";
-    assert_int_equal(sr_radix_match_insert(t, r, strlen(r), pick, &p, &chosen), SR_ERR_NO_WORKER);
+    assert_int_equal(sr_radix_match_insert(t, r, strlen(r), 0, pick, &p, &chosen),
+                     SR_ERR_NO_WORKER);
     assert_int_equal(match(t, r, lens), 0);
     /* A worker id beyond the current slots grows them. */
     p.answer = 5000;
-    assert_int_equal(sr_radix_match_insert(t, r, strlen(r), pick, &p, &chosen), 0);
+    assert_int_equal(sr_radix_match_insert(t, r, strlen(r), 0, pick, &p, &chosen), 0);
     assert_int_equal(sr_radix_worker_bytes(t, 5000), strlen(r));
     assert_sound(t);
     sr_radix_free(t);
@@ -644,14 +679,14 @@ static void run_random(uint64_t seed, int ops, int inject_failures)
         if (inject_failures)
             sr_alloc_fail_after(sr_rng_below(&rng, 4));
         if (r < 40) {
-            int rc = sr_radix_insert(t, buf, n, w);
+            int rc = sr_radix_insert(t, buf, n, w, 0);
             failed = rc != 0;
             if (rc == 0)
                 model_add(&m, w, buf, n);
         } else if (r < 50) {
             struct any_pick p = {w};
             uint32_t chosen;
-            int rc = sr_radix_match_insert(t, buf, n, pick_fixed, &p, &chosen);
+            int rc = sr_radix_match_insert(t, buf, n, 0, pick_fixed, &p, &chosen);
             failed = rc != 0;
             if (rc == 0)
                 model_add(&m, w, buf, n);
@@ -743,7 +778,7 @@ static void *route_thread(void *p)
                          sr_rng_below(&rng, 1000000));
         struct any_pick pk = {sr_rng_below(&rng, 16)};
         uint32_t chosen;
-        if (sr_radix_match_insert(a->tree, text, (size_t)n, pick_fixed, &pk, &chosen) != 0)
+        if (sr_radix_match_insert(a->tree, text, (size_t)n, 0, pick_fixed, &pk, &chosen) != 0)
             a->failures++;
         /* Other threads may evict or remove meanwhile: only sanity here. */
         if (sr_radix_match(a->tree, text, (size_t)n, lens, NL, NULL) > n)
@@ -803,6 +838,7 @@ int main(void)
         cmocka_unit_test(test_eviction_trims_shared_paths_leaf_first),
         cmocka_unit_test(test_hard_cap_bounds_memory_between_passes),
         cmocka_unit_test(test_inserts_drive_eviction_passes),
+        cmocka_unit_test(test_periodic_passes_follow_the_callers_time),
         cmocka_unit_test(test_match_insert_uses_the_choice),
         cmocka_unit_test(test_random_against_model),
         cmocka_unit_test(test_allocation_failures_leave_a_sound_tree),

@@ -7,7 +7,7 @@
 #include "common/rand.h"
 #include "net/h1_client.h"
 
-#include <cjson/cJSON.h>
+#include <jansson.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <math.h>
@@ -126,57 +126,52 @@ static char *chat_body(const struct bench *b, const struct sr_wl_request *r)
     size_t users = 0;
     for (size_t i = 0; i < w->n && w->reqs[i].turn == 0; i++)
         users++;
-    cJSON *root = cJSON_CreateObject();
-    cJSON *msgs = cJSON_AddArrayToObject(root, "messages");
-    cJSON_AddStringToObject(root, "model", "default");
+    /* Prompts and replies are the load generator's own ASCII text. */
+    json_t *root = json_object();
+    json_t *msgs = json_array();
+    json_object_set_new(root, "messages", msgs);
+    json_object_set_new(root, "model", json_string("default"));
     for (uint32_t t = 0; t <= r->turn; t++) {
         const struct sr_wl_request *m = &w->reqs[(size_t)t * users + r->group];
-        char *content = sr_strndup(m->prompt, m->prompt_len);
-        cJSON *um = cJSON_CreateObject();
-        cJSON_AddStringToObject(um, "role", "user");
-        cJSON_AddStringToObject(um, "content", content ? content : "");
-        cJSON_AddItemToArray(msgs, um);
-        sr_free(content);
+        json_array_append_new(msgs, json_pack("{s:s, s:s%}", "role", "user", "content",
+                                              m->prompt ? m->prompt : "", m->prompt_len));
         if (t < r->turn) {
             const struct sr_buf *reply = &b->replies[r->group][t];
-            cJSON *am = cJSON_CreateObject();
-            cJSON_AddStringToObject(am, "role", "assistant");
-            cJSON_AddStringToObject(am, "content", reply->data ? reply->data : "");
-            cJSON_AddItemToArray(msgs, am);
+            json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "assistant", "content",
+                                                  reply->data ? reply->data : ""));
         }
     }
-    cJSON_AddNumberToObject(root, "max_tokens", r->output_tokens);
-    cJSON_AddBoolToObject(root, "stream", b->p->stream);
-    cJSON *so = cJSON_AddObjectToObject(root, "stream_options");
-    cJSON_AddBoolToObject(so, "include_usage", 1);
-    char *out = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
+    json_object_set_new(root, "max_tokens", json_integer(r->output_tokens));
+    json_object_set_new(root, "stream", json_boolean(b->p->stream));
+    json_object_set_new(root, "stream_options", json_pack("{s:b}", "include_usage", 1));
+    char *out = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
     return out;
 }
 
 /* ---- response accounting ------------------------------------------------------ */
 
-static void take_counts(struct sr_result *res, const cJSON *o)
+static void take_counts(struct sr_result *res, const json_t *o)
 {
-    const cJSON *mi = cJSON_GetObjectItemCaseSensitive(o, "meta_info");
-    const cJSON *usage = cJSON_GetObjectItemCaseSensitive(o, "usage");
-    const cJSON *pt = NULL, *ct = NULL, *gt = NULL;
-    if (cJSON_IsObject(mi)) {
-        pt = cJSON_GetObjectItemCaseSensitive(mi, "prompt_tokens");
-        ct = cJSON_GetObjectItemCaseSensitive(mi, "cached_tokens");
-        gt = cJSON_GetObjectItemCaseSensitive(mi, "completion_tokens");
-    } else if (cJSON_IsObject(usage)) {
-        pt = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens");
-        gt = cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens");
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details");
-        ct = cJSON_GetObjectItemCaseSensitive(d, "cached_tokens");
+    const json_t *mi = json_object_get(o, "meta_info");
+    const json_t *usage = json_object_get(o, "usage");
+    const json_t *pt = NULL, *ct = NULL, *gt = NULL;
+    if (json_is_object(mi)) {
+        pt = json_object_get(mi, "prompt_tokens");
+        ct = json_object_get(mi, "cached_tokens");
+        gt = json_object_get(mi, "completion_tokens");
+    } else if (json_is_object(usage)) {
+        pt = json_object_get(usage, "prompt_tokens");
+        gt = json_object_get(usage, "completion_tokens");
+        const json_t *d = json_object_get(usage, "prompt_tokens_details");
+        ct = json_object_get(d, "cached_tokens");
     }
-    if (cJSON_IsNumber(pt))
-        res->prompt_tokens = (uint32_t)pt->valuedouble;
-    if (cJSON_IsNumber(ct))
-        res->cached_tokens = (uint32_t)ct->valuedouble;
-    if (cJSON_IsNumber(gt))
-        res->completion_tokens = (uint32_t)gt->valuedouble;
+    if (json_is_number(pt))
+        res->prompt_tokens = (uint32_t)json_number_value(pt);
+    if (json_is_number(ct))
+        res->cached_tokens = (uint32_t)json_number_value(ct);
+    if (json_is_number(gt))
+        res->completion_tokens = (uint32_t)json_number_value(gt);
 }
 
 /* One SSE event (or a whole non-streamed body). */
@@ -184,32 +179,31 @@ static void take_event(struct conn *c, const char *json, size_t len)
 {
     struct bench *b = c->b;
     struct sr_result *res = &b->results[c->req];
-    cJSON *o = cJSON_ParseWithLength(json, len);
+    json_t *o = json_loadb(json, len, 0, NULL);
     if (o == NULL)
         return;
-    if (cJSON_IsArray(o) && o->child) { /* a /generate batch answer */
-        cJSON *first = o->child;
-        take_counts(res, first);
-        cJSON_Delete(o);
+    if (json_is_array(o) && json_array_size(o) > 0) { /* a /generate batch answer */
+        take_counts(res, json_array_get(o, 0));
+        json_decref(o);
         return;
     }
     take_counts(res, o);
     const char *piece = NULL;
-    const cJSON *choices = cJSON_GetObjectItemCaseSensitive(o, "choices");
-    const cJSON *ch0 = cJSON_IsArray(choices) ? choices->child : NULL;
+    const json_t *choices = json_object_get(o, "choices");
+    const json_t *ch0 = json_is_array(choices) ? json_array_get(choices, 0) : NULL;
     if (ch0) {
-        const cJSON *delta = cJSON_GetObjectItemCaseSensitive(ch0, "delta");
-        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(ch0, "message");
-        const cJSON *content = cJSON_GetObjectItemCaseSensitive(delta ? delta : msg, "content");
-        const cJSON *text = cJSON_GetObjectItemCaseSensitive(ch0, "text"); /* /v1/completions */
-        if (cJSON_IsString(content))
-            piece = content->valuestring;
-        else if (cJSON_IsString(text))
-            piece = text->valuestring;
+        const json_t *delta = json_object_get(ch0, "delta");
+        const json_t *msg = json_object_get(ch0, "message");
+        const json_t *content = json_object_get(delta ? delta : msg, "content");
+        const json_t *text = json_object_get(ch0, "text"); /* /v1/completions */
+        if (json_is_string(content))
+            piece = json_string_value(content);
+        else if (json_is_string(text))
+            piece = json_string_value(text);
     } else {
-        const cJSON *text = cJSON_GetObjectItemCaseSensitive(o, "text");
-        if (cJSON_IsString(text))
-            piece = text->valuestring;
+        const json_t *text = json_object_get(o, "text");
+        if (json_is_string(text))
+            piece = json_string_value(text);
     }
     if (piece && piece[0] && !c->got_token) {
         c->got_token = true;
@@ -217,7 +211,7 @@ static void take_event(struct conn *c, const char *json, size_t len)
     }
     if (piece && ch0 && b->w->kind == SR_WL_MULTI_TURN)
         sr_buf_append_str(&c->reply, piece);
-    cJSON_Delete(o);
+    json_decref(o);
 }
 
 static void take_sse(struct conn *c)
@@ -386,7 +380,7 @@ static void send_request(struct conn *c, long index)
     if (chat) {
         char *body = chat_body(b, r);
         rc = body ? sr_buf_append_str(&c->body_out, body) : SR_ERR_NOMEM;
-        cJSON_free(body);
+        free(body); /* json_dumps allocates with malloc */
     } else {
         rc = generate_body(b, r, &c->body_out);
     }

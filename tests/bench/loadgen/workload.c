@@ -2,11 +2,13 @@
 #include "workload.h"
 
 #include "common/alloc.h"
+#include "common/buf.h"
 #include "common/err.h"
 #include "common/rand.h"
 
-#include <cjson/cJSON.h>
+#include <jansson.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,15 +52,9 @@ void sr_wl_text(uint64_t seed, uint64_t a, uint64_t b, char *out, size_t len)
 
 static int grow(struct sr_workload *w, size_t *cap)
 {
-    if (w->n < *cap)
-        return 0;
-    size_t c = *cap ? *cap * 2 : 256;
-    struct sr_wl_request *r = sr_realloc(w->reqs, c * sizeof(*r));
-    if (r == NULL)
-        return SR_ERR_NOMEM;
-    w->reqs = r;
-    *cap = c;
-    return 0;
+    return sr_grow((void **)&w->reqs, cap, w->n + 1, sizeof(*w->reqs), 256, SIZE_MAX) == 0
+               ? 0
+               : SR_ERR_NOMEM;
 }
 
 static int shared_prefix(const struct sr_wl_params *p, struct sr_workload *w, char *err,
@@ -131,32 +127,32 @@ static int multi_turn(const struct sr_wl_params *p, struct sr_workload *w, char 
 static int trace_line(const struct sr_wl_params *p, const char *line, size_t index,
                       struct sr_wl_request *r, char *err, size_t errlen)
 {
-    cJSON *o = cJSON_Parse(line);
-    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(o, "timestamp");
-    const cJSON *in = cJSON_GetObjectItemCaseSensitive(o, "input_length");
-    const cJSON *out = cJSON_GetObjectItemCaseSensitive(o, "output_length");
-    const cJSON *ids = cJSON_GetObjectItemCaseSensitive(o, "hash_ids");
-    if (!cJSON_IsNumber(ts) || !cJSON_IsNumber(in) || !cJSON_IsNumber(out) || !cJSON_IsArray(ids) ||
-        in->valuedouble < 1 || in->valuedouble > 4e6) {
-        cJSON_Delete(o);
+    json_t *o = json_loads(line, 0, NULL);
+    const json_t *ts = json_object_get(o, "timestamp");
+    const json_t *in = json_object_get(o, "input_length");
+    const json_t *out = json_object_get(o, "output_length");
+    const json_t *ids = json_object_get(o, "hash_ids");
+    if (!json_is_number(ts) || !json_is_number(in) || !json_is_number(out) || !json_is_array(ids) ||
+        json_number_value(in) < 1 || json_number_value(in) > 4e6) {
+        json_decref(o);
         return errorf(err, errlen, SR_ERR_INVALID,
                       "%s: line %zu: expected timestamp, input_length, output_length, hash_ids",
                       p->trace_path, index + 1);
     }
-    r->arrival_ms = ts->valuedouble;
-    r->output_tokens = out->valuedouble < 1 ? 1 : (uint32_t)out->valuedouble;
-    r->nhash = (size_t)cJSON_GetArraySize(ids);
+    r->arrival_ms = json_number_value(ts);
+    r->output_tokens = json_number_value(out) < 1 ? 1 : (uint32_t)json_number_value(out);
+    r->nhash = json_array_size(ids);
     r->hash_ids = sr_calloc(r->nhash ? r->nhash : 1, sizeof(*r->hash_ids));
-    size_t len = (size_t)in->valuedouble * SR_WL_BYTES_PER_TOKEN;
+    size_t len = (size_t)json_number_value(in) * SR_WL_BYTES_PER_TOKEN;
     r->prompt = sr_malloc(len);
     if (r->hash_ids == NULL || r->prompt == NULL) {
-        cJSON_Delete(o);
+        json_decref(o);
         return SR_ERR_NOMEM;
     }
-    size_t k = 0;
-    const cJSON *id;
-    cJSON_ArrayForEach(id, ids) r->hash_ids[k++] = (int64_t)id->valuedouble;
-    cJSON_Delete(o);
+    size_t k;
+    const json_t *id;
+    json_array_foreach(ids, k, id) r->hash_ids[k] = (int64_t)json_number_value(id);
+    json_decref(o);
     /* Block i is the text of hash id i (its own seed), so equal ids are equal
      * text; past the listed blocks the text is unique to this request. */
     const size_t block = SR_WL_BLOCK_TOKENS * SR_WL_BYTES_PER_TOKEN;
