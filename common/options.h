@@ -69,8 +69,7 @@ struct sr_option {
     const char *default_value;  /* parsed like user input; NULL = none */
     double min, max;            /* inclusive bounds for INT and FLOAT */
     const char *const *choices; /* CHOICE: NULL-terminated */
-    /* NULL: fixed at start (tables of programs without runtime settings may
-     * write false, a null pointer constant); else static, how it changes. */
+    /* NULL: fixed at start; else static, how it changes. */
     const struct sr_option_runtime *runtime;
     size_t offset; /* of the field in the program's settings struct */
     const char *help;
