@@ -12,7 +12,7 @@ import unittest
 
 import subprocess
 
-from harness import BIN, ProcTestCase, RawHTTP, post_stream, request, wait_until
+from harness import BIN, ProcTestCase, RawHTTP, poll, post_stream, request, wait_until
 
 GEN = "/generate"
 JSON = {"Content-Type": "application/json"}
@@ -75,7 +75,16 @@ class RouterCase(ProcTestCase):
         return [self.sim("--worker-id", "w%d" % i, *args) for i in range(n)]
 
     def start(self, workers, *args, **kw):
-        return self.router("--worker-urls", *[w.url for w in workers], *args, **kw)
+        """The router in front of workers. /readiness turns 200 with the
+        first healthy worker; tests that count on every one wait until each
+        worker still running has passed its first health check (a machine
+        under load may take longer than one check interval)."""
+        r = self.router("--worker-urls", *[w.url for w in workers], *args, **kw)
+        if kw.get("wait_ready", True):
+            running = sum(1 for w in workers if w.p.poll() is None)
+            poll(lambda: request(r.port, "GET", "/readiness").json().get("healthy_workers", 0),
+                 lambda healthy: healthy >= running)
+        return r
 
     def list_workers(self, router):
         return {w["url"]: w for w in request(router.port, "GET", "/list_workers").json()["workers"]}
