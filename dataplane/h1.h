@@ -41,8 +41,8 @@ struct sr_h1 *sr_h1_new(struct sr_loop *l, struct evbuffer *out, bool client_loo
 /* Tells an attached exchange that the client is gone, then frees. */
 void sr_h1_free(struct sr_h1 *h);
 
-/* Bytes read (or NULL, 0: go on with held input). 0, or SR_ERR_NOMEM when
- * pipelined bytes cannot be held (the session is closing). */
+/* Bytes read (or NULL, 0: go on with held input). 0, or a negative
+ * sr_err when pipelined bytes cannot be held (the session is closing). */
 int sr_h1_input(struct sr_h1 *h, const char *data, size_t len);
 /* How many more bytes may be read now (0: stop reading). */
 size_t sr_h1_room(const struct sr_h1 *h);

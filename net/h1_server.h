@@ -76,8 +76,9 @@ void sr_h1_server_free(struct sr_h1_server *s);
 
 /* Bytes read from the client (data may be NULL when len is 0: go on with
  * held input). Requests are parsed and handed to cbs->request while the
- * server is not busy. 0, or SR_ERR_NOMEM when the bytes that must wait
- * cannot be held (then the server is closing). */
+ * server is not busy. 0, or SR_ERR_TOO_LARGE (more than
+ * sr_h1_server_room()) or SR_ERR_NOMEM when the bytes that must wait
+ * cannot be held: then the server is closing. */
 int sr_h1_server_input(struct sr_h1_server *s, const char *data, size_t len);
 /* How many more bytes the caller may hand over now. */
 size_t sr_h1_server_room(const struct sr_h1_server *s);
