@@ -227,22 +227,30 @@ static void log_request(struct exchange *ex)
 }
 
 /* Ends the exchange with an error response (nothing was sent yet). */
+/* The request's views (its path in the log line) are valid until the
+ * reply ends: the exchange is logged before its last word to the client. */
 static void finish_error(struct exchange *ex, int status, const char *message)
 {
     ex->status = status;
+    log_request(ex);
     if (ex->conn) {
         sr_reply_detach(ex->conn);
         sr_response_error(ex->conn, status, message);
     }
-    log_request(ex);
     exchange_free(ex);
 }
 
-static void finish(struct exchange *ex)
+/* Ends the exchange after the response went (last: sr_reply_end, or
+ * sr_reply_abort for a truncated one; NULL when the client is gone). */
+static void finish(struct exchange *ex, void (*last)(struct sr_reply *c))
 {
     struct sr_loop_metrics *m = &ex->loop->metrics;
     sr_histogram_observe(&m->duration[sr_route_index(ex->route)], since(&ex->started));
     log_request(ex);
+    if (last && ex->conn) {
+        sr_reply_detach(ex->conn);
+        last(ex->conn);
+    }
     exchange_free(ex);
 }
 
@@ -364,9 +372,7 @@ static void on_done(void *ctx)
         sr_histogram_observe(&ex->loop->metrics.ttfb[sr_route_index(ex->route)],
                              since(&ex->started));
     end_attempt(ex, ex->status < 500 ? SR_BREAKER_SUCCESS : SR_BREAKER_FAILURE);
-    sr_reply_detach(ex->conn);
-    sr_reply_end(ex->conn);
-    finish(ex);
+    finish(ex, sr_reply_end);
 }
 
 static void on_error(void *ctx, const char *why, bool local)
@@ -391,9 +397,7 @@ static void on_error(void *ctx, const char *why, bool local)
     sr_log_warn("request %s: worker %s failed mid-response: %s", ex->request_id, ex->worker->url,
                 why);
     sr_counter_add(&ex->loop->metrics.worker_errors, 1);
-    sr_reply_detach(ex->conn);
-    sr_reply_abort(ex->conn);
-    finish(ex);
+    finish(ex, sr_reply_abort);
 }
 
 /* The policy's choice (info routes: any available worker) that its
@@ -500,7 +504,7 @@ static void on_client_gone(void *arg)
     ex->conn = NULL;
     sr_counter_add(&ex->loop->metrics.client_aborts, 1);
     ex->status = 499; /* nginx's "client closed request" */
-    finish(ex);       /* cancels the upstream: the worker stops generating */
+    finish(ex, NULL); /* cancels the upstream: the worker stops generating */
 }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
@@ -518,9 +522,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
         return;
     }
     ex->status = 504;
-    sr_reply_detach(ex->conn);
-    sr_reply_abort(ex->conn);
-    finish(ex);
+    finish(ex, sr_reply_abort);
 }
 
 static void set_request_id(struct exchange *ex)
