@@ -2,9 +2,12 @@
  * config: the router's settings and the one option table that defines them.
  *
  * Each option is declared once (name, type, metavar, default, bounds,
- * whether it may change at runtime, help). The same table drives argv
- * parsing, --help, validation messages, and (later) GetConfig/UpdateConfig
- * and the README flag table. Defaults exist only in the table.
+ * whether and how it may change at runtime with its RouterConfig field in
+ * the admin API, help). The same table drives argv parsing, --help,
+ * validation messages, the runtime settings (common/settings.h), the admin
+ * API's GetConfig/UpdateConfig and sglctl's `config` command (walking the
+ * rows; controlplane/config_pb.h), and the README flag table (checked by
+ * tests/unit/test_config.c). Defaults exist only in the table.
  *
  * The parsing rules and error messages are those of common/options: one
  * line naming the flag, exit status 2.
@@ -108,9 +111,13 @@ void sr_config_clear(struct sr_config *cfg);
 int sr_config_set(struct sr_config *cfg, const char *name, const char *value, char *err,
                   size_t errlen);
 
-/* Copies the options marked runtime-mutable (policy and its tunables) from
- * src into dst; both initialised. 0 or SR_ERR_NOMEM. */
+/* Copies the options marked runtime-changeable from src into dst; both
+ * initialised. 0 or SR_ERR_NOMEM. */
 int sr_config_copy_runtime(struct sr_config *dst, const struct sr_config *src);
+
+/* Sets the process-wide state of the SR_CHANGE_PROCESS options (the log
+ * threshold) from cfg: at start, and when the settings change. */
+void sr_config_apply_process(const struct sr_config *cfg);
 
 /* Parses argv[1, argc) on top of cfg (which holds defaults). 0,
  * SR_CONFIG_HELP, or a negative error with the message in err. */

@@ -224,7 +224,7 @@ int sr_options_load_file(const struct sr_option *table, void *base, const char *
 int sr_options_copy_runtime(const struct sr_option *table, void *dst, const void *src)
 {
     for (const struct sr_option *o = table; o->name; o++) {
-        if (!o->runtime_mutable)
+        if (o->runtime == NULL)
             continue;
         void *to = (char *)dst + o->offset;
         const void *from = (const char *)src + o->offset;
@@ -393,6 +393,7 @@ void sr_options_print_help(const struct sr_option *table, FILE *out, const char 
             fprintf(out, "  %s\n  %-22s", flag, "");
         else
             fprintf(out, "  %-22s", flag);
-        fprintf(out, " %s (default: %s)\n", o->help, o->default_value ? o->default_value : "None");
+        fprintf(out, " %s (default: %s)%s\n", o->help, o->default_value ? o->default_value : "None",
+                o->runtime ? " [changeable at runtime]" : "");
     }
 }

@@ -3,9 +3,11 @@
  * project (router, simulated worker, tools).
  *
  * A program declares each option once in a table (name, type, metavar,
- * default, bounds, whether it may change at runtime, help, and where the
- * value lives in the program's settings struct). The same table drives argv
- * parsing, validation messages, --help and defaults, so they cannot disagree.
+ * default, bounds, whether and how it may change at runtime and its field in
+ * the admin API, help, and where the value lives in the program's settings
+ * struct). The same table drives argv parsing, validation messages, --help
+ * and defaults, so they cannot disagree; the router's also drives its
+ * runtime settings and its admin API (common/config.h).
  *
  * Parsing accepts "--name value" and "--name=value"; a URL_LIST option takes
  * one or more values (until the next "--" option) and may be repeated; a FLAG
@@ -42,6 +44,24 @@ enum sr_option_type {
     SR_OPT_STRING_LIST, /* one value per occurrence, repeatable */
 };
 
+/* How a runtime-changeable option takes effect once changed. */
+enum sr_option_change {
+    SR_CHANGE_POLICY = 1, /* the policy or a tunable: every policy instance is re-tuned */
+    SR_CHANGE_REQUEST,    /* read per request from each loop's settings view */
+    SR_CHANGE_PROCESS,    /* process-wide state, set at once (the log threshold) */
+};
+
+/* What a runtime-changeable option adds to its row. Only scalar options
+ * (STRING, CHOICE, INT, FLOAT, FLAG) can change at runtime. */
+struct sr_option_runtime {
+    enum sr_option_change change;
+    /* Its field in the program's admin message (for the router, RouterConfig
+     * in proto/sglang/router/admin/v1/admin.proto), of the option's type:
+     * string for STRING and CHOICE, int64 for INT, double for FLOAT, bool
+     * for FLAG. */
+    const char *proto_field;
+};
+
 struct sr_option {
     const char *name; /* without the leading "--" */
     enum sr_option_type type;
@@ -49,10 +69,15 @@ struct sr_option {
     const char *default_value;  /* parsed like user input; NULL = none */
     double min, max;            /* inclusive bounds for INT and FLOAT */
     const char *const *choices; /* CHOICE: NULL-terminated */
-    bool runtime_mutable;
+    /* NULL: fixed at start (tables of programs without runtime settings may
+     * write false, a null pointer constant); else static, how it changes. */
+    const struct sr_option_runtime *runtime;
     size_t offset; /* of the field in the program's settings struct */
     const char *help;
 };
+
+/* Declares a row runtime-changeable: SR_OPTION_RUNTIME(POLICY, "policy"). */
+#define SR_OPTION_RUNTIME(how, field) (&(const struct sr_option_runtime){SR_CHANGE_##how, field})
 
 /* Returned by sr_options_parse_args when --help / -h was given. */
 #define SR_OPTIONS_HELP 1
@@ -66,7 +91,7 @@ int sr_options_init(const struct sr_option *table, void *base, size_t size);
 /* Releases what the table's fields own and zeroes the struct. */
 void sr_options_clear(const struct sr_option *table, void *base, size_t size);
 
-/* Copies the runtime-mutable fields of src into dst (both initialised).
+/* Copies the runtime-changeable fields of src into dst (both initialised).
  * 0 or SR_ERR_NOMEM. */
 int sr_options_copy_runtime(const struct sr_option *table, void *dst, const void *src);
 
@@ -95,7 +120,7 @@ int sr_options_parse_args(const struct sr_option *table, void *base, int argc, c
 int sr_options_from_args(const struct sr_option *table, void *base, size_t size, int argc,
                          char **argv, FILE *out, FILE *err);
 
-/* Usage text: every flag with its default. */
+/* Usage text: every flag with its default; runtime-changeable ones say so. */
 void sr_options_print_help(const struct sr_option *table, FILE *out, const char *prog);
 
 #endif

@@ -11,13 +11,20 @@
 #define MAX_POLICIES 16
 
 struct sr_settings {
-    pthread_mutex_t lock; /* writers, and readers that saw the version move */
-    struct sr_config cfg; /* runtime fields in force */
-    struct sr_policy_params params;
-    struct sr_policy *policy;             /* in force */
+    pthread_mutex_t lock;                 /* writers, and readers that saw the version move */
+    struct sr_config cfg;                 /* runtime fields in force */
+    struct sr_settings_view now;          /* what views copy (its version unused) */
     struct sr_policy *made[MAX_POLICIES]; /* by index in sr_policy_names */
     atomic_ulong version;
 };
+
+/* The view's per-request fields from cfg (the SR_CHANGE_REQUEST rows). */
+static void view_fill(struct sr_settings_view *v, const struct sr_config *cfg)
+{
+    v->params = sr_config_policy_params(cfg);
+    v->log_requests = cfg->log_requests;
+    v->retry_max_retries = cfg->retry_max_retries;
+}
 
 static size_t policy_index(const char *name)
 {
@@ -59,8 +66,8 @@ struct sr_settings *sr_settings_new(const struct sr_config *cfg, int *err)
     }
     if ((rc = sr_config_copy_runtime(&s->cfg, cfg)) != 0)
         goto fail;
-    s->params = sr_config_policy_params(&s->cfg);
-    if ((rc = instance(s, s->cfg.policy, &s->params, &s->policy)) != 0)
+    view_fill(&s->now, &s->cfg);
+    if ((rc = instance(s, s->cfg.policy, &s->now.params, &s->now.policy)) != 0)
         goto fail;
     atomic_init(&s->version, 1);
     return s;
@@ -82,16 +89,17 @@ void sr_settings_free(struct sr_settings *s)
     sr_free(s);
 }
 
-void sr_settings_refresh(struct sr_settings *s, struct sr_settings_view *view)
+const struct sr_settings_view *sr_settings_refresh(struct sr_settings *s,
+                                                   struct sr_settings_view *view)
 {
     unsigned long v = atomic_load_explicit(&s->version, memory_order_acquire);
     if (v == view->version)
-        return;
+        return view;
     pthread_mutex_lock(&s->lock);
-    view->params = s->params;
-    view->policy = s->policy;
+    *view = s->now;
     view->version = atomic_load_explicit(&s->version, memory_order_relaxed);
     pthread_mutex_unlock(&s->lock);
+    return view;
 }
 
 int sr_settings_update(struct sr_settings *s, const struct sr_settings_change *changes, size_t n,
@@ -104,9 +112,12 @@ int sr_settings_update(struct sr_settings *s, const struct sr_settings_change *c
     pthread_mutex_lock(&s->lock);
     if ((rc = sr_config_copy_runtime(&next, &s->cfg)) != 0)
         goto out;
+    unsigned kinds = 0; /* bit (1 << change) for each kind of row changed */
     for (size_t i = 0; i < n; i++) {
         const struct sr_option *o = sr_config_find_option(changes[i].option);
-        if (o == NULL || !o->runtime_mutable) {
+        if (o != NULL && o->runtime != NULL)
+            kinds |= 1u << o->runtime->change;
+        if (o == NULL || o->runtime == NULL) {
             snprintf(err, errlen, "--%s: %s", changes[i].option,
                      o ? "cannot change while the router runs" : "unknown option");
             rc = SR_ERR_NOT_FOUND;
@@ -119,26 +130,28 @@ int sr_settings_update(struct sr_settings *s, const struct sr_settings_change *c
             goto out;
         }
     }
-    struct sr_policy_params params = sr_config_policy_params(&next);
-    struct sr_policy *policy = NULL;
-    if ((rc = instance(s, next.policy, &params, &policy)) != 0) {
+    struct sr_settings_view now = {0};
+    view_fill(&now, &next);
+    if ((rc = instance(s, next.policy, &now.params, &now.policy)) != 0) {
         snprintf(err, errlen, "--policy: cannot create %s: %s", next.policy, sr_strerror(rc));
         goto out;
     }
-    if (policy != s->policy) {
+    if (now.policy != s->now.policy) {
         /* The old policy stops seeing where prompts go: forget its history
          * so that switching back starts clean, not from stale beliefs. */
-        sr_policy_forget(s->policy);
+        sr_policy_forget(s->now.policy);
     }
     /* Swap: next takes the old fields and is cleared below. */
     struct sr_config old = s->cfg;
     s->cfg = next;
     next = old;
-    s->params = params;
-    s->policy = policy;
-    for (size_t i = 0; i < MAX_POLICIES; i++)
-        if (s->made[i])
-            sr_policy_maintain(s->made[i], &s->params);
+    s->now = now;
+    if (kinds & (1u << SR_CHANGE_POLICY))
+        for (size_t i = 0; i < MAX_POLICIES; i++)
+            if (s->made[i])
+                sr_policy_maintain(s->made[i], &s->now.params);
+    if (kinds & (1u << SR_CHANGE_PROCESS))
+        sr_config_apply_process(&s->cfg);
     atomic_fetch_add_explicit(&s->version, 1, memory_order_release);
 out:
     pthread_mutex_unlock(&s->lock);
@@ -157,7 +170,7 @@ int sr_settings_get(struct sr_settings *s, struct sr_config *out)
 struct sr_policy *sr_settings_policy(struct sr_settings *s)
 {
     pthread_mutex_lock(&s->lock);
-    struct sr_policy *p = s->policy;
+    struct sr_policy *p = s->now.policy;
     pthread_mutex_unlock(&s->lock);
     return p;
 }
@@ -189,7 +202,7 @@ uint64_t sr_settings_maintain(struct sr_settings *s)
         if (s->made[i] == NULL)
             continue;
         bool tree = sr_policy_tree_stats(s->made[i], &before);
-        sr_policy_maintain(s->made[i], &s->params);
+        sr_policy_maintain(s->made[i], &s->now.params);
         if (tree && sr_policy_tree_stats(s->made[i], &after))
             removed += after.evicted_bytes - before.evicted_bytes;
     }

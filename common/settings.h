@@ -1,14 +1,18 @@
 /*
- * settings: the routing settings that may change while traffic flows (the
- * policy and its tunables: the options config.c marks runtime-mutable),
- * shared by every thread.
+ * settings: the router's settings that may change while traffic flows (the
+ * rows the option table, common/config.c, marks runtime-changeable), shared
+ * by every thread.
  *
  * Writers (the admin API) apply a batch of changes (option name and value
  * text, validated by the option table, so the bounds and messages are the
- * command line's) all or none. Readers (loop threads) keep a view, the
- * policy params and policy in force, and refresh it with one atomic load
- * per request: a change applies atomically to new requests, and the request
- * path takes no lock while nothing changes.
+ * command line's) all or none. Each row says how its change takes effect:
+ * SR_CHANGE_POLICY rows re-tune every policy instance; SR_CHANGE_REQUEST
+ * rows are read per request from the view; SR_CHANGE_PROCESS rows set
+ * process-wide state at once (the log threshold). Readers (loop threads)
+ * keep a view, the policy params and policy and the per-request settings in
+ * force, and refresh it with one atomic load per request: a change applies
+ * atomically to new requests, and the request path takes no lock while
+ * nothing changes.
  *
  * Policies: one instance per name, created on first use and kept until
  * sr_settings_free(), so switching policy is a pointer change; requests
@@ -25,6 +29,7 @@
 #include "config.h"
 #include "policy.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +38,8 @@ struct sr_settings;
 struct sr_settings_view {
     struct sr_policy_params params;
     struct sr_policy *policy; /* borrowed; lives as long as the settings */
+    bool log_requests;        /* --log-requests */
+    long retry_max_retries;   /* --retry-max-retries */
     unsigned long version;    /* 0 = never refreshed */
 };
 
@@ -42,8 +49,10 @@ struct sr_settings *sr_settings_new(const struct sr_config *cfg, int *err);
 /* Accepts NULL. No view may be used afterwards. */
 void sr_settings_free(struct sr_settings *s);
 
-/* Brings view up to date if the settings changed since it was filled. */
-void sr_settings_refresh(struct sr_settings *s, struct sr_settings_view *view);
+/* Brings view up to date if the settings changed since it was filled;
+ * returns view. */
+const struct sr_settings_view *sr_settings_refresh(struct sr_settings *s,
+                                                   struct sr_settings_view *view);
 
 struct sr_settings_change {
     const char *option; /* the flag's name without dashes, e.g. "cache-threshold" */

@@ -1,6 +1,7 @@
 /* admin_service: RouterAdmin and grpc.health.v1 handlers (see admin_service.h). */
 #include "admin_service.h"
 
+#include "config_pb.h"
 #include "grpc_server.h"
 #include "grpc_wire.h"
 
@@ -237,62 +238,8 @@ static void remove_workers(void *ctx, struct sr_grpc_call *call, const ProtobufC
 
 /* ---- config --------------------------------------------------------------------- */
 
-/* RouterConfig fields and the router options they mirror: one table for
- * reading (GetConfig) and writing (UpdateConfig). */
-enum field_type { F_STRING, F_DOUBLE, F_INT64 };
-struct config_field {
-    const char *field;  /* proto field name, used in error messages */
-    const char *option; /* router flag without dashes */
-    enum field_type type;
-    size_t msg_offset, has_offset; /* in PB(RouterConfig); has_ unused for strings */
-    size_t cfg_offset;             /* in struct sr_config */
-};
-
-#define MSG(f) offsetof(PB(RouterConfig), f)
-#define HAS(f) offsetof(PB(RouterConfig), has_##f)
-#define CFG(f) offsetof(struct sr_config, f)
-static const struct config_field config_fields[] = {
-    {"policy", "policy", F_STRING, MSG(policy), 0, CFG(policy)},
-    {"cache_threshold", "cache-threshold", F_DOUBLE, MSG(cache_threshold), HAS(cache_threshold),
-     CFG(cache_threshold)},
-    {"cache_routing_prob", "cache-routing-prob", F_DOUBLE, MSG(cache_routing_prob),
-     HAS(cache_routing_prob), CFG(cache_routing_prob)},
-    {"balance_abs_threshold", "balance-abs-threshold", F_INT64, MSG(balance_abs_threshold),
-     HAS(balance_abs_threshold), CFG(balance_abs_threshold)},
-    {"balance_rel_threshold", "balance-rel-threshold", F_DOUBLE, MSG(balance_rel_threshold),
-     HAS(balance_rel_threshold), CFG(balance_rel_threshold)},
-    {"eviction_interval_secs", "eviction-interval", F_INT64, MSG(eviction_interval_secs),
-     HAS(eviction_interval_secs), CFG(eviction_interval_secs)},
-    {"max_tree_size", "max-tree-size", F_INT64, MSG(max_tree_size), HAS(max_tree_size),
-     CFG(max_tree_size)},
-    {"cache_load_weight", "cache-load-weight", F_DOUBLE, MSG(cache_load_weight),
-     HAS(cache_load_weight), CFG(cache_load_weight)},
-    {"cache_queue_weight", "cache-queue-weight", F_DOUBLE, MSG(cache_queue_weight),
-     HAS(cache_queue_weight), CFG(cache_queue_weight)},
-};
-#define NFIELDS (sizeof(config_fields) / sizeof(config_fields[0]))
-
-/* Fills msg from cfg (strings borrowed from cfg). */
-static void config_to_msg(const struct sr_config *cfg, PB(RouterConfig) * msg)
-{
-    for (size_t i = 0; i < NFIELDS; i++) {
-        const struct config_field *f = &config_fields[i];
-        char *m = (char *)msg + f->msg_offset;
-        const char *c = (const char *)cfg + f->cfg_offset;
-        switch (f->type) {
-        case F_STRING:
-            *(char **)m = *(char *const *)c;
-            continue;
-        case F_DOUBLE:
-            *(double *)m = *(const double *)c;
-            break;
-        case F_INT64:
-            *(int64_t *)m = *(const long *)c;
-            break;
-        }
-        *(protobuf_c_boolean *)((char *)msg + f->has_offset) = true;
-    }
-}
+/* GetConfig and UpdateConfig walk the option table: every row marked
+ * runtime-changeable is a RouterConfig field (config_pb.h). */
 
 static void reply_config(struct sr_admin *a, struct sr_grpc_call *call, bool update)
 {
@@ -303,7 +250,7 @@ static void reply_config(struct sr_admin *a, struct sr_grpc_call *call, bool upd
         return;
     }
     PB(RouterConfig) msg = PB_INIT(ROUTER_CONFIG);
-    config_to_msg(&cfg, &msg);
+    sr_config_pb_from_config(&cfg, &msg);
     if (update) {
         PB(UpdateConfigResponse) resp = PB_INIT(UPDATE_CONFIG_RESPONSE);
         resp.config = &msg;
@@ -322,30 +269,24 @@ static void get_config(void *ctx, struct sr_grpc_call *call, const ProtobufCMess
     reply_config(ctx, call, false);
 }
 
+/* The most rows a RouterConfig can set (every field is one row). */
+#define MAX_CHANGES 64
+
 static void update_config(void *ctx, struct sr_grpc_call *call, const ProtobufCMessage *request)
 {
     struct sr_admin *a = ctx;
     const PB(UpdateConfigRequest) *req = (const void *)request;
-    struct sr_settings_change changes[NFIELDS];
-    char values[NFIELDS][40];
-    size_t n = 0, field_of[NFIELDS];
-    for (size_t i = 0; req->config && i < NFIELDS; i++) {
-        const struct config_field *f = &config_fields[i];
-        const char *m = (const char *)req->config + f->msg_offset;
-        const char *value = values[n];
-        if (f->type == F_STRING) {
-            if (*(char *const *)m == NULL)
-                continue;
-            value = *(char *const *)m;
-        } else if (!*(const protobuf_c_boolean *)((const char *)req->config + f->has_offset)) {
+    struct sr_settings_change changes[MAX_CHANGES];
+    char values[MAX_CHANGES][40];
+    const char *field_of[MAX_CHANGES];
+    size_t n = 0;
+    for (const struct sr_option *o = sr_config_options(); req->config && o->name; o++) {
+        const char *value = NULL;
+        if (o->runtime == NULL || n == MAX_CHANGES ||
+            (value = sr_config_pb_text(req->config, o, true, values[n], sizeof(values[n]))) == NULL)
             continue;
-        } else if (f->type == F_DOUBLE) {
-            snprintf(values[n], sizeof(values[n]), "%.17g", *(const double *)m);
-        } else {
-            snprintf(values[n], sizeof(values[n]), "%lld", (long long)*(const int64_t *)m);
-        }
-        changes[n] = (struct sr_settings_change){f->option, value};
-        field_of[n++] = i;
+        changes[n] = (struct sr_settings_change){o->name, value};
+        field_of[n++] = o->runtime->proto_field;
     }
     char err[300], msg[400];
     size_t bad = 0;
@@ -355,7 +296,7 @@ static void update_config(void *ctx, struct sr_grpc_call *call, const ProtobufCM
         return;
     }
     if (rc != 0) {
-        snprintf(msg, sizeof(msg), "%s: %s", config_fields[field_of[bad]].field, err);
+        snprintf(msg, sizeof(msg), "%s: %s", field_of[bad], err);
         sr_grpc_call_finish(call, SR_GRPC_INVALID_ARGUMENT, msg);
         return;
     }
@@ -727,6 +668,12 @@ struct sr_admin *sr_admin_start(const struct sr_admin_config *cfg, struct sr_reg
 {
     if (!table_complete()) {
         snprintf(err, errlen, "admin API: a RouterAdmin method has no handler");
+        return NULL;
+    }
+    char why_fields[300];
+    if (sr_config_pb_check(why_fields, sizeof(why_fields)) != 0) {
+        snprintf(err, errlen, "admin API: the option table and RouterConfig disagree: %s",
+                 why_fields);
         return NULL;
     }
     if (!is_loopback(cfg->host) && cfg->token == NULL && cfg->tls_ca == NULL &&

@@ -1,17 +1,19 @@
-/* grpc_client: a blocking gRPC client over nghttp2 (see grpc_client.h). */
+/* grpc_client: a blocking gRPC client on net/h2_session and net/tls_io (see grpc_client.h). */
 #include "grpc_client.h"
 
 #include "grpc_wire.h"
 
 #include "common/alloc.h"
+#include "common/buf.h"
+#include "net/h2_session.h"
+#include "net/tls_io.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <event2/buffer.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
@@ -26,18 +28,18 @@
 #define MAX_RESPONSE (64u * 1024 * 1024)
 
 struct sr_grpc_client {
-    int fd;
-    SSL *ssl; /* NULL: cleartext */
-    nghttp2_session *session;
+    struct sr_tls_io io;      /* the socket, TLS or cleartext (net/tls_io.h) */
+    struct sr_h2_session *h2; /* net/h2_session.h */
+    nghttp2_session *session; /* h2's, to submit frames */
+    struct evbuffer *out;     /* bytes for the socket, filled by h2 */
     char authority[300];
     bool broken;
     char why[200];
     /* the call in progress */
     int32_t stream;
-    const uint8_t *out;
-    size_t out_len, out_off;
-    uint8_t *in;
-    size_t in_len, in_cap;
+    const uint8_t *req; /* the framed request message */
+    size_t req_len, req_off;
+    struct sr_buf in; /* response bytes not yet delivered, up to MAX_RESPONSE */
     int http_status;
     int grpc_status; /* -1 until seen */
     char grpc_message[512];
@@ -57,68 +59,6 @@ static long long now_ms(void)
 
 /* ---- nghttp2 callbacks ---------------------------------------------------- */
 
-/* ---- transport: TLS or cleartext, non-blocking ------------------------------- */
-
-static const char *ssl_reason(const char *fallback)
-{
-    const char *r = ERR_reason_error_string(ERR_peek_last_error());
-    return r ? r : fallback;
-}
-
-/* >0 bytes, 0 would block, -1 failed (c->why says why). */
-static ssize_t transport_send(struct sr_grpc_client *c, const void *data, size_t len)
-{
-    if (c->ssl) {
-        ERR_clear_error();
-        int n = SSL_write(c->ssl, data, (int)len);
-        if (n > 0)
-            return n;
-        int e = SSL_get_error(c->ssl, n);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-            return 0;
-        snprintf(c->why, sizeof(c->why), "TLS write: %s", ssl_reason("connection lost"));
-        return -1;
-    }
-    ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        return 0;
-    if (n < 0)
-        snprintf(c->why, sizeof(c->why), "send: %s", strerror(errno));
-    return n < 0 ? -1 : n;
-}
-
-/* >0 bytes, 0 would block, -1 failed or closed (c->why says which). */
-static ssize_t transport_recv(struct sr_grpc_client *c, void *buf, size_t len)
-{
-    if (c->ssl) {
-        ERR_clear_error();
-        int n = SSL_read(c->ssl, buf, (int)len);
-        if (n > 0)
-            return n;
-        int e = SSL_get_error(c->ssl, n);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-            return 0;
-        snprintf(c->why, sizeof(c->why), "%s", ssl_reason("the server closed the connection"));
-        return -1;
-    }
-    ssize_t n = recv(c->fd, buf, len, 0);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        return 0;
-    if (n <= 0)
-        snprintf(c->why, sizeof(c->why), "%s",
-                 n == 0 ? "the server closed the connection" : strerror(errno));
-    return n <= 0 ? -1 : n;
-}
-
-static ssize_t on_send(nghttp2_session *session, const uint8_t *data, size_t length, int flags,
-                       void *user_data)
-{
-    (void)session;
-    (void)flags;
-    ssize_t n = transport_send(user_data, data, length);
-    return n > 0 ? n : n == 0 ? NGHTTP2_ERR_WOULDBLOCK : NGHTTP2_ERR_CALLBACK_FAILURE;
-}
-
 static ssize_t read_request(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length,
                             uint32_t *flags, nghttp2_data_source *source, void *user_data)
 {
@@ -126,12 +66,12 @@ static ssize_t read_request(nghttp2_session *session, int32_t id, uint8_t *buf, 
     (void)id;
     (void)source;
     struct sr_grpc_client *c = user_data;
-    size_t n = c->out_len - c->out_off;
+    size_t n = c->req_len - c->req_off;
     if (n > length)
         n = length;
-    memcpy(buf, c->out + c->out_off, n);
-    c->out_off += n;
-    if (c->out_off == c->out_len)
+    memcpy(buf, c->req + c->req_off, n);
+    c->req_off += n;
+    if (c->req_off == c->req_len)
         *flags |= NGHTTP2_DATA_FLAG_EOF;
     return (ssize_t)n;
 }
@@ -139,16 +79,16 @@ static ssize_t read_request(nghttp2_session *session, int32_t id, uint8_t *buf, 
 /* Hands every complete message in the buffer to the callback. */
 static void deliver(struct sr_grpc_client *c)
 {
+    const uint8_t *in = (const uint8_t *)c->in.data;
     size_t off = 0;
     uint32_t len;
-    while (!c->stop && sr_grpc_announced_length(c->in + off, c->in_len - off, &len) &&
-           c->in_len - off - SR_GRPC_PREFIX >= len) {
-        if (c->cb && c->cb(c->cb_arg, c->in + off + SR_GRPC_PREFIX, len) != 0)
+    while (!c->stop && sr_grpc_announced_length(in + off, c->in.len - off, &len) &&
+           c->in.len - off - SR_GRPC_PREFIX >= len) {
+        if (c->cb && c->cb(c->cb_arg, in + off + SR_GRPC_PREFIX, len) != 0)
             c->stop = true;
         off += SR_GRPC_PREFIX + len;
     }
-    memmove(c->in, c->in + off, c->in_len - off);
-    c->in_len -= off;
+    sr_buf_consume(&c->in, off);
 }
 
 static int on_data(nghttp2_session *session, uint8_t flags, int32_t id, const uint8_t *data,
@@ -159,22 +99,12 @@ static int on_data(nghttp2_session *session, uint8_t flags, int32_t id, const ui
     struct sr_grpc_client *c = user_data;
     if (id != c->stream || c->stop)
         return 0;
-    if (c->in_len + len > c->in_cap) {
-        size_t cap = c->in_cap ? c->in_cap : 4096;
-        while (cap < c->in_len + len)
-            cap *= 2;
-        uint8_t *in = cap <= MAX_RESPONSE ? sr_realloc(c->in, cap) : NULL;
-        if (in == NULL) {
-            snprintf(c->grpc_message, sizeof(c->grpc_message), "response too large");
-            c->grpc_status = SR_GRPC_RESOURCE_EXHAUSTED;
-            c->stop = true;
-            return 0;
-        }
-        c->in = in;
-        c->in_cap = cap;
+    if (sr_buf_append(&c->in, data, len) != 0) {
+        snprintf(c->grpc_message, sizeof(c->grpc_message), "response too large");
+        c->grpc_status = SR_GRPC_RESOURCE_EXHAUSTED;
+        c->stop = true;
+        return 0;
     }
-    memcpy(c->in + c->in_len, data, len);
-    c->in_len += len;
     deliver(c);
     return 0;
 }
@@ -275,40 +205,46 @@ static int connect_to(const char *host, const char *port, long timeout_ms, char 
 static int handshake(struct sr_grpc_client *c, SSL_CTX *tls, const char *host, long timeout_ms,
                      char *err, size_t errlen)
 {
-    c->ssl = SSL_new(tls);
-    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+    SSL *ssl = SSL_new(tls);
+    if (ssl == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    SSL_set_tlsext_host_name(c->ssl, host);
-    X509_VERIFY_PARAM *param = SSL_get0_param(c->ssl);
+    SSL_set_connect_state(ssl);
+    SSL_set_tlsext_host_name(ssl, host);
+    X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
     if (X509_VERIFY_PARAM_set1_ip_asc(param, host) != 1)
         X509_VERIFY_PARAM_set1_host(param, host, 0);
+    int fd = c->io.fd;
+    c->io.fd = -1;
+    if (sr_tls_io_init(&c->io, fd, ssl) != 0) { /* the socket stays the client's */
+        SSL_free(ssl);
+        c->io.fd = fd;
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     long long deadline = now_ms() + timeout_ms;
-    for (;;) {
-        ERR_clear_error();
-        int rc = SSL_connect(c->ssl);
-        if (rc == 1)
-            break;
-        int e = SSL_get_error(c->ssl, rc);
+    int want;
+    while ((want = sr_tls_io_handshake(&c->io)) != SR_TLS_IO_NONE) {
         long long left = deadline - now_ms();
-        if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) || left <= 0) {
-            long verify = SSL_get_verify_result(c->ssl);
+        if (want < 0 || left <= 0) {
+            long verify = SSL_get_verify_result(ssl);
             if (verify != X509_V_OK)
                 snprintf(err, errlen, "TLS: the server's certificate: %s",
                          X509_verify_cert_error_string(verify));
             else if (left <= 0)
                 snprintf(err, errlen, "TLS handshake timed out");
             else
-                snprintf(err, errlen, "TLS handshake failed: %s", ssl_reason("connection closed"));
+                snprintf(err, errlen, "TLS handshake failed: %s",
+                         c->io.why[0] ? c->io.why : "connection closed");
             return -1;
         }
-        struct pollfd p = {.fd = c->fd, .events = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT};
+        struct pollfd p = {.fd = fd, .events = want == SR_TLS_IO_READ ? POLLIN : POLLOUT};
         poll(&p, 1, (int)left);
     }
     const unsigned char *proto = NULL;
     unsigned int plen = 0;
-    SSL_get0_alpn_selected(c->ssl, &proto, &plen);
+    SSL_get0_alpn_selected(ssl, &proto, &plen);
     if (plen != 2 || memcmp(proto, "h2", 2) != 0) {
         snprintf(err, errlen, "TLS: the server did not agree to HTTP/2 (ALPN h2)");
         return -1;
@@ -316,40 +252,53 @@ static int handshake(struct sr_grpc_client *c, SSL_CTX *tls, const char *host, l
     return 0;
 }
 
-struct sr_grpc_client *sr_grpc_client_connect(const char *host, const char *port, SSL_CTX *tls,
-                                              long timeout_ms, char *err, size_t errlen)
+static nghttp2_session_callbacks *make_callbacks(void)
 {
-    struct sr_grpc_client *c = sr_calloc(1, sizeof(*c));
-    nghttp2_session_callbacks *cbs = NULL;
-    if (c == NULL || nghttp2_session_callbacks_new(&cbs) != 0) {
-        snprintf(err, errlen, "out of memory");
-        sr_free(c);
+    nghttp2_session_callbacks *cbs;
+    if (nghttp2_session_callbacks_new(&cbs) != 0)
         return NULL;
-    }
-    c->fd = connect_to(host, port, timeout_ms, err, errlen);
-    if (c->fd < 0) {
-        nghttp2_session_callbacks_del(cbs);
-        sr_free(c);
-        return NULL;
-    }
-    if (tls && handshake(c, tls, host, timeout_ms, err, errlen) != 0) {
-        nghttp2_session_callbacks_del(cbs);
-        sr_grpc_client_free(c);
-        return NULL;
-    }
-    snprintf(c->authority, sizeof(c->authority), "%s:%s", host, port);
-    nghttp2_session_callbacks_set_send_callback(cbs, on_send);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data);
     nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
-    int rc = nghttp2_session_client_new(&c->session, cbs, c);
-    nghttp2_session_callbacks_del(cbs);
-    if (rc != 0 || nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, NULL, 0) != 0) {
+    return cbs;
+}
+
+struct sr_grpc_client *sr_grpc_client_connect(const char *host, const char *port, SSL_CTX *tls,
+                                              long timeout_ms, char *err, size_t errlen)
+{
+    struct sr_grpc_client *c = sr_calloc(1, sizeof(*c));
+    if (c == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->io.fd = -1;
+    sr_buf_init(&c->in, MAX_RESPONSE);
+    int fd = connect_to(host, port, timeout_ms, err, errlen);
+    if (fd < 0 || sr_tls_io_init(&c->io, fd, NULL) != 0) {
+        if (fd >= 0)
+            close(fd);
+        sr_free(c);
+        return NULL;
+    }
+    if (tls && handshake(c, tls, host, timeout_ms, err, errlen) != 0) {
+        sr_grpc_client_free(c);
+        return NULL;
+    }
+    snprintf(c->authority, sizeof(c->authority), "%s:%s", host, port);
+    nghttp2_session_callbacks *cbs = make_callbacks();
+    struct sr_h2_session_config h2cfg = {.client = true};
+    c->out = evbuffer_new();
+    if (cbs && c->out)
+        c->h2 = sr_h2_session_new(&h2cfg, cbs, c, c->out);
+    if (cbs)
+        nghttp2_session_callbacks_del(cbs);
+    if (c->h2 == NULL) {
         snprintf(err, errlen, "out of memory");
         sr_grpc_client_free(c);
         return NULL;
     }
+    c->session = sr_h2_session_nghttp2(c->h2);
     return c;
 }
 
@@ -357,14 +306,39 @@ void sr_grpc_client_free(struct sr_grpc_client *c)
 {
     if (c == NULL)
         return;
-    if (c->session)
-        nghttp2_session_del(c->session);
-    if (c->ssl)
-        SSL_free(c->ssl);
-    if (c->fd >= 0)
-        close(c->fd);
-    sr_free(c->in);
+    sr_h2_session_free(c->h2);
+    sr_tls_io_close(&c->io, false);
+    if (c->out)
+        evbuffer_free(c->out);
+    sr_buf_free(&c->in);
     sr_free(c);
+}
+
+/* Sends what the session has, as long as the socket takes it. false when
+ * the connection failed (c->why says why). */
+static bool flush(struct sr_grpc_client *c)
+{
+    for (;;) {
+        long queued = sr_h2_session_send(c->h2);
+        if (queued < 0) {
+            snprintf(c->why, sizeof(c->why), "HTTP/2: %s", sr_h2_session_why(c->h2));
+            return false;
+        }
+        size_t before = evbuffer_get_length(c->out);
+        if (sr_tls_io_write(&c->io, c->out) < 0) {
+            if (c->io.ssl)
+                snprintf(c->why, sizeof(c->why), "TLS write: %s",
+                         c->io.why[0] ? c->io.why : "connection lost");
+            else
+                snprintf(c->why, sizeof(c->why), "send: %s",
+                         c->io.why[0] ? c->io.why : "connection lost");
+            return false;
+        }
+        /* Nothing was waiting, or the socket is full; else the session
+         * may have more once the output had room. */
+        if (before == 0 || evbuffer_get_length(c->out) > 0)
+            return true;
+    }
 }
 
 /* Sends what nghttp2 has and reads what arrives, until the call's stream
@@ -379,7 +353,7 @@ static bool pump(struct sr_grpc_client *c, long long deadline)
             if (c->grpc_status < 0)
                 c->grpc_status = SR_GRPC_OK;
         }
-        if (nghttp2_session_send(c->session) != 0) {
+        if (!flush(c)) {
             c->broken = true;
             break;
         }
@@ -392,11 +366,11 @@ static bool pump(struct sr_grpc_client *c, long long deadline)
                 return false;
         }
         /* TLS may hold decrypted bytes the socket no longer shows. */
-        if (!(c->ssl && SSL_pending(c->ssl) > 0)) {
+        if (!sr_tls_io_pending(&c->io)) {
             short events = POLLIN;
-            if (nghttp2_session_want_write(c->session))
+            if (evbuffer_get_length(c->out) > 0)
                 events |= POLLOUT;
-            struct pollfd p = {.fd = c->fd, .events = events};
+            struct pollfd p = {.fd = c->io.fd, .events = events};
             int n = poll(&p, 1, (int)(wait < 0 ? -1 : wait));
             if (n < 0 && errno == EINTR)
                 continue;
@@ -408,14 +382,16 @@ static bool pump(struct sr_grpc_client *c, long long deadline)
             if (n == 0 || !(p.revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;
         }
-        ssize_t got = transport_recv(c, buf, sizeof(buf));
+        ssize_t got = sr_tls_io_read(&c->io, buf, sizeof(buf));
         if (got == 0)
             continue;
         if (got < 0) {
+            snprintf(c->why, sizeof(c->why), "%s",
+                     c->io.why[0] ? c->io.why : "the server closed the connection");
             c->broken = true;
             break;
         }
-        if (nghttp2_session_mem_recv(c->session, buf, (size_t)got) < 0) {
+        if (sr_h2_session_recv(c->h2, buf, (size_t)got) < 0) {
             snprintf(c->why, sizeof(c->why), "HTTP/2 protocol error");
             c->broken = true;
         }
@@ -439,10 +415,10 @@ int sr_grpc_client_call(struct sr_grpc_client *c, const char *path, const char *
     }
     sr_grpc_prefix(body, (uint32_t)len);
     protobuf_c_message_pack(req, body + SR_GRPC_PREFIX);
-    c->out = body;
-    c->out_len = len + SR_GRPC_PREFIX;
-    c->out_off = 0;
-    c->in_len = 0;
+    c->req = body;
+    c->req_len = len + SR_GRPC_PREFIX;
+    c->req_off = 0;
+    sr_buf_reset(&c->in);
     c->http_status = 0;
     c->grpc_status = -1;
     c->grpc_message[0] = '\0';
@@ -457,7 +433,7 @@ int sr_grpc_client_call(struct sr_grpc_client *c, const char *path, const char *
     hdrs[n++] =                                                                                    \
         (nghttp2_nv){(uint8_t *)(k), (uint8_t *)(v), strlen(k), strlen(v), NGHTTP2_NV_FLAG_NONE}
     NV(":method", "POST");
-    NV(":scheme", c->ssl ? "https" : "http");
+    NV(":scheme", c->io.ssl ? "https" : "http");
     NV(":path", path);
     NV(":authority", c->authority);
     NV("content-type", "application/grpc");
@@ -479,7 +455,7 @@ int sr_grpc_client_call(struct sr_grpc_client *c, const char *path, const char *
         status = SR_GRPC_INTERNAL;
     } else if (!pump(c, timeout_ms > 0 ? now_ms() + timeout_ms : 0)) {
         nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, c->stream, NGHTTP2_CANCEL);
-        nghttp2_session_send(c->session);
+        flush(c); /* best effort */
         snprintf(msg, msglen, "deadline exceeded after %ld ms", timeout_ms);
         status = SR_GRPC_DEADLINE_EXCEEDED;
     } else if (c->grpc_status >= 0) {
@@ -496,7 +472,7 @@ int sr_grpc_client_call(struct sr_grpc_client *c, const char *path, const char *
         status = SR_GRPC_UNKNOWN;
     }
     c->cb = NULL;
-    c->out = NULL;
+    c->req = NULL;
     sr_free(body);
     return status;
 }

@@ -1,10 +1,10 @@
 /*
- * grpc_client: a small blocking gRPC client over HTTP/2 (nghttp2 on a
- * socket: TLS with ALPN h2, optionally presenting a client certificate, or
- * cleartext h2c with prior knowledge), for sglctl. One connection, one call
- * at a time; unary and server-streaming calls; a deadline per call
- * (sent as grpc-timeout and enforced locally: the stream is reset when it
- * passes).
+ * grpc_client: a small blocking gRPC client over HTTP/2 (net/h2_session and
+ * net/tls_io on a socket driven by poll: TLS with ALPN h2, optionally
+ * presenting a client certificate, or cleartext h2c with prior knowledge),
+ * for sglctl. One connection, one call at a time; unary and
+ * server-streaming calls; a deadline per call (sent as grpc-timeout and
+ * enforced locally: the stream is reset when it passes).
  */
 #ifndef SR_GRPC_CLIENT_H
 #define SR_GRPC_CLIENT_H

@@ -1,16 +1,18 @@
-/* grpc_server: gRPC over HTTP/2 with nghttp2 and libevent (see grpc_server.h). */
+/* grpc_server: gRPC over HTTP/2 on net/h2_session, net/tls_io and libevent (see grpc_server.h). */
 #include "grpc_server.h"
 
 #include "grpc_wire.h"
 
 #include "common/alloc.h"
+#include "common/buf.h"
+#include "common/err.h"
 #include "common/log.h"
 #include "common/secret.h"
+#include "net/h2_session.h"
+#include "net/tls_io.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -23,8 +25,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_HEADER_BYTES  16384
-#define OUTPUT_HIGH_WATER (64 * 1024)
+#define MAX_HEADER_BYTES 16384
+#define READ_BYTES       16384
+#define FLUSH_ROUNDS     16
 
 struct conn;
 
@@ -39,8 +42,7 @@ struct sr_grpc_call {
     uint64_t timeout_ms;
     char path[256];
     bool path_too_long;
-    uint8_t *body;
-    size_t body_len, body_cap;
+    struct sr_buf body; /* the request's framed message, up to max_message + prefix */
     const struct sr_grpc_method *method;
     bool remote_closed; /* END_STREAM received */
     bool dispatched;    /* the handler has it */
@@ -57,12 +59,15 @@ struct sr_grpc_call {
 
 struct conn {
     struct sr_grpc_server *server;
-    struct bufferevent *bev;
-    nghttp2_session *session;
+    struct sr_tls_io io;      /* the socket, and TLS when the server has it */
+    struct sr_h2_session *h2; /* the HTTP/2 session (net/h2_session.h) */
+    nghttp2_session *session; /* h2's, to submit frames */
+    struct evbuffer *out;     /* bytes for the socket, filled by h2 */
     struct sr_grpc_call *calls;
     struct conn *prev, *next;
+    struct event *read_ev, *write_ev;
     struct event *close_ev; /* frees the connection from the loop, never from a caller */
-    int depth;              /* inside nghttp2 (recv or send): no flushing from callbacks */
+    bool batching;          /* on stop: one flush after every call ended */
     bool closing;           /* close once the output drained */
 };
 
@@ -315,7 +320,7 @@ static void dispatch(struct sr_grpc_call *call)
     struct sr_grpc_server *s = call->conn->server;
     const uint8_t *data = NULL;
     size_t len = 0;
-    switch (sr_grpc_unframe(call->body, call->body_len, &data, &len)) {
+    switch (sr_grpc_unframe((const uint8_t *)call->body.data, call->body.len, &data, &len)) {
     case SR_GRPC_ONE_MESSAGE:
         break;
     case SR_GRPC_NO_MESSAGE:
@@ -385,25 +390,11 @@ static void call_free(struct sr_grpc_call *call)
     stop_deadline(call);
     if (call->out)
         evbuffer_free(call->out);
-    sr_free(call->body);
+    sr_buf_free(&call->body);
     sr_free(call);
 }
 
 /* ---- nghttp2 callbacks ------------------------------------------------------- */
-
-static ssize_t on_send(nghttp2_session *session, const uint8_t *data, size_t length, int flags,
-                       void *user_data)
-{
-    (void)session;
-    (void)flags;
-    struct conn *c = user_data;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    if (evbuffer_get_length(out) >= OUTPUT_HIGH_WATER)
-        return NGHTTP2_ERR_WOULDBLOCK;
-    if (bufferevent_write(c->bev, data, length) != 0)
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
-    return (ssize_t)length;
-}
 
 static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
@@ -415,6 +406,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
         sr_free(call);
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets this stream only */
     }
+    sr_buf_init(&call->body, c->server->cfg.max_message + SR_GRPC_PREFIX);
     call->conn = c;
     call->id = frame->hd.stream_id;
     call->next = c->calls;
@@ -470,32 +462,19 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t id, co
     struct sr_grpc_call *call = call_of(c, id);
     if (call == NULL || call->finished || call->dispatched)
         return 0;
-    size_t limit = c->server->cfg.max_message + SR_GRPC_PREFIX;
-    if (call->body_len + len > call->body_cap) {
-        size_t cap = call->body_cap ? call->body_cap : 1024;
-        while (cap < call->body_len + len)
-            cap *= 2;
-        if (cap > limit)
-            cap = limit;
-        if (call->body_len + len > cap) {
-            char msg[128];
+    int rc = sr_buf_append(&call->body, data, len);
+    if (rc != 0) {
+        char msg[128];
+        if (rc == SR_ERR_TOO_LARGE)
             snprintf(msg, sizeof(msg), "request larger than the limit of %zu bytes",
                      c->server->cfg.max_message);
-            sr_grpc_call_finish(call, SR_GRPC_RESOURCE_EXHAUSTED, msg);
-            return 0;
-        }
-        uint8_t *body = sr_realloc(call->body, cap);
-        if (body == NULL) {
-            sr_grpc_call_finish(call, SR_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-            return 0;
-        }
-        call->body = body;
-        call->body_cap = cap;
+        else
+            snprintf(msg, sizeof(msg), "out of memory");
+        sr_grpc_call_finish(call, SR_GRPC_RESOURCE_EXHAUSTED, msg);
+        return 0;
     }
-    memcpy(call->body + call->body_len, data, len);
-    call->body_len += len;
     uint32_t announced;
-    if (sr_grpc_announced_length(call->body, call->body_len, &announced) &&
+    if (sr_grpc_announced_length((const uint8_t *)call->body.data, call->body.len, &announced) &&
         announced > c->server->cfg.max_message) {
         char msg[128];
         snprintf(msg, sizeof(msg), "request message of %u bytes exceeds the limit of %zu",
@@ -559,23 +538,38 @@ static int on_stream_close(nghttp2_session *session, int32_t id, uint32_t error_
 
 /* ---- connections ------------------------------------------------------------ */
 
+/* Sends what the session has and writes it (net/tls_io), as long as the
+ * socket takes it; write interest only while output waits. Closing goes
+ * through the connection's own event: whoever flushed (a handler's timer,
+ * a call's finish) may still hold the call or the connection. */
 static void conn_flush(struct conn *c)
 {
-    if (c->depth > 0)
-        return; /* the outermost nghttp2 call sends when it returns */
-    c->depth++;
-    int rc = nghttp2_session_send(c->session);
-    c->depth--;
-    if (rc != 0) {
-        sr_log_debug("admin connection: %s", nghttp2_strerror(rc));
-        c->closing = true;
-        evbuffer_drain(bufferevent_get_output(c->bev), (size_t)-1);
+    if (c->batching)
+        return;
+    bool more = true; /* the output drained: the session may have more */
+    for (int round = 0; round < FLUSH_ROUNDS && more; round++) {
+        long queued = sr_h2_session_send(c->h2);
+        size_t before = evbuffer_get_length(c->out);
+        ssize_t written = queued < 0 || c->io.handshaking ? 0 : sr_tls_io_write(&c->io, c->out);
+        if (queued < 0 || written < 0) {
+            sr_log_debug("admin connection: %s", queued < 0 ? sr_h2_session_why(c->h2) : c->io.why);
+            c->closing = true;
+            evbuffer_drain(c->out, evbuffer_get_length(c->out)); /* the client is gone */
+            more = false;
+            break;
+        }
+        more = !c->io.handshaking && before > 0 && evbuffer_get_length(c->out) == 0;
     }
-    if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session))
+    if (sr_h2_session_done(c->h2))
         c->closing = true;
-    /* Freed from its own event: whoever flushed (a handler's timer, a
-     * call's finish) may still hold the call or the connection. */
-    if (c->closing && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+    size_t left = evbuffer_get_length(c->out);
+    if (!c->io.handshaking) {
+        if (left > 0 || more) /* more: the rounds ran out, the next write event goes on */
+            event_add(c->write_ev, NULL);
+        else
+            event_del(c->write_ev);
+    }
+    if (c->closing && left == 0 && !more)
         event_active(c->close_ev, EV_TIMEOUT, 0);
 }
 
@@ -603,9 +597,16 @@ static void conn_free(struct conn *c)
         abandon(call, -1, NULL);
         call_free(call);
     }
-    nghttp2_session_del(c->session);
-    bufferevent_free(c->bev);
-    event_free(c->close_ev);
+    sr_h2_session_free(c->h2);
+    sr_tls_io_close(&c->io, c->closing);
+    if (c->out)
+        evbuffer_free(c->out);
+    if (c->read_ev)
+        event_free(c->read_ev);
+    if (c->write_ev)
+        event_free(c->write_ev);
+    if (c->close_ev)
+        event_free(c->close_ev);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -617,40 +618,65 @@ static void conn_free(struct conn *c)
     maybe_done(s);
 }
 
-static void on_read(struct bufferevent *bev, void *arg)
+/* One TLS handshake step; the session's SETTINGS leave once it is done. */
+static void handshake(struct conn *c)
 {
+    int rc = sr_tls_io_handshake(&c->io);
+    if (rc < 0) {
+        if (c->io.why[0]) /* a failed handshake: no client certificate, a wrong one, no h2 */
+            sr_log_info("admin: TLS connection refused: %s", c->io.why);
+        conn_free(c);
+        return;
+    }
+    if (rc == SR_TLS_IO_WRITE) {
+        event_add(c->write_ev, NULL);
+        return;
+    }
+    event_del(c->write_ev);
+    if (rc == SR_TLS_IO_NONE) {
+        conn_flush(c);
+        event_active(c->read_ev, EV_READ, 1); /* data may have come with it */
+    }
+}
+
+static void on_read(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
     struct conn *c = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
-    size_t len = evbuffer_get_length(in);
-    unsigned char *data = evbuffer_pullup(in, -1);
-    c->depth++;
-    ssize_t n = nghttp2_session_mem_recv(c->session, data, len);
-    c->depth--;
+    if (c->io.handshaking) {
+        handshake(c);
+        return;
+    }
+    uint8_t buf[READ_BYTES];
+    ssize_t n = sr_tls_io_read(&c->io, buf, sizeof(buf));
     if (n < 0) {
-        sr_log_debug("admin connection: %s", nghttp2_strerror((int)n));
+        conn_free(c); /* the client closed or failed */
+        return;
+    }
+    if (n == 0)
+        return;
+    /* TLS may hold decrypted bytes the socket no longer signals. */
+    if (sr_tls_io_pending(&c->io))
+        event_active(c->read_ev, EV_READ, 1);
+    int rc = sr_h2_session_recv(c->h2, buf, (size_t)n);
+    if (rc < 0) {
+        sr_log_debug("admin connection: %s", sr_h2_session_why(c->h2));
         /* nghttp2 queued a GOAWAY for protocol errors: send it, then close. */
         c->closing = true;
     }
-    evbuffer_drain(in, len);
     conn_flush(c);
 }
 
-static void on_write(struct bufferevent *bev, void *arg)
+static void on_write(evutil_socket_t fd, short what, void *arg)
 {
-    (void)bev;
-    conn_flush(arg);
-}
-
-static void on_event(struct bufferevent *bev, short events, void *arg)
-{
+    (void)fd;
+    (void)what;
     struct conn *c = arg;
-    if ((events & BEV_EVENT_ERROR) && c->server->cfg.tls) {
-        unsigned long e = bufferevent_get_openssl_error(bev);
-        if (e) /* a failed handshake: no client certificate, a wrong one, no h2 */
-            sr_log_info("admin: TLS connection refused: %s", ERR_reason_error_string(e));
-    }
-    if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
-        conn_free(c);
+    if (c->io.handshaking)
+        handshake(c);
+    else
+        conn_flush(c);
 }
 
 static nghttp2_session_callbacks *make_callbacks(void)
@@ -658,7 +684,6 @@ static nghttp2_session_callbacks *make_callbacks(void)
     nghttp2_session_callbacks *cbs;
     if (nghttp2_session_callbacks_new(&cbs) != 0)
         return NULL;
-    nghttp2_session_callbacks_set_send_callback(cbs, on_send);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
@@ -666,6 +691,40 @@ static nghttp2_session_callbacks *make_callbacks(void)
     nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
     return cbs;
+}
+
+/* The connection's socket (and TLS), events and HTTP/2 session. 0, or -1
+ * (fd is then still the caller's when c->io does not hold it). */
+static int conn_setup(struct conn *c, evutil_socket_t fd)
+{
+    struct sr_grpc_server *s = c->server;
+    SSL *ssl = NULL;
+    if (s->cfg.tls) {
+        if ((ssl = SSL_new(s->cfg.tls)) == NULL)
+            return -1;
+        SSL_set_accept_state(ssl);
+    }
+    if (sr_tls_io_init(&c->io, fd, ssl) != 0) {
+        SSL_free(ssl);
+        return -1;
+    }
+    c->out = evbuffer_new();
+    c->read_ev = event_new(s->base, fd, EV_READ | EV_PERSIST, on_read, c);
+    c->write_ev = event_new(s->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
+    c->close_ev = event_new(s->base, -1, 0, on_close, c);
+    nghttp2_session_callbacks *cbs = make_callbacks();
+    struct sr_h2_session_config h2cfg = {
+        .max_concurrent_streams = s->cfg.max_streams,
+        .max_header_list = MAX_HEADER_BYTES,
+    };
+    if (c->out && cbs)
+        c->h2 = sr_h2_session_new(&h2cfg, cbs, c, c->out);
+    if (cbs)
+        nghttp2_session_callbacks_del(cbs);
+    if (c->read_ev == NULL || c->write_ev == NULL || c->close_ev == NULL || c->h2 == NULL)
+        return -1;
+    c->session = sr_h2_session_nghttp2(c->h2);
+    return event_add(c->read_ev, NULL);
 }
 
 static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *addr,
@@ -680,76 +739,30 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struc
         evutil_closesocket(fd);
         return;
     }
+    evutil_make_socket_nonblocking(fd);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     struct conn *c = sr_calloc(1, sizeof(*c));
-    nghttp2_session_callbacks *cbs = make_callbacks();
-    nghttp2_option *opt = NULL;
-    if (c == NULL || cbs == NULL || nghttp2_option_new(&opt) != 0)
-        goto fail;
-    c->server = s;
-    if (s->cfg.tls) {
-        SSL *ssl = SSL_new(s->cfg.tls);
-        if (ssl == NULL)
-            goto fail;
-        c->bev = bufferevent_openssl_socket_new(s->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                                BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-        if (c->bev == NULL) {
-            SSL_free(ssl);
-            goto fail;
-        }
-        bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-    } else {
-        c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (c == NULL) {
+        sr_log_warn("admin: cannot set up a connection (out of memory)");
+        evutil_closesocket(fd);
+        return;
     }
-    if (c->bev == NULL)
-        goto fail;
-    c->close_ev = event_new(s->base, -1, 0, on_close, c);
-    if (c->close_ev == NULL)
-        goto fail;
-    fd = -1; /* the bufferevent owns it */
-    /* Protection against known HTTP/2 floods (backported into Debian 12's
-     * libnghttp2): bounded SETTINGS entries, CONTINUATION frames and rapid
-     * stream resets. */
-    nghttp2_option_set_max_settings(opt, 64);
-    nghttp2_option_set_max_continuations(opt, 8);
-    nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
-    if (nghttp2_session_server_new2(&c->session, cbs, c, opt) != 0)
-        goto fail;
-    nghttp2_settings_entry settings[] = {
-        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, s->cfg.max_streams},
-        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, MAX_HEADER_BYTES},
-    };
-    if (nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, settings, 2) != 0)
-        goto fail;
-    nghttp2_session_callbacks_del(cbs);
-    nghttp2_option_del(opt);
+    c->server = s;
+    c->io.fd = -1;
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
     s->conns = c;
     s->nconns++;
-    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    conn_flush(c);
-    return;
-fail:
-    sr_log_warn("admin: cannot set up a connection (out of memory)");
-    if (cbs)
-        nghttp2_session_callbacks_del(cbs);
-    if (opt)
-        nghttp2_option_del(opt);
-    if (c) {
-        if (c->session)
-            nghttp2_session_del(c->session);
-        if (c->bev)
-            bufferevent_free(c->bev);
-        if (c->close_ev)
-            event_free(c->close_ev);
-        sr_free(c);
+    if (conn_setup(c, fd) != 0) {
+        sr_log_warn("admin: cannot set up a connection (out of memory)");
+        if (c->io.fd < 0)
+            evutil_closesocket(fd);
+        conn_free(c);
+        return;
     }
-    if (fd >= 0)
-        evutil_closesocket(fd);
+    conn_flush(c); /* our SETTINGS (after the handshake, over TLS) */
 }
 
 /* ---- server ------------------------------------------------------------------ */
@@ -776,14 +789,12 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
     }
     for (struct conn *c = s->conns, *next; c; c = next) {
         next = c->next;
-        c->depth++; /* flush once, below */
+        c->batching = true; /* flush once, below */
         for (struct sr_grpc_call *call = c->calls; call; call = call->next)
             abandon(call, SR_GRPC_UNAVAILABLE, "the router is shutting down");
-        nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE,
-                              nghttp2_session_get_last_proc_stream_id(c->session), NGHTTP2_NO_ERROR,
-                              NULL, 0);
+        sr_h2_session_goaway(c->h2);
         c->closing = true;
-        c->depth--;
+        c->batching = false;
         conn_flush(c);
     }
     struct timeval tv = {s->cfg.stop_grace_ms / 1000, (s->cfg.stop_grace_ms % 1000) * 1000};

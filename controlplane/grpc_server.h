@@ -1,7 +1,7 @@
 /*
- * grpc_server: a gRPC server over HTTP/2 (nghttp2 on libevent; TLS with
- * ALPN h2 and optional client certificates, or cleartext h2c with prior
- * knowledge), running its own event loop in its own thread.
+ * grpc_server: a gRPC server over HTTP/2 (net/h2_session and net/tls_io on
+ * libevent; TLS with ALPN h2 and optional client certificates, or cleartext
+ * h2c with prior knowledge), running its own event loop in its own thread.
  *
  * It owns connections, streams and the wire protocol: request validation
  * (POST, content-type application/grpc, else HTTP 415), bearer-token

@@ -9,6 +9,7 @@
  * status: 0 success, 1 the call failed (the gRPC status name and message
  * are printed), 2 a usage error.
  */
+#include "config_pb.h"
 #include "grpc_client.h"
 #include "grpc_wire.h"
 #include "pb_json.h"
@@ -19,7 +20,6 @@
 #include "grpc/health/v1/health.pb-c.h"
 #include "sglang/router/admin/v1/admin.pb-c.h"
 
-#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -340,48 +340,72 @@ static int cmd_workers(struct ctl *ctl, int argc, char **argv)
     return 0;
 }
 
-/* config set flags: the router's flag names, the RouterConfig fields. */
-enum kind { K_STRING, K_DOUBLE, K_INT };
-struct config_flag {
-    const char *flag;
-    enum kind kind;
-    size_t offset, has_offset;
-};
-#define MSG(f) offsetof(PB(RouterConfig), f)
-#define HAS(f) offsetof(PB(RouterConfig), has_##f)
-static const struct config_flag config_flags[] = {
-    {"--policy", K_STRING, MSG(policy), 0},
-    {"--cache-threshold", K_DOUBLE, MSG(cache_threshold), HAS(cache_threshold)},
-    {"--cache-routing-prob", K_DOUBLE, MSG(cache_routing_prob), HAS(cache_routing_prob)},
-    {"--balance-abs-threshold", K_INT, MSG(balance_abs_threshold), HAS(balance_abs_threshold)},
-    {"--balance-rel-threshold", K_DOUBLE, MSG(balance_rel_threshold), HAS(balance_rel_threshold)},
-    {"--eviction-interval", K_INT, MSG(eviction_interval_secs), HAS(eviction_interval_secs)},
-    {"--max-tree-size", K_INT, MSG(max_tree_size), HAS(max_tree_size)},
-    {"--cache-load-weight", K_DOUBLE, MSG(cache_load_weight), HAS(cache_load_weight)},
-    {"--cache-queue-weight", K_DOUBLE, MSG(cache_queue_weight), HAS(cache_queue_weight)},
-};
-#define NFLAGS (sizeof(config_flags) / sizeof(config_flags[0]))
+/* config: the flags and the lines printed are the option table's rows
+ * marked runtime-changeable, in its order (config_pb.h). */
 
 static void print_config(const PB(RouterConfig) * c)
 {
-    printf("%-22s %s\n", "policy", c->policy ? c->policy : "");
-    printf("%-22s %g\n", "cache-threshold", c->cache_threshold);
-    printf("%-22s %g\n", "cache-routing-prob", c->cache_routing_prob);
-    printf("%-22s %lld\n", "balance-abs-threshold", (long long)c->balance_abs_threshold);
-    printf("%-22s %g\n", "balance-rel-threshold", c->balance_rel_threshold);
-    printf("%-22s %lld\n", "eviction-interval", (long long)c->eviction_interval_secs);
-    printf("%-22s %lld\n", "max-tree-size", (long long)c->max_tree_size);
-    printf("%-22s %g\n", "cache-load-weight", c->cache_load_weight);
-    printf("%-22s %g\n", "cache-queue-weight", c->cache_queue_weight);
+    for (const struct sr_option *o = sr_config_options(); o->name; o++) {
+        char buf[64];
+        const char *text = o->runtime ? sr_config_pb_text(c, o, false, buf, sizeof(buf)) : NULL;
+        if (text)
+            printf("%-22s %s\n", o->name, text);
+    }
+}
+
+static void config_usage(void)
+{
+    printf("usage: sglctl config get\n       sglctl config set");
+    for (const struct sr_option *o = sr_config_options(); o->name; o++) {
+        if (o->runtime == NULL)
+            continue;
+        if (o->type == SR_OPT_FLAG) {
+            printf(" [--%s[=true|false]]", o->name);
+        } else if (o->type == SR_OPT_CHOICE) {
+            printf(" [--%s {", o->name);
+            for (size_t i = 0; o->choices[i]; i++)
+                printf("%s%s", i ? "," : "", o->choices[i]);
+            printf("}]");
+        } else {
+            printf(" [--%s %s]", o->name, o->metavar ? o->metavar : "V");
+        }
+    }
+    printf("\n");
+}
+
+/* Fills cfg from "--flag value", "--flag=value" and, for a FLAG, "--flag"
+ * alone (true); values are borrowed from argv. 0 or EXIT_USAGE (printed). */
+static int config_set_args(PB(RouterConfig) * cfg, int argc, char **argv)
+{
+    if (argc < 1)
+        return usage_error("config set needs at least one %s", "--FLAG VALUE");
+    for (int i = 0; i < argc; i++) {
+        char *arg = argv[i], *value = NULL, *eq = strchr(arg, '=');
+        char flag[64];
+        snprintf(flag, sizeof(flag), "%.*s", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
+        const struct sr_option *o =
+            strncmp(flag, "--", 2) == 0 ? sr_config_find_option(flag + 2) : NULL;
+        if (o == NULL || o->runtime == NULL)
+            return usage_error("config set: %s flag '%s'", o ? "not a runtime" : "unknown", flag);
+        if (eq)
+            value = eq + 1;
+        else if (o->type == SR_OPT_FLAG && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0))
+            value = "true";
+        else if (i + 1 < argc)
+            value = argv[++i];
+        if (value == NULL)
+            return usage_error("config set: %s needs a value", flag);
+        char err[200];
+        if (sr_config_pb_set_text(cfg, o, value, err, sizeof(err)) != 0)
+            return usage_error("config set: %s", err);
+    }
+    return 0;
 }
 
 static int cmd_config(struct ctl *ctl, int argc, char **argv)
 {
     if (argc < 1 || is_help(argv[0]) || (argc > 1 && is_help(argv[1]))) {
-        printf("usage: sglctl config get\n       sglctl config set");
-        for (size_t i = 0; i < NFLAGS; i++)
-            printf(" [%s V]", config_flags[i].flag);
-        printf("\n");
+        config_usage();
         return argc < 1 ? EXIT_USAGE : 0;
     }
     struct reply r = {0};
@@ -396,45 +420,9 @@ static int cmd_config(struct ctl *ctl, int argc, char **argv)
         shown = ((PB(GetConfigResponse) *)r.msg)->config;
     } else if (strcmp(argv[0], "set") == 0) {
         PB(RouterConfig) cfg = PB_INIT(ROUTER_CONFIG);
-        if (argc < 2)
-            return usage_error("config set needs at least one %s", "--FLAG VALUE");
-        for (int i = 1; i < argc; i++) {
-            char *name = argv[i], *value = NULL, *eq = strchr(argv[i], '=');
-            char flag[64];
-            if (eq) {
-                snprintf(flag, sizeof(flag), "%.*s", (int)(eq - name), name);
-                name = flag;
-                value = eq + 1;
-            } else if (i + 1 < argc) {
-                value = argv[++i];
-            }
-            const struct config_flag *f = NULL;
-            for (size_t k = 0; k < NFLAGS && !f; k++)
-                if (strcmp(config_flags[k].flag, name) == 0)
-                    f = &config_flags[k];
-            if (f == NULL)
-                return usage_error("config set: unknown flag '%s'", name);
-            if (value == NULL)
-                return usage_error("config set: %s needs a value", name);
-            char *end = NULL;
-            char *field = (char *)&cfg + f->offset;
-            errno = 0;
-            if (f->kind == K_STRING) {
-                *(char **)field = value;
-            } else if (f->kind == K_DOUBLE) {
-                double d = strtod(value, &end);
-                if (*value == '\0' || *end != '\0' || errno || !isfinite(d))
-                    return usage_error("config set: not a number: '%s'", value);
-                *(double *)field = d;
-            } else {
-                long long v = strtoll(value, &end, 10);
-                if (*value == '\0' || *end != '\0' || errno)
-                    return usage_error("config set: not an integer: '%s'", value);
-                *(int64_t *)field = v;
-            }
-            if (f->kind != K_STRING)
-                *(protobuf_c_boolean *)((char *)&cfg + f->has_offset) = true;
-        }
+        int rc = config_set_args(&cfg, argc - 1, argv + 1);
+        if (rc != 0)
+            return rc;
         PB(UpdateConfigRequest) req = PB_INIT(UPDATE_CONFIG_REQUEST);
         req.config = &cfg;
         if (!call(ctl, SERVICE "UpdateConfig", &req.base,

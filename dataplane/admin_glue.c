@@ -1,4 +1,4 @@
-/* admin_glue: the admin API's hooks into the data plane (see admin_glue.h). */
+/* admin_glue: the data plane's totals and worker cache flush (see admin_glue.h). */
 #include "admin_glue.h"
 
 #include "fanout.h"
@@ -8,25 +8,24 @@
 #include <stdio.h>
 #include <string.h>
 
-static void totals(void *ctx, struct sr_admin_totals *out)
+void sr_admin_glue_totals(struct sr_router *r, struct sr_router_totals *out)
 {
-    struct sr_router *r = ctx;
     out->in_flight = atomic_load(&r->in_flight);
     out->queued = atomic_load(&r->queued);
     out->retries = atomic_load(&r->retries);
     out->draining = atomic_load(&r->draining);
 }
 
-struct flush {
+struct sr_admin_glue_flush {
     struct sr_router *router;
     struct sr_fanout *fan;
-    sr_admin_flush_done done;
+    sr_admin_glue_flush_done done;
     void *arg;
 };
 
 static void flushed(void *arg, const struct sr_fanout_result *results, size_t n)
 {
-    struct flush *f = arg;
+    struct sr_admin_glue_flush *f = arg;
     const char **ok = sr_calloc(n + 1, sizeof(*ok));
     const char **bad = sr_calloc(n + 1, sizeof(*bad));
     char(*why)[400] = sr_calloc(n + 1, sizeof(*why));
@@ -53,16 +52,17 @@ static void flushed(void *arg, const struct sr_fanout_result *results, size_t n)
     sr_free(f);
 }
 
-static void *flush_workers(void *ctx, struct event_base *base, struct sr_worker_set *set,
-                           sr_admin_flush_done done, void *arg)
+struct sr_admin_glue_flush *sr_admin_glue_flush(struct sr_router *r, struct event_base *base,
+                                                struct sr_worker_set *set,
+                                                sr_admin_glue_flush_done done, void *arg)
 {
-    struct flush *f = sr_calloc(1, sizeof(*f));
+    struct sr_admin_glue_flush *f = sr_calloc(1, sizeof(*f));
     if (f == NULL)
         return NULL;
-    f->router = ctx;
+    f->router = r;
     f->done = done;
     f->arg = arg;
-    f->fan = sr_fanout_start(f->router, base, set, "POST", "/flush_cache", flushed, f);
+    f->fan = sr_fanout_start(r, base, set, "POST", "/flush_cache", flushed, f);
     if (f->fan == NULL) {
         sr_free(f);
         return NULL;
@@ -70,19 +70,8 @@ static void *flush_workers(void *ctx, struct event_base *base, struct sr_worker_
     return f;
 }
 
-static void cancel_flush(void *handle)
+void sr_admin_glue_flush_cancel(struct sr_admin_glue_flush *f)
 {
-    struct flush *f = handle;
     sr_fanout_cancel(f->fan);
     sr_free(f);
-}
-
-struct sr_admin_hooks sr_admin_glue_hooks(struct sr_router *r)
-{
-    return (struct sr_admin_hooks){
-        .ctx = r,
-        .totals = totals,
-        .flush_workers = flush_workers,
-        .cancel_flush = cancel_flush,
-    };
 }

@@ -1,7 +1,10 @@
 /*
  * fetch: one small HTTP/1.1 request on its own connection (Connection:
- * close), for health checks and fan-outs to every worker; not for user
- * traffic (that is upstream.h, with pools). The callback runs exactly once,
+ * close), for health checks and fan-outs to every worker, on the one
+ * HTTP/1 client (net/h1_client.h) with an overall deadline and the whole
+ * body collected; not for user traffic (that is upstream.h, with pools).
+ * The request's strings and body are copied: the caller may free them
+ * once sr_fetch() returns. The callback runs exactly once,
  * never from inside sr_fetch(), with the status (0 when the request failed,
  * -1 when the router could not even try: out of descriptors or memory;
  * then why says how) and the whole body (at most max_body bytes).

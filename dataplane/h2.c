@@ -13,6 +13,8 @@
 #include "common/err.h"
 #include "common/log.h"
 
+#include "net/h2_session.h"
+
 #include <ctype.h>
 #include <event2/buffer.h>
 #include <nghttp2/nghttp2.h>
@@ -52,7 +54,8 @@ struct h2_stream {
 };
 
 struct sr_h2 {
-    nghttp2_session *session;
+    struct sr_h2_session *hs; /* options, settings and the pump (net/h2_session.h) */
+    nghttp2_session *session; /* hs's, to submit frames */
     struct sr_loop *loop;
     struct evbuffer *out;
     void (*wake)(void *arg);
@@ -63,7 +66,6 @@ struct sr_h2 {
     size_t buffered;          /* response bytes in the streams' buffers, together */
     struct sr_h2_meter meter; /* frames that carry no request (h2_meter.h) */
     bool over_cap;            /* buffered went past the connection's cap: a sweep resumes streams */
-    int depth;                /* inside nghttp2: sending waits for the outermost call */
 };
 
 static const struct sr_reply_ops stream_ops;
@@ -329,19 +331,6 @@ static void dispatch(struct h2_stream *st)
 
 /* ---- nghttp2 callbacks -------------------------------------------------------- */
 
-static ssize_t on_send(nghttp2_session *session, const uint8_t *data, size_t length, int flags,
-                       void *user_data)
-{
-    (void)session;
-    (void)flags;
-    struct sr_h2 *h = user_data;
-    if (evbuffer_get_length(h->out) >= OUTPUT_HIGH_WATER)
-        return NGHTTP2_ERR_WOULDBLOCK;
-    if (evbuffer_add(h->out, data, length) != 0)
-        return NGHTTP2_ERR_CALLBACK_FAILURE;
-    return (ssize_t)length;
-}
-
 static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
     struct sr_h2 *h = user_data;
@@ -486,8 +475,7 @@ struct sr_h2 *sr_h2_new(struct sr_loop *l, struct evbuffer *out, bool client_loo
 {
     struct sr_h2 *h = sr_calloc(1, sizeof(*h));
     nghttp2_session_callbacks *cbs = NULL;
-    nghttp2_option *opt = NULL;
-    if (h == NULL || nghttp2_session_callbacks_new(&cbs) != 0 || nghttp2_option_new(&opt) != 0)
+    if (h == NULL || nghttp2_session_callbacks_new(&cbs) != 0)
         goto fail;
     h->loop = l;
     h->out = out;
@@ -495,36 +483,25 @@ struct sr_h2 *sr_h2_new(struct sr_loop *l, struct evbuffer *out, bool client_loo
     h->wake_arg = arg;
     h->loopback = client_loopback;
     sr_h2_meter_init(&h->meter, now_ms());
-    nghttp2_session_callbacks_set_send_callback(cbs, on_send);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
     nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
-    /* Known HTTP/2 floods: bounded SETTINGS entries and CONTINUATION
-     * frames, and at most 1,000 stream resets (then 33 per second). */
-    nghttp2_option_set_max_settings(opt, 64);
-    nghttp2_option_set_max_continuations(opt, 8);
-    nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
-    if (nghttp2_session_server_new2(&h->session, cbs, h, opt) != 0)
-        goto fail;
-    nghttp2_settings_entry settings[] = {
-        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, MAX_STREAMS},
-        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)l->router->cfg->max_header_size},
+    struct sr_h2_session_config hcfg = {
+        .max_concurrent_streams = MAX_STREAMS,
+        .max_header_list = (uint32_t)l->router->cfg->max_header_size,
+        .out_high_water = OUTPUT_HIGH_WATER,
     };
-    if (nghttp2_submit_settings(h->session, NGHTTP2_FLAG_NONE, settings, 2) != 0)
+    if ((h->hs = sr_h2_session_new(&hcfg, cbs, h, out)) == NULL)
         goto fail;
+    h->session = sr_h2_session_nghttp2(h->hs);
     nghttp2_session_callbacks_del(cbs);
-    nghttp2_option_del(opt);
     return h;
 fail:
     if (cbs)
         nghttp2_session_callbacks_del(cbs);
-    if (opt)
-        nghttp2_option_del(opt);
-    if (h && h->session)
-        nghttp2_session_del(h->session);
     sr_free(h);
     return NULL;
 }
@@ -535,7 +512,7 @@ void sr_h2_free(struct sr_h2 *h)
         return;
     while (h->streams)
         stream_free(h->streams);
-    nghttp2_session_del(h->session);
+    sr_h2_session_free(h->hs);
     sr_free(h);
 }
 
@@ -543,35 +520,28 @@ int sr_h2_feed(struct sr_h2 *h, const uint8_t *data, size_t len)
 {
     if (sr_h2_meter_feed(&h->meter, data, len, now_ms()) != 0) {
         sr_log_warn("HTTP/2 client sent a flood of %s: closing the connection", h->meter.why);
-        nghttp2_session_terminate_session(h->session, NGHTTP2_ENHANCE_YOUR_CALM);
+        sr_h2_session_terminate(h->hs, NGHTTP2_ENHANCE_YOUR_CALM);
         sr_h2_send(h);
         return -1;
     }
-    h->depth++;
-    ssize_t n = nghttp2_session_mem_recv(h->session, data, len);
-    h->depth--;
-    if (n < 0) {
-        sr_log_debug("HTTP/2 connection error: %s", nghttp2_strerror((int)n));
+    int rc = sr_h2_session_recv(h->hs, data, len);
+    if (rc < 0) {
+        sr_log_debug("HTTP/2 connection error: %s", sr_h2_session_why(h->hs));
         return -1;
     }
-    sr_h2_send(h);
     return 0;
 }
 
 void sr_h2_send(struct sr_h2 *h)
 {
-    if (h->depth > 0)
-        return;
-    h->depth++;
-    int rc = nghttp2_session_send(h->session);
-    h->depth--;
-    if (rc != 0)
-        sr_log_debug("HTTP/2 send: %s", nghttp2_strerror(rc));
+    long rc = sr_h2_session_send(h->hs);
+    if (rc < 0)
+        sr_log_debug("HTTP/2 send: %s", sr_h2_session_why(h->hs));
 }
 
 bool sr_h2_done(const struct sr_h2 *h)
 {
-    return !nghttp2_session_want_read(h->session) && !nghttp2_session_want_write(h->session);
+    return sr_h2_session_done(h->hs);
 }
 
 size_t sr_h2_streams(const struct sr_h2 *h)
@@ -586,8 +556,6 @@ size_t sr_h2_buffered(const struct sr_h2 *h)
 
 void sr_h2_drain(struct sr_h2 *h)
 {
-    nghttp2_submit_goaway(h->session, NGHTTP2_FLAG_NONE,
-                          nghttp2_session_get_last_proc_stream_id(h->session), NGHTTP2_NO_ERROR,
-                          NULL, 0);
+    sr_h2_session_goaway(h->hs);
     wake(h);
 }

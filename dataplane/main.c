@@ -5,6 +5,10 @@
  * drain on SIGTERM/SIGINT (in-flight requests finish within the grace
  * period; a second signal stops at once) → exit 0. SIGHUP rereads the TLS
  * certificate and every secret file.
+ *
+ * main is the one place that knows both the data plane and the control
+ * plane: it serves the admin API's hooks (controlplane/admin_service.h)
+ * with what the data plane offers (admin_glue.h).
  */
 #include "admin_glue.h"
 #include "health.h"
@@ -18,6 +22,8 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/secret.h"
+
+#include "controlplane/admin_service.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -148,6 +154,31 @@ static void *watch_loops(void *arg)
     return NULL;
 }
 
+/* ---- the admin API's hooks, served by the data plane ---------------------------- */
+
+static void admin_totals(void *ctx, struct sr_admin_totals *out)
+{
+    struct sr_router_totals t;
+    sr_admin_glue_totals(ctx, &t);
+    *out = (struct sr_admin_totals){
+        .in_flight = t.in_flight,
+        .queued = t.queued,
+        .retries = t.retries,
+        .draining = t.draining,
+    };
+}
+
+static void *admin_flush(void *ctx, struct event_base *base, struct sr_worker_set *set,
+                         sr_admin_flush_done done, void *arg)
+{
+    return sr_admin_glue_flush(ctx, base, set, done, arg);
+}
+
+static void admin_flush_cancel(void *handle)
+{
+    sr_admin_glue_flush_cancel(handle);
+}
+
 static void forget_removed(void *ctx, struct sr_worker *w)
 {
     sr_settings_forget_worker(ctx, w);
@@ -231,9 +262,7 @@ int main(int argc, char **argv)
     int status = sr_config_from_args(&cfg, argc, argv, stdout, stderr);
     if (status >= 0)
         return status;
-    enum sr_log_level level;
-    if (sr_log_parse_level(cfg.log_level, &level) == 0)
-        sr_log_set_level(level);
+    sr_config_apply_process(&cfg);
     sr_alloc_tune_for_server();
     signal(SIGPIPE, SIG_IGN);
     evthread_use_pthreads();
@@ -324,8 +353,15 @@ int main(int argc, char **argv)
         goto out;
     int metrics_port = -1;
     if (cfg.prometheus_port >= 0 &&
-        (metrics = sr_metrics_http_new(&r, m.base, &metrics_port)) == NULL)
+        (metrics = sr_metrics_http_new(&r, m.base, &metrics_port)) == NULL) {
+        /* Most often a second router on the host, on the default port. */
+        fprintf(stderr,
+                "sglang-router: cannot serve metrics on %s:%ld (is another router using it?): "
+                "set --prometheus-port to a free port, 0 for any free port, or -1 to turn the "
+                "metrics listener off\n",
+                cfg.prometheus_host, cfg.prometheus_port);
         goto out;
+    }
     health = sr_health_new(&r, m.base);
     m.grace = evtimer_new(m.base, on_grace_over, &m);
     sigint = evsignal_new(m.base, SIGINT, on_signal, &m);
@@ -357,7 +393,10 @@ int main(int argc, char **argv)
             .tls_key = cfg.admin_tls_key_path,
             .tls_ca = cfg.admin_tls_ca_path,
         };
-        struct sr_admin_hooks hooks = sr_admin_glue_hooks(&r);
+        struct sr_admin_hooks hooks = {.ctx = &r,
+                                       .totals = admin_totals,
+                                       .flush_workers = admin_flush,
+                                       .cancel_flush = admin_flush_cancel};
         char why_not[400];
         admin = sr_admin_start(&ac, r.registry, r.settings, &hooks, why_not, sizeof(why_not));
         if (admin == NULL) {

@@ -195,7 +195,7 @@ static void refuse(struct sr_reply *c, const struct sr_request *req, const struc
 {
     struct sr_loop *l = sr_reply_loop(c);
     sr_loop_count(l, route, status);
-    if (l->router->cfg->log_requests)
+    if (sr_settings_refresh(l->router->settings, &l->settings)->log_requests)
         sr_log_info("%s %.*s %d refused: %s", req->method, (int)req->path_len, req->path, status,
                     message);
     sr_response_error(c, status, message);

@@ -219,7 +219,7 @@ static void exchange_free(struct exchange *ex)
 
 static void log_request(struct exchange *ex)
 {
-    if (!ex->loop->router->cfg->log_requests)
+    if (!sr_settings_refresh(ex->loop->router->settings, &ex->loop->settings)->log_requests)
         return;
     sr_log_info("%s %.*s %d worker=%s id=%s %.3fs attempts=%d", ex->req.method,
                 (int)ex->req.path_len, ex->req.path, ex->status, ex->worker ? ex->worker->url : "-",
@@ -268,7 +268,7 @@ static const struct sr_upstream_handler handler = {on_head, on_body, on_done, on
 static bool may_retry(struct exchange *ex)
 {
     return !ex->responded && ex->conn != NULL &&
-           ex->attempts <= ex->loop->router->cfg->retry_max_retries && ex->nexcluded < MAX_EXCLUDED;
+           ex->attempts <= ex->loop->settings.retry_max_retries && ex->nexcluded < MAX_EXCLUDED;
 }
 
 /* This attempt failed before the client saw anything: another worker, or

@@ -1,15 +1,15 @@
 /*
  * upstream: connections from one loop to the workers, kept alive in a pool
- * per worker, and the HTTP/1.1 client side of a proxied request: write the
- * request, parse the response (libhttp-parser, response mode: length,
- * chunked or until close) and hand its head and body to the caller's
- * handler as they arrive.
+ * per worker, for the proxied requests. Each connection is one
+ * net/h1_client (request writing, response parsing: length, chunked or
+ * until close, the transparent resend on a stale kept-alive connection);
+ * this module adds the pools (at most 512 idle per worker, 30 s idle
+ * timeout, none kept for a removed worker or while draining), the
+ * worker's address from the address book, and the worker's reference.
  *
- * A request on a reused pooled connection that fails before any response
- * byte (the worker closed the idle connection meanwhile) is sent once more
- * on a new connection, transparently. After on_done the connection goes
- * back to the pool if the response allows; after on_error it is closed.
- * Either way the handler hears nothing more.
+ * After on_done the connection goes back to the pool if the response
+ * allows; after on_error it is closed. Either way the handler hears
+ * nothing more.
  *
  * The handler's callbacks may call sr_upstream_cancel() and
  * sr_upstream_pause(); the upstream is never freed inside them.
@@ -20,7 +20,7 @@
 #ifndef SR_UPSTREAM_H
 #define SR_UPSTREAM_H
 
-#include "net/h1_parser.h"
+#include "net/h1_response.h"
 
 #include "common/worker.h"
 

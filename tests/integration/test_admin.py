@@ -4,6 +4,7 @@ proto files at test time, and grpcio-health-checking's own health stubs.
 Runs under the pinned virtualenv (requirements-grpc.txt, run_in_venv.py)."""
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -43,6 +44,7 @@ class AdminCase(ProcTestCase):
         r = self.router("--admin-port", "0", "--health-check-interval-secs", "1",
                         "--worker-urls", *[w.url for w in workers], *args)
         self.assertIsNotNone(r.admin_port)
+        self.r = r
         self.channel = grpc.insecure_channel("127.0.0.1:%d" % r.admin_port)
         self.addCleanup(self.channel.close)
         self.admin = pb_grpc.RouterAdminStub(self.channel)
@@ -467,6 +469,109 @@ class Tls(AdminCase):
                         "--admin-tls-ca-path", self.pki["ca.pem"])
         stub = self.secure(r.admin_port, "client")
         self.assertEqual(len(stub.ListWorkers(pb.ListWorkersRequest(), timeout=5).workers), 1)
+
+
+def runtime_rows():
+    """The option table's rows marked runtime-changeable, as --help shows them."""
+    out = subprocess.run([os.path.join(BIN, "sglang-router"), "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    rows, flag = [], None
+    for line in out.splitlines():
+        m = re.match(r"  --([a-z-]+)", line)
+        if m:
+            flag = m.group(1)
+        if line.endswith("[changeable at runtime]"):
+            rows.append(flag)
+    return rows
+
+
+class RuntimeSettings(AdminCase):
+    """Every row the option table marks runtime-changeable changes over the
+    admin API and takes effect."""
+
+    # flag -> (RouterConfig field, a value other than the default)
+    NEW = {
+        "policy": ("policy", "round_robin"),
+        "cache-threshold": ("cache_threshold", 0.25),
+        "cache-routing-prob": ("cache_routing_prob", 0.5),
+        "eviction-interval": ("eviction_interval_secs", 30),
+        "max-tree-size": ("max_tree_size", 1000),
+        "balance-abs-threshold": ("balance_abs_threshold", 64),
+        "balance-rel-threshold": ("balance_rel_threshold", 2.5),
+        "cache-load-weight": ("cache_load_weight", 0.5),
+        "cache-queue-weight": ("cache_queue_weight", 0.25),
+        "log-level": ("log_level", "warn"),
+        "log-requests": ("log_requests", True),
+        "retry-max-retries": ("retry_max_retries", 0),
+    }
+
+    def update(self, **fields):
+        return self.admin.UpdateConfig(pb.UpdateConfigRequest(config=pb.RouterConfig(**fields)), timeout=5).config
+
+    def settled(self):
+        """Every request has finished (its log line, if any, is written)."""
+        wait_until(lambda: self.admin.GetQueueStats(pb.GetQueueStatsRequest(), timeout=5).in_flight == 0,
+                   what="no request in flight")
+
+    def test_every_runtime_row_changes_over_the_api(self):
+        rows = runtime_rows()
+        self.assertEqual(sorted(rows), sorted(self.NEW))  # a new runtime row needs a value here
+        self.assertEqual(sorted(f.name for f in pb.RouterConfig.DESCRIPTOR.fields),
+                         sorted(field for field, _ in self.NEW.values()))
+        self.start(self.workers(1))
+        for flag in rows:
+            field, value = self.NEW[flag]
+            before = getattr(self.admin.GetConfig(pb.GetConfigRequest(), timeout=5).config, field)
+            self.assertNotEqual(before, value, flag)
+            after = self.update(**{field: value})
+            self.assertEqual(getattr(after, field), value, flag)
+            got = self.admin.GetConfig(pb.GetConfigRequest(), timeout=5).config
+            self.assertEqual(getattr(got, field), value, flag)
+            self.assertTrue(all(got.HasField(f.name) for f in pb.RouterConfig.DESCRIPTOR.fields))
+
+    def test_retry_max_retries_at_runtime(self):
+        bad = self.sim("--worker-id", "bad", "--zero-latency", "--fail-first-n", "1000", "--fail-status", "503")
+        good = self.sim("--worker-id", "good", "--zero-latency")
+        self.start([bad, good], "--policy", "round_robin", "--disable-circuit-breaker")
+
+        def retries():
+            return self.admin.GetQueueStats(pb.GetQueueStatsRequest(), timeout=5).retries
+
+        self.assertEqual([worker_of(gen(self.r.port, "a%d" % i)) for i in range(4)], ["good"] * 4)
+        self.assertGreater(retries(), 0)
+        self.update(retry_max_retries=0)
+        before = retries()
+        statuses = [gen(self.r.port, "b%d" % i).status for i in range(4)]
+        self.assertEqual(sorted(statuses), [200, 200, 503, 503])  # round robin: every other one
+        self.assertEqual(retries(), before)
+        self.update(retry_max_retries=1)
+        self.assertEqual([worker_of(gen(self.r.port, "c%d" % i)) for i in range(4)], ["good"] * 4)
+        self.assertGreater(retries(), before)
+
+    def test_log_requests_and_log_level_at_runtime(self):
+        self.start(self.workers(1))
+        line = "POST /generate 200 worker="
+
+        def logged():
+            self.settled()
+            return self.r.stderr().count(line)
+
+        gen(self.r.port, "quiet")
+        self.assertEqual(logged(), 0)
+        self.update(log_requests=True)
+        gen(self.r.port, "loud")
+        self.assertEqual(logged(), 1)
+        self.update(log_level="warn")  # request lines are info
+        gen(self.r.port, "filtered")
+        self.assertEqual(logged(), 1)
+        self.assertEqual(self.admin.GetConfig(pb.GetConfigRequest(), timeout=5).config.log_level, "warn")
+        self.update(log_level="info")
+        gen(self.r.port, "loud again")
+        self.assertEqual(logged(), 2)
+        self.update(log_requests=False)
+        gen(self.r.port, "quiet again")
+        self.assertEqual(logged(), 2)
+        self.assertIn("admin: 1 setting(s) changed, log-requests first", self.r.stderr())
 
 
 if __name__ == "__main__":

@@ -581,6 +581,20 @@ class Operations(RouterCase):
         self.assertIn("sglang_router_cache_aware_decisions_total{outcome=\"cache_miss\"}", text)
         self.assertIn("sglang_router_worker_tree_bytes", text)
 
+    def test_taken_metrics_port_names_the_flag(self):
+        # What a second router on one host meets with the default --prometheus-port.
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        self.addCleanup(taken.close)
+        p = subprocess.run([os.path.join(BIN, "sglang-router"), "--port", "0", "--threads", "1",
+                            "--prometheus-port", str(taken.getsockname()[1])],
+                           capture_output=True, text=True, timeout=20)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("cannot serve metrics on 127.0.0.1:%d" % taken.getsockname()[1], p.stderr)
+        self.assertIn("set --prometheus-port to a free port, 0 for any free port, or -1", p.stderr)
+        self.assertNotIn("listening on", p.stdout)
+
     def test_sigterm_drains_in_flight_streams(self):
         ws = self.workers(1, "--decode-step-ms", "50", "--decode-step-growth", "0")
         r = self.start(ws)

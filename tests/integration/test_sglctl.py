@@ -85,6 +85,19 @@ class Sglctl(CtlCase):
         self.assertRegex(out, r"cache-threshold +0.3\n")
         # Now cache_aware is shortest-queue: idle workers tie, ties are random.
         self.assertGreater(len({gen(r.port, text).headers.get("x-worker-id") for _ in range(40)}), 2)
+        # Every runtime row of the router's option table is a flag and a line.
+        out = self.ctl("config", "set", "--log-requests", "--retry-max-retries", "2", "--log-level=warn").stdout
+        self.assertRegex(out, r"log-requests +true\n")
+        self.assertRegex(out, r"retry-max-retries +2\n")
+        self.assertRegex(out, r"log-level +warn\n")
+        self.assertRegex(self.ctl("config", "set", "--log-requests=false").stdout, r"log-requests +false\n")
+        help_text = subprocess.run([os.path.join(BIN, "sglang-router"), "--help"], capture_output=True,
+                                   text=True, check=True).stdout
+        self.assertEqual(len(self.ctl("config", "get").stdout.splitlines()),
+                         help_text.count("[changeable at runtime]"))
+        p = self.ctl("config", "set", "--port", "1", check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("not a runtime flag '--port'", p.stderr)
         p = self.ctl("config", "set", "--cache-threshold", "2", check=False)
         self.assertEqual(p.returncode, 1)
         self.assertIn("INVALID_ARGUMENT: cache_threshold:", p.stderr)

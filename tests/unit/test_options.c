@@ -30,15 +30,16 @@ static const char *const modes[] = {"a", "b", NULL};
 
 #define F(f) offsetof(struct settings, f)
 static const struct sr_option table[] = {
-    {"name", SR_OPT_STRING, "NAME", "x", 0, 0, NULL, false, F(name), "A name"},
-    {"count", SR_OPT_INT, "N", "3", -1, 10, NULL, false, F(count), "A count"},
-    {"ratio", SR_OPT_FLOAT, "R", "0.5", 0, 1, NULL, true, F(ratio), "A ratio"},
-    {"mode", SR_OPT_CHOICE, NULL, "a", 0, 0, modes, false, F(mode), "A mode"},
-    {"urls", SR_OPT_URL_LIST, "URL", NULL, 0, 0, NULL, false, F(urls), "Some URLs"},
-    {"fast", SR_OPT_FLAG, NULL, NULL, 0, 0, NULL, false, F(fast), "Go fast"},
-    {"slow", SR_OPT_FLAG, NULL, "true", 0, 0, NULL, false, F(slow), "Go slow"},
-    {"key", SR_OPT_STRING_LIST, "KEY", NULL, 0, 0, NULL, false, F(keys), "A key (repeatable)"},
-    {NULL, 0, NULL, NULL, 0, 0, NULL, false, 0, NULL},
+    {"name", SR_OPT_STRING, "NAME", "x", 0, 0, NULL, NULL, F(name), "A name"},
+    {"count", SR_OPT_INT, "N", "3", -1, 10, NULL, NULL, F(count), "A count"},
+    {"ratio", SR_OPT_FLOAT, "R", "0.5", 0, 1, NULL, SR_OPTION_RUNTIME(REQUEST, "ratio"), F(ratio),
+     "A ratio"},
+    {"mode", SR_OPT_CHOICE, NULL, "a", 0, 0, modes, NULL, F(mode), "A mode"},
+    {"urls", SR_OPT_URL_LIST, "URL", NULL, 0, 0, NULL, NULL, F(urls), "Some URLs"},
+    {"fast", SR_OPT_FLAG, NULL, NULL, 0, 0, NULL, NULL, F(fast), "Go fast"},
+    {"slow", SR_OPT_FLAG, NULL, "true", 0, 0, NULL, NULL, F(slow), "Go slow"},
+    {"key", SR_OPT_STRING_LIST, "KEY", NULL, 0, 0, NULL, NULL, F(keys), "A key (repeatable)"},
+    {NULL, 0, NULL, NULL, 0, 0, NULL, NULL, 0, NULL},
 };
 
 static int parse(struct settings *s, char *err, const char *const *args)
@@ -201,6 +202,8 @@ static void test_from_args_exit_statuses(void **state)
     assert_non_null(strstr(text, "[--fast]"));
     assert_non_null(strstr(text, "--count N"));
     assert_non_null(strstr(text, "Go slow (default: true)"));
+    assert_non_null(strstr(text, "A ratio (default: 0.5) [changeable at runtime]\n"));
+    assert_non_null(strstr(text, "A count (default: 3)\n"));
     rewind(err);
     n = fread(text, 1, sizeof(text) - 1, err);
     text[n] = '\0';

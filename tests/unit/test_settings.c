@@ -1,11 +1,15 @@
 /* Unit tests for common/settings: all-or-none updates through the option
  * table, views that follow versions, policy instances per name. */
 #include "common/err.h"
+#include "common/log.h"
 #include "common/settings.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -103,12 +107,111 @@ static void test_policy_switch_keeps_instances(void **state)
     assert_ptr_equal(sr_settings_policy(f->s), first); /* the same instance again */
 }
 
+/* A valid value for o other than its default, as text. */
+static void other_value(const struct sr_option *o, char *buf, size_t len)
+{
+    switch (o->type) {
+    case SR_OPT_INT:
+    case SR_OPT_FLOAT: {
+        double d = o->default_value ? strtod(o->default_value, NULL) : 0;
+        double v = d == o->max ? o->min : o->max;
+        snprintf(buf, len, o->type == SR_OPT_INT ? "%.0f" : "%.17g", v);
+        break;
+    }
+    case SR_OPT_CHOICE:
+        for (size_t i = 0; o->choices[i]; i++)
+            if (strcmp(o->choices[i], o->default_value) != 0)
+                snprintf(buf, len, "%s", o->choices[i]);
+        break;
+    case SR_OPT_FLAG:
+        snprintf(buf, len, "%s", o->default_value ? "false" : "true");
+        break;
+    default:
+        fail_msg("--%s: a runtime-changeable option of a type that cannot change", o->name);
+    }
+}
+
+/* Whether the field of o holds the same value in a and b. */
+static bool same(const struct sr_option *o, const struct sr_config *a, const struct sr_config *b)
+{
+    const char *x = (const char *)a + o->offset, *y = (const char *)b + o->offset;
+    switch (o->type) {
+    case SR_OPT_CHOICE:
+    case SR_OPT_STRING:
+        return strcmp(*(char *const *)x, *(char *const *)y) == 0;
+    case SR_OPT_INT:
+        return *(const long *)x == *(const long *)y;
+    case SR_OPT_FLOAT:
+        return *(const double *)x == *(const double *)y;
+    case SR_OPT_FLAG:
+        return *(const bool *)x == *(const bool *)y;
+    default:
+        return false;
+    }
+}
+
+/* Every row the table marks runtime-changeable changes through the
+ * settings, alone, and the settings in force show it. */
+static void test_every_runtime_row_changes(void **state)
+{
+    struct fixture *f = *state;
+    enum sr_log_level level = sr_log_get_level();
+    int rows = 0;
+    for (const struct sr_option *o = sr_config_options(); o->name; o++) {
+        if (o->runtime == NULL)
+            continue;
+        rows++;
+        char value[64], err[200];
+        other_value(o, value, sizeof(value));
+        struct sr_config now, want;
+        assert_int_equal(sr_config_init(&now), 0);
+        assert_int_equal(sr_config_init(&want), 0);
+        assert_int_equal(sr_settings_get(f->s, &now), 0);
+        assert_int_equal(sr_config_set(&want, o->name, value, err, sizeof(err)), 0);
+        if (same(o, &now, &want))
+            fail_msg("--%s: %s is the value in force already", o->name, value);
+        struct sr_settings_change one[] = {{o->name, value}};
+        assert_int_equal(sr_settings_update(f->s, one, 1, NULL, err, sizeof(err)), 0);
+        assert_int_equal(sr_settings_get(f->s, &now), 0);
+        if (!same(o, &now, &want))
+            fail_msg("--%s: %s did not take effect", o->name, value);
+        sr_config_clear(&want);
+        sr_config_clear(&now);
+    }
+    assert_true(rows >= 12);
+    sr_log_set_level(level);
+}
+
+/* The three that were read from the start-up config once: the per-request
+ * ones reach the view, the log level the process-wide threshold. */
+static void test_request_and_process_settings(void **state)
+{
+    struct fixture *f = *state;
+    struct sr_settings_view v = {0};
+    enum sr_log_level level = sr_log_get_level();
+    assert_false(sr_settings_refresh(f->s, &v)->log_requests);
+    assert_int_equal(v.retry_max_retries, 5);
+    char err[200];
+    struct sr_settings_change batch[] = {
+        {"log-requests", "true"}, {"retry-max-retries", "0"}, {"log-level", "error"}};
+    assert_int_equal(sr_settings_update(f->s, batch, 3, NULL, err, sizeof(err)), 0);
+    assert_true(sr_settings_refresh(f->s, &v)->log_requests);
+    assert_int_equal(v.retry_max_retries, 0);
+    assert_int_equal(sr_log_get_level(), SR_LOG_ERROR);
+    struct sr_settings_change debug[] = {{"log-level", "debug"}};
+    assert_int_equal(sr_settings_update(f->s, debug, 1, NULL, err, sizeof(err)), 0);
+    assert_int_equal(sr_log_get_level(), SR_LOG_DEBUG);
+    sr_log_set_level(level);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_starts_from_the_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_is_all_or_none, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_switch_keeps_instances, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_every_runtime_row_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_and_process_settings, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,66 +2,46 @@
 #include "run.h"
 
 #include "common/alloc.h"
+#include "common/buf.h"
 #include "common/err.h"
 #include "common/rand.h"
+#include "net/h1_client.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <event2/buffer.h>
 #include <event2/event.h>
-#include <http_parser.h>
 #include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
-struct text {
-    char *p;
-    size_t len, cap;
-};
-
-static int text_add(struct text *t, const char *s, size_t n)
-{
-    if (n == 0)
-        return 0;
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 1024;
-        while (cap < t->len + n + 1)
-            cap *= 2;
-        char *p = sr_realloc(t->p, cap);
-        if (p == NULL)
-            return SR_ERR_NOMEM;
-        t->p = p;
-        t->cap = cap;
-    }
-    memcpy(t->p + t->len, s, n);
-    t->len += n;
-    t->p[t->len] = '\0';
-    return 0;
-}
+/* Ceilings: a request body (the prompt, JSON-escaped), a response (whole
+ * or an SSE event being assembled), a response head. */
+#define MAX_REQUEST_BYTES  ((size_t)256 << 20)
+#define MAX_RESPONSE_BYTES ((size_t)256 << 20)
+#define MAX_HEAD_BYTES     (64 * 1024)
+#define MAX_HEADERS        128
+#define READ_CHUNK         (64 * 1024)
 
 struct bench;
 
 struct conn {
     struct bench *b;
-    evutil_socket_t fd;
-    struct event *rev, *wev, *timer;
-    struct evbuffer *out;
-    http_parser parser;
-    bool connected, busy, reusable, header_is_worker, done;
+    struct sr_h1_client *client;
+    struct event *timer;
+    bool busy;
+    int status;
     long req; /* index into the workload; -1 when idle */
     long user;
     struct timespec sent;
     bool got_token;
-    struct text sse, body, reply;
-    char field[32];
+    struct sr_buf head, body_out; /* the request in flight */
+    struct sr_buf sse, body, reply;
     struct conn *next_idle;
 };
 
@@ -81,8 +61,9 @@ struct bench {
     struct sr_rng rng;
     struct timespec start;
     size_t *order;               /* trace: indices by arrival */
-    struct text **replies;       /* multi-turn: per user, per turn */
+    struct sr_buf **replies;     /* multi-turn: per user, per turn */
     struct event **think_timers; /* multi-turn: per user */
+    char scratch[READ_CHUNK];    /* where every connection reads */
 };
 
 static double since(const struct timespec *t0)
@@ -97,23 +78,25 @@ static void send_request(struct conn *c, long index);
 
 /* ---- request bodies ------------------------------------------------------- */
 
-static char *generate_body(const struct bench *b, const struct sr_wl_request *r)
+/* Appends the /generate or /v1/completions body of r to t. 0 or a
+ * negative error. */
+static int generate_body(const struct bench *b, const struct sr_wl_request *r, struct sr_buf *t)
 {
-    struct text t = {0};
-    char tail[256];
-    const char *head = b->p->openai ? "{\"model\":\"default\",\"prompt\":\"" : "{\"text\":\"";
-    text_add(&t, head, strlen(head));
+    int rc = 0;
+    rc |= sr_buf_append_str(t,
+                            b->p->openai ? "{\"model\":\"default\",\"prompt\":\"" : "{\"text\":\"");
     /* Words, spaces and newlines: only the newlines need escaping. */
     const char *p = r->prompt, *end = r->prompt + r->prompt_len;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        text_add(&t, p, n);
+        rc |= sr_buf_append(t, p, n);
         if (nl == NULL)
             break;
-        text_add(&t, "\\n", 2);
+        rc |= sr_buf_append(t, "\\n", 2);
         p = nl + 1;
     }
+    char tail[256];
     if (b->p->openai)
         snprintf(tail, sizeof(tail),
                  "\",\"max_tokens\":%u,\"ignore_eos\":true,\"temperature\":0,\"stream\":%s,"
@@ -123,20 +106,17 @@ static char *generate_body(const struct bench *b, const struct sr_wl_request *r)
         snprintf(tail, sizeof(tail),
                  "\",\"sampling_params\":{\"max_new_tokens\":%u,\"ignore_eos\":true},\"stream\":%s",
                  r->output_tokens, b->p->stream ? "true" : "false");
-    text_add(&t, tail, strlen(tail));
+    rc |= sr_buf_append_str(t, tail);
     if (r->nhash) {
-        text_add(&t, ",\"hash_ids\":[", 13);
+        rc |= sr_buf_append_str(t, ",\"hash_ids\":[");
         for (size_t i = 0; i < r->nhash; i++) {
             snprintf(tail, sizeof(tail), "%s%lld", i ? "," : "", (long long)r->hash_ids[i]);
-            text_add(&t, tail, strlen(tail));
+            rc |= sr_buf_append_str(t, tail);
         }
-        text_add(&t, "]", 1);
+        rc |= sr_buf_append_str(t, "]");
     }
-    if (text_add(&t, "}", 1) != 0) {
-        sr_free(t.p);
-        return NULL;
-    }
-    return t.p;
+    rc |= sr_buf_append_str(t, "}");
+    return rc != 0 ? SR_ERR_TOO_LARGE : 0;
 }
 
 /* The whole conversation of a user so far, plus this turn's message. */
@@ -158,10 +138,10 @@ static char *chat_body(const struct bench *b, const struct sr_wl_request *r)
         cJSON_AddItemToArray(msgs, um);
         sr_free(content);
         if (t < r->turn) {
-            const struct text *reply = &b->replies[r->group][t];
+            const struct sr_buf *reply = &b->replies[r->group][t];
             cJSON *am = cJSON_CreateObject();
             cJSON_AddStringToObject(am, "role", "assistant");
-            cJSON_AddStringToObject(am, "content", reply->p ? reply->p : "");
+            cJSON_AddStringToObject(am, "content", reply->data ? reply->data : "");
             cJSON_AddItemToArray(msgs, am);
         }
     }
@@ -236,16 +216,16 @@ static void take_event(struct conn *c, const char *json, size_t len)
         res->ttft_s = since(&c->sent);
     }
     if (piece && ch0 && b->w->kind == SR_WL_MULTI_TURN)
-        text_add(&c->reply, piece, strlen(piece));
+        sr_buf_append_str(&c->reply, piece);
     cJSON_Delete(o);
 }
 
 static void take_sse(struct conn *c)
 {
-    char *start = c->sse.p;
-    char *end = c->sse.p + c->sse.len;
+    const char *start = c->sse.data;
+    const char *end = c->sse.data + c->sse.len;
     for (;;) {
-        char *sep = memmem(start, (size_t)(end - start), "\n\n", 2);
+        const char *sep = memmem(start, (size_t)(end - start), "\n\n", 2);
         if (sep == NULL)
             break;
         if (sep - start > 6 && memcmp(start, "data: ", 6) == 0 &&
@@ -253,72 +233,59 @@ static void take_sse(struct conn *c)
             take_event(c, start + 6, (size_t)(sep - start - 6));
         start = sep + 2;
     }
-    size_t rest = (size_t)(end - start);
-    memmove(c->sse.p, start, rest);
-    c->sse.len = rest;
+    sr_buf_consume(&c->sse, (size_t)(start - c->sse.data));
 }
 
-static int on_header_field(http_parser *hp, const char *at, size_t len)
-{
-    struct conn *c = hp->data;
-    c->header_is_worker = len == 11 && strncasecmp(at, "x-worker-id", 11) == 0;
-    return 0;
-}
+/* ---- the HTTP client's handler ------------------------------------------------ */
 
-static int on_header_value(http_parser *hp, const char *at, size_t len)
+static void finish_request(struct conn *c, int status);
+
+static void on_head(void *ctx, const struct sr_h1_response *resp)
 {
-    struct conn *c = hp->data;
-    if (c->header_is_worker) {
+    struct conn *c = ctx;
+    c->status = resp->status;
+    const struct sr_http_header *h =
+        sr_http_header_find(resp->headers, resp->nheaders, "x-worker-id");
+    if (h != NULL) {
         struct sr_result *res = &c->b->results[c->req];
-        size_t n = len < sizeof(res->worker) - 1 ? len : sizeof(res->worker) - 1;
-        memcpy(res->worker, at, n);
+        size_t n = h->value_len < sizeof(res->worker) - 1 ? h->value_len : sizeof(res->worker) - 1;
+        memcpy(res->worker, h->value, n);
         res->worker[n] = '\0';
     }
-    return 0;
 }
 
-static int on_body(http_parser *hp, const char *at, size_t len)
+static void on_body(void *ctx, const char *data, size_t len)
 {
-    struct conn *c = hp->data;
-    if (c->b->p->stream && hp->status_code == 200) {
-        if (text_add(&c->sse, at, len) != 0)
-            return -1;
-        take_sse(c);
-    } else if (text_add(&c->body, at, len) != 0) {
-        return -1;
+    struct conn *c = ctx;
+    struct sr_buf *into = c->b->p->stream && c->status == 200 ? &c->sse : &c->body;
+    if (sr_buf_append(into, data, len) != 0) { /* fails the request, from its timer */
+        sr_h1_client_close(c->client);
+        event_active(c->timer, EV_TIMEOUT, 1);
+        return;
     }
-    return 0;
+    if (into == &c->sse)
+        take_sse(c);
 }
 
-static int on_complete(http_parser *hp)
+static void on_done(void *ctx)
 {
-    struct conn *c = hp->data;
-    c->done = true;
-    http_parser_pause(hp, 1);
-    return 0;
+    struct conn *c = ctx;
+    finish_request(c, c->status);
+    dispatch_next(c);
 }
 
-static const http_parser_settings settings = {
-    .on_header_field = on_header_field,
-    .on_header_value = on_header_value,
-    .on_body = on_body,
-    .on_message_complete = on_complete,
-};
+static void on_error(void *ctx, const char *why, bool local)
+{
+    (void)why;
+    (void)local;
+    struct conn *c = ctx;
+    finish_request(c, 0);
+    dispatch_next(c);
+}
+
+static const struct sr_h1_client_handler handler = {on_head, on_body, on_done, on_error};
 
 /* ---- connections ------------------------------------------------------------ */
-
-static void conn_close(struct conn *c)
-{
-    if (c->rev)
-        event_del(c->rev);
-    if (c->wev)
-        event_del(c->wev);
-    event_del(c->timer);
-    if (c->fd >= 0)
-        close(c->fd);
-    c->fd = -1;
-    c->connected = false;
-}
 
 static void finish_request(struct conn *c, int status)
 {
@@ -329,18 +296,19 @@ static void finish_request(struct conn *c, int status)
     res->e2e_s = since(&c->sent);
     if (status == 200 && (!b->p->stream || res->ttft_s == 0)) {
         if (c->body.len)
-            take_event(c, c->body.p, c->body.len);
+            take_event(c, c->body.data, c->body.len);
         if (res->ttft_s == 0)
             res->ttft_s = res->e2e_s;
     }
     if (b->w->kind == SR_WL_MULTI_TURN && status == 200) {
         const struct sr_wl_request *r = &b->w->reqs[c->req];
-        struct text *slot = &b->replies[r->group][r->turn];
+        struct sr_buf *slot = &b->replies[r->group][r->turn];
         *slot = c->reply; /* taken over */
-        memset(&c->reply, 0, sizeof(c->reply));
+        sr_buf_init(&c->reply, MAX_RESPONSE_BYTES);
     }
-    c->reply.len = 0;
-    c->sse.len = c->body.len = 0;
+    sr_buf_reset(&c->reply);
+    sr_buf_reset(&c->sse);
+    sr_buf_reset(&c->body);
     b->ok += status == 200;
     b->completed++;
     c->busy = false;
@@ -354,122 +322,49 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct conn *c = arg;
-    conn_close(c);
+    sr_h1_client_close(c->client);
     if (c->busy)
         finish_request(c, 0);
     dispatch_next(c);
 }
 
-static void on_readable(evutil_socket_t fd, short what, void *arg)
+static void conn_free(struct conn *c)
 {
-    (void)what;
-    struct conn *c = arg;
-    char buf[65536];
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    if (!c->busy) { /* the server closed an idle connection */
-        conn_close(c);
-        return;
-    }
-    size_t len = n > 0 ? (size_t)n : 0;
-    http_parser_execute(&c->parser, &settings, buf, len);
-    if (c->done) {
-        bool keep = n > 0 && http_should_keep_alive(&c->parser);
-        int status = c->parser.status_code;
-        if (!keep)
-            conn_close(c);
-        finish_request(c, status);
-        dispatch_next(c);
-        return;
-    }
-    if (n <= 0 || HTTP_PARSER_ERRNO(&c->parser) != HPE_OK) {
-        conn_close(c);
-        finish_request(c, 0);
-        dispatch_next(c);
-    }
-}
-
-static void flush(struct conn *c)
-{
-    while (evbuffer_get_length(c->out) > 0) {
-        if (evbuffer_write(c->out, c->fd) < 0) {
-            if (errno == EAGAIN || errno == EINTR)
-                break;
-            conn_close(c);
-            finish_request(c, 0);
-            dispatch_next(c);
-            return;
-        }
-    }
-    if (evbuffer_get_length(c->out) > 0)
-        event_add(c->wev, NULL);
-    else
-        event_del(c->wev);
-}
-
-static void on_writable(evutil_socket_t fd, short what, void *arg)
-{
-    (void)what;
-    struct conn *c = arg;
-    if (!c->connected) {
-        int err = 0;
-        socklen_t len = sizeof(err);
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-        if (err != 0) {
-            conn_close(c);
-            finish_request(c, 0);
-            dispatch_next(c);
-            return;
-        }
-        c->connected = true;
-    }
-    flush(c);
-}
-
-static int open_socket(struct conn *c)
-{
-    struct bench *b = c->b;
-    c->fd = socket(b->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (c->fd < 0)
-        return -1;
-    int one = 1;
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    event_assign(c->rev, b->base, c->fd, EV_READ | EV_PERSIST, on_readable, c);
-    event_assign(c->wev, b->base, c->fd, EV_WRITE | EV_PERSIST, on_writable, c);
-    event_add(c->rev, NULL);
-    if (connect(c->fd, (struct sockaddr *)&b->addr, b->addr_len) == 0) {
-        c->connected = true;
-        return 0;
-    }
-    if (errno != EINPROGRESS)
-        return -1;
-    c->connected = false;
-    event_add(c->wev, NULL);
-    return 0;
+    sr_h1_client_free(c->client);
+    if (c->timer)
+        event_free(c->timer);
+    sr_buf_free(&c->head);
+    sr_buf_free(&c->body_out);
+    sr_buf_free(&c->sse);
+    sr_buf_free(&c->body);
+    sr_buf_free(&c->reply);
+    sr_free(c);
 }
 
 static struct conn *conn_new(struct bench *b)
 {
+    if (sr_grow((void **)&b->all, &b->all_cap, b->nall + 1, sizeof(*b->all), 64, SIZE_MAX) != 0)
+        return NULL;
     struct conn *c = sr_calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
     c->b = b;
-    c->fd = -1;
     c->req = -1;
-    c->out = evbuffer_new();
-    c->rev = event_new(b->base, -1, 0, on_readable, c);
-    c->wev = event_new(b->base, -1, 0, on_writable, c);
+    sr_buf_init(&c->head, MAX_HEAD_BYTES);
+    sr_buf_init(&c->body_out, MAX_REQUEST_BYTES);
+    sr_buf_init(&c->sse, MAX_RESPONSE_BYTES);
+    sr_buf_init(&c->body, MAX_RESPONSE_BYTES);
+    sr_buf_init(&c->reply, MAX_RESPONSE_BYTES);
+    struct sr_h1_client_options opts = {
+        .limits = {MAX_HEAD_BYTES, MAX_HEADERS, SIZE_MAX},
+        .scratch = b->scratch,
+        .scratch_len = sizeof(b->scratch),
+    };
+    c->client = sr_h1_client_new(b->base, (struct sockaddr *)&b->addr, b->addr_len, &opts);
     c->timer = evtimer_new(b->base, on_timeout, c);
-    if (b->nall == b->all_cap) {
-        size_t cap = b->all_cap ? b->all_cap * 2 : 64;
-        struct conn **all = sr_realloc(b->all, cap * sizeof(*all));
-        if (all == NULL) {
-            sr_free(c);
-            return NULL;
-        }
-        b->all = all;
-        b->all_cap = cap;
+    if (c->client == NULL || c->timer == NULL) {
+        conn_free(c);
+        return NULL;
     }
     b->all[b->nall++] = c;
     return c;
@@ -480,40 +375,39 @@ static void send_request(struct conn *c, long index)
     struct bench *b = c->b;
     const struct sr_wl_request *r = &b->w->reqs[index];
     bool chat = b->w->kind == SR_WL_MULTI_TURN;
-    char *body = chat ? chat_body(b, r) : generate_body(b, r);
     c->req = index;
     c->busy = true;
-    c->done = false;
+    c->status = 0;
     c->got_token = false;
     clock_gettime(CLOCK_MONOTONIC, &c->sent);
-    if (body == NULL) {
+    sr_buf_reset(&c->head);
+    sr_buf_reset(&c->body_out);
+    int rc;
+    if (chat) {
+        char *body = chat_body(b, r);
+        rc = body ? sr_buf_append_str(&c->body_out, body) : SR_ERR_NOMEM;
+        cJSON_free(body);
+    } else {
+        rc = generate_body(b, r, &c->body_out);
+    }
+    char target[512];
+    snprintf(target, sizeof(target), "%s%s", b->p->base_path,
+             chat           ? "/v1/chat/completions"
+             : b->p->openai ? "/v1/completions"
+                            : "/generate");
+    if (rc == 0)
+        rc = sr_h1_client_format_head(&c->head, "POST", target, b->host_header,
+                                      "Content-Type: application/json\r\n",
+                                      (long long)c->body_out.len);
+    struct sr_h1_client_request req = {c->head.data, c->head.len, c->body_out.data,
+                                       c->body_out.len};
+    if (rc != 0 || sr_h1_client_send(c->client, &req, &handler, c) != 0) {
         finish_request(c, 0);
         return;
     }
-    if (c->fd < 0 && open_socket(c) != 0) {
-        free(body);
-        conn_close(c);
-        finish_request(c, 0);
-        return;
-    }
-    http_parser_init(&c->parser, HTTP_RESPONSE);
-    c->parser.data = c;
-    size_t len = strlen(body);
-    evbuffer_add_printf(c->out,
-                        "POST %s%s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-                        "Content-Length: %zu\r\n\r\n",
-                        b->p->base_path,
-                        chat           ? "/v1/chat/completions"
-                        : b->p->openai ? "/v1/completions"
-                                       : "/generate",
-                        b->host_header, len);
-    evbuffer_add(c->out, body, len);
-    free(body);
     struct timeval tv = {(time_t)b->p->timeout_secs,
                          (suseconds_t)(fmod(b->p->timeout_secs, 1.0) * 1e6)};
     event_add(c->timer, &tv);
-    if (c->connected)
-        flush(c);
 }
 
 /* ---- arrival schedules -------------------------------------------------------- */
@@ -692,24 +586,14 @@ int sr_run(const struct sr_run_params *p, const struct sr_workload *w, struct sr
     *wall_s = since(&b.start);
     if (p->progress)
         fprintf(stderr, "\n");
-    for (size_t i = 0; i < b.nall; i++) {
-        struct conn *c = b.all[i];
-        conn_close(c);
-        event_free(c->rev);
-        event_free(c->wev);
-        event_free(c->timer);
-        evbuffer_free(c->out);
-        sr_free(c->sse.p);
-        sr_free(c->body.p);
-        sr_free(c->reply.p);
-        sr_free(c);
-    }
+    for (size_t i = 0; i < b.nall; i++)
+        conn_free(b.all[i]);
     if (b.replies) {
         size_t users = b.nall;
         size_t turns = users ? w->n / users : 0;
         for (size_t u = 0; u < users; u++) {
             for (size_t t = 0; b.replies[u] && t <= turns; t++)
-                sr_free(b.replies[u][t].p);
+                sr_buf_free(&b.replies[u][t]);
             sr_free(b.replies[u]);
             if (b.think_timers && b.think_timers[u])
                 event_free(b.think_timers[u]);

@@ -17,6 +17,8 @@
  */
 #include "procs.h"
 
+#include "common/alloc.h"
+#include "common/buf.h"
 #include "common/config.h"
 #include "common/options.h"
 
@@ -36,6 +38,7 @@
 
 #define MAX_WORKERS 256
 #define MAX_ARGS    512
+#define MAX_TEXT    (1 << 20) /* a command line, a path, a URL */
 
 struct launch_config {
     char *model_path;
@@ -163,10 +166,9 @@ static int split_args(struct launcher *L, int argc, char **argv, char **own, int
             own[(*nown)++] = argv[i];
             continue;
         }
-        char *flag = malloc(strlen(argv[i]) - 6);
+        char *flag = fmt("--%s", argv[i] + 9);
         if (flag == NULL)
             return -1;
-        snprintf(flag, strlen(argv[i]) - 6, "--%s", argv[i] + 9);
         L->router_args[L->nrouter_args++] = flag;
         char name[128];
         snprintf(name, sizeof(name), "%s", flag + 2);
@@ -231,10 +233,10 @@ static int set_python_path(const struct launcher *L)
     const char *old = getenv("PYTHONPATH");
     char *value = old && old[0] ? fmt("%s:%s", dir, old) : fmt("%s", dir);
     if (value == NULL || setenv("PYTHONPATH", value, 1) != 0) {
-        free(value);
+        sr_free(value);
         return -1;
     }
-    free(value);
+    sr_free(value);
     if (stat(L->cfg.model_path, &st) != 0) {
         say("--model-path %s: %s (the llamacpp backend needs a .gguf file)", L->cfg.model_path,
             strerror(errno));
@@ -256,39 +258,32 @@ static const char *resolve_backend(const struct launch_config *cfg)
 static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
 static char *fmt(const char *f, ...)
 {
+    struct sr_buf b;
+    sr_buf_init(&b, MAX_TEXT);
     va_list ap;
     va_start(ap, f);
-    char *s = NULL;
-    if (vasprintf(&s, f, ap) < 0)
-        s = NULL;
+    int rc = sr_buf_vappendf(&b, f, ap);
     va_end(ap);
-    return s;
-}
-
-/* A shell-quoted copy of s ('...' with ' escaped). */
-static char *quote(const char *s)
-{
-    size_t n = 3;
-    for (const char *p = s; *p; p++)
-        n += *p == '\'' ? 4 : 1;
-    char *q = malloc(n), *w = q;
-    if (q == NULL)
+    if (rc == 0 && b.data == NULL)
+        rc = sr_buf_reserve(&b, 0); /* "" is a string too */
+    if (rc != 0) {
+        sr_buf_free(&b);
         return NULL;
-    *w++ = '\'';
-    for (const char *p = s; *p; p++) {
-        if (*p == '\'') {
-            memcpy(w, "'\\''", 4);
-            w += 4;
-        } else {
-            *w++ = *p;
-        }
     }
-    *w++ = '\'';
-    *w = '\0';
-    return q;
+    return sr_buf_take(&b, NULL);
 }
 
-/* The template with {port}, {rank}, {gpu_id} replaced, plus the extra args. */
+/* Appends s shell-quoted ('...' with ' escaped). */
+static int append_quoted(struct sr_buf *b, const char *s)
+{
+    int rc = sr_buf_append(b, "'", 1);
+    for (const char *p = s; *p && rc == 0; p++)
+        rc = *p == '\'' ? sr_buf_append(b, "'\\''", 4) : sr_buf_append(b, p, 1);
+    return rc != 0 ? rc : sr_buf_append(b, "'", 1);
+}
+
+/* The template with {port}, {rank}, {gpu_id} replaced, plus the extra
+ * args; NULL when out of memory or longer than MAX_TEXT. */
 static char *worker_command(const struct launcher *L, const struct worker *w)
 {
     char values[3][16];
@@ -296,37 +291,32 @@ static char *worker_command(const struct launcher *L, const struct worker *w)
     snprintf(values[1], sizeof(values[1]), "%d", w->rank);
     snprintf(values[2], sizeof(values[2]), "%ld", (long)w->rank * L->cfg.tp_size);
     static const char *const keys[] = {"{port}", "{rank}", "{gpu_id}"};
-    size_t cap = strlen(L->cfg.worker_cmd) * 4 + 64;
-    for (int i = 0; i < L->nextra; i++)
-        cap += strlen(L->extra[i]) * 4 + 3;
-    char *out = malloc(cap);
-    if (out == NULL)
-        return NULL;
-    size_t n = (size_t)snprintf(out, cap, "exec ");
-    for (const char *p = L->cfg.worker_cmd; *p && n + 20 < cap;) {
+    struct sr_buf b;
+    sr_buf_init(&b, MAX_TEXT);
+    int rc = sr_buf_append_str(&b, "exec ");
+    for (const char *p = L->cfg.worker_cmd; *p && rc == 0;) {
         bool done = false;
         for (int k = 0; k < 3 && !done; k++) {
             size_t kl = strlen(keys[k]);
             if (strncmp(p, keys[k], kl) == 0) {
-                n += (size_t)snprintf(out + n, cap - n, "%s", values[k]);
+                rc = sr_buf_append_str(&b, values[k]);
                 p += kl;
                 done = true;
             }
         }
         if (!done)
-            out[n++] = *p++;
+            rc = sr_buf_append(&b, p++, 1);
     }
-    out[n] = '\0';
-    for (int i = 0; i < L->nextra; i++) {
-        char *q = quote(L->extra[i]);
-        if (q == NULL) {
-            free(out);
-            return NULL;
-        }
-        n += (size_t)snprintf(out + n, cap - n, " %s", q);
-        free(q);
+    for (int i = 0; i < L->nextra && rc == 0; i++) {
+        rc = sr_buf_append(&b, " ", 1);
+        if (rc == 0)
+            rc = append_quoted(&b, L->extra[i]);
     }
-    return out;
+    if (rc != 0) {
+        sr_buf_free(&b);
+        return NULL;
+    }
+    return sr_buf_take(&b, NULL);
 }
 
 static int start_worker(struct launcher *L, struct worker *w)
@@ -402,9 +392,9 @@ static int start_worker(struct launcher *L, struct worker *w)
     int rc = sr_proc_start(&w->proc, argv, log);
     if (rc != 0)
         say("cannot start worker rank %d: %s", w->rank, strerror(errno));
-    free(log);
+    sr_free(log);
     for (int i = 0; i < nowned; i++)
-        free(owned[i]);
+        sr_free(owned[i]);
     return rc;
 }
 
@@ -431,10 +421,10 @@ static int start_router(struct launcher *L)
     int rc = sr_proc_start(&L->router, argv, log);
     if (rc != 0)
         say("cannot start sglang-router: %s", strerror(errno));
-    free(log);
-    free(exe);
+    sr_free(log);
+    sr_free(exe);
     for (long i = 0; i < L->cfg.dp_size; i++)
-        free(urls[i]);
+        sr_free(urls[i]);
     return rc;
 }
 
@@ -710,7 +700,7 @@ int main(int argc, char **argv)
     static struct launcher L;
     char *own[MAX_ARGS];
     int nown = 0;
-    L.router_args = calloc(MAX_ARGS, sizeof(char *));
+    L.router_args = sr_calloc(MAX_ARGS, sizeof(char *));
     L.router.out_fd = -1;
     if (L.router_args == NULL || argc > MAX_ARGS || split_args(&L, argc, argv, own, &nown) != 0) {
         say("out of memory or too many arguments");

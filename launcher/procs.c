@@ -1,18 +1,20 @@
-/* procs: child processes, ports and probes of the launcher (see procs.h). */
+/* procs: child processes, ports and readiness probes of the launcher (see
+ * procs.h). */
 #include "procs.h"
+
+#include "common/buf.h"
+#include "net/h1_client.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 int sr_proc_start(struct sr_proc *p, char *const argv[], const char *log_path)
@@ -149,54 +151,67 @@ int sr_free_port(int start, const int *taken, size_t n)
     return -1;
 }
 
-static long long now_ms(void)
+/* ---- readiness probes, on the one HTTP/1 client -------------------------- */
+
+struct probe {
+    struct event_base *base;
+    int status; /* 0 until answered */
+};
+
+static void on_head(void *ctx, const struct sr_h1_response *resp)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    struct probe *p = ctx;
+    p->status = resp->status;
+    event_base_loopbreak(p->base); /* the status is all we need */
 }
+
+static void on_body(void *ctx, const char *data, size_t len)
+{
+    (void)ctx;
+    (void)data;
+    (void)len;
+}
+
+static void on_done(void *ctx)
+{
+    struct probe *p = ctx;
+    event_base_loopbreak(p->base);
+}
+
+static void on_error(void *ctx, const char *why, bool local)
+{
+    (void)why;
+    (void)local;
+    struct probe *p = ctx; /* the status stays 0 unless a head came */
+    event_base_loopbreak(p->base);
+}
+
+static const struct sr_h1_client_handler probe_handler = {on_head, on_body, on_done, on_error};
 
 int sr_http_probe(int port, const char *path, long timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
+    struct probe p = {.base = event_base_new()};
+    if (p.base == NULL)
         return 0;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int status = 0;
-    char req[512], resp[256];
-    int n =
-        snprintf(req, sizeof(req),
-                 "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n", path, port);
-    size_t got = 0;
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 && errno != EINPROGRESS)
-        goto out;
-    struct pollfd pw = {.fd = fd, .events = POLLOUT};
-    int soerr = 0;
-    socklen_t slen = sizeof(soerr);
-    if (poll(&pw, 1, (int)(deadline - now_ms())) != 1 ||
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &slen) != 0 || soerr != 0)
-        goto out;
-    if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n)
-        goto out;
-    while (got < sizeof(resp) - 1) {
-        long long left = deadline - now_ms();
-        struct pollfd pr = {.fd = fd, .events = POLLIN};
-        if (left <= 0 || poll(&pr, 1, (int)left) != 1)
-            break;
-        ssize_t r = recv(fd, resp + got, sizeof(resp) - 1 - got, 0);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-        resp[got] = '\0';
-        if (strstr(resp, "\r\n"))
-            break;
+    struct sr_h1_client_options opts = {.limits = {16 * 1024, 64, 64 * 1024}};
+    struct sr_h1_client *c = sr_h1_client_new(p.base, (struct sockaddr *)&a, sizeof(a), &opts);
+    char host[32];
+    snprintf(host, sizeof(host), "127.0.0.1:%d", port);
+    struct sr_buf head;
+    sr_buf_init(&head, 4096);
+    if (c != NULL &&
+        sr_h1_client_format_head(&head, "GET", path, host, "Connection: close\r\n", -1) == 0) {
+        struct sr_h1_client_request req = {head.data, head.len, NULL, 0};
+        if (sr_h1_client_send(c, &req, &probe_handler, &p) == 0) {
+            struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+            event_base_loopexit(p.base, &tv); /* the deadline */
+            event_base_dispatch(p.base);
+        }
     }
-    resp[got] = '\0';
-    if (strncmp(resp, "HTTP/1.", 7) == 0 && got > 12)
-        status = atoi(resp + 9);
-out:
-    close(fd);
-    return status;
+    sr_h1_client_free(c);
+    sr_buf_free(&head);
+    event_base_free(p.base);
+    return p.status;
 }

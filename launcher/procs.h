@@ -1,7 +1,8 @@
 /*
  * procs: the child processes of sglang-launch-server: starting them (own
  * process group, the parent-death signal, output to a log file or a pipe),
- * the tail of a log, free ports, and a blocking HTTP health probe.
+ * the tail of a log, free ports, and a blocking HTTP readiness probe (the
+ * one HTTP/1 client, net/h1_client, on an event base of its own).
  */
 #ifndef SR_LAUNCH_PROCS_H
 #define SR_LAUNCH_PROCS_H
@@ -38,7 +39,8 @@ void sr_proc_tail(const struct sr_proc *p, char *out, size_t max);
  * skipping the n ports in taken; -1 if none below 65536. */
 int sr_free_port(int start, const int *taken, size_t n);
 
-/* GET path on 127.0.0.1:port within timeout_ms: the HTTP status, or 0. */
+/* GET path on 127.0.0.1:port within timeout_ms: the HTTP status (as soon
+ * as the status line and headers are in), or 0. */
 int sr_http_probe(int port, const char *path, long timeout_ms);
 
 #endif
