@@ -9,22 +9,22 @@
 #include "tls.h"
 
 #include "common/alloc.h"
+#include "common/err.h"
 #include "common/log.h"
+
+#include "net/tls_io.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #define DRAIN_LOW_WATERMARK (64 * 1024)
-#define TLS_RECORD_BYTES    (16 * 1024)
 
 static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 #define PREFACE_LEN (sizeof(h2_preface) - 1)
@@ -32,11 +32,9 @@ static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 struct sr_client {
     struct sr_loop *loop;
     struct sr_client *prev, *next; /* the loop's list */
-    evutil_socket_t fd;
-    SSL *ssl;         /* TLS (--tls-cert-path), or NULL */
-    struct sr_h1 *h1; /* the protocol: HTTP/1 until the client speaks HTTP/2 */
-    struct sr_h2 *h2; /* then its session (and h1 is NULL) */
-    bool handshaking; /* TLS: before the first application byte */
+    struct sr_tls_io io;           /* the socket, and TLS (--tls-cert-path) when io.ssl */
+    struct sr_h1 *h1;              /* the protocol: HTTP/1 until the client speaks HTTP/2 */
+    struct sr_h2 *h2;              /* then its session (and h1 is NULL) */
     struct event *read_ev, *write_ev, *timer;
     struct event *resume;   /* deferred work: next pipelined request, or close */
     struct event *flush_ev; /* deferred write of what was queued from outside */
@@ -106,13 +104,7 @@ static void conn_free(struct sr_client *c)
         sr_budget_untrack(c->out);
         evbuffer_free(c->out);
     }
-    if (c->ssl) {
-        if (!c->handshaking && c->closing)
-            SSL_shutdown(c->ssl); /* close_notify, best effort */
-        SSL_free(c->ssl);
-    }
-    if (c->fd >= 0)
-        evutil_closesocket(c->fd);
+    sr_tls_io_close(&c->io, c->closing); /* close_notify when closing on purpose */
     sr_free(c);
 }
 
@@ -184,62 +176,18 @@ static void set_reading(struct sr_client *c, bool on)
     else
         event_del(c->read_ev);
     /* TLS may hold decrypted bytes the socket no longer signals. */
-    if (on && c->ssl && !c->handshaking && SSL_pending(c->ssl) > 0)
+    if (on && sr_tls_io_pending(&c->io))
         event_active(c->read_ev, EV_READ, 1);
 }
 
 /* ---- TLS -------------------------------------------------------------------- */
-
-/* Writes queued output through TLS, a record at a time. 1 written all or
- * blocked (try later), -1 the connection failed. */
-static int tls_write(struct sr_client *c)
-{
-    while (evbuffer_get_length(c->out) > 0) {
-        size_t len = evbuffer_get_length(c->out);
-        if (len > TLS_RECORD_BYTES)
-            len = TLS_RECORD_BYTES;
-        unsigned char *data = evbuffer_pullup(c->out, (ssize_t)len);
-        if (data == NULL)
-            return -1;
-        ERR_clear_error();
-        int n = SSL_write(c->ssl, data, (int)len);
-        if (n > 0) {
-            evbuffer_drain(c->out, (size_t)n);
-            c->wrote = true;
-            continue;
-        }
-        int e = SSL_get_error(c->ssl, n);
-        return e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? 1 : -1;
-    }
-    return 1;
-}
-
-/* Bytes read, 0 at the end of the stream or on an error, -1 when nothing
- * is available now. */
-static ssize_t read_some(struct sr_client *c, char *dst, size_t room)
-{
-    if (c->ssl == NULL) {
-        ssize_t n = read(c->fd, dst, room);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-            return -1;
-        return n < 0 ? 0 : n;
-    }
-    ERR_clear_error();
-    int n = SSL_read(c->ssl, dst, (int)(room > INT32_MAX ? INT32_MAX : room));
-    if (n > 0)
-        return n;
-    int e = SSL_get_error(c->ssl, n);
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-        return -1;
-    return 0;
-}
 
 /* A client speaking plain HTTP to the TLS port (its first byte is not a
  * TLS handshake record): a readable answer, as nginx gives, then close. */
 static bool refused_plain_http(struct sr_client *c)
 {
     unsigned char first;
-    if (SSL_in_before(c->ssl) && recv(c->fd, &first, 1, MSG_PEEK) == 1 && first != 0x16) {
+    if (SSL_in_before(c->io.ssl) && recv(c->io.fd, &first, 1, MSG_PEEK) == 1 && first != 0x16) {
         static const char body[] =
             "{\"error\":{\"message\":\"plain HTTP sent to the HTTPS port\",\"type\":"
             "\"invalid_request_error\",\"param\":null,\"code\":400}}";
@@ -248,7 +196,7 @@ static bool refused_plain_http(struct sr_client *c)
                          "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
                          "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
                          sizeof(body) - 1, body);
-        if (send(c->fd, resp, (size_t)n, MSG_NOSIGNAL) < 0)
+        if (send(c->io.fd, resp, (size_t)n, MSG_NOSIGNAL) < 0)
             sr_log_debug("plain HTTP on the TLS port: %s", strerror(errno));
         return true;
     }
@@ -261,28 +209,19 @@ static bool refused_plain_http(struct sr_client *c)
  * interest until it drains). Ends with the close when one is due. */
 static void flush(struct sr_client *c)
 {
-    if (c->handshaking)
+    if (c->io.handshaking)
         return; /* nothing can be written before the handshake */
     for (int round = 0; round < 16; round++) {
         if (c->h2)
             sr_h2_send(c->h2); /* fills the output up to its high watermark */
         size_t before = evbuffer_get_length(c->out);
-        if (c->ssl && tls_write(c) < 0) {
+        ssize_t n = sr_tls_io_write(&c->io, c->out);
+        if (n < 0) {
             evbuffer_drain(c->out, evbuffer_get_length(c->out)); /* the client is gone */
             schedule_close(c);
             return;
         }
-        while (!c->ssl && evbuffer_get_length(c->out) > 0) {
-            int n = evbuffer_write(c->out, c->fd);
-            c->wrote |= n > 0;
-            if (n < 0) {
-                if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-                    break;
-                evbuffer_drain(c->out, evbuffer_get_length(c->out)); /* the client is gone */
-                schedule_close(c);
-                return;
-            }
-        }
+        c->wrote |= n > 0;
         /* HTTP/2 may have more to send once the output had room. */
         if (!c->h2 || before == 0 || evbuffer_get_length(c->out) > 0)
             break;
@@ -419,15 +358,13 @@ static void handshake(struct sr_client *c)
         conn_free(c);
         return;
     }
-    ERR_clear_error();
-    int rc = SSL_do_handshake(c->ssl);
-    if (rc == 1) {
-        c->handshaking = false;
+    int rc = sr_tls_io_handshake(&c->io);
+    if (rc == SR_TLS_IO_NONE) {
         event_del(c->write_ev);
         set_timer(c, c->loop->router->cfg->keepalive_timeout_secs);
         const unsigned char *proto = NULL;
         unsigned int plen = 0;
-        SSL_get0_alpn_selected(c->ssl, &proto, &plen);
+        SSL_get0_alpn_selected(c->io.ssl, &proto, &plen);
         if (plen == 2 && memcmp(proto, "h2", 2) == 0 && !start_h2(c))
             return;
         if (c->h2)
@@ -435,18 +372,16 @@ static void handshake(struct sr_client *c)
         event_active(c->read_ev, EV_READ, 1); /* data may have come with it */
         return;
     }
-    int e = SSL_get_error(c->ssl, rc);
-    if (e == SSL_ERROR_WANT_READ) {
+    if (rc == SR_TLS_IO_READ) {
         event_del(c->write_ev);
         return;
     }
-    if (e == SSL_ERROR_WANT_WRITE) {
+    if (rc == SR_TLS_IO_WRITE) {
         event_add(c->write_ev, NULL);
         return;
     }
-    unsigned long err = ERR_peek_last_error();
     sr_log_debug("TLS handshake failed: %s",
-                 err ? ERR_reason_error_string(err) : "the client closed the connection");
+                 c->io.why[0] ? c->io.why : "the client closed the connection");
     conn_free(c);
 }
 
@@ -455,7 +390,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct sr_client *c = arg;
-    if (c->handshaking) {
+    if (c->io.handshaking) {
         handshake(c);
         return;
     }
@@ -472,15 +407,15 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
             return;
         }
     }
-    ssize_t n = read_some(c, dst + (c->h1 ? c->npreface : 0), room);
-    if (n == 0) {
+    ssize_t n = sr_tls_io_read(&c->io, dst + (c->h1 ? c->npreface : 0), room);
+    if (n < 0) {
         conn_free(c); /* closed or reset: requests in flight are cancelled */
         return;
     }
-    if (n < 0)
+    if (n == 0)
         return;
     /* TLS may hold decrypted bytes the socket no longer signals. */
-    if (c->ssl && SSL_pending(c->ssl) > 0)
+    if (sr_tls_io_pending(&c->io))
         event_active(c->read_ev, EV_READ, 1);
     if (c->h2) {
         h2_input(c, dst, (size_t)n);
@@ -488,7 +423,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     }
     size_t len = (size_t)n + c->npreface;
     c->npreface = 0;
-    if (c->ssl == NULL && sr_h1_idle(c->h1) && sniff_preface(c, dst, len))
+    if (c->io.ssl == NULL && sr_h1_idle(c->h1) && sniff_preface(c, dst, len))
         return;
     h1_input(c, dst, len);
 }
@@ -498,7 +433,7 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct sr_client *c = arg;
-    if (c->handshaking)
+    if (c->io.handshaking)
         handshake(c);
     else
         flush(c);
@@ -555,7 +490,7 @@ void sr_client_accept(struct sr_loop *l, int fd, const struct sockaddr *addr)
         return;
     }
     c->loop = l;
-    c->fd = fd;
+    sr_tls_io_init(&c->io, fd, NULL); /* cleartext until TLS is set up below */
     c->loopback = is_loopback(addr);
     c->out = evbuffer_new();
     struct sr_h1_io io = {io_queued, io_resume, io_set_timer, io_closing, c};
@@ -577,19 +512,21 @@ void sr_client_accept(struct sr_loop *l, int fd, const struct sockaddr *addr)
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (l->router->tls) {
-        c->ssl = sr_tls_accept(l->router->tls);
-        if (c->ssl == NULL || SSL_set_fd(c->ssl, fd) != 1) {
+        SSL *ssl = sr_tls_accept(l->router->tls);
+        if (ssl)
+            SSL_set_accept_state(ssl);
+        if (ssl == NULL || sr_tls_io_init(&c->io, fd, ssl) != 0) {
+            SSL_free(ssl);
+            sr_tls_io_init(&c->io, fd, NULL); /* conn_free closes fd */
             sr_log_warn("out of memory accepting a TLS connection");
             conn_free(c);
             return;
         }
-        SSL_set_accept_state(c->ssl);
-        c->handshaking = true;
     }
     set_reading(c, true);
     /* A TLS client has the header timeout for its handshake: one that never
      * sends a ClientHello is not an idle keep-alive connection. */
-    set_timer(c, c->ssl ? cfg->client_header_timeout_secs : cfg->keepalive_timeout_secs);
+    set_timer(c, c->io.ssl ? cfg->client_header_timeout_secs : cfg->keepalive_timeout_secs);
     if (l->draining)
         sr_client_drain(c);
 }

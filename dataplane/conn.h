@@ -1,7 +1,8 @@
 /*
  * conn: one client connection, from accept to close, on the loop that
- * accepted it: the socket, TLS (non-blocking handshake, records written
- * 16 KiB at a time, plain HTTP on the TLS port answered 400), timeouts,
+ * accepted it: the socket and TLS on net/tls_io (non-blocking handshake,
+ * records written 16 KiB at a time; plain HTTP on the TLS port answered
+ * 400), timeouts,
  * writes coalesced once per event (writev), backpressure. The bytes it
  * reads go to the connection's protocol: HTTP/1 (h1.h) by default, HTTP/2
  * (h2.h) when the client says so (ALPN h2, or the cleartext preface).
