@@ -8,7 +8,7 @@
  * one writer each), and the sum over loops is the router's use.
  *
  * The proxy pauses a worker's socket when its client's output is full
- * (sr_conn_output_full): over sr_budget_response_mark() bytes for the
+ * (sr_reply_output_full): over sr_budget_response_mark() bytes for the
  * response (1 MiB; 64 KiB once the router is over
  * --response-buffer-budget-bytes, so those holding the most stop first),
  * and for HTTP/2 also over SR_BUDGET_CONN_FACTOR marks for the connection

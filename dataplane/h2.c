@@ -2,15 +2,18 @@
 #include "h2.h"
 
 #include "budget.h"
-#include "conn.h"
 #include "h2_meter.h"
-#include "net/h1_parser.h"
-#include "net/h2_session.h"
 #include "loop.h"
 #include "pipeline.h"
+#include "request.h"
+#include "response.h"
 
 #include "common/alloc.h"
+#include "common/buf.h"
+#include "common/err.h"
 #include "common/log.h"
+
+#include "net/h2_session.h"
 
 #include <ctype.h>
 #include <event2/buffer.h>
@@ -30,20 +33,18 @@ struct field {
 };
 
 struct h2_stream {
-    struct sr_conn base; /* must stay first: the ops get &base */
+    struct sr_reply base; /* must stay first: the ops get &base */
     struct sr_h2 *h2;
     int32_t id;
     struct h2_stream *prev, *next;
     /* request */
-    char *arena; /* header names and values, NUL-separated */
-    size_t arena_len, arena_cap;
+    struct sr_buf arena; /* header names and values, NUL-separated */
     struct field fields[MAX_REQUEST_FIELDS];
     size_t nfields;
     long method, path, authority; /* arena offsets; -1 when absent */
     size_t method_len, path_len, authority_len;
     struct sr_http_header headers[MAX_REQUEST_FIELDS + 1];
-    char *body;
-    size_t body_len, body_cap;
+    struct sr_buf body; /* up to --max-payload-size */
     bool dispatched;    /* the pipeline has it */
     bool remote_closed; /* the client's END_STREAM */
     /* response */
@@ -67,7 +68,7 @@ struct sr_h2 {
     bool over_cap;            /* buffered went past the connection's cap: a sweep resumes streams */
 };
 
-static const struct sr_conn_ops stream_ops;
+static const struct sr_reply_ops stream_ops;
 
 static void wake(struct sr_h2 *h)
 {
@@ -84,11 +85,7 @@ static struct h2_stream *stream_of(struct sr_h2 *h, int32_t id)
 static void stream_free(struct h2_stream *st)
 {
     struct sr_h2 *h = st->h2;
-    if (st->base.exchange && st->base.gone) { /* reset, or the connection went */
-        void *ex = st->base.exchange;
-        st->base.exchange = NULL;
-        st->base.gone(ex);
-    }
+    sr_reply_client_gone(&st->base); /* reset, or the connection went */
     if (st->prev)
         st->prev->next = st->next;
     else
@@ -100,27 +97,20 @@ static void stream_free(struct h2_stream *st)
         sr_budget_untrack(st->out); /* its bytes leave the loop's and the session's counts */
         evbuffer_free(st->out);
     }
-    sr_free(st->arena);
-    sr_free(st->body);
+    sr_buf_free(&st->arena);
+    sr_buf_free(&st->body);
     sr_free(st);
 }
 
+/* Appends data and a NUL; its offset, or -1 (out of memory, or past the
+ * header list's limit). */
 static long arena_add(struct h2_stream *st, const uint8_t *data, size_t len)
 {
-    if (st->arena_len + len + 1 > st->arena_cap) {
-        size_t cap = st->arena_cap ? st->arena_cap : 1024;
-        while (cap < st->arena_len + len + 1)
-            cap *= 2;
-        char *arena = sr_realloc(st->arena, cap);
-        if (arena == NULL)
-            return -1;
-        st->arena = arena;
-        st->arena_cap = cap;
-    }
-    long at = (long)st->arena_len;
-    memcpy(st->arena + st->arena_len, data, len);
-    st->arena[st->arena_len + len] = '\0';
-    st->arena_len += len + 1;
+    long at = (long)st->arena.len;
+    if (sr_buf_reserve(&st->arena, len + 1) != 0)
+        return -1;
+    sr_buf_append(&st->arena, data, len);
+    sr_buf_append(&st->arena, "", 1);
     return at;
 }
 
@@ -237,7 +227,7 @@ static void submit(struct h2_stream *st, int status, const char *content_type, c
     wake(st->h2);
 }
 
-static void stream_respond(struct sr_conn *c, int status, const char *content_type,
+static void stream_respond(struct sr_reply *c, int status, const char *content_type,
                            const char *body, size_t len, const char *extra_headers)
 {
     struct h2_stream *st = (struct h2_stream *)c;
@@ -249,7 +239,7 @@ static void stream_respond(struct sr_conn *c, int status, const char *content_ty
            (long long)len);
 }
 
-static void stream_begin(struct sr_conn *c, int status, const char *head_lines, size_t head_len,
+static void stream_begin(struct sr_reply *c, int status, const char *head_lines, size_t head_len,
                          long long content_length)
 {
     struct h2_stream *st = (struct h2_stream *)c;
@@ -257,7 +247,7 @@ static void stream_begin(struct sr_conn *c, int status, const char *head_lines, 
         submit(st, status, NULL, head_lines, head_len, content_length);
 }
 
-static void stream_body(struct sr_conn *c, const char *data, size_t len)
+static void stream_body(struct sr_reply *c, const char *data, size_t len)
 {
     struct h2_stream *st = (struct h2_stream *)c;
     evbuffer_add(st->out, data, len);
@@ -265,7 +255,7 @@ static void stream_body(struct sr_conn *c, const char *data, size_t len)
     wake(st->h2);
 }
 
-static void stream_end(struct sr_conn *c)
+static void stream_end(struct sr_reply *c)
 {
     struct h2_stream *st = (struct h2_stream *)c;
     st->eof = true;
@@ -273,7 +263,7 @@ static void stream_end(struct sr_conn *c)
     wake(st->h2);
 }
 
-static void stream_abort(struct sr_conn *c)
+static void stream_abort(struct sr_reply *c)
 {
     struct h2_stream *st = (struct h2_stream *)c;
     nghttp2_submit_rst_stream(st->h2->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
@@ -283,7 +273,7 @@ static void stream_abort(struct sr_conn *c)
 /* Full: the stream's own data past mark, or the connection's past
  * SR_BUDGET_CONN_FACTOR marks (then streams resume together once it is
  * back under the cap; budget.h). */
-static bool stream_full(const struct sr_conn *c, size_t mark)
+static bool stream_full(const struct sr_reply *c, size_t mark)
 {
     const struct h2_stream *st = (const struct h2_stream *)c;
     if (evbuffer_get_length(st->out) > mark)
@@ -295,7 +285,7 @@ static bool stream_full(const struct sr_conn *c, size_t mark)
     return false;
 }
 
-static const struct sr_conn_ops stream_ops = {
+static const struct sr_reply_ops stream_ops = {
     .respond = stream_respond,
     .response_begin = stream_begin,
     .response_body = stream_body,
@@ -309,30 +299,30 @@ static void dispatch(struct h2_stream *st)
 {
     st->dispatched = true;
     if (st->method < 0 || st->path < 0) {
-        sr_pipeline_error(&st->base, 400, "malformed HTTP/2 request: :method and :path needed");
+        sr_response_error(&st->base, 400, "malformed HTTP/2 request: :method and :path needed");
         return;
     }
-    const char *path = st->arena + st->path;
+    const char *path = st->arena.data + st->path;
     const char *q = memchr(path, '?', st->path_len);
     size_t n = 0;
     if (st->authority >= 0) /* for code that asks for Host */
         st->headers[n++] =
-            (struct sr_http_header){"host", 4, st->arena + st->authority, st->authority_len};
+            (struct sr_http_header){"host", 4, st->arena.data + st->authority, st->authority_len};
     for (size_t i = 0; i < st->nfields; i++) {
         const struct field *f = &st->fields[i];
-        st->headers[n++] = (struct sr_http_header){st->arena + f->name, f->name_len,
-                                                   st->arena + f->value, f->value_len};
+        st->headers[n++] = (struct sr_http_header){st->arena.data + f->name, f->name_len,
+                                                   st->arena.data + f->value, f->value_len};
     }
     struct sr_request req = {
-        .method = st->arena + st->method,
+        .method = st->arena.data + st->method,
         .path = path,
         .path_len = q ? (size_t)(q - path) : st->path_len,
         .query = q ? q + 1 : NULL,
         .query_len = q ? st->path_len - (size_t)(q - path) - 1 : 0,
         .headers = st->headers,
         .nheaders = n,
-        .body = st->body ? st->body : "",
-        .body_len = st->body_len,
+        .body = st->body.data ? st->body.data : "",
+        .body_len = st->body.len,
         .version_minor = 1,
         .client_loopback = st->h2->loopback,
     };
@@ -357,6 +347,10 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     }
     st->base.ops = &stream_ops;
     st->base.loop = h->loop;
+    /* The header list's limit is checked in on_header; the arena holds
+     * the pseudo-headers too. */
+    sr_buf_init(&st->arena, (size_t)h->loop->router->cfg->max_header_size);
+    sr_buf_init(&st->body, (size_t)h->loop->router->cfg->max_payload_size);
     st->h2 = h;
     st->id = frame->hd.stream_id;
     st->method = st->path = st->authority = -1;
@@ -379,7 +373,7 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
     struct h2_stream *st = stream_of(h, frame->hd.stream_id);
     if (st == NULL || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0; /* trailers: dropped, as over HTTP/1 */
-    if (st->arena_len + namelen + valuelen + 2 > (size_t)h->loop->router->cfg->max_header_size)
+    if (st->arena.len + namelen + valuelen + 2 > (size_t)h->loop->router->cfg->max_header_size)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     if (name[0] == ':') {
         long at = arena_add(st, value, valuelen);
@@ -416,25 +410,13 @@ static int on_data(nghttp2_session *session, uint8_t flags, int32_t id, const ui
     struct h2_stream *st = stream_of(h, id);
     if (st == NULL || st->dispatched)
         return 0;
-    size_t limit = (size_t)h->loop->router->cfg->max_payload_size;
-    if (st->body_len + len > limit) {
+    int rc = sr_buf_append(&st->body, data, len);
+    if (rc == SR_ERR_TOO_LARGE) {
         st->dispatched = true; /* answered now; the rest of the body is ignored */
-        sr_pipeline_error(&st->base, 413, "request body too large (--max-payload-size)");
+        sr_response_error(&st->base, 413, "request body too large (--max-payload-size)");
         return 0;
     }
-    if (st->body_len + len > st->body_cap) {
-        size_t cap = st->body_cap ? st->body_cap : 4096;
-        while (cap < st->body_len + len)
-            cap *= 2;
-        char *body = sr_realloc(st->body, cap);
-        if (body == NULL)
-            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-        st->body = body;
-        st->body_cap = cap;
-    }
-    memcpy(st->body + st->body_len, data, len);
-    st->body_len += len;
-    return 0;
+    return rc == 0 ? 0 : NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 }
 
 static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)

@@ -1,6 +1,6 @@
 /*
  * h2: the HTTP/2 server side of one client connection (nghttp2), behind
- * the same request-level interface as HTTP/1 (struct sr_conn in conn.h):
+ * the same request-level interface as HTTP/1 (struct sr_reply in request.h):
  * every stream becomes a struct sr_request handed to the one pipeline, and
  * answers through the same ops, so routing, accounting and errors exist
  * once. Workers are still reached over the HTTP/1.1 upstream pools.
@@ -9,7 +9,7 @@
  * reads (after TLS) and writes what it queues into the connection's output
  * buffer. Flow control: a stream's response waits in its own buffer until
  * the client's window takes it; the proxy sees that buffer through
- * sr_conn_output_full() and pauses the worker's socket, so a slow
+ * sr_reply_output_full() and pauses the worker's socket, so a slow
  * reader slows only its own stream, until the connection as a whole holds
  * SR_BUDGET_CONN_FACTOR marks (budget.h): then every stream that receives
  * pauses, and all resume together once it is back under the cap. A stream reset by the client

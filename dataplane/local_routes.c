@@ -3,7 +3,7 @@
 
 #include "fanout.h"
 #include "loop.h"
-#include "pipeline.h"
+#include "response.h"
 
 #include "common/alloc.h"
 #include "common/err.h"
@@ -13,42 +13,42 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void respond_json(struct sr_conn *c, int status, json_t *body)
+static void respond_json(struct sr_reply *c, int status, json_t *body)
 {
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (text == NULL) {
-        sr_pipeline_error(c, 500, "out of memory");
+        sr_response_error(c, 500, "out of memory");
         return;
     }
-    sr_conn_respond(c, status, "application/json", text, strlen(text), NULL);
+    sr_reply_respond(c, status, "application/json", text, strlen(text), NULL);
     free(text);
 }
 
-void sr_local_health(struct sr_conn *c, const struct sr_request *req)
+static void local_health(struct sr_reply *c, const struct sr_request *req)
 {
     (void)req;
-    sr_conn_respond(c, 200, "text/plain", "OK", 2, NULL);
+    sr_reply_respond(c, 200, "text/plain", "OK", 2, NULL);
 }
 
-void sr_local_readiness(struct sr_conn *c, const struct sr_request *req)
+static void local_readiness(struct sr_reply *c, const struct sr_request *req)
 {
     (void)req;
-    struct sr_worker_set *set = sr_loop_workers(sr_conn_loop(c));
+    struct sr_worker_set *set = sr_loop_workers(sr_reply_loop(c));
     size_t healthy = 0;
     for (size_t i = 0; i < set->count; i++)
         healthy += sr_worker_routable(set->workers[i]);
-    bool ready = healthy > 0 && !atomic_load(&sr_conn_loop(c)->router->draining);
+    bool ready = healthy > 0 && !atomic_load(&sr_reply_loop(c)->router->draining);
     respond_json(c, ready ? 200 : 503,
                  json_pack("{s:s, s:I, s:I}", "status", ready ? "ready" : "not ready",
                            "healthy_workers", (json_int_t)healthy, "total_workers",
                            (json_int_t)set->count));
 }
 
-void sr_local_list_workers(struct sr_conn *c, const struct sr_request *req)
+static void local_list_workers(struct sr_reply *c, const struct sr_request *req)
 {
     (void)req;
-    struct sr_loop *l = sr_conn_loop(c);
+    struct sr_loop *l = sr_reply_loop(c);
     struct sr_worker_set *set = sr_loop_workers(l);
     json_t *urls = json_array(), *workers = json_array();
     uint64_t now_ms = sr_breaker_now_ms();
@@ -107,12 +107,12 @@ static bool query_url(const struct sr_request *req, char *out, size_t cap)
     return false;
 }
 
-static void change_workers(struct sr_conn *c, const struct sr_request *req, bool add)
+static void change_workers(struct sr_reply *c, const struct sr_request *req, bool add)
 {
-    struct sr_router *r = sr_conn_loop(c)->router;
+    struct sr_router *r = sr_reply_loop(c)->router;
     char url[2048];
     if (!query_url(req, url, sizeof(url))) {
-        sr_pipeline_error(c, 400,
+        sr_response_error(c, 400,
                           "expected ?url=http://host:port (percent-encoded, no control bytes, at "
                           "most 2047 bytes)");
         return;
@@ -128,7 +128,7 @@ static void change_workers(struct sr_conn *c, const struct sr_request *req, bool
                      : rc == SR_ERR_EXISTS  ? 409
                      : rc == SR_ERR_NOMEM   ? 500
                                             : 400;
-        sr_pipeline_error(c, status, msg);
+        sr_response_error(c, status, msg);
         return;
     }
     char msg[2300];
@@ -139,12 +139,12 @@ static void change_workers(struct sr_conn *c, const struct sr_request *req, bool
     respond_json(c, 200, json_pack("{s:s, s:s, s:s}", "status", "ok", "url", url, "message", msg));
 }
 
-void sr_local_add_worker(struct sr_conn *c, const struct sr_request *req)
+static void local_add_worker(struct sr_reply *c, const struct sr_request *req)
 {
     change_workers(c, req, true);
 }
 
-void sr_local_remove_worker(struct sr_conn *c, const struct sr_request *req)
+static void local_remove_worker(struct sr_reply *c, const struct sr_request *req)
 {
     change_workers(c, req, false);
 }
@@ -152,7 +152,7 @@ void sr_local_remove_worker(struct sr_conn *c, const struct sr_request *req)
 /* ---- fan-out: one request to every worker, one aggregated answer ------- */
 
 struct fanout_reply {
-    struct sr_conn *conn;
+    struct sr_reply *reply;
     struct sr_fanout *fan;
     bool loads; /* /get_loads, else /flush_cache */
 };
@@ -181,7 +181,7 @@ static json_int_t load_of(const json_t *reply)
 static void fanout_answer(void *arg, const struct sr_fanout_result *results, size_t n)
 {
     struct fanout_reply *f = arg;
-    struct sr_settings *settings = sr_conn_loop(f->conn)->router->settings;
+    struct sr_settings *settings = sr_reply_loop(f->reply)->router->settings;
     json_t *list = json_array();
     size_t ok = 0;
     for (size_t i = 0; i < n; i++) {
@@ -203,8 +203,8 @@ static void fanout_answer(void *arg, const struct sr_fanout_result *results, siz
         json_array_append_new(list, o);
     }
     int status = ok == n ? 200 : f->loads ? 200 : 502;
-    sr_conn_detach(f->conn);
-    respond_json(f->conn, status,
+    sr_reply_detach(f->reply);
+    respond_json(f->reply, status,
                  json_pack("{s:s, s:o}", "status", ok == n ? "ok" : "partial", "workers", list));
     sr_free(f);
 }
@@ -216,34 +216,65 @@ static void fanout_gone(void *arg)
     sr_free(f);
 }
 
-static void fanout(struct sr_conn *c, bool loads)
+static void fanout(struct sr_reply *c, bool loads)
 {
-    struct sr_loop *l = sr_conn_loop(c);
+    struct sr_loop *l = sr_reply_loop(c);
     struct fanout_reply *f = sr_calloc(1, sizeof(*f));
     if (f == NULL) {
-        sr_pipeline_error(c, 500, "out of memory");
+        sr_response_error(c, 500, "out of memory");
         return;
     }
-    f->conn = c;
+    f->reply = c;
     f->loads = loads;
     f->fan = sr_fanout_start(l->router, l->base, sr_loop_workers(l), loads ? "GET" : "POST",
                              loads ? "/get_load" : "/flush_cache", fanout_answer, f);
     if (f->fan == NULL) {
         sr_free(f);
-        sr_pipeline_error(c, 500, "out of memory");
+        sr_response_error(c, 500, "out of memory");
         return;
     }
-    sr_conn_attach(c, f, fanout_gone);
+    sr_reply_attach(c, f, fanout_gone);
 }
 
-void sr_local_get_loads(struct sr_conn *c, const struct sr_request *req)
+static void local_get_loads(struct sr_reply *c, const struct sr_request *req)
 {
     (void)req;
     fanout(c, true);
 }
 
-void sr_local_flush_cache(struct sr_conn *c, const struct sr_request *req)
+static void local_flush_cache(struct sr_reply *c, const struct sr_request *req)
 {
     (void)req;
     fanout(c, false);
+}
+
+void sr_local_route_handle(enum sr_local_route which, struct sr_reply *c,
+                           const struct sr_request *req)
+{
+    switch (which) {
+    case SR_LOCAL_HEALTH:
+        local_health(c, req);
+        return;
+    case SR_LOCAL_READINESS:
+        local_readiness(c, req);
+        return;
+    case SR_LOCAL_GET_LOADS:
+        local_get_loads(c, req);
+        return;
+    case SR_LOCAL_FLUSH_CACHE:
+        local_flush_cache(c, req);
+        return;
+    case SR_LOCAL_LIST_WORKERS:
+        local_list_workers(c, req);
+        return;
+    case SR_LOCAL_ADD_WORKER:
+        local_add_worker(c, req);
+        return;
+    case SR_LOCAL_REMOVE_WORKER:
+        local_remove_worker(c, req);
+        return;
+    case SR_LOCAL_NONE:
+        break;
+    }
+    sr_response_error(c, 404, "no such route");
 }

@@ -2,12 +2,10 @@
 #include "loop.h"
 
 #include "accept_guard.h"
-#include "budget.h"
-#include "conn.h"
-#include "pipeline.h"
-#include "upstream.h"
 
 #include "common/alloc.h"
+#include "common/buf.h"
+#include "common/err.h"
 #include "common/log.h"
 
 #include <event2/listener.h>
@@ -16,6 +14,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+
+/* Sockets waiting for one loop: past this, loop 0 keeps them. */
+#define HANDOFF_MAX (1024 * 1024)
 
 const int sr_status_slots[SR_STATUS_SLOTS] = {
     200, 400, 401, 403, 404, 405, 408, 413, 422, 429, 431, 499, 500, 502, 503, 504, 201, 0,
@@ -27,6 +28,12 @@ int sr_status_slot(int status)
         if (sr_status_slots[i] == status)
             return i;
     return SR_STATUS_SLOTS - 1;
+}
+
+void sr_loop_count(struct sr_loop *l, const struct sr_route *route, int status)
+{
+    if (route)
+        sr_counter_add(&l->metrics.requests[sr_route_index(route)][sr_status_slot(status)], 1);
 }
 
 struct sr_worker_set *sr_loop_workers(struct sr_loop *l)
@@ -94,15 +101,10 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struc
     if (target != self) {
         pthread_mutex_lock(&target->handoff_lock);
         bool queued = false;
-        if (target->nhandoff == target->handoff_cap) {
-            size_t cap = target->handoff_cap ? target->handoff_cap * 2 : 64;
-            struct sr_handoff *h = sr_realloc(target->handoff, cap * sizeof(*h));
-            if (h != NULL) {
-                target->handoff = h;
-                target->handoff_cap = cap;
-            }
-        }
-        if (target->nhandoff < target->handoff_cap) {
+        void *items = target->handoff;
+        if (sr_grow(&items, &target->handoff_cap, target->nhandoff + 1, sizeof(*target->handoff),
+                    64, HANDOFF_MAX) == 0) {
+            target->handoff = items;
             struct sr_handoff *h = &target->handoff[target->nhandoff++];
             h->fd = fd;
             memset(&h->addr, 0, sizeof(h->addr));
@@ -117,7 +119,7 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struc
             return;
         }
     }
-    sr_client_accept(self, fd, addr); /* ours, or the hand-off ran out of memory */
+    self->hooks->accept(self, fd, addr); /* ours, or the hand-off ran out of memory */
 }
 
 /* Takes the sockets loop 0 handed over. */
@@ -133,7 +135,7 @@ static void on_handoff(evutil_socket_t unused, short what, void *arg)
     l->nhandoff = l->handoff_cap = 0;
     pthread_mutex_unlock(&l->handoff_lock);
     for (size_t i = 0; i < n; i++) {
-        sr_client_accept(l, batch[i].fd, (struct sockaddr *)&batch[i].addr);
+        l->hooks->accept(l, batch[i].fd, (struct sockaddr *)&batch[i].addr);
         atomic_fetch_sub_explicit(&l->handoff_pending, 1, memory_order_relaxed);
     }
     sr_free(batch);
@@ -153,9 +155,7 @@ static void start_drain(struct sr_loop *l)
     if (l->listener)
         evconnlistener_disable(l->listener);
     sr_accept_guard_stop(&l->accept_guard);
-    sr_pipeline_flush_queue(l, 503, "the router is shutting down");
-    for (struct sr_client *c = l->conns; c; c = sr_client_next(c))
-        sr_client_drain(c);
+    l->hooks->drain(l);
 }
 
 static void on_wake(evutil_socket_t fd, short what, void *arg)
@@ -165,20 +165,20 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     struct sr_loop *l = arg;
     if (atomic_load(&l->router->draining))
         start_drain(l);
-    sr_pipeline_run_queue(l);
+    l->hooks->wake(l);
 }
 
-/* Every 50 ms: while draining, stop once every connection is closed;
- * every second, over the response buffer budget, close stalled clients. */
+/* Every 50 ms: while draining, stop once nothing is left; the hooks'
+ * periodic work. */
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     struct sr_loop *l = arg;
-    if (l->draining && l->conns == NULL)
+    if (l->draining && l->hooks->finished(l))
         event_base_loopexit(l->base, NULL);
-    if (++l->ticks % 20 == 0 && sr_budget_exceeded(l->router))
-        sr_client_reap_stalled(l);
+    ++l->ticks;
+    l->hooks->tick(l);
 }
 
 /* --pin-threads: loop i runs on the i-th CPU the process may use. */
@@ -213,18 +213,18 @@ static void *run(void *arg)
     if (tick)
         event_free(tick);
     /* Past the grace period, or drained: whatever is left is closed. */
-    while (l->conns)
-        sr_client_close_now(l->conns);
-    sr_pipeline_flush_queue(l, 503, "the router is shutting down");
+    l->hooks->stopped(l);
     return NULL;
 }
 
-struct sr_loop *sr_loop_new(struct sr_router *r, size_t index, evutil_socket_t listen_fd)
+struct sr_loop *sr_loop_new(struct sr_router *r, size_t index, evutil_socket_t listen_fd,
+                            const struct sr_loop_hooks *hooks)
 {
     struct sr_loop *l = sr_calloc(1, sizeof(*l));
     if (l == NULL)
         return NULL;
     l->router = r;
+    l->hooks = hooks;
     l->index = index;
     l->listen_fd = listen_fd;
     sr_rng_seed_auto(&l->rng);
@@ -237,12 +237,15 @@ struct sr_loop *sr_loop_new(struct sr_router *r, size_t index, evutil_socket_t l
     if (l->base == NULL)
         goto fail;
     pthread_mutex_init(&l->handoff_lock, NULL);
-    l->pool = sr_pool_new(l);
     l->wake = event_new(l->base, -1, 0, on_wake, l);
     l->handoff_ev = event_new(l->base, -1, 0, on_handoff, l);
     l->accept_guard = (struct sr_accept_guard){.name = "client port", .pauses = &r->accept_pauses};
-    if (l->pool == NULL || l->wake == NULL || l->handoff_ev == NULL)
+    if (l->wake == NULL || l->handoff_ev == NULL)
         goto fail;
+    if (hooks->init(l) != 0) {
+        l->hooks = NULL; /* nothing of theirs to undo */
+        goto fail;
+    }
     if (listen_fd >= 0) {
         /* Backlog 0: libevent leaves the socket's own (main.c listens with
          * 4096; -1 would have libevent listen again with 128). */
@@ -263,13 +266,12 @@ void sr_loop_free(struct sr_loop *l)
 {
     if (l == NULL)
         return;
-    while (l->conns)
-        sr_client_close_now(l->conns);
+    if (l->hooks)
+        l->hooks->fini(l);
     if (l->listener)
         evconnlistener_free(l->listener);
     else if (l->listen_fd >= 0)
         evutil_closesocket(l->listen_fd);
-    sr_pool_free(l->pool);
     if (l->wake)
         event_free(l->wake);
     if (l->handoff_ev)
@@ -298,4 +300,11 @@ void sr_loop_join(struct sr_loop *l)
 void sr_loop_wake(struct sr_loop *l)
 {
     event_active(l->wake, EV_TIMEOUT, 1);
+}
+
+void sr_loop_drain_all(struct sr_router *r)
+{
+    atomic_store(&r->draining, true);
+    for (size_t i = 0; i < r->nloops; i++)
+        sr_loop_wake(r->loops[i]);
 }

@@ -5,6 +5,10 @@
  * touched by another thread, except the wake event (drain, queue), the
  * hand-off queue and the metric shard's relaxed atomics (read by scrapes).
  *
+ * The loop knows nothing of the modules built on it: what it does with an
+ * accepted socket, a wake-up, a tick or its end comes from the hooks it is
+ * created with (serve.h gives the router's).
+ *
  * Connections are spread exactly: loop 0 accepts every connection and hands
  * it to the loop with the fewest (a mutex-protected queue plus event_active
  * on the receiving loop). SO_REUSEPORT's hashing split 64 benchmark
@@ -45,9 +49,32 @@ struct sr_loop_metrics {
 struct sr_pool;
 struct sr_client;
 struct sr_waiter;
+struct sr_loop;
+
+/* What the modules above a loop do at its turns, on its thread. */
+struct sr_loop_hooks {
+    /* After the loop is set up / before it is freed: what they keep per
+     * loop (init: 0, or -1 when out of memory). */
+    int (*init)(struct sr_loop *l);
+    void (*fini)(struct sr_loop *l);
+    /* A new client socket (owned by the callee from now on). */
+    void (*accept)(struct sr_loop *l, int fd, const struct sockaddr *addr);
+    /* The router drains: finish what is in flight (once per loop). */
+    void (*drain)(struct sr_loop *l);
+    /* Woken (sr_loop_wake): e.g. a concurrency slot was freed. */
+    void (*wake)(struct sr_loop *l);
+    /* Every 50 ms (l->ticks counts them). */
+    void (*tick)(struct sr_loop *l);
+    /* Draining: true once nothing is left (the loop then stops). */
+    bool (*finished)(struct sr_loop *l);
+    /* The event loop returned (drained or past the grace period): close
+     * whatever is left. */
+    void (*stopped)(struct sr_loop *l);
+};
 
 struct sr_loop {
     struct sr_router *router;
+    const struct sr_loop_hooks *hooks;
     size_t index;
     struct event_base *base;
     evutil_socket_t listen_fd;           /* loop 0 only; -1 elsewhere */
@@ -61,7 +88,7 @@ struct sr_loop {
     struct event *handoff_ev;
     pthread_t thread;
     struct sr_rng rng;
-    struct sr_pool *pool;
+    struct sr_pool *pool;    /* worker connections (upstream.h; set by the hooks) */
     struct event *wake;      /* activated from other threads: drain, slot freed */
     struct sr_client *conns; /* every open client connection (linked by conn.c) */
     atomic_long nconns;
@@ -82,8 +109,9 @@ struct sr_handoff {
 };
 
 /* Creates a loop; listen_fd: the bound, listening socket for loop 0, -1 for
- * the others. NULL on failure. */
-struct sr_loop *sr_loop_new(struct sr_router *r, size_t index, evutil_socket_t listen_fd);
+ * the others; hooks: borrowed for the loop's life. NULL on failure. */
+struct sr_loop *sr_loop_new(struct sr_router *r, size_t index, evutil_socket_t listen_fd,
+                            const struct sr_loop_hooks *hooks);
 void sr_loop_free(struct sr_loop *l);
 int sr_loop_start(struct sr_loop *l);
 void sr_loop_join(struct sr_loop *l);
@@ -94,5 +122,11 @@ struct sr_worker_set *sr_loop_workers(struct sr_loop *l);
 
 /* Thread-safe: wakes the loop to look at the drain flag and the queue. */
 void sr_loop_wake(struct sr_loop *l);
+
+/* Thread-safe: the router drains; every loop is told. */
+void sr_loop_drain_all(struct sr_router *r);
+
+/* Counts a finished request in the loop's metrics (route NULL: none). */
+void sr_loop_count(struct sr_loop *l, const struct sr_route *route, int status);
 
 #endif

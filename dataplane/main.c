@@ -15,6 +15,7 @@
 #include "loop.h"
 #include "metrics_http.h"
 #include "router.h"
+#include "serve.h"
 #include "tls.h"
 
 #include "common/alloc.h"
@@ -99,7 +100,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     }
     sr_log_info("signal %d: draining (up to %lds; a second signal stops at once)", (int)sig,
                 m->router->cfg->shutdown_grace_period_secs);
-    sr_router_drain(m->router);
+    sr_loop_drain_all(m->router);
     struct timeval tv = {m->router->cfg->shutdown_grace_period_secs, 0};
     event_add(m->grace, &tv);
 }
@@ -333,7 +334,7 @@ int main(int argc, char **argv)
     if (fd < 0)
         goto out;
     for (size_t i = 0; i < r.nloops; i++) {
-        r.loops[i] = sr_loop_new(&r, i, i == 0 ? fd : -1);
+        r.loops[i] = sr_loop_new(&r, i, i == 0 ? fd : -1, &sr_serve_hooks);
         if (r.loops[i] == NULL) {
             if (i == 0)
                 close(fd);
@@ -374,7 +375,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < r.nloops; i++) {
         if (sr_loop_start(r.loops[i]) != 0) {
             fprintf(stderr, "sglang-router: cannot start thread %zu\n", i);
-            sr_router_drain(&r);
+            sr_loop_drain_all(&r);
             for (size_t k = 0; k < i; k++)
                 sr_loop_join(r.loops[k]);
             r.nloops = i; /* the rest never ran */
@@ -401,7 +402,7 @@ int main(int argc, char **argv)
         if (admin == NULL) {
             fprintf(stderr, "sglang-router: %s\n", why_not);
             status = 2;
-            sr_router_drain(&r);
+            sr_loop_drain_all(&r);
             for (size_t k = 0; k < r.nloops; k++)
                 sr_loop_join(r.loops[k]);
             goto out;

@@ -1,15 +1,17 @@
 /* pipeline: route → access → limits → handler or proxy (see pipeline.h). */
 #include "pipeline.h"
 
+#include "local_routes.h"
 #include "loop.h"
 #include "proxy.h"
+#include "response.h"
+#include "routes.h"
 
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/secret.h"
 
 #include <event2/event.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,66 +20,12 @@
 /* A request waiting for a --max-concurrent-requests slot. */
 struct sr_waiter {
     struct sr_loop *loop;
-    struct sr_conn *conn;
+    struct sr_reply *reply;
     struct sr_request req;
     const struct sr_route *route;
     struct event *timer;
     struct sr_waiter *prev, *next;
 };
-
-static const char *error_type(int status)
-{
-    switch (status) {
-    case 400:
-        return "invalid_request_error";
-    case 401:
-        return "authentication_error";
-    case 403:
-        return "permission_error";
-    case 404:
-        return "not_found_error";
-    case 405:
-        return "method_not_allowed";
-    case 408:
-        return "request_timeout";
-    case 413:
-        return "request_too_large";
-    case 429:
-        return "rate_limit_error";
-    case 431:
-        return "request_header_fields_too_large";
-    case 502:
-        return "bad_gateway";
-    case 503:
-        return "service_unavailable";
-    case 504:
-        return "gateway_timeout";
-    default:
-        return status >= 500 ? "internal_error" : "invalid_request_error";
-    }
-}
-
-void sr_pipeline_error(struct sr_conn *c, int status, const char *message)
-{
-    json_t *body = json_pack("{s:{s:s, s:s, s:i}}", "error", "message", message, "type",
-                             error_type(status), "code", status);
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    static const char fallback[] = "{\"error\":{\"message\":\"out of memory\",\"type\":"
-                                   "\"internal_error\",\"code\":500}}";
-    const char *extra = status == 405 ? "Allow: GET, POST\r\n" : NULL;
-    if (text)
-        sr_conn_respond(c, status, "application/json", text, strlen(text), extra);
-    else
-        sr_conn_respond(c, 500, "application/json", fallback, sizeof(fallback) - 1, NULL);
-    free(text);
-}
-
-void sr_pipeline_count(struct sr_loop *l, const struct sr_route *route, int status)
-{
-    if (route)
-        sr_counter_add(&l->metrics.requests[sr_route_index(route)][sr_status_slot(status)], 1);
-}
 
 /* ---- access ------------------------------------------------------------- */
 
@@ -154,30 +102,30 @@ static void waiter_timeout(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct sr_waiter *w = arg;
     waiter_unlink(w);
-    sr_conn_detach(w->conn);
-    sr_pipeline_count(w->loop, w->route, 408);
-    sr_pipeline_error(w->conn, 408, "timed out waiting for a free slot (--queue-timeout-secs)");
+    sr_reply_detach(w->reply);
+    sr_loop_count(w->loop, w->route, 408);
+    sr_response_error(w->reply, 408, "timed out waiting for a free slot (--queue-timeout-secs)");
     waiter_free(w);
 }
 
-static void enqueue(struct sr_conn *c, const struct sr_request *req, const struct sr_route *route)
+static void enqueue(struct sr_reply *c, const struct sr_request *req, const struct sr_route *route)
 {
-    struct sr_loop *l = sr_conn_loop(c);
+    struct sr_loop *l = sr_reply_loop(c);
     struct sr_router *r = l->router;
     long queued = atomic_fetch_add_explicit(&r->queued, 1, memory_order_relaxed);
     struct sr_waiter *w = queued < r->cfg->queue_size ? sr_calloc(1, sizeof(*w)) : NULL;
     if (w == NULL) {
         atomic_fetch_sub_explicit(&r->queued, 1, memory_order_relaxed);
-        sr_pipeline_count(l, route, 429);
-        sr_pipeline_error(c, 429, "too many requests: every slot and the queue are full");
+        sr_loop_count(l, route, 429);
+        sr_response_error(c, 429, "too many requests: every slot and the queue are full");
         return;
     }
-    *w = (struct sr_waiter){.loop = l, .conn = c, .req = *req, .route = route};
+    *w = (struct sr_waiter){.loop = l, .reply = c, .req = *req, .route = route};
     w->timer = evtimer_new(l->base, waiter_timeout, w);
     if (w->timer == NULL) {
         atomic_fetch_sub_explicit(&r->queued, 1, memory_order_relaxed);
         sr_free(w);
-        sr_pipeline_error(c, 500, "out of memory");
+        sr_response_error(c, 500, "out of memory");
         return;
     }
     struct timeval tv = {r->cfg->queue_timeout_secs, 0};
@@ -188,36 +136,15 @@ static void enqueue(struct sr_conn *c, const struct sr_request *req, const struc
     else
         l->waiters_head = w;
     l->waiters_tail = w;
-    sr_conn_attach(c, w, waiter_gone);
+    sr_reply_attach(c, w, waiter_gone);
 }
 
-void sr_pipeline_run_queue(struct sr_loop *l)
+/* A proxied request ended (proxy.h's end callback): counted, and its
+ * concurrency slot frees (queued requests may start). */
+static void exchange_ended(struct sr_loop *l, const struct sr_route *route, int status)
 {
-    while (l->waiters_head && take_slot(l->router)) {
-        struct sr_waiter *w = l->waiters_head;
-        waiter_unlink(w);
-        sr_conn_detach(w->conn);
-        struct sr_conn *c = w->conn;
-        struct sr_request req = w->req;
-        const struct sr_route *route = w->route;
-        waiter_free(w);
-        sr_proxy_start(c, &req, route);
-    }
-}
-
-void sr_pipeline_flush_queue(struct sr_loop *l, int status, const char *message)
-{
-    while (l->waiters_head) {
-        struct sr_waiter *w = l->waiters_head;
-        waiter_unlink(w);
-        sr_conn_detach(w->conn);
-        sr_pipeline_error(w->conn, status, message);
-        waiter_free(w);
-    }
-}
-
-void sr_pipeline_release_slot(struct sr_loop *l)
-{
+    if (status != 0)
+        sr_loop_count(l, route, status);
     struct sr_router *r = l->router;
     if (r->cfg->max_concurrent_requests == 0)
         return;
@@ -233,25 +160,50 @@ void sr_pipeline_release_slot(struct sr_loop *l)
             sr_loop_wake(r->loops[i]);
 }
 
+void sr_pipeline_run_queue(struct sr_loop *l)
+{
+    while (l->waiters_head && take_slot(l->router)) {
+        struct sr_waiter *w = l->waiters_head;
+        waiter_unlink(w);
+        sr_reply_detach(w->reply);
+        struct sr_reply *c = w->reply;
+        struct sr_request req = w->req;
+        const struct sr_route *route = w->route;
+        waiter_free(w);
+        sr_proxy_start(c, &req, route, exchange_ended);
+    }
+}
+
+void sr_pipeline_flush_queue(struct sr_loop *l, int status, const char *message)
+{
+    while (l->waiters_head) {
+        struct sr_waiter *w = l->waiters_head;
+        waiter_unlink(w);
+        sr_reply_detach(w->reply);
+        sr_response_error(w->reply, status, message);
+        waiter_free(w);
+    }
+}
+
 /* ---- the pipeline ------------------------------------------------------------ */
 
 /* A request refused before any handler ran: counted, logged with
  * --log-requests like proxied ones (an attacker's 401s belong in the log),
  * and answered. */
-static void refuse(struct sr_conn *c, const struct sr_request *req, const struct sr_route *route,
+static void refuse(struct sr_reply *c, const struct sr_request *req, const struct sr_route *route,
                    int status, const char *message)
 {
-    struct sr_loop *l = sr_conn_loop(c);
-    sr_pipeline_count(l, route, status);
+    struct sr_loop *l = sr_reply_loop(c);
+    sr_loop_count(l, route, status);
     if (sr_settings_refresh(l->router->settings, &l->settings)->log_requests)
         sr_log_info("%s %.*s %d refused: %s", req->method, (int)req->path_len, req->path, status,
                     message);
-    sr_pipeline_error(c, status, message);
+    sr_response_error(c, status, message);
 }
 
-void sr_pipeline_handle(struct sr_conn *c, const struct sr_request *req)
+void sr_pipeline_handle(struct sr_reply *c, const struct sr_request *req)
 {
-    struct sr_loop *l = sr_conn_loop(c);
+    struct sr_loop *l = sr_reply_loop(c);
     bool known = false;
     const struct sr_route *route = sr_routes_find(req->method, req->path, req->path_len, &known);
     if (route == NULL) {
@@ -279,12 +231,12 @@ void sr_pipeline_handle(struct sr_conn *c, const struct sr_request *req)
         }
     }
     if (route->kind == SR_KIND_LOCAL) {
-        route->handler(c, req);
+        sr_local_route_handle(route->local, c, req);
         return;
     }
     if (!take_slot(l->router)) {
         enqueue(c, req, route);
         return;
     }
-    sr_proxy_start(c, req, route);
+    sr_proxy_start(c, req, route, exchange_ended);
 }

@@ -1,27 +1,25 @@
 /*
- * pipeline: the one path every request takes, whatever its codec:
- * route → access (admin routes) → limits (--max-concurrent-requests) →
- * local handler, or proxy (routing text → policy → forward → relay →
- * account, in proxy.c). Errors are answered in one place, as OpenAI-style
- * JSON: {"error": {"message", "type", "code"}}.
+ * pipeline: the one path every request takes, whatever its codec (h1.h,
+ * h2.h): route → access (API keys, admin routes) → limits
+ * (--max-concurrent-requests slots and queue) → local handler
+ * (local_routes.h), or proxy (routing text → policy → forward → relay →
+ * account, in proxy.h). Refusals are counted and answered with the shared
+ * error writer (response.h); a proxied request's end comes back through
+ * the callback the pipeline gives the proxy (its slot frees, it is
+ * counted).
+ *
+ * The queue is per loop (l->waiters_*); serve.c calls the two functions
+ * below from the loop's wake-ups and shutdown.
  */
 #ifndef SR_PIPELINE_H
 #define SR_PIPELINE_H
 
-#include "conn.h"
-#include "routes.h"
+#include "request.h"
 
-void sr_pipeline_handle(struct sr_conn *c, const struct sr_request *req);
+struct sr_loop;
 
-/* The error response for status (message is the human part). */
-void sr_pipeline_error(struct sr_conn *c, int status, const char *message);
-
-/* A proxied request ended (its concurrency slot frees; queued requests
- * may start). Called by proxy.c. */
-void sr_pipeline_release_slot(struct sr_loop *l);
-
-/* Counts a finished request in the loop's metrics. */
-void sr_pipeline_count(struct sr_loop *l, const struct sr_route *route, int status);
+/* Answers req through c (now, or later: c's exchange is attached). */
+void sr_pipeline_handle(struct sr_reply *c, const struct sr_request *req);
 
 /* Starts queued requests while slots are free (the loop's wake event). */
 void sr_pipeline_run_queue(struct sr_loop *l);

@@ -2,17 +2,17 @@
 #include "proxy.h"
 
 #include "budget.h"
-#include "fetch.h"
 #include "loop.h"
-#include "pipeline.h"
+#include "oracle_probe.h"
+#include "response.h"
 #include "upstream.h"
 
 #include "common/alloc.h"
+#include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
 
 #include <event2/event.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -20,18 +20,14 @@
 
 #define MAX_EXCLUDED 64
 
-struct exchange;
-
-/* One question to one worker before an oracle decision. */
-struct probe {
-    struct exchange *ex;
-    uint32_t worker_id;
-    struct sr_fetch *fetch; /* NULL once answered */
-};
+/* The request head for a worker beyond the client's header limit: the
+ * worker's base path, Host and X-Request-Id. */
+#define HEAD_SLACK (64 * 1024)
 
 struct exchange {
     struct sr_loop *loop;
-    struct sr_conn *conn; /* NULL once the client is gone */
+    struct sr_reply *conn; /* NULL once the client is gone */
+    sr_proxy_end_cb end;
     const struct sr_route *route;
     struct sr_request req;
     struct sr_text_buf text_buf;
@@ -48,17 +44,13 @@ struct exchange {
     int attempts;
     struct sr_upstream *up;
     struct event *deadline;
-    char *head; /* the request head for this attempt's worker */
-    size_t head_len, head_cap;
-    bool responded; /* the response head went to the client */
+    struct sr_buf head; /* the request head for this attempt's worker */
+    bool responded;     /* the response head went to the client */
     bool first_byte;
     int status;
     struct timespec started;
     char last_error[160];
-    uint32_t *probe_cached; /* oracle: cached tokens by worker id */
-    size_t nprobe_cached;
-    struct probe *probes;
-    size_t nprobes, probes_pending;
+    struct sr_oracle_probe *probe; /* the oracle policy's question to the workers, or NULL */
 };
 
 static double since(const struct timespec *t0)
@@ -115,26 +107,12 @@ static bool hop_by_hop(const struct sr_http_header *h, const struct sr_http_head
 
 static int head_add(struct exchange *ex, const char *p, size_t n)
 {
-    if (n == 0)
-        return 0;
-    if (ex->head_len + n > ex->head_cap) {
-        size_t cap = ex->head_cap ? ex->head_cap : 1024;
-        while (cap < ex->head_len + n)
-            cap *= 2;
-        char *h = sr_realloc(ex->head, cap);
-        if (h == NULL)
-            return -1;
-        ex->head = h;
-        ex->head_cap = cap;
-    }
-    memcpy(ex->head + ex->head_len, p, n);
-    ex->head_len += n;
-    return 0;
+    return sr_buf_append(&ex->head, p, n);
 }
 
 static int head_str(struct exchange *ex, const char *s)
 {
-    return head_add(ex, s, strlen(s));
+    return sr_buf_append_str(&ex->head, s);
 }
 
 /* The request as the worker gets it: its base path, its Host, end-to-end
@@ -145,7 +123,7 @@ static int build_request_head(struct exchange *ex)
     const struct sr_url *url = &ex->worker->parsed;
     char line[512];
     int rc = 0;
-    ex->head_len = 0;
+    sr_buf_reset(&ex->head);
     rc |= head_str(ex, r->method);
     rc |= head_add(ex, " ", 1);
     rc |= head_str(ex, url->base_path);
@@ -228,16 +206,15 @@ static void exchange_free(struct exchange *ex)
         sr_upstream_cancel(ex->up);
     if (ex->deadline)
         event_free(ex->deadline);
-    for (size_t i = 0; i < ex->nprobes; i++)
-        if (ex->probes[i].fetch)
-            sr_fetch_cancel(ex->probes[i].fetch);
-    sr_free(ex->probes);
-    sr_free(ex->probe_cached);
+    sr_oracle_probe_free(ex->probe);
     sr_worker_set_release(ex->set);
     sr_text_buf_clear(&ex->text_buf);
-    sr_free(ex->head);
+    sr_buf_free(&ex->head);
+    const struct sr_route *route = ex->route;
+    int status = ex->status;
+    sr_proxy_end_cb end = ex->end;
     sr_free(ex);
-    sr_pipeline_release_slot(l);
+    end(l, route, status);
 }
 
 static void log_request(struct exchange *ex)
@@ -250,24 +227,30 @@ static void log_request(struct exchange *ex)
 }
 
 /* Ends the exchange with an error response (nothing was sent yet). */
+/* The request's views (its path in the log line) are valid until the
+ * reply ends: the exchange is logged before its last word to the client. */
 static void finish_error(struct exchange *ex, int status, const char *message)
 {
     ex->status = status;
-    if (ex->conn) {
-        sr_conn_detach(ex->conn);
-        sr_pipeline_error(ex->conn, status, message);
-    }
-    sr_pipeline_count(ex->loop, ex->route, status);
     log_request(ex);
+    if (ex->conn) {
+        sr_reply_detach(ex->conn);
+        sr_response_error(ex->conn, status, message);
+    }
     exchange_free(ex);
 }
 
-static void finish(struct exchange *ex)
+/* Ends the exchange after the response went (last: sr_reply_end, or
+ * sr_reply_abort for a truncated one; NULL when the client is gone). */
+static void finish(struct exchange *ex, void (*last)(struct sr_reply *c))
 {
     struct sr_loop_metrics *m = &ex->loop->metrics;
     sr_histogram_observe(&m->duration[sr_route_index(ex->route)], since(&ex->started));
-    sr_pipeline_count(ex->loop, ex->route, ex->status);
     log_request(ex);
+    if (last && ex->conn) {
+        sr_reply_detach(ex->conn);
+        last(ex->conn);
+    }
     exchange_free(ex);
 }
 
@@ -355,7 +338,7 @@ static void on_head(void *ctx, const struct sr_upstream_response *resp)
     if (!has_id)
         used += (size_t)snprintf(lines + used, sizeof(lines) - used, "X-Request-Id: %s\r\n",
                                  ex->request_id);
-    sr_conn_response_begin(ex->conn, s, lines, used, resp->content_length);
+    sr_reply_begin(ex->conn, s, lines, used, resp->content_length);
 }
 
 static void on_drained(void *arg)
@@ -374,10 +357,10 @@ static void on_body(void *ctx, const char *data, size_t len)
                              since(&ex->started));
         prefill_over(ex);
     }
-    sr_conn_response_body(ex->conn, data, len);
-    if (sr_conn_output_full(ex->conn, sr_budget_response_mark(ex->loop->router))) {
+    sr_reply_body(ex->conn, data, len);
+    if (sr_reply_output_full(ex->conn, sr_budget_response_mark(ex->loop->router))) {
         sr_upstream_pause(ex->up, true);
-        sr_conn_set_drain_cb(ex->conn, on_drained, ex);
+        sr_reply_set_drain_cb(ex->conn, on_drained, ex);
     }
 }
 
@@ -389,9 +372,7 @@ static void on_done(void *ctx)
         sr_histogram_observe(&ex->loop->metrics.ttfb[sr_route_index(ex->route)],
                              since(&ex->started));
     end_attempt(ex, ex->status < 500 ? SR_BREAKER_SUCCESS : SR_BREAKER_FAILURE);
-    sr_conn_detach(ex->conn);
-    sr_conn_response_end(ex->conn);
-    finish(ex);
+    finish(ex, sr_reply_end);
 }
 
 static void on_error(void *ctx, const char *why, bool local)
@@ -416,9 +397,7 @@ static void on_error(void *ctx, const char *why, bool local)
     sr_log_warn("request %s: worker %s failed mid-response: %s", ex->request_id, ex->worker->url,
                 why);
     sr_counter_add(&ex->loop->metrics.worker_errors, 1);
-    sr_conn_detach(ex->conn);
-    sr_conn_response_abort(ex->conn);
-    finish(ex);
+    finish(ex, sr_reply_abort);
 }
 
 /* The policy's choice (info routes: any available worker) that its
@@ -464,7 +443,8 @@ static void attempt(struct exchange *ex)
     sr_settings_refresh(r->settings, &l->settings);
     struct sr_policy *policy = l->settings.policy;
     enum sr_route_outcome outcome = SR_ROUTE_PLAIN;
-    size_t prefill = 0;
+    size_t prefill = 0, nprobe = 0;
+    const uint32_t *probe_cached = sr_oracle_probe_cached(ex->probe, &nprobe);
     struct sr_route_request rr = {
         .workers = ex->set,
         .text = ex->text.text,
@@ -474,8 +454,8 @@ static void attempt(struct exchange *ex)
         .rng = &l->rng,
         .params = &l->settings.params,
         .outcome = &outcome,
-        .probe_cached = ex->probe_cached,
-        .nprobe = ex->nprobe_cached,
+        .probe_cached = probe_cached,
+        .nprobe = nprobe,
         .prefill = &prefill,
     };
     struct sr_worker *w = NULL;
@@ -504,88 +484,19 @@ static void attempt(struct exchange *ex)
         finish_error(ex, 500, "out of memory");
         return;
     }
-    struct sr_upstream_request ur = {ex->head, ex->head_len, ex->req.body, ex->req.body_len};
+    struct sr_upstream_request ur = {ex->head.data, ex->head.len, ex->req.body, ex->req.body_len};
     ex->up = sr_upstream_start(l, w, &ur, &handler, ex);
     if (ex->up == NULL)
         finish_error(ex, 500, "out of memory");
 }
 
-/* ---- oracle probes --------------------------------------------------------- */
-
-static void on_probe(void *ctx, int status, const char *body, size_t len, const char *why)
-{
-    (void)why;
-    struct probe *pr = ctx;
-    struct exchange *ex = pr->ex;
-    pr->fetch = NULL;
-    if (status == 200) {
-        json_t *o = json_loadb(body, len, 0, NULL);
-        json_t *n = json_object_get(o, "cached_tokens");
-        if (json_is_integer(n) && pr->worker_id < ex->nprobe_cached)
-            ex->probe_cached[pr->worker_id] = (uint32_t)json_integer_value(n);
-        json_decref(o);
-    }
-    if (--ex->probes_pending == 0)
-        attempt(ex);
-}
-
-/* The oracle asks every routable worker how much of this prompt it holds,
- * then decides (attempt() runs when the last answer is in). */
-static void start_probes(struct exchange *ex)
-{
-    static const char *const routes[] = {
-        [SR_TEXT_GENERATE] = "generate",
-        [SR_TEXT_COMPLETIONS] = "completions",
-        [SR_TEXT_CHAT] = "chat",
-    };
-    const struct sr_worker_set *set = ex->set;
-    uint32_t max_id = 0;
-    for (size_t i = 0; i < set->count; i++)
-        max_id = set->workers[i]->id > max_id ? set->workers[i]->id : max_id;
-    ex->nprobe_cached = (size_t)max_id + 1;
-    ex->probe_cached = sr_malloc(ex->nprobe_cached * sizeof(*ex->probe_cached));
-    ex->probes = sr_calloc(set->count ? set->count : 1, sizeof(*ex->probes));
-    if (ex->probe_cached == NULL || ex->probes == NULL) {
-        finish_error(ex, 500, "out of memory");
-        return;
-    }
-    for (size_t i = 0; i < ex->nprobe_cached; i++)
-        ex->probe_cached[i] = UINT32_MAX;
-    ex->probes_pending = 1; /* held until every probe is sent */
-    for (size_t i = 0; i < set->count; i++) {
-        struct sr_worker *w = set->workers[i];
-        struct sockaddr_storage addr;
-        socklen_t alen;
-        if (!sr_worker_routable(w) || !sr_addr_book_get(ex->loop->router->addrs, w, &addr, &alen))
-            continue;
-        char host[300], path[1024];
-        snprintf(host, sizeof(host), "%s:%u", w->parsed.host, (unsigned)w->parsed.port);
-        snprintf(path, sizeof(path), "%s/sim/cached_prefix?route=%s", w->parsed.base_path,
-                 routes[ex->route->text]);
-        struct sr_fetch_request fr = {
-            .addr = (struct sockaddr *)&addr,
-            .addr_len = alen,
-            .host = host,
-            .method = "POST",
-            .path = path,
-            .body = ex->req.body,
-            .body_len = ex->req.body_len,
-            .timeout_ms = 1000,
-            .max_body = 4096,
-        };
-        struct probe *pr = &ex->probes[ex->nprobes];
-        *pr = (struct probe){.ex = ex, .worker_id = w->id};
-        pr->fetch = sr_fetch(ex->loop->base, &fr, on_probe, pr);
-        if (pr->fetch != NULL) {
-            ex->nprobes++;
-            ex->probes_pending++;
-        }
-    }
-    if (--ex->probes_pending == 0)
-        attempt(ex);
-}
-
 /* ---- client side ------------------------------------------------------- */
+
+/* The oracle's answers are in (oracle_probe.h). */
+static void probed(void *arg)
+{
+    attempt(arg);
+}
 
 static void on_client_gone(void *arg)
 {
@@ -593,7 +504,7 @@ static void on_client_gone(void *arg)
     ex->conn = NULL;
     sr_counter_add(&ex->loop->metrics.client_aborts, 1);
     ex->status = 499; /* nginx's "client closed request" */
-    finish(ex);       /* cancels the upstream: the worker stops generating */
+    finish(ex, NULL); /* cancels the upstream: the worker stops generating */
 }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
@@ -611,9 +522,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
         return;
     }
     ex->status = 504;
-    sr_conn_detach(ex->conn);
-    sr_conn_response_abort(ex->conn);
-    finish(ex);
+    finish(ex, sr_reply_abort);
 }
 
 static void set_request_id(struct exchange *ex)
@@ -634,20 +543,23 @@ static void set_request_id(struct exchange *ex)
              (unsigned long long)b);
 }
 
-void sr_proxy_start(struct sr_conn *c, const struct sr_request *req, const struct sr_route *route)
+void sr_proxy_start(struct sr_reply *c, const struct sr_request *req, const struct sr_route *route,
+                    sr_proxy_end_cb end)
 {
-    struct sr_loop *l = sr_conn_loop(c);
+    struct sr_loop *l = sr_reply_loop(c);
     struct exchange *ex = sr_calloc(1, sizeof(*ex));
     if (ex == NULL) {
-        sr_pipeline_error(c, 500, "out of memory");
-        sr_pipeline_release_slot(l);
+        sr_response_error(c, 500, "out of memory");
+        end(l, route, 0);
         return;
     }
     clock_gettime(CLOCK_MONOTONIC, &ex->started);
     ex->loop = l;
     ex->conn = c;
+    ex->end = end;
     ex->route = route;
     ex->req = *req;
+    sr_buf_init(&ex->head, (size_t)l->router->cfg->max_header_size + HEAD_SLACK);
     ex->text.text = "";
     set_request_id(ex);
     ex->set = sr_loop_workers(l);
@@ -670,10 +582,16 @@ void sr_proxy_start(struct sr_conn *c, const struct sr_request *req, const struc
     }
     struct timeval tv = {l->router->cfg->request_timeout_secs, 0};
     event_add(ex->deadline, &tv);
-    sr_conn_attach(c, ex, on_client_gone);
+    sr_reply_attach(c, ex, on_client_gone);
     sr_settings_refresh(l->router->settings, &l->settings);
-    if (route->text != SR_TEXT_NONE && sr_policy_needs_probe(l->settings.policy))
-        start_probes(ex);
-    else
-        attempt(ex);
+    if (route->text != SR_TEXT_NONE && sr_policy_needs_probe(l->settings.policy)) {
+        /* The oracle asks the workers first; attempt() runs once they all
+         * answered. */
+        ex->probe =
+            sr_oracle_probe_start(l, ex->set, route->text, req->body, req->body_len, probed, ex);
+        if (ex->probe == NULL)
+            finish_error(ex, 500, "out of memory");
+        return;
+    }
+    attempt(ex);
 }

@@ -13,14 +13,26 @@
  *
  * Backpressure: while the client has more than 1 MiB unread, the worker's
  * response is not read.
+ *
+ * The exchange's end is reported once, through the caller's end callback
+ * (the pipeline frees the request's slot and counts it), whatever ends it.
  */
 #ifndef SR_PROXY_H
 #define SR_PROXY_H
 
-#include "conn.h"
+#include "request.h"
 #include "routes.h"
 
-/* Takes over answering req on c. */
-void sr_proxy_start(struct sr_conn *c, const struct sr_request *req, const struct sr_route *route);
+struct sr_loop;
+
+/* An exchange on l for route ended with status (0: it ended before
+ * anything was counted, out of memory at its start). Called once, after
+ * the client's answer was handed over. */
+typedef void (*sr_proxy_end_cb)(struct sr_loop *l, const struct sr_route *route, int status);
+
+/* Takes over answering req on c (req's views are borrowed until the end);
+ * end is called when it is over. */
+void sr_proxy_start(struct sr_reply *c, const struct sr_request *req, const struct sr_route *route,
+                    sr_proxy_end_cb end);
 
 #endif

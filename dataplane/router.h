@@ -59,10 +59,6 @@ struct sr_router {
     struct timespec started;
 };
 
-/* Asks every loop to stop accepting and finish what is in flight. */
-void sr_router_drain(struct sr_router *r);
-
-/* Busy connections, summed over loops (racy snapshot). */
-long sr_router_open_connections(struct sr_router *r);
+/* Draining the loops: sr_loop_drain_all() (loop.h). */
 
 #endif

@@ -1,25 +1,23 @@
 /* routes: the route table (see routes.h). */
 #include "routes.h"
 
-#include "local_routes.h"
-
 #include <string.h>
 
 #define PROXY(m, p, t)                                                                             \
     {                                                                                              \
-        m, p, SR_KIND_PROXY, t, NULL, false, false                                                 \
+        m, p, SR_KIND_PROXY, t, SR_LOCAL_NONE, false, false                                        \
     }
 #define LOCAL(m, p, h)                                                                             \
     {                                                                                              \
-        m, p, SR_KIND_LOCAL, SR_TEXT_NONE, h, false, false                                         \
+        m, p, SR_KIND_LOCAL, SR_TEXT_NONE, SR_LOCAL_##h, false, false                              \
     }
 #define ADMIN(m, p, h)                                                                             \
     {                                                                                              \
-        m, p, SR_KIND_LOCAL, SR_TEXT_NONE, h, true, false                                          \
+        m, p, SR_KIND_LOCAL, SR_TEXT_NONE, SR_LOCAL_##h, true, false                               \
     }
 #define PROBE(m, p, h)                                                                             \
     {                                                                                              \
-        m, p, SR_KIND_LOCAL, SR_TEXT_NONE, h, false, true                                          \
+        m, p, SR_KIND_LOCAL, SR_TEXT_NONE, SR_LOCAL_##h, false, true                               \
     }
 
 static const struct sr_route table[] = {
@@ -32,15 +30,15 @@ static const struct sr_route table[] = {
     PROXY("GET", "/get_server_info", SR_TEXT_NONE),
     PROXY("GET", "/server_info", SR_TEXT_NONE),
     PROXY("GET", "/health_generate", SR_TEXT_NONE),
-    PROBE("GET", "/health", sr_local_health),
-    PROBE("GET", "/liveness", sr_local_health),
-    PROBE("GET", "/readiness", sr_local_readiness),
-    LOCAL("GET", "/get_loads", sr_local_get_loads),
-    LOCAL("POST", "/flush_cache", sr_local_flush_cache),
-    ADMIN("GET", "/list_workers", sr_local_list_workers),
-    ADMIN("POST", "/add_worker", sr_local_add_worker),
-    ADMIN("POST", "/remove_worker", sr_local_remove_worker),
-    {NULL, NULL, SR_KIND_LOCAL, SR_TEXT_NONE, NULL, false, false},
+    PROBE("GET", "/health", HEALTH),
+    PROBE("GET", "/liveness", HEALTH),
+    PROBE("GET", "/readiness", READINESS),
+    LOCAL("GET", "/get_loads", GET_LOADS),
+    LOCAL("POST", "/flush_cache", FLUSH_CACHE),
+    ADMIN("GET", "/list_workers", LIST_WORKERS),
+    ADMIN("POST", "/add_worker", ADD_WORKER),
+    ADMIN("POST", "/remove_worker", REMOVE_WORKER),
+    {NULL, NULL, SR_KIND_LOCAL, SR_TEXT_NONE, SR_LOCAL_NONE, false, false},
 };
 
 _Static_assert(sizeof(table) / sizeof(table[0]) <= SR_ROUTES_MAX, "raise SR_ROUTES_MAX");

@@ -18,22 +18,29 @@
 
 #define SR_ROUTES_MAX 24
 
-struct sr_conn;
-struct sr_request;
-
 enum sr_route_kind {
     SR_KIND_PROXY,
     SR_KIND_LOCAL,
 };
 
-typedef void (*sr_local_handler)(struct sr_conn *c, const struct sr_request *req);
+/* Which local handler answers a LOCAL route (local_routes.h). */
+enum sr_local_route {
+    SR_LOCAL_NONE,
+    SR_LOCAL_HEALTH,
+    SR_LOCAL_READINESS,
+    SR_LOCAL_GET_LOADS,
+    SR_LOCAL_FLUSH_CACHE,
+    SR_LOCAL_LIST_WORKERS,
+    SR_LOCAL_ADD_WORKER,
+    SR_LOCAL_REMOVE_WORKER,
+};
 
 struct sr_route {
     const char *method;
     const char *path;
     enum sr_route_kind kind;
-    enum sr_text_source text; /* PROXY: where the routing text comes from */
-    sr_local_handler handler; /* LOCAL */
+    enum sr_text_source text;  /* PROXY: where the routing text comes from */
+    enum sr_local_route local; /* LOCAL */
     bool admin;
     bool open; /* no API key needed */
 };

@@ -2,6 +2,8 @@
 #include "h1_parser.h"
 
 #include "common/alloc.h"
+#include "common/buf.h"
+#include "common/err.h"
 
 #include <http_parser.h>
 #include <limits.h>
@@ -20,16 +22,14 @@ struct sr_h1_parser {
     http_parser parser;
     struct sr_h1_limits limits;
 
-    char *head; /* request-target, then header names and values */
-    size_t head_len, head_cap;
+    struct sr_buf head; /* request-target, then header names and values */
     size_t target_len;
     struct header_span *spans;
     struct sr_http_header *headers;
     size_t nheaders, headers_cap;
     bool in_value; /* the last header callback was a value */
 
-    char *body;
-    size_t body_len, body_cap;
+    struct sr_buf body; /* de-chunked; up to max_body_bytes */
     /* The lenient library takes any two bytes for the CRLF that ends a
      * chunk's data; we check them: the end of the bytes being fed, and how
      * many of that CRLF are still to be seen (2, 1 or 0). */
@@ -56,44 +56,24 @@ static struct sr_h1_parser *owner(http_parser *hp)
     return hp->data;
 }
 
-/* Grows buf (doubling, at most to limit) so that it holds need bytes. */
-static int reserve(char **buf, size_t *cap, size_t need, size_t limit)
-{
-    if (need <= *cap)
-        return 0;
-    if (need > limit)
-        return -1;
-    size_t cap2 = *cap ? *cap : 256;
-    while (cap2 < need)
-        cap2 *= 2;
-    if (cap2 > limit)
-        cap2 = limit;
-    char *b = sr_realloc(*buf, cap2);
-    if (b == NULL)
-        return -2;
-    *buf = b;
-    *cap = cap2;
-    return 0;
-}
-
 static int head_append(struct sr_h1_parser *p, const char *at, size_t len)
 {
     if (len == 0)
         return 0;
-    int rc = reserve(&p->head, &p->head_cap, p->head_len + len, p->limits.max_head_bytes);
-    if (rc == -1)
+    int rc = sr_buf_append(&p->head, at, len);
+    if (rc == SR_ERR_TOO_LARGE)
         return fail(p, 431, "request header fields too large");
-    if (rc == -2)
+    if (rc != 0)
         return fail(p, 500, "out of memory");
-    memcpy(p->head + p->head_len, at, len);
-    p->head_len += len;
     return 0;
 }
 
 static int on_message_begin(http_parser *hp)
 {
     struct sr_h1_parser *p = owner(hp);
-    p->head_len = p->target_len = p->nheaders = p->body_len = 0;
+    sr_buf_reset(&p->head);
+    sr_buf_reset(&p->body);
+    p->target_len = p->nheaders = 0;
     p->in_value = false;
     p->headers_done = p->complete = false;
     p->crlf_left = 0;
@@ -123,21 +103,18 @@ static int on_header_field(http_parser *hp, const char *at, size_t len)
     if (p->nheaders == 0 || p->in_value) {
         if (p->nheaders == p->limits.max_headers)
             return fail(p, 431, "too many request header fields");
-        if (p->nheaders == p->headers_cap) {
-            size_t cap = p->headers_cap ? p->headers_cap * 2 : 16;
-            if (cap > p->limits.max_headers)
-                cap = p->limits.max_headers;
-            struct header_span *s = sr_realloc(p->spans, cap * sizeof(*s));
-            if (s == NULL)
-                return fail(p, 500, "out of memory");
-            p->spans = s;
-            struct sr_http_header *h = sr_realloc(p->headers, cap * sizeof(*h));
-            if (h == NULL)
-                return fail(p, 500, "out of memory");
-            p->headers = h;
-            p->headers_cap = cap;
-        }
-        p->spans[p->nheaders++] = (struct header_span){.name_off = p->head_len};
+        /* spans and headers grow together (one capacity for both). */
+        size_t need = p->nheaders + 1, max = p->limits.max_headers, cap = p->headers_cap;
+        void *spans = p->spans, *headers = p->headers;
+        if (sr_grow(&spans, &cap, need, sizeof(*p->spans), 16, max) != 0)
+            return fail(p, 500, "out of memory");
+        p->spans = spans;
+        cap = p->headers_cap;
+        if (sr_grow(&headers, &cap, need, sizeof(*p->headers), 16, max) != 0)
+            return fail(p, 500, "out of memory");
+        p->headers = headers;
+        p->headers_cap = cap;
+        p->spans[p->nheaders++] = (struct header_span){.name_off = p->head.len};
         p->in_value = false;
     }
     p->spans[p->nheaders - 1].name_len += len;
@@ -154,7 +131,7 @@ static int on_header_value(http_parser *hp, const char *at, size_t len)
         return fail(p, 400, "invalid character in a header field value");
     struct header_span *s = &p->spans[p->nheaders - 1];
     if (!p->in_value) {
-        s->value_off = p->head_len;
+        s->value_off = p->head.len;
         p->in_value = true;
     }
     s->value_len += len;
@@ -209,15 +186,15 @@ static int on_headers_complete(http_parser *hp)
     size_t hosts = 0;
     for (size_t i = 0; i < p->nheaders; i++) {
         const struct header_span *s = &p->spans[i];
-        p->headers[i] = (struct sr_http_header){p->head + s->name_off, s->name_len,
-                                                p->head + s->value_off, s->value_len};
+        p->headers[i] = (struct sr_http_header){p->head.data + s->name_off, s->name_len,
+                                                p->head.data + s->value_off, s->value_len};
         if (s->name_len == 0)
             return fail(p, 400, "empty header field name");
         hosts += s->name_len == 4 && strncasecmp(p->headers[i].name, "host", 4) == 0;
     }
     memset(r, 0, sizeof(*r));
     r->method = http_method_str((enum http_method)hp->method);
-    r->target = p->head;
+    r->target = p->head.data;
     r->target_len = p->target_len;
     split_target(r);
     bool absolute = r->target_len > 0 && r->target[0] != '/' && r->target[0] != '*';
@@ -238,8 +215,7 @@ static int on_headers_complete(http_parser *hp)
         expect && expect->value_len == 12 && strncasecmp(expect->value, "100-continue", 12) == 0;
     if (hp->content_length != ULLONG_MAX && hp->content_length > p->limits.max_body_bytes)
         return fail(p, 413, "request body too large");
-    if (hp->content_length != ULLONG_MAX &&
-        reserve(&p->body, &p->body_cap, hp->content_length + 1, p->limits.max_body_bytes + 1) != 0)
+    if (hp->content_length != ULLONG_MAX && sr_buf_reserve(&p->body, hp->content_length) != 0)
         return fail(p, 500, "out of memory");
     p->headers_done = true;
     return 0;
@@ -264,23 +240,21 @@ static int on_body(http_parser *hp, const char *at, size_t len)
         if (check_chunk_crlf(p, at + len) != 0)
             return -1;
     }
-    if (len > p->limits.max_body_bytes - p->body_len)
+    int rc = sr_buf_append(&p->body, at, len);
+    if (rc == SR_ERR_TOO_LARGE)
         return fail(p, 413, "request body too large");
-    if (reserve(&p->body, &p->body_cap, p->body_len + len + 1, p->limits.max_body_bytes + 1) != 0)
+    if (rc != 0)
         return fail(p, 500, "out of memory");
-    memcpy(p->body + p->body_len, at, len);
-    p->body_len += len;
     return 0;
 }
 
 static int on_message_complete(http_parser *hp)
 {
     struct sr_h1_parser *p = owner(hp);
-    if (reserve(&p->body, &p->body_cap, p->body_len + 1, p->limits.max_body_bytes + 1) != 0)
+    if (sr_buf_reserve(&p->body, 0) != 0) /* its terminator, even when empty */
         return fail(p, 500, "out of memory");
-    p->body[p->body_len] = '\0';
-    p->req.body = p->body;
-    p->req.body_len = p->body_len;
+    p->req.body = p->body.data;
+    p->req.body_len = p->body.len;
     p->complete = true;
     http_parser_pause(hp, 1); /* pipelined bytes wait for the answer */
     return 0;
@@ -306,6 +280,8 @@ struct sr_h1_parser *sr_h1_parser_new(const struct sr_h1_limits *limits)
         p->limits.max_headers = 1;
     http_parser_init(&p->parser, HTTP_REQUEST);
     p->parser.data = p;
+    sr_buf_init(&p->head, p->limits.max_head_bytes);
+    sr_buf_init(&p->body, p->limits.max_body_bytes);
     return p;
 }
 
@@ -313,10 +289,10 @@ void sr_h1_parser_free(struct sr_h1_parser *p)
 {
     if (p == NULL)
         return;
-    sr_free(p->head);
+    sr_buf_free(&p->head);
     sr_free(p->spans);
     sr_free(p->headers);
-    sr_free(p->body);
+    sr_buf_free(&p->body);
     sr_free(p);
 }
 
@@ -362,7 +338,9 @@ bool sr_h1_parser_expects_continue(const struct sr_h1_parser *p)
 void sr_h1_parser_next(struct sr_h1_parser *p)
 {
     p->complete = p->headers_done = false;
-    p->head_len = p->target_len = p->nheaders = p->body_len = 0;
+    sr_buf_reset(&p->head);
+    sr_buf_reset(&p->body);
+    p->target_len = p->nheaders = 0;
     memset(&p->req, 0, sizeof(p->req));
     http_parser_pause(&p->parser, 0);
 }

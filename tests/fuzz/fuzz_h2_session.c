@@ -7,6 +7,7 @@
 #include "dataplane/h2.h"
 #include "dataplane/loop.h"
 #include "dataplane/router.h"
+#include "dataplane/serve.h"
 
 #include "common/config.h"
 #include "common/log.h"
@@ -40,7 +41,9 @@ static int setup(void)
     router.registry = sr_registry_new();
     router.settings = sr_settings_new(&cfg, &err);
     router.addrs = sr_addr_book_new();
-    loop = router.registry && router.settings && router.addrs ? sr_loop_new(&router, 0, -1) : NULL;
+    loop = router.registry && router.settings && router.addrs
+               ? sr_loop_new(&router, 0, -1, &sr_serve_hooks)
+               : NULL;
     return loop ? 0 : -1;
 }
 

@@ -3,12 +3,11 @@
 
 #include "api.h"
 #include "reply.h"
-#include "put.h"
 
 #include "common/alloc.h"
 #include "common/log.h"
 
-#include "net/h1_parser.h"
+#include "net/h1_server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,13 +21,15 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Bytes read per read(2); unparsed input (pipelined requests waiting for
- * their turn) is held in this buffer, and reading pauses while it is full. */
+/* Bytes read per read(2); what cannot be parsed yet (pipelined requests
+ * waiting for their turn) is held by net/h1_server, and reading pauses
+ * while it is full. */
 #define READ_BUFFER_BYTES (64 * 1024)
 
 /* Connection I/O is done here directly (read(2) into a fixed buffer, writev
  * from an evbuffer, write interest only while output is pending): one read
- * and one write per request, no per-request epoll_ctl or FIONREAD. */
+ * and one write per request, no per-request epoll_ctl or FIONREAD. HTTP/1
+ * itself (parsing, pipelining, framing) is the router's, net/h1_server. */
 struct sr_sim_conn {
     struct sr_sim *sim;
     struct sr_sim_conn *prev, *next; /* sim->conns */
@@ -36,17 +37,13 @@ struct sr_sim_conn {
     struct event *read_ev, *write_ev;
     struct event *resume; /* parses pipelined input after an async answer */
     struct evbuffer *out;
-    struct sr_h1_parser *parser;
+    struct sr_h1_server *srv;
     void *job;
     sr_sim_job_cancel_cb cancel;
-    size_t rstart, rlen; /* unparsed bytes: rbuf[rstart, rstart + rlen) */
-    bool busy;           /* a request is being answered */
-    bool keep_alive;     /* of the current request */
-    bool chunked;        /* the current stream uses chunked encoding */
-    bool closing;        /* close once the output is flushed */
-    bool processing;     /* inside process_input: it flushes at its end */
-    bool sent_continue;  /* "100 Continue" already sent for this request */
-    bool reading;        /* read_ev is added */
+    bool closing;            /* close once the output is flushed */
+    bool processing;         /* inside process_input: it flushes at its end */
+    bool reading;            /* read_ev is added */
+    char worker_header[300]; /* "X-Worker-Id: ...\r\n", on every response */
     char rbuf[READ_BUFFER_BYTES];
 };
 
@@ -66,11 +63,11 @@ static void conn_free(struct sr_sim_conn *c)
         event_free(c->write_ev);
     if (c->resume)
         event_free(c->resume);
+    sr_h1_server_free(c->srv);
     if (c->out)
         evbuffer_free(c->out);
     if (c->fd >= 0)
         evutil_closesocket(c->fd);
-    sr_h1_parser_free(c->parser);
     sr_free(c);
 }
 
@@ -104,133 +101,46 @@ static void flush(struct sr_sim_conn *c)
         schedule_close(c);
 }
 
-/* Output was queued: flush now unless process_input will at its end. */
-static void queued(struct sr_sim_conn *c)
-{
-    if (!c->processing)
-        flush(c);
-}
-
-static const char *reason(int status)
-{
-    switch (status) {
-    case 200:
-        return "OK";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 408:
-        return "Request Timeout";
-    case 413:
-        return "Payload Too Large";
-    case 429:
-        return "Too Many Requests";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 502:
-        return "Bad Gateway";
-    case 503:
-        return "Service Unavailable";
-    case 504:
-        return "Gateway Timeout";
-    default:
-        return "Status";
-    }
-}
-
-#define BODY_CHUNKED     (-1) /* Transfer-Encoding: chunked */
-#define BODY_UNTIL_CLOSE (-2) /* HTTP/1.0 stream: ends with the connection */
-
-static void write_head(struct sr_sim_conn *c, int status, const char *content_type,
-                       long long length)
-{
-    struct evbuffer *o = c->out;
-    put_str(o, "HTTP/1.1 ");
-    put_u64(o, (uint64_t)status);
-    put_str(o, " ");
-    put_str(o, reason(status));
-    put_str(o, "\r\nContent-Type: ");
-    put_str(o, content_type);
-    if (length >= 0) {
-        put_str(o, "\r\nContent-Length: ");
-        put_u64(o, (uint64_t)length);
-    } else if (length == BODY_CHUNKED) {
-        put_str(o, "\r\nTransfer-Encoding: chunked");
-    }
-    put_str(o, "\r\nX-Worker-Id: ");
-    put_str(o, c->sim->worker_id);
-    put_str(o,
-            c->keep_alive ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\nConnection: close\r\n\r\n");
-}
-
-/* The current request is fully answered: go on with the next one. */
+/* The job (if any) is done with this request. */
 static void answered(struct sr_sim_conn *c)
 {
-    c->busy = false;
     c->job = NULL;
     c->cancel = NULL;
-    c->sent_continue = false;
-    if (!c->keep_alive) {
-        c->closing = true;
-        return;
-    }
-    sr_h1_parser_next(c->parser);
-    if (!c->processing)
-        event_active(c->resume, EV_TIMEOUT, 1);
 }
 
 void sr_sim_respond(struct sr_sim_conn *c, int status, const char *content_type, const char *body,
                     size_t len)
 {
-    write_head(c, status, content_type, (long long)len);
-    evbuffer_add(c->out, body, len);
     answered(c);
-    queued(c);
+    sr_h1_server_respond(c->srv, status, content_type, body, len, c->worker_header);
 }
 
 void sr_sim_respond_buffer(struct sr_sim_conn *c, int status, const char *content_type,
                            struct evbuffer *buf)
 {
-    write_head(c, status, content_type, (long long)evbuffer_get_length(buf));
-    evbuffer_add_buffer(c->out, buf);
     answered(c);
-    queued(c);
+    sr_h1_server_respond_buffer(c->srv, status, content_type, buf, c->worker_header);
 }
 
 void sr_sim_stream_begin(struct sr_sim_conn *c, int status, const char *content_type)
 {
-    /* HTTP/1.0 has no chunked encoding: the stream ends with the connection. */
-    c->chunked = c->keep_alive;
-    write_head(c, status, content_type, c->chunked ? BODY_CHUNKED : BODY_UNTIL_CLOSE);
-    queued(c);
+    char head[600];
+    int n = snprintf(head, sizeof(head), "Content-Type: %s\r\n%s", content_type, c->worker_header);
+    if (n < 0 || (size_t)n >= sizeof(head))
+        n = 0;
+    /* Chunked; to an HTTP/1.0 client the stream ends with the connection. */
+    sr_h1_server_begin(c->srv, status, head, (size_t)n, -1);
 }
 
 void sr_sim_stream_write(struct sr_sim_conn *c, struct evbuffer *chunk)
 {
-    size_t len = evbuffer_get_length(chunk);
-    if (len == 0)
-        return;
-    if (c->chunked)
-        evbuffer_add_printf(c->out, "%zx\r\n", len);
-    evbuffer_add_buffer(c->out, chunk);
-    if (c->chunked)
-        evbuffer_add(c->out, "\r\n", 2);
-    queued(c);
+    sr_h1_server_body_buffer(c->srv, chunk);
 }
 
 void sr_sim_stream_end(struct sr_sim_conn *c)
 {
-    if (c->chunked)
-        evbuffer_add(c->out, "0\r\n\r\n", 5);
     answered(c);
-    queued(c);
+    sr_h1_server_end(c->srv);
 }
 
 void sr_sim_conn_attach_job(struct sr_sim_conn *c, void *job, sr_sim_job_cancel_cb cancel)
@@ -253,21 +163,50 @@ void sr_sim_conn_flush_and_exit(struct sr_sim_conn *c, int status)
     _exit(status);
 }
 
-static void send_continue(struct sr_sim_conn *c)
+/* ---- net/h1_server's callbacks -------------------------------------------- */
+
+static void on_request(void *arg, const struct sr_h1_request *req)
 {
-    evbuffer_add(c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-    c->sent_continue = true;
+    struct sr_sim_conn *c = arg;
+    sr_sim_api_handle(c->sim, c, req);
 }
 
-static void parse_error(struct sr_sim_conn *c)
+static void on_bad_request(void *arg, int status, const char *reason)
 {
-    c->keep_alive = false;
-    c->busy = true;
-    int status = sr_h1_parser_error_status(c->parser);
+    struct sr_sim_conn *c = arg;
     char msg[160];
-    snprintf(msg, sizeof(msg), "malformed HTTP request: %s", sr_h1_parser_error_reason(c->parser));
-    sr_sim_reply_error(c, status, status == 400 ? msg : sr_h1_parser_error_reason(c->parser));
+    snprintf(msg, sizeof(msg), "malformed HTTP request: %s", reason);
+    sr_sim_reply_error(c, status, status == 400 ? msg : reason);
 }
+
+static void on_phase(void *arg, enum sr_h1_phase phase)
+{
+    struct sr_sim_conn *c = arg;
+    if (phase == SR_H1_CLOSING)
+        c->closing = true; /* once the output is flushed */
+}
+
+/* Output queued from outside process_input: written now. */
+static void on_queued(void *arg)
+{
+    flush(arg);
+}
+
+static void on_resume_needed(void *arg)
+{
+    struct sr_sim_conn *c = arg;
+    event_active(c->resume, EV_TIMEOUT, 1);
+}
+
+static const struct sr_h1_server_cbs server_cbs = {
+    .request = on_request,
+    .bad_request = on_bad_request,
+    .phase = on_phase,
+    .queued = on_queued,
+    .resume = on_resume_needed,
+};
+
+/* ---- connections ---------------------------------------------------------------- */
 
 static void set_reading(struct sr_sim_conn *c, bool on)
 {
@@ -280,39 +219,15 @@ static void set_reading(struct sr_sim_conn *c, bool on)
         event_del(c->read_ev);
 }
 
-/* Feeds buffered input to the parser and answers complete requests, one at
- * a time, until input runs out or a request is being answered later; then
- * writes what was queued. */
-static void process_input(struct sr_sim_conn *c)
+/* Hands input (or, with NULL, what is held) to the HTTP/1 server, which
+ * answers complete requests one at a time; then writes what was queued. */
+static void process_input(struct sr_sim_conn *c, const char *data, size_t len)
 {
     c->processing = true;
-    while (!c->busy && !c->closing && c->rlen > 0) {
-        size_t used = 0;
-        enum sr_h1_result r = sr_h1_parser_feed(c->parser, c->rbuf + c->rstart, c->rlen, &used);
-        c->rstart += used;
-        c->rlen -= used;
-        if (r == SR_H1_ERROR) {
-            parse_error(c);
-            break;
-        }
-        if (r == SR_H1_NEED_MORE) {
-            if (!c->sent_continue && sr_h1_parser_expects_continue(c->parser))
-                send_continue(c);
-            break;
-        }
-        const struct sr_h1_request *req = sr_h1_parser_request(c->parser);
-        c->busy = true;
-        c->keep_alive = req->keep_alive;
-        sr_sim_api_handle(c->sim, c, req);
-    }
-    if (c->rlen == 0)
-        c->rstart = 0;
+    sr_h1_server_input(c->srv, data, len);
     c->processing = false;
     /* Read on while there is room; a full buffer waits for the answer. */
-    if (!c->closing)
-        set_reading(c, c->rstart + c->rlen < sizeof(c->rbuf));
-    else
-        set_reading(c, false);
+    set_reading(c, !c->closing && sr_h1_server_room(c->srv) > 0);
     flush(c);
 }
 
@@ -322,7 +237,7 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct sr_sim_conn *c = arg;
     if (!c->closing)
-        process_input(c);
+        process_input(c, NULL, 0);
     else if (evbuffer_get_length(c->out) == 0)
         conn_free(c); /* cancels a job still answering */
 }
@@ -331,23 +246,21 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     struct sr_sim_conn *c = arg;
-    if (c->rstart > 0 && c->rlen > 0) {
-        memmove(c->rbuf, c->rbuf + c->rstart, c->rlen);
+    size_t room = sr_h1_server_room(c->srv);
+    if (room > sizeof(c->rbuf))
+        room = sizeof(c->rbuf);
+    if (room == 0) {
+        set_reading(c, false);
+        return;
     }
-    if (c->rlen == 0 || c->rstart > 0)
-        c->rstart = 0;
-    ssize_t n = read(fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen);
+    ssize_t n = read(fd, c->rbuf, room);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
         conn_free(c); /* closed or reset: cancels a job still answering */
         return;
     }
     if (n < 0)
         return;
-    c->rlen += (size_t)n;
-    if (!c->busy)
-        process_input(c);
-    else if (c->rlen == sizeof(c->rbuf))
-        set_reading(c, false);
+    process_input(c, c->rbuf, (size_t)n);
 }
 
 static void on_writable(evutil_socket_t fd, short what, void *arg)
@@ -371,6 +284,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
     memset(c, 0, offsetof(struct sr_sim_conn, rbuf));
     c->sim = sim;
+    snprintf(c->worker_header, sizeof(c->worker_header), "X-Worker-Id: %s\r\n", sim->worker_id);
     c->next = sim->conns;
     if (sim->conns)
         sim->conns->prev = c;
@@ -381,12 +295,12 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         .max_headers = 100,
         .max_body_bytes = (size_t)sim->cfg->max_payload_bytes,
     };
-    c->parser = sr_h1_parser_new(&limits);
     c->out = evbuffer_new();
+    c->srv = c->out ? sr_h1_server_new(&limits, c->out, &server_cbs, c) : NULL;
     c->read_ev = event_new(sim->base, fd, EV_READ | EV_PERSIST, on_readable, c);
     c->write_ev = event_new(sim->base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
     c->resume = event_new(sim->base, -1, 0, on_resume, c);
-    if (c->parser == NULL || c->out == NULL || c->read_ev == NULL || c->write_ev == NULL ||
+    if (c->srv == NULL || c->out == NULL || c->read_ev == NULL || c->write_ev == NULL ||
         c->resume == NULL) {
         conn_free(c);
         return;

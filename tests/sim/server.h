@@ -1,7 +1,8 @@
 /*
  * server: the simulated worker's HTTP/1.1 side: listener, connections
- * (bufferevents), request parsing with dataplane/h1_parser, keep-alive,
- * pipelining (answers in order), and the response writers the api uses.
+ * (sockets read and written directly), and the response writers the api
+ * uses, on the router's own HTTP/1 server module (net/h1_server: request
+ * parsing, keep-alive, pipelining answered in order, framing).
  *
  * A connection answers one request at a time. The api either answers at
  * once (sr_sim_respond) or attaches a job that answers later, possibly as a
