@@ -307,3 +307,8 @@ void sr_sim_api_handle(struct sr_sim *sim, struct sr_sim_conn *c, const struct s
     else
         sr_sim_reply_error(c, 404, "Not Found");
 }
+
+const struct sr_sim_routes sr_sim_api_routes = {
+    .request = sr_sim_api_handle,
+    .error = sr_sim_reply_error,
+};

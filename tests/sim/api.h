@@ -13,4 +13,7 @@
 /* Answers (or starts answering) one parsed request. */
 void sr_sim_api_handle(struct sr_sim *sim, struct sr_sim_conn *c, const struct sr_h1_request *req);
 
+/* The routes as the server calls them (sim.h): requests, parse errors. */
+extern const struct sr_sim_routes sr_sim_api_routes;
+
 #endif

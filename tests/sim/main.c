@@ -3,6 +3,7 @@
  * main: options → cache model → engine → listener → event loop; SIGINT and
  * SIGTERM end it with status 0.
  */
+#include "api.h"
 #include "server.h"
 #include "sim.h"
 #include "sim_config.h"
@@ -152,6 +153,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "sglang-worker-sim: out of memory\n");
         goto out;
     }
+    sim.routes = &sr_sim_api_routes;
     int port = 0;
     listener = sr_sim_server_listen(&sim, &port);
     if (listener == NULL)

@@ -1,9 +1,6 @@
 /* server: listener, connections, HTTP/1.1 framing (see server.h). */
 #include "server.h"
 
-#include "api.h"
-#include "reply.h"
-
 #include "common/alloc.h"
 #include "common/log.h"
 
@@ -168,7 +165,7 @@ void sr_sim_conn_flush_and_exit(struct sr_sim_conn *c, int status)
 static void on_request(void *arg, const struct sr_h1_request *req)
 {
     struct sr_sim_conn *c = arg;
-    sr_sim_api_handle(c->sim, c, req);
+    c->sim->routes->request(c->sim, c, req);
 }
 
 static void on_bad_request(void *arg, int status, const char *reason)
@@ -176,7 +173,7 @@ static void on_bad_request(void *arg, int status, const char *reason)
     struct sr_sim_conn *c = arg;
     char msg[160];
     snprintf(msg, sizeof(msg), "malformed HTTP request: %s", reason);
-    sr_sim_reply_error(c, status, status == 400 ? msg : reason);
+    c->sim->routes->error(c, status, status == 400 ? msg : reason);
 }
 
 static void on_phase(void *arg, enum sr_h1_phase phase)

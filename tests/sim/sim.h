@@ -16,7 +16,17 @@
 #include <stdint.h>
 #include <time.h>
 
+struct sr_sim;
 struct sr_sim_conn;
+struct sr_h1_request;
+
+/* What answers requests: the routes (api.c). main.c sets them, so the
+ * server does not depend on the routes that answer through it. */
+struct sr_sim_routes {
+    void (*request)(struct sr_sim *sim, struct sr_sim_conn *c, const struct sr_h1_request *req);
+    /* a request that could not be parsed: status and why */
+    void (*error)(struct sr_sim_conn *c, int status, const char *message);
+};
 
 struct sr_sim {
     const struct sr_sim_config *cfg;
@@ -34,7 +44,8 @@ struct sr_sim {
     int forced_health;           /* 0 = the model decides; else the status to answer */
     struct evbuffer *scratch;    /* response bodies are built here, then moved out */
     struct sr_sim_conn *conns;   /* every open connection (server.c links them) */
-    char *last_request;          /* JSON of the last request received (GET /sim/last_request) */
+    const struct sr_sim_routes *routes;
+    char *last_request; /* JSON of the last request received (GET /sim/last_request) */
 };
 
 /* Wall-clock milliseconds since the process started. */
