@@ -2,6 +2,7 @@
 #include "addr_book.h"
 
 #include "common/alloc.h"
+#include "common/buf.h"
 #include "common/err.h"
 
 #include <netdb.h>
@@ -55,16 +56,14 @@ int sr_addr_book_resolve(struct sr_addr_book *b, struct sr_worker *w, const char
     freeaddrinfo(res);
     pthread_mutex_lock(&b->lock);
     if (w->id >= b->n) {
-        size_t n = w->id + 16;
-        struct entry *grown = sr_realloc(b->entries, n * sizeof(*grown));
-        if (grown == NULL) {
+        size_t old = b->n;
+        if (sr_grow((void **)&b->entries, &b->n, w->id + 1, sizeof(*b->entries), 16, SIZE_MAX) !=
+            0) {
             pthread_mutex_unlock(&b->lock);
             *why = "out of memory";
             return SR_ERR_NOMEM;
         }
-        memset(grown + b->n, 0, (n - b->n) * sizeof(*grown));
-        b->entries = grown;
-        b->n = n;
+        memset(b->entries + old, 0, (b->n - old) * sizeof(*b->entries));
     }
     b->entries[w->id] = e;
     pthread_mutex_unlock(&b->lock);
