@@ -815,11 +815,6 @@ int sr_grpc_server_port(const struct sr_grpc_server *s)
     return s->port;
 }
 
-struct event_base *sr_grpc_server_base(struct sr_grpc_server *s)
-{
-    return s->base;
-}
-
 static void *run(void *arg)
 {
     struct sr_grpc_server *s = arg;

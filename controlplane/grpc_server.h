@@ -61,7 +61,6 @@ struct sr_grpc_server *sr_grpc_server_new(const struct sr_grpc_server_config *cf
                                           const struct sr_grpc_method *methods, size_t nmethods,
                                           void *ctx, char *err, size_t errlen);
 int sr_grpc_server_port(const struct sr_grpc_server *s);
-struct event_base *sr_grpc_server_base(struct sr_grpc_server *s);
 /* Runs the loop in a new thread. 0 or -1. */
 int sr_grpc_server_start(struct sr_grpc_server *s);
 /* Graceful stop from any thread: GOAWAY, open calls end UNAVAILABLE,

@@ -50,11 +50,6 @@ struct sr_client {
     size_t npreface;
 };
 
-bool sr_client_busy(const struct sr_client *c)
-{
-    return c->h2 ? sr_h2_streams(c->h2) > 0 : c->h1 && sr_h1_busy(c->h1);
-}
-
 struct sr_client *sr_client_next(const struct sr_client *c)
 {
     return c->next;

@@ -43,7 +43,6 @@ void sr_client_accept(struct sr_loop *l, int fd, const struct sockaddr *addr);
 void sr_client_drain(struct sr_client *c);
 /* Force: close now, cancelling what is in flight. */
 void sr_client_close_now(struct sr_client *c);
-bool sr_client_busy(const struct sr_client *c);
 struct sr_client *sr_client_next(const struct sr_client *c);
 
 /* Over the buffer budget: closes l's connections that hold more than

@@ -50,11 +50,6 @@ struct sr_pool *sr_pool_new(struct sr_loop *l)
     return p;
 }
 
-size_t sr_pool_idle(const struct sr_pool *p)
-{
-    return p->idle_total;
-}
-
 static void idle_remove(struct sr_upstream *u)
 {
     struct pool_slot *slot = &u->pool->slots[u->worker->id];

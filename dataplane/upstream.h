@@ -58,8 +58,6 @@ struct sr_upstream_request {
 struct sr_pool *sr_pool_new(struct sr_loop *l);
 /* Closes every idle connection. */
 void sr_pool_free(struct sr_pool *p);
-/* Idle connections (all workers), for metrics. */
-size_t sr_pool_idle(const struct sr_pool *p);
 
 /* Sends req to w on a pooled or new connection. NULL when out of memory
  * (nothing will be called). */
