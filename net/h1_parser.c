@@ -11,23 +11,12 @@
 #include <string.h>
 #include <strings.h>
 
-/* Where a header's name and value sit in the head buffer (offsets, because
- * the buffer may move while it grows). */
-struct header_span {
-    size_t name_off, name_len;
-    size_t value_off, value_len;
-};
-
 struct sr_h1_parser {
     http_parser parser;
     struct sr_h1_limits limits;
 
-    struct sr_buf head; /* request-target, then header names and values */
+    struct sr_h1_head head; /* request-target, then header names and values */
     size_t target_len;
-    struct header_span *spans;
-    struct sr_http_header *headers;
-    size_t nheaders, headers_cap;
-    bool in_value; /* the last header callback was a value */
 
     struct sr_buf body; /* de-chunked; up to max_body_bytes */
     /* The lenient library takes any two bytes for the CRLF that ends a
@@ -56,13 +45,13 @@ static struct sr_h1_parser *owner(http_parser *hp)
     return hp->data;
 }
 
-static int head_append(struct sr_h1_parser *p, const char *at, size_t len)
+/* Maps the header block's results to the answer a client gets. */
+static int head_result(struct sr_h1_parser *p, int rc)
 {
-    if (len == 0)
-        return 0;
-    int rc = sr_buf_append(&p->head, at, len);
-    if (rc == SR_ERR_TOO_LARGE)
+    if (rc == SR_H1_HEAD_TOO_LARGE)
         return fail(p, 431, "request header fields too large");
+    if (rc == SR_H1_HEAD_TOO_MANY)
+        return fail(p, 431, "too many request header fields");
     if (rc != 0)
         return fail(p, 500, "out of memory");
     return 0;
@@ -71,10 +60,9 @@ static int head_append(struct sr_h1_parser *p, const char *at, size_t len)
 static int on_message_begin(http_parser *hp)
 {
     struct sr_h1_parser *p = owner(hp);
-    sr_buf_reset(&p->head);
+    sr_h1_head_reset(&p->head);
     sr_buf_reset(&p->body);
-    p->target_len = p->nheaders = 0;
-    p->in_value = false;
+    p->target_len = 0;
     p->headers_done = p->complete = false;
     p->crlf_left = 0;
     return 0;
@@ -84,7 +72,7 @@ static int on_url(http_parser *hp, const char *at, size_t len)
 {
     struct sr_h1_parser *p = owner(hp);
     p->target_len += len;
-    return head_append(p, at, len);
+    return head_result(p, sr_h1_head_add(&p->head, at, len));
 }
 
 static int on_header_field(http_parser *hp, const char *at, size_t len)
@@ -100,25 +88,7 @@ static int on_header_field(http_parser *hp, const char *at, size_t len)
     for (size_t i = 0; i < len; i++)
         if (!sr_http_is_tchar((unsigned char)at[i]))
             return fail(p, 400, "invalid character in a header field name");
-    if (p->nheaders == 0 || p->in_value) {
-        if (p->nheaders == p->limits.max_headers)
-            return fail(p, 431, "too many request header fields");
-        /* spans and headers grow together (one capacity for both). */
-        size_t need = p->nheaders + 1, max = p->limits.max_headers, cap = p->headers_cap;
-        void *spans = p->spans, *headers = p->headers;
-        if (sr_grow(&spans, &cap, need, sizeof(*p->spans), 16, max) != 0)
-            return fail(p, 500, "out of memory");
-        p->spans = spans;
-        cap = p->headers_cap;
-        if (sr_grow(&headers, &cap, need, sizeof(*p->headers), 16, max) != 0)
-            return fail(p, 500, "out of memory");
-        p->headers = headers;
-        p->headers_cap = cap;
-        p->spans[p->nheaders++] = (struct header_span){.name_off = p->head.len};
-        p->in_value = false;
-    }
-    p->spans[p->nheaders - 1].name_len += len;
-    return head_append(p, at, len);
+    return head_result(p, sr_h1_head_name(&p->head, at, len));
 }
 
 static int on_header_value(http_parser *hp, const char *at, size_t len)
@@ -129,13 +99,7 @@ static int on_header_value(http_parser *hp, const char *at, size_t len)
     /* RFC 9110 §5.5: NUL, CR and LF in a value are rejected, never passed on. */
     if (memchr(at, '\0', len) || memchr(at, '\r', len) || memchr(at, '\n', len))
         return fail(p, 400, "invalid character in a header field value");
-    struct header_span *s = &p->spans[p->nheaders - 1];
-    if (!p->in_value) {
-        s->value_off = p->head.len;
-        p->in_value = true;
-    }
-    s->value_len += len;
-    return head_append(p, at, len);
+    return head_result(p, sr_h1_head_value(&p->head, at, len));
 }
 
 static void split_target(struct sr_h1_request *r)
@@ -183,18 +147,16 @@ static int on_headers_complete(http_parser *hp)
     /* We never switch protocols: ignoring Upgrade (RFC 9110 §7.8) keeps the
      * connection HTTP/1.1 and the body parsed as a body. */
     hp->upgrade = 0;
-    size_t hosts = 0;
-    for (size_t i = 0; i < p->nheaders; i++) {
-        const struct header_span *s = &p->spans[i];
-        p->headers[i] = (struct sr_http_header){p->head.data + s->name_off, s->name_len,
-                                                p->head.data + s->value_off, s->value_len};
-        if (s->name_len == 0)
+    size_t hosts = 0, nheaders;
+    struct sr_http_header *headers = sr_h1_head_finish(&p->head, &nheaders);
+    for (size_t i = 0; i < nheaders; i++) {
+        if (headers[i].name_len == 0)
             return fail(p, 400, "empty header field name");
-        hosts += s->name_len == 4 && strncasecmp(p->headers[i].name, "host", 4) == 0;
+        hosts += headers[i].name_len == 4 && strncasecmp(headers[i].name, "host", 4) == 0;
     }
     memset(r, 0, sizeof(*r));
     r->method = http_method_str((enum http_method)hp->method);
-    r->target = p->head.data;
+    r->target = p->head.bytes.data;
     r->target_len = p->target_len;
     split_target(r);
     bool absolute = r->target_len > 0 && r->target[0] != '/' && r->target[0] != '*';
@@ -207,8 +169,8 @@ static int on_headers_complete(http_parser *hp)
         return fail(p, 400, "more than one Host header");
     if (hosts == 0 && !absolute && hp->http_major == 1 && hp->http_minor >= 1)
         return fail(p, 400, "HTTP/1.1 request without a Host header");
-    r->headers = p->headers;
-    r->nheaders = p->nheaders;
+    r->headers = headers;
+    r->nheaders = nheaders;
     r->keep_alive = http_should_keep_alive(hp) != 0;
     const struct sr_http_header *expect = sr_h1_request_header(r, "expect");
     r->expect_continue =
@@ -280,7 +242,7 @@ struct sr_h1_parser *sr_h1_parser_new(const struct sr_h1_limits *limits)
         p->limits.max_headers = 1;
     http_parser_init(&p->parser, HTTP_REQUEST);
     p->parser.data = p;
-    sr_buf_init(&p->head, p->limits.max_head_bytes);
+    sr_h1_head_init(&p->head, p->limits.max_head_bytes, p->limits.max_headers);
     sr_buf_init(&p->body, p->limits.max_body_bytes);
     return p;
 }
@@ -289,9 +251,7 @@ void sr_h1_parser_free(struct sr_h1_parser *p)
 {
     if (p == NULL)
         return;
-    sr_buf_free(&p->head);
-    sr_free(p->spans);
-    sr_free(p->headers);
+    sr_h1_head_free(&p->head);
     sr_buf_free(&p->body);
     sr_free(p);
 }
@@ -338,9 +298,9 @@ bool sr_h1_parser_expects_continue(const struct sr_h1_parser *p)
 void sr_h1_parser_next(struct sr_h1_parser *p)
 {
     p->complete = p->headers_done = false;
-    sr_buf_reset(&p->head);
+    sr_h1_head_reset(&p->head);
     sr_buf_reset(&p->body);
-    p->target_len = p->nheaders = 0;
+    p->target_len = 0;
     memset(&p->req, 0, sizeof(p->req));
     http_parser_pause(&p->parser, 0);
 }

@@ -30,16 +30,11 @@
 #ifndef SR_H1_PARSER_H
 #define SR_H1_PARSER_H
 
+#include "h1_head.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-struct sr_http_header {
-    const char *name;
-    size_t name_len;
-    const char *value;
-    size_t value_len;
-};
 
 struct sr_h1_request {
     const char *method; /* "GET", "POST", ... (static string) */

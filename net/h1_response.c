@@ -10,24 +10,13 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Where a header's name and value sit in the head buffer (offsets: the
- * buffer may move while it grows). */
-struct header_span {
-    size_t name_off, name_len;
-    size_t value_off, value_len;
-};
-
 struct sr_h1_response_parser {
     http_parser parser;
     struct sr_h1_response_limits limits;
     const struct sr_h1_response_callbacks *cb;
     void *ctx;
 
-    struct sr_buf head; /* header names and values */
-    struct header_span *spans;
-    struct sr_http_header *headers;
-    size_t nheaders, headers_cap;
-    bool in_value; /* the last header callback was a value */
+    struct sr_h1_head head; /* header names and values */
     size_t body_len;
 
     bool started, head_done, complete;
@@ -47,12 +36,13 @@ static int stop(struct sr_h1_response_parser *p, const char *reason)
     return -1;
 }
 
-static int head_append(struct sr_h1_response_parser *p, const char *at, size_t len)
+static int head_result(struct sr_h1_response_parser *p, int rc)
 {
-    int rc = sr_buf_append(&p->head, at, len);
     if (rc == 0)
         return 0;
-    return stop(p, rc == SR_ERR_TOO_LARGE ? "response header fields too large" : "out of memory");
+    return stop(p, rc == SR_H1_HEAD_TOO_LARGE  ? "response header fields too large"
+                   : rc == SR_H1_HEAD_TOO_MANY ? "too many response header fields"
+                                               : "out of memory");
 }
 
 static int on_message_begin(http_parser *hp)
@@ -67,20 +57,7 @@ static int on_header_field(http_parser *hp, const char *at, size_t len)
     struct sr_h1_response_parser *p = owner(hp);
     if (p->head_done)
         return 0; /* trailers after a chunked body: dropped */
-    if (p->nheaders == 0 || p->in_value) {
-        if (p->nheaders == p->limits.max_headers)
-            return stop(p, "too many response header fields");
-        size_t cap = p->headers_cap;
-        if (sr_grow((void **)&p->spans, &cap, p->nheaders + 1, sizeof(*p->spans), 16,
-                    p->limits.max_headers) != 0 ||
-            sr_grow((void **)&p->headers, &p->headers_cap, p->nheaders + 1, sizeof(*p->headers), 16,
-                    p->limits.max_headers) != 0)
-            return stop(p, "out of memory");
-        p->spans[p->nheaders++] = (struct header_span){.name_off = p->head.len};
-        p->in_value = false;
-    }
-    p->spans[p->nheaders - 1].name_len += len;
-    return head_append(p, at, len);
+    return head_result(p, sr_h1_head_name(&p->head, at, len));
 }
 
 static int on_header_value(http_parser *hp, const char *at, size_t len)
@@ -88,23 +65,14 @@ static int on_header_value(http_parser *hp, const char *at, size_t len)
     struct sr_h1_response_parser *p = owner(hp);
     if (p->head_done)
         return 0;
-    struct header_span *s = &p->spans[p->nheaders - 1];
-    if (!p->in_value) {
-        s->value_off = p->head.len;
-        p->in_value = true;
-    }
-    s->value_len += len;
-    return head_append(p, at, len);
+    return head_result(p, sr_h1_head_value(&p->head, at, len));
 }
 
 static int on_headers_complete(http_parser *hp)
 {
     struct sr_h1_response_parser *p = owner(hp);
-    for (size_t i = 0; i < p->nheaders; i++) {
-        const struct header_span *s = &p->spans[i];
-        p->headers[i] = (struct sr_http_header){p->head.data + s->name_off, s->name_len,
-                                                p->head.data + s->value_off, s->value_len};
-    }
+    size_t nheaders;
+    struct sr_http_header *headers = sr_h1_head_finish(&p->head, &nheaders);
     bool sized = !(hp->flags & F_CHUNKED) && hp->content_length != ULLONG_MAX;
     if (sized && hp->content_length > p->limits.max_body_bytes)
         return stop(p, "response body too large");
@@ -112,8 +80,8 @@ static int on_headers_complete(http_parser *hp)
     p->resp = (struct sr_h1_response){
         .status = s,
         .version_minor = hp->http_minor,
-        .headers = p->headers,
-        .nheaders = p->nheaders,
+        .headers = headers,
+        .nheaders = nheaders,
         .content_length = sized ? (long long)hp->content_length : -1,
     };
     if (s / 100 == 1 || s == 204 || s == 304)
@@ -162,7 +130,7 @@ struct sr_h1_response_parser *sr_h1_response_parser_new(const struct sr_h1_respo
     p->limits = *limits;
     p->cb = cb;
     p->ctx = ctx;
-    sr_buf_init(&p->head, limits->max_head_bytes);
+    sr_h1_head_init(&p->head, limits->max_head_bytes, limits->max_headers);
     sr_h1_response_parser_reset(p);
     return p;
 }
@@ -171,9 +139,7 @@ void sr_h1_response_parser_free(struct sr_h1_response_parser *p)
 {
     if (p == NULL)
         return;
-    sr_buf_free(&p->head);
-    sr_free(p->spans);
-    sr_free(p->headers);
+    sr_h1_head_free(&p->head);
     sr_free(p);
 }
 
@@ -181,9 +147,7 @@ void sr_h1_response_parser_reset(struct sr_h1_response_parser *p)
 {
     http_parser_init(&p->parser, HTTP_RESPONSE);
     p->parser.data = p;
-    sr_buf_reset(&p->head);
-    p->nheaders = 0;
-    p->in_value = false;
+    sr_h1_head_reset(&p->head);
     p->body_len = 0;
     p->started = p->head_done = p->complete = false;
     p->reason = NULL;
