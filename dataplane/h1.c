@@ -198,11 +198,6 @@ bool sr_h1_idle(const struct sr_h1 *h)
     return sr_h1_server_phase(h->srv) == SR_H1_IDLE && sr_h1_server_held(h->srv) == 0;
 }
 
-bool sr_h1_busy(const struct sr_h1 *h)
-{
-    return sr_h1_server_phase(h->srv) == SR_H1_BUSY;
-}
-
 bool sr_h1_timeout(struct sr_h1 *h)
 {
     enum sr_h1_phase phase = sr_h1_server_phase(h->srv);
