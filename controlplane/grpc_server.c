@@ -37,7 +37,7 @@ struct sr_grpc_call {
     struct sr_grpc_call *next; /* the connection's streams */
     /* request */
     size_t header_bytes;
-    bool post, grpc_content, content_type_seen, authorized;
+    bool post, grpc_content, authorized;
     bool has_timeout;
     uint64_t timeout_ms;
     char path[256];
