@@ -7,7 +7,6 @@
 
 #include "common/alloc.h"
 #include "common/err.h"
-#include "common/url.h"
 
 #include <jansson.h>
 #include <stdlib.h>
