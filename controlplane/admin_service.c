@@ -14,7 +14,6 @@
 #include "sglang/router/admin/v1/admin.pb-c.h"
 
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>

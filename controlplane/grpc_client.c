@@ -326,12 +326,8 @@ static bool flush(struct sr_grpc_client *c)
         }
         size_t before = evbuffer_get_length(c->out);
         if (sr_tls_io_write(&c->io, c->out) < 0) {
-            if (c->io.ssl)
-                snprintf(c->why, sizeof(c->why), "TLS write: %s",
-                         c->io.why[0] ? c->io.why : "connection lost");
-            else
-                snprintf(c->why, sizeof(c->why), "send: %s",
-                         c->io.why[0] ? c->io.why : "connection lost");
+            snprintf(c->why, sizeof(c->why), "%s: %s", c->io.ssl ? "TLS write" : "send",
+                     c->io.why[0] ? c->io.why : "connection lost");
             return false;
         }
         /* Nothing was waiting, or the socket is full; else the session

@@ -18,7 +18,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -37,7 +36,7 @@ struct sr_grpc_call {
     struct sr_grpc_call *next; /* the connection's streams */
     /* request */
     size_t header_bytes;
-    bool post, grpc_content, content_type_seen, authorized;
+    bool post, grpc_content, authorized;
     bool has_timeout;
     uint64_t timeout_ms;
     char path[256];

@@ -1,7 +1,6 @@
 /* pb_json: protobuf-c messages as JSON (see pb_json.h). */
 #include "pb_json.h"
 
-#include <stdbool.h>
 #include <stdint.h>
 
 /* One value of field f stored at p. */

@@ -9,7 +9,6 @@
 #include "tls.h"
 
 #include "common/alloc.h"
-#include "common/err.h"
 #include "common/log.h"
 
 #include "net/tls_io.h"

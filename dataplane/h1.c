@@ -108,23 +108,17 @@ static void on_phase(void *arg, enum sr_h1_phase phase)
 {
     struct sr_h1 *h = arg;
     const struct sr_config *cfg = h->base.loop->router->cfg;
-    switch (phase) {
-    case SR_H1_IDLE:
-        h->io.set_timer(h->io.arg, cfg->keepalive_timeout_secs);
-        break;
-    case SR_H1_HEAD:
-        h->io.set_timer(h->io.arg, cfg->client_header_timeout_secs);
-        break;
-    case SR_H1_BODY:
-        h->io.set_timer(h->io.arg, cfg->client_body_timeout_secs);
-        break;
-    case SR_H1_BUSY:
-        h->io.set_timer(h->io.arg, 0);
-        break;
-    case SR_H1_CLOSING:
+    if (phase == SR_H1_CLOSING) {
         h->io.closing(h->io.arg);
-        break;
+        return;
     }
+    const long secs[] = {
+        [SR_H1_IDLE] = cfg->keepalive_timeout_secs,
+        [SR_H1_HEAD] = cfg->client_header_timeout_secs,
+        [SR_H1_BODY] = cfg->client_body_timeout_secs,
+        [SR_H1_BUSY] = 0,
+    };
+    h->io.set_timer(h->io.arg, secs[phase]);
 }
 
 static void on_queued(void *arg)
@@ -196,11 +190,6 @@ size_t sr_h1_room(const struct sr_h1 *h)
 bool sr_h1_idle(const struct sr_h1 *h)
 {
     return sr_h1_server_phase(h->srv) == SR_H1_IDLE && sr_h1_server_held(h->srv) == 0;
-}
-
-bool sr_h1_busy(const struct sr_h1 *h)
-{
-    return sr_h1_server_phase(h->srv) == SR_H1_BUSY;
 }
 
 bool sr_h1_timeout(struct sr_h1 *h)

@@ -48,8 +48,6 @@ int sr_h1_input(struct sr_h1 *h, const char *data, size_t len);
 size_t sr_h1_room(const struct sr_h1 *h);
 /* No request started and nothing held. */
 bool sr_h1_idle(const struct sr_h1 *h);
-/* A request is being answered. */
-bool sr_h1_busy(const struct sr_h1 *h);
 /* The connection's timer fired: true when the connection should close
  * now (idle past the keep-alive timeout); a request being read is
  * answered 408. */

@@ -7,7 +7,6 @@
 
 #include "common/alloc.h"
 #include "common/err.h"
-#include "common/url.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -248,33 +247,22 @@ static void local_flush_cache(struct sr_reply *c, const struct sr_request *req)
     fanout(c, false);
 }
 
+/* Each local route's handler; SR_LOCAL_NONE has none (404). */
+static void (*const handlers[])(struct sr_reply *c, const struct sr_request *req) = {
+    [SR_LOCAL_HEALTH] = local_health,
+    [SR_LOCAL_READINESS] = local_readiness,
+    [SR_LOCAL_GET_LOADS] = local_get_loads,
+    [SR_LOCAL_FLUSH_CACHE] = local_flush_cache,
+    [SR_LOCAL_LIST_WORKERS] = local_list_workers,
+    [SR_LOCAL_ADD_WORKER] = local_add_worker,
+    [SR_LOCAL_REMOVE_WORKER] = local_remove_worker,
+};
+
 void sr_local_route_handle(enum sr_local_route which, struct sr_reply *c,
                            const struct sr_request *req)
 {
-    switch (which) {
-    case SR_LOCAL_HEALTH:
-        local_health(c, req);
-        return;
-    case SR_LOCAL_READINESS:
-        local_readiness(c, req);
-        return;
-    case SR_LOCAL_GET_LOADS:
-        local_get_loads(c, req);
-        return;
-    case SR_LOCAL_FLUSH_CACHE:
-        local_flush_cache(c, req);
-        return;
-    case SR_LOCAL_LIST_WORKERS:
-        local_list_workers(c, req);
-        return;
-    case SR_LOCAL_ADD_WORKER:
-        local_add_worker(c, req);
-        return;
-    case SR_LOCAL_REMOVE_WORKER:
-        local_remove_worker(c, req);
-        return;
-    case SR_LOCAL_NONE:
-        break;
-    }
-    sr_response_error(c, 404, "no such route");
+    if ((size_t)which < sizeof(handlers) / sizeof(handlers[0]) && handlers[which])
+        handlers[which](c, req);
+    else
+        sr_response_error(c, 404, "no such route");
 }

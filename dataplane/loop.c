@@ -5,13 +5,11 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
-#include "common/err.h"
 #include "common/log.h"
 
 #include <event2/listener.h>
 #include <event2/thread.h>
 #include <sched.h>
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
 

@@ -258,12 +258,12 @@ static void finish(struct exchange *ex, void (*last)(struct sr_reply *c))
 
 static void attempt(struct exchange *ex);
 
-static void on_head(void *ctx, const struct sr_upstream_response *resp);
+static void on_head(void *ctx, const struct sr_h1_response *resp);
 static void on_body(void *ctx, const char *data, size_t len);
 static void on_done(void *ctx);
 static void on_error(void *ctx, const char *why, bool responded);
 
-static const struct sr_upstream_handler handler = {on_head, on_body, on_done, on_error};
+static const struct sr_h1_client_handler handler = {on_head, on_body, on_done, on_error};
 
 static bool may_retry(struct exchange *ex)
 {
@@ -299,7 +299,7 @@ static void retry_or_fail(struct exchange *ex, int status, const char *why)
     finish_error(ex, status, ex->last_error);
 }
 
-static void on_head(void *ctx, const struct sr_upstream_response *resp)
+static void on_head(void *ctx, const struct sr_h1_response *resp)
 {
     struct exchange *ex = ctx;
     int s = resp->status;
@@ -484,7 +484,7 @@ static void attempt(struct exchange *ex)
         finish_error(ex, 500, "out of memory");
         return;
     }
-    struct sr_upstream_request ur = {ex->head.data, ex->head.len, ex->req.body, ex->req.body_len};
+    struct sr_h1_client_request ur = {ex->head.data, ex->head.len, ex->req.body, ex->req.body_len};
     ex->up = sr_upstream_start(l, w, &ur, &handler, ex);
     if (ex->up == NULL)
         finish_error(ex, 500, "out of memory");

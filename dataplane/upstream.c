@@ -22,7 +22,7 @@ struct sr_upstream {
     struct sr_pool *pool;
     struct sr_worker *worker; /* referenced while the connection lives */
     struct sr_h1_client *client;
-    const struct sr_upstream_handler *h; /* NULL while idle */
+    const struct sr_h1_client_handler *h; /* NULL while idle */
     void *ctx;
     bool idle; /* in the pool */
     struct sr_upstream *idle_prev, *idle_next;
@@ -160,13 +160,7 @@ static void on_idle_closed(void *owner, struct sr_h1_client *c)
 static void on_head(void *ctx, const struct sr_h1_response *resp)
 {
     struct sr_upstream *u = ctx;
-    struct sr_upstream_response r = {
-        .status = resp->status,
-        .headers = resp->headers,
-        .nheaders = resp->nheaders,
-        .content_length = resp->content_length,
-    };
-    u->h->on_head(u->ctx, &r);
+    u->h->on_head(u->ctx, resp);
 }
 
 static void on_body(void *ctx, const char *data, size_t len)
@@ -178,7 +172,7 @@ static void on_body(void *ctx, const char *data, size_t len)
 static void on_done(void *ctx)
 {
     struct sr_upstream *u = ctx;
-    const struct sr_upstream_handler *h = u->h;
+    const struct sr_h1_client_handler *h = u->h;
     void *hctx = u->ctx;
     pool_put(u);
     h->on_done(hctx);
@@ -187,7 +181,7 @@ static void on_done(void *ctx)
 static void on_error(void *ctx, const char *why, bool local)
 {
     struct sr_upstream *u = ctx;
-    const struct sr_upstream_handler *h = u->h;
+    const struct sr_h1_client_handler *h = u->h;
     void *hctx = u->ctx;
     up_close(u);
     h->on_error(hctx, why, local);
@@ -227,16 +221,15 @@ static struct sr_upstream *new_upstream(struct sr_loop *l, struct sr_worker *w)
 }
 
 struct sr_upstream *sr_upstream_start(struct sr_loop *l, struct sr_worker *w,
-                                      const struct sr_upstream_request *req,
-                                      const struct sr_upstream_handler *h, void *ctx)
+                                      const struct sr_h1_client_request *req,
+                                      const struct sr_h1_client_handler *h, void *ctx)
 {
     struct sr_upstream *u = pool_take(l->pool, w);
     if (u == NULL && (u = new_upstream(l, w)) == NULL)
         return NULL;
     u->h = h;
     u->ctx = ctx;
-    struct sr_h1_client_request cr = {req->head, req->head_len, req->body, req->body_len};
-    if (sr_h1_client_send(u->client, &cr, &client_handler, u) != 0) {
+    if (sr_h1_client_send(u->client, req, &client_handler, u) != 0) {
         up_close(u);
         return NULL;
     }

@@ -20,7 +20,7 @@
 #ifndef SR_UPSTREAM_H
 #define SR_UPSTREAM_H
 
-#include "net/h1_response.h"
+#include "net/h1_client.h"
 
 #include "common/worker.h"
 
@@ -31,39 +31,16 @@ struct sr_loop;
 struct sr_upstream;
 struct sr_pool;
 
-struct sr_upstream_response {
-    int status;
-    const struct sr_http_header *headers;
-    size_t nheaders;
-    long long content_length; /* -1: chunked or until close */
-};
-
-struct sr_upstream_handler {
-    void (*on_head)(void *ctx, const struct sr_upstream_response *resp);
-    void (*on_body)(void *ctx, const char *data, size_t len);
-    void (*on_done)(void *ctx);
-    /* why: a short reason for logs and error bodies; local: the router
-     * itself could not try (out of descriptors or memory), which says
-     * nothing about the worker. */
-    void (*on_error)(void *ctx, const char *why, bool local);
-};
-
-struct sr_upstream_request {
-    const char *head; /* request line + headers + blank line */
-    size_t head_len;
-    const char *body;
-    size_t body_len;
-};
-
 struct sr_pool *sr_pool_new(struct sr_loop *l);
 /* Closes every idle connection. */
 void sr_pool_free(struct sr_pool *p);
 
-/* Sends req to w on a pooled or new connection. NULL when out of memory
- * (nothing will be called). */
+/* Sends req to w on a pooled or new connection; h hears the response as
+ * net/h1_client's handler does. NULL when out of memory (nothing will be
+ * called). */
 struct sr_upstream *sr_upstream_start(struct sr_loop *l, struct sr_worker *w,
-                                      const struct sr_upstream_request *req,
-                                      const struct sr_upstream_handler *h, void *ctx);
+                                      const struct sr_h1_client_request *req,
+                                      const struct sr_h1_client_handler *h, void *ctx);
 
 /* The caller lost interest (client gone, timeout, retry): the connection
  * is closed (a worker stops generating when its client goes away). */

@@ -7,7 +7,6 @@
 
 #include <http_parser.h>
 #include <limits.h>
-#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 

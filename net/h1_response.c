@@ -2,12 +2,9 @@
 #include "h1_response.h"
 
 #include "common/alloc.h"
-#include "common/buf.h"
-#include "common/err.h"
 
 #include <http_parser.h>
 #include <limits.h>
-#include <stdint.h>
 #include <string.h>
 
 struct sr_h1_response_parser {

@@ -6,7 +6,6 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
-#include "common/err.h"
 
 #include <event2/buffer.h>
 #include <stdint.h>
