@@ -134,3 +134,9 @@ void sr_url_clear(struct sr_url *url)
     sr_free(url->canonical);
     memset(url, 0, sizeof(*url));
 }
+
+void sr_url_authority(const struct sr_url *url, char *out, size_t len)
+{
+    bool v6 = strchr(url->host, ':') != NULL;
+    snprintf(out, len, "%s%s%s:%u", v6 ? "[" : "", url->host, v6 ? "]" : "", (unsigned)url->port);
+}

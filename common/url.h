@@ -32,4 +32,8 @@ struct sr_url {
 int sr_url_parse(const char *text, size_t len, struct sr_url *out, const char **reason);
 void sr_url_clear(struct sr_url *url);
 
+/* The URL's authority as a Host header wants it: "host:port", the host in
+ * brackets when it is an IPv6 address ("[::1]:8000"). Truncated to len. */
+void sr_url_authority(const struct sr_url *url, char *out, size_t len);
+
 #endif

@@ -108,7 +108,7 @@ struct sr_fanout *sr_fanout_start(struct sr_router *r, struct event_base *base,
             continue;
         }
         char host[300], path[1024];
-        snprintf(host, sizeof(host), "%s:%u", w->parsed.host, (unsigned)w->parsed.port);
+        sr_url_authority(&w->parsed, host, sizeof(host));
         snprintf(path, sizeof(path), "%s%s", w->parsed.base_path, suffix);
         struct sr_fetch_request req = {
             .addr = (struct sockaddr *)&addr,

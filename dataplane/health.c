@@ -128,9 +128,7 @@ static void on_probe(evutil_socket_t fd, short what, void *arg)
     socklen_t alen;
     sr_addr_book_get(p->h->router->addrs, w, &addr, &alen);
     char host[300], path[1024];
-    bool v6 = strchr(w->parsed.host, ':') != NULL;
-    snprintf(host, sizeof(host), "%s%s%s:%u", v6 ? "[" : "", w->parsed.host, v6 ? "]" : "",
-             (unsigned)w->parsed.port);
+    sr_url_authority(&w->parsed, host, sizeof(host));
     snprintf(path, sizeof(path), "%s%s", w->parsed.base_path, cfg->health_check_endpoint);
     struct sr_fetch_request req = {
         .addr = (struct sockaddr *)&addr,

@@ -66,7 +66,7 @@ static void ask(struct sr_oracle_probe *p, struct sr_loop *l, struct sr_worker *
     if (!sr_worker_routable(w) || !sr_addr_book_get(l->router->addrs, w, &addr, &alen))
         return;
     char host[300], path[1024];
-    snprintf(host, sizeof(host), "%s:%u", w->parsed.host, (unsigned)w->parsed.port);
+    sr_url_authority(&w->parsed, host, sizeof(host));
     snprintf(path, sizeof(path), "%s/sim/cached_prefix?route=%s", w->parsed.base_path, route);
     struct sr_fetch_request fr = {
         .addr = (struct sockaddr *)&addr,

@@ -132,9 +132,9 @@ static int build_request_head(struct exchange *ex)
         rc |= head_add(ex, "?", 1);
         rc |= head_add(ex, r->query, r->query_len);
     }
-    bool v6 = strchr(url->host, ':') != NULL;
-    snprintf(line, sizeof(line), " HTTP/1.1\r\nHost: %s%s%s:%u\r\n", v6 ? "[" : "", url->host,
-             v6 ? "]" : "", (unsigned)url->port);
+    char authority[300];
+    sr_url_authority(url, authority, sizeof(authority));
+    snprintf(line, sizeof(line), " HTTP/1.1\r\nHost: %s\r\n", authority);
     rc |= head_str(ex, line);
     for (size_t i = 0; i < r->nheaders; i++) {
         const struct sr_http_header *h = &r->headers[i];

@@ -21,14 +21,15 @@ class RecordingWorker:
     smuggling attack aims at do. Every request but health checks is
     recorded (method, target, headers as received)."""
 
-    def __init__(self):
-        self.sock = socket.socket()
+    def __init__(self, host="127.0.0.1"):
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((host, 0))
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "http://%s:%d" % ("[%s]" % host if ":" in host else host, self.port)
         self.requests = []
+        self.health_hosts = []  # the Host header of every health check
         self.lock = threading.Lock()
         self.closed = False
         threading.Thread(target=self._accept, daemon=True).start()
@@ -80,9 +81,11 @@ class RecordingWorker:
                     while len(buf) < n:
                         buf += c.recv(65536)
                     body, buf = buf[:n], buf[n:]
-                if not target.startswith(b"/health"):
-                    with self.lock:
+                with self.lock:
+                    if not target.startswith(b"/health"):
                         self.requests.append((method.decode(), target.decode(), headers, body))
+                    else:
+                        self.health_hosts.append(lenient.get("host"))
                 out = json.dumps({"data": [{"id": "m"}], "object": "list"}).encode()
                 c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
                           % (len(out), out))
@@ -307,6 +310,24 @@ class WorkerUrls(ProcTestCase):
         self.assertEqual(workers, ["http://127.0.0.1:9"])
         ok = request(r.port, "POST", "/add_worker?url=http://" + "a" * 253 + ":9999")
         self.assertEqual(ok.status, 200, ok.body)
+
+    def test_ipv6_worker_gets_a_bracketed_host_on_every_path(self):
+        # Proxied requests, health checks and fan-outs (/flush_cache) all
+        # name an IPv6 worker as "[::1]:port"; fan-outs once sent "::1:port".
+        try:
+            w = RecordingWorker("::1")
+        except OSError:
+            self.skipTest("no IPv6 loopback on this machine")
+        self.addCleanup(w.close)
+        r = self.router("--worker-urls", w.url)
+        want = "[::1]:%d" % w.port
+        self.assertEqual(request(r.port, "GET", "/v1/models").status, 200)
+        self.assertEqual(request(r.port, "POST", "/flush_cache").status, 200)
+        hosts = {path: dict((n.lower(), v) for n, v in headers)["host"]
+                 for _, path, headers, _ in w.seen()}
+        self.assertEqual(hosts, {"/v1/models": want, "/flush_cache": want})
+        self.assertTrue(w.health_hosts)
+        self.assertEqual(set(w.health_hosts), {want})
 
 
 if __name__ == "__main__":

@@ -86,6 +86,27 @@ static void test_host_length_limit(void **state)
     expect_bad(url, "longer than 253");
 }
 
+/* The Host header of a worker: IPv6 hosts in brackets (a bare "::1:8000"
+ * is no valid authority; fan-outs and the oracle probe once sent it). */
+static void test_authority(void **state)
+{
+    (void)state;
+    const char *cases[][2] = {
+        {"http://w1:8000/base", "w1:8000"},
+        {"http://[::1]:8000", "[::1]:8000"},
+        {"https://[fe80::1]", "[fe80::1]:443"},
+        {"http://10.0.0.1", "10.0.0.1:80"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct sr_url u;
+        assert_int_equal(sr_url_parse(cases[i][0], strlen(cases[i][0]), &u, NULL), 0);
+        char out[300];
+        sr_url_authority(&u, out, sizeof(out));
+        assert_string_equal(out, cases[i][1]);
+        sr_url_clear(&u);
+    }
+}
+
 static void test_allocation_failure(void **state)
 {
     (void)state;
@@ -101,9 +122,8 @@ static void test_allocation_failure(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_urls),
-        cmocka_unit_test(test_invalid_urls),
-        cmocka_unit_test(test_host_length_limit),
+        cmocka_unit_test(test_valid_urls),         cmocka_unit_test(test_invalid_urls),
+        cmocka_unit_test(test_host_length_limit),  cmocka_unit_test(test_authority),
         cmocka_unit_test(test_allocation_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
