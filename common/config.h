@@ -93,6 +93,17 @@ struct sr_config {
     char *prometheus_host;
     long prometheus_port; /* 0 = any free port; -1 = off */
     bool log_requests;
+    /* replica sync over NATS (sync/); off while sync_nats_urls is empty */
+    struct sr_strlist sync_nats_urls;
+    char *sync_group;
+    char *sync_nats_token;
+    char *sync_nats_token_file; /* excludes sync_nats_token */
+    char *sync_nats_user;
+    char *sync_nats_password;
+    char *sync_nats_password_file; /* excludes sync_nats_password */
+    char *sync_nats_tls_ca;
+    char *sync_nats_tls_cert;
+    char *sync_nats_tls_key;
 };
 
 /* Returned by sr_config_parse_args when --help / -h was given. */
