@@ -273,6 +273,27 @@ class Launch(unittest.TestCase):
         self.assertEqual(len(exiting), 1, lines)
         self.assertLess(max(stopped), exiting[0])
 
+    def metric(self, port, name):
+        """The value of an unlabelled metric on a /metrics listener, or None."""
+        try:
+            body = request(port, "GET", "/metrics", timeout=2).body.decode()
+        except OSError:
+            return None
+        m = re.search(r"^%s (\S+)$" % re.escape(name), body, re.M)
+        return float(m.group(1)) if m else None
+
+    def test_router_replicas_join_their_sync_group(self):
+        metrics = base_port(3)
+        p = self.launch_replicas(3, "--router-prometheus-port", str(metrics), "--", "--zero-latency")
+        for i in range(3):  # a fixed metrics port P: replica i on P + i
+            wait_until(lambda: self.metric(metrics + i, "sglang_router_sync_up") == 1, timeout=20,
+                       what="replica %d joined (sglang_router_sync_up 1)" % i)
+        for i in range(3):
+            wait_until(lambda: self.metric(metrics + i, "sglang_router_sync_peers") == 2, timeout=20,
+                       what="replica %d hearing its 2 peers" % i)
+        p.terminate()
+        self.assertEqual(p.wait(timeout=30), 0, self.output())
+
     def test_nats_server_missing(self):
         p = subprocess.run([LAUNCH, "--model-path", "m", "--backend", "sim", "--router-replicas", "2",
                             "--port", str(base_port(2))],
@@ -300,8 +321,13 @@ class Launch(unittest.TestCase):
 
     def test_nats_server_killed_is_restarted_and_routers_carry_on(self):
         with tempfile.TemporaryDirectory() as logs:
-            p = self.launch_replicas(2, "--log-dir", logs, "--", "--zero-latency")
+            metrics = base_port(2)
+            p = self.launch_replicas(2, "--log-dir", logs, "--router-prometheus-port", str(metrics),
+                                     "--", "--zero-latency")
             nats_pid, nats_port = self.nats_of(p)
+            for i in range(2):
+                wait_until(lambda: self.metric(metrics + i, "sglang_router_sync_up") == 1, timeout=20,
+                           what="replica %d joined" % i)
             self.assertTrue(os.path.exists(os.path.join(logs, "nats-server.log")))
             self.assertTrue(os.path.exists(os.path.join(logs, "router-1.log")))
             os.kill(nats_pid, signal.SIGKILL)
@@ -312,6 +338,9 @@ class Launch(unittest.TestCase):
             self.assertIn("nats-server (port %d) killed by signal 9" % nats_port, self.output())
             wait_until(lambda: accepts(nats_port), what="nats-server on its port again")
             self.assertNotEqual(self.nats_of(p)[0], nats_pid)
+            for i in range(2):  # the replicas reconnect by themselves
+                wait_until(lambda: self.metric(metrics + i, "sglang_router_sync_up") == 1, timeout=30,
+                           what="replica %d joined again" % i)
             p.terminate()
             self.assertEqual(p.wait(timeout=30), 0, self.output())
 
