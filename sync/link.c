@@ -403,6 +403,9 @@ static void try_connect(struct sr_link *l, uint64_t now)
         return;
     }
     const char *detail = nats_GetLastError(NULL);
+    const char *where = detail ? strstr(detail, "): ") : NULL;
+    if (detail && detail[0] == '(' && where) /* "(conn.c:1905): why": the why */
+        detail = where + 3;
     char why[256];
     snprintf(why, sizeof(why), "%s%s%s", natsStatus_GetText(s), detail ? ": " : "",
              detail ? detail : "");
