@@ -550,6 +550,11 @@ int sr_link_configure(struct sr_link *l, const struct sr_sync_settings *set)
     wanted_clear(&l->want);
     l->want = next;
     l->gen++;
+    /* From now on the state and the error describe these settings, not the
+     * connection being left (the thread confirms on its next tick). */
+    atomic_store(&l->state, next.nurls ? SR_SYNC_CONNECTING : SR_SYNC_OFF);
+    sr_free(l->last_error);
+    l->last_error = NULL;
     pthread_mutex_unlock(&l->lock);
     event_active(l->wake, 0, 0);
     return 0;
