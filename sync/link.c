@@ -229,11 +229,22 @@ static void on_inbox_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg
     natsMsg_Destroy(msg);
 }
 
+/* libnats calls a connection's handlers on a thread of its own, possibly
+ * after teardown() left the connection: those of a connection that is not
+ * the link's any more are ignored (a late "closed" stopped the link from
+ * ever connecting again). */
+static bool current(struct sr_link *l, natsConnection *nc)
+{
+    pthread_rwlock_rdlock(&l->conn_lock);
+    bool same = l->nc == nc;
+    pthread_rwlock_unlock(&l->conn_lock);
+    return same;
+}
+
 static void on_disconnected(natsConnection *nc, void *arg)
 {
-    (void)nc;
     struct sr_link *l = arg;
-    if (atomic_load(&l->closing))
+    if (atomic_load(&l->closing) || !current(l, nc))
         return;
     atomic_store(&l->state, SR_SYNC_DOWN);
     sr_log_warn("sync: lost the NATS connection; routing carries on from this router's own "
@@ -242,8 +253,9 @@ static void on_disconnected(natsConnection *nc, void *arg)
 
 static void on_reconnected(natsConnection *nc, void *arg)
 {
-    (void)nc;
     struct sr_link *l = arg;
+    if (!current(l, nc))
+        return;
     atomic_store(&l->state, SR_SYNC_UP);
     sr_log_info("sync: reconnected to NATS; asking a peer for a snapshot");
     l->h.on_up(l->h.ctx);
@@ -251,9 +263,8 @@ static void on_reconnected(natsConnection *nc, void *arg)
 
 static void on_closed(natsConnection *nc, void *arg)
 {
-    (void)nc;
     struct sr_link *l = arg;
-    if (atomic_load(&l->closing))
+    if (atomic_load(&l->closing) || !current(l, nc))
         return;
     atomic_store(&l->state, SR_SYNC_DOWN);
     atomic_store(&l->closed, true);
