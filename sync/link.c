@@ -228,14 +228,16 @@ static void on_inbox_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg
     natsMsg_Destroy(msg);
 }
 
-/* Whether nc is the connection in force: libnats calls back on threads of
- * its own, possibly after we replaced or closed that connection. */
+/* libnats calls a connection's handlers on a thread of its own, possibly
+ * after teardown() left the connection: those of a connection that is not
+ * the link's any more are ignored (a late "closed" stopped the link from
+ * ever connecting again). */
 static bool current(struct sr_link *l, natsConnection *nc)
 {
     pthread_rwlock_rdlock(&l->conn_lock);
-    bool now = l->nc == nc;
+    bool same = l->nc == nc;
     pthread_rwlock_unlock(&l->conn_lock);
-    return now;
+    return same;
 }
 
 static void on_disconnected(natsConnection *nc, void *arg)
@@ -575,6 +577,11 @@ int sr_link_configure(struct sr_link *l, const struct sr_sync_settings *set)
     wanted_clear(&l->want);
     l->want = next;
     l->gen++;
+    /* From now on the state and the error describe these settings, not the
+     * connection being left (the thread confirms on its next tick). */
+    atomic_store(&l->state, next.nurls ? SR_SYNC_CONNECTING : SR_SYNC_OFF);
+    sr_free(l->last_error);
+    l->last_error = NULL;
     pthread_mutex_unlock(&l->lock);
     event_active(l->wake, 0, 0);
     return 0;

@@ -70,7 +70,8 @@ void sr_link_free(struct sr_link *link);
 /* Checks the settings (URLs, group name, credentials that go together); a
  * one-line message naming the flag in err. 0 or SR_ERR_INVALID. */
 int sr_link_check(const struct sr_sync_settings *set, char *err, size_t errlen);
-/* Replaces the settings (NULL: off) and reconnects in the background.
+/* Replaces the settings (NULL: off) and reconnects in the background; the
+ * state is "connecting" (or "off"), with no last error, from the call on.
  * 0, SR_ERR_INVALID (err: nothing changes) or SR_ERR_NOMEM. */
 int sr_link_configure(struct sr_link *link, const struct sr_sync_settings *set);
 
