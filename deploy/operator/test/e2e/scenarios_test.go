@@ -487,6 +487,14 @@ func TestManifestsDryRun(t *testing.T) {
 		if err != nil {
 			t.Fatalf("kubectl apply --dry-run=server -k %s: %v\n%s", dir, err, out)
 		}
+		if dir == "kubernetes" {
+			for _, want := range []string{"deployment.apps/sglang-nats created", "service/sglang-nats created",
+				"secret/sglang-nats-token created"} {
+				if !strings.Contains(string(out), want) {
+					t.Fatalf("kubectl apply --dry-run=server -k %s: no %q in\n%s", dir, want, out)
+				}
+			}
+		}
 		t.Logf("%s:\n%s", dir, out)
 	}
 }
