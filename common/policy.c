@@ -120,6 +120,17 @@ size_t sr_policy_worker_tree_bytes(struct sr_policy *p, const struct sr_worker *
     return p->ops->worker_tree_bytes ? p->ops->worker_tree_bytes(p, w) : 0;
 }
 
+int sr_policy_learn(struct sr_policy *p, const void *key, size_t len, uint32_t worker,
+                    uint64_t now_ms)
+{
+    return p->ops->learn ? p->ops->learn(p, key, len, worker, now_ms) : 0;
+}
+
+int sr_policy_export_worker(struct sr_policy *p, uint32_t worker, sr_radix_text_cb cb, void *ctx)
+{
+    return p->ops->export_worker ? p->ops->export_worker(p, worker, cb, ctx) : 0;
+}
+
 bool sr_route_allows(const struct sr_route_request *req, const struct sr_worker *w)
 {
     if (!sr_worker_available(w, req->now_ms))
@@ -153,7 +164,7 @@ struct sr_worker *sr_route_pick_least_loaded(const struct sr_route_request *req,
         struct sr_worker *w = req->workers->workers[i];
         if (!sr_route_allows(req, w))
             continue;
-        long load = sr_worker_load(w);
+        long load = sr_worker_fleet_load(w);
         if (pick == NULL || load > hi)
             hi = load;
         if (pick == NULL || load < lo) {

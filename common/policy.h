@@ -42,6 +42,12 @@ struct sr_policy_params {
     uint64_t eviction_interval_ms; /* period of automatic eviction passes; 0 = none */
     double load_weight;            /* cache_cost: cost of one request in flight, in prompts */
     double queue_weight;           /* cache_cost: cost of a queued prefill byte, in prompt bytes */
+    /* What the tree is keyed on (not an option: replica sync sets it, see
+     * sr_settings_set_key_unit): 0 or 1, the routing text itself;
+     * SR_ROUTE_KEY_UNIT, its block digests (route_key.h), each key byte
+     * standing for that many text bytes. Sizes and prefill stay in text
+     * bytes either way. */
+    size_t key_unit;
 };
 
 /* Why a worker was chosen, for metrics (set by policies that know). */
@@ -58,7 +64,7 @@ extern const char *const sr_route_outcome_names[SR_ROUTE_OUTCOMES];
 /* One routing decision's input. Everything is borrowed. */
 struct sr_route_request {
     const struct sr_worker_set *workers;
-    const void *text; /* routing text (raw UTF-8 bytes) */
+    const void *text; /* routing key: the text, or its digests (params->key_unit) */
     size_t text_len;
     const uint32_t *excluded; /* worker ids already tried (retries) */
     size_t nexcluded;
@@ -90,6 +96,13 @@ struct sr_policy_ops {
     void (*maintain)(struct sr_policy *p, const struct sr_policy_params *params);
     bool (*tree_stats)(struct sr_policy *p, struct sr_radix_stats *out);
     size_t (*worker_tree_bytes)(struct sr_policy *p, const struct sr_worker *w);
+    /* A placement decided elsewhere (another replica): worker `worker` was
+     * sent the prompt whose routing key is key[0, len), as if select had
+     * chosen it at now_ms. */
+    int (*learn)(struct sr_policy *p, const void *key, size_t len, uint32_t worker,
+                 uint64_t now_ms);
+    /* Calls cb with each maximal key the policy believes worker holds. */
+    int (*export_worker)(struct sr_policy *p, uint32_t worker, sr_radix_text_cb cb, void *ctx);
     void (*destroy)(struct sr_policy *p);
     /* The caller must ask every worker for its cached prefix first
      * (POST /sim/cached_prefix; simulated workers only) and pass the
@@ -123,6 +136,15 @@ void sr_policy_maintain(struct sr_policy *p, const struct sr_policy_params *para
 /* false when the policy keeps no tree. */
 bool sr_policy_tree_stats(struct sr_policy *p, struct sr_radix_stats *out);
 size_t sr_policy_worker_tree_bytes(struct sr_policy *p, const struct sr_worker *w);
+/* Replica sync (the ops above); 0 for policies without a tree. */
+int sr_policy_learn(struct sr_policy *p, const void *key, size_t len, uint32_t worker,
+                    uint64_t now_ms);
+int sr_policy_export_worker(struct sr_policy *p, uint32_t worker, sr_radix_text_cb cb, void *ctx);
+/* Text bytes one byte of routing key stands for (params->key_unit, at least 1). */
+static inline size_t sr_policy_key_unit(const struct sr_policy_params *params)
+{
+    return params->key_unit > 1 ? params->key_unit : 1;
+}
 
 /* ---- helpers shared by the implementations ---- */
 

@@ -31,6 +31,7 @@ struct sr_radix {
     struct sr_radix_nodes nodes;
     struct sr_radix_evictor evictor;
     size_t max_bytes;
+    size_t granule; /* match lengths floored to multiples of this; 0: to characters */
     uint32_t *lens; /* scratch match lengths, nodes.nslots entries, zero between calls */
     size_t lens_cap;
     struct node **stack; /* scratch path / traversal stack */
@@ -139,7 +140,7 @@ static int walk(struct sr_radix *t, const unsigned char *text, size_t len, struc
 }
 
 /* Writes each tenant's match length into t->lens (floored to a character
- * boundary); returns the longest. clear != 0 resets the entries instead. */
+ * boundary, or to the granule); returns the longest. clear != 0 resets the entries instead. */
 static size_t walk_lens(struct sr_radix *t, const struct walk *w, const unsigned char *text,
                         size_t len, bool clear)
 {
@@ -155,7 +156,8 @@ static size_t walk_lens(struct sr_radix *t, const struct walk *w, const unsigned
         } else {
             break;
         }
-        uint32_t at = (uint32_t)sr_utf8_floor(text, len, depth);
+        uint32_t at = t->granule ? (uint32_t)(depth - depth % t->granule)
+                                 : (uint32_t)sr_utf8_floor(text, len, depth);
         for (uint32_t k = 0; k < n->ntenants; k++)
             t->lens[n->tenants[k].worker] = clear ? 0 : at;
         longest = at;
@@ -293,6 +295,13 @@ void sr_radix_set_max_bytes(struct sr_radix *t, size_t max_bytes)
 {
     pthread_mutex_lock(&t->lock);
     t->max_bytes = max_bytes ? max_bytes : 1;
+    pthread_mutex_unlock(&t->lock);
+}
+
+void sr_radix_set_granule(struct sr_radix *t, size_t granule)
+{
+    pthread_mutex_lock(&t->lock);
+    t->granule = granule;
     pthread_mutex_unlock(&t->lock);
 }
 

@@ -85,6 +85,10 @@ struct sr_radix *sr_radix_new(size_t max_bytes);
 /* Accepts NULL. */
 void sr_radix_free(struct sr_radix *tree);
 void sr_radix_set_max_bytes(struct sr_radix *tree, size_t max_bytes);
+/* Match lengths are floored to multiples of granule bytes (keys made of
+ * fixed-size digests, common/route_key.h); 0, the default, floors them to a
+ * UTF-8 character boundary of the text. */
+void sr_radix_set_granule(struct sr_radix *tree, size_t granule);
 
 /* Records that `worker` was sent text[0, len) at now_ms. 0, SR_ERR_NOMEM
  * (the tree is left consistent, possibly with a shorter history), or

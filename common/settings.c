@@ -16,6 +16,7 @@ struct sr_settings {
     struct sr_settings_view now;          /* what views copy (its version unused) */
     struct sr_policy *made[MAX_POLICIES]; /* by index in sr_policy_names */
     atomic_ulong version;
+    size_t key_unit; /* params.key_unit of every view (sr_settings_set_key_unit) */
 };
 
 /* The view's per-request fields from cfg (the SR_CHANGE_REQUEST rows). */
@@ -67,6 +68,7 @@ struct sr_settings *sr_settings_new(const struct sr_config *cfg, int *err)
     if ((rc = sr_config_copy_runtime(&s->cfg, cfg)) != 0)
         goto fail;
     view_fill(&s->now, &s->cfg);
+    s->now.params.key_unit = s->key_unit = 1;
     if ((rc = instance(s, s->cfg.policy, &s->now.params, &s->now.policy)) != 0)
         goto fail;
     atomic_init(&s->version, 1);
@@ -132,6 +134,7 @@ int sr_settings_update(struct sr_settings *s, const struct sr_settings_change *c
     }
     struct sr_settings_view now = {0};
     view_fill(&now, &next);
+    now.params.key_unit = s->key_unit;
     if ((rc = instance(s, next.policy, &now.params, &now.policy)) != 0) {
         snprintf(err, errlen, "--policy: cannot create %s: %s", next.policy, sr_strerror(rc));
         goto out;
@@ -190,6 +193,22 @@ void sr_settings_forget_all(struct sr_settings *s)
     for (size_t i = 0; i < MAX_POLICIES; i++)
         if (s->made[i])
             sr_policy_forget(s->made[i]);
+    pthread_mutex_unlock(&s->lock);
+}
+
+void sr_settings_set_key_unit(struct sr_settings *s, size_t unit)
+{
+    unit = unit > 1 ? unit : 1;
+    pthread_mutex_lock(&s->lock);
+    if (unit != s->key_unit) {
+        s->key_unit = s->now.params.key_unit = unit;
+        for (size_t i = 0; i < MAX_POLICIES; i++)
+            if (s->made[i]) {
+                sr_policy_forget(s->made[i]);
+                sr_policy_maintain(s->made[i], &s->now.params);
+            }
+        atomic_fetch_add_explicit(&s->version, 1, memory_order_release);
+    }
     pthread_mutex_unlock(&s->lock);
 }
 

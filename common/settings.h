@@ -79,6 +79,14 @@ struct sr_policy *sr_settings_policy(struct sr_settings *s);
 void sr_settings_forget_worker(struct sr_settings *s, struct sr_worker *w);
 /* Every policy instance forgets everything (its tree is emptied). */
 void sr_settings_forget_all(struct sr_settings *s);
+/* What routing keys are (struct sr_policy_params.key_unit): 1, the routing
+ * text; SR_ROUTE_KEY_UNIT, its block digests (route_key.h), while replica
+ * sync is configured. A change empties every tree (its keys meant something
+ * else) and applies to requests that refresh their view afterwards; one
+ * still routing with the old key leaves an entry nothing matches, which
+ * ages out. */
+void sr_settings_set_key_unit(struct sr_settings *s, size_t unit);
+
 /* Applies the params in force to every instance's tree and runs an eviction
  * pass on each now; returns the worker-bytes removed. */
 uint64_t sr_settings_maintain(struct sr_settings *s);

@@ -28,6 +28,12 @@
  * answering yet (its prefill queue, as the router estimates it):
  * sr_worker_prefill_add() at dispatch, sr_worker_prefill_done() with the
  * same amount at the first response byte or the request's end.
+ *
+ * Router replicas (sync/): the other replicas' requests to the same worker
+ * are held apart, in peer_in_flight and peer_prefill, which the replica
+ * sync sets from their load reports. Policies read the fleet's view
+ * (sr_worker_fleet_load: own + peers); what this router reports of itself
+ * (metrics, admin API) is its own count.
  */
 #ifndef SR_WORKER_H
 #define SR_WORKER_H
@@ -59,6 +65,8 @@ struct sr_worker {
     atomic_bool removed;  /* set once the registry dropped it */
     atomic_long in_flight;
     atomic_long pending_prefill; /* bytes; see above */
+    atomic_long peer_in_flight;  /* the other replicas' requests (sync/) */
+    atomic_long peer_prefill;    /* bytes; the other replicas' pending_prefill */
     atomic_ulong processed;      /* requests completed successfully */
     atomic_ulong failures;       /* requests that ended in an error */
     struct sr_breaker breaker;   /* see breaker.h */
@@ -98,6 +106,17 @@ static inline long sr_worker_load(const struct sr_worker *w)
 static inline long sr_worker_pending_prefill(const struct sr_worker *w)
 {
     return atomic_load_explicit(&w->pending_prefill, memory_order_relaxed);
+}
+
+/* What routing weighs: this router's requests and its peers'. */
+static inline long sr_worker_fleet_load(const struct sr_worker *w)
+{
+    return sr_worker_load(w) + atomic_load_explicit(&w->peer_in_flight, memory_order_relaxed);
+}
+static inline long sr_worker_fleet_prefill(const struct sr_worker *w)
+{
+    return sr_worker_pending_prefill(w) +
+           atomic_load_explicit(&w->peer_prefill, memory_order_relaxed);
 }
 
 void sr_worker_load_add(struct sr_worker *w);

@@ -23,6 +23,9 @@
 #include "common/log.h"
 #include "common/secret.h"
 
+#include "sync/flags.h"
+#include "sync/sync.h"
+
 #include "controlplane/admin_service.h"
 
 #include <errno.h>
@@ -256,6 +259,34 @@ static long default_threads(void)
     return n > 0 ? n : 1;
 }
 
+/* Replica sync: always there (the admin API may turn it on later), joined
+ * to NATS at start when --sync-nats-url is given. false after a message on
+ * stderr (a bad flag, an unreadable file). */
+static bool start_sync(struct sr_router *r, const struct sr_config *cfg)
+{
+    int err = 0;
+    r->sync = sr_sync_new(r->registry, r->settings, &err);
+    if (r->sync == NULL) {
+        fprintf(stderr, "sglang-router: cannot start the replica sync: %s\n", sr_strerror(err));
+        return false;
+    }
+    if (cfg->sync_nats_urls.n == 0)
+        return true;
+    char why[400];
+    struct sr_sync_flags flags;
+    int rc = sr_sync_flags_read(cfg, &flags, why, sizeof(why));
+    if (rc == 0) {
+        rc = sr_sync_apply(r->sync, &flags.set, why, sizeof(why));
+        sr_sync_flags_clear(&flags);
+    }
+    if (rc != 0) {
+        fprintf(stderr, "sglang-router: %s\n", rc == SR_ERR_NOMEM ? "out of memory" : why);
+        return false;
+    }
+    sr_log_info("sync: replicas of group %s share placements and load over NATS", cfg->sync_group);
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     struct sr_config cfg;
@@ -322,6 +353,11 @@ int main(int argc, char **argv)
         sr_registry_replace(r.registry, (const char *const *)cfg.worker_urls.items,
                             cfg.worker_urls.n, &why) != 0) {
         fprintf(stderr, "sglang-router: --worker-urls: %s\n", why ? why : "out of memory");
+        goto out;
+    }
+
+    if (!start_sync(&r, &cfg)) {
+        status = 2;
         goto out;
     }
 
@@ -444,6 +480,7 @@ out:
     for (size_t i = 0; r.loops && i < r.nloops; i++)
         sr_loop_free(r.loops[i]);
     sr_free(r.loops);
+    sr_sync_free(r.sync); /* after the loops: they publish through it */
     if (m.base)
         event_base_free(m.base);
     sr_registry_free(r.registry);

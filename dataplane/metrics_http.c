@@ -9,6 +9,8 @@
 #include "common/alloc.h"
 #include "common/log.h"
 
+#include "sync/sync.h"
+
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/listener.h>
@@ -33,6 +35,64 @@ static void worker_label(FILE *out, const struct sr_worker *w)
     fputs("{worker=\"", out);
     sr_metrics_write_label_value(out, w->url);
     fputs("\"}", out);
+}
+
+/* Replica sync (sync/sync.h): state, traffic, drops, lag, peers. */
+static void render_sync(struct sr_router *r, FILE *out)
+{
+    struct sr_sync_status st;
+    if (r->sync == NULL || sr_sync_status(r->sync, &st) != 0)
+        return;
+    sr_metrics_write_header(out, "sglang_router_sync_up", "gauge",
+                            "1 while this replica is joined to its --sync-group over NATS.");
+    fprintf(out, "sglang_router_sync_up %d\n", st.state == SR_SYNC_UP);
+    sr_metrics_write_header(out, "sglang_router_sync_state", "gauge",
+                            "Replica sync state: 1 for the one in force.");
+    for (int s = SR_SYNC_OFF; s <= SR_SYNC_REFUSED; s++)
+        fprintf(out, "sglang_router_sync_state{state=\"%s\"} %d\n",
+                sr_sync_state_name((enum sr_sync_state)s), st.state == (enum sr_sync_state)s);
+    static const char *const help[] = {
+        "Replica sync messages published (placements, load reports, snapshots).",
+        "Replica sync payload bytes published.",
+        "Replica sync messages received from peers.",
+        "Replica sync payload bytes received from peers.",
+        "Placements learned from peers into the tree.",
+        "Snapshots of the view received from a peer.",
+        "Snapshots of the view served to a peer.",
+    };
+    static const char *const names[] = {
+        "sglang_router_sync_messages_sent_total",
+        "sglang_router_sync_bytes_sent_total",
+        "sglang_router_sync_messages_received_total",
+        "sglang_router_sync_bytes_received_total",
+        "sglang_router_sync_placements_learned_total",
+        "sglang_router_sync_snapshots_received_total",
+        "sglang_router_sync_snapshots_served_total",
+    };
+    const uint64_t values[] = {st.messages_sent,   st.bytes_sent,         st.messages_received,
+                               st.bytes_received,  st.placements_learned, st.snapshots_received,
+                               st.snapshots_served};
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        sr_metrics_write_header(out, names[i], "counter", help[i]);
+        fprintf(out, "%s %llu\n", names[i], (unsigned long long)values[i]);
+    }
+    sr_metrics_write_header(out, "sglang_router_sync_dropped_total", "counter",
+                            "Replica sync messages dropped, by reason.");
+    fprintf(out, "sglang_router_sync_dropped_total{reason=\"malformed\"} %llu\n",
+            (unsigned long long)st.dropped_malformed);
+    fprintf(out, "sglang_router_sync_dropped_total{reason=\"oversized\"} %llu\n",
+            (unsigned long long)st.dropped_oversized);
+    fprintf(out, "sglang_router_sync_dropped_total{reason=\"group\"} %llu\n",
+            (unsigned long long)st.dropped_group);
+    fprintf(out, "sglang_router_sync_dropped_total{reason=\"worker\"} %llu\n",
+            (unsigned long long)st.dropped_worker);
+    sr_metrics_write_header(out, "sglang_router_sync_lag_seconds", "gauge",
+                            "From a peer's publish to its use here (moving average).");
+    fprintf(out, "sglang_router_sync_lag_seconds %.6f\n", st.lag_seconds);
+    sr_metrics_write_header(out, "sglang_router_sync_peers", "gauge",
+                            "Replicas of the group heard from in the last seconds.");
+    fprintf(out, "sglang_router_sync_peers %zu\n", st.npeers);
+    sr_sync_status_clear(&st);
 }
 
 static void render_requests(struct sr_router *r, FILE *out)
@@ -202,6 +262,7 @@ void sr_metrics_render(struct sr_router *r, FILE *out)
     for (size_t i = 0; i < r->nloops; i++)
         fprintf(out, "sglang_router_open_connections{loop=\"%zu\"} %ld\n", i,
                 atomic_load_explicit(&r->loops[i]->nconns, memory_order_relaxed));
+    render_sync(r, out);
 }
 
 static void on_accept_error(struct evconnlistener *listener, void *arg)

@@ -11,6 +11,9 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/route_key.h"
+
+#include "sync/sync.h"
 
 #include <event2/event.h>
 #include <stdio.h>
@@ -51,6 +54,8 @@ struct exchange {
     struct timespec started;
     char last_error[160];
     struct sr_oracle_probe *probe; /* the oracle policy's question to the workers, or NULL */
+    unsigned char *key; /* the routing key when it is not the text (replica sync), or NULL */
+    size_t key_len;
 };
 
 static double since(const struct timespec *t0)
@@ -209,6 +214,7 @@ static void exchange_free(struct exchange *ex)
     sr_oracle_probe_free(ex->probe);
     sr_worker_set_release(ex->set);
     sr_text_buf_clear(&ex->text_buf);
+    sr_free(ex->key);
     sr_buf_free(&ex->head);
     const struct sr_route *route = ex->route;
     int status = ex->status;
@@ -435,6 +441,26 @@ static int pick(struct exchange *ex, struct sr_policy *policy, struct sr_route_r
     return SR_ERR_NO_WORKER;
 }
 
+/* The routing key: the text itself, or while replica sync is configured
+ * its block digests (common/route_key.h), made once per request. */
+static int routing_key(struct exchange *ex, const void **key, size_t *len)
+{
+    *key = ex->text.text;
+    *len = ex->text.len;
+    if (sr_policy_key_unit(&ex->loop->settings.params) == 1 || ex->route->text == SR_TEXT_NONE)
+        return 0;
+    if (ex->key == NULL) {
+        ex->key_len = sr_route_key_len(ex->text.len);
+        ex->key = sr_malloc(ex->key_len ? ex->key_len : 1);
+        if (ex->key == NULL)
+            return SR_ERR_NOMEM;
+        sr_route_key_make(ex->text.text, ex->text.len, ex->key);
+    }
+    *key = ex->key;
+    *len = ex->key_len;
+    return 0;
+}
+
 static void attempt(struct exchange *ex)
 {
     struct sr_loop *l = ex->loop;
@@ -442,13 +468,19 @@ static void attempt(struct exchange *ex)
     ex->attempts++;
     sr_settings_refresh(r->settings, &l->settings);
     struct sr_policy *policy = l->settings.policy;
+    const void *key;
+    size_t key_len;
+    if (routing_key(ex, &key, &key_len) != 0) {
+        finish_error(ex, 500, "out of memory");
+        return;
+    }
     enum sr_route_outcome outcome = SR_ROUTE_PLAIN;
     size_t prefill = 0, nprobe = 0;
     const uint32_t *probe_cached = sr_oracle_probe_cached(ex->probe, &nprobe);
     struct sr_route_request rr = {
         .workers = ex->set,
-        .text = ex->text.text,
-        .text_len = ex->text.len,
+        .text = key,
+        .text_len = key_len,
         .excluded = ex->excluded,
         .nexcluded = ex->nexcluded,
         .rng = &l->rng,
@@ -477,6 +509,8 @@ static void attempt(struct exchange *ex)
     ex->worker = w;
     ex->policy = policy;
     sr_policy_dispatch(policy, w, prefill);
+    if (key != ex->text.text)
+        sr_sync_placed(r->sync, w, key, key_len, prefill);
     atomic_fetch_add_explicit(&r->in_flight, 1, memory_order_relaxed);
     ex->counted = true;
     ex->prefill = prefill;

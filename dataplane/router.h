@@ -31,6 +31,7 @@
 #include <time.h>
 
 struct sr_loop;
+struct sr_sync;
 struct sr_secret;
 struct sr_tls;
 
@@ -45,6 +46,8 @@ struct sr_router {
     struct sr_secret *api_keys;
     /* --admin-api-key(-file); NULL: admin routes from loopback only. */
     struct sr_secret *admin_api_key;
+    /* Replica sync (sync/sync.h): this router's decisions go to its peers. */
+    struct sr_sync *sync;
     struct sr_loop **loops;
     size_t nloops;
     atomic_bool draining;

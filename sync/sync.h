@@ -33,6 +33,8 @@
 #ifndef SR_SYNC_H
 #define SR_SYNC_H
 
+#include "link.h"
+
 #include "common/registry.h"
 #include "common/settings.h"
 #include "common/worker.h"
@@ -42,29 +44,6 @@
 #include <stdint.h>
 
 struct sr_sync;
-
-/* What sr_sync_apply() takes (the --sync-* flags, or the admin API's
- * SyncSettings). Strings are borrowed for the call; NULL or "" = unset. */
-struct sr_sync_settings {
-    const char *const *urls; /* none: sync off */
-    size_t nurls;
-    const char *group; /* NULL: "default" */
-    const char *token;
-    const char *user;
-    const char *password;
-    const char *tls_ca_pem; /* PEM text; any of the three turns TLS on */
-    const char *tls_cert_pem;
-    const char *tls_key_pem;
-};
-
-enum sr_sync_state {
-    SR_SYNC_OFF = 0,
-    SR_SYNC_CONNECTING,
-    SR_SYNC_UP,
-    SR_SYNC_DOWN,
-    SR_SYNC_REFUSED, /* the server refused the credentials */
-};
-const char *sr_sync_state_name(enum sr_sync_state s);
 
 struct sr_sync_peer {
     char id[17]; /* 16 hex digits */

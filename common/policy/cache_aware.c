@@ -19,6 +19,7 @@
 #include "../alloc.h"
 #include "../err.h"
 #include "../policy.h"
+#include "../route_key.h"
 #include "../worker.h"
 
 #include <stdatomic.h>
@@ -114,7 +115,7 @@ static int cache_aware_select(struct sr_policy *p, const struct sr_route_request
     if (req->outcome)
         *req->outcome = c.picked ? c.outcome : SR_ROUTE_LOAD_BALANCED;
     if (req->prefill && c.picked)
-        *req->prefill = req->text_len - c.match;
+        *req->prefill = (req->text_len - c.match) * sr_policy_key_unit(prm);
     return 0;
 }
 
@@ -140,6 +141,7 @@ static int64_t choose_cost(void *ctx, const struct sr_radix_view *view)
     const struct sr_route_request *req = c->req;
     double load_weight = req->params->load_weight, queue_weight = req->params->queue_weight;
     double len = view->text_len ? (double)view->text_len : 1.0, best_cost = 0;
+    double text = len * (double)sr_policy_key_unit(req->params); /* in text bytes */
     struct sr_worker *best = NULL;
     uint32_t ties = 0, best_match = 0;
     for (size_t i = 0; i < req->workers->count; i++) {
@@ -148,9 +150,9 @@ static int64_t choose_cost(void *ctx, const struct sr_radix_view *view)
             continue;
         uint32_t match = sr_radix_view_match(view, w->id);
         double uncached = (double)(view->text_len - match);
-        long pending = sr_worker_pending_prefill(w);
-        double cost = (uncached + queue_weight * (double)(pending > 0 ? pending : 0)) / len +
-                      load_weight * (double)sr_worker_load(w);
+        long pending = sr_worker_fleet_prefill(w);
+        double cost = uncached / len + queue_weight * (double)(pending > 0 ? pending : 0) / text +
+                      load_weight * (double)sr_worker_fleet_load(w);
         if (best == NULL || cost < best_cost - 1e-12) {
             best = w;
             best_cost = cost;
@@ -190,7 +192,7 @@ static int cache_cost_select(struct sr_policy *p, const struct sr_route_request 
     if (req->outcome)
         *req->outcome = c.picked ? c.outcome : SR_ROUTE_LOAD_BALANCED;
     if (req->prefill && c.picked)
-        *req->prefill = req->text_len - c.match;
+        *req->prefill = (req->text_len - c.match) * sr_policy_key_unit(req->params);
     return 0;
 }
 
@@ -209,12 +211,33 @@ static void cache_aware_forget(struct sr_policy *p)
         (void)sr_radix_remove_worker(ca->tree, (uint32_t)id);
 }
 
+/* The tree's size target and match granularity for the key in use:
+ * --max-tree-size counts text bytes, a digest key stores 1/unit of them. */
+static void tune_tree(struct sr_radix *tree, const struct sr_policy_params *params)
+{
+    size_t unit = sr_policy_key_unit(params);
+    sr_radix_set_max_bytes(tree, params->max_tree_bytes / unit);
+    sr_radix_set_granule(tree, unit > 1 ? SR_ROUTE_KEY_DIGEST : 0);
+    sr_radix_set_eviction_interval(tree, params->eviction_interval_ms);
+}
+
 static void cache_aware_maintain(struct sr_policy *p, const struct sr_policy_params *params)
 {
     struct cache_aware *ca = (struct cache_aware *)p;
-    sr_radix_set_max_bytes(ca->tree, params->max_tree_bytes);
-    sr_radix_set_eviction_interval(ca->tree, params->eviction_interval_ms);
+    tune_tree(ca->tree, params);
     (void)sr_radix_evict(ca->tree);
+}
+
+static int cache_aware_learn(struct sr_policy *p, const void *key, size_t len, uint32_t worker,
+                             uint64_t now_ms)
+{
+    return sr_radix_insert(((struct cache_aware *)p)->tree, key, len, worker, now_ms);
+}
+
+static int cache_aware_export_worker(struct sr_policy *p, uint32_t worker, sr_radix_text_cb cb,
+                                     void *ctx)
+{
+    return sr_radix_foreach_text(((struct cache_aware *)p)->tree, worker, cb, ctx);
 }
 
 static bool cache_aware_tree_stats(struct sr_policy *p, struct sr_radix_stats *out)
@@ -243,6 +266,8 @@ static const struct sr_policy_ops cache_aware_ops = {
     .maintain = cache_aware_maintain,
     .tree_stats = cache_aware_tree_stats,
     .worker_tree_bytes = cache_aware_worker_tree_bytes,
+    .learn = cache_aware_learn,
+    .export_worker = cache_aware_export_worker,
     .destroy = cache_aware_destroy,
 };
 
@@ -254,6 +279,8 @@ static const struct sr_policy_ops cache_cost_ops = {
     .maintain = cache_aware_maintain,
     .tree_stats = cache_aware_tree_stats,
     .worker_tree_bytes = cache_aware_worker_tree_bytes,
+    .learn = cache_aware_learn,
+    .export_worker = cache_aware_export_worker,
     .destroy = cache_aware_destroy,
 };
 
@@ -269,7 +296,7 @@ static struct sr_policy *tree_policy_new(const struct sr_policy_ops *ops,
         sr_free(ca);
         return NULL;
     }
-    sr_radix_set_eviction_interval(ca->tree, params->eviction_interval_ms);
+    tune_tree(ca->tree, params);
     return &ca->base;
 }
 

@@ -40,7 +40,7 @@ static int oracle_select(struct sr_policy *p, const struct sr_route_request *req
         uint32_t cached = req->probe_cached[w->id];
         if (cached == UINT32_MAX || cached == 0)
             continue;
-        long load = sr_worker_load(w);
+        long load = sr_worker_fleet_load(w);
         if (best == NULL || cached > best_cached || (cached == best_cached && load < best_load)) {
             best = w;
             best_cached = cached;

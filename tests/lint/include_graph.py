@@ -7,6 +7,7 @@ when the graph has a cycle (every cycle is printed) or a layering rule
 breaks:
   - common/ includes nothing of ours outside common/;
   - net/ includes only common/ and net/;
+  - sync/ includes only common/ and sync/;
   - dataplane/ and controlplane/ never include each other's headers, except
     in a program's main.c (the router's main composes both).
 System headers (<...>) are not ours. A quoted include is resolved next to
@@ -34,6 +35,7 @@ SOURCES = (".c", ".h")
 ALLOWED = {
     "common": ("common",),
     "net": ("common", "net"),
+    "sync": ("common", "sync"),
 }
 FORBIDDEN = {
     "dataplane": ("controlplane",),

@@ -1,0 +1,208 @@
+/* fleet_load: the other replicas' load per worker (see fleet_load.h). */
+#include "fleet_load.h"
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/err.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_PEERS   1024
+#define MAX_WORKERS (1u << 20)
+
+struct entry {
+    uint64_t worker;
+    long in_flight;
+    long prefill;
+};
+
+struct peer {
+    uint64_t id;
+    uint64_t last_seen_ms;
+    struct entry *entries; /* sorted by worker tag */
+    size_t n, cap;
+};
+
+struct sr_fleet_load {
+    pthread_mutex_t lock;
+    struct peer *peers;
+    size_t npeers, cap;
+};
+
+struct sr_fleet_load *sr_fleet_load_new(void)
+{
+    struct sr_fleet_load *fl = sr_calloc(1, sizeof(*fl));
+    if (fl != NULL)
+        pthread_mutex_init(&fl->lock, NULL);
+    return fl;
+}
+
+static void drop_peer(struct sr_fleet_load *fl, size_t i)
+{
+    sr_free(fl->peers[i].entries);
+    fl->peers[i] = fl->peers[--fl->npeers];
+}
+
+void sr_fleet_load_clear(struct sr_fleet_load *fl)
+{
+    pthread_mutex_lock(&fl->lock);
+    while (fl->npeers > 0)
+        drop_peer(fl, 0);
+    pthread_mutex_unlock(&fl->lock);
+}
+
+void sr_fleet_load_free(struct sr_fleet_load *fl)
+{
+    if (fl == NULL)
+        return;
+    sr_fleet_load_clear(fl);
+    sr_free(fl->peers);
+    pthread_mutex_destroy(&fl->lock);
+    sr_free(fl);
+}
+
+/* The peer's record, created if new (lock held); NULL when out of memory
+ * or over MAX_PEERS. */
+static struct peer *peer_at(struct sr_fleet_load *fl, uint64_t id, uint64_t now_ms)
+{
+    for (size_t i = 0; i < fl->npeers; i++)
+        if (fl->peers[i].id == id) {
+            if (now_ms > fl->peers[i].last_seen_ms)
+                fl->peers[i].last_seen_ms = now_ms;
+            return &fl->peers[i];
+        }
+    if (sr_grow((void **)&fl->peers, &fl->cap, fl->npeers + 1, sizeof(*fl->peers), 4, MAX_PEERS))
+        return NULL;
+    struct peer *p = &fl->peers[fl->npeers++];
+    memset(p, 0, sizeof(*p));
+    p->id = id;
+    p->last_seen_ms = now_ms;
+    return p;
+}
+
+/* Index of worker in p->entries, or where it would go (*found false). */
+static size_t find(const struct peer *p, uint64_t worker, bool *found)
+{
+    size_t lo = 0, hi = p->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->entries[mid].worker < worker)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = lo < p->n && p->entries[lo].worker == worker;
+    return lo;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+    uint64_t x = ((const struct entry *)a)->worker, y = ((const struct entry *)b)->worker;
+    return x < y ? -1 : x > y;
+}
+
+int sr_fleet_load_report(struct sr_fleet_load *fl, uint64_t id, const struct sr_sync_load_entry *e,
+                         size_t n, uint64_t now_ms)
+{
+    int rc = SR_ERR_NOMEM;
+    pthread_mutex_lock(&fl->lock);
+    struct peer *p = peer_at(fl, id, now_ms);
+    if (p == NULL)
+        goto out;
+    if (n > MAX_WORKERS || (n > p->cap && sr_grow((void **)&p->entries, &p->cap, n,
+                                                  sizeof(*p->entries), 8, MAX_WORKERS) != 0))
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        p->entries[i] = (struct entry){e[i].worker, (long)e[i].in_flight, (long)e[i].prefill};
+    p->n = n;
+    qsort(p->entries, n, sizeof(*p->entries), cmp_entry);
+    rc = 0;
+out:
+    pthread_mutex_unlock(&fl->lock);
+    return rc;
+}
+
+int sr_fleet_load_placed(struct sr_fleet_load *fl, uint64_t id, uint64_t worker, uint32_t prefill,
+                         uint64_t now_ms)
+{
+    int rc = SR_ERR_NOMEM;
+    pthread_mutex_lock(&fl->lock);
+    struct peer *p = peer_at(fl, id, now_ms);
+    if (p == NULL)
+        goto out;
+    bool found;
+    size_t at = find(p, worker, &found);
+    if (!found) {
+        if (sr_grow((void **)&p->entries, &p->cap, p->n + 1, sizeof(*p->entries), 8, MAX_WORKERS) !=
+            0)
+            goto out;
+        memmove(&p->entries[at + 1], &p->entries[at], (p->n - at) * sizeof(*p->entries));
+        p->entries[at] = (struct entry){worker, 0, 0};
+        p->n++;
+    }
+    p->entries[at].in_flight++;
+    p->entries[at].prefill += prefill;
+    rc = 0;
+out:
+    pthread_mutex_unlock(&fl->lock);
+    return rc;
+}
+
+int sr_fleet_load_seen(struct sr_fleet_load *fl, uint64_t id, uint64_t now_ms)
+{
+    pthread_mutex_lock(&fl->lock);
+    struct peer *p = peer_at(fl, id, now_ms);
+    pthread_mutex_unlock(&fl->lock);
+    return p ? 0 : SR_ERR_NOMEM;
+}
+
+size_t sr_fleet_load_expire(struct sr_fleet_load *fl, uint64_t now_ms, uint64_t ttl_ms)
+{
+    size_t gone = 0;
+    pthread_mutex_lock(&fl->lock);
+    for (size_t i = 0; i < fl->npeers;) {
+        if (fl->peers[i].last_seen_ms + ttl_ms < now_ms) {
+            drop_peer(fl, i);
+            gone++;
+        } else {
+            i++;
+        }
+    }
+    pthread_mutex_unlock(&fl->lock);
+    return gone;
+}
+
+void sr_fleet_load_total(struct sr_fleet_load *fl, uint64_t worker, long *in_flight, long *prefill)
+{
+    long f = 0, b = 0;
+    pthread_mutex_lock(&fl->lock);
+    for (size_t i = 0; i < fl->npeers; i++) {
+        bool found;
+        size_t at = find(&fl->peers[i], worker, &found);
+        if (found) {
+            f += fl->peers[i].entries[at].in_flight;
+            b += fl->peers[i].entries[at].prefill;
+        }
+    }
+    pthread_mutex_unlock(&fl->lock);
+    *in_flight = f;
+    *prefill = b;
+}
+
+size_t sr_fleet_load_peers(struct sr_fleet_load *fl, struct sr_fleet_peer *out, size_t max)
+{
+    pthread_mutex_lock(&fl->lock);
+    size_t n = fl->npeers;
+    for (size_t i = 0; i < n && i < max; i++) {
+        const struct peer *p = &fl->peers[i];
+        long total = 0;
+        for (size_t k = 0; k < p->n; k++)
+            total += p->entries[k].in_flight;
+        out[i] = (struct sr_fleet_peer){p->id, p->last_seen_ms, total};
+    }
+    pthread_mutex_unlock(&fl->lock);
+    return n;
+}

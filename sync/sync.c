@@ -1,0 +1,583 @@
+/*
+ * sync: router replicas that route as one, over NATS (see sync.h).
+ *
+ * The thread of its own runs an event_base with a 20 ms tick: it connects
+ * (and reconnects after a close, with backoff), publishes this replica's
+ * load report when it changed (or every HEARTBEAT_MS), forgets silent peers
+ * and asks a peer for a snapshot after each (re)connection. libnats reads
+ * and writes the socket on that base (its libevent adapter, link.c) and
+ * hands messages to its delivery threads, which apply them here.
+ */
+#include "sync.h"
+
+#include "fleet_load.h"
+#include "link.h"
+#include "wire.h"
+
+#include "common/alloc.h"
+#include "common/breaker.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/rand.h"
+#include "common/route_key.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TICK_MS           20
+#define HEARTBEAT_MS      500
+#define PEER_TTL_MS       3000
+#define SNAPSHOT_RETRY_MS 2000
+#define SNAPSHOT_TRIES    5
+#define SNAPSHOT_CHUNK    (256 * 1024)
+#define SNAPSHOT_MAX      (64u * 1024 * 1024) /* placements served in one snapshot, bytes */
+#define MAX_KEY           (4u * 1024 * 1024)  /* a received key longer than this is oversized */
+#define STACK_MSG         8192
+
+struct tagged {
+    uint64_t tag;
+    struct sr_worker *w; /* borrowed from the index's set */
+};
+
+struct sr_sync {
+    struct sr_registry *registry;
+    struct sr_settings *settings;
+    struct sr_fleet_load *load;
+    struct sr_link *link;
+    uint64_t replica;
+    char replica_hex[17];
+    atomic_uint group_tag; /* of the group in force */
+
+    pthread_mutex_t lock; /* the group, the index, the snapshot and load report state */
+    char *group;          /* in force; NULL while off */
+    /* Worker tags of the registry snapshot in force. */
+    struct sr_worker_set *set;
+    struct tagged *index;
+    size_t nindex;
+    /* Snapshot asked of a peer since the last (re)connection. */
+    bool snapshot_wanted;
+    int snapshot_tries;
+    uint64_t snapshot_asked_ms;
+    size_t snapshot_learned;
+    /* Load report: what was sent last, and when. */
+    uint64_t load_sum;
+    uint64_t load_sent_ms;
+
+    atomic_ullong messages_sent, bytes_sent, messages_received, bytes_received;
+    atomic_ullong dropped_malformed, dropped_oversized, dropped_group, dropped_worker;
+    atomic_ullong placements_learned, snapshots_received, snapshots_served;
+    atomic_ullong lag_us; /* moving average */
+};
+
+const char *sr_sync_state_name(enum sr_sync_state s)
+{
+    static const char *const names[] = {"off", "connecting", "up", "down", "refused"};
+    return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "unknown";
+}
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct sr_sync_header header(struct sr_sync *s, enum sr_sync_type type, uint32_t group)
+{
+    return (struct sr_sync_header){type, group, s->replica, wall_ms()};
+}
+
+static void count_sent(struct sr_sync *s, size_t len)
+{
+    atomic_fetch_add_explicit(&s->messages_sent, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->bytes_sent, len, memory_order_relaxed);
+}
+
+/* ---- workers by tag ---------------------------------------------------- */
+
+static int cmp_tagged(const void *a, const void *b)
+{
+    uint64_t x = ((const struct tagged *)a)->tag, y = ((const struct tagged *)b)->tag;
+    return x < y ? -1 : x > y;
+}
+
+/* Brings the index up to the registry's version (lock held). */
+static void index_refresh(struct sr_sync *s)
+{
+    if (s->set != NULL && s->set->version == sr_registry_version(s->registry))
+        return;
+    struct sr_worker_set *set = sr_registry_acquire(s->registry);
+    if (set == NULL)
+        return;
+    struct tagged *index = sr_calloc(set->count ? set->count : 1, sizeof(*index));
+    if (index == NULL) {
+        sr_worker_set_release(set);
+        return;
+    }
+    for (size_t i = 0; i < set->count; i++)
+        index[i] = (struct tagged){sr_sync_tag64(set->workers[i]->url), set->workers[i]};
+    qsort(index, set->count, sizeof(*index), cmp_tagged);
+    sr_worker_set_release(s->set);
+    sr_free(s->index);
+    s->set = set;
+    s->index = index;
+    s->nindex = set->count;
+}
+
+/* The worker with that tag (lock held), or NULL. */
+static struct sr_worker *index_find(struct sr_sync *s, uint64_t tag)
+{
+    size_t lo = 0, hi = s->nindex;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->index[mid].tag < tag)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->nindex && s->index[lo].tag == tag ? s->index[lo].w : NULL;
+}
+
+/* The peers' load on w, from the fleet view, into its routing counters. */
+static void apply_peer_load(struct sr_sync *s, struct sr_worker *w, uint64_t tag)
+{
+    long in_flight, prefill;
+    sr_fleet_load_total(s->load, tag, &in_flight, &prefill);
+    atomic_store_explicit(&w->peer_in_flight, in_flight, memory_order_relaxed);
+    atomic_store_explicit(&w->peer_prefill, prefill, memory_order_relaxed);
+}
+
+static void apply_all_peer_load(struct sr_sync *s)
+{
+    for (size_t i = 0; i < s->nindex; i++)
+        apply_peer_load(s, s->index[i].w, s->index[i].tag);
+}
+
+/* ---- messages from peers (libnats delivery threads) -------------------- */
+
+static void note_lag(struct sr_sync *s, uint64_t sent_ms)
+{
+    uint64_t now = wall_ms();
+    uint64_t lag = now > sent_ms ? (now - sent_ms) * 1000 : 0;
+    uint64_t old = atomic_load_explicit(&s->lag_us, memory_order_relaxed);
+    atomic_store_explicit(&s->lag_us, old ? (old * 7 + lag) / 8 : lag, memory_order_relaxed);
+}
+
+/* Header checks common to every message; false when dropped (counted). */
+static bool accept_header(struct sr_sync *s, const void *data, size_t len, struct sr_sync_header *h)
+{
+    atomic_fetch_add_explicit(&s->messages_received, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->bytes_received, len, memory_order_relaxed);
+    if (len > SR_SYNC_HEADER_LEN + SR_SYNC_SNAP_FIXED + SNAPSHOT_CHUNK + MAX_KEY) {
+        atomic_fetch_add_explicit(&s->dropped_oversized, 1, memory_order_relaxed);
+        return false;
+    }
+    if (sr_sync_decode_header(data, len, h) != 0) {
+        atomic_fetch_add_explicit(&s->dropped_malformed, 1, memory_order_relaxed);
+        return false;
+    }
+    if (h->group != atomic_load_explicit(&s->group_tag, memory_order_relaxed)) {
+        atomic_fetch_add_explicit(&s->dropped_group, 1, memory_order_relaxed);
+        return false;
+    }
+    return h->replica != s->replica;
+}
+
+/* Learns one placement into the policy in force (lock held). */
+static bool learn(struct sr_sync *s, uint64_t tag, const void *key, uint32_t key_len)
+{
+    if (key_len > MAX_KEY) {
+        atomic_fetch_add_explicit(&s->dropped_oversized, 1, memory_order_relaxed);
+        return false;
+    }
+    struct sr_worker *w = index_find(s, tag);
+    if (w == NULL) {
+        atomic_fetch_add_explicit(&s->dropped_worker, 1, memory_order_relaxed);
+        return false;
+    }
+    if (sr_policy_learn(sr_settings_policy(s->settings), key, key_len, w->id,
+                        sr_breaker_now_ms()) == 0)
+        atomic_fetch_add_explicit(&s->placements_learned, 1, memory_order_relaxed);
+    return true;
+}
+
+static void on_state_message(void *ctx, const void *data, size_t len)
+{
+    struct sr_sync *s = ctx;
+    struct sr_sync_header h;
+    if (!accept_header(s, data, len, &h))
+        return;
+    note_lag(s, h.sent_ms);
+    uint64_t now = sr_breaker_now_ms();
+    struct sr_sync_place pl;
+    struct sr_sync_cursor c;
+    pthread_mutex_lock(&s->lock);
+    index_refresh(s);
+    if (h.type == SR_SYNC_PLACE && sr_sync_decode_place(data, len, &pl) == 0) {
+        if (learn(s, pl.worker, pl.key, pl.key_len)) {
+            sr_fleet_load_placed(s->load, h.replica, pl.worker, pl.prefill, now);
+            apply_peer_load(s, index_find(s, pl.worker), pl.worker);
+        }
+    } else if (h.type == SR_SYNC_LOAD && sr_sync_decode_load(data, len, &c) == 0) {
+        struct sr_sync_load_entry e[256];
+        size_t n = 0;
+        while (n < sizeof(e) / sizeof(e[0]) && sr_sync_next_load(&c, &e[n]))
+            n++;
+        sr_fleet_load_report(s->load, h.replica, e, n, now);
+        apply_all_peer_load(s);
+    } else {
+        atomic_fetch_add_explicit(&s->dropped_malformed, 1, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void on_snapshot_chunk(void *ctx, const void *data, size_t len)
+{
+    struct sr_sync *s = ctx;
+    struct sr_sync_header h;
+    uint32_t flags;
+    struct sr_sync_cursor c;
+    if (!accept_header(s, data, len, &h))
+        return;
+    if (h.type != SR_SYNC_SNAPSHOT || sr_sync_decode_snapshot(data, len, &flags, &c) != 0) {
+        atomic_fetch_add_explicit(&s->dropped_malformed, 1, memory_order_relaxed);
+        return;
+    }
+    uint64_t tag;
+    const unsigned char *key;
+    uint32_t key_len;
+    pthread_mutex_lock(&s->lock);
+    index_refresh(s);
+    while (sr_sync_next_snapshot(&c, &tag, &key, &key_len))
+        s->snapshot_learned += learn(s, tag, key, key_len);
+    if (flags & SR_SYNC_SNAP_LAST) {
+        s->snapshot_wanted = false;
+        atomic_fetch_add_explicit(&s->snapshots_received, 1, memory_order_relaxed);
+        sr_log_info("sync: warm from replica %016llx's snapshot: %zu placements",
+                    (unsigned long long)h.replica, s->snapshot_learned);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Collects every placement of the policy in force as SNAPSHOT entries. */
+struct collect {
+    struct sr_buf *all;
+    uint64_t tag;
+};
+
+static void collect_key(void *ctx, const unsigned char *key, size_t len)
+{
+    struct collect *c = ctx;
+    len -= len % SR_ROUTE_KEY_DIGEST;
+    if (len > 0 && len <= MAX_KEY)
+        (void)sr_sync_encode_snapshot_entry(c->all, c->tag, key, (uint32_t)len);
+}
+
+/* Publishes the entries of `all` to reply in chunks of about SNAPSHOT_CHUNK
+ * bytes, the last one flagged. */
+static void send_chunks(struct sr_sync *s, const char *reply, const struct sr_buf *all,
+                        uint32_t group)
+{
+    const unsigned char *p = (const unsigned char *)all->data, *end = p + all->len;
+    struct sr_buf chunk;
+    sr_buf_init(&chunk, SNAPSHOT_CHUNK + MAX_KEY + 64);
+    do {
+        const unsigned char *q = p;
+        uint32_t n = 0;
+        while (q < end && (q == p || (size_t)(q - p) < SNAPSHOT_CHUNK)) {
+            uint32_t k = (uint32_t)q[8] | (uint32_t)q[9] << 8 | (uint32_t)q[10] << 16 |
+                         (uint32_t)q[11] << 24;
+            q += SR_SYNC_SNAP_ENTRY + k;
+            n++;
+        }
+        size_t count_at;
+        struct sr_sync_header h = header(s, SR_SYNC_SNAPSHOT, group);
+        sr_buf_reset(&chunk);
+        if (sr_sync_encode_snapshot_start(&chunk, &h, q == end ? SR_SYNC_SNAP_LAST : 0,
+                                          &count_at) != 0 ||
+            sr_buf_append(&chunk, p, (size_t)(q - p)) != 0)
+            break;
+        sr_sync_patch_u32(&chunk, count_at, n);
+        if (sr_link_publish(s->link, reply, chunk.data, chunk.len) == 0)
+            count_sent(s, chunk.len);
+        p = q;
+    } while (p < end);
+    sr_buf_free(&chunk);
+}
+
+static void on_snapshot_request(void *ctx, const void *data, size_t len, const char *reply)
+{
+    struct sr_sync *s = ctx;
+    struct sr_sync_header h;
+    if (!accept_header(s, data, len, &h))
+        return;
+    if (h.type != SR_SYNC_SNAPSHOT_REQUEST || reply == NULL) {
+        atomic_fetch_add_explicit(&s->dropped_malformed, 1, memory_order_relaxed);
+        return;
+    }
+    struct sr_buf all;
+    sr_buf_init(&all, SNAPSHOT_MAX);
+    pthread_mutex_lock(&s->lock);
+    index_refresh(s);
+    uint32_t group = atomic_load_explicit(&s->group_tag, memory_order_relaxed);
+    struct sr_policy *policy = sr_settings_policy(s->settings);
+    for (size_t i = 0; i < s->nindex; i++) {
+        struct collect c = {&all, s->index[i].tag};
+        (void)sr_policy_export_worker(policy, s->index[i].w->id, collect_key, &c);
+    }
+    pthread_mutex_unlock(&s->lock);
+    send_chunks(s, reply, &all, group);
+    sr_buf_free(&all);
+    atomic_fetch_add_explicit(&s->snapshots_served, 1, memory_order_relaxed);
+    sr_log_info("sync: served a snapshot (%zu bytes) to replica %016llx", all.len,
+                (unsigned long long)h.replica);
+}
+
+static void on_link_up(void *ctx)
+{
+    struct sr_sync *s = ctx;
+    pthread_mutex_lock(&s->lock);
+    s->snapshot_wanted = true;
+    s->snapshot_tries = 0;
+    s->snapshot_asked_ms = 0;
+    s->snapshot_learned = 0;
+    s->load_sent_ms = 0;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- the link's tick (its own thread) ---------------------------------- */
+
+/* This replica's own counts per worker, when they changed or every
+ * HEARTBEAT_MS (lock held). */
+static void publish_load(struct sr_sync *s, uint64_t now)
+{
+    struct sr_buf b;
+    sr_buf_init(&b, SR_SYNC_HEADER_LEN + 4 + 65536u * SR_SYNC_LOAD_ENTRY);
+    size_t count_at;
+    uint32_t n = 0;
+    uint64_t sum = 1469598103934665603ull;
+    struct sr_sync_header h = header(s, SR_SYNC_LOAD, atomic_load(&s->group_tag));
+    int rc = sr_sync_encode_load_start(&b, &h, &count_at);
+    for (size_t i = 0; rc == 0 && i < s->nindex && n < 65536; i++) {
+        struct sr_worker *w = s->index[i].w;
+        long f = sr_worker_load(w), p = sr_worker_pending_prefill(w);
+        struct sr_sync_load_entry e = {s->index[i].tag, f > 0 ? (uint32_t)f : 0,
+                                       p > 0 ? (uint32_t)(p > UINT32_MAX ? UINT32_MAX : p) : 0};
+        sum = (sum ^ e.worker ^ ((uint64_t)e.in_flight << 32 | e.prefill)) * 1099511628211ull;
+        rc = sr_sync_encode_load_entry(&b, &e);
+        n++;
+    }
+    if (rc == 0 && (sum != s->load_sum || now >= s->load_sent_ms + HEARTBEAT_MS)) {
+        sr_sync_patch_u32(&b, count_at, n);
+        if (sr_link_publish(s->link, NULL, b.data, b.len) == 0) {
+            count_sent(s, b.len);
+            s->load_sum = sum;
+            s->load_sent_ms = now;
+        }
+    }
+    sr_buf_free(&b);
+}
+
+static void ask_snapshot(struct sr_sync *s, uint64_t now)
+{
+    if (!s->snapshot_wanted || now < s->snapshot_asked_ms + SNAPSHOT_RETRY_MS)
+        return;
+    /* Nobody answers the first replica: asking again is only worth it while
+     * peers are known. */
+    struct sr_fleet_peer one;
+    if (s->snapshot_tries >= SNAPSHOT_TRIES ||
+        (s->snapshot_tries > 0 && sr_fleet_load_peers(s->load, &one, 1) == 0)) {
+        s->snapshot_wanted = false;
+        return;
+    }
+    struct sr_buf b;
+    sr_buf_init(&b, SR_SYNC_HEADER_LEN);
+    struct sr_sync_header h = header(s, SR_SYNC_SNAPSHOT_REQUEST, atomic_load(&s->group_tag));
+    if (sr_sync_encode_header(&b, &h) == 0 && sr_link_request_snapshot(s->link, b.data, b.len) == 0)
+        count_sent(s, b.len);
+    sr_buf_free(&b);
+    s->snapshot_tries++;
+    s->snapshot_asked_ms = now;
+}
+
+static void on_tick(void *ctx)
+{
+    struct sr_sync *s = ctx;
+    uint64_t now = sr_breaker_now_ms();
+    pthread_mutex_lock(&s->lock);
+    index_refresh(s);
+    if (s->group != NULL && sr_link_state(s->link) == SR_SYNC_UP) {
+        publish_load(s, now);
+        ask_snapshot(s, now);
+    }
+    if (sr_fleet_load_expire(s->load, now, PEER_TTL_MS) > 0)
+        apply_all_peer_load(s);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- the API ----------------------------------------------------------- */
+
+struct sr_sync *sr_sync_new(struct sr_registry *registry, struct sr_settings *settings, int *err)
+{
+    struct sr_sync *s = sr_calloc(1, sizeof(*s));
+    int rc = SR_ERR_NOMEM;
+    if (s == NULL)
+        goto fail;
+    s->registry = registry;
+    s->settings = settings;
+    pthread_mutex_init(&s->lock, NULL);
+    struct sr_rng rng;
+    sr_rng_seed_auto(&rng);
+    uint64_t id = sr_rng_next(&rng);
+    s->replica = id ? id : 1;
+    snprintf(s->replica_hex, sizeof(s->replica_hex), "%016llx", (unsigned long long)id);
+    if ((s->load = sr_fleet_load_new()) == NULL)
+        goto fail;
+    struct sr_link_handlers h = {
+        .ctx = s,
+        .on_state = on_state_message,
+        .on_snapshot_request = on_snapshot_request,
+        .on_snapshot_chunk = on_snapshot_chunk,
+        .on_up = on_link_up,
+        .on_tick = on_tick,
+        .tick_ms = TICK_MS,
+    };
+    snprintf(h.name, sizeof(h.name), "sglang-router %s", s->replica_hex);
+    if ((s->link = sr_link_new(&h, &rc)) == NULL)
+        goto fail;
+    return s;
+fail:
+    sr_sync_free(s);
+    if (err)
+        *err = rc;
+    return NULL;
+}
+
+void sr_sync_free(struct sr_sync *s)
+{
+    if (s == NULL)
+        return;
+    sr_link_free(s->link); /* no callback runs after this */
+    sr_fleet_load_free(s->load);
+    sr_worker_set_release(s->set);
+    sr_free(s->index);
+    sr_free(s->group);
+    pthread_mutex_destroy(&s->lock);
+    sr_free(s);
+}
+
+int sr_sync_check(const struct sr_sync_settings *set, char *err, size_t errlen)
+{
+    return sr_link_check(set, err, errlen);
+}
+
+int sr_sync_apply(struct sr_sync *s, const struct sr_sync_settings *set, char *err, size_t errlen)
+{
+    int rc = sr_link_check(set, err, errlen);
+    if (rc != 0)
+        return rc;
+    bool on = set->nurls > 0;
+    const char *name = set->group && *set->group ? set->group : "default";
+    char *group = on ? sr_strdup(name) : NULL;
+    if (on && group == NULL)
+        return SR_ERR_NOMEM;
+    pthread_mutex_lock(&s->lock);
+    sr_free(s->group);
+    s->group = group;
+    atomic_store(&s->group_tag, on ? sr_sync_tag32(group) : 0);
+    pthread_mutex_unlock(&s->lock);
+    /* Keys are digests while sync is configured, whether or not NATS is
+     * reachable, so a flapping link never empties the trees. */
+    sr_settings_set_key_unit(s->settings, on ? SR_ROUTE_KEY_UNIT : 1);
+    rc = sr_link_configure(s->link, on ? set : NULL);
+    if (!on) {
+        sr_fleet_load_clear(s->load);
+        pthread_mutex_lock(&s->lock);
+        apply_all_peer_load(s);
+        pthread_mutex_unlock(&s->lock);
+    }
+    return rc;
+}
+
+void sr_sync_placed(struct sr_sync *s, const struct sr_worker *w, const void *key, size_t key_len,
+                    size_t prefill)
+{
+    if (s == NULL || sr_link_state(s->link) != SR_SYNC_UP)
+        return;
+    /* A prefix of a key is a sound placement: keep what fits in a message. */
+    size_t room = sr_link_max_payload(s->link) - SR_SYNC_HEADER_LEN - SR_SYNC_PLACE_FIXED;
+    if (key_len > room)
+        key_len = room - room % SR_ROUTE_KEY_DIGEST;
+    if (key_len == 0)
+        return;
+    size_t len = sr_sync_place_size(key_len);
+    unsigned char stack[STACK_MSG], *msg = len <= sizeof(stack) ? stack : sr_malloc(len);
+    if (msg == NULL)
+        return;
+    struct sr_sync_header h = header(s, SR_SYNC_PLACE, atomic_load(&s->group_tag));
+    struct sr_sync_place pl = {sr_sync_tag64(w->url),
+                               prefill > UINT32_MAX ? UINT32_MAX : (uint32_t)prefill, key,
+                               (uint32_t)key_len};
+    sr_sync_write_place(msg, &h, &pl);
+    if (sr_link_publish(s->link, NULL, msg, len) == 0)
+        count_sent(s, len);
+    if (msg != stack)
+        sr_free(msg);
+}
+
+int sr_sync_status(struct sr_sync *s, struct sr_sync_status *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->state = sr_link_state(s->link);
+    memcpy(out->replica_id, s->replica_hex, sizeof(out->replica_id));
+#define LOAD(f) atomic_load_explicit(&s->f, memory_order_relaxed)
+    out->messages_sent = LOAD(messages_sent);
+    out->bytes_sent = LOAD(bytes_sent);
+    out->messages_received = LOAD(messages_received);
+    out->bytes_received = LOAD(bytes_received);
+    out->dropped_malformed = LOAD(dropped_malformed);
+    out->dropped_oversized = LOAD(dropped_oversized);
+    out->dropped_group = LOAD(dropped_group);
+    out->dropped_worker = LOAD(dropped_worker);
+    out->placements_learned = LOAD(placements_learned);
+    out->snapshots_received = LOAD(snapshots_received);
+    out->snapshots_served = LOAD(snapshots_served);
+    out->lag_seconds = (double)LOAD(lag_us) / 1e6;
+#undef LOAD
+    int rc = sr_link_describe(s->link, &out->servers, &out->nservers, &out->last_error);
+    pthread_mutex_lock(&s->lock);
+    if (rc == 0 && s->group != NULL && (out->group = sr_strdup(s->group)) == NULL)
+        rc = SR_ERR_NOMEM;
+    pthread_mutex_unlock(&s->lock);
+    struct sr_fleet_peer peers[64];
+    size_t n = sr_fleet_load_peers(s->load, peers, 64);
+    n = n < 64 ? n : 64;
+    if (rc == 0 && n > 0 && (out->peers = sr_calloc(n, sizeof(*out->peers))) == NULL)
+        rc = SR_ERR_NOMEM;
+    uint64_t now = sr_breaker_now_ms();
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct sr_sync_peer *p = &out->peers[out->npeers++];
+        snprintf(p->id, sizeof(p->id), "%016llx", (unsigned long long)peers[i].id);
+        p->last_seen_secs =
+            now > peers[i].last_seen_ms ? (double)(now - peers[i].last_seen_ms) / 1000.0 : 0;
+        p->in_flight = peers[i].in_flight;
+    }
+    if (rc != 0)
+        sr_sync_status_clear(out);
+    return rc;
+}
+
+void sr_sync_status_clear(struct sr_sync_status *st)
+{
+    for (size_t i = 0; i < st->nservers; i++)
+        sr_free(st->servers[i]);
+    sr_free(st->servers);
+    sr_free(st->group);
+    sr_free(st->peers);
+    sr_free(st->last_error);
+    memset(st, 0, sizeof(*st));
+}

@@ -1,0 +1,109 @@
+/*
+ * wire: the replica sync's messages, encoded and decoded. A codec: no I/O,
+ * no state, thread-safe; fuzzed (tests/fuzz/fuzz_sync_message.c).
+ *
+ * Every message starts with a 24-byte header, all integers little-endian:
+ *   u16 magic "SR" (0x5253), u8 version (1), u8 type,
+ *   u32 group tag (sr_sync_tag32 of the --sync-group name),
+ *   u64 replica id (random per start), u64 sender's clock (Unix ms).
+ * Bodies by type:
+ *   PLACE             u64 worker tag, u32 prefill bytes, u32 key length,
+ *                     the key (a whole number of SR_ROUTE_KEY_DIGEST digests)
+ *   LOAD              u32 n, then n x (u64 worker tag, u32 in flight,
+ *                     u32 pending prefill bytes): the sender's own counts
+ *   SNAPSHOT          u32 flags (bit 0: the last chunk), u32 n, then n x
+ *                     (u64 worker tag, u32 key length, key): placements
+ *   SNAPSHOT_REQUEST  empty
+ * Workers are named by tag (sr_sync_tag64 of the canonical URL), so each
+ * replica maps them to its own worker ids. A decoder accepts only a message
+ * whose lengths add up exactly; anything else is SR_ERR_INVALID.
+ */
+#ifndef SR_SYNC_WIRE_H
+#define SR_SYNC_WIRE_H
+
+#include "common/buf.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SR_SYNC_MAGIC       0x5253u
+#define SR_SYNC_VERSION     1
+#define SR_SYNC_HEADER_LEN  24
+#define SR_SYNC_LOAD_ENTRY  16
+#define SR_SYNC_PLACE_FIXED 16 /* PLACE body before the key */
+#define SR_SYNC_SNAP_FIXED  8  /* SNAPSHOT body before the entries */
+#define SR_SYNC_SNAP_ENTRY  12 /* a SNAPSHOT entry before its key */
+#define SR_SYNC_SNAP_LAST   1u
+
+enum sr_sync_type {
+    SR_SYNC_PLACE = 1,
+    SR_SYNC_LOAD = 2,
+    SR_SYNC_SNAPSHOT = 3,
+    SR_SYNC_SNAPSHOT_REQUEST = 4,
+};
+
+struct sr_sync_header {
+    enum sr_sync_type type;
+    uint32_t group;
+    uint64_t replica;
+    uint64_t sent_ms;
+};
+
+struct sr_sync_place {
+    uint64_t worker;
+    uint32_t prefill;
+    const unsigned char *key; /* borrowed from the message */
+    uint32_t key_len;
+};
+
+struct sr_sync_load_entry {
+    uint64_t worker;
+    uint32_t in_flight;
+    uint32_t prefill;
+};
+
+/* A walk over the entries of a LOAD or SNAPSHOT body. */
+struct sr_sync_cursor {
+    const unsigned char *p, *end;
+    uint32_t left;
+};
+
+/* FNV-1a: group names and worker URLs as tags. */
+uint32_t sr_sync_tag32(const char *s);
+uint64_t sr_sync_tag64(const char *s);
+
+/* Decoding. Each returns 0 or SR_ERR_INVALID; what it sets points into msg. */
+int sr_sync_decode_header(const void *msg, size_t len, struct sr_sync_header *h);
+int sr_sync_decode_place(const void *msg, size_t len, struct sr_sync_place *out);
+int sr_sync_decode_load(const void *msg, size_t len, struct sr_sync_cursor *c);
+int sr_sync_decode_snapshot(const void *msg, size_t len, uint32_t *flags, struct sr_sync_cursor *c);
+/* 1 with *e set, 0 at the end (entries already validated by the decoder). */
+int sr_sync_next_load(struct sr_sync_cursor *c, struct sr_sync_load_entry *e);
+int sr_sync_next_snapshot(struct sr_sync_cursor *c, uint64_t *worker, const unsigned char **key,
+                          uint32_t *key_len);
+
+/* A PLACE message of key_len key bytes: its size, and written to out
+ * (which has that many bytes), without allocating: the request path's. */
+static inline size_t sr_sync_place_size(size_t key_len)
+{
+    return SR_SYNC_HEADER_LEN + SR_SYNC_PLACE_FIXED + key_len;
+}
+void sr_sync_write_place(unsigned char *out, const struct sr_sync_header *h,
+                         const struct sr_sync_place *p);
+
+/* Encoding, appended to b (its ceiling applies: SR_ERR_TOO_LARGE). */
+int sr_sync_encode_header(struct sr_buf *b, const struct sr_sync_header *h);
+int sr_sync_encode_place(struct sr_buf *b, const struct sr_sync_header *h,
+                         const struct sr_sync_place *p);
+/* LOAD and SNAPSHOT are built in place: the header and a zero count, then
+ * entries, then the count patched at the offset returned in *count_at. */
+int sr_sync_encode_load_start(struct sr_buf *b, const struct sr_sync_header *h, size_t *count_at);
+int sr_sync_encode_load_entry(struct sr_buf *b, const struct sr_sync_load_entry *e);
+int sr_sync_encode_snapshot_start(struct sr_buf *b, const struct sr_sync_header *h, uint32_t flags,
+                                  size_t *count_at);
+int sr_sync_encode_snapshot_entry(struct sr_buf *b, uint64_t worker, const void *key,
+                                  uint32_t key_len);
+/* Writes n at b->data + at (4 bytes); flags of a SNAPSHOT sit just before. */
+void sr_sync_patch_u32(struct sr_buf *b, size_t at, uint32_t n);
+
+#endif
