@@ -8,13 +8,12 @@ packages=(
   build-essential cmake pkg-config
   libevent-dev libnghttp2-dev libssl-dev
   libprotobuf-c-dev protobuf-c-compiler
-  # replica sync (sync/): the NATS C client, through pkg-config libnats
-  libnats-dev
   # the operator (deploy/operator, Go) generates its admin API client with protoc
   protobuf-compiler
   libcmocka-dev libjansson-dev libcjson-dev libhttp-parser-dev
-  # replica sync (sync/): the NATS C client; the server for its tests,
-  # benchmarks and the co-launch of several replicas
+  # replica sync (sync/): the NATS C client; the server for its tests
+  # (the operator's replica sync scenario fails without it), benchmarks and
+  # the co-launch of several replicas
   libnats-dev nats-server
   clang-format clang curl openssl
   # libFuzzer and the sanitizer runtimes for clang (tests/fuzz)
@@ -23,9 +22,6 @@ packages=(
   # python3-venv for the pinned peers from PyPI), proxy benchmarks, the
   # plots of the benchmarks and the fault soak
   python3 python3-venv wrk nginx-light nghttp2-client gnuplot-nox
-  # a real NATS server for the replica sync tests (the operator's e2e
-  # scenario fails without it); Debian installs it to /usr/sbin
-  nats-server
 )
 
 missing=()
