@@ -4,9 +4,9 @@ package controller
 // (spec.sync and its Secrets, as the admin API's SyncSettings), and whether
 // one replica needs them pushed. Pure functions, unit-tested.
 //
-// A push is not free: the router leaves NATS, joins again and empties its
-// approximate tree when sync starts, so the settings go to a router process
-// only when it does not run them already. The router never returns
+// A push is not free: the router leaves NATS and joins again (and asks a
+// peer for a snapshot), so the settings go to a router process only when it
+// does not run them already. The router never returns
 // credentials, so what a process runs is judged from what the operator
 // pushed to it (a hash of the settings, credentials included, and the
 // servers and group it reported back) and from its GetSync: a process with
