@@ -181,8 +181,8 @@ func (r *SGLangRouterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		state.statsAt = now
 	}
 
-	group := want.GetGroup() // the Secrets unreadable: the spec's
-	if group == "" && plan.managed {
+	group := want.GetGroup()
+	if group == "" && plan.managed { // no settings (the Secrets are unreadable): the spec's group
 		group = cmp.Or(sr.Spec.Sync.Group, defaultSyncGroup)
 	}
 	st := BuildStatus(sr.Status, Observation{Generation: sr.Generation, Workers: workers, NoPort: noPort,
