@@ -2,63 +2,38 @@
  * sglang-launch-server: the seed's co-launch mode, a drop-in for
  * `--dp-size N`. Starts N workers (SGLang, the simulated worker, or any
  * server from a command template) on free ports, waits until every one is
- * healthy, then runs sglang-router in front of them, and supervises:
+ * healthy, then runs sglang-router in front of them (or R replicas of it
+ * syncing through a local nats-server: --router-replicas R, replicas.h),
+ * and supervises:
  *
  *   options → ports → workers (own process groups, dying with the launcher)
  *   → health wait (progress, timeout, a worker that exits: error with the
- *   tail of its log, everything stopped) → router → supervise (a worker
- *   that dies is logged and, with --restart-workers, restarted with
- *   backoff; the router's health checks skip it meanwhile) → SIGINT/SIGTERM:
- *   the router drains, then workers get SIGTERM, then SIGKILL after the
- *   grace period.
+ *   tail of its log, everything stopped) → nats-server (R > 1) → routers
+ *   → supervise (a worker that dies is logged and, with --restart-workers,
+ *   restarted with backoff, the router's health checks skip it meanwhile;
+ *   nats-server is always restarted with backoff, the replicas route alone
+ *   meanwhile; a router that dies stops everything) → SIGINT/SIGTERM: the
+ *   routers drain, then nats-server and then the workers get SIGTERM;
+ *   SIGKILL for what outlives the grace period.
  *
  * Router flags are given with a --router- prefix (--router-policy ...), as
  * the reference does; everything after "--" goes to every worker.
  */
-#include "procs.h"
+#include "launcher.h"
+#include "nats.h"
 
 #include "common/alloc.h"
-#include "common/buf.h"
 #include "common/config.h"
 #include "common/options.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
-
-#define MAX_WORKERS 256
-#define MAX_ARGS    512
-#define MAX_TEXT    (1 << 20) /* a command line, a path, a URL */
-
-struct launch_config {
-    char *model_path;
-    long dp_size;
-    char *host;
-    long port;
-    long tp_size;
-    long worker_base_port;
-    char *backend;
-    char *worker_cmd;
-    char *log_dir;
-    long worker_startup_timeout_secs;
-    bool restart_workers;
-    long shutdown_grace_secs;
-    char *llamacpp_python;
-    long llamacpp_threads;
-    long llamacpp_ctx;
-    long llamacpp_slots;
-    long llamacpp_cache_ram_mib;
-};
 
 static const char *const backends[] = {"auto", "sglang", "sim", "llamacpp", NULL};
 
@@ -70,7 +45,8 @@ static const struct sr_option options[] = {
      "Number of data-parallel workers"},
     {"host", SR_OPT_STRING, "HOST", "127.0.0.1", 0, 0, NULL, NULL, FIELD(host),
      "Address of the router"},
-    {"port", SR_OPT_INT, "PORT", "30000", 1, 65535, NULL, NULL, FIELD(port), "Port of the router"},
+    {"port", SR_OPT_INT, "PORT", "30000", 1, 65535, NULL, NULL, FIELD(port),
+     "Port of the router (of replica i: --port + i)"},
     {"tp-size", SR_OPT_INT, "T", "1", 1, 64, NULL, NULL, FIELD(tp_size),
      "GPUs per worker (sglang backend: --tp-size, --base-gpu-id rank*T)"},
     {"worker-base-port", SR_OPT_INT, "PORT", "31000", 1024, 65535, NULL, NULL,
@@ -82,13 +58,19 @@ static const struct sr_option options[] = {
      "Run any OpenAI/SGLang-compatible server instead: a shell command with {port}, {rank}, "
      "{gpu_id}"},
     {"log-dir", SR_OPT_STRING, "DIR", NULL, 0, 0, NULL, NULL, FIELD(log_dir),
-     "Per-worker logs (worker-<rank>.log, router.log); else output is prefixed by rank"},
+     "Per-process logs (worker-<rank>.log, router.log or router-<i>.log, nats-server.log); "
+     "else output goes to stdout, each line prefixed by its process"},
     {"worker-startup-timeout-secs", SR_OPT_INT, "SECS", "1800", 1, 86400, NULL, NULL,
      FIELD(worker_startup_timeout_secs), "How long every worker has to become healthy"},
     {"restart-workers", SR_OPT_FLAG, NULL, NULL, 0, 0, NULL, NULL, FIELD(restart_workers),
      "Restart a worker that dies (backoff 1 s doubling to 30 s)"},
     {"shutdown-grace-secs", SR_OPT_INT, "SECS", "30", 1, 3600, NULL, NULL,
-     FIELD(shutdown_grace_secs), "On stop: time for the router, then the workers, before SIGKILL"},
+     FIELD(shutdown_grace_secs),
+     "On stop: time for the routers, then nats-server, then the workers, before SIGKILL"},
+    {"router-replicas", SR_OPT_INT, "N", "1", 1, SR_REPLICAS_MAX, NULL, NULL,
+     FIELD(router_replicas),
+     "Router replicas in front of the workers, replica i on --port + i; with N > 1 they sync "
+     "through a local nats-server ($SR_NATS_SERVER, else from PATH, /usr/sbin, /usr/bin)"},
     {"llamacpp-python", SR_OPT_STRING, "PATH", "python3", 0, 0, NULL, NULL, FIELD(llamacpp_python),
      "llamacpp backend: the Python that has xllamacpp installed"},
     {"llamacpp-threads", SR_OPT_INT, "N", "1", 1, 256, NULL, NULL, FIELD(llamacpp_threads),
@@ -103,52 +85,19 @@ static const struct sr_option options[] = {
     {NULL, 0, NULL, NULL, 0, 0, NULL, NULL, 0, NULL},
 };
 
-struct worker {
-    struct sr_proc proc;
-    int rank, port;
-    bool healthy;
-    int restarts;
-    long long restart_at; /* ms; 0 = not waiting */
-    char line[8192];      /* pipe mode: a partial line */
-    size_t line_len;
-};
-
-struct launcher {
-    struct launch_config cfg;
-    char bindir[PATH_MAX];
-    const char *backend; /* resolved */
-    char **router_args;
-    int nrouter_args;
-    char **extra;
-    int nextra;
-    struct worker workers[MAX_WORKERS];
-    struct sr_proc router;
-    char router_line[8192];
-    size_t router_line_len;
-    int sigfd;
-};
-
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "sglang-launch-server: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-}
-
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- arguments ---------------------------------------------------------------- */
+
+/* Whether arg is one of the launcher's own flags (--router-replicas). */
+static bool own_flag(const char *arg)
+{
+    char name[64];
+    size_t len = strcspn(arg + 2, "=");
+    if (len >= sizeof(name))
+        return false;
+    memcpy(name, arg + 2, len);
+    name[len] = '\0';
+    return sr_options_find(options, name) != NULL;
+}
 
 /* Splits argv into the launcher's own flags, --router-* flags (prefix
  * removed, values kept) and what follows "--". */
@@ -162,11 +111,11 @@ static int split_args(struct launcher *L, int argc, char **argv, char **own, int
             L->nextra = argc - i - 1;
             break;
         }
-        if (strncmp(argv[i], "--router-", 9) != 0) {
+        if (strncmp(argv[i], "--router-", 9) != 0 || own_flag(argv[i])) {
             own[(*nown)++] = argv[i];
             continue;
         }
-        char *flag = fmt("--%s", argv[i] + 9);
+        char *flag = sr_launch_fmt("--%s", argv[i] + 9);
         if (flag == NULL)
             return -1;
         L->router_args[L->nrouter_args++] = flag;
@@ -198,7 +147,8 @@ static int check_router_args(struct launcher *L)
             if (strncmp(L->router_args[i], reserved[k], strlen(reserved[k])) == 0 &&
                 (L->router_args[i][strlen(reserved[k])] == '\0' ||
                  L->router_args[i][strlen(reserved[k])] == '=')) {
-                say("--router%s: set by the launcher (use --%s)", reserved[k] + 1, reserved[k] + 2);
+                sr_launch_say("--router%s: set by the launcher (use --%s)", reserved[k] + 1,
+                              reserved[k] + 2);
                 return -1;
             }
     char *argv[MAX_ARGS];
@@ -213,393 +163,35 @@ static int check_router_args(struct launcher *L)
     int rc = sr_config_parse_args(&cfg, argc, argv, err, sizeof(err));
     sr_config_clear(&cfg);
     if (rc != 0) {
-        say("router flag %s", rc == SR_CONFIG_HELP ? "--help: see sglang-router --help" : err);
+        sr_launch_say("router flag %s",
+                      rc == SR_CONFIG_HELP ? "--help: see sglang-router --help" : err);
         return -1;
     }
     return 0;
-}
-
-/* The llamacpp backend runs `python -m sglang_router.llamacpp_worker`: the
- * package comes from $SGLANG_ROUTER_PYTHONPATH, the installed copy beside
- * the binaries (share/sglang-router/python), or the source tree. */
-static int set_python_path(const struct launcher *L)
-{
-    char installed[PATH_MAX + 64];
-    snprintf(installed, sizeof(installed), "%s/../share/sglang-router/python", L->bindir);
-    const char *dir = getenv("SGLANG_ROUTER_PYTHONPATH");
-    struct stat st;
-    if (dir == NULL)
-        dir = stat(installed, &st) == 0 ? installed : SR_SOURCE_PYTHON_DIR;
-    const char *old = getenv("PYTHONPATH");
-    char *value = old && old[0] ? fmt("%s:%s", dir, old) : fmt("%s", dir);
-    if (value == NULL || setenv("PYTHONPATH", value, 1) != 0) {
-        sr_free(value);
-        return -1;
-    }
-    sr_free(value);
-    if (stat(L->cfg.model_path, &st) != 0) {
-        say("--model-path %s: %s (the llamacpp backend needs a .gguf file)", L->cfg.model_path,
-            strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-static const char *resolve_backend(const struct launch_config *cfg)
-{
-    if (strcmp(cfg->backend, "auto") != 0)
-        return cfg->backend;
-    int rc = system("python3 -c 'import sglang' >/dev/null 2>&1");
-    return rc == 0 ? "sglang" : "sim";
-}
-
-/* ---- workers -------------------------------------------------------------------- */
-
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-    struct sr_buf b;
-    sr_buf_init(&b, MAX_TEXT);
-    va_list ap;
-    va_start(ap, f);
-    int rc = sr_buf_vappendf(&b, f, ap);
-    va_end(ap);
-    if (rc == 0 && b.data == NULL)
-        rc = sr_buf_reserve(&b, 0); /* "" is a string too */
-    if (rc != 0) {
-        sr_buf_free(&b);
-        return NULL;
-    }
-    return sr_buf_take(&b, NULL);
-}
-
-/* Appends s shell-quoted ('...' with ' escaped). */
-static int append_quoted(struct sr_buf *b, const char *s)
-{
-    int rc = sr_buf_append(b, "'", 1);
-    for (const char *p = s; *p && rc == 0; p++)
-        rc = *p == '\'' ? sr_buf_append(b, "'\\''", 4) : sr_buf_append(b, p, 1);
-    return rc != 0 ? rc : sr_buf_append(b, "'", 1);
-}
-
-/* The template with {port}, {rank}, {gpu_id} replaced, plus the extra
- * args; NULL when out of memory or longer than MAX_TEXT. */
-static char *worker_command(const struct launcher *L, const struct worker *w)
-{
-    char values[3][16];
-    snprintf(values[0], sizeof(values[0]), "%d", w->port);
-    snprintf(values[1], sizeof(values[1]), "%d", w->rank);
-    snprintf(values[2], sizeof(values[2]), "%ld", (long)w->rank * L->cfg.tp_size);
-    static const char *const keys[] = {"{port}", "{rank}", "{gpu_id}"};
-    struct sr_buf b;
-    sr_buf_init(&b, MAX_TEXT);
-    int rc = sr_buf_append_str(&b, "exec ");
-    for (const char *p = L->cfg.worker_cmd; *p && rc == 0;) {
-        bool done = false;
-        for (int k = 0; k < 3 && !done; k++) {
-            size_t kl = strlen(keys[k]);
-            if (strncmp(p, keys[k], kl) == 0) {
-                rc = sr_buf_append_str(&b, values[k]);
-                p += kl;
-                done = true;
-            }
-        }
-        if (!done)
-            rc = sr_buf_append(&b, p++, 1);
-    }
-    for (int i = 0; i < L->nextra && rc == 0; i++) {
-        rc = sr_buf_append(&b, " ", 1);
-        if (rc == 0)
-            rc = append_quoted(&b, L->extra[i]);
-    }
-    if (rc != 0) {
-        sr_buf_free(&b);
-        return NULL;
-    }
-    return sr_buf_take(&b, NULL);
-}
-
-static int start_worker(struct launcher *L, struct worker *w)
-{
-    char *argv[MAX_ARGS];
-    char *owned[16] = {0};
-    int argc = 0, nowned = 0;
-    char port[16], rank[16], gpu[16], tp[16];
-    snprintf(port, sizeof(port), "%d", w->port);
-    snprintf(rank, sizeof(rank), "rank-%d", w->rank);
-    snprintf(gpu, sizeof(gpu), "%ld", (long)w->rank * L->cfg.tp_size);
-    snprintf(tp, sizeof(tp), "%ld", L->cfg.tp_size);
-    if (L->cfg.worker_cmd) {
-        argv[argc++] = "/bin/sh";
-        argv[argc++] = "-c";
-        argv[argc++] = owned[nowned++] = worker_command(L, w);
-        if (argv[argc - 1] == NULL)
-            return -1;
-    } else if (strcmp(L->backend, "llamacpp") == 0) {
-        static char threads[16], ctx[16], slots[16], cache[16];
-        snprintf(threads, sizeof(threads), "%ld", L->cfg.llamacpp_threads);
-        snprintf(ctx, sizeof(ctx), "%ld", L->cfg.llamacpp_ctx);
-        snprintf(slots, sizeof(slots), "%ld", L->cfg.llamacpp_slots);
-        snprintf(cache, sizeof(cache), "%ld", L->cfg.llamacpp_cache_ram_mib);
-        char *base[] = {L->cfg.llamacpp_python,
-                        "-m",
-                        "sglang_router.llamacpp_worker",
-                        "--model-path",
-                        L->cfg.model_path,
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        port,
-                        "--threads",
-                        threads,
-                        "--ctx",
-                        ctx,
-                        "--slots",
-                        slots,
-                        "--cache-ram-mib",
-                        cache};
-        for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++)
-            argv[argc++] = base[i];
-    } else if (strcmp(L->backend, "sglang") == 0) {
-        char *base[] = {"python3",
-                        "-m",
-                        "sglang.launch_server",
-                        "--model-path",
-                        L->cfg.model_path,
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        port,
-                        "--base-gpu-id",
-                        gpu,
-                        "--tp-size",
-                        tp};
-        for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++)
-            argv[argc++] = base[i];
-    } else {
-        argv[argc++] = owned[nowned++] = fmt("%s/sglang-worker-sim", L->bindir);
-        char *base[] = {"--host",      "127.0.0.1", "--port",       port,
-                        "--worker-id", rank,        "--model-path", L->cfg.model_path};
-        for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++)
-            argv[argc++] = base[i];
-    }
-    for (int i = 0; !L->cfg.worker_cmd && i < L->nextra && argc < MAX_ARGS - 1; i++)
-        argv[argc++] = L->extra[i];
-    argv[argc] = NULL;
-    char *log = L->cfg.log_dir ? fmt("%s/worker-%d.log", L->cfg.log_dir, w->rank) : NULL;
-    w->healthy = false;
-    w->line_len = 0;
-    int rc = sr_proc_start(&w->proc, argv, log);
-    if (rc != 0)
-        say("cannot start worker rank %d: %s", w->rank, strerror(errno));
-    sr_free(log);
-    for (int i = 0; i < nowned; i++)
-        sr_free(owned[i]);
-    return rc;
-}
-
-static int start_router(struct launcher *L)
-{
-    char *argv[MAX_ARGS + MAX_WORKERS];
-    int argc = 0;
-    char port[16];
-    snprintf(port, sizeof(port), "%ld", L->cfg.port);
-    char *exe = fmt("%s/sglang-router", L->bindir);
-    argv[argc++] = exe;
-    argv[argc++] = "--host";
-    argv[argc++] = L->cfg.host;
-    argv[argc++] = "--port";
-    argv[argc++] = port;
-    for (int i = 0; i < L->nrouter_args; i++)
-        argv[argc++] = L->router_args[i];
-    argv[argc++] = "--worker-urls";
-    char *urls[MAX_WORKERS];
-    for (long i = 0; i < L->cfg.dp_size; i++)
-        argv[argc++] = urls[i] = fmt("http://127.0.0.1:%d", L->workers[i].port);
-    argv[argc] = NULL;
-    char *log = L->cfg.log_dir ? fmt("%s/router.log", L->cfg.log_dir) : NULL;
-    int rc = sr_proc_start(&L->router, argv, log);
-    if (rc != 0)
-        say("cannot start sglang-router: %s", strerror(errno));
-    sr_free(log);
-    sr_free(exe);
-    for (long i = 0; i < L->cfg.dp_size; i++)
-        sr_free(urls[i]);
-    return rc;
-}
-
-/* Pipe mode: complete lines, prefixed. */
-static void relay(struct sr_proc *p, char *line, size_t *line_len, size_t cap, const char *who)
-{
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(p->out_fd, buf, sizeof(buf))) > 0) {
-        sr_proc_remember(p, buf, (size_t)n);
-        for (ssize_t i = 0; i < n; i++) {
-            if (buf[i] == '\n' || *line_len == cap - 1) {
-                line[*line_len] = '\0';
-                fprintf(stdout, "[%s] %s\n", who, line);
-                *line_len = 0;
-            } else {
-                line[(*line_len)++] = buf[i];
-            }
-        }
-    }
-    fflush(stdout);
-    if (n == 0) { /* the writer closed: stop watching */
-        close(p->out_fd);
-        p->out_fd = -1;
-    }
-}
-
-static void stop_all(struct launcher *L, int sig)
-{
-    sr_proc_signal(&L->router, sig);
-    for (long i = 0; i < L->cfg.dp_size; i++)
-        sr_proc_signal(&L->workers[i].proc, sig);
-}
-
-static bool any_alive(struct launcher *L, bool workers_only)
-{
-    if (!workers_only && L->router.pid > 0)
-        return true;
-    for (long i = 0; i < L->cfg.dp_size; i++)
-        if (L->workers[i].proc.pid > 0)
-            return true;
-    return false;
-}
-
-/* Reaps exited children; returns the worker index that exited (or -2 for
- * the router, -1 none) through the callback-free loop below. */
-static void reap(struct launcher *L, void (*exited)(struct launcher *, int who, int status))
-{
-    int status;
-    pid_t pid;
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        if (pid == L->router.pid) {
-            L->router.pid = 0;
-            if (exited)
-                exited(L, -2, status);
-            continue;
-        }
-        for (long i = 0; i < L->cfg.dp_size; i++) {
-            if (L->workers[i].proc.pid == pid) {
-                L->workers[i].proc.pid = 0;
-                if (exited)
-                    exited(L, (int)i, status);
-            }
-        }
-    }
-}
-
-/* One round of the event loop: signals, output, up to timeout_ms. Returns
- * the signal received (SIGINT/SIGTERM) or 0. */
-static int wait_events(struct launcher *L, int timeout_ms,
-                       void (*exited)(struct launcher *, int who, int status))
-{
-    struct pollfd fds[MAX_WORKERS + 2];
-    int idx[MAX_WORKERS + 2];
-    int n = 0;
-    fds[n] = (struct pollfd){.fd = L->sigfd, .events = POLLIN};
-    idx[n++] = -3;
-    if (L->router.out_fd >= 0) {
-        fds[n] = (struct pollfd){.fd = L->router.out_fd, .events = POLLIN};
-        idx[n++] = -2;
-    }
-    for (long i = 0; i < L->cfg.dp_size; i++) {
-        if (L->workers[i].proc.out_fd >= 0) {
-            fds[n] = (struct pollfd){.fd = L->workers[i].proc.out_fd, .events = POLLIN};
-            idx[n++] = (int)i;
-        }
-    }
-    int got = 0;
-    if (poll(fds, (nfds_t)n, timeout_ms) <= 0)
-        return 0;
-    for (int k = 0; k < n; k++) {
-        if (!(fds[k].revents & (POLLIN | POLLHUP | POLLERR)))
-            continue;
-        if (idx[k] == -3) {
-            struct signalfd_siginfo si;
-            while (read(L->sigfd, &si, sizeof(si)) == sizeof(si)) {
-                if (si.ssi_signo == SIGCHLD)
-                    reap(L, exited);
-                else
-                    got = (int)si.ssi_signo;
-            }
-        } else if (idx[k] == -2) {
-            relay(&L->router, L->router_line, &L->router_line_len, sizeof(L->router_line),
-                  "router");
-        } else {
-            struct worker *w = &L->workers[idx[k]];
-            char who[32];
-            snprintf(who, sizeof(who), "rank %d", w->rank);
-            relay(&w->proc, w->line, &w->line_len, sizeof(w->line), who);
-        }
-    }
-    return got;
-}
-
-/* Stops everything: the router first (it drains), then the workers;
- * SIGKILL for what outlives the grace period. */
-static void shutdown_all(struct launcher *L)
-{
-    long long grace = L->cfg.shutdown_grace_secs * 1000;
-    for (int phase = 0; phase < 2; phase++) {
-        bool workers_only = phase == 1;
-        if (phase == 0)
-            sr_proc_signal(&L->router, SIGTERM);
-        else
-            for (long i = 0; i < L->cfg.dp_size; i++)
-                sr_proc_signal(&L->workers[i].proc, SIGTERM);
-        long long deadline = now_ms() + grace;
-        while ((phase == 0 ? L->router.pid > 0 : any_alive(L, workers_only)) &&
-               now_ms() < deadline) {
-            if (wait_events(L, 100, NULL) != 0) { /* a second signal: at once */
-                stop_all(L, SIGKILL);
-                deadline = 0;
-            }
-            reap(L, NULL);
-        }
-        if (phase == 0 && L->router.pid > 0)
-            sr_proc_signal(&L->router, SIGKILL);
-    }
-    stop_all(L, SIGKILL);
-    while (any_alive(L, false)) {
-        wait_events(L, 100, NULL);
-        reap(L, NULL);
-    }
-}
-
-static void fail_with_tail(struct launcher *L, const struct sr_proc *p, const char *what)
-{
-    char tail[2048];
-    sr_proc_tail(p, tail, sizeof(tail));
-    say("%s; the last lines of its output:\n%s", what, tail[0] ? tail : "(no output)\n");
-    shutdown_all(L);
 }
 
 /* ---- phases -------------------------------------------------------------------- */
 
 static int startup_exit = -1; /* set by on_startup_exit */
 
-static void on_startup_exit(struct launcher *L, int who, int status)
+static void on_startup_exit(struct launcher *L, int kind, int index, int status)
 {
     (void)L;
-    if (startup_exit == -1)
-        startup_exit = who;
+    if (startup_exit == -1 && kind == WORKERS)
+        startup_exit = index;
     (void)status;
 }
 
 static int wait_healthy(struct launcher *L)
 {
-    long long deadline = now_ms() + L->cfg.worker_startup_timeout_secs * 1000;
+    long long deadline = sr_launch_now_ms() + L->cfg.worker_startup_timeout_secs * 1000;
     long long last_note = 0;
     long healthy = -1;
     for (;;) {
-        int sig = wait_events(L, 250, on_startup_exit);
+        int sig = sr_launch_wait(L, 250, on_startup_exit);
         if (sig) {
-            say("signal %d during startup: stopping", sig);
-            shutdown_all(L);
+            sr_launch_say("signal %d during startup: stopping", sig);
+            sr_launch_stop(L);
             return 0;
         }
         if (startup_exit >= 0) {
@@ -607,7 +199,7 @@ static int wait_healthy(struct launcher *L)
             char what[160];
             snprintf(what, sizeof(what), "worker rank %d (port %d) exited during startup", w->rank,
                      w->port);
-            fail_with_tail(L, &w->proc, what);
+            sr_launch_fail(L, &w->proc, what);
             return 1;
         }
         long now = 0, waiting = -1;
@@ -620,116 +212,257 @@ static int wait_healthy(struct launcher *L)
                 waiting = i;
         }
         if (now == L->cfg.dp_size) {
-            say("%ld/%ld workers healthy", now, L->cfg.dp_size);
+            sr_launch_say("%ld/%ld workers healthy", now, L->cfg.dp_size);
             return -1;
         }
-        if (now != healthy || now_ms() - last_note > 10000) {
-            say("%ld/%ld workers healthy, waiting for rank %ld (port %d) ...", now, L->cfg.dp_size,
-                waiting, L->workers[waiting].port);
+        if (now != healthy || sr_launch_now_ms() - last_note > 10000) {
+            sr_launch_say("%ld/%ld workers healthy, waiting for rank %ld (port %d) ...", now,
+                          L->cfg.dp_size, waiting, L->workers[waiting].port);
             healthy = now;
-            last_note = now_ms();
+            last_note = sr_launch_now_ms();
         }
-        if (now_ms() > deadline) {
+        if (sr_launch_now_ms() > deadline) {
             struct worker *w = &L->workers[waiting];
             char what[200];
             snprintf(what, sizeof(what),
                      "worker rank %d (port %d) not healthy after %lds "
                      "(--worker-startup-timeout-secs)",
                      w->rank, w->port, L->cfg.worker_startup_timeout_secs);
-            fail_with_tail(L, &w->proc, what);
+            sr_launch_fail(L, &w->proc, what);
             return 1;
         }
     }
 }
 
-static bool router_died;
+static int router_died; /* replica index + 1, set by on_running_exit */
 
-static void on_running_exit(struct launcher *L, int who, int status)
+/* 1 s doubling to 30 s. */
+static long long backoff_ms(int restarts)
 {
-    if (who == -2) {
-        router_died = true;
+    long long delay = 1000LL << (restarts < 5 ? restarts : 5);
+    return delay > 30000 ? 30000 : delay;
+}
+
+static void on_running_exit(struct launcher *L, int kind, int index, int status)
+{
+    if (kind == ROUTERS) {
+        if (!router_died)
+            router_died = index + 1;
         return;
     }
-    struct worker *w = &L->workers[who];
-    w->healthy = false;
     char how[64];
     if (WIFSIGNALED(status))
         snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(status));
     else
         snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
+    if (kind == NATS) {
+        if (!L->nats_up)
+            return; /* start_services() reports it */
+        L->nats.restart_at = sr_launch_now_ms() + backoff_ms(L->nats.restarts);
+        sr_launch_say(
+            "nats-server (port %d) %s; restarting in %llds (the router replicas route alone "
+            "meanwhile)",
+            L->nats.port, how, backoff_ms(L->nats.restarts) / 1000);
+        return;
+    }
+    struct worker *w = &L->workers[index];
+    w->healthy = false;
     if (L->cfg.restart_workers) {
-        long long delay = 1000LL << (w->restarts < 5 ? w->restarts : 5);
-        if (delay > 30000)
-            delay = 30000;
-        w->restart_at = now_ms() + delay;
-        say("worker rank %d (port %d) %s; restarting in %llds", w->rank, w->port, how,
-            delay / 1000);
+        w->restart_at = sr_launch_now_ms() + backoff_ms(w->restarts);
+        sr_launch_say("worker rank %d (port %d) %s; restarting in %llds", w->rank, w->port, how,
+                      backoff_ms(w->restarts) / 1000);
     } else {
-        say("worker rank %d (port %d) %s; the router skips it (--restart-workers restarts it)",
+        sr_launch_say(
+            "worker rank %d (port %d) %s; the router skips it (--restart-workers restarts it)",
             w->rank, w->port, how);
+    }
+}
+
+static void fail_router(struct launcher *L, int index, const char *what)
+{
+    char name[64], msg[160];
+    snprintf(msg, sizeof(msg), "%s %s", sr_launch_router_name(L, index, name, sizeof(name)), what);
+    sr_launch_fail(L, &L->routers[index].proc, msg);
+}
+
+static void restart_due(struct launcher *L)
+{
+    long long now = sr_launch_now_ms();
+    for (long i = 0; i < L->cfg.dp_size; i++) {
+        struct worker *w = &L->workers[i];
+        if (w->restart_at && now >= w->restart_at && w->proc.pid == 0) {
+            w->restart_at = 0;
+            w->restarts++;
+            if (sr_launch_start_worker(L, w) == 0)
+                sr_launch_say("worker rank %d restarted (pid %d)", w->rank, (int)w->proc.pid);
+        }
+    }
+    struct service *n = &L->nats;
+    if (n->restart_at && now >= n->restart_at && n->proc.pid == 0) {
+        n->restarts++;
+        n->restart_at = sr_launch_start_nats(L) == 0 ? 0 : now + backoff_ms(n->restarts);
+        if (n->restart_at == 0)
+            sr_launch_say("nats-server restarted (pid %d)", (int)n->proc.pid);
     }
 }
 
 static int supervise(struct launcher *L)
 {
     for (;;) {
-        int sig = wait_events(L, 250, on_running_exit);
+        int sig = sr_launch_wait(L, 250, on_running_exit);
         if (sig) {
-            say("signal %d: the router drains, then the workers stop", sig);
-            shutdown_all(L);
+            sr_launch_say("signal %d: %s, then %sthe workers stop", sig,
+                          L->nrouters > 1 ? "the routers drain" : "the router drains",
+                          L->nats.port ? "nats-server and " : "");
+            sr_launch_stop(L);
             return 0;
         }
         if (router_died) {
-            fail_with_tail(L, &L->router, "sglang-router exited");
+            fail_router(L, router_died - 1, "exited");
             return 1;
         }
-        for (long i = 0; i < L->cfg.dp_size; i++) {
-            struct worker *w = &L->workers[i];
-            if (w->restart_at && now_ms() >= w->restart_at && w->proc.pid == 0) {
-                w->restart_at = 0;
-                w->restarts++;
-                if (start_worker(L, w) == 0)
-                    say("worker rank %d restarted (pid %d)", w->rank, (int)w->proc.pid);
+        restart_due(L);
+    }
+}
+
+/* nats-server (when the launcher runs one) until it accepts connections,
+ * then the routers until every one is ready: -1, or the exit status. */
+static int start_services(struct launcher *L)
+{
+    long long deadline = sr_launch_now_ms() + 30000;
+    if (L->nats.port && sr_launch_start_nats(L) != 0) {
+        sr_launch_stop(L);
+        return 1;
+    }
+    while (L->nats.port && !sr_tcp_accepts(L->nats.port)) {
+        int sig = sr_launch_wait(L, 50, on_running_exit);
+        if (L->nats.proc.pid == 0 || sr_launch_now_ms() > deadline) {
+            char what[160];
+            snprintf(what, sizeof(what), "nats-server (port %d) %s", L->nats.port,
+                     L->nats.proc.pid ? "not accepting connections after 30s"
+                                      : "exited during startup");
+            sr_launch_fail(L, &L->nats.proc, what);
+            return 1;
+        }
+        if (sig) {
+            sr_launch_stop(L);
+            return 0;
+        }
+    }
+    L->nats_up = true;
+    for (int i = 0; i < L->nrouters; i++) {
+        if (sr_launch_start_router(L, i) != 0) {
+            sr_launch_stop(L);
+            return 1;
+        }
+    }
+    deadline = sr_launch_now_ms() + 30000;
+    for (int i = 0; i < L->nrouters; i++) {
+        while (sr_http_probe(L->routers[i].port, "/readiness", 200) != 200) {
+            int sig = sr_launch_wait(L, 100, on_running_exit);
+            if (router_died || sr_launch_now_ms() > deadline) {
+                fail_router(L, router_died ? router_died - 1 : i, "did not become ready");
+                return 1;
+            }
+            if (sig) {
+                sr_launch_stop(L);
+                return 0;
             }
         }
     }
+    return -1;
+}
+
+/* Options and checks: -1 to go on, or the exit status. */
+static int prepare(struct launcher *L, int argc, char **argv)
+{
+    char *own[MAX_ARGS];
+    int nown = 0;
+    L->router_args = sr_calloc(MAX_ARGS, sizeof(char *));
+    if (L->router_args == NULL || argc > MAX_ARGS || split_args(L, argc, argv, own, &nown) != 0) {
+        sr_launch_say("out of memory or too many arguments");
+        return 1;
+    }
+    int status = sr_options_from_args(options, &L->cfg, sizeof(L->cfg), nown, own, stdout, stderr);
+    if (status >= 0)
+        return status;
+    if (L->cfg.model_path == NULL && L->cfg.worker_cmd == NULL) {
+        sr_launch_say("--model-path is required");
+        return 2;
+    }
+    if (L->cfg.model_path == NULL && (L->cfg.model_path = sr_strdup("default")) == NULL)
+        return 1;
+    if (check_router_args(L) != 0)
+        return 2;
+    L->nrouters = (int)L->cfg.router_replicas;
+    char err[512];
+    if (sr_replicas_check(L->router_args, L->nrouter_args, L->nrouters, L->cfg.port, err,
+                          sizeof(err)) != 0 ||
+        (sr_replicas_own_nats(L->router_args, L->nrouter_args, L->nrouters) &&
+         sr_nats_find(L->nats_exe, sizeof(L->nats_exe), err, sizeof(err)) != 0)) {
+        sr_launch_say("%s", err);
+        return 2;
+    }
+    for (int i = 0; i < L->nrouters; i++) {
+        L->routers[i].port = (int)L->cfg.port + i;
+        L->routers[i].proc.out_fd = -1;
+        if (L->nrouters > 1 && sr_free_port(L->routers[i].port, NULL, 0) != L->routers[i].port) {
+            sr_launch_say("--port %ld: port %d (router replica %d) is taken", L->cfg.port,
+                          L->routers[i].port, i);
+            return 2;
+        }
+    }
+    L->nats.proc.out_fd = -1;
+    ssize_t len = readlink("/proc/self/exe", L->bindir, sizeof(L->bindir) - 1);
+    if (len <= 0)
+        return 1;
+    L->bindir[len] = '\0';
+    *strrchr(L->bindir, '/') = '\0';
+    if (L->cfg.log_dir && mkdir(L->cfg.log_dir, 0755) != 0 && errno != EEXIST) {
+        sr_launch_say("--log-dir %s: %s", L->cfg.log_dir, strerror(errno));
+        return 2;
+    }
+    L->backend = L->cfg.worker_cmd ? "command" : sr_launch_resolve_backend(&L->cfg);
+    if (strcmp(L->backend, "llamacpp") == 0 && sr_launch_set_python_path(L) != 0)
+        return 2;
+    return -1;
+}
+
+/* Free ports for the workers from --worker-base-port, then nats-server's
+ * (the first free one after the workers'), none of them a router's. */
+static int choose_ports(struct launcher *L)
+{
+    int taken[MAX_WORKERS + SR_REPLICAS_MAX];
+    size_t ntaken = 0;
+    for (int i = 0; i < L->nrouters; i++)
+        taken[ntaken++] = L->routers[i].port;
+    for (long i = 0; i < L->cfg.dp_size; i++) {
+        int from = i ? L->workers[i - 1].port + 1 : (int)L->cfg.worker_base_port;
+        int port = sr_free_port(from, taken, ntaken);
+        if (port < 0) {
+            sr_launch_say("no free port for worker rank %ld from %ld", i, L->cfg.worker_base_port);
+            return -1;
+        }
+        taken[ntaken++] = port;
+        L->workers[i] = (struct worker){.rank = (int)i, .port = port};
+        L->workers[i].proc.out_fd = -1;
+    }
+    if (!sr_replicas_own_nats(L->router_args, L->nrouter_args, L->nrouters))
+        return 0;
+    L->nats.port = sr_free_port(taken[ntaken - 1] + 1, taken, ntaken);
+    if (L->nats.port < 0) {
+        sr_launch_say("no free port for nats-server after %d", taken[ntaken - 1]);
+        return -1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
     static struct launcher L;
-    char *own[MAX_ARGS];
-    int nown = 0;
-    L.router_args = sr_calloc(MAX_ARGS, sizeof(char *));
-    L.router.out_fd = -1;
-    if (L.router_args == NULL || argc > MAX_ARGS || split_args(&L, argc, argv, own, &nown) != 0) {
-        say("out of memory or too many arguments");
-        return 1;
-    }
-    int status = sr_options_from_args(options, &L.cfg, sizeof(L.cfg), nown, own, stdout, stderr);
-    if (status >= 0)
-        return status;
-    if (L.cfg.model_path == NULL && L.cfg.worker_cmd == NULL) {
-        say("--model-path is required");
-        return 2;
-    }
-    if (L.cfg.model_path == NULL)
-        L.cfg.model_path = strdup("default");
-    if (check_router_args(&L) != 0)
-        return 2;
-    ssize_t len = readlink("/proc/self/exe", L.bindir, sizeof(L.bindir) - 1);
-    if (len <= 0)
-        return 1;
-    L.bindir[len] = '\0';
-    *strrchr(L.bindir, '/') = '\0';
-    if (L.cfg.log_dir && mkdir(L.cfg.log_dir, 0755) != 0 && errno != EEXIST) {
-        say("--log-dir %s: %s", L.cfg.log_dir, strerror(errno));
-        return 2;
-    }
-    L.backend = L.cfg.worker_cmd ? "command" : resolve_backend(&L.cfg);
-    if (strcmp(L.backend, "llamacpp") == 0 && set_python_path(&L) != 0)
-        return 2;
-
+    int rc = prepare(&L, argc, argv);
+    if (rc >= 0)
+        return rc;
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGCHLD);
@@ -738,49 +471,34 @@ int main(int argc, char **argv)
     sigprocmask(SIG_BLOCK, &mask, NULL);
     L.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     signal(SIGPIPE, SIG_IGN);
-    if (L.sigfd < 0)
+    if (L.sigfd < 0 || choose_ports(&L) != 0)
         return 1;
-
-    int ports[MAX_WORKERS];
+    long first = L.workers[0].port, last = L.workers[L.cfg.dp_size - 1].port;
+    if (L.nrouters == 1)
+        sr_launch_say("starting %ld %s worker(s) on ports %ld..%ld, then the router on %s:%ld",
+                      L.cfg.dp_size, L.backend, first, last, L.cfg.host, L.cfg.port);
+    else
+        sr_launch_say(
+            "starting %ld %s worker(s) on ports %ld..%ld, then %d router replicas on %s:%ld..%ld",
+            L.cfg.dp_size, L.backend, first, last, L.nrouters, L.cfg.host, L.cfg.port,
+            L.cfg.port + L.nrouters - 1);
     for (long i = 0; i < L.cfg.dp_size; i++) {
-        int skip[MAX_WORKERS + 1];
-        memcpy(skip, ports, sizeof(int) * (size_t)i);
-        skip[i] = (int)L.cfg.port;
-        ports[i] =
-            sr_free_port(i ? ports[i - 1] + 1 : (int)L.cfg.worker_base_port, skip, (size_t)i + 1);
-        if (ports[i] < 0) {
-            say("no free port for worker rank %ld from %ld", i, L.cfg.worker_base_port);
-            return 1;
-        }
-        L.workers[i] = (struct worker){.rank = (int)i, .port = ports[i]};
-        L.workers[i].proc.out_fd = -1;
-    }
-    say("starting %ld %s worker(s) on ports %d..%d, then the router on %s:%ld", L.cfg.dp_size,
-        L.backend, ports[0], ports[L.cfg.dp_size - 1], L.cfg.host, L.cfg.port);
-    for (long i = 0; i < L.cfg.dp_size; i++) {
-        if (start_worker(&L, &L.workers[i]) != 0) {
-            shutdown_all(&L);
+        if (sr_launch_start_worker(&L, &L.workers[i]) != 0) {
+            sr_launch_stop(&L);
             return 1;
         }
     }
-    int rc = wait_healthy(&L);
+    rc = wait_healthy(&L);
+    if (rc < 0)
+        rc = start_services(&L);
     if (rc >= 0)
         return rc;
-    if (start_router(&L) != 0) {
-        shutdown_all(&L);
-        return 1;
-    }
-    long long deadline = now_ms() + 30000;
-    while (sr_http_probe((int)L.cfg.port, "/readiness", 200) != 200) {
-        if (wait_events(&L, 100, on_running_exit) != 0 || router_died || now_ms() > deadline) {
-            if (router_died || now_ms() > deadline) {
-                fail_with_tail(&L, &L.router, "sglang-router did not become ready");
-                return 1;
-            }
-            shutdown_all(&L);
-            return 0;
-        }
-    }
-    say("ready: http://%s:%ld (%ld workers)", L.cfg.host, L.cfg.port, L.cfg.dp_size);
+    for (int i = 0; i < L.nrouters && L.nrouters > 1; i++)
+        sr_launch_say("router replica %d: http://%s:%d", i, L.cfg.host, L.routers[i].port);
+    const char *group = sr_replicas_user_value(L.router_args, L.nrouter_args, "sync-group");
+    if (L.nats.port)
+        sr_launch_say("nats-server: nats://127.0.0.1:%d (--sync-group %s)", L.nats.port,
+                      group ? group : SR_REPLICAS_GROUP);
+    sr_launch_say("ready: http://%s:%ld (%ld workers)", L.cfg.host, L.cfg.port, L.cfg.dp_size);
     return supervise(&L);
 }

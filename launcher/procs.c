@@ -150,6 +150,24 @@ int sr_free_port(int start, const int *taken, size_t n)
     return -1;
 }
 
+bool sr_tcp_accepts(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0; /* loopback: at once */
+    /* A port in the ephemeral range can be handed to this very socket,
+     * which then connects to itself: that is nobody listening. */
+    struct sockaddr_in self;
+    socklen_t len = sizeof(self);
+    if (ok && getsockname(fd, (struct sockaddr *)&self, &len) == 0 && self.sin_port == a.sin_port)
+        ok = false;
+    close(fd);
+    return ok;
+}
+
 /* ---- readiness probes, on the one HTTP/1 client -------------------------- */
 
 struct probe {

@@ -1,8 +1,9 @@
 /*
  * procs: the child processes of sglang-launch-server: starting them (own
  * process group, the parent-death signal, output to a log file or a pipe),
- * the tail of a log, free ports, and a blocking HTTP readiness probe (the
- * one HTTP/1 client, net/h1_client, on an event base of its own).
+ * the tail of a log, free ports, and blocking readiness probes: a TCP
+ * connect, and HTTP (the one HTTP/1 client, net/h1_client, on an event base
+ * of its own).
  */
 #ifndef SR_LAUNCH_PROCS_H
 #define SR_LAUNCH_PROCS_H
@@ -38,6 +39,9 @@ void sr_proc_tail(const struct sr_proc *p, char *out, size_t max);
 /* A TCP port on 127.0.0.1 from start upward that nothing listens on now,
  * skipping the n ports in taken; -1 if none below 65536. */
 int sr_free_port(int start, const int *taken, size_t n);
+
+/* Whether something accepts TCP connections on 127.0.0.1:port now. */
+bool sr_tcp_accepts(int port);
 
 /* GET path on 127.0.0.1:port within timeout_ms: the HTTP status (as soon
  * as the status line and headers are in), or 0. */

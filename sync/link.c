@@ -403,6 +403,9 @@ static void try_connect(struct sr_link *l, uint64_t now)
         return;
     }
     const char *detail = nats_GetLastError(NULL);
+    const char *where = detail ? strstr(detail, "): ") : NULL;
+    if (detail && detail[0] == '(' && where) /* "(conn.c:1905): why": the why */
+        detail = where + 3;
     char why[256];
     snprintf(why, sizeof(why), "%s%s%s", natsStatus_GetText(s), detail ? ": " : "",
              detail ? detail : "");
@@ -425,6 +428,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct sr_link *l = arg;
+    if (atomic_load(&l->stopping)) {
+        event_base_loopbreak(l->base);
+        return;
+    }
     uint64_t now = sr_breaker_now_ms();
     pthread_mutex_lock(&l->lock);
     bool changed = l->gen != l->have_gen;
@@ -510,7 +517,9 @@ void sr_link_free(struct sr_link *l)
     if (l == NULL)
         return;
     if (l->started) {
-        event_base_loopbreak(l->base);
+        /* Through an event: a loopbreak before the loop runs would be lost. */
+        atomic_store(&l->stopping, true);
+        event_active(l->wake, 0, 0);
         pthread_join(l->thread, NULL);
     }
     /* libnats's threads (delivery, reconnection) end here: no handler runs

@@ -238,6 +238,14 @@ static void on_state_message(void *ctx, const void *data, size_t len)
 static void on_snapshot_chunk(void *ctx, const void *data, size_t len)
 {
     struct sr_sync *s = ctx;
+    if (len == 0) {
+        /* NATS's "no responders" status (an empty message): no peer is
+         * there to ask, so stop asking. */
+        pthread_mutex_lock(&s->lock);
+        s->snapshot_wanted = false;
+        pthread_mutex_unlock(&s->lock);
+        return;
+    }
     struct sr_sync_header h;
     uint32_t flags;
     struct sr_sync_cursor c;
@@ -331,10 +339,10 @@ static void on_snapshot_request(void *ctx, const void *data, size_t len, const c
     }
     pthread_mutex_unlock(&s->lock);
     send_chunks(s, reply, &all, group);
-    sr_buf_free(&all);
     atomic_fetch_add_explicit(&s->snapshots_served, 1, memory_order_relaxed);
     sr_log_info("sync: served a snapshot (%zu bytes) to replica %016llx", all.len,
                 (unsigned long long)h.replica);
+    sr_buf_free(&all);
 }
 
 static void on_link_up(void *ctx)

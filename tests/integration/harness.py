@@ -392,3 +392,45 @@ def poll(fn, done, timeout=10.0, interval=0.02):
 def wait_until(predicate, timeout=10.0, what="condition"):
     if not poll(predicate, bool, timeout):
         raise AssertionError("timed out waiting for " + what)
+
+
+def nats_server_binary():
+    """Debian's nats-server (deploy/scripts/install-deps.sh installs it);
+    a missing one fails the test that needs it, with the reason."""
+    for d in os.environ.get("PATH", "").split(os.pathsep) + ["/usr/sbin", "/usr/bin"]:
+        path = os.path.join(d, "nats-server")
+        if os.access(path, os.X_OK):
+            return path
+    raise AssertionError("nats-server not found (apt-get install nats-server; "
+                         "deploy/scripts/install-deps.sh does)")
+
+
+def start_nats(port=None, *args):
+    """A nats-server on loopback (a free port unless given), ready when it
+    accepts TCP connections. Its log is kept for the test's failure message."""
+    port = port or free_port()
+    log = tempfile.NamedTemporaryFile(prefix="nats-", suffix=".log", delete=False).name
+    p = Proc([nats_server_binary(), "-a", "127.0.0.1", "-p", str(port)] + list(args), port=port, log=log)
+
+    def accepting():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
+    if not poll(accepting, bool, 10.0):
+        p.stop()
+        raise RuntimeError("nats-server did not start: " + p.stderr())
+    p.nats_url = "nats://127.0.0.1:%d" % port
+    p.may_fail = True  # nats-server exits with status 1 on SIGTERM
+    return p
+
+
+def metrics(port):
+    """The Prometheus text of a router's metrics listener, as {series: value}."""
+    out = {}
+    for line in request(port, "GET", "/metrics").body.decode().splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out

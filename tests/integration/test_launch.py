@@ -3,6 +3,7 @@ a fake `sglang` package that records the exact command line, failures at
 startup and while serving, and no orphan processes whatever happens."""
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -53,9 +54,25 @@ def base_port(n):
             return start
 
 
+def cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid) as f:
+            return f.read().split("\0")
+    except FileNotFoundError:
+        return []
+
+
+def accepts(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
 class Launch(unittest.TestCase):
-    def launch(self, *args, env=None):
-        self.port = free_port()
+    def launch(self, *args, env=None, port=None):
+        self.port = port or free_port()
         argv = [LAUNCH, "--port", str(self.port), "--worker-base-port", str(base_port(8)),
                 "--router-prometheus-port", "-1", *args]
         self.out = tempfile.TemporaryFile(mode="w+")
@@ -211,11 +228,162 @@ class Launch(unittest.TestCase):
         p.wait()
         wait_until(lambda: not any(alive(k) for k in kids), timeout=15, what="every child gone")
 
+    def launch_replicas(self, n, *args, **kw):
+        p = self.launch("--model-path", "m", "--dp-size", "2", "--backend", "sim",
+                        "--router-replicas", str(n), *args, port=base_port(n), **kw)
+        self.wait_ready(p)
+        return p
+
+    def nats_of(self, p):
+        """(pid, port) of the launcher's nats-server."""
+        for k in children(p.pid):
+            argv = cmdline(k)
+            if argv and os.path.basename(argv[0]) == "nats-server":
+                return k, int(argv[argv.index("-p") + 1])
+        return None, None
+
+    def test_router_replicas_serve_and_sigterm_stops_everything(self):
+        p = self.launch_replicas(3, "--", "--zero-latency")
+        out = self.output()
+        nats_pid, nats_port = self.nats_of(p)
+        self.assertIsNotNone(nats_pid, out)
+        self.assertTrue(accepts(nats_port))
+        self.assertIn("nats-server: nats://127.0.0.1:%d (--sync-group launch)" % nats_port, out)
+        kids = children(p.pid)
+        self.assertEqual(len(kids), 6)  # 2 workers, nats-server, 3 routers
+        for i in range(3):
+            self.assertIn("router replica %d: http://127.0.0.1:%d" % (i, self.port + i), out)
+            r = request(self.port + i, "POST", "/generate", {"text": "replica %d" % i})
+            self.assertEqual(r.status, 200, (i, r.body))
+            self.assertIn(r.headers["x-worker-id"], ("rank-0", "rank-1"))
+        routers = [cmdline(k) for k in kids if "sglang-router" in cmdline(k)[0]]
+        self.assertEqual(len(routers), 3)
+        for argv in routers:
+            self.assertEqual(argv[argv.index("--sync-nats-url") + 1], "nats://127.0.0.1:%d" % nats_port)
+            self.assertEqual(argv[argv.index("--sync-group") + 1], "launch")
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(timeout=30), 0, self.output())
+        self.assertEqual([k for k in kids if alive(k)], [])
+        self.assertFalse(accepts(nats_port))
+        # The routers drain first, then nats-server stops.
+        lines = self.output().splitlines()
+        stopped = [n for n, line in enumerate(lines) if line.startswith("[router ") and line.endswith(" stopped")]
+        exiting = [n for n, line in enumerate(lines) if line.startswith("[nats] ") and "Server Exiting" in line]
+        self.assertEqual(len(stopped), 3, lines)
+        self.assertEqual(len(exiting), 1, lines)
+        self.assertLess(max(stopped), exiting[0])
+
+    def metric(self, port, name):
+        """The value of an unlabelled metric on a /metrics listener, or None."""
+        try:
+            body = request(port, "GET", "/metrics", timeout=2).body.decode()
+        except OSError:
+            return None
+        m = re.search(r"^%s (\S+)$" % re.escape(name), body, re.M)
+        return float(m.group(1)) if m else None
+
+    def test_router_replicas_join_their_sync_group(self):
+        metrics = base_port(3)
+        p = self.launch_replicas(3, "--router-prometheus-port", str(metrics), "--", "--zero-latency")
+        for i in range(3):  # a fixed metrics port P: replica i on P + i
+            wait_until(lambda: self.metric(metrics + i, "sglang_router_sync_up") == 1, timeout=20,
+                       what="replica %d joined (sglang_router_sync_up 1)" % i)
+        for i in range(3):
+            wait_until(lambda: self.metric(metrics + i, "sglang_router_sync_peers") == 2, timeout=20,
+                       what="replica %d hearing its 2 peers" % i)
+        p.terminate()
+        self.assertEqual(p.wait(timeout=30), 0, self.output())
+
+    def test_nats_server_missing(self):
+        p = subprocess.run([LAUNCH, "--model-path", "m", "--backend", "sim", "--router-replicas", "2",
+                            "--port", str(base_port(2))],
+                           capture_output=True, text=True, timeout=20,
+                           env=dict(os.environ, SR_NATS_SERVER="/nonexistent"))
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("SR_NATS_SERVER=/nonexistent", p.stderr)
+        self.assertNotIn("starting", p.stderr)  # nothing was started
+        # One router needs no nats-server.
+        p = self.launch("--model-path", "m", "--backend", "sim", env={"SR_NATS_SERVER": "/nonexistent"})
+        self.wait_ready(p)
+        p.terminate()
+        self.assertEqual(p.wait(timeout=30), 0)
+
+    def test_a_taken_replica_port(self):
+        start = base_port(3)
+        squat = socket.socket()
+        squat.bind(("127.0.0.1", start + 2))
+        squat.listen(1)
+        self.addCleanup(squat.close)
+        p = subprocess.run([LAUNCH, "--model-path", "m", "--backend", "sim", "--router-replicas", "3",
+                            "--port", str(start)], capture_output=True, text=True, timeout=20)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("port %d (router replica 2) is taken" % (start + 2), p.stderr)
+
+    def test_nats_server_killed_is_restarted_and_routers_carry_on(self):
+        with tempfile.TemporaryDirectory() as logs:
+            metrics = base_port(2)
+            p = self.launch_replicas(2, "--log-dir", logs, "--router-prometheus-port", str(metrics),
+                                     "--", "--zero-latency")
+            nats_pid, nats_port = self.nats_of(p)
+            for i in range(2):
+                wait_until(lambda: self.metric(metrics + i, "sglang_router_sync_up") == 1, timeout=20,
+                           what="replica %d joined" % i)
+            self.assertTrue(os.path.exists(os.path.join(logs, "nats-server.log")))
+            self.assertTrue(os.path.exists(os.path.join(logs, "router-1.log")))
+            os.kill(nats_pid, signal.SIGKILL)
+            for i in range(4):  # the replicas route on alone
+                self.assertEqual(request(self.port + i % 2, "POST", "/generate", {"text": "a%d" % i}).status,
+                                 200)
+            wait_until(lambda: "nats-server restarted" in self.output(), what="the restart")
+            self.assertIn("nats-server (port %d) killed by signal 9" % nats_port, self.output())
+            wait_until(lambda: accepts(nats_port), what="nats-server on its port again")
+            self.assertNotEqual(self.nats_of(p)[0], nats_pid)
+            for i in range(2):  # the replicas reconnect by themselves
+                wait_until(lambda: self.metric(metrics + i, "sglang_router_sync_up") == 1, timeout=30,
+                           what="replica %d joined again" % i)
+            p.terminate()
+            self.assertEqual(p.wait(timeout=30), 0, self.output())
+
+    def test_a_replica_that_dies_stops_everything(self):
+        p = self.launch_replicas(2)
+        kids = children(p.pid)
+        victim = next(k for k in kids if "--port" in cmdline(k) and
+                      cmdline(k)[cmdline(k).index("--port") + 1] == str(self.port + 1) and
+                      "sglang-router" in cmdline(k)[0])
+        os.kill(victim, signal.SIGKILL)
+        self.assertEqual(p.wait(timeout=30), 1)
+        self.assertIn("sglang-router replica 1 (port %d) exited" % (self.port + 1), self.output())
+        self.assertEqual([k for k in kids if alive(k)], [])
+
+    def test_sigkill_of_the_launcher_leaves_no_orphan_replicas(self):
+        p = self.launch_replicas(2)
+        kids = children(p.pid)
+        self.assertEqual(len(kids), 5)
+        p.kill()
+        p.wait()
+        wait_until(lambda: not any(alive(k) for k in kids), timeout=15, what="every child gone")
+
+    def test_every_flag_is_in_the_readme(self):
+        """The launcher's equivalent of the router's README flag table test."""
+        h = subprocess.run([LAUNCH, "--help"], capture_output=True, text=True, timeout=20).stdout
+        with open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md")) as f:
+            readme = f.read()
+        section = readme[readme.index("## Co-launch"):]
+        section = section[:section.index("\n## ", 1)]
+        flags = set(re.findall(r"^  (?:-h, )?(--[a-z][a-z0-9-]+)", h, re.M)) - {"--help"}
+        self.assertIn("--router-replicas", flags)
+        self.assertEqual(sorted(f for f in flags if not re.search(re.escape(f) + "(?![a-z0-9-])", section)),
+                         [])
+
     def test_bad_arguments(self):
         for args, says in ((["--dp-size", "2", "--backend", "sim"], "--model-path"),
                            (["--model-path", "m", "--router-cache-threshold", "2"], "--cache-threshold"),
                            (["--model-path", "m", "--router-port", "1"], "--port"),
                            (["--model-path", "m", "--dp-size", "0"], "--dp-size"),
+                           (["--model-path", "m", "--router-replicas", "0"], "--router-replicas"),
+                           (["--model-path", "m", "--router-replicas", "65"], "--router-replicas"),
+                           (["--model-path", "m", "--router-replicas", "3", "--port", "65534"],
+                            "--port 65534"),
                            (["--model-path", "m", "--backend", "vllm"], "--backend")):
             p = subprocess.run([LAUNCH, *args], capture_output=True, text=True, timeout=20)
             self.assertEqual(p.returncode, 2, (args, p.stderr))

@@ -12,6 +12,7 @@
 #include "common/config.h"
 #include "common/err.h"
 #include "common/policy.h"
+#include "common/route_key.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -571,12 +572,87 @@ static void test_allocation_failures_still_route(void **state)
     sr_policy_destroy(p);
 }
 
+static void count_key(void *ctx, const unsigned char *key, size_t len)
+{
+    (void)key;
+    assert_true(len % SR_ROUTE_KEY_DIGEST == 0);
+    (*(size_t *)ctx)++;
+}
+
+/* Replica sync: a placement learned from a peer (its routing key: block
+ * digests) routes like one made here, sizes and prefill stay in text
+ * bytes, and match lengths count whole digests. */
+static void test_learned_placements_route_like_own(void **state)
+{
+    struct fixture *f = *state;
+    f->params.key_unit = SR_ROUTE_KEY_UNIT;
+    struct sr_policy *here = make(f, "cache_aware"), *peer = make(f, "cache_aware");
+    char prompt[1024];
+    for (size_t i = 0; i < sizeof(prompt); i++)
+        prompt[i] = (char)('a' + (i * 7) % 26);
+    unsigned char key[sizeof(prompt) / SR_ROUTE_KEY_UNIT];
+    sr_route_key_make(prompt, sizeof(prompt), key);
+    size_t prefill = 0;
+    struct sr_route_request req = {.workers = f->set,
+                                   .text = key,
+                                   .text_len = sizeof(key),
+                                   .rng = &f->rng,
+                                   .params = &f->params,
+                                   .prefill = &prefill};
+    struct sr_worker *chosen = NULL;
+    assert_int_equal(sr_policy_select(peer, &req, &chosen), 0);
+    assert_int_equal(prefill, sizeof(prompt)); /* a miss: all of the text */
+    /* What the peer publishes, this replica learns. */
+    assert_int_equal(sr_policy_learn(here, key, sizeof(key), chosen->id, 0), 0);
+    for (int i = 0; i < 20; i++) {
+        struct sr_worker *w = NULL;
+        assert_int_equal(sr_policy_select(here, &req, &w), 0);
+        assert_ptr_equal(w, chosen);
+        assert_int_equal(prefill, 0); /* a full hit */
+    }
+    /* Half the prompt in common: half of it to prefill, in text bytes. */
+    char other[1024];
+    memcpy(other, prompt, 512);
+    memset(other + 512, 'z', 512);
+    unsigned char key2[sizeof(key)];
+    sr_route_key_make(other, sizeof(other), key2);
+    req.text = key2;
+    struct sr_worker *w = NULL;
+    f->params.cache_threshold = 0.4;
+    assert_int_equal(sr_policy_select(here, &req, &w), 0);
+    assert_ptr_equal(w, chosen);
+    assert_int_equal(prefill, 512);
+    /* A snapshot exports what a worker holds, as keys. */
+    size_t keys = 0;
+    assert_int_equal(sr_policy_export_worker(here, chosen->id, count_key, &keys), 0);
+    assert_int_equal(keys, 2); /* both prompts: they part after 8 blocks */
+    sr_policy_destroy(here);
+    sr_policy_destroy(peer);
+}
+
+/* The fleet's load (this router's and its peers') is what routing weighs. */
+static void test_peer_load_counts(void **state)
+{
+    struct fixture *f = *state;
+    struct sr_policy *p = make(f, "shortest_queue");
+    set_loads(f, 0, 0, 0, 0);
+    for (int i = 0; i < 3; i++)
+        atomic_store(&f->w[i]->peer_in_flight, 5);
+    for (int i = 0; i < 30; i++)
+        assert_int_equal(route(f, p, "anything"), 3);
+    for (int i = 0; i < NW; i++)
+        atomic_store(&f->w[i]->peer_in_flight, 0);
+    sr_policy_destroy(p);
+}
+
 #define T_(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T_(test_names_map_to_policies),
+        T_(test_learned_placements_route_like_own),
+        T_(test_peer_load_counts),
         T_(test_readme_lists_the_policy_names),
         T_(test_random_is_uniform_and_respects_health),
         T_(test_round_robin_cycles_over_healthy_workers),

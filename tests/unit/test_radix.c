@@ -118,6 +118,26 @@ static void test_utf8_boundaries(void **state)
     sr_radix_free(t);
 }
 
+/* Digest keys (common/route_key.h): matches count whole digests only,
+ * wherever the bytes of two digests happen to agree. */
+static void test_granule_floors_to_whole_digests(void **state)
+{
+    (void)state;
+    struct sr_radix *t = sr_radix_new(1 << 20);
+    sr_radix_set_granule(t, 4);
+    uint32_t lens[NL];
+    assert_int_equal(sr_radix_insert(t, "AAAABBBBCCCC", 12, 0, 0), 0);
+    /* Agrees for 4 + 2 bytes: one digest. */
+    assert_int_equal(sr_radix_match(t, "AAAABBxxCCCC", 12, lens, NL, NULL), 4);
+    assert_int_equal(lens[0], 4);
+    /* 0xC3 in a digest is not a character to keep whole. */
+    assert_int_equal(sr_radix_insert(t, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 8, 1, 0), 0);
+    assert_int_equal(sr_radix_match(t, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 8, lens, NL, NULL), 8);
+    assert_int_equal(lens[1], 8);
+    assert_sound(t);
+    sr_radix_free(t);
+}
+
 static void test_empty_text(void **state)
 {
     (void)state;
@@ -828,6 +848,7 @@ int main(void)
         cmocka_unit_test(test_match_reports_every_worker),
         cmocka_unit_test(test_stored_sizes_and_stats),
         cmocka_unit_test(test_utf8_boundaries),
+        cmocka_unit_test(test_granule_floors_to_whole_digests),
         cmocka_unit_test(test_empty_text),
         cmocka_unit_test(test_one_mebibyte_text),
         cmocka_unit_test(test_thousand_workers),

@@ -2,6 +2,7 @@
  * table, views that follow versions, policy instances per name. */
 #include "common/err.h"
 #include "common/log.h"
+#include "common/route_key.h"
 #include "common/settings.h"
 
 #include <setjmp.h>
@@ -204,10 +205,40 @@ static void test_request_and_process_settings(void **state)
     sr_log_set_level(level);
 }
 
+/* Replica sync switches routing keys to digests: the trees empty (their
+ * keys meant text) and views see the new unit. */
+static void test_key_unit_empties_the_trees(void **state)
+{
+    struct fixture *f = *state;
+    struct sr_settings_view v = {0};
+    sr_settings_refresh(f->s, &v);
+    assert_int_equal(v.params.key_unit, 1);
+    struct sr_policy *p = v.policy;
+    assert_int_equal(sr_policy_learn(p, "some text", 9, 0, 0), 0);
+    struct sr_radix_stats st;
+    assert_true(sr_policy_tree_stats(p, &st));
+    assert_int_equal(st.text_bytes, 9);
+    sr_settings_set_key_unit(f->s, SR_ROUTE_KEY_UNIT);
+    sr_settings_refresh(f->s, &v);
+    assert_int_equal(v.params.key_unit, SR_ROUTE_KEY_UNIT);
+    assert_true(sr_policy_tree_stats(p, &st));
+    assert_int_equal(st.text_bytes, 0);
+    /* Runtime updates keep the unit. */
+    struct sr_settings_change c = {"cache-threshold", "0.3"};
+    char err[200];
+    assert_int_equal(sr_settings_update(f->s, &c, 1, NULL, err, sizeof(err)), 0);
+    sr_settings_refresh(f->s, &v);
+    assert_int_equal(v.params.key_unit, SR_ROUTE_KEY_UNIT);
+    sr_settings_set_key_unit(f->s, 1);
+    sr_settings_refresh(f->s, &v);
+    assert_int_equal(v.params.key_unit, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_starts_from_the_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_unit_empties_the_trees, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_is_all_or_none, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_switch_keeps_instances, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_runtime_row_changes, setup, teardown),
