@@ -159,6 +159,14 @@ func TestReplicaSyncOverNATS(t *testing.T) {
 		sr.Spec.Sync = &routingv1alpha1.SyncSpec{NATSURLs: []string{nats.url()}, Group: "e2e-sync",
 			CredentialsSecretRef: &routingv1alpha1.LocalSecretReference{Name: "nats-credentials"}}
 	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("operator:\n%s", tail(f.operator.out.String(), 60))
+			for i, r := range f.routers {
+				t.Logf("router %s:\n%s", f.routerIPs[i], tail(r.out.String(), 20))
+			}
+		}
+	})
 	waitWorkers(t, 10*time.Second, f.urls("worker-0", "worker-1"), f.routerIPs...)
 	took := waitSync(t, 20*time.Second, "up with 2 peers", f.routerIPs, upWithPeers(2))
 	t.Logf("workers pushed -> 3 routers up on NATS, 2 peers each: %v", took)
@@ -267,4 +275,10 @@ func pushedSyncEvents(t *testing.T, ns string) int {
 		}
 	}
 	return n
+}
+
+// tail is the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
