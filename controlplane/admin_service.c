@@ -1,9 +1,11 @@
-/* admin_service: RouterAdmin and grpc.health.v1 handlers (see admin_service.h). */
+/* admin_service: RouterAdmin (workers, config, stats, cache, replica sync) and
+ * grpc.health.v1 handlers (see admin_service.h). */
 #include "admin_service.h"
 
 #include "config_pb.h"
 #include "grpc_server.h"
 #include "grpc_wire.h"
+#include "sync_pb.h"
 
 #include "common/alloc.h"
 #include "common/err.h"
@@ -29,6 +31,7 @@ struct sr_admin {
     struct sr_registry *registry;
     struct sr_settings *settings;
     struct sr_admin_hooks hooks;
+    struct sr_sync *sync; /* borrowed; NULL: none */
     struct sr_grpc_server *server;
 };
 
@@ -393,6 +396,64 @@ static void get_queue_stats(void *ctx, struct sr_grpc_call *call, const Protobuf
     sr_worker_set_release(set);
 }
 
+/* ---- replica sync ------------------------------------------------------------ */
+
+/* GetSync and SetSync: the status, as a response of either kind. */
+static void reply_sync(struct sr_admin *a, struct sr_grpc_call *call, bool set)
+{
+    struct sr_sync_pb_status m;
+    if (sr_sync_pb_status_fill(a->sync, &m) != 0) {
+        sr_grpc_call_finish(call, SR_GRPC_RESOURCE_EXHAUSTED,
+                            set ? "out of memory (the settings were applied)" : "out of memory");
+    } else if (set) {
+        PB(SetSyncResponse) resp = PB_INIT(SET_SYNC_RESPONSE);
+        resp.status = &m.msg;
+        sr_grpc_call_reply(call, &resp.base);
+    } else {
+        PB(GetSyncResponse) resp = PB_INIT(GET_SYNC_RESPONSE);
+        resp.status = &m.msg;
+        sr_grpc_call_reply(call, &resp.base);
+    }
+    sr_sync_pb_status_clear(&m);
+}
+
+static void get_sync(void *ctx, struct sr_grpc_call *call, const ProtobufCMessage *request)
+{
+    (void)request;
+    reply_sync(ctx, call, false);
+}
+
+/* SetSync: the settings (no settings at all is no URL: off) applied, then
+ * the status. Credentials are neither logged nor answered. */
+static void set_sync(void *ctx, struct sr_grpc_call *call, const ProtobufCMessage *request)
+{
+    struct sr_admin *a = ctx;
+    const PB(SyncSettings) *in = ((const PB(SetSyncRequest) *)(const void *)request)->settings;
+    if (a->sync == NULL) {
+        sr_grpc_call_finish(call, SR_GRPC_FAILED_PRECONDITION, "this router has no replica sync");
+        return;
+    }
+    struct sr_sync_settings set;
+    sr_sync_pb_settings(in, &set);
+    char err[400], msg[500];
+    int rc = sr_sync_apply(a->sync, &set, err, sizeof(err));
+    if (rc == SR_ERR_NOMEM) {
+        sr_grpc_call_finish(call, SR_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    if (rc != 0) {
+        sr_sync_pb_error(err, msg, sizeof(msg));
+        sr_grpc_call_finish(call, SR_GRPC_INVALID_ARGUMENT, msg);
+        return;
+    }
+    if (set.nurls == 0)
+        sr_log_info("admin: replica sync turned off");
+    else
+        sr_log_info("admin: replica sync set: group %s, %zu NATS server(s)",
+                    set.group && *set.group ? set.group : "default", set.nurls);
+    reply_sync(a, call, true);
+}
+
 /* WatchStats: one snapshot now, then one per interval, until cancelled. */
 struct watch {
     struct sr_admin *admin;
@@ -419,7 +480,10 @@ static void watch_tick(evutil_socket_t fd, short what, void *arg)
     struct sr_worker_set *set = sr_registry_acquire(w->admin->registry);
     struct worker_list wl = {0};
     struct tree_stats ts = {0};
-    int rc = worker_list_fill(&wl, set);
+    struct sr_sync_pb_status sm;
+    int rc = sr_sync_pb_status_fill(w->admin->sync, &sm);
+    if (rc == 0)
+        rc = worker_list_fill(&wl, set);
     if (rc == 0)
         rc = tree_stats_fill(w->admin, set, &ts);
     if (rc == 0) {
@@ -432,11 +496,13 @@ static void watch_tick(evutil_socket_t fd, short what, void *arg)
         snap.unix_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_usec / 1000;
         snap.queues = &queues;
         snap.trees = &ts.resp;
+        snap.sync = &sm.msg;
         rc = sr_grpc_call_send(w->call, &snap.base);
     } else {
         sr_grpc_call_finish(w->call, SR_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         rc = -1;
     }
+    sr_sync_pb_status_clear(&sm);
     tree_stats_clear(&ts);
     worker_list_clear(&wl);
     sr_worker_set_release(set);
@@ -629,6 +695,8 @@ static const struct sr_grpc_method methods[] = {
     {SERVICE "WatchStats", IN(watch_stats_request), false, watch_stats},
     {SERVICE "EvictNow", IN(evict_now_request), false, evict_now},
     {SERVICE "FlushCache", IN(flush_cache_request), false, flush_cache},
+    {SERVICE "GetSync", IN(get_sync_request), false, get_sync},
+    {SERVICE "SetSync", IN(set_sync_request), false, set_sync},
     {HEALTH "Check", &grpc__health__v1__health_check_request__descriptor, true, health_check},
     {HEALTH "Watch", &grpc__health__v1__health_check_request__descriptor, true, health_watch},
 };
@@ -710,6 +778,7 @@ struct sr_admin *sr_admin_start(const struct sr_admin_config *cfg, struct sr_reg
     a->registry = registry;
     a->settings = settings;
     a->hooks = *hooks;
+    a->sync = cfg->sync;
     struct sr_grpc_server_config sc = {
         .host = cfg->host,
         .port = cfg->port,

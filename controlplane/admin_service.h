@@ -8,7 +8,9 @@
  * (policy and tunables, validated by the option table), and the policy's
  * tree. What only the data plane can do (its request counters, asking every
  * worker to flush its cache) comes through the hooks its owner provides, so
- * controlplane/ never includes dataplane/.
+ * controlplane/ never includes dataplane/. The replica sync (sync/sync.h)
+ * is reached directly: GetSync reads its status, SetSync replaces its
+ * settings (credentials go in, never out, and are never logged).
  */
 #ifndef SR_ADMIN_SERVICE_H
 #define SR_ADMIN_SERVICE_H
@@ -42,6 +44,8 @@ struct sr_admin_hooks {
     void (*cancel_flush)(void *handle);
 };
 
+struct sr_sync;
+
 struct sr_admin_config {
     const char *host;
     long port;               /* 0 = any free port */
@@ -51,6 +55,9 @@ struct sr_admin_config {
     /* TLS: certificate chain and key; with ca, client certificates are
      * required and verified (mutual TLS). All NULL: cleartext. */
     const char *tls_cert, *tls_key, *tls_ca;
+    /* The replica sync (outlives the API), or NULL: GetSync then says "off"
+     * and SetSync answers FAILED_PRECONDITION. */
+    struct sr_sync *sync;
 };
 
 struct sr_admin;

@@ -428,6 +428,7 @@ int main(int argc, char **argv)
             .tls_cert = cfg.admin_tls_cert_path,
             .tls_key = cfg.admin_tls_key_path,
             .tls_ca = cfg.admin_tls_ca_path,
+            .sync = r.sync,
         };
         struct sr_admin_hooks hooks = {.ctx = &r,
                                        .totals = admin_totals,

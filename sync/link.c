@@ -38,7 +38,7 @@ struct sr_link {
     pthread_t thread;
     bool started;
     struct event_base *base;
-    struct event *tick, *wake;
+    struct event *tick, *wake, *kick;
 
     pthread_mutex_t lock; /* want, gen, last_error, servers */
     struct wanted want;
@@ -60,8 +60,7 @@ struct sr_link {
     char subj_state[160], subj_snapshot[160];
 
     atomic_int state;
-    atomic_bool closed;  /* libnats closed the connection by itself */
-    atomic_bool closing; /* we are closing it */
+    atomic_bool closed; /* libnats closed the connection by itself */
     atomic_size_t max_payload;
     atomic_bool stopping;
 };
@@ -229,11 +228,22 @@ static void on_inbox_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg
     natsMsg_Destroy(msg);
 }
 
+/* libnats calls a connection's handlers on a thread of its own, possibly
+ * after teardown() left the connection: those of a connection that is not
+ * the link's any more are ignored (a late "closed" stopped the link from
+ * ever connecting again). */
+static bool current(struct sr_link *l, natsConnection *nc)
+{
+    pthread_rwlock_rdlock(&l->conn_lock);
+    bool same = l->nc == nc;
+    pthread_rwlock_unlock(&l->conn_lock);
+    return same;
+}
+
 static void on_disconnected(natsConnection *nc, void *arg)
 {
-    (void)nc;
     struct sr_link *l = arg;
-    if (atomic_load(&l->closing))
+    if (!current(l, nc))
         return;
     atomic_store(&l->state, SR_SYNC_DOWN);
     sr_log_warn("sync: lost the NATS connection; routing carries on from this router's own "
@@ -242,8 +252,9 @@ static void on_disconnected(natsConnection *nc, void *arg)
 
 static void on_reconnected(natsConnection *nc, void *arg)
 {
-    (void)nc;
     struct sr_link *l = arg;
+    if (!current(l, nc))
+        return;
     atomic_store(&l->state, SR_SYNC_UP);
     sr_log_info("sync: reconnected to NATS; asking a peer for a snapshot");
     l->h.on_up(l->h.ctx);
@@ -251,9 +262,8 @@ static void on_reconnected(natsConnection *nc, void *arg)
 
 static void on_closed(natsConnection *nc, void *arg)
 {
-    (void)nc;
     struct sr_link *l = arg;
-    if (atomic_load(&l->closing))
+    if (!current(l, nc))
         return;
     atomic_store(&l->state, SR_SYNC_DOWN);
     atomic_store(&l->closed, true);
@@ -288,7 +298,6 @@ static void teardown(struct sr_link *l)
     pthread_rwlock_unlock(&l->conn_lock);
     if (nc == NULL)
         return;
-    atomic_store(&l->closing, true);
     for (int i = 0; i < 3; i++)
         if (subs[i] != NULL) {
             natsSubscription_Unsubscribe(subs[i]);
@@ -296,7 +305,6 @@ static void teardown(struct sr_link *l)
         }
     natsConnection_Close(nc);
     natsConnection_Destroy(nc);
-    atomic_store(&l->closing, false);
     atomic_store(&l->closed, false);
 }
 
@@ -477,6 +485,19 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         l->h.on_tick(l->h.ctx);
 }
 
+static void on_kick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct sr_link *l = arg;
+    l->h.on_kick(l->h.ctx);
+}
+
+void sr_link_kick(struct sr_link *l)
+{
+    event_active(l->kick, 0, 0);
+}
+
 static void *run(void *arg)
 {
     struct sr_link *l = arg;
@@ -496,9 +517,13 @@ struct sr_link *sr_link_new(const struct sr_link_handlers *h, int *err)
     pthread_rwlock_init(&l->conn_lock, NULL);
     atomic_init(&l->max_payload, 1u << 20);
     l->retry_ms = RETRY_FIRST_MS;
+    /* Other threads (loop threads, libnats's) activate this base's events:
+     * libevent must lock it (idempotent; the router's main does it too). */
+    natsLibevent_Init();
     if ((l->base = event_base_new()) == NULL ||
         (l->tick = event_new(l->base, -1, EV_PERSIST, on_tick, l)) == NULL ||
-        (l->wake = event_new(l->base, -1, 0, on_tick, l)) == NULL)
+        (l->wake = event_new(l->base, -1, 0, on_tick, l)) == NULL ||
+        (l->kick = event_new(l->base, -1, 0, on_kick, l)) == NULL)
         goto fail;
     rc = SR_ERR_IO;
     if (pthread_create(&l->thread, NULL, run, l) != 0)
@@ -530,6 +555,8 @@ void sr_link_free(struct sr_link *l)
         event_free(l->tick);
     if (l->wake)
         event_free(l->wake);
+    if (l->kick)
+        event_free(l->kick);
     if (l->base)
         event_base_free(l->base);
     wanted_clear(&l->want);
@@ -550,6 +577,11 @@ int sr_link_configure(struct sr_link *l, const struct sr_sync_settings *set)
     wanted_clear(&l->want);
     l->want = next;
     l->gen++;
+    /* From now on the state and the error describe these settings, not the
+     * connection being left (the thread confirms on its next tick). */
+    atomic_store(&l->state, next.nurls ? SR_SYNC_CONNECTING : SR_SYNC_OFF);
+    sr_free(l->last_error);
+    l->last_error = NULL;
     pthread_mutex_unlock(&l->lock);
     event_active(l->wake, 0, 0);
     return 0;

@@ -57,6 +57,7 @@ struct sr_link_handlers {
     void (*on_snapshot_chunk)(void *ctx, const void *data, size_t len);
     void (*on_up)(void *ctx); /* connected, or reconnected */
     void (*on_tick)(void *ctx);
+    void (*on_kick)(void *ctx); /* after sr_link_kick(), on the link's thread */
     unsigned tick_ms;
     char name[64]; /* the connection's name, as NATS monitoring shows it */
 };
@@ -69,7 +70,8 @@ void sr_link_free(struct sr_link *link);
 /* Checks the settings (URLs, group name, credentials that go together); a
  * one-line message naming the flag in err. 0 or SR_ERR_INVALID. */
 int sr_link_check(const struct sr_sync_settings *set, char *err, size_t errlen);
-/* Replaces the settings (NULL: off) and reconnects in the background.
+/* Replaces the settings (NULL: off) and reconnects in the background; the
+ * state is "connecting" (or "off"), with no last error, from the call on.
  * 0, SR_ERR_INVALID (err: nothing changes) or SR_ERR_NOMEM. */
 int sr_link_configure(struct sr_link *link, const struct sr_sync_settings *set);
 
@@ -78,6 +80,8 @@ enum sr_sync_state sr_link_state(struct sr_link *link);
 size_t sr_link_max_payload(struct sr_link *link);
 /* To the state subject when subject is NULL. 0, or SR_ERR_IO when down. */
 int sr_link_publish(struct sr_link *link, const char *subject, const void *data, size_t len);
+/* Has on_kick run on the link's thread soon (kicks before it runs merge). */
+void sr_link_kick(struct sr_link *link);
 /* A snapshot request, its answers to this link's inbox. */
 int sr_link_request_snapshot(struct sr_link *link, const void *data, size_t len);
 /* Copies of the servers (URLs without credentials) and the last error (or

@@ -35,8 +35,9 @@
 #define SNAPSHOT_TRIES    5
 #define SNAPSHOT_CHUNK    (256 * 1024)
 #define SNAPSHOT_MAX      (64u * 1024 * 1024) /* placements served in one snapshot, bytes */
+#define MAX_MESSAGE       (8u * 1024 * 1024)  /* larger is oversized (NATS allows 64 MiB) */
 #define MAX_KEY           (4u * 1024 * 1024)  /* a received key longer than this is oversized */
-#define STACK_MSG         8192
+#define OUTBOX_MAX        (8u * 1024 * 1024)  /* placements waiting for the link's thread */
 
 struct tagged {
     uint64_t tag;
@@ -53,7 +54,13 @@ struct sr_sync {
     atomic_uint group_tag; /* of the group in force */
 
     pthread_mutex_t lock; /* the group, the index, the snapshot and load report state */
-    char *group;          /* in force; NULL while off */
+    /* Placements made here, published in batches by the link's thread:
+     * loop threads append under out_lock and kick it when the outbox was
+     * empty, so a busy router sends one message per many decisions. */
+    pthread_mutex_t out_lock;
+    struct sr_buf outbox, sending;
+    bool out_armed;
+    char *group; /* in force; NULL while off */
     /* Worker tags of the registry snapshot in force. */
     struct sr_worker_set *set;
     struct tagged *index;
@@ -172,7 +179,7 @@ static bool accept_header(struct sr_sync *s, const void *data, size_t len, struc
 {
     atomic_fetch_add_explicit(&s->messages_received, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->bytes_received, len, memory_order_relaxed);
-    if (len > SR_SYNC_HEADER_LEN + SR_SYNC_SNAP_FIXED + SNAPSHOT_CHUNK + MAX_KEY) {
+    if (len > MAX_MESSAGE) {
         atomic_fetch_add_explicit(&s->dropped_oversized, 1, memory_order_relaxed);
         return false;
     }
@@ -205,6 +212,26 @@ static bool learn(struct sr_sync *s, uint64_t tag, const void *key, uint32_t key
     return true;
 }
 
+/* Learns the placements of a PLACE batch or a SNAPSHOT chunk (lock held);
+ * a PLACE's also count as the sender's load until its next report.
+ * Returns how many were learned. */
+static size_t learn_batch(struct sr_sync *s, const struct sr_sync_header *h,
+                          struct sr_sync_cursor *c, uint64_t now)
+{
+    struct sr_sync_place e;
+    size_t learned = 0;
+    while (sr_sync_next_place(c, &e)) {
+        if (!learn(s, e.worker, e.key, e.key_len))
+            continue;
+        learned++;
+        if (h->type == SR_SYNC_PLACE) {
+            sr_fleet_load_placed(s->load, h->replica, e.worker, e.prefill, now);
+            apply_peer_load(s, index_find(s, e.worker), e.worker);
+        }
+    }
+    return learned;
+}
+
 static void on_state_message(void *ctx, const void *data, size_t len)
 {
     struct sr_sync *s = ctx;
@@ -213,15 +240,12 @@ static void on_state_message(void *ctx, const void *data, size_t len)
         return;
     note_lag(s, h.sent_ms);
     uint64_t now = sr_breaker_now_ms();
-    struct sr_sync_place pl;
+    uint32_t flags;
     struct sr_sync_cursor c;
     pthread_mutex_lock(&s->lock);
     index_refresh(s);
-    if (h.type == SR_SYNC_PLACE && sr_sync_decode_place(data, len, &pl) == 0) {
-        if (learn(s, pl.worker, pl.key, pl.key_len)) {
-            sr_fleet_load_placed(s->load, h.replica, pl.worker, pl.prefill, now);
-            apply_peer_load(s, index_find(s, pl.worker), pl.worker);
-        }
+    if (h.type == SR_SYNC_PLACE && sr_sync_decode_batch(data, len, &flags, &c) == 0) {
+        (void)learn_batch(s, &h, &c, now);
     } else if (h.type == SR_SYNC_LOAD && sr_sync_decode_load(data, len, &c) == 0) {
         struct sr_sync_load_entry e[256];
         size_t n = 0;
@@ -251,17 +275,13 @@ static void on_snapshot_chunk(void *ctx, const void *data, size_t len)
     struct sr_sync_cursor c;
     if (!accept_header(s, data, len, &h))
         return;
-    if (h.type != SR_SYNC_SNAPSHOT || sr_sync_decode_snapshot(data, len, &flags, &c) != 0) {
+    if (h.type != SR_SYNC_SNAPSHOT || sr_sync_decode_batch(data, len, &flags, &c) != 0) {
         atomic_fetch_add_explicit(&s->dropped_malformed, 1, memory_order_relaxed);
         return;
     }
-    uint64_t tag;
-    const unsigned char *key;
-    uint32_t key_len;
     pthread_mutex_lock(&s->lock);
     index_refresh(s);
-    while (sr_sync_next_snapshot(&c, &tag, &key, &key_len))
-        s->snapshot_learned += learn(s, tag, key, key_len);
+    s->snapshot_learned += learn_batch(s, &h, &c, sr_breaker_now_ms());
     if (flags & SR_SYNC_SNAP_LAST) {
         s->snapshot_wanted = false;
         atomic_fetch_add_explicit(&s->snapshots_received, 1, memory_order_relaxed);
@@ -281,40 +301,46 @@ static void collect_key(void *ctx, const unsigned char *key, size_t len)
 {
     struct collect *c = ctx;
     len -= len % SR_ROUTE_KEY_DIGEST;
-    if (len > 0 && len <= MAX_KEY)
-        (void)sr_sync_encode_snapshot_entry(c->all, c->tag, key, (uint32_t)len);
+    if (len > 0 && len <= MAX_KEY) {
+        struct sr_sync_place e = {c->tag, 0, key, (uint32_t)len};
+        (void)sr_sync_encode_place(c->all, &e);
+    }
 }
 
-/* Publishes the entries of `all` to reply in chunks of about SNAPSHOT_CHUNK
- * bytes, the last one flagged. */
-static void send_chunks(struct sr_sync *s, const char *reply, const struct sr_buf *all,
-                        uint32_t group)
+/* Publishes the placement entries of `all` (encoded back to back) as
+ * messages of the type given, each under about `chunk` bytes; a SNAPSHOT's
+ * last one is flagged. To the state subject when subject is NULL. */
+static void publish_entries(struct sr_sync *s, const char *subject, enum sr_sync_type type,
+                            const struct sr_buf *all, size_t chunk)
 {
     const unsigned char *p = (const unsigned char *)all->data, *end = p + all->len;
-    struct sr_buf chunk;
-    sr_buf_init(&chunk, SNAPSHOT_CHUNK + MAX_KEY + 64);
+    uint32_t group = atomic_load(&s->group_tag);
+    struct sr_buf msg;
+    sr_buf_init(&msg, chunk + MAX_KEY + 64);
     do {
         const unsigned char *q = p;
         uint32_t n = 0;
-        while (q < end && (q == p || (size_t)(q - p) < SNAPSHOT_CHUNK)) {
-            uint32_t k = (uint32_t)q[8] | (uint32_t)q[9] << 8 | (uint32_t)q[10] << 16 |
-                         (uint32_t)q[11] << 24;
-            q += SR_SYNC_SNAP_ENTRY + k;
+        while (q < end && (q == p || (size_t)(q - p) + SR_SYNC_ENTRY_FIXED < chunk)) {
+            uint32_t k = (uint32_t)q[12] | (uint32_t)q[13] << 8 | (uint32_t)q[14] << 16 |
+                         (uint32_t)q[15] << 24;
+            if ((size_t)(q - p) + SR_SYNC_ENTRY_FIXED + k > chunk && q != p)
+                break;
+            q += SR_SYNC_ENTRY_FIXED + k;
             n++;
         }
         size_t count_at;
-        struct sr_sync_header h = header(s, SR_SYNC_SNAPSHOT, group);
-        sr_buf_reset(&chunk);
-        if (sr_sync_encode_snapshot_start(&chunk, &h, q == end ? SR_SYNC_SNAP_LAST : 0,
-                                          &count_at) != 0 ||
-            sr_buf_append(&chunk, p, (size_t)(q - p)) != 0)
+        struct sr_sync_header h = header(s, type, group);
+        uint32_t flags = type == SR_SYNC_SNAPSHOT && q == end ? SR_SYNC_SNAP_LAST : 0;
+        sr_buf_reset(&msg);
+        if (sr_sync_encode_batch_start(&msg, &h, flags, &count_at) != 0 ||
+            sr_buf_append(&msg, p, (size_t)(q - p)) != 0)
             break;
-        sr_sync_patch_u32(&chunk, count_at, n);
-        if (sr_link_publish(s->link, reply, chunk.data, chunk.len) == 0)
-            count_sent(s, chunk.len);
+        sr_sync_patch_u32(&msg, count_at, n);
+        if (sr_link_publish(s->link, subject, msg.data, msg.len) == 0)
+            count_sent(s, msg.len);
         p = q;
     } while (p < end);
-    sr_buf_free(&chunk);
+    sr_buf_free(&msg);
 }
 
 static void on_snapshot_request(void *ctx, const void *data, size_t len, const char *reply)
@@ -331,14 +357,13 @@ static void on_snapshot_request(void *ctx, const void *data, size_t len, const c
     sr_buf_init(&all, SNAPSHOT_MAX);
     pthread_mutex_lock(&s->lock);
     index_refresh(s);
-    uint32_t group = atomic_load_explicit(&s->group_tag, memory_order_relaxed);
     struct sr_policy *policy = sr_settings_policy(s->settings);
     for (size_t i = 0; i < s->nindex; i++) {
         struct collect c = {&all, s->index[i].tag};
         (void)sr_policy_export_worker(policy, s->index[i].w->id, collect_key, &c);
     }
     pthread_mutex_unlock(&s->lock);
-    send_chunks(s, reply, &all, group);
+    publish_entries(s, reply, SR_SYNC_SNAPSHOT, &all, SNAPSHOT_CHUNK);
     atomic_fetch_add_explicit(&s->snapshots_served, 1, memory_order_relaxed);
     sr_log_info("sync: served a snapshot (%zu bytes) to replica %016llx", all.len,
                 (unsigned long long)h.replica);
@@ -427,6 +452,24 @@ static void on_tick(void *ctx)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* On the link's thread: everything placed since the last kick, in as few
+ * messages as fit. */
+static void on_kick(void *ctx)
+{
+    struct sr_sync *s = ctx;
+    pthread_mutex_lock(&s->out_lock);
+    struct sr_buf batch = s->outbox;
+    s->outbox = s->sending;
+    s->out_armed = false;
+    pthread_mutex_unlock(&s->out_lock);
+    if (batch.len > 0)
+        publish_entries(s, NULL, SR_SYNC_PLACE, &batch, sr_link_max_payload(s->link) - 64);
+    sr_buf_reset(&batch);
+    pthread_mutex_lock(&s->out_lock);
+    s->sending = batch;
+    pthread_mutex_unlock(&s->out_lock);
+}
+
 /* ---- the API ----------------------------------------------------------- */
 
 struct sr_sync *sr_sync_new(struct sr_registry *registry, struct sr_settings *settings, int *err)
@@ -438,6 +481,9 @@ struct sr_sync *sr_sync_new(struct sr_registry *registry, struct sr_settings *se
     s->registry = registry;
     s->settings = settings;
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->out_lock, NULL);
+    sr_buf_init(&s->outbox, OUTBOX_MAX);
+    sr_buf_init(&s->sending, OUTBOX_MAX);
     struct sr_rng rng;
     sr_rng_seed_auto(&rng);
     uint64_t id = sr_rng_next(&rng);
@@ -452,6 +498,7 @@ struct sr_sync *sr_sync_new(struct sr_registry *registry, struct sr_settings *se
         .on_snapshot_chunk = on_snapshot_chunk,
         .on_up = on_link_up,
         .on_tick = on_tick,
+        .on_kick = on_kick,
         .tick_ms = TICK_MS,
     };
     snprintf(h.name, sizeof(h.name), "sglang-router %s", s->replica_hex);
@@ -474,6 +521,9 @@ void sr_sync_free(struct sr_sync *s)
     sr_worker_set_release(s->set);
     sr_free(s->index);
     sr_free(s->group);
+    sr_buf_free(&s->outbox);
+    sr_buf_free(&s->sending);
+    pthread_mutex_destroy(&s->out_lock);
     pthread_mutex_destroy(&s->lock);
     sr_free(s);
 }
@@ -517,24 +567,22 @@ void sr_sync_placed(struct sr_sync *s, const struct sr_worker *w, const void *ke
     if (s == NULL || sr_link_state(s->link) != SR_SYNC_UP)
         return;
     /* A prefix of a key is a sound placement: keep what fits in a message. */
-    size_t room = sr_link_max_payload(s->link) - SR_SYNC_HEADER_LEN - SR_SYNC_PLACE_FIXED;
+    size_t room = sr_link_max_payload(s->link) - SR_SYNC_HEADER_LEN - SR_SYNC_BATCH_FIXED -
+                  SR_SYNC_ENTRY_FIXED;
     if (key_len > room)
         key_len = room - room % SR_ROUTE_KEY_DIGEST;
     if (key_len == 0)
         return;
-    size_t len = sr_sync_place_size(key_len);
-    unsigned char stack[STACK_MSG], *msg = len <= sizeof(stack) ? stack : sr_malloc(len);
-    if (msg == NULL)
-        return;
-    struct sr_sync_header h = header(s, SR_SYNC_PLACE, atomic_load(&s->group_tag));
-    struct sr_sync_place pl = {sr_sync_tag64(w->url),
-                               prefill > UINT32_MAX ? UINT32_MAX : (uint32_t)prefill, key,
-                               (uint32_t)key_len};
-    sr_sync_write_place(msg, &h, &pl);
-    if (sr_link_publish(s->link, NULL, msg, len) == 0)
-        count_sent(s, len);
-    if (msg != stack)
-        sr_free(msg);
+    struct sr_sync_place e = {sr_sync_tag64(w->url),
+                              prefill > UINT32_MAX ? UINT32_MAX : (uint32_t)prefill, key,
+                              (uint32_t)key_len};
+    pthread_mutex_lock(&s->out_lock);
+    bool queued = sr_sync_encode_place(&s->outbox, &e) == 0; /* full: dropped */
+    bool kick = queued && !s->out_armed;
+    s->out_armed |= kick;
+    pthread_mutex_unlock(&s->out_lock);
+    if (kick)
+        sr_link_kick(s->link);
 }
 
 int sr_sync_status(struct sr_sync *s, struct sr_sync_status *out)

@@ -78,10 +78,10 @@ void sr_sync_free(struct sr_sync *sync);
  * one-line message naming the flag or field in err. 0 or SR_ERR_INVALID. */
 int sr_sync_check(const struct sr_sync_settings *set, char *err, size_t errlen);
 /* Replaces the settings: leaves the current connection, joins the new one
- * in the background (the state says how it goes). While sync is configured
- * routing keys are block digests (the trees are emptied when that starts or
- * stops). 0, SR_ERR_INVALID (err as above; nothing changes) or
- * SR_ERR_NOMEM. */
+ * in the background (the state says how it goes: "connecting" or "off"
+ * from the call on). While sync is configured routing keys are block
+ * digests (the trees are emptied when that starts or stops). 0,
+ * SR_ERR_INVALID (err as above; nothing changes) or SR_ERR_NOMEM. */
 int sr_sync_apply(struct sr_sync *sync, const struct sr_sync_settings *set, char *err,
                   size_t errlen);
 

@@ -60,22 +60,30 @@ int sr_sync_decode_header(const void *msg, size_t len, struct sr_sync_header *h)
 
 static bool key_len_ok(uint32_t n)
 {
-    return n % SR_ROUTE_KEY_DIGEST == 0;
+    return n > 0 && n % SR_ROUTE_KEY_DIGEST == 0;
 }
 
-int sr_sync_decode_place(const void *msg, size_t len, struct sr_sync_place *out)
+int sr_sync_decode_batch(const void *msg, size_t len, uint32_t *flags, struct sr_sync_cursor *c)
 {
     const unsigned char *p = (const unsigned char *)msg + SR_SYNC_HEADER_LEN;
-    if (len < SR_SYNC_HEADER_LEN + SR_SYNC_PLACE_FIXED)
+    const unsigned char *end = (const unsigned char *)msg + len;
+    if (len < SR_SYNC_HEADER_LEN + SR_SYNC_BATCH_FIXED)
         return SR_ERR_INVALID;
-    size_t body = len - SR_SYNC_HEADER_LEN - SR_SYNC_PLACE_FIXED;
-    out->worker = get64(p);
-    out->prefill = get32(p + 8);
-    out->key_len = get32(p + 12);
-    out->key = p + SR_SYNC_PLACE_FIXED;
-    if (out->key_len != body || !key_len_ok(out->key_len) || out->key_len == 0)
-        return SR_ERR_INVALID;
-    return 0;
+    *flags = get32(p);
+    uint32_t n = get32(p + 4);
+    c->p = p + SR_SYNC_BATCH_FIXED;
+    c->end = end;
+    c->left = n;
+    const unsigned char *q = c->p;
+    for (uint32_t i = 0; i < n; i++) {
+        if ((size_t)(end - q) < SR_SYNC_ENTRY_FIXED)
+            return SR_ERR_INVALID;
+        uint32_t k = get32(q + 12);
+        if (!key_len_ok(k) || (size_t)(end - q) - SR_SYNC_ENTRY_FIXED < k)
+            return SR_ERR_INVALID;
+        q += SR_SYNC_ENTRY_FIXED + k;
+    }
+    return q == end ? 0 : SR_ERR_INVALID;
 }
 
 int sr_sync_decode_load(const void *msg, size_t len, struct sr_sync_cursor *c)
@@ -84,8 +92,8 @@ int sr_sync_decode_load(const void *msg, size_t len, struct sr_sync_cursor *c)
     if (len < SR_SYNC_HEADER_LEN + 4)
         return SR_ERR_INVALID;
     uint32_t n = get32(p);
-    if ((len - SR_SYNC_HEADER_LEN - 4) / SR_SYNC_LOAD_ENTRY != n ||
-        (len - SR_SYNC_HEADER_LEN - 4) % SR_SYNC_LOAD_ENTRY != 0)
+    size_t body = len - SR_SYNC_HEADER_LEN - 4;
+    if (body % SR_SYNC_LOAD_ENTRY != 0 || body / SR_SYNC_LOAD_ENTRY != n)
         return SR_ERR_INVALID;
     c->p = p + 4;
     c->end = (const unsigned char *)msg + len;
@@ -93,28 +101,17 @@ int sr_sync_decode_load(const void *msg, size_t len, struct sr_sync_cursor *c)
     return 0;
 }
 
-int sr_sync_decode_snapshot(const void *msg, size_t len, uint32_t *flags, struct sr_sync_cursor *c)
+int sr_sync_next_place(struct sr_sync_cursor *c, struct sr_sync_place *e)
 {
-    const unsigned char *p = (const unsigned char *)msg + SR_SYNC_HEADER_LEN;
-    const unsigned char *end = (const unsigned char *)msg + len;
-    if (len < SR_SYNC_HEADER_LEN + SR_SYNC_SNAP_FIXED)
-        return SR_ERR_INVALID;
-    *flags = get32(p);
-    uint32_t n = get32(p + 4);
-    c->p = p + SR_SYNC_SNAP_FIXED;
-    c->end = end;
-    c->left = n;
-    /* Validate every entry now, so the walk needs no checks. */
-    const unsigned char *q = c->p;
-    for (uint32_t i = 0; i < n; i++) {
-        if ((size_t)(end - q) < SR_SYNC_SNAP_ENTRY)
-            return SR_ERR_INVALID;
-        uint32_t k = get32(q + 8);
-        if (k == 0 || !key_len_ok(k) || (size_t)(end - q) - SR_SYNC_SNAP_ENTRY < k)
-            return SR_ERR_INVALID;
-        q += SR_SYNC_SNAP_ENTRY + k;
-    }
-    return q == end ? 0 : SR_ERR_INVALID;
+    if (c->left == 0)
+        return 0;
+    e->worker = get64(c->p);
+    e->prefill = get32(c->p + 8);
+    e->key_len = get32(c->p + 12);
+    e->key = c->p + SR_SYNC_ENTRY_FIXED;
+    c->p += SR_SYNC_ENTRY_FIXED + e->key_len;
+    c->left--;
+    return 1;
 }
 
 int sr_sync_next_load(struct sr_sync_cursor *c, struct sr_sync_load_entry *e)
@@ -129,21 +126,12 @@ int sr_sync_next_load(struct sr_sync_cursor *c, struct sr_sync_load_entry *e)
     return 1;
 }
 
-int sr_sync_next_snapshot(struct sr_sync_cursor *c, uint64_t *worker, const unsigned char **key,
-                          uint32_t *key_len)
+int sr_sync_encode_header(struct sr_buf *b, const struct sr_sync_header *h)
 {
-    if (c->left == 0)
-        return 0;
-    *worker = get64(c->p);
-    *key_len = get32(c->p + 8);
-    *key = c->p + SR_SYNC_SNAP_ENTRY;
-    c->p += SR_SYNC_SNAP_ENTRY + *key_len;
-    c->left--;
-    return 1;
-}
-
-static void write_header(unsigned char *p, const struct sr_sync_header *h)
-{
+    int rc = sr_buf_reserve(b, SR_SYNC_HEADER_LEN);
+    if (rc != 0)
+        return rc;
+    unsigned char *p = (unsigned char *)sr_buf_tail(b);
     p[0] = SR_SYNC_MAGIC & 0xff;
     p[1] = SR_SYNC_MAGIC >> 8;
     p[2] = SR_SYNC_VERSION;
@@ -151,38 +139,7 @@ static void write_header(unsigned char *p, const struct sr_sync_header *h)
     put32(p + 4, h->group);
     put64(p + 8, h->replica);
     put64(p + 16, h->sent_ms);
-}
-
-int sr_sync_encode_header(struct sr_buf *b, const struct sr_sync_header *h)
-{
-    int rc = sr_buf_reserve(b, SR_SYNC_HEADER_LEN);
-    if (rc != 0)
-        return rc;
-    write_header((unsigned char *)sr_buf_tail(b), h);
     sr_buf_commit(b, SR_SYNC_HEADER_LEN);
-    return 0;
-}
-
-void sr_sync_write_place(unsigned char *out, const struct sr_sync_header *h,
-                         const struct sr_sync_place *pl)
-{
-    write_header(out, h);
-    unsigned char *p = out + SR_SYNC_HEADER_LEN;
-    put64(p, pl->worker);
-    put32(p + 8, pl->prefill);
-    put32(p + 12, pl->key_len);
-    memcpy(p + SR_SYNC_PLACE_FIXED, pl->key, pl->key_len);
-}
-
-int sr_sync_encode_place(struct sr_buf *b, const struct sr_sync_header *h,
-                         const struct sr_sync_place *pl)
-{
-    size_t n = sr_sync_place_size(pl->key_len);
-    int rc = sr_buf_reserve(b, n);
-    if (rc != 0)
-        return rc;
-    sr_sync_write_place((unsigned char *)sr_buf_tail(b), h, pl);
-    sr_buf_commit(b, n);
     return 0;
 }
 
@@ -191,6 +148,30 @@ static int append_u32(struct sr_buf *b, uint32_t v)
     unsigned char p[4];
     put32(p, v);
     return sr_buf_append(b, p, sizeof(p));
+}
+
+int sr_sync_encode_batch_start(struct sr_buf *b, const struct sr_sync_header *h, uint32_t flags,
+                               size_t *count_at)
+{
+    int rc = sr_sync_encode_header(b, h);
+    if (rc == 0)
+        rc = append_u32(b, flags);
+    *count_at = b->len;
+    return rc ? rc : append_u32(b, 0);
+}
+
+int sr_sync_encode_place(struct sr_buf *b, const struct sr_sync_place *e)
+{
+    int rc = sr_buf_reserve(b, sr_sync_place_size(e->key_len));
+    if (rc != 0)
+        return rc;
+    unsigned char *p = (unsigned char *)sr_buf_tail(b);
+    put64(p, e->worker);
+    put32(p + 8, e->prefill);
+    put32(p + 12, e->key_len);
+    memcpy(p + SR_SYNC_ENTRY_FIXED, e->key, e->key_len);
+    sr_buf_commit(b, sr_sync_place_size(e->key_len));
+    return 0;
 }
 
 int sr_sync_encode_load_start(struct sr_buf *b, const struct sr_sync_header *h, size_t *count_at)
@@ -207,30 +188,6 @@ int sr_sync_encode_load_entry(struct sr_buf *b, const struct sr_sync_load_entry 
     put32(p + 8, e->in_flight);
     put32(p + 12, e->prefill);
     return sr_buf_append(b, p, sizeof(p));
-}
-
-int sr_sync_encode_snapshot_start(struct sr_buf *b, const struct sr_sync_header *h, uint32_t flags,
-                                  size_t *count_at)
-{
-    int rc = sr_sync_encode_header(b, h);
-    if (rc == 0)
-        rc = append_u32(b, flags);
-    *count_at = b->len;
-    return rc ? rc : append_u32(b, 0);
-}
-
-int sr_sync_encode_snapshot_entry(struct sr_buf *b, uint64_t worker, const void *key,
-                                  uint32_t key_len)
-{
-    int rc = sr_buf_reserve(b, SR_SYNC_SNAP_ENTRY + key_len);
-    if (rc != 0)
-        return rc;
-    unsigned char *p = (unsigned char *)sr_buf_tail(b);
-    put64(p, worker);
-    put32(p + 8, key_len);
-    memcpy(p + SR_SYNC_SNAP_ENTRY, key, key_len);
-    sr_buf_commit(b, SR_SYNC_SNAP_ENTRY + key_len);
-    return 0;
 }
 
 void sr_sync_patch_u32(struct sr_buf *b, size_t at, uint32_t n)

@@ -7,16 +7,18 @@
  *   u32 group tag (sr_sync_tag32 of the --sync-group name),
  *   u64 replica id (random per start), u64 sender's clock (Unix ms).
  * Bodies by type:
- *   PLACE             u64 worker tag, u32 prefill bytes, u32 key length,
- *                     the key (a whole number of SR_ROUTE_KEY_DIGEST digests)
+ *   PLACE, SNAPSHOT   u32 flags (SNAPSHOT: bit 0, the last chunk), u32 n,
+ *                     then n placements: u64 worker tag, u32 prefill bytes
+ *                     (0 in snapshots), u32 key length, the key (a whole
+ *                     number of SR_ROUTE_KEY_DIGEST digests, at least one)
  *   LOAD              u32 n, then n x (u64 worker tag, u32 in flight,
  *                     u32 pending prefill bytes): the sender's own counts
- *   SNAPSHOT          u32 flags (bit 0: the last chunk), u32 n, then n x
- *                     (u64 worker tag, u32 key length, key): placements
  *   SNAPSHOT_REQUEST  empty
- * Workers are named by tag (sr_sync_tag64 of the canonical URL), so each
- * replica maps them to its own worker ids. A decoder accepts only a message
- * whose lengths add up exactly; anything else is SR_ERR_INVALID.
+ * A PLACE carries the placements a replica made since its last one (a
+ * batch), a SNAPSHOT chunk part of what a replica's tree holds. Workers are
+ * named by tag (sr_sync_tag64 of the canonical URL), so each replica maps
+ * them to its own worker ids. A decoder accepts only a message whose
+ * lengths add up exactly; anything else is SR_ERR_INVALID.
  */
 #ifndef SR_SYNC_WIRE_H
 #define SR_SYNC_WIRE_H
@@ -30,9 +32,8 @@
 #define SR_SYNC_VERSION     1
 #define SR_SYNC_HEADER_LEN  24
 #define SR_SYNC_LOAD_ENTRY  16
-#define SR_SYNC_PLACE_FIXED 16 /* PLACE body before the key */
-#define SR_SYNC_SNAP_FIXED  8  /* SNAPSHOT body before the entries */
-#define SR_SYNC_SNAP_ENTRY  12 /* a SNAPSHOT entry before its key */
+#define SR_SYNC_BATCH_FIXED 8  /* PLACE and SNAPSHOT bodies before the entries */
+#define SR_SYNC_ENTRY_FIXED 16 /* a placement before its key */
 #define SR_SYNC_SNAP_LAST   1u
 
 enum sr_sync_type {
@@ -52,7 +53,7 @@ struct sr_sync_header {
 struct sr_sync_place {
     uint64_t worker;
     uint32_t prefill;
-    const unsigned char *key; /* borrowed from the message */
+    const unsigned char *key; /* borrowed */
     uint32_t key_len;
 };
 
@@ -62,7 +63,8 @@ struct sr_sync_load_entry {
     uint32_t prefill;
 };
 
-/* A walk over the entries of a LOAD or SNAPSHOT body. */
+/* A walk over the entries of a LOAD, PLACE or SNAPSHOT body (validated by
+ * the decoder: the walk needs no checks). */
 struct sr_sync_cursor {
     const unsigned char *p, *end;
     uint32_t left;
@@ -72,38 +74,30 @@ struct sr_sync_cursor {
 uint32_t sr_sync_tag32(const char *s);
 uint64_t sr_sync_tag64(const char *s);
 
-/* Decoding. Each returns 0 or SR_ERR_INVALID; what it sets points into msg. */
+/* Decoding: 0 or SR_ERR_INVALID; what is set points into msg. */
 int sr_sync_decode_header(const void *msg, size_t len, struct sr_sync_header *h);
-int sr_sync_decode_place(const void *msg, size_t len, struct sr_sync_place *out);
+/* A PLACE or SNAPSHOT body. */
+int sr_sync_decode_batch(const void *msg, size_t len, uint32_t *flags, struct sr_sync_cursor *c);
 int sr_sync_decode_load(const void *msg, size_t len, struct sr_sync_cursor *c);
-int sr_sync_decode_snapshot(const void *msg, size_t len, uint32_t *flags, struct sr_sync_cursor *c);
-/* 1 with *e set, 0 at the end (entries already validated by the decoder). */
+/* 1 with the entry set, 0 at the end. */
+int sr_sync_next_place(struct sr_sync_cursor *c, struct sr_sync_place *e);
 int sr_sync_next_load(struct sr_sync_cursor *c, struct sr_sync_load_entry *e);
-int sr_sync_next_snapshot(struct sr_sync_cursor *c, uint64_t *worker, const unsigned char **key,
-                          uint32_t *key_len);
 
-/* A PLACE message of key_len key bytes: its size, and written to out
- * (which has that many bytes), without allocating: the request path's. */
-static inline size_t sr_sync_place_size(size_t key_len)
-{
-    return SR_SYNC_HEADER_LEN + SR_SYNC_PLACE_FIXED + key_len;
-}
-void sr_sync_write_place(unsigned char *out, const struct sr_sync_header *h,
-                         const struct sr_sync_place *p);
-
-/* Encoding, appended to b (its ceiling applies: SR_ERR_TOO_LARGE). */
+/* Encoding, appended to b (its ceiling applies: SR_ERR_TOO_LARGE). PLACE,
+ * SNAPSHOT and LOAD are built in place: the start writes the header and a
+ * zero count (at *count_at), entries follow, then the count is patched. */
 int sr_sync_encode_header(struct sr_buf *b, const struct sr_sync_header *h);
-int sr_sync_encode_place(struct sr_buf *b, const struct sr_sync_header *h,
-                         const struct sr_sync_place *p);
-/* LOAD and SNAPSHOT are built in place: the header and a zero count, then
- * entries, then the count patched at the offset returned in *count_at. */
+int sr_sync_encode_batch_start(struct sr_buf *b, const struct sr_sync_header *h, uint32_t flags,
+                               size_t *count_at);
+int sr_sync_encode_place(struct sr_buf *b, const struct sr_sync_place *e);
 int sr_sync_encode_load_start(struct sr_buf *b, const struct sr_sync_header *h, size_t *count_at);
 int sr_sync_encode_load_entry(struct sr_buf *b, const struct sr_sync_load_entry *e);
-int sr_sync_encode_snapshot_start(struct sr_buf *b, const struct sr_sync_header *h, uint32_t flags,
-                                  size_t *count_at);
-int sr_sync_encode_snapshot_entry(struct sr_buf *b, uint64_t worker, const void *key,
-                                  uint32_t key_len);
-/* Writes n at b->data + at (4 bytes); flags of a SNAPSHOT sit just before. */
+/* Writes n at b->data + at (4 bytes). */
 void sr_sync_patch_u32(struct sr_buf *b, size_t at, uint32_t n);
+/* Bytes of one placement's entry. */
+static inline size_t sr_sync_place_size(size_t key_len)
+{
+    return SR_SYNC_ENTRY_FIXED + key_len;
+}
 
 #endif

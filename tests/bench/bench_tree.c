@@ -13,17 +13,23 @@
  * amortised cost of the inline eviction, as in a long-running router.
  *
  * Prints one line per figure: "BENCH <name> <value> <unit>".
- * Usage: bench-tree [--smoke] [--cold] [FIGURE ...]
+ * Usage: bench-tree [--smoke] [--cold] [--nats=URL] [FIGURE ...]
  *   --smoke: tiny sizes, finishes in a second; --cold: the decision_ns
  *   figures start from an empty tree (count / 10 untimed decisions) and
  *   time a tree that grows, without eviction: the mode to compare with a
  *   tree that has no comparable eviction; FIGURE: print only the figures
- *   whose names start with these words (e.g. decisions_per_sec).
+ *   whose names start with these words (e.g. decisions_per_sec); --nats=URL:
+ *   the sync_decision figures publish each placement to that NATS server.
  */
 #include "common/alloc.h"
 #include "common/config.h"
 #include "common/policy.h"
 #include "common/rand.h"
+#include "common/route_key.h"
+#include "common/settings.h"
+
+#include "sync/sync.h"
+#include "sync/wire.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -51,6 +57,13 @@ static double now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static double cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
@@ -122,8 +135,9 @@ static struct sr_policy *new_policy(struct bench *b)
     return p;
 }
 
-static void decide(struct bench *b, struct sr_policy *p, struct sr_rng *rng,
-                   const unsigned char *text, size_t len)
+static struct sr_worker *decide_with(struct bench *b, struct sr_policy *p, struct sr_rng *rng,
+                                     const unsigned char *text, size_t len,
+                                     const struct sr_policy_params *params)
 {
     struct sr_route_request req = {
         .workers = b->set,
@@ -131,13 +145,20 @@ static void decide(struct bench *b, struct sr_policy *p, struct sr_rng *rng,
         .text_len = len,
         .now_ms = now_ms(),
         .rng = rng,
-        .params = &b->params,
+        .params = params,
     };
     struct sr_worker *w;
     if (sr_policy_select(p, &req, &w) != 0) {
         fprintf(stderr, "bench-tree: routing failed\n");
         exit(1);
     }
+    return w;
+}
+
+static void decide(struct bench *b, struct sr_policy *p, struct sr_rng *rng,
+                   const unsigned char *text, size_t len)
+{
+    (void)decide_with(b, p, rng, text, len, &b->params);
 }
 
 /* Drives p's tree past capacity with prompts of `size` bytes, until the
@@ -190,6 +211,108 @@ static double per_byte(struct bench *b, size_t size, size_t count, struct sr_rad
     sr_policy_destroy(p);
     free(prompts);
     return ns / ((double)count * (double)size);
+}
+
+/* Replica sync's cost per decision: the data plane's work for one prompt
+ * of `size` bytes without sync (select on the text) and with it (the block
+ * digests, select on them, and the placement published through a real
+ * NATS connection when nats_url is given, else only encoded). Both trees
+ * get the same untimed decisions first. Prints the process's CPU time per
+ * decision (every thread's: the sync's own thread publishes) and the
+ * ratio. */
+/* A replica sync joined to nats_url (group "bench"), once up; the caller
+ * frees it and settings. One per process: libnats closes for good when
+ * one is freed. */
+static struct sr_sync *bench_sync(struct bench *b, const char *nats_url,
+                                  struct sr_settings **settings)
+{
+    struct sr_config cfg;
+    int err;
+    char why[300];
+    struct sr_sync_settings set = {.urls = &nats_url, .nurls = 1, .group = "bench"};
+    struct sr_sync *sync = NULL;
+    if (sr_config_init(&cfg) != 0 || (*settings = sr_settings_new(&cfg, &err)) == NULL ||
+        (sync = sr_sync_new(b->reg, *settings, &err)) == NULL ||
+        sr_sync_apply(sync, &set, why, sizeof(why)) != 0) {
+        fprintf(stderr, "bench-tree: cannot start the sync\n");
+        exit(1);
+    }
+    sr_config_clear(&cfg);
+    struct sr_sync_status st = {0};
+    for (int i = 0; i < 500 && st.state != SR_SYNC_UP; i++) {
+        struct timespec ms10 = {0, 10000000};
+        nanosleep(&ms10, NULL);
+        sr_sync_status_clear(&st);
+        (void)sr_sync_status(sync, &st);
+    }
+    if (st.state != SR_SYNC_UP) {
+        fprintf(stderr, "bench-tree: NATS at %s not reachable\n", nats_url);
+        exit(1);
+    }
+    sr_sync_status_clear(&st);
+    return sync;
+}
+
+static void sync_cost(struct bench *b, size_t size, size_t count, struct sr_sync *sync)
+{
+    struct sr_policy_params keyed = b->params;
+    keyed.key_unit = SR_ROUTE_KEY_UNIT;
+    int err;
+    struct sr_policy *raw = new_policy(b), *dig = sr_policy_create("cache_aware", &keyed, &err);
+    if (dig == NULL) {
+        fprintf(stderr, "bench-tree: out of memory\n");
+        exit(1);
+    }
+    unsigned char *prompts = make_prompts(b, size, count);
+    unsigned char *key = xmalloc(sr_route_key_len(size));
+    size_t klen = sr_route_key_len(size);
+    struct sr_buf msg;
+    sr_buf_init(&msg, sr_sync_place_size(klen));
+    for (size_t i = 0; i < count / 2; i++) { /* warm: the same history for both */
+        decide(b, raw, &b->rng, prompts + i * size, size);
+        sr_route_key_make(prompts + i * size, size, key);
+        (void)decide_with(b, dig, &b->rng, key, klen, &keyed);
+    }
+    struct sr_sync_status st0 = {0}, st1 = {0};
+    if (sync)
+        (void)sr_sync_status(sync, &st0);
+    double t0 = cpu_ns();
+    for (size_t i = count / 2; i < count; i++)
+        decide(b, raw, &b->rng, prompts + i * size, size);
+    double t1 = cpu_ns();
+    for (size_t i = count / 2; i < count; i++) {
+        sr_route_key_make(prompts + i * size, size, key);
+        struct sr_worker *w = decide_with(b, dig, &b->rng, key, klen, &keyed);
+        if (sync) {
+            sr_sync_placed(sync, w, key, klen, size);
+        } else {
+            struct sr_sync_place pl = {4, 5, key, (uint32_t)klen};
+            sr_buf_reset(&msg);
+            (void)sr_sync_encode_place(&msg, &pl);
+        }
+    }
+    if (sync) { /* the last batch leaves the link's thread */
+        struct timespec ms20 = {0, 20000000};
+        nanosleep(&ms20, NULL);
+    }
+    double t2 = cpu_ns();
+    double n = (double)(count - count / 2);
+    if (sync) { /* all of it was published, nothing dropped */
+        (void)sr_sync_status(sync, &st1);
+        printf("BENCH sync_published_bytes_per_decision_%zuk %.0f bytes (key %zu)\n", size >> 10,
+               (double)(st1.bytes_sent - st0.bytes_sent) / n, klen);
+        sr_sync_status_clear(&st0);
+        sr_sync_status_clear(&st1);
+    }
+    printf("BENCH sync_decision_cpu_ns_%zuk_without %.0f ns\n", size >> 10, (t1 - t0) / n);
+    printf("BENCH sync_decision_cpu_ns_%zuk_with %.0f ns\n", size >> 10, (t2 - t1) / n);
+    printf("BENCH sync_decision_ratio_%zuk %.3f x (%s)\n", size >> 10, (t2 - t1) / (t1 - t0),
+           sync ? "published to NATS" : "encoded, not published");
+    sr_policy_destroy(raw);
+    sr_policy_destroy(dig);
+    free(prompts);
+    free(key);
+    sr_buf_free(&msg);
 }
 
 /* One eviction pass over a tree holding `text_bytes` of text, halving it. */
@@ -386,9 +509,12 @@ static int wanted_in(int argc, char **argv, const char *name)
 int main(int argc, char **argv)
 {
     int smoke = 0, cold = 0;
+    const char *nats_url = NULL;
     for (int i = 1; i < argc; i++) {
         smoke |= strcmp(argv[i], "--smoke") == 0;
         cold |= strcmp(argv[i], "--cold") == 0;
+        if (strncmp(argv[i], "--nats=", 7) == 0)
+            nats_url = argv[i] + 7;
     }
     sr_alloc_tune_for_server(); /* as sglang-router's main does */
     struct bench b = {.cold = cold};
@@ -452,6 +578,15 @@ int main(int argc, char **argv)
         double one = decisions_per_sec(&b, 1, 10000 / scale, 10);
         double two = decisions_per_sec(&b, 2, 10000 / scale, 10);
         printf("BENCH scaling_2threads_with_10us_work %.2f x\n", two / one);
+    }
+
+    if (wanted("sync_decision")) {
+        struct sr_settings *settings = NULL;
+        struct sr_sync *sync = nats_url ? bench_sync(&b, nats_url, &settings) : NULL;
+        sync_cost(&b, 4096, 20000 / scale, sync);
+        sync_cost(&b, 16384, 10000 / scale, sync);
+        sr_sync_free(sync);
+        sr_settings_free(settings);
     }
 
     for (int i = 0; i < PREFIXES; i++)

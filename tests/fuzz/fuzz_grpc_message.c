@@ -8,13 +8,15 @@
  * check (sr_grpc_strings_without_nul) and is unpacked, walked and freed as
  * every request type the RouterAdmin and grpc.health.v1 services accept;
  * the URL lists of SetWorkers, AddWorkers and RemoveWorkers go through a
- * registry, the service's validation of them.
+ * registry, the service's validation of them, and SetSync's settings
+ * through the replica sync's check (and its message through sync_pb).
  *
  * The check's promise is held against protobuf-c's own parse: unpacking
  * through an allocator that records sizes, every string of a message the
  * check passed must be as long as protobuf-c found it on the wire (it
  * allocates the wire length + 1 and copies), i.e. no NUL cut one short. */
 #include "controlplane/grpc_wire.h"
+#include "controlplane/sync_pb.h"
 
 #include "common/alloc.h"
 #include "common/registry.h"
@@ -138,6 +140,22 @@ static void validate_urls(const ProtobufCMessageDescriptor *d, const ProtobufCMe
     sr_registry_free(reg);
 }
 
+/* SetSync's settings through the check the service applies before
+ * anything changes; a refusal always names a field. */
+static void validate_sync(const ProtobufCMessageDescriptor *d, const ProtobufCMessage *m)
+{
+    if (d != &ADMIN(set_sync_request))
+        return;
+    struct sr_sync_settings set;
+    sr_sync_pb_settings(((const Sglang__Router__Admin__V1__SetSyncRequest *)m)->settings, &set);
+    char err[400], msg[500];
+    if (sr_sync_check(&set, err, sizeof(err)) == 0)
+        return;
+    sr_sync_pb_error(err, msg, sizeof(msg));
+    if (strncmp(msg, "settings: ", 10) == 0)
+        __builtin_trap(); /* a refusal that names no SyncSettings field */
+}
+
 /* One complete message, as each request type. */
 static void decode(const uint8_t *msg, size_t len)
 {
@@ -162,8 +180,10 @@ static void decode(const uint8_t *msg, size_t len)
                 continue;
             volatile size_t sum = walk(m, &rec, clean);
             (void)sum;
-            if (clean)
-                validate_urls(d, m); /* what the service is handed */
+            if (clean) { /* what the service is handed */
+                validate_urls(d, m);
+                validate_sync(d, m);
+            }
             protobuf_c_message_free_unpacked(m, &allocator);
         }
     }

@@ -24,14 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sr_buf_init(&again, size + 64);
     struct sr_sync_cursor c;
     size_t at;
-    if (h.type == SR_SYNC_PLACE) {
-        struct sr_sync_place p;
-        if (sr_sync_decode_place(data, size, &p) == 0) {
-            must(p.key + p.key_len == end);
-            must(sr_sync_encode_place(&again, &h, &p) == 0);
-            must(again.len == size && memcmp(again.data, data, size) == 0);
-        }
-    } else if (h.type == SR_SYNC_LOAD && sr_sync_decode_load(data, size, &c) == 0) {
+    if (h.type == SR_SYNC_LOAD && sr_sync_decode_load(data, size, &c) == 0) {
         struct sr_sync_load_entry e;
         must(sr_sync_encode_load_start(&again, &h, &at) == 0);
         uint32_t n = 0;
@@ -42,16 +35,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         sr_sync_patch_u32(&again, at, n);
         must(again.len == size && memcmp(again.data, data, size) == 0);
-    } else if (h.type == SR_SYNC_SNAPSHOT) {
+    } else if (h.type == SR_SYNC_PLACE || h.type == SR_SYNC_SNAPSHOT) {
         uint32_t flags;
-        if (sr_sync_decode_snapshot(data, size, &flags, &c) == 0) {
-            uint64_t w;
-            const unsigned char *key;
-            uint32_t len, n = 0;
-            must(sr_sync_encode_snapshot_start(&again, &h, flags, &at) == 0);
-            while (sr_sync_next_snapshot(&c, &w, &key, &len)) {
-                must(key + len <= end);
-                must(sr_sync_encode_snapshot_entry(&again, w, key, len) == 0);
+        if (sr_sync_decode_batch(data, size, &flags, &c) == 0) {
+            struct sr_sync_place e;
+            uint32_t n = 0;
+            must(sr_sync_encode_batch_start(&again, &h, flags, &at) == 0);
+            while (sr_sync_next_place(&c, &e)) {
+                must(e.key + e.key_len <= end && e.key_len % 4 == 0 && e.key_len > 0);
+                must(sr_sync_encode_place(&again, &e) == 0);
                 n++;
             }
             sr_sync_patch_u32(&again, at, n);

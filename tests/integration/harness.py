@@ -243,6 +243,14 @@ class ProcTestCase(unittest.TestCase):
         self.procs.append(p)
         return p
 
+    def nats(self, *args):
+        """A nats-server (args: its flags), stopped and its log removed when
+        the test ends."""
+        p = start_nats(None, *args)
+        self.procs.append(p)
+        self.addCleanup(os.unlink, p.log_path)
+        return p
+
 
 def free_port():
     """A port that was free a moment ago (for programs that cannot take port 0)."""

@@ -16,7 +16,7 @@ import unittest
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from harness import BIN, ProcTestCase, make_pki, request, wait_until
+from harness import BIN, ProcTestCase, make_pki, poll, request, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROTO = os.path.join(HERE, "..", "..", "proto")
@@ -573,6 +573,117 @@ class RuntimeSettings(AdminCase):
         gen(self.r.port, "quiet again")
         self.assertEqual(logged(), 2)
         self.assertIn("admin: 1 setting(s) changed, log-requests first", self.r.stderr())
+
+
+NATS_TOKEN = "nats-s3cret-token"
+
+
+class ReplicaSync(AdminCase):
+    """GetSync and SetSync against a real nats-server: a router started
+    without sync flags joins, sees a peer, refuses bad settings, is refused
+    by the server, and leaves; routing never waits for any of it."""
+
+    def sync(self):
+        return self.admin.GetSync(pb.GetSyncRequest(), timeout=5).status
+
+    def set_sync(self, **settings):
+        return self.admin.SetSync(pb.SetSyncRequest(settings=pb.SyncSettings(**settings)), timeout=5).status
+
+    def until_state(self, state):
+        st = poll(self.sync, lambda s: s.state == state, timeout=15)
+        self.assertEqual(st.state, state, st)
+        return st
+
+    def test_join_see_a_peer_refuse_bad_settings_and_leave(self):
+        nats = self.nats()
+        ws = self.workers(1)
+        self.start(ws)
+        st = self.sync()
+        self.assertEqual((st.state, st.group, list(st.servers), len(st.peers)), ("off", "", [], 0))
+        self.assertRegex(st.replica_id, r"^[0-9a-f]{16}$")
+
+        st = self.set_sync(nats_urls=[nats.nats_url], group="g1")
+        self.assertIn(st.state, ("connecting", "up"))  # the new settings' state, at once
+        self.assertEqual((st.group, list(st.servers)), ("g1", [nats.nats_url]))
+        self.until_state("up")
+
+        other = self.router("--sync-nats-url", nats.nats_url, "--sync-group", "g1",
+                            "--worker-urls", ws[0].url)
+        st = poll(self.sync, lambda s: len(s.peers) == 1, timeout=15)
+        self.assertEqual(len(st.peers), 1, st)
+        peer = st.peers[0]
+        self.assertRegex(peer.replica_id, r"^[0-9a-f]{16}$")
+        self.assertNotEqual(peer.replica_id, st.replica_id)
+        self.assertLess(peer.last_seen_secs, 5)
+        self.assertEqual(peer.in_flight, 0)
+        self.assertEqual(gen(self.r.port, "routed while synced").status, 200)
+
+        # Bad settings: INVALID_ARGUMENT naming the field; nothing changes.
+        for bad, field in ((dict(nats_urls=["http://127.0.0.1:4222"]), "nats_urls: "),
+                           (dict(nats_urls=[nats.nats_url], group="a.b"), "group: "),
+                           (dict(nats_urls=[nats.nats_url], token="t", user="u", password="p"), "token: "),
+                           (dict(nats_urls=[nats.nats_url], user="u"), "user: ")):
+            with self.assertRaises(grpc.RpcError) as e:
+                self.set_sync(**bad)
+            self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+            self.assertTrue(e.exception.details().startswith(field), e.exception.details())
+        st = self.sync()
+        self.assertEqual((st.state, st.group, list(st.servers), len(st.peers)), ("up", "g1", [nats.nats_url], 1))
+
+        # Every WatchStats snapshot carries the sync status.
+        watch = self.admin.WatchStats(pb.WatchStatsRequest(interval_ms=100), timeout=10)
+        snap = next(watch)
+        watch.cancel()
+        self.assertEqual((snap.sync.state, len(snap.sync.peers)), ("up", 1))
+
+        # No URL: off, at once; no settings at all is the same.
+        st = self.set_sync()
+        self.assertEqual((st.state, list(st.servers), st.HasField("last_error")), ("off", [], False))
+        st = self.admin.SetSync(pb.SetSyncRequest(), timeout=5).status
+        self.assertEqual(st.state, "off")
+        self.assertEqual(self.until_state("off").state, "off")
+        self.assertEqual(gen(self.r.port, "routed alone again").status, 200)
+        self.assertTrue(other.alive())
+
+    def test_wrong_token_is_refused_and_routing_goes_on(self):
+        nats = self.nats("--auth", NATS_TOKEN)
+        ws = self.workers(1)
+        self.start(ws)
+        self.set_sync(nats_urls=[nats.nats_url], token="wrong-" + NATS_TOKEN)
+        st = self.until_state("refused")
+        self.assertIn("authoriz", st.last_error.lower())
+        self.assertEqual(gen(self.r.port, "routing does not wait for NATS").status, 200)
+        st = self.set_sync(nats_urls=[nats.nats_url], token=NATS_TOKEN)
+        self.assertIn(st.state, ("connecting", "up"))
+        self.assertFalse(st.HasField("last_error"))  # the refusal was the old settings
+        self.until_state("up")
+        # The credentials go in, never out: not in an answer, not in the log.
+        for text in (str(self.sync()), self.r.stderr()):
+            self.assertNotIn(NATS_TOKEN, text)
+
+    def test_credentials_in_a_url_are_never_shown(self):
+        nats = self.nats("--user", "alice", "--pass", "hunter2-" + NATS_TOKEN)
+        self.start(self.workers(1))
+        url = "nats://alice:hunter2-%s@127.0.0.1:%d" % (NATS_TOKEN, nats.port)
+        st = self.set_sync(nats_urls=[url])
+        self.until_state("up")
+        for text in (str(st), str(self.sync()), self.r.stderr()):
+            self.assertNotIn(NATS_TOKEN, text)
+        self.assertIn("127.0.0.1:%d" % nats.port, st.servers[0])
+
+    def test_a_start_that_fails_after_the_sync_started_exits(self):
+        """The sync's thread is started before the listening socket: a taken
+        port made the router wait for ever for that thread to stop (a stop
+        asked for before its loop ran was lost)."""
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        self.addCleanup(taken.close)
+        argv = [os.path.join(BIN, "sglang-router"), "--port", str(taken.getsockname()[1]),
+                "--prometheus-port", "-1"]
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("Address already in use", p.stderr)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import unittest
 
 import tempfile
 
-from harness import BIN, ProcTestCase, make_pki, request, wait_until
+from harness import BIN, ProcTestCase, make_pki, poll, request, wait_until
 
 GEN = "/generate"
 TOKEN = "ctl-token-123"
@@ -141,7 +141,8 @@ class Sglctl(CtlCase):
         self.assertIn("UNAUTHENTICATED", p.stderr)
         self.assertIn(ws[0].url, self.ctl("--token", TOKEN, "workers", "list").stdout)
         self.assertIn(ws[0].url, self.ctl("workers", "list", env={"SGLCTL_TOKEN": TOKEN}).stdout)
-        for cmd in ((), ("workers",), ("config",), ("stats",), ("evict",), ("flush-cache",), ("health",)):
+        for cmd in ((), ("workers",), ("config",), ("stats",), ("evict",), ("flush-cache",), ("health",),
+                    ("sync",), ("sync", "set")):
             p = self.ctl(*cmd, "--help", check=False)
             self.assertEqual(p.returncode, 0, cmd)
             self.assertIn("usage: sglctl", p.stdout)
@@ -255,6 +256,93 @@ class SglctlTls(CtlCase):
             p = self.ctl("--ca", pki["ca.pem"], "--cert", pki["client.pem"], "workers", "list", check=False)
             self.assertEqual(p.returncode, 1)
             self.assertIn("private key", p.stderr)
+
+
+NATS_TOKEN = "nats-ctl-token-789"
+
+
+class SglctlSync(CtlCase):
+    """sglctl sync and sync set against a router and a real nats-server."""
+
+    def sync(self):
+        return self.ctl_json("sync")["status"]
+
+    def until(self, what, cond):
+        st = poll(self.sync, cond, timeout=15)
+        self.assertTrue(cond(st), "%s: %s" % (what, st))
+        return st
+
+    def test_sync_and_sync_set(self):
+        nats = self.nats("--auth", NATS_TOKEN)
+        ws = self.workers(1)
+        self.start(ws)
+        out = self.ctl("sync").stdout
+        self.assertRegex(out, r"(?m)^state +off$")
+        self.assertRegex(out, r"(?m)^replica +[0-9a-f]{16}$")
+        self.assertRegex(out, r"(?m)^peers +0$")
+
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        token_file = os.path.join(tmp.name, "nats-token")
+        with open(token_file, "w") as f:
+            f.write(NATS_TOKEN + "\n")
+        out = self.ctl("sync", "set", "--nats-url", nats.nats_url, "--group", "ctl",
+                       "--token-file", token_file).stdout
+        self.assertRegex(out, r"(?m)^state +(connecting|up)$")
+        self.assertRegex(out, r"(?m)^group +ctl$")
+        self.assertRegex(out, r"(?m)^server +%s$" % nats.nats_url)
+        self.until("up", lambda st: st["state"] == "up")
+
+        # A second replica, joined by its flags: one line per peer.
+        self.router("--sync-nats-url", nats.nats_url, "--sync-group", "ctl",
+                    "--sync-nats-token-file", token_file, "--worker-urls", ws[0].url)
+        st = self.until("a peer", lambda st: len(st["peers"]) == 1)
+        out = self.ctl("sync").stdout
+        self.assertRegex(out, r"(?m)^peers +1$")
+        self.assertRegex(out, r"(?m)^PEER +LAST_SEEN_SECS +IN_FLIGHT$")
+        self.assertRegex(out, r"(?m)^%s +\d+\.\d +0$" % st["peers"][0]["replica_id"])
+        line = self.ctl("stats", "watch", "--interval-ms", "100", "--count", "1").stdout
+        self.assertIn("sync=up peers=1", line)
+        self.assertNotIn(NATS_TOKEN, out + line + json.dumps(st))
+
+        # Refused by the router: exit 1 with the field; by sglctl: exit 2.
+        p = self.ctl("sync", "set", "--nats-url", "http://127.0.0.1:4222", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("INVALID_ARGUMENT: nats_urls: --sync-nats-url:", p.stderr)
+        for bad, says in ((("sync", "set"), "--nats-url"),
+                          (("sync", "set", "--off", "--group", "x"), "--off"),
+                          (("sync", "set", "--nats-url", nats.nats_url, "--token-file", token_file + ".nope"),
+                           "No such file"),
+                          (("sync", "set", "--nats-url", nats.nats_url, "--tls-ca", token_file + ".nope"),
+                           "No such file"),
+                          (("sync", "set", "--nats-url"), "unexpected"),
+                          (("sync", "get"), "unknown sync command")):
+            p = self.ctl(*bad, check=False)
+            self.assertEqual(p.returncode, 2, bad)
+            self.assertIn(says, p.stderr, bad)
+        self.assertEqual(self.sync()["state"], "up")
+
+        out = self.ctl("sync", "set", "--off").stdout
+        self.assertRegex(out, r"(?m)^state +off$")
+        self.assertNotRegex(out, r"(?m)^server")
+
+    def test_sync_over_mutual_tls_from_pem_files(self):
+        """--tls-ca, --tls-cert and --tls-key are read by sglctl and sent as
+        PEM text; the router verifies the server and presents the client
+        certificate."""
+        with tempfile.TemporaryDirectory() as d:
+            pki = make_pki(d)
+            nats = self.nats("--tls", "--tlscert", pki["server.pem"], "--tlskey", pki["server.key"],
+                             "--tlsverify", "--tlscacert", pki["ca.pem"])
+            self.start(self.workers(1))
+            url = "tls://127.0.0.1:%d" % nats.port
+            self.ctl("sync", "set", "--nats-url", url, "--tls-ca", pki["ca.pem"],
+                     "--tls-cert", pki["client.pem"], "--tls-key", pki["client.key"])
+            self.until("up over TLS", lambda st: st["state"] == "up")
+            # Without the client certificate the server turns the router down.
+            self.ctl("sync", "set", "--nats-url", url, "--tls-ca", pki["ca.pem"])
+            st = self.until("down", lambda st: st["state"] in ("down", "refused") and "last_error" in st)
+            self.assertNotIn("PRIVATE KEY", json.dumps(st))
 
 
 if __name__ == "__main__":

@@ -186,11 +186,15 @@ class SyncTest(ProcTestCase):
         client.publish(subject, b"not a sync message at all")
         client.publish(subject, header(1)[:10])  # truncated header
         key = b"abcd" * 4
-        place = struct.pack("<QII", 12345, 100, len(key)) + key  # a worker nobody knows
+
+        def batch(*entries):
+            return struct.pack("<II", 0, len(entries)) + b"".join(
+                struct.pack("<QII", w, pre, len(k)) + k for w, pre, k in entries)
+        place = batch((12345, 100, key))  # a worker nobody knows
         client.publish(subject, header(1) + place)
         client.publish(subject, header(1, group_tag=fnv32("elsewhere")) + place)
         client.publish(subject, header(2) + struct.pack("<I", 3))  # a load report that lies
-        client.publish(subject, header(1) + struct.pack("<QII", 1, 1, 5 << 20) + b"x" * 64)
+        client.publish(subject, header(1) + struct.pack("<IIQII", 0, 1, 1, 1, 5 << 20) + b"x" * 64)
         client.flush()
         client.close()
 

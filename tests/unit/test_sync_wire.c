@@ -13,38 +13,63 @@
 static const struct sr_sync_header hdr = {SR_SYNC_PLACE, 0x11223344u, 0x0102030405060708ull,
                                           1700000000000ull};
 
-static void test_place_round_trip(void **state)
+static void test_place_batch_round_trip(void **state)
 {
     (void)state;
     unsigned char key[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
     struct sr_sync_place pl = {sr_sync_tag64("http://w:1"), 4096, key, sizeof(key)};
+    struct sr_sync_place p2 = {sr_sync_tag64("http://w:2"), 7, key, 4};
     struct sr_buf b;
     sr_buf_init(&b, 1024);
-    assert_int_equal(sr_sync_encode_place(&b, &hdr, &pl), 0);
-    assert_int_equal(b.len, sr_sync_place_size(sizeof(key)));
+    size_t at;
+    assert_int_equal(sr_sync_encode_batch_start(&b, &hdr, 0, &at), 0);
+    assert_int_equal(sr_sync_encode_place(&b, &pl), 0);
+    assert_int_equal(sr_sync_encode_place(&b, &p2), 0);
+    sr_sync_patch_u32(&b, at, 2);
+    assert_int_equal(b.len, SR_SYNC_HEADER_LEN + SR_SYNC_BATCH_FIXED + sr_sync_place_size(12) +
+                                sr_sync_place_size(4));
     struct sr_sync_header h;
     struct sr_sync_place out;
+    struct sr_sync_cursor c;
+    uint32_t flags;
     assert_int_equal(sr_sync_decode_header(b.data, b.len, &h), 0);
     assert_int_equal(h.type, SR_SYNC_PLACE);
     assert_int_equal(h.group, hdr.group);
     assert_true(h.replica == hdr.replica && h.sent_ms == hdr.sent_ms);
-    assert_int_equal(sr_sync_decode_place(b.data, b.len, &out), 0);
+    assert_int_equal(sr_sync_decode_batch(b.data, b.len, &flags, &c), 0);
+    assert_int_equal(flags, 0);
+    assert_int_equal(sr_sync_next_place(&c, &out), 1);
     assert_true(out.worker == pl.worker);
     assert_int_equal(out.prefill, 4096);
     assert_int_equal(out.key_len, sizeof(key));
     assert_memory_equal(out.key, key, sizeof(key));
+    assert_int_equal(sr_sync_next_place(&c, &out), 1);
+    assert_true(out.worker == p2.worker && out.prefill == 7 && out.key_len == 4);
+    assert_int_equal(sr_sync_next_place(&c, &out), 0);
     /* The little-endian layout is the contract: magic "SR", version 1. */
     assert_int_equal((unsigned char)b.data[0], 0x53);
     assert_int_equal((unsigned char)b.data[1], 0x52);
     assert_int_equal(b.data[2], 1);
     assert_int_equal(b.data[3], SR_SYNC_PLACE);
-    /* Every truncation is refused, and so is a key that is not whole
-     * digests. */
+    /* Every truncation is refused. */
     for (size_t n = 0; n < b.len; n++)
         assert_true(sr_sync_decode_header(b.data, n, &h) != 0 ||
-                    sr_sync_decode_place(b.data, n, &out) != 0);
-    b.data[SR_SYNC_HEADER_LEN + 12] = 11; /* key length 11 */
-    assert_int_equal(sr_sync_decode_place(b.data, b.len - 1, &out), SR_ERR_INVALID);
+                    sr_sync_decode_batch(b.data, n, &flags, &c) != 0);
+    /* A count above the entries, an entry running past the end, a key
+     * that is not whole digests, trailing bytes. */
+    sr_sync_patch_u32(&b, at, 3);
+    assert_int_equal(sr_sync_decode_batch(b.data, b.len, &flags, &c), SR_ERR_INVALID);
+    sr_sync_patch_u32(&b, at, 2);
+    size_t klen_at = at + 4 + 12;
+    sr_sync_patch_u32(&b, klen_at, 100);
+    assert_int_equal(sr_sync_decode_batch(b.data, b.len, &flags, &c), SR_ERR_INVALID);
+    sr_sync_patch_u32(&b, klen_at, 11);
+    assert_int_equal(sr_sync_decode_batch(b.data, b.len, &flags, &c), SR_ERR_INVALID);
+    sr_sync_patch_u32(&b, klen_at, 0);
+    assert_int_equal(sr_sync_decode_batch(b.data, b.len, &flags, &c), SR_ERR_INVALID);
+    sr_sync_patch_u32(&b, klen_at, 12);
+    assert_int_equal(sr_buf_append(&b, "x", 1), 0);
+    assert_int_equal(sr_sync_decode_batch(b.data, b.len, &flags, &c), SR_ERR_INVALID);
     sr_buf_free(&b);
 }
 
@@ -94,7 +119,7 @@ static void test_load_round_trip(void **state)
     sr_buf_free(&b);
 }
 
-static void test_snapshot_round_trip_and_lies(void **state)
+static void test_snapshot_chunks_flag_the_last(void **state)
 {
     (void)state;
     struct sr_buf b;
@@ -102,30 +127,19 @@ static void test_snapshot_round_trip_and_lies(void **state)
     size_t at;
     struct sr_sync_header h = hdr;
     h.type = SR_SYNC_SNAPSHOT;
-    unsigned char k1[8] = {1, 2, 3, 4, 5, 6, 7, 8}, k2[4] = {9, 9, 9, 9};
-    assert_int_equal(sr_sync_encode_snapshot_start(&b, &h, SR_SYNC_SNAP_LAST, &at), 0);
-    assert_int_equal(sr_sync_encode_snapshot_entry(&b, 5, k1, sizeof(k1)), 0);
-    assert_int_equal(sr_sync_encode_snapshot_entry(&b, 6, k2, sizeof(k2)), 0);
-    sr_sync_patch_u32(&b, at, 2);
+    unsigned char k1[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    struct sr_sync_place e = {5, 0, k1, sizeof(k1)};
+    assert_int_equal(sr_sync_encode_batch_start(&b, &h, SR_SYNC_SNAP_LAST, &at), 0);
+    assert_int_equal(sr_sync_encode_place(&b, &e), 0);
+    sr_sync_patch_u32(&b, at, 1);
     uint32_t flags;
     struct sr_sync_cursor c;
-    assert_int_equal(sr_sync_decode_snapshot(b.data, b.len, &flags, &c), 0);
+    struct sr_sync_place out;
+    assert_int_equal(sr_sync_decode_batch(b.data, b.len, &flags, &c), 0);
     assert_int_equal(flags, SR_SYNC_SNAP_LAST);
-    uint64_t w;
-    const unsigned char *key;
-    uint32_t len;
-    assert_int_equal(sr_sync_next_snapshot(&c, &w, &key, &len), 1);
-    assert_true(w == 5 && len == 8);
-    assert_memory_equal(key, k1, 8);
-    assert_int_equal(sr_sync_next_snapshot(&c, &w, &key, &len), 1);
-    assert_true(w == 6 && len == 4);
-    assert_int_equal(sr_sync_next_snapshot(&c, &w, &key, &len), 0);
-    /* An entry whose length runs past the end, and trailing bytes. */
-    b.data[at + 4 + 8] = 100;
-    assert_int_equal(sr_sync_decode_snapshot(b.data, b.len, &flags, &c), SR_ERR_INVALID);
-    b.data[at + 4 + 8] = 8;
-    assert_int_equal(sr_buf_append(&b, "x", 1), 0);
-    assert_int_equal(sr_sync_decode_snapshot(b.data, b.len, &flags, &c), SR_ERR_INVALID);
+    assert_int_equal(sr_sync_next_place(&c, &out), 1);
+    assert_true(out.worker == 5 && out.key_len == 8);
+    assert_memory_equal(out.key, k1, 8);
     sr_buf_free(&b);
 }
 
@@ -140,10 +154,10 @@ static void test_tags(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_place_round_trip),
+        cmocka_unit_test(test_place_batch_round_trip),
         cmocka_unit_test(test_bad_headers),
         cmocka_unit_test(test_load_round_trip),
-        cmocka_unit_test(test_snapshot_round_trip_and_lies),
+        cmocka_unit_test(test_snapshot_chunks_flag_the_last),
         cmocka_unit_test(test_tags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
