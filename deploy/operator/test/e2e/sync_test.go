@@ -145,8 +145,9 @@ func setNATSToken(t *testing.T, ns, token string) {
 
 // Three router replicas join each other over a real NATS server with the
 // settings the operator pushes (spec.sync and a token Secret); they keep
-// serving while NATS is gone and join again when it is back; a restarted
-// router gets the settings again; a Secret change reaches every replica.
+// serving while NATS is gone and join again when it is back; a router
+// restarted without sync gets the settings again, one restarted with the
+// same flags is left alone; a Secret change reaches every replica.
 func TestReplicaSyncOverNATS(t *testing.T) {
 	const natsToken = "e2e-nats-token"
 	nats := startNATS(t, natsToken)
@@ -215,6 +216,22 @@ func TestReplicaSyncOverNATS(t *testing.T) {
 	took = waitSync(t, 20*time.Second, "up with 2 peers after a router restart", f.routerIPs, upWithPeers(2))
 	t.Logf("router restarted -> up again with 2 peers: %v", took)
 
+	// One restarted with the flags deploy/kubernetes gives the routers
+	// (the same servers, group and token): adopted, not pushed to (a push
+	// would make it leave NATS and join again).
+	f.routers[2].kill()
+	f.routers[2] = startRouter(t, f.routerIPs[2], "--sync-nats-url", nats.url(), "--sync-group", "e2e-sync",
+		"--sync-nats-token-file", writeToken(t, natsToken))
+	took = waitSync(t, 20*time.Second, "up with 2 peers after a restart with flags", f.routerIPs, upWithPeers(2))
+	waitWorkers(t, 5*time.Second, f.urls("worker-0", "worker-1"), f.routerIPs[2])
+	time.Sleep(time.Second) // two resyncs
+	if !strings.Contains(f.routers[1].out.String(), "admin: replica sync set") ||
+		strings.Contains(f.routers[2].out.String(), "admin: replica sync set") {
+		t.Fatalf("the operator pushed sync settings to a router started with the same ones:\n%s",
+			tail(f.routers[2].out.String(), 20))
+	}
+	t.Logf("router restarted with the sync flags -> up with 2 peers, nothing pushed: %v", took)
+
 	// A Secret change reaches every replica: a wrong token is refused by
 	// the server, the right one joins again.
 	setNATSToken(t, f.ns, "not-the-token")
@@ -226,8 +243,9 @@ func TestReplicaSyncOverNATS(t *testing.T) {
 	t.Logf("right token back -> every router up with 2 peers: %v", took)
 	waitCondition(t, f.ns, "sglang", "SyncReady", metav1.ConditionTrue, "AllReplicasUp", 5*time.Second)
 
-	// The operator pushed only what was missing: once at the start, once
-	// to the restarted router, twice for the two Secret changes.
+	// The operator pushed only what was missing: to the three at the start,
+	// to the router restarted without flags, and to the three for each of
+	// the two Secret changes.
 	ops := pushedSyncEvents(t, f.ns)
 	if ops > 3+1+3+3 {
 		t.Fatalf("%d SyncPushed events: pushes are not limited to what changed", ops)
