@@ -11,8 +11,9 @@ packages=(
   # the operator (deploy/operator, Go) generates its admin API client with protoc
   protobuf-compiler
   libcmocka-dev libjansson-dev libcjson-dev libhttp-parser-dev
-  # replica sync (sync/): the NATS C client; the server for its tests,
-  # benchmarks and the co-launch of several replicas
+  # replica sync (sync/): the NATS C client; the server for its tests
+  # (the operator's replica sync scenario fails without it), benchmarks and
+  # the co-launch of several replicas
   libnats-dev nats-server
   clang-format clang curl openssl
   # libFuzzer and the sanitizer runtimes for clang (tests/fuzz)

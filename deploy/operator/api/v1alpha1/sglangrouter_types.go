@@ -24,6 +24,14 @@ type SGLangRouterSpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	Routing RoutingSettings `json:"routing,omitempty"`
+
+	// Sync, when it names NATS servers, has the router replicas share their
+	// cache view and load over NATS (replica sync): the operator pushes it
+	// to every replica (the admin API's SetSync). Absent or without
+	// natsURLs, the operator leaves the replicas' sync as their --sync-*
+	// flags set it.
+	// +optional
+	Sync *SyncSpec `json:"sync,omitempty"`
 }
 
 // WorkerSelection picks the worker pods in the resource's namespace.
@@ -85,6 +93,48 @@ type AdminTLS struct {
 	// (default: the pod IP).
 	// +optional
 	ServerName string `json:"serverName,omitempty"`
+}
+
+// SyncSpec is how the router replicas join each other over NATS (the
+// routers' --sync-* settings).
+// +kubebuilder:validation:XValidation:rule="(has(self.natsURLs) && size(self.natsURLs) > 0) || (!has(self.credentialsSecretRef) && !has(self.tlsSecretName))",message="credentialsSecretRef and tlsSecretName need natsURLs"
+type SyncSpec struct {
+	// NATSURLs are the NATS servers, nats://host:port or tls://host:port
+	// (credentials go in CredentialsSecretRef, not in the URL). Empty: the
+	// operator does not manage sync.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=256
+	// +kubebuilder:validation:items:Pattern=`^(nats|tls)://[^\s/@?#]+/?$`
+	NATSURLs []string `json:"natsURLs,omitempty"`
+
+	// Group: the replicas that route as one share a group name
+	// (--sync-group).
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]{1,64}$`
+	// +kubebuilder:default=default
+	// +optional
+	Group string `json:"group,omitempty"`
+
+	// CredentialsSecretRef names a Secret with the NATS credentials: key
+	// `token`, or keys `user` and `password`.
+	// +optional
+	CredentialsSecretRef *LocalSecretReference `json:"credentialsSecretRef,omitempty"`
+
+	// TLSSecretName names a Secret for TLS to NATS: `ca.crt` (the CA that
+	// signed the server's certificate) and, for mutual TLS, `tls.crt` and
+	// `tls.key` (the routers' client certificate), all PEM.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	TLSSecretName string `json:"tlsSecretName,omitempty"`
+}
+
+// LocalSecretReference names a Secret in the resource's namespace.
+type LocalSecretReference struct {
+	// Name of the Secret.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
 }
 
 // RoutingSettings are the router's runtime-tunable settings (the admin API's
@@ -171,6 +221,9 @@ const (
 	ConditionWorkersSynced = "WorkersSynced"
 	// ConditionConfigSynced: every router replica runs the routing settings.
 	ConditionConfigSynced = "ConfigSynced"
+	// ConditionSyncReady: every router replica is up on NATS (replica
+	// sync). Only present while spec.sync names NATS servers.
+	ConditionSyncReady = "SyncReady"
 	// ConditionDegraded: something needs attention (an unreachable router,
 	// a rejected token, no ready worker); the reason and message say what.
 	ConditionDegraded = "Degraded"
@@ -200,6 +253,14 @@ type RouterReplicaStatus struct {
 	// TreeTextBytes is the text its approximate tree holds.
 	// +optional
 	TreeTextBytes *int64 `json:"treeTextBytes,omitempty"`
+	// SyncState is the replica's replica sync state as it reports it: off,
+	// connecting, up, down or refused (the NATS server turned the
+	// credentials down); empty when unknown.
+	// +optional
+	SyncState string `json:"syncState,omitempty"`
+	// SyncPeers is how many other replicas it hears from over NATS.
+	// +optional
+	SyncPeers *int32 `json:"syncPeers,omitempty"`
 }
 
 // StatsSummary adds up the replicas' stats (GetQueueStats, GetTreeStats).
@@ -220,7 +281,8 @@ type SGLangRouterStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// Conditions: Ready, WorkersSynced, ConfigSynced, Degraded.
+	// Conditions: Ready, WorkersSynced, ConfigSynced, Degraded, and
+	// SyncReady while spec.sync names NATS servers.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -259,6 +321,7 @@ type SGLangRouterStatus struct {
 // +kubebuilder:printcolumn:name="Routers",type=string,JSONPath=`.status.syncedRouters`,description="router replicas in sync / all"
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Sync",type=string,JSONPath=`.status.conditions[?(@.type=="SyncReady")].status`,priority=1,description="every router replica up on NATS (spec.sync)"
 // +kubebuilder:printcolumn:name="In-Flight",type=integer,JSONPath=`.status.stats.inFlight`,priority=1
 // +kubebuilder:printcolumn:name="Tree-Bytes",type=integer,JSONPath=`.status.stats.treeTextBytes`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

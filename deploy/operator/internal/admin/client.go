@@ -1,6 +1,6 @@
 // Package admin talks to one router replica's gRPC admin API (the
 // RouterAdmin service of the project's proto/): worker lists, routing
-// settings and stats. Connections are kept per replica address and
+// settings, replica sync and stats. Connections are kept per replica address and
 // credentials in a Pool, so a resync every second costs no handshakes.
 package admin
 
@@ -84,6 +84,25 @@ func (c *Client) GetConfig(ctx context.Context) (*adminpb.RouterConfig, error) {
 func (c *Client) UpdateConfig(ctx context.Context, cfg *adminpb.RouterConfig) error {
 	_, err := c.api.UpdateConfig(c.ctx(ctx), &adminpb.UpdateConfigRequest{Config: cfg})
 	return err
+}
+
+// GetSync returns the replica's replica sync status (never credentials).
+func (c *Client) GetSync(ctx context.Context) (*adminpb.SyncStatus, error) {
+	resp, err := c.api.GetSync(c.ctx(ctx), &adminpb.GetSyncRequest{})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetStatus(), nil
+}
+
+// SetSync replaces the replica's sync settings (the router leaves its NATS
+// connection and joins the new one) and returns the status that follows.
+func (c *Client) SetSync(ctx context.Context, s *adminpb.SyncSettings) (*adminpb.SyncStatus, error) {
+	resp, err := c.api.SetSync(c.ctx(ctx), &adminpb.SetSyncRequest{Settings: s})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetStatus(), nil
 }
 
 // Stats are one replica's load and tree figures.

@@ -1,13 +1,16 @@
 // Package controller reconciles SGLangRouter resources: the ready worker
-// pods and the routing settings go to every running router replica through
-// its gRPC admin API, and the status says how that went.
+// pods, the routing settings and the replica sync settings (spec.sync) go
+// to every running router replica through its gRPC admin API, and the
+// status says how that went.
 //
 // Worker and router pods are watched (controller-runtime's cache), so a pod
 // that turns ready, unready or terminating triggers a reconcile at once. A
 // reconcile also runs every ResyncInterval (1 s by default) to check each
 // replica's lists with ListWorkers and GetConfig, which is how a router
 // process that restarted inside an unchanged pod gets its state back; it
-// pushes (SetWorkers, UpdateConfig) only when they differ. Stats
+// pushes (SetWorkers, UpdateConfig) only when they differ. With spec.sync
+// set, GetSync says whether the replica runs the sync settings, and SetSync
+// pushes them only when it does not (see replicasync.go). Stats
 // (GetQueueStats, GetTreeStats) are polled every StatsInterval. A replica
 // that cannot be reached is retried with exponential backoff (250 ms
 // doubling to 30 s) and never holds up the others: replicas are called in
@@ -15,11 +18,13 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,6 +76,13 @@ type routerState struct {
 	credsKey   string
 }
 
+// syncPlan is what one reconcile wants of every replica's replica sync.
+type syncPlan struct {
+	managed bool                  // spec.sync names NATS servers
+	want    *adminpb.SyncSettings // nil: not managed, or its Secrets unreadable (report only)
+	hash    string                // SyncHash(want)
+}
+
 const (
 	backoffBase = 250 * time.Millisecond
 	backoffMax  = 30 * time.Second
@@ -109,10 +121,19 @@ func (r *SGLangRouterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	targets := RouterTargets(routerPods, adminPort)
 	cfg := DesiredConfig(sr.Spec.Routing)
 	creds, credsErr := r.credentials(ctx, &sr)
+	plan := syncPlan{managed: SyncManaged(sr.Spec.Sync)}
+	want, syncErr := r.syncSettings(ctx, &sr)
+	if want != nil {
+		plan.want, plan.hash = want, SyncHash(want)
+	}
 
 	now := time.Now()
 	state := r.state(req.NamespacedName)
-	if key := creds.Key(); state.generation != sr.Generation || state.credsKey != key {
+	key := creds.Key() + "|" + plan.hash
+	if syncErr != nil {
+		key += "|" + syncErr.Error()
+	}
+	if state.generation != sr.Generation || state.credsKey != key {
 		state.generation, state.credsKey = sr.Generation, key
 		for _, rs := range state.replicas {
 			rs.RetryAt, rs.Failures = time.Time{}, 0
@@ -140,6 +161,7 @@ func (r *SGLangRouterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if credsErr != nil { // nothing can be checked: nothing is known to be in sync
 		for _, rs := range replicas {
 			rs.WorkersSynced, rs.ConfigSynced = false, false
+			rs.SyncState, rs.SyncPeers = "", nil
 		}
 	} else {
 		var wg sync.WaitGroup
@@ -150,7 +172,7 @@ func (r *SGLangRouterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 			wg.Add(1)
 			go func(rs *ReplicaState) {
 				defer wg.Done()
-				r.syncReplica(ctx, log, &sr, state.pool, creds, rs, workers, cfg, statsDue)
+				r.syncReplica(ctx, log, &sr, state.pool, creds, rs, workers, cfg, plan, statsDue)
 			}(rs)
 		}
 		wg.Wait()
@@ -159,8 +181,13 @@ func (r *SGLangRouterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		state.statsAt = now
 	}
 
+	group := want.GetGroup()
+	if group == "" && plan.managed { // no settings (the Secrets are unreadable): the spec's group
+		group = cmp.Or(sr.Spec.Sync.Group, defaultSyncGroup)
+	}
 	st := BuildStatus(sr.Status, Observation{Generation: sr.Generation, Workers: workers, NoPort: noPort,
-		Replicas: replicas, CredsErr: credsErr, StatsAt: state.statsAt, Now: now})
+		Replicas: replicas, CredsErr: credsErr, SyncManaged: plan.managed, SyncGroup: group, SyncErr: syncErr,
+		StatsAt: state.statsAt, Now: now})
 	if !equality.Semantic.DeepEqual(sr.Status, st) {
 		sr.Status = st
 		if err := r.Status().Update(ctx, &sr); err != nil && !apierrors.IsConflict(err) {
@@ -180,7 +207,7 @@ func (r *SGLangRouterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 // syncReplica checks one replica and pushes what differs.
 func (r *SGLangRouterReconciler) syncReplica(ctx context.Context, log logr.Logger, sr *routingv1alpha1.SGLangRouter,
 	pool *admin.Pool, creds admin.Target, rs *ReplicaState, workers []string, want *adminpb.RouterConfig,
-	statsDue bool) {
+	plan syncPlan, statsDue bool) {
 	fail := func(what string, err error) {
 		rs.Failures++
 		delay := backoffBase << min(rs.Failures-1, 8)
@@ -190,6 +217,7 @@ func (r *SGLangRouterReconciler) syncReplica(ctx context.Context, log logr.Logge
 		rs.RetryAt = time.Now().Add(delay)
 		rs.Err = fmt.Errorf("%s: %s", what, grpcMessage(err))
 		rs.ErrReason = grpcReason(err)
+		rs.SyncState, rs.SyncPeers = "", nil // unknown until the replica answers again
 		if rs.Failures == 1 {
 			log.Info("router replica failed", "pod", rs.Target.Pod, "address", rs.Target.Address, "call", what,
 				"error", rs.Err.Error())
@@ -242,6 +270,13 @@ func (r *SGLangRouterReconciler) syncReplica(ctx context.Context, log logr.Logge
 	}
 	rs.ConfigSynced = true
 
+	if what, synced, err := r.syncNATS(ctx, log, sr, c, rs, plan); err != nil {
+		fail(what, err)
+		return
+	} else if synced {
+		pushed = true
+	}
+
 	if statsDue || rs.Stats == nil {
 		s, err := c.GetStats(ctx)
 		if err != nil {
@@ -257,6 +292,48 @@ func (r *SGLangRouterReconciler) syncReplica(ctx context.Context, log logr.Logge
 		log.Info("router replica back in sync", "pod", rs.Target.Pod, "after failures", rs.Failures)
 	}
 	rs.Failures, rs.RetryAt, rs.Err, rs.ErrReason = 0, time.Time{}, nil, ""
+}
+
+// syncNATS reads the replica's sync status (GetSync) and, when spec.sync is
+// set and the replica does not run it, pushes it (SetSync). It returns the
+// failed call and its error, and whether it pushed. Without spec.sync a
+// failing GetSync (a router without replica sync answers Unimplemented) only
+// leaves the state unknown.
+func (r *SGLangRouterReconciler) syncNATS(ctx context.Context, log logr.Logger, sr *routingv1alpha1.SGLangRouter,
+	c *admin.Client, rs *ReplicaState, plan syncPlan) (string, bool, error) {
+	got, err := c.GetSync(ctx)
+	if err != nil {
+		rs.SyncState, rs.SyncPeers = "", nil
+		if !plan.managed {
+			return "", false, nil
+		}
+		return "GetSync", false, err
+	}
+	rs.observeSync(got)
+	if plan.want == nil { // not managed, or its Secrets are unreadable: report only
+		return "", false, nil
+	}
+	action, why := decideSync(plan.want, plan.hash, rs.sync, got)
+	switch action {
+	case syncAdopt:
+		rs.sync = remember(got, plan.hash, false)
+	case syncPush:
+		st, err := c.SetSync(ctx, plan.want)
+		if err != nil {
+			rs.sync = syncMemory{}
+			return "SetSync", false, err
+		}
+		rs.sync = remember(st, plan.hash, true)
+		rs.observeSync(st)
+		// The settings' credentials never reach a log or an event.
+		servers := strings.Join(plan.want.GetNatsUrls(), ",")
+		log.Info("pushed sync settings", "pod", rs.Target.Pod, "servers", servers, "group", plan.want.GetGroup(),
+			"why", why)
+		r.Recorder.Eventf(sr, corev1.EventTypeNormal, "SyncPushed", "NATS %s, group %s to router replica %s: %s",
+			servers, plan.want.GetGroup(), rs.Target.Pod, why)
+		return "", true, nil
+	}
+	return "", false, nil
 }
 
 // grpcReason names a failure for a condition: the gRPC code
@@ -330,6 +407,36 @@ func (r *SGLangRouterReconciler) credentials(ctx context.Context, sr *routingv1a
 	return t, nil
 }
 
+// syncSettings reads spec.sync's Secrets and builds the settings to push:
+// nil, nil when the operator does not manage sync.
+func (r *SGLangRouterReconciler) syncSettings(ctx context.Context, sr *routingv1alpha1.SGLangRouter) (
+	*adminpb.SyncSettings, error) {
+	sp := sr.Spec.Sync
+	if !SyncManaged(sp) {
+		return nil, nil
+	}
+	read := func(what, name string) (map[string][]byte, error) {
+		var s corev1.Secret
+		if err := r.Get(ctx, types.NamespacedName{Namespace: sr.Namespace, Name: name}, &s); err != nil {
+			return nil, fmt.Errorf("NATS %s Secret %s: %w", what, name, err)
+		}
+		return s.Data, nil
+	}
+	var creds, tlsData map[string][]byte
+	var err error
+	if ref := sp.CredentialsSecretRef; ref != nil {
+		if creds, err = read("credentials", ref.Name); err != nil {
+			return nil, err
+		}
+	}
+	if sp.TLSSecretName != "" {
+		if tlsData, err = read("TLS", sp.TLSSecretName); err != nil {
+			return nil, err
+		}
+	}
+	return DesiredSync(sp, creds, tlsData)
+}
+
 func (r *SGLangRouterReconciler) state(nn types.NamespacedName) *routerState {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -370,8 +477,13 @@ func (r *SGLangRouterReconciler) podToRouters(ctx context.Context, obj client.Ob
 // secretToRouters maps a Secret event to the SGLangRouters that use it.
 func (r *SGLangRouterReconciler) secretToRouters(ctx context.Context, obj client.Object) []reconcile.Request {
 	return r.matching(ctx, obj.GetNamespace(), func(sr *routingv1alpha1.SGLangRouter) bool {
-		ref, tc := sr.Spec.Routers.AdminTokenSecretRef, sr.Spec.Routers.TLS
-		return (ref != nil && ref.Name == obj.GetName()) || (tc != nil && tc.SecretName == obj.GetName())
+		ref, tc, sp := sr.Spec.Routers.AdminTokenSecretRef, sr.Spec.Routers.TLS, sr.Spec.Sync
+		name := obj.GetName()
+		if sp != nil && ((sp.CredentialsSecretRef != nil && sp.CredentialsSecretRef.Name == name) ||
+			sp.TLSSecretName == name) {
+			return true
+		}
+		return (ref != nil && ref.Name == name) || (tc != nil && tc.SecretName == name)
 	})
 }
 

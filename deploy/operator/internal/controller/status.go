@@ -4,6 +4,7 @@ package controller
 // functions, unit-tested.
 
 import (
+	"cmp"
 	"fmt"
 	"sort"
 	"strings"
@@ -11,8 +12,10 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	routingv1alpha1 "sglang-router.dev/operator/api/v1alpha1"
+	"sglang-router.dev/operator/internal/adminpb"
 )
 
 // ReplicaState is what the operator knows of one router replica.
@@ -26,6 +29,15 @@ type ReplicaState struct {
 	Failures      int
 	RetryAt       time.Time
 	Stats         *replicaStats
+	SyncState     string // its replica sync state (GetSync); empty: unknown
+	SyncPeers     *int32 // the peers it hears from
+	sync          syncMemory
+}
+
+// observeSync records what a replica's sync status says.
+func (rs *ReplicaState) observeSync(st *adminpb.SyncStatus) {
+	n := int32(len(st.GetPeers()))
+	rs.SyncState, rs.SyncPeers = st.GetState(), &n
 }
 
 type replicaStats struct {
@@ -39,8 +51,13 @@ type Observation struct {
 	NoPort     []string // ready worker pods without the named port
 	Replicas   []*ReplicaState
 	CredsErr   error // the admin token or TLS Secret could not be read
-	StatsAt    time.Time
-	Now        time.Time
+	// Replica sync: managed (spec.sync names NATS servers), its group, and
+	// why its Secrets could not be used.
+	SyncManaged bool
+	SyncGroup   string
+	SyncErr     error
+	StatsAt     time.Time
+	Now         time.Time
 }
 
 // BuildStatus computes the status; old supplies condition transition times.
@@ -55,11 +72,27 @@ func BuildStatus(old routingv1alpha1.SGLangRouterStatus, o Observation) routingv
 	workersSynced, configSynced, synced := 0, 0, 0
 	var failing []string
 	failReason := ""
+	syncUpCount := 0
+	var syncRefusedPods, syncDownPods, notUp []string
 	var sum routingv1alpha1.StatsSummary
 	haveStats := false
 	for _, r := range o.Replicas {
 		rs := routingv1alpha1.RouterReplicaStatus{Pod: r.Target.Pod, Address: r.Target.Address,
-			WorkersSynced: r.WorkersSynced, ConfigSynced: r.ConfigSynced}
+			WorkersSynced: r.WorkersSynced, ConfigSynced: r.ConfigSynced, SyncState: r.SyncState}
+		if r.SyncPeers != nil {
+			rs.SyncPeers = ptr.To(*r.SyncPeers)
+		}
+		switch r.SyncState {
+		case syncUp:
+			syncUpCount++
+		case syncRefused:
+			syncRefusedPods = append(syncRefusedPods, r.Target.Pod)
+		case syncDown:
+			syncDownPods = append(syncDownPods, r.Target.Pod)
+		}
+		if r.SyncState != syncUp {
+			notUp = append(notUp, fmt.Sprintf("%s: %s", r.Target.Pod, cmp.Or(r.SyncState, "unknown")))
+		}
 		if !r.LastSync.IsZero() {
 			t := metav1.NewTime(r.LastSync.Truncate(time.Second))
 			rs.LastSyncTime = &t
@@ -118,6 +151,29 @@ func BuildStatus(old routingv1alpha1.SGLangRouterStatus, o Observation) routingv
 	wOK := syncCond(routingv1alpha1.ConditionWorkersSynced, workersSynced, "ready workers")
 	cOK := syncCond(routingv1alpha1.ConditionConfigSynced, configSynced, "routing settings")
 
+	// SyncReady only while the operator manages sync. Ready does not wait
+	// for it: without NATS every replica routes from its own view.
+	if o.SyncManaged {
+		const t = routingv1alpha1.ConditionSyncReady
+		switch {
+		case o.SyncErr != nil:
+			set(t, false, "SyncCredentialsUnavailable", o.SyncErr.Error())
+		case n == 0:
+			set(t, false, "NoRouterReplicas", "no running pod matches routers.selector")
+		case syncUpCount == n:
+			set(t, true, "AllReplicasUp", fmt.Sprintf("%d of %d router replicas are up on NATS (group %s)",
+				syncUpCount, n, o.SyncGroup))
+		case len(syncRefusedPods) > 0:
+			set(t, false, "SyncRefused", "the NATS server refused the credentials of "+
+				strings.Join(syncRefusedPods, ", "))
+		default:
+			set(t, false, "ReplicasNotUp", fmt.Sprintf("%d of %d router replicas are up on NATS; %s",
+				syncUpCount, n, strings.Join(notUp, ", ")))
+		}
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, routingv1alpha1.ConditionSyncReady)
+	}
+
 	// Degraded: the first problem in order of what a user should fix first.
 	degraded, reason, msg := false, "AsExpected", "router replicas are reachable and in sync"
 	switch {
@@ -134,6 +190,14 @@ func BuildStatus(old routingv1alpha1.SGLangRouterStatus, o Observation) routingv
 	case len(o.NoPort) > 0:
 		degraded, reason = true, "WorkerPortNotFound"
 		msg = "ready worker pods without the named port (left out): " + strings.Join(o.NoPort, ", ")
+	case o.SyncManaged && o.SyncErr != nil:
+		degraded, reason, msg = true, "SyncCredentialsUnavailable", o.SyncErr.Error()
+	case o.SyncManaged && len(syncRefusedPods) > 0:
+		degraded, reason = true, "SyncRefused"
+		msg = "the NATS server refused the credentials of " + strings.Join(syncRefusedPods, ", ")
+	case o.SyncManaged && len(syncDownPods) > 0:
+		degraded, reason = true, "SyncDown"
+		msg = "router replicas lost NATS (each routes from its own view meanwhile): " + strings.Join(syncDownPods, ", ")
 	}
 	set(routingv1alpha1.ConditionDegraded, degraded, reason, msg)
 

@@ -30,9 +30,17 @@ type fleet struct {
 	workerIPs map[string]string // pod name -> ip
 	routerIPs []string
 	routers   []*proc
+	operator  *proc
 }
 
 func newFleet(t *testing.T, workers, routers int, routing routingv1alpha1.RoutingSettings) *fleet {
+	t.Helper()
+	return newFleetWith(t, workers, routers, func(sr *routingv1alpha1.SGLangRouter) { sr.Spec.Routing = routing })
+}
+
+// newFleetWith is newFleet with the resource edited before it is created
+// (in its namespace, which exists by then).
+func newFleetWith(t *testing.T, workers, routers int, edit func(*routingv1alpha1.SGLangRouter)) *fleet {
 	t.Helper()
 	f := &fleet{ns: newNamespace(t), workerIPs: map[string]string{}}
 	for i := 0; i < routers; i++ {
@@ -44,10 +52,12 @@ func newFleet(t *testing.T, workers, routers int, routing routingv1alpha1.Routin
 	for i := 0; i < workers; i++ {
 		f.addWorker(t, fmt.Sprintf("worker-%d", i))
 	}
-	if err := k8s.Create(context.Background(), newRouter(f.ns, "sglang", routing)); err != nil {
+	sr := newRouter(f.ns, "sglang", routingv1alpha1.RoutingSettings{})
+	edit(sr)
+	if err := k8s.Create(context.Background(), sr); err != nil {
 		t.Fatalf("create SGLangRouter: %v", err)
 	}
-	startOperator(t)
+	f.operator = startOperator(t)
 	return f
 }
 
@@ -379,6 +389,21 @@ func TestInvalidResourcesAreRejected(t *testing.T) {
 			"should be greater than or equal to 1"},
 		{"admin-port", func(s *routingv1alpha1.SGLangRouter) { s.Spec.Routers.AdminPort = 70000 },
 			"should be less than or equal to 65535"},
+		{"sync-group", func(s *routingv1alpha1.SGLangRouter) {
+			s.Spec.Sync = &routingv1alpha1.SyncSpec{NATSURLs: []string{"nats://n:4222"}, Group: "two words"}
+		}, "spec.sync.group in body should match"},
+		{"sync-url", func(s *routingv1alpha1.SGLangRouter) {
+			s.Spec.Sync = &routingv1alpha1.SyncSpec{NATSURLs: []string{"http://n:4222"}}
+		}, "spec.sync.natsURLs[0] in body should match"},
+		{"sync-url-credentials", func(s *routingv1alpha1.SGLangRouter) {
+			s.Spec.Sync = &routingv1alpha1.SyncSpec{NATSURLs: []string{"nats://user:pw@n:4222"}}
+		}, "spec.sync.natsURLs[0] in body should match"},
+		{"sync-duplicate-url", func(s *routingv1alpha1.SGLangRouter) {
+			s.Spec.Sync = &routingv1alpha1.SyncSpec{NATSURLs: []string{"nats://n:4222", "nats://n:4222"}}
+		}, "Duplicate value"},
+		{"sync-secret-without-urls", func(s *routingv1alpha1.SGLangRouter) {
+			s.Spec.Sync = &routingv1alpha1.SyncSpec{TLSSecretName: "nats-tls"}
+		}, "credentialsSecretRef and tlsSecretName need natsURLs"},
 	}
 	for _, c := range cases {
 		sr := newRouter(ns, "bad-"+c.name, routingv1alpha1.RoutingSettings{})
@@ -461,6 +486,14 @@ func TestManifestsDryRun(t *testing.T) {
 		out, err := exec.Command(kubectl, args...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("kubectl apply --dry-run=server -k %s: %v\n%s", dir, err, out)
+		}
+		if dir == "kubernetes" {
+			for _, want := range []string{"deployment.apps/sglang-nats created", "service/sglang-nats created",
+				"secret/sglang-nats-token created"} {
+				if !strings.Contains(string(out), want) {
+					t.Fatalf("kubectl apply --dry-run=server -k %s: no %q in\n%s", dir, want, out)
+				}
+			}
 		}
 		t.Logf("%s:\n%s", dir, out)
 	}
