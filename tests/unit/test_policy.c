@@ -630,6 +630,26 @@ static void test_learned_placements_route_like_own(void **state)
     sr_policy_destroy(peer);
 }
 
+/* Learned placements obey --max-tree-size like local ones: in text bytes,
+ * the tree holding 1/SR_ROUTE_KEY_UNIT of them as digests. */
+static void test_learned_placements_are_evicted_within_the_limit(void **state)
+{
+    struct fixture *f = *state;
+    f->params.key_unit = SR_ROUTE_KEY_UNIT;
+    f->params.max_tree_bytes = 64 * 1024; /* text bytes per worker */
+    struct sr_policy *p = make(f, "cache_aware");
+    unsigned char key[256]; /* a 4 KiB prompt's digests */
+    for (uint32_t i = 0; i < 200; i++) {
+        for (size_t k = 0; k < sizeof(key); k++)
+            key[k] = (unsigned char)(i * 131 + k * 7 + (k % 4 == 0 ? i : 0));
+        assert_int_equal(sr_policy_learn(p, key, sizeof(key), f->w[1]->id, i), 0);
+    }
+    assert_true(sr_policy_worker_tree_bytes(p, f->w[1]) > 64 * 1024 / SR_ROUTE_KEY_UNIT);
+    sr_policy_maintain(p, &f->params);
+    assert_true(sr_policy_worker_tree_bytes(p, f->w[1]) <= 64 * 1024 / SR_ROUTE_KEY_UNIT);
+    sr_policy_destroy(p);
+}
+
 /* The fleet's load (this router's and its peers') is what routing weighs. */
 static void test_peer_load_counts(void **state)
 {
@@ -653,6 +673,7 @@ int main(void)
         T_(test_names_map_to_policies),
         T_(test_learned_placements_route_like_own),
         T_(test_peer_load_counts),
+        T_(test_learned_placements_are_evicted_within_the_limit),
         T_(test_readme_lists_the_policy_names),
         T_(test_random_is_uniform_and_respects_health),
         T_(test_round_robin_cycles_over_healthy_workers),
