@@ -80,7 +80,9 @@ enum sr_sync_state sr_link_state(struct sr_link *link);
 size_t sr_link_max_payload(struct sr_link *link);
 /* To the state subject when subject is NULL. 0, or SR_ERR_IO when down. */
 int sr_link_publish(struct sr_link *link, const char *subject, const void *data, size_t len);
-/* Has on_kick run on the link's thread soon (kicks before it runs merge). */
+/* Has on_kick run on the link's thread 2 ms from now, gathering what comes
+ * meanwhile; kick once per gathering (a kick while one is pending pushes
+ * it back). */
 void sr_link_kick(struct sr_link *link);
 /* A snapshot request, its answers to this link's inbox. */
 int sr_link_request_snapshot(struct sr_link *link, const void *data, size_t len);

@@ -28,8 +28,11 @@
 #include <string.h>
 #include <time.h>
 
-#define TICK_MS           20
-#define HEARTBEAT_MS      500
+#define TICK_MS      20
+#define HEARTBEAT_MS 500
+/* A changed load report waits this long after the last one: placements
+ * carry each new request at once, reports only reconcile. */
+#define REPORT_MIN_MS     50
 #define PEER_TTL_MS       3000
 #define SNAPSHOT_RETRY_MS 2000
 #define SNAPSHOT_TRIES    5
@@ -263,11 +266,9 @@ static void on_snapshot_chunk(void *ctx, const void *data, size_t len)
 {
     struct sr_sync *s = ctx;
     if (len == 0) {
-        /* NATS's "no responders" status (an empty message): no peer is
-         * there to ask, so stop asking. */
-        pthread_mutex_lock(&s->lock);
-        s->snapshot_wanted = false;
-        pthread_mutex_unlock(&s->lock);
+        /* NATS's "no responders" status (an empty message): nobody serves
+         * snapshots yet. ask_snapshot() asks again while peers are heard
+         * (they may still be resubscribing after a reconnection). */
         return;
     }
     struct sr_sync_header h;
@@ -404,7 +405,8 @@ static void publish_load(struct sr_sync *s, uint64_t now)
         rc = sr_sync_encode_load_entry(&b, &e);
         n++;
     }
-    if (rc == 0 && (sum != s->load_sum || now >= s->load_sent_ms + HEARTBEAT_MS)) {
+    if (rc == 0 && ((sum != s->load_sum && now >= s->load_sent_ms + REPORT_MIN_MS) ||
+                    now >= s->load_sent_ms + HEARTBEAT_MS)) {
         sr_sync_patch_u32(&b, count_at, n);
         if (sr_link_publish(s->link, NULL, b.data, b.len) == 0) {
             count_sent(s, b.len);

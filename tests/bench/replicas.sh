@@ -170,7 +170,8 @@ flush_workers() {
 
 nats_port=$(free_port)
 nats-server -a 127.0.0.1 -p "$nats_port" >"$tmp/nats.log" 2>&1 &
-pids+=($!)
+nats_pid=$!
+pids+=($nats_pid)
 start_sims "$workers" --time-scale 20 --kv-capacity-tokens 200000
 nats_up=0
 for _ in $(seq 600); do
@@ -270,8 +271,20 @@ routers_metric() {
   if [ "$each" = 1 ]; then echo "${vals% }"; else echo "$total"; fi
 }
 
+# CPU time (clock ticks, user + system) of the processes given, summed.
+cpu_ticks() {
+  local total=0 p f
+  for p in "$@"; do
+    f=$(cut -d' ' -f14,15 "/proc/$p/stat" 2>/dev/null) || continue
+    total=$((total + ${f% *} + ${f#* }))
+  done
+  echo "$total"
+}
+
 snapshot() { # into the associative array named $1
   local -n s=$1
+  s[cpu]=$(cpu_ticks "${router_pids[@]}")
+  s[nats_cpu]=$(cpu_ticks "$nats_pid")
   s[prompt]=$(workers_metric sglang:prompt_tokens_total)
   s[cached]=$(workers_metric sglang:cached_tokens_total)
   s[sent]=$(routers_metric sglang_router_sync_bytes_sent_total)
@@ -341,6 +354,9 @@ r.update({
     "sync_snapshots_served": ${after[snapshots]} - ${before[snapshots]},
     "sync_placements_learned": ${after[learned]} - ${before[learned]},
     "sync_peers_min": ${peers_min:-None},
+    "router_cpu_ticks": ${after[cpu]} - ${before[cpu]},
+    "nats_cpu_ticks": ${after[nats_cpu]} - ${before[nats_cpu]},
+    "clock_ticks_per_sec": $(getconf CLK_TCK),
     "replica_requests": [a - b for a, b in zip(after, before)],
     "decisions": {"cache_hit": ${after[cache_hit]} - ${before[cache_hit]},
                   "cache_miss": ${after[cache_miss]} - ${before[cache_miss]},
@@ -378,7 +394,10 @@ def figures(r):  # one run's figures
             "sync_sent_per_req": r["sync_bytes_sent"] / reqs,
             "sync_received_per_req": r["sync_bytes_received"] / reqs,
             "sync_messages_per_req": r["sync_messages_sent"] / reqs,
-            "sync_share_pct": 100.0 * r["sync_bytes_sent"] / prompt_bytes if prompt_bytes else 0.0}
+            "sync_share_pct": 100.0 * r["sync_bytes_sent"] / prompt_bytes if prompt_bytes else 0.0,
+            # every replica's CPU (all threads) per request: the perf run
+            # behind "a decision costs no more than 10% more with sync"
+            "router_cpu_us_per_req": 1e6 * r["router_cpu_ticks"] / r["clock_ticks_per_sec"] / reqs}
 
 # One row per (workload, N, sync): requests summed over the rounds, every
 # other figure the median of the rounds.
@@ -403,10 +422,10 @@ for row in rows.values():
 
 cols = ["workload", "replicas", "sync", "runs", "ok", "rejected", "failed", "rps", "rps_x1", "hit_rate", "hit_x1",
         "ttft_p50_ms", "ttft_p99_ms", "prompt_bytes_per_req", "sync_sent_per_req", "sync_received_per_req",
-        "sync_messages_per_req", "sync_share_pct", "sync_peers_min"]
-head = "%-14s %2s %4s %5s %4s %5s %8s %5s %8s %5s %9s %9s %11s %10s %10s %7s"
+        "sync_messages_per_req", "sync_share_pct", "sync_peers_min", "router_cpu_us_per_req"]
+head = "%-14s %2s %4s %5s %4s %5s %8s %5s %8s %5s %9s %9s %11s %10s %10s %7s %9s"
 print(head % ("workload", "N", "sync", "ok", "rej", "fail", "req/s", "x1", "hit", "x1", "TTFT p50", "TTFT p99",
-              "prompt B/r", "sync B/r", "recv B/r", "sync %"))
+              "prompt B/r", "sync B/r", "recv B/r", "sync %", "CPU us/r"))
 x = lambda f: "    -" if f != f else "%5.2f" % f  # nan: no baseline, or no hits in it
 with open(sys.argv[2], "w") as tsv:
     tsv.write("\t".join(cols) + "\n")
@@ -416,10 +435,11 @@ with open(sys.argv[2], "w") as tsv:
         v["rps_x1"] = v["rps"] / b["rps"] if b and b["rps"] else float("nan")
         v["hit_x1"] = v["hit_rate"] / b["hit_rate"] if b and b["hit_rate"] else float("nan")
         tsv.write("\t".join(("%.6g" % v[c]) if isinstance(v[c], float) else str(v[c]) for c in cols) + "\n")
-        print("%-14s %2d %4s %5d %4d %5d %8.1f %s %7.1f%% %s %7.0fms %7.0fms %11.0f %10.0f %10.0f %6.2f%%" % (
+        print("%-14s %2d %4s %5d %4d %5d %8.1f %s %7.1f%% %s %7.0fms %7.0fms %11.0f %10.0f %10.0f %6.2f%% %9.0f" % (
             v["workload"], v["replicas"], v["sync"], v["ok"], v["rejected"], v["failed"], v["rps"],
             x(v["rps_x1"]), 100 * v["hit_rate"], x(v["hit_x1"]), v["ttft_p50_ms"], v["ttft_p99_ms"],
-            v["prompt_bytes_per_req"], v["sync_sent_per_req"], v["sync_received_per_req"], v["sync_share_pct"]))
+            v["prompt_bytes_per_req"], v["sync_sent_per_req"], v["sync_received_per_req"], v["sync_share_pct"],
+            v["router_cpu_us_per_req"]))
         if v["sync"] == "on":
             name = "replicas_%s_n%d_sync" % (v["workload"].replace("-", "_"), v["replicas"])
             if v["hit_x1"] == v["hit_x1"]:
