@@ -250,11 +250,15 @@ static void on_state_message(void *ctx, const void *data, size_t len)
     if (h.type == SR_SYNC_PLACE && sr_sync_decode_batch(data, len, &flags, &c) == 0) {
         (void)learn_batch(s, &h, &c, now);
     } else if (h.type == SR_SYNC_LOAD && sr_sync_decode_load(data, len, &c) == 0) {
-        struct sr_sync_load_entry e[256];
+        struct sr_sync_load_entry few[64];
+        struct sr_sync_load_entry *e = c.left <= 64 ? few : sr_calloc(c.left, sizeof(*e));
         size_t n = 0;
-        while (n < sizeof(e) / sizeof(e[0]) && sr_sync_next_load(&c, &e[n]))
+        while (e != NULL && sr_sync_next_load(&c, &e[n]))
             n++;
-        sr_fleet_load_report(s->load, h.replica, e, n, now);
+        if (e != NULL)
+            sr_fleet_load_report(s->load, h.replica, e, n, now);
+        if (e != few)
+            sr_free(e);
         apply_all_peer_load(s);
     } else {
         atomic_fetch_add_explicit(&s->dropped_malformed, 1, memory_order_relaxed);
