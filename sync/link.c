@@ -422,12 +422,21 @@ static void try_connect(struct sr_link *l, uint64_t now)
     snprintf(why, sizeof(why), "%s%s%s", natsStatus_GetText(s), detail ? ": " : "",
              detail ? detail : "");
     bool refused = s == NATS_CONNECTION_AUTH_FAILED || strstr(why, "uthoriz") != NULL;
+    /* A server that rejects the client's certificate closes the connection
+     * right after the handshake: libnats then reports a protocol error. */
+    bool tls_hint =
+        !refused && (l->have.ca || l->have.cert) &&
+        (s == NATS_PROTOCOL_ERROR || s == NATS_CONNECTION_CLOSED || s == NATS_SSL_ERROR);
     enum sr_sync_state was = atomic_exchange(&l->state, refused ? SR_SYNC_REFUSED : SR_SYNC_DOWN);
     unsigned wait = refused ? REFUSED_MS : l->retry_ms;
     if (was != (refused ? SR_SYNC_REFUSED : SR_SYNC_DOWN))
         sr_log_warn("sync: cannot join NATS: %s%s; routing carries on from this router's own "
                     "view; retrying every %u s",
-                    why, refused ? " (check --sync-nats-token / --sync-nats-user)" : "",
+                    why,
+                    refused    ? " (check --sync-nats-token / --sync-nats-user)"
+                    : tls_hint ? " (the TLS handshake or the server's check of the client "
+                                 "certificate failed? check --sync-nats-tls-*)"
+                               : "",
                     wait / 1000);
     set_error(l, why);
     l->next_try_ms = now + wait;

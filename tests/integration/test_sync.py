@@ -227,6 +227,31 @@ class SyncTest(ProcTestCase):
             wait_until(lambda: metrics(b.metrics_port)["sglang_router_sync_up"] == 1, 15, "b joined")
         self.assertNotIn("s3cret-token", b.stderr())
 
+    def test_mutual_tls_to_nats(self):
+        """TLS with client certificates (--sync-nats-tls-*): the replicas
+        join a nats-server that verifies them; a replica with a certificate
+        from another CA is refused at the handshake and routes alone."""
+        import tempfile
+        from harness import make_pki
+        with tempfile.TemporaryDirectory() as d:
+            pki = make_pki(d)
+            nats = self.nats(None, "--tls", "--tlscert", pki["server.pem"], "--tlskey", pki["server.key"],
+                             "--tlscacert", pki["ca.pem"], "--tlsverify")
+            url = "tls://127.0.0.1:%d" % nats.port
+            sims = [self.sim() for _ in range(2)]
+            tls = ("--sync-nats-tls-ca", pki["ca.pem"], "--sync-nats-tls-cert", pki["client.pem"],
+                   "--sync-nats-tls-key", pki["client.key"])
+            a = self.replica(url, sims, *tls)
+            b = self.replica(url, sims, *tls)
+            self.synced([a, b], 1)
+            self.assert_converged([a, b], 4)
+            rogue = self.replica(url, sims, "--sync-nats-tls-ca", pki["ca.pem"], "--sync-nats-tls-cert",
+                                 pki["rogue-client.pem"], "--sync-nats-tls-key", pki["rogue-client.key"])
+            wait_until(lambda: metrics(rogue.metrics_port)["sglang_router_sync_up"] == 0 and
+                       "check --sync-nats-tls-" in rogue.stderr(), 15, "the rogue replica refused")
+            self.assertEqual(generate(rogue.port, prompt(1, 1))[0], 200)
+            self.assertEqual(metrics(a.metrics_port)["sglang_router_sync_peers"], 1)
+
     def test_bad_sync_flags_are_refused_at_start(self):
         import subprocess
         from harness import BIN
