@@ -205,7 +205,7 @@ static bool learn(struct sr_sync *s, uint64_t tag, const void *key, uint32_t key
         return false;
     }
     struct sr_worker *w = index_find(s, tag);
-    if (w == NULL) {
+    if (w == NULL || atomic_load_explicit(&w->removed, memory_order_acquire)) {
         atomic_fetch_add_explicit(&s->dropped_worker, 1, memory_order_relaxed);
         return false;
     }
