@@ -1,12 +1,14 @@
 /*
  * sync: router replicas that route as one, over NATS (see sync.h).
  *
- * The thread of its own runs an event_base with a 20 ms tick: it connects
- * (and reconnects after a close, with backoff), publishes this replica's
- * load report when it changed (or every HEARTBEAT_MS), forgets silent peers
- * and asks a peer for a snapshot after each (re)connection. libnats reads
- * and writes the socket on that base (its libevent adapter, link.c) and
- * hands messages to its delivery threads, which apply them here.
+ * The link's thread (link.c) runs an event_base with a 20 ms tick: it
+ * connects (and reconnects after a close, with backoff); here the tick
+ * publishes this replica's load report when it changed (REPORT_MIN_MS
+ * apart, or every HEARTBEAT_MS), forgets silent peers and asks a peer for a
+ * snapshot after each (re)connection, and the kick publishes the
+ * placements loop threads left in the outbox. libnats reads and writes the
+ * socket on that base (its libevent adapter) and hands messages to its
+ * delivery threads, which apply them here.
  */
 #include "sync.h"
 
