@@ -423,10 +423,10 @@ static void try_connect(struct sr_link *l, uint64_t now)
              detail ? detail : "");
     bool refused = s == NATS_CONNECTION_AUTH_FAILED || strstr(why, "uthoriz") != NULL;
     /* A server that rejects the client's certificate closes the connection
-     * right after the handshake: libnats then reports a protocol error. */
-    bool tls_hint =
-        !refused && (l->have.ca || l->have.cert) &&
-        (s == NATS_PROTOCOL_ERROR || s == NATS_CONNECTION_CLOSED || s == NATS_SSL_ERROR);
+     * right after the handshake: libnats reports a protocol error, a reset
+     * or a closed connection, depending on timing. Anything but "nobody
+     * listens" gets the hint when TLS is configured. */
+    bool tls_hint = !refused && (l->have.ca || l->have.cert) && s != NATS_NO_SERVER;
     enum sr_sync_state was = atomic_exchange(&l->state, refused ? SR_SYNC_REFUSED : SR_SYNC_DOWN);
     unsigned wait = refused ? REFUSED_MS : l->retry_ms;
     if (was != (refused ? SR_SYNC_REFUSED : SR_SYNC_DOWN))

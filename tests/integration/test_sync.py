@@ -247,8 +247,10 @@ class SyncTest(ProcTestCase):
             self.assert_converged([a, b], 4)
             rogue = self.replica(url, sims, "--sync-nats-tls-ca", pki["ca.pem"], "--sync-nats-tls-cert",
                                  pki["rogue-client.pem"], "--sync-nats-tls-key", pki["rogue-client.key"])
-            wait_until(lambda: metrics(rogue.metrics_port)["sglang_router_sync_up"] == 0 and
-                       "check --sync-nats-tls-" in rogue.stderr(), 15, "the rogue replica refused")
+            joined = poll(lambda: "cannot join NATS" in rogue.stderr(), bool, 15)
+            self.assertTrue(joined, "the rogue replica was not refused:\n" + rogue.stderr()[-2000:])
+            self.assertIn("check --sync-nats-tls-", rogue.stderr())
+            self.assertEqual(metrics(rogue.metrics_port)["sglang_router_sync_up"], 0)
             self.assertEqual(generate(rogue.port, prompt(1, 1))[0], 200)
             self.assertEqual(metrics(a.metrics_port)["sglang_router_sync_peers"], 1)
 
