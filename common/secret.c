@@ -210,6 +210,20 @@ char *sr_secret_read_one(const char *flag, const char *path, char *err, size_t e
     return one;
 }
 
+char *sr_secret_read_text(const char *flag, const char *path, char *err, size_t errlen)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (read_all(flag, path, &text, &len, err, errlen) != 0)
+        return NULL;
+    if (len == 0 || memchr(text, '\0', len) != NULL) {
+        snprintf(err, errlen, "%s %s: %s", flag, path, len ? "not text" : "empty");
+        sr_secret_string_free(text);
+        return NULL;
+    }
+    return text;
+}
+
 /* ---- the holder ---------------------------------------------------------------- */
 
 struct sr_secret {

@@ -54,6 +54,12 @@ enum sr_secret_format { SR_SECRET_ONE, SR_SECRET_LINES };
  * --token-file). NULL with "<flag> <path>: <why>" in err. Free with
  * sr_secret_string_free(). */
 char *sr_secret_read_one(const char *flag, const char *path, char *err, size_t errlen);
+/* A whole text file that may hold key material (a certificate chain, a
+ * private key, a CA bundle: PEM), NUL-terminated, at most
+ * SR_SECRET_FILE_MAX bytes. NULL with "<flag> <path>: <why>" in err (also
+ * for an empty file or one with NUL bytes). Free with
+ * sr_secret_string_free(). */
+char *sr_secret_read_text(const char *flag, const char *path, char *err, size_t errlen);
 /* Wipes, then frees. Accepts NULL. */
 void sr_secret_string_free(char *s);
 

@@ -651,8 +651,6 @@ static int cmd_health(struct ctl *ctl, int argc, char **argv)
 
 /* ---- sync ----------------------------------------------------------------------- */
 
-#define SYNC_FILE_MAX (1024 * 1024)
-
 static void print_sync(const PB(SyncStatus) * s)
 {
     printf("%-11s %s\n", "state", s->state ? s->state : "unknown");
@@ -680,42 +678,6 @@ static void print_sync(const PB(SyncStatus) * s)
                s->peers[i]->last_seen_secs, (long long)s->peers[i]->in_flight);
 }
 
-/* A certificate, key or CA file, whole, as text (sent as PEM). NULL with
- * the reason printed (a usage error). */
-static char *read_pem(const char *flag, const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        usage_error("%s: cannot read %s: %s", flag, path, strerror(errno));
-        return NULL;
-    }
-    struct sr_buf b;
-    sr_buf_init(&b, SYNC_FILE_MAX);
-    char chunk[4096];
-    size_t n;
-    int rc = 0;
-    while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        rc = sr_buf_append(&b, chunk, n);
-    bool failed = ferror(f);
-    fclose(f);
-    size_t len = 0;
-    char *text = rc == 0 && !failed ? sr_buf_take(&b, &len) : NULL;
-    if (text == NULL || memchr(text, '\0', len) != NULL) {
-        usage_error("%s: %s is %s", flag, path,
-                    rc == SR_ERR_TOO_LARGE ? "larger than 1 MiB"
-                    : rc != 0              ? "too large for memory"
-                    : failed               ? "unreadable"
-                    : len == 0             ? "empty"
-                                           : "not text");
-        if (text)
-            explicit_bzero(text, len);
-        sr_free(text);
-        sr_buf_free(&b);
-        return NULL;
-    }
-    return text;
-}
-
 /* What `sync set` reads from its files, owned (secrets wiped on release). */
 struct sync_files {
     char *token, *password, *ca, *cert, *key;
@@ -725,11 +687,9 @@ static void sync_files_clear(struct sync_files *f)
 {
     sr_secret_string_free(f->token);
     sr_secret_string_free(f->password);
-    sr_free(f->ca);
-    sr_free(f->cert);
-    if (f->key)
-        explicit_bzero(f->key, strlen(f->key));
-    sr_free(f->key);
+    sr_secret_string_free(f->ca);
+    sr_secret_string_free(f->cert);
+    sr_secret_string_free(f->key);
 }
 
 /* One file option of `sync set` read into *slot: a secret (its first line)
@@ -741,8 +701,9 @@ static bool sync_file(const char *flag, const char *path, bool secret, char **sl
         return false;
     }
     char why[400];
-    *slot = secret ? sr_secret_read_one(flag, path, why, sizeof(why)) : read_pem(flag, path);
-    if (*slot == NULL && secret)
+    *slot = secret ? sr_secret_read_one(flag, path, why, sizeof(why))
+                   : sr_secret_read_text(flag, path, why, sizeof(why));
+    if (*slot == NULL)
         usage_error("sync set: %s", why);
     return *slot != NULL;
 }

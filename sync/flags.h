@@ -1,7 +1,8 @@
 /*
  * flags: the router's --sync-* flags as replica sync settings, with the
- * files they name read (a token or password file: its first line, trailing
- * whitespace trimmed; a certificate, key or CA file: whole, as PEM text).
+ * files they name read by common/secret (a token or password file: its one
+ * secret, trailing whitespace trimmed; a certificate, key or CA file: whole,
+ * as PEM text).
  *
  * Ownership: struct sr_sync_flags owns what it read; its `set` points into
  * it and into the config (which must outlive it). Secrets are wiped on

@@ -263,7 +263,11 @@ class SyncTest(ProcTestCase):
                             (["--sync-nats-url", "nats://x:1", "--sync-nats-token", "t",
                               "--sync-nats-user", "u", "--sync-nats-password", "p"], "--sync-nats-token"),
                             (["--sync-nats-url", "nats://x:1", "--sync-nats-token-file", "/nonexistent"],
-                             "--sync-nats-token-file")):
+                             "--sync-nats-token-file"),
+                            (["--sync-nats-url", "tls://x:1", "--sync-nats-tls-ca", "/dev/null"],
+                             "--sync-nats-tls-ca /dev/null: empty"),
+                            (["--sync-nats-url", "tls://x:1", "--sync-nats-tls-cert", __file__],
+                             "--sync-nats-tls-cert")):
             p = subprocess.run([os.path.join(BIN, "sglang-router"), "--port", "0", "--prometheus-port", "-1"] + args,
                                capture_output=True, text=True, timeout=10)
             self.assertEqual(p.returncode, 2, p.stderr)

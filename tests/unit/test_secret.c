@@ -121,6 +121,36 @@ static void test_bad_files(void **state)
     assert_non_null(strstr(err, "--token-file"));
 }
 
+/* Whole text files (PEM): kept as they are, refused empty, with NUL bytes
+ * or over the limit, naming the flag and the file. */
+static void test_read_text(void **state)
+{
+    (void)state;
+    char err[300];
+    PUT("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+    char *t = sr_secret_read_text("--tls-ca", path, err, sizeof(err));
+    assert_non_null(t);
+    assert_string_equal(t, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+    sr_secret_string_free(t);
+    PUT("");
+    assert_null(sr_secret_read_text("--tls-ca", path, err, sizeof(err)));
+    assert_non_null(strstr(err, "--tls-ca"));
+    assert_non_null(strstr(err, "empty"));
+    put("pem\0x", 5);
+    assert_null(sr_secret_read_text("--tls-ca", path, err, sizeof(err)));
+    assert_non_null(strstr(err, "not text"));
+    char *big = malloc(SR_SECRET_FILE_MAX + 2);
+    assert_non_null(big);
+    memset(big, 'k', SR_SECRET_FILE_MAX + 1);
+    put(big, SR_SECRET_FILE_MAX + 1);
+    free(big);
+    assert_null(sr_secret_read_text("--tls-ca", path, err, sizeof(err)));
+    assert_non_null(strstr(err, "larger than"));
+    unlink(path);
+    assert_null(sr_secret_read_text("--tls-ca", path, err, sizeof(err)));
+    assert_non_null(strstr(err, "No such file"));
+}
+
 static void test_lines(void **state)
 {
     (void)state;
@@ -252,6 +282,7 @@ int main(void)
         cmocka_unit_test(test_bearer_matches),
         cmocka_unit_test_setup_teardown(test_one_trims_trailing_whitespace, make_file, remove_file),
         cmocka_unit_test_setup_teardown(test_bad_files, make_file, remove_file),
+        cmocka_unit_test_setup_teardown(test_read_text, make_file, remove_file),
         cmocka_unit_test_setup_teardown(test_lines, make_file, remove_file),
         cmocka_unit_test_setup_teardown(test_reload, make_file, remove_file),
         cmocka_unit_test_setup_teardown(test_checks_race_reloads, make_file, remove_file),
