@@ -151,14 +151,6 @@ out:
     return rc;
 }
 
-int sr_fleet_load_seen(struct sr_fleet_load *fl, uint64_t id, uint64_t now_ms)
-{
-    pthread_mutex_lock(&fl->lock);
-    struct peer *p = peer_at(fl, id, now_ms);
-    pthread_mutex_unlock(&fl->lock);
-    return p ? 0 : SR_ERR_NOMEM;
-}
-
 size_t sr_fleet_load_expire(struct sr_fleet_load *fl, uint64_t now_ms, uint64_t ttl_ms)
 {
     size_t gone = 0;

@@ -41,8 +41,6 @@ int sr_fleet_load_report(struct sr_fleet_load *fl, uint64_t peer,
 /* Peer sent a request with prefill bytes to worker at now_ms. */
 int sr_fleet_load_placed(struct sr_fleet_load *fl, uint64_t peer, uint64_t worker, uint32_t prefill,
                          uint64_t now_ms);
-/* Peer was heard from (any message) at now_ms. */
-int sr_fleet_load_seen(struct sr_fleet_load *fl, uint64_t peer, uint64_t now_ms);
 /* Forgets peers silent since before now_ms - ttl_ms; returns how many. */
 size_t sr_fleet_load_expire(struct sr_fleet_load *fl, uint64_t now_ms, uint64_t ttl_ms);
 /* Every peer's requests and pending prefill on worker. */

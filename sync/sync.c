@@ -327,12 +327,11 @@ static void publish_entries(struct sr_sync *s, const char *subject, enum sr_sync
     do {
         const unsigned char *q = p;
         uint32_t n = 0;
-        while (q < end && (q == p || (size_t)(q - p) + SR_SYNC_ENTRY_FIXED < chunk)) {
-            uint32_t k = (uint32_t)q[12] | (uint32_t)q[13] << 8 | (uint32_t)q[14] << 16 |
-                         (uint32_t)q[15] << 24;
-            if ((size_t)(q - p) + SR_SYNC_ENTRY_FIXED + k > chunk && q != p)
+        while (q < end) { /* whole entries, at least one, up to chunk bytes */
+            size_t e = sr_sync_encoded_place_size(q);
+            if (q != p && (size_t)(q - p) + e > chunk)
                 break;
-            q += SR_SYNC_ENTRY_FIXED + k;
+            q += e;
             n++;
         }
         size_t count_at;

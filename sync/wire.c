@@ -190,6 +190,11 @@ int sr_sync_encode_load_entry(struct sr_buf *b, const struct sr_sync_load_entry 
     return sr_buf_append(b, p, sizeof(p));
 }
 
+size_t sr_sync_encoded_place_size(const unsigned char *p)
+{
+    return sr_sync_place_size(get32(p + 12));
+}
+
 void sr_sync_patch_u32(struct sr_buf *b, size_t at, uint32_t n)
 {
     put32((unsigned char *)b->data + at, n);

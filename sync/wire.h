@@ -92,6 +92,9 @@ int sr_sync_encode_batch_start(struct sr_buf *b, const struct sr_sync_header *h,
 int sr_sync_encode_place(struct sr_buf *b, const struct sr_sync_place *e);
 int sr_sync_encode_load_start(struct sr_buf *b, const struct sr_sync_header *h, size_t *count_at);
 int sr_sync_encode_load_entry(struct sr_buf *b, const struct sr_sync_load_entry *e);
+/* The size of the encoded placement at p (written by sr_sync_encode_place
+ * or validated by sr_sync_decode_batch). */
+size_t sr_sync_encoded_place_size(const unsigned char *p);
 /* Writes n at b->data + at (4 bytes). */
 void sr_sync_patch_u32(struct sr_buf *b, size_t at, uint32_t n);
 /* Bytes of one placement's entry. */

@@ -64,12 +64,12 @@ static void test_silent_peers_expire(void **state)
     struct sr_fleet_peer peers[4];
     assert_int_equal(sr_fleet_load_peers(fl, peers, 4), 2);
     assert_int_equal(sr_fleet_load_expire(fl, 4000, 3000), 0);
-    assert_int_equal(sr_fleet_load_seen(fl, 2, 5000), 0);
+    assert_int_equal(sr_fleet_load_placed(fl, 2, 10, 0, 5000), 0); /* heard again */
     assert_int_equal(sr_fleet_load_expire(fl, 4001, 3000), 1); /* peer 1: 3001 ms */
-    total(fl, 10, 7, 70);
+    total(fl, 10, 8, 70);
     assert_int_equal(sr_fleet_load_peers(fl, peers, 4), 1);
     assert_true(peers[0].id == 2);
-    assert_int_equal(peers[0].in_flight, 7);
+    assert_int_equal(peers[0].in_flight, 8);
     sr_fleet_load_clear(fl);
     total(fl, 10, 0, 0);
     sr_fleet_load_free(fl);
