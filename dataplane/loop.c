@@ -179,30 +179,27 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     l->hooks->tick(l);
 }
 
-/* --pin-threads: loop i runs on the i-th CPU the process may use. */
-static void pin(struct sr_loop *l)
+/* --pin-threads: loop i runs on the i-th CPU the process may use; *one
+ * gets that CPU. false when there is nothing to pin to. */
+static bool pin_cpu(const struct sr_loop *l, cpu_set_t *one)
 {
-    cpu_set_t allowed, one;
+    cpu_set_t allowed;
     if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0 || CPU_COUNT(&allowed) == 0)
-        return;
+        return false;
     int want = (int)(l->index % (size_t)CPU_COUNT(&allowed)), seen = 0;
     for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
         if (!CPU_ISSET(cpu, &allowed) || seen++ != want)
             continue;
-        CPU_ZERO(&one);
-        CPU_SET(cpu, &one);
-        int rc = pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
-        if (rc != 0)
-            sr_log_warn("loop %zu: cannot pin to CPU %d: %s", l->index, cpu, strerror(rc));
-        return;
+        CPU_ZERO(one);
+        CPU_SET(cpu, one);
+        return true;
     }
+    return false;
 }
 
 static void *run(void *arg)
 {
     struct sr_loop *l = arg;
-    if (l->router->cfg->pin_threads)
-        pin(l);
     struct event *tick = event_new(l->base, -1, EV_PERSIST, on_tick, l);
     struct timeval tv = {0, 50 * 1000};
     if (tick)
@@ -287,7 +284,20 @@ void sr_loop_free(struct sr_loop *l)
 
 int sr_loop_start(struct sr_loop *l)
 {
-    return pthread_create(&l->thread, NULL, run, l) == 0 ? 0 : -1;
+    /* Pinned from its first instruction (the attribute, not the thread
+     * itself once it runs): no window where a loop runs anywhere. */
+    pthread_attr_t attr;
+    cpu_set_t one;
+    if (pthread_attr_init(&attr) != 0)
+        return -1;
+    if (l->router->cfg->pin_threads && pin_cpu(l, &one)) {
+        int rc = pthread_attr_setaffinity_np(&attr, sizeof(one), &one);
+        if (rc != 0)
+            sr_log_warn("loop %zu: cannot pin: %s", l->index, strerror(rc));
+    }
+    int rc = pthread_create(&l->thread, &attr, run, l);
+    pthread_attr_destroy(&attr);
+    return rc == 0 ? 0 : -1;
 }
 
 void sr_loop_join(struct sr_loop *l)
