@@ -65,7 +65,7 @@ static void test_silent_peers_expire(void **state)
     assert_int_equal(sr_fleet_load_peers(fl, peers, 4), 2);
     assert_int_equal(sr_fleet_load_expire(fl, 4000, 3000), 0);
     assert_int_equal(sr_fleet_load_placed(fl, 2, 10, 0, 5000), 0); /* heard again */
-    assert_int_equal(sr_fleet_load_expire(fl, 4001, 3000), 1); /* peer 1: 3001 ms */
+    assert_int_equal(sr_fleet_load_expire(fl, 4001, 3000), 1);     /* peer 1: 3001 ms */
     total(fl, 10, 8, 70);
     assert_int_equal(sr_fleet_load_peers(fl, peers, 4), 1);
     assert_true(peers[0].id == 2);
