@@ -36,14 +36,23 @@ def children(pid):
     return [int(x) for x in out.split()]
 
 
+HANDED_OUT = set()  # ports base_port gave out: a later run never overlaps an earlier one
+
+
 def base_port(n):
-    """A run of n free ports (checked now)."""
+    """A run of n free ports (checked now), disjoint from every run handed out before.
+
+    The ports are not held, so two runs asked for in a row (a metrics port, then the
+    launcher's worker ports) must not be the same free ports found twice."""
     while True:
         start = free_port()
         if start + n >= 65000:
             continue
+        run = set(range(start, start + n + 2))
+        if run & HANDED_OUT:
+            continue
         ok = True
-        for p in range(start, start + n + 2):
+        for p in sorted(run):
             s = socket.socket()
             try:
                 s.bind(("127.0.0.1", p))
@@ -51,6 +60,7 @@ def base_port(n):
                 ok = False
             s.close()
         if ok:
+            HANDED_OUT.update(run)
             return start
 
 
@@ -72,7 +82,7 @@ def accepts(port):
 
 class Launch(unittest.TestCase):
     def launch(self, *args, env=None, port=None):
-        self.port = port or free_port()
+        self.port = port or base_port(1)
         argv = [LAUNCH, "--port", str(self.port), "--worker-base-port", str(base_port(8)),
                 "--router-prometheus-port", "-1", *args]
         self.out = tempfile.TemporaryFile(mode="w+")
@@ -164,7 +174,7 @@ class Launch(unittest.TestCase):
         squat.bind(("127.0.0.1", start))
         squat.listen(1)
         self.addCleanup(squat.close)
-        self.port = free_port()
+        self.port = base_port(1)
         out = tempfile.TemporaryFile(mode="w+")
         p = subprocess.Popen([LAUNCH, "--port", str(self.port), "--worker-base-port", str(start),
                               "--router-prometheus-port", "-1", "--model-path", "m", "--dp-size", "2",
