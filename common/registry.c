@@ -152,6 +152,7 @@ static int worker_new(struct sr_registry *reg, struct sr_url *url, struct sr_wor
     w->owner = reg;
     atomic_init(&w->health, SR_HEALTH_PENDING);
     atomic_init(&w->refs, 1);
+    sr_worker_forget_report(w); /* -1: it has not said */
     *out = w;
     return 0;
 }

@@ -42,6 +42,36 @@ void sr_worker_prefill_done(struct sr_worker *w, size_t bytes)
     atomic_fetch_sub_explicit(&w->pending_prefill, (long)bytes, memory_order_relaxed);
 }
 
+void sr_worker_decode_add(struct sr_worker *w, long tokens)
+{
+    atomic_fetch_add_explicit(&w->decode_left, tokens, memory_order_relaxed);
+}
+
+void sr_worker_decode_done(struct sr_worker *w, long tokens)
+{
+    atomic_fetch_sub_explicit(&w->decode_left, tokens, memory_order_relaxed);
+}
+
+void sr_worker_report_load(struct sr_worker *w, long running, long waiting, long tokens,
+                           uint64_t now_ms)
+{
+    long ext = running + waiting - sr_worker_fleet_load(w);
+    atomic_store_explicit(&w->reported_running, running, memory_order_relaxed);
+    atomic_store_explicit(&w->reported_waiting, waiting, memory_order_relaxed);
+    atomic_store_explicit(&w->reported_tokens, tokens, memory_order_relaxed);
+    atomic_store_explicit(&w->external_load, ext > 0 ? ext : 0, memory_order_relaxed);
+    atomic_store_explicit(&w->reported_at_ms, now_ms ? now_ms : 1, memory_order_relaxed);
+}
+
+void sr_worker_forget_report(struct sr_worker *w)
+{
+    atomic_store_explicit(&w->reported_at_ms, 0, memory_order_relaxed);
+    atomic_store_explicit(&w->external_load, 0, memory_order_relaxed);
+    atomic_store_explicit(&w->reported_running, -1, memory_order_relaxed);
+    atomic_store_explicit(&w->reported_waiting, -1, memory_order_relaxed);
+    atomic_store_explicit(&w->reported_tokens, -1, memory_order_relaxed);
+}
+
 bool sr_worker_report_check(struct sr_worker *w, bool ok, int rise, int fall)
 {
     /* Reports come from the health checker and, for failures seen by

@@ -29,11 +29,25 @@
  * sr_worker_prefill_add() at dispatch, sr_worker_prefill_done() with the
  * same amount at the first response byte or the request's end.
  *
+ * Beside prefill, decode_left holds the tokens this router's requests on
+ * the worker still have to generate (their max_tokens, less the tokens seen
+ * streaming back): sr_worker_decode_add() at dispatch, sr_worker_decode_done()
+ * as tokens stream and for the rest at the request's end, whatever the end
+ * (finish, error, disconnect), so it returns to exactly zero.
+ *
  * Router replicas (sync/): the other replicas' requests to the same worker
  * are held apart, in peer_in_flight and peer_prefill, which the replica
  * sync sets from their load reports. Policies read the fleet's view
  * (sr_worker_fleet_load: own + peers); what this router reports of itself
  * (metrics, admin API) is its own count.
+ *
+ * Worker-reported load: where a worker says how loaded it is (SGLang's
+ * /get_load, vLLM's and llama.cpp's /metrics), the load poll stores what it
+ * said with sr_worker_report_load(). The requests it holds beyond what
+ * this router and its peers sent (other clients, routers outside the sync
+ * group) are external_load, which routing adds to the fleet's view
+ * (sr_worker_route_load). A worker that says nothing, or a report older
+ * than the poll's staleness limit, adds nothing.
  */
 #ifndef SR_WORKER_H
 #define SR_WORKER_H
@@ -67,9 +81,16 @@ struct sr_worker {
     atomic_long pending_prefill; /* bytes; see above */
     atomic_long peer_in_flight;  /* the other replicas' requests (sync/) */
     atomic_long peer_prefill;    /* bytes; the other replicas' pending_prefill */
-    atomic_ulong processed;      /* requests completed successfully */
-    atomic_ulong failures;       /* requests that ended in an error */
-    struct sr_breaker breaker;   /* see breaker.h */
+    atomic_long decode_left;     /* tokens still to generate; see above */
+    /* The worker's own word (sr_worker_report_load); -1: never reported. */
+    atomic_long reported_running; /* requests it runs */
+    atomic_long reported_waiting; /* requests it queues */
+    atomic_long reported_tokens;  /* SGLang's num_tokens; -1 when the form has none */
+    atomic_long external_load;    /* requests beyond the fleet's own, >= 0 */
+    atomic_ullong reported_at_ms; /* sr_breaker_now_ms() of the report; 0: none */
+    atomic_ulong processed;       /* requests completed successfully */
+    atomic_ulong failures;        /* requests that ended in an error */
+    struct sr_breaker breaker;    /* see breaker.h */
     atomic_uint refs;
     sr_worker_release_id_fn release_id; /* NULL: nobody to tell */
     void *owner;                        /* borrowed: release_id's context */
@@ -119,12 +140,38 @@ static inline long sr_worker_fleet_prefill(const struct sr_worker *w)
            atomic_load_explicit(&w->peer_prefill, memory_order_relaxed);
 }
 
+static inline long sr_worker_decode_left(const struct sr_worker *w)
+{
+    return atomic_load_explicit(&w->decode_left, memory_order_relaxed);
+}
+
+/* The requests the worker reported beyond the fleet's own, or 0 when its
+ * last report is older than max_age_ms (or it never reported). */
+static inline long sr_worker_external_load(const struct sr_worker *w, uint64_t now_ms,
+                                           uint64_t max_age_ms)
+{
+    uint64_t at = atomic_load_explicit(&w->reported_at_ms, memory_order_relaxed);
+    if (at == 0 || now_ms > at + max_age_ms)
+        return 0;
+    return atomic_load_explicit(&w->external_load, memory_order_relaxed);
+}
+
+/* Stores what the worker says of itself (tokens -1: not said) at now_ms;
+ * external_load becomes running + waiting less the fleet's in-flight count
+ * at this moment, floored at 0. */
+void sr_worker_report_load(struct sr_worker *w, long running, long waiting, long tokens,
+                           uint64_t now_ms);
+/* Forgets the worker's report (it stopped answering, or offers none). */
+void sr_worker_forget_report(struct sr_worker *w);
+
 void sr_worker_load_add(struct sr_worker *w);
 /* outcome: SUCCESS counts in processed, FAILURE in failures, NO_VERDICT
  * (client gone before the worker answered, a reset stream) in neither. */
 void sr_worker_load_done(struct sr_worker *w, enum sr_breaker_outcome outcome);
 void sr_worker_prefill_add(struct sr_worker *w, size_t bytes);
 void sr_worker_prefill_done(struct sr_worker *w, size_t bytes);
+void sr_worker_decode_add(struct sr_worker *w, long tokens);
+void sr_worker_decode_done(struct sr_worker *w, long tokens);
 
 /* Feeds one health-check result; returns true when the state changed. */
 bool sr_worker_report_check(struct sr_worker *w, bool ok, int rise, int fall);
