@@ -22,7 +22,7 @@ struct settings {
     struct sr_strlist url;
     char *workload, *arrival, *trace, *json, *label, *api;
     long groups, prompts_per_group, system_tokens, question_tokens, output_tokens;
-    long users, turns, message_tokens, max_requests, concurrency, seed;
+    long users, turns, message_tokens, max_requests, trace_start, concurrency, seed;
     double think_ms, rate, time_scale, timeout_secs;
     bool no_stream, quiet;
 };
@@ -55,6 +55,8 @@ static const struct sr_option options[] = {
      "multi-turn: pause between a reply and the next turn"},
     {"trace", SR_OPT_STRING, "PATH", NULL, 0, 0, NULL, NULL, F(trace),
      "trace: a Mooncake-format JSONL file"},
+    {"trace-start", SR_OPT_INT, "N", "0", 0, 1e9, NULL, NULL, F(trace_start),
+     "trace: skip the first N requests (a later window; its times start at 0)"},
     {"max-requests", SR_OPT_INT, "N", "0", 0, 1e9, NULL, NULL, F(max_requests),
      "Send at most N requests (0 = the whole workload)"},
     {"arrival", SR_OPT_CHOICE, NULL, "closed", 0, 0, arrivals, NULL, F(arrival),
@@ -114,6 +116,7 @@ int main(int argc, char **argv)
         .message_tokens = s.message_tokens,
         .trace_path = s.trace,
         .max_requests = s.max_requests,
+        .trace_start = s.trace_start,
     };
     char err[300];
     if (sr_workload_build(&wp, &w, err, sizeof(err)) != 0) {

@@ -177,9 +177,14 @@ static int trace(const struct sr_wl_params *p, struct sr_workload *w, char *err,
     size_t cap = 0, wcap = 0;
     ssize_t got;
     int rc = 0;
+    long skipped = 0;
     while (rc == 0 && (got = getline(&line, &cap, f)) > 0) {
         if (got <= 1)
             continue;
+        if (skipped < p->trace_start) {
+            skipped++;
+            continue;
+        }
         if (p->max_requests > 0 && w->n >= (size_t)p->max_requests)
             break;
         if ((rc = grow(w, &wcap)) != 0)
@@ -191,7 +196,12 @@ static int trace(const struct sr_wl_params *p, struct sr_workload *w, char *err,
     free(line);
     fclose(f);
     if (rc == 0 && w->n == 0)
-        rc = errorf(err, errlen, SR_ERR_INVALID, "%s: no requests", p->trace_path);
+        rc = errorf(err, errlen, SR_ERR_INVALID, "%s: no requests%s", p->trace_path,
+                    p->trace_start > 0 ? " after --trace-start" : "");
+    for (size_t i = 1; rc == 0 && i < w->n; i++) /* a later window starts at its own time 0 */
+        w->reqs[i].arrival_ms -= w->reqs[0].arrival_ms;
+    if (rc == 0)
+        w->reqs[0].arrival_ms = 0;
     return rc;
 }
 

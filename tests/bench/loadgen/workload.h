@@ -43,6 +43,7 @@ struct sr_wl_params {
     const char *trace_path;                                         /* trace */
     long output_tokens;                                             /* shared-prefix, multi-turn */
     long max_requests;                                              /* 0 = all */
+    long trace_start; /* trace: lines skipped first (a later window; its times start at 0) */
 };
 
 struct sr_wl_request {
