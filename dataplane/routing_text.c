@@ -7,6 +7,7 @@
 #include "common/err.h"
 
 #include <stdint.h>
+#include <limits.h>
 #include <string.h>
 
 #define MAX_DEPTH 64
@@ -317,6 +318,62 @@ static bool key_is(const struct raw_string *k, const char *name)
 
 /* ---- the routes' fields ------------------------------------------------- */
 
+/* A token limit: a non-negative integer is taken (saturated at LONG_MAX
+ * digits' worth); null, or any other type, leaves *out as it was (the
+ * worker judges its own fields); the value is skipped either way. */
+static int limit_value(struct scan *s, long *out)
+{
+    skip_ws(s);
+    const char *start = s->p;
+    if (s->p < s->end && is_digit(*s->p)) {
+        bool integer;
+        int rc = scan_number(s, &integer);
+        if (rc != 0 || !integer)
+            return rc;
+        long v = 0;
+        for (const char *p = start; p < s->p; p++)
+            v = v > (LONG_MAX - 9) / 10 ? LONG_MAX : v * 10 + (*p - '0');
+        *out = v;
+        return 0;
+    }
+    return skip_value(s);
+}
+
+/* /generate's sampling_params (an object; a list of them for a batch:
+ * skipped): max_new_tokens. */
+static int sampling_params(struct scan *s, long *max_tokens)
+{
+    if (!peek(s, '{'))
+        return skip_value(s);
+    if (++s->depth > MAX_DEPTH)
+        return fail(s, "nesting too deep");
+    s->p++;
+    if (peek(s, '}')) {
+        s->p++;
+        s->depth--;
+        return 0;
+    }
+    for (;;) {
+        struct raw_string key;
+        int rc;
+        if (!peek(s, '"'))
+            return fail(s, "expected a string key");
+        if ((rc = scan_string(s, &key)) != 0 || (rc = expect(s, ':', "expected ':'")) != 0)
+            return rc;
+        rc = key_is(&key, "max_new_tokens") ? limit_value(s, max_tokens) : skip_value(s);
+        if (rc != 0)
+            return rc;
+        if (peek(s, ',')) {
+            s->p++;
+            continue;
+        }
+        if ((rc = expect(s, '}', "expected ',' or '}'")) != 0)
+            return rc;
+        s->depth--;
+        return 0;
+    }
+}
+
 struct extract {
     struct scan s;
     struct sr_text_buf *buf;
@@ -547,6 +604,7 @@ int sr_routing_text_extract(enum sr_text_source source, const char *body, size_t
     out->text = "";
     out->len = 0;
     out->stream = false;
+    out->max_tokens = -1;
     buf->len = 0;
     int rc = 0;
     if (!peek(s, '{')) {
@@ -571,6 +629,11 @@ int sr_routing_text_extract(enum sr_text_source source, const char *body, size_t
             skip_ws(s);
             out->stream = s->p < s->end && *s->p == 't';
             rc = skip_value(s);
+        } else if (source == SR_TEXT_GENERATE && key_is(&key, "sampling_params")) {
+            rc = sampling_params(s, &out->max_tokens);
+        } else if (source != SR_TEXT_GENERATE &&
+                   (key_is(&key, "max_tokens") || key_is(&key, "max_completion_tokens"))) {
+            rc = limit_value(s, &out->max_tokens);
         } else if (source == SR_TEXT_GENERATE && key_is(&key, "text")) {
             rc = prompt_value(&x, false, "'text' must be a string or a list of strings");
         } else if (source == SR_TEXT_GENERATE && key_is(&key, "input_ids")) {

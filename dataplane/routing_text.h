@@ -12,6 +12,9 @@
  *                          a conversation's next turn extends the text of
  *                          the previous one.
  *
+ * Beside the text: "stream", and the output limit (max_tokens), which the
+ * load model counts as the decode work the request brings.
+ *
  * The body is scanned once by a small strict JSON scanner (no allocation,
  * every value validated, nesting limited to 64): general JSON libraries
  * build a tree and copy every string, which costs ~30 us for a 4 KiB prompt
@@ -43,7 +46,10 @@ struct sr_text_buf {
 struct sr_routing_text {
     const char *text; /* into the body or the buffer; "" when the body has none */
     size_t len;
-    bool stream; /* "stream": true */
+    bool stream;     /* "stream": true */
+    long max_tokens; /* the output limit it asks for, -1 when none: /generate's
+                      * sampling_params.max_new_tokens (a batch's list: none),
+                      * OpenAI's max_tokens or max_completion_tokens */
 };
 
 /* 0; SR_ERR_INVALID with *why set (malformed JSON, a body that is not an

@@ -61,6 +61,48 @@ static void test_generate(void **state)
     assert_text(extract_ok(SR_TEXT_GENERATE, "{\"prompt\":\"p\"}"), "");
 }
 
+/* The output limit the load model counts: each route's own field. */
+static void test_max_tokens(void **state)
+{
+    (void)state;
+    assert_int_equal(extract_ok(SR_TEXT_GENERATE, "{\"text\":\"x\",\"sampling_params\":"
+                                                  "{\"temperature\":0,\"max_new_tokens\":37}}")
+                         .max_tokens,
+                     37);
+    assert_int_equal(extract_ok(SR_TEXT_GENERATE, "{\"text\":\"x\"}").max_tokens, -1);
+    /* Nested objects in sampling_params are skipped, not mistaken. */
+    assert_int_equal(
+        extract_ok(SR_TEXT_GENERATE,
+                   "{\"sampling_params\":{\"json_schema\":{\"max_new_tokens\":1},\"n\":2}}")
+            .max_tokens,
+        -1);
+    /* A batch's list of sampling params: no single limit. */
+    assert_int_equal(
+        extract_ok(SR_TEXT_GENERATE, "{\"sampling_params\":[{\"max_new_tokens\":5}]}").max_tokens,
+        -1);
+    /* OpenAI's fields; max_tokens on /generate is not SGLang's. */
+    assert_int_equal(
+        extract_ok(SR_TEXT_COMPLETIONS, "{\"prompt\":\"p\",\"max_tokens\":16}").max_tokens, 16);
+    assert_int_equal(
+        extract_ok(SR_TEXT_CHAT, "{\"messages\":[],\"max_completion_tokens\":900}").max_tokens,
+        900);
+    assert_int_equal(extract_ok(SR_TEXT_GENERATE, "{\"max_tokens\":16}").max_tokens, -1);
+    /* null, negative, fractional, strings: no limit taken, nothing rejected. */
+    assert_int_equal(extract_ok(SR_TEXT_CHAT, "{\"max_tokens\":null}").max_tokens, -1);
+    assert_int_equal(extract_ok(SR_TEXT_CHAT, "{\"max_tokens\":-3}").max_tokens, -1);
+    assert_int_equal(extract_ok(SR_TEXT_CHAT, "{\"max_tokens\":2.5}").max_tokens, -1);
+    assert_int_equal(extract_ok(SR_TEXT_CHAT, "{\"max_tokens\":\"9\"}").max_tokens, -1);
+    /* Huge values saturate instead of overflowing. */
+    assert_true(extract_ok(SR_TEXT_CHAT, "{\"max_tokens\":99999999999999999999999999}").max_tokens >
+                1000000000L);
+    /* Malformed JSON inside sampling_params is still rejected. */
+    struct sr_routing_text t;
+    const char *why = NULL;
+    const char *bad = "{\"sampling_params\":{\"max_new_tokens\" 3}}";
+    assert_int_equal(sr_routing_text_extract(SR_TEXT_GENERATE, bad, strlen(bad), &buf, &t, &why),
+                     SR_ERR_INVALID);
+}
+
 static void test_escapes_are_decoded(void **state)
 {
     (void)state;
@@ -198,6 +240,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_generate, teardown),
+        cmocka_unit_test_teardown(test_max_tokens, teardown),
         cmocka_unit_test_teardown(test_escapes_are_decoded, teardown),
         cmocka_unit_test_teardown(test_chat_renders_every_message_in_order, teardown),
         cmocka_unit_test_teardown(test_malformed_bodies_are_rejected, teardown),
