@@ -42,12 +42,15 @@ static const struct sr_option options[] = {
     {"balance-rel-threshold", SR_OPT_FLOAT, "BALANCE_REL_THRESHOLD", "1.0001", 1, 1000000, NULL,
      RUNTIME(POLICY, "balance_rel_threshold"), FIELD(balance_rel_threshold),
      "... and max exceeds min times this; imbalanced loads go to the least-loaded worker"},
-    {"cache-load-weight", SR_OPT_FLOAT, "W", "0.02", 0, 100, NULL,
+    {"cache-load-weight", SR_OPT_FLOAT, "W", "0.3", 0, 100, NULL,
      RUNTIME(POLICY, "cache_load_weight"), FIELD(cache_load_weight),
-     "cache_cost policy: cost of one request in flight, in whole prompts to prefill"},
-    {"cache-queue-weight", SR_OPT_FLOAT, "W", "0.125", 0, 100, NULL,
+     "cache_cost policy: cost of stalling one request the worker holds, per prompt to prefill"},
+    {"cache-queue-weight", SR_OPT_FLOAT, "W", "1.0", 0, 100, NULL,
      RUNTIME(POLICY, "cache_queue_weight"), FIELD(cache_queue_weight),
-     "cache_cost policy: cost of prefill queued on a worker, per byte of prompt"},
+     "cache_cost policy: cost of a token of work queued on the worker, per prompt token"},
+    {"load-decode-weight", SR_OPT_FLOAT, "W", "1.0", 0, 1000, NULL,
+     RUNTIME(POLICY, "load_decode_weight"), FIELD(load_decode_weight),
+     "Load model: work of one token still to generate, in prompt tokens to prefill"},
     {"log-level", SR_OPT_CHOICE, NULL, "info", 0, 0, log_levels, RUNTIME(PROCESS, "log_level"),
      FIELD(log_level), "Log verbosity"},
     {"log-requests", SR_OPT_FLAG, NULL, NULL, 0, 0, NULL, RUNTIME(REQUEST, "log_requests"),
@@ -246,6 +249,8 @@ struct sr_policy_params sr_config_policy_params(const struct sr_config *cfg)
         .eviction_interval_ms = (uint64_t)cfg->eviction_interval_secs * 1000,
         .load_weight = cfg->cache_load_weight,
         .queue_weight = cfg->cache_queue_weight,
+        .decode_weight = cfg->load_decode_weight,
+        .report_max_age_ms = 3000,
     };
 }
 

@@ -41,6 +41,7 @@ struct sr_config {
     double balance_rel_threshold;
     double cache_load_weight;
     double cache_queue_weight;
+    double load_decode_weight;
     char *log_level;
     /* server */
     long threads; /* 0 = one per CPU */

@@ -73,11 +73,18 @@ bool sr_policy_needs_probe(const struct sr_policy *p)
     return p->ops->needs_probe;
 }
 
-void sr_policy_dispatch(struct sr_policy *p, struct sr_worker *w, size_t prefill)
+void sr_policy_dispatch(struct sr_policy *p, struct sr_worker *w, size_t prefill, long decode)
 {
     (void)p;
     sr_worker_load_add(w);
     sr_worker_prefill_add(w, prefill);
+    sr_worker_decode_add(w, decode);
+}
+
+void sr_policy_decoded(struct sr_policy *p, struct sr_worker *w, long tokens)
+{
+    (void)p;
+    sr_worker_decode_done(w, tokens);
 }
 
 void sr_policy_started(struct sr_policy *p, struct sr_worker *w, size_t prefill)
@@ -154,24 +161,31 @@ struct sr_worker *sr_route_pick_random(const struct sr_route_request *req)
     return pick;
 }
 
-struct sr_worker *sr_route_pick_least_loaded(const struct sr_route_request *req, long *min_load,
-                                             long *max_load)
+struct sr_worker *sr_route_pick_least_loaded(const struct sr_route_request *req,
+                                             const struct sr_load_scan *scan, double *min_load,
+                                             double *max_load)
 {
+    struct sr_load_scan own;
+    if (scan == NULL) {
+        sr_load_scan(req, &own);
+        scan = &own;
+    }
     struct sr_worker *pick = NULL;
     uint32_t ties = 0;
-    long lo = 0, hi = 0;
+    double lo = 0, hi = 0, lo_work = 0;
     for (size_t i = 0; i < req->workers->count; i++) {
         struct sr_worker *w = req->workers->workers[i];
         if (!sr_route_allows(req, w))
             continue;
-        long load = sr_worker_fleet_load(w);
+        double load = sr_load_requests(scan, w), work = sr_load_work(scan, w);
         if (pick == NULL || load > hi)
             hi = load;
-        if (pick == NULL || load < lo) {
+        if (pick == NULL || load < lo || (load == lo && work < lo_work)) {
             pick = w;
             ties = 1;
             lo = load;
-        } else if (load == lo && sr_rng_below(req->rng, ++ties) == 0) {
+            lo_work = work;
+        } else if (load == lo && work == lo_work && sr_rng_below(req->rng, ++ties) == 0) {
             pick = w;
         }
     }

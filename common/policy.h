@@ -12,7 +12,9 @@
  * +1 in-flight at dispatch, -1 exactly once when the request ends. The
  * prompt bytes a worker must still prefill are counted the same way:
  * added at dispatch (the amount select reported in *prefill), taken back by
- * sr_policy_started() at the first response byte, or at the end if none came.
+ * sr_policy_started() at the first response byte, or at the end if none came;
+ * and the tokens it is to generate: added at dispatch, taken back by
+ * sr_policy_decoded() as they stream and for the rest at the end.
  *
  * Thread safety: select, dispatch, complete and the worker hooks may be
  * called concurrently from any thread; each implementation guards its state.
@@ -24,6 +26,7 @@
 #ifndef SR_POLICY_H
 #define SR_POLICY_H
 
+#include "load.h"
 #include "radix.h"
 #include "rand.h"
 #include "registry.h"
@@ -40,8 +43,10 @@ struct sr_policy_params {
     double balance_rel_threshold;  /* ... and max > min * this */
     size_t max_tree_bytes;         /* per-worker size target of the tree */
     uint64_t eviction_interval_ms; /* period of automatic eviction passes; 0 = none */
-    double load_weight;            /* cache_cost: cost of one request in flight, in prompts */
-    double queue_weight;           /* cache_cost: cost of a queued prefill byte, in prompt bytes */
+    double load_weight;            /* cache_cost: stall of one request held, per uncached prompt */
+    double queue_weight;           /* cache_cost: cost of a token of queued work, in prompt tokens */
+    double decode_weight;          /* load model: one token to generate, in prefill tokens (load.h) */
+    uint64_t report_max_age_ms;    /* load model: a worker's own report counts this long */
     /* What the tree is keyed on (not an option: replica sync sets it, see
      * sr_settings_set_key_unit): 0 or 1, the routing text itself;
      * SR_ROUTE_KEY_UNIT, its block digests (route_key.h), each key byte
@@ -80,6 +85,7 @@ struct sr_route_request {
     /* Optional output: the prompt bytes the chosen worker is expected to
      * compute (text_len minus the prefix the policy believes it holds). */
     size_t *prefill;
+    long decode_tokens; /* the tokens it is expected to generate (load.h) */
 };
 
 struct sr_policy;
@@ -125,7 +131,10 @@ const char *sr_policy_name(const struct sr_policy *p);
 
 int sr_policy_select(struct sr_policy *p, const struct sr_route_request *req,
                      struct sr_worker **out);
-void sr_policy_dispatch(struct sr_policy *p, struct sr_worker *w, size_t prefill);
+void sr_policy_dispatch(struct sr_policy *p, struct sr_worker *w, size_t prefill, long decode);
+/* tokens of the decode counted at dispatch are done (generated, or never
+ * will be): called as they stream back and for the rest at the end. */
+void sr_policy_decoded(struct sr_policy *p, struct sr_worker *w, long tokens);
 void sr_policy_started(struct sr_policy *p, struct sr_worker *w, size_t prefill);
 void sr_policy_complete(struct sr_policy *p, struct sr_worker *w, enum sr_breaker_outcome outcome);
 void sr_policy_worker_removed(struct sr_policy *p, struct sr_worker *w);
@@ -153,10 +162,21 @@ static inline size_t sr_policy_key_unit(const struct sr_policy_params *params)
 bool sr_route_allows(const struct sr_route_request *req, const struct sr_worker *w);
 /* Uniformly random allowed worker, or NULL. */
 struct sr_worker *sr_route_pick_random(const struct sr_route_request *req);
-/* Allowed worker with the fewest in-flight requests (ties random), or NULL;
- * *min_load / *max_load (if not NULL) get the allowed workers' load range. */
-struct sr_worker *sr_route_pick_least_loaded(const struct sr_route_request *req, long *min_load,
-                                             long *max_load);
+/* Allowed worker holding the fewest requests (load.h: in flight here, at
+ * the peers, and reported by the worker beyond those), ties to the least
+ * work, then random; or NULL. *min_load / *max_load (if not NULL) get the
+ * allowed workers' range of requests. scan: the decision's sr_load_scan,
+ * or NULL to make one. */
+struct sr_worker *sr_route_pick_least_loaded(const struct sr_route_request *req,
+                                             const struct sr_load_scan *scan, double *min_load,
+                                             double *max_load);
+
+/* The seed's imbalance test on a load range (request equivalents): max -
+ * min > balance_abs_threshold and max > min * balance_rel_threshold. */
+static inline bool sr_route_imbalanced(const struct sr_policy_params *prm, double lo, double hi)
+{
+    return hi - lo > (double)prm->balance_abs_threshold && hi > lo * prm->balance_rel_threshold;
+}
 
 /* Implementations (one file each under policy/). */
 struct sr_policy *sr_policy_random_new(const struct sr_policy_params *params);

@@ -223,6 +223,7 @@ struct sr_loop *sr_loop_new(struct sr_router *r, size_t index, evutil_socket_t l
     l->index = index;
     l->listen_fd = listen_fd;
     sr_rng_seed_auto(&l->rng);
+    l->output_tokens = 128; /* SGLang's default max_new_tokens, until answers say otherwise */
     struct event_config *ec = event_config_new();
     if (ec) {
         event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);

@@ -42,6 +42,9 @@ struct exchange {
     bool counted;              /* this attempt holds an in-flight count */
     uint32_t ticket;           /* its circuit breaker ticket (breaker.h) */
     size_t prefill;            /* its prompt bytes still counted as pending prefill */
+    long decode;               /* its tokens still counted as to generate (decode_left) */
+    long generated;            /* tokens seen streaming back in this attempt */
+    char sse_last;             /* the last response byte (an event ends at "\n\n") */
     uint32_t excluded[MAX_EXCLUDED];
     size_t nexcluded;
     int attempts;
@@ -178,6 +181,38 @@ static void prefill_over(struct exchange *ex)
     ex->prefill = 0;
 }
 
+/* Streamed tokens came back: that much less to generate. */
+static void decoded(struct exchange *ex, long tokens)
+{
+    ex->generated += tokens;
+    if (tokens > ex->decode)
+        tokens = ex->decode;
+    if (tokens <= 0)
+        return;
+    sr_policy_decoded(ex->policy, ex->worker, tokens);
+    ex->decode -= tokens;
+}
+
+/* Server-sent events in a chunk of a streamed answer: each carries about
+ * one token (SGLang and OpenAI-style servers stream token by token). */
+static long count_events(struct exchange *ex, const char *data, size_t len)
+{
+    long n = 0;
+    char prev = ex->sse_last;
+    for (const char *p = data, *end = data + len; p < end; p++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (nl == NULL)
+            break;
+        if ((nl > p ? nl[-1] : prev) == '\n')
+            n++;
+        p = nl;
+        prev = '\n';
+    }
+    if (len > 0)
+        ex->sse_last = data[len - 1];
+    return n;
+}
+
 /* -1 in-flight for this attempt, and its outcome to the worker's circuit
  * breaker, exactly once. FAILURE: a connection error, a timeout or a 5xx
  * from the worker; SUCCESS: any other answer (a 4xx is the client's fault);
@@ -188,6 +223,9 @@ static void end_attempt(struct exchange *ex, enum sr_breaker_outcome outcome)
         return;
     ex->counted = false;
     prefill_over(ex);
+    if (ex->decode > 0) /* whatever it did not generate, it never will */
+        sr_policy_decoded(ex->policy, ex->worker, ex->decode);
+    ex->decode = 0;
     sr_policy_complete(ex->policy, ex->worker, outcome);
     atomic_fetch_sub_explicit(&ex->loop->router->in_flight, 1, memory_order_relaxed);
     struct sr_breaker *b = &ex->worker->breaker;
@@ -363,6 +401,8 @@ static void on_body(void *ctx, const char *data, size_t len)
                              since(&ex->started));
         prefill_over(ex);
     }
+    if (ex->text.stream && ex->counted)
+        decoded(ex, count_events(ex, data, len));
     sr_reply_body(ex->conn, data, len);
     if (sr_reply_output_full(ex->conn, sr_budget_response_mark(ex->loop->router))) {
         sr_upstream_pause(ex->up, true);
@@ -377,6 +417,8 @@ static void on_done(void *ctx)
     if (!ex->first_byte)
         sr_histogram_observe(&ex->loop->metrics.ttfb[sr_route_index(ex->route)],
                              since(&ex->started));
+    if (ex->text.stream && ex->status == 200 && ex->generated > 0) /* 1/16: a few dozen answers */
+        ex->loop->output_tokens += ((double)ex->generated - ex->loop->output_tokens) / 16;
     end_attempt(ex, ex->status < 500 ? SR_BREAKER_SUCCESS : SR_BREAKER_FAILURE);
     finish(ex, sr_reply_end);
 }
@@ -461,6 +503,17 @@ static int routing_key(struct exchange *ex, const void **key, size_t *len)
     return 0;
 }
 
+/* The tokens the request will generate, as the load model counts them:
+ * its limit when it sets one, else what answers streamed lately averaged. */
+static long expected_output(const struct exchange *ex)
+{
+    if (ex->route->text == SR_TEXT_NONE)
+        return 0;
+    if (ex->text.max_tokens >= 0)
+        return ex->text.max_tokens < (1L << 24) ? ex->text.max_tokens : (1L << 24);
+    return (long)(ex->loop->output_tokens + 0.5);
+}
+
 static void attempt(struct exchange *ex)
 {
     struct sr_loop *l = ex->loop;
@@ -489,6 +542,7 @@ static void attempt(struct exchange *ex)
         .probe_cached = probe_cached,
         .nprobe = nprobe,
         .prefill = &prefill,
+        .decode_tokens = expected_output(ex),
     };
     struct sr_worker *w = NULL;
     int rc = pick(ex, policy, &rr, &w);
@@ -508,12 +562,15 @@ static void attempt(struct exchange *ex)
         sr_counter_add(&l->metrics.decisions[outcome], 1);
     ex->worker = w;
     ex->policy = policy;
-    sr_policy_dispatch(policy, w, prefill);
+    sr_policy_dispatch(policy, w, prefill, rr.decode_tokens);
     if (key != ex->text.text)
         sr_sync_placed(r->sync, w, key, key_len, prefill);
     atomic_fetch_add_explicit(&r->in_flight, 1, memory_order_relaxed);
     ex->counted = true;
     ex->prefill = prefill;
+    ex->decode = rr.decode_tokens;
+    ex->generated = 0;
+    ex->sse_last = 0;
     if (build_request_head(ex) != 0) {
         finish_error(ex, 500, "out of memory");
         return;

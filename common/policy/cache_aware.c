@@ -11,13 +11,16 @@
  *     cache_threshold, the worker with the longest match; else the worker
  *     with the smallest tree (most free cache).
  *  3. Otherwise the least-loaded worker.
- * Ties are broken at random. Every decision records the text for the chosen
- * worker, so the tree follows where prompts really went: match, choice and
+ * Load is the load model's requests (load.h): in flight here and at the
+ * replica peers, and what the worker reports beyond those; equal loads go
+ * to the least outstanding work (prefill and decode tokens), then random. Every decision records
+ * the text for the chosen worker, so the tree follows where prompts really went: match, choice and
  * insert happen in one walk under the tree's lock. The tree evicts by
  * itself every eviction interval (incrementally, as inserts arrive).
  */
 #include "../alloc.h"
 #include "../err.h"
+#include "../load.h"
 #include "../policy.h"
 #include "../route_key.h"
 #include "../worker.h"
@@ -31,6 +34,7 @@ struct cache_aware {
 
 struct choice {
     const struct sr_route_request *req;
+    const struct sr_load_scan *scan; /* cache_cost */
     struct sr_worker *picked;
     uint32_t match; /* the picked worker's matched prefix, bytes */
     enum sr_route_outcome outcome;
@@ -93,13 +97,12 @@ static int cache_aware_select(struct sr_policy *p, const struct sr_route_request
 {
     struct cache_aware *ca = (struct cache_aware *)p;
     const struct sr_policy_params *prm = req->params;
-    long lo, hi;
-    struct sr_worker *least = sr_route_pick_least_loaded(req, &lo, &hi);
+    double lo, hi;
+    struct sr_worker *least = sr_route_pick_least_loaded(req, NULL, &lo, &hi);
     if (least == NULL)
         return SR_ERR_NO_WORKER;
 
-    bool imbalanced = hi - lo > prm->balance_abs_threshold &&
-                      (double)hi > (double)lo * prm->balance_rel_threshold;
+    bool imbalanced = sr_route_imbalanced(prm, lo, hi);
     bool by_cache = !imbalanced && sr_rng_unit(req->rng) < prm->cache_routing_prob;
     struct choice c = {.req = req,
                        .picked = by_cache ? NULL : least,
@@ -120,28 +123,33 @@ static int cache_aware_select(struct sr_policy *p, const struct sr_route_request
 }
 
 /* cache_cost: one cost per worker, in units of this prompt's length:
- *     cost(w) = uncached(w) / len                       the prefill it needs
- *             + queue_weight * pending(w) / len         the prefill queued ahead
- *             + load_weight * in_flight(w)              decode contention
- * where uncached(w) = len - match(w) and pending(w) is the prompt bytes
- * already dispatched to w that it has not started answering. The cheapest
- * wins, random among equals. So a miss goes to the worker with the least
- * work queued (not the smallest tree, which is often the busiest; nor just
- * the fewest requests, which misjudges load when prompt lengths differ by
- * 100x as in production traces), an idle fleet spreads new prefixes at
- * random, and affinity gives way smoothly once the queue and load it would
- * wait behind outweigh the prefill it saves, instead of at a fixed
- * imbalance threshold. Defaults (queue 0.125, load 0.02: a full hit is
- * worth 8 prompts of queued prefill or 50 more requests decoding) were
- * tuned with tests/bench/compare-policies.sh; see tests/bench/RESULTS.md
- * for the trade-off (a higher queue weight lowers TTFT and gives up hits). */
+ *     cost(w) = u(w) * (1 + load_weight * requests(w))  the prefill it needs, and
+ *                                                       the requests it stalls
+ *             + queue_weight * work(w) / len            the work queued ahead
+ * where u(w) = (len - match(w)) / len is the part of the prompt w would
+ * have to prefill, requests(w) what w holds and work(w) its outstanding
+ * tokens (load.h). The cheapest wins, random among equals.
+ *
+ * Why this shape: an engine prefills before its next decode step, so an
+ * uncached prompt delays its own first token by the work queued ahead of
+ * it and every request running on that worker by its own prefill time.
+ * With load_weight = queue_weight = 1 the cost is the total delay the
+ * placement adds, in token times. So a hit is cheap anywhere but behind a
+ * deep queue; a long miss goes where it stalls the fewest requests; a
+ * short one to the shortest queue; an idle fleet spreads new prefixes at
+ * random; and affinity gives way smoothly as the queue grows instead of at
+ * a fixed imbalance threshold. Defaults were tuned with
+ * tests/bench/compare-policies.sh on the Mooncake trace and checked on the
+ * multi-turn and shared-prefix workloads (tests/bench/RESULTS.md). */
 static int64_t choose_cost(void *ctx, const struct sr_radix_view *view)
 {
     struct choice *c = ctx;
     const struct sr_route_request *req = c->req;
     double load_weight = req->params->load_weight, queue_weight = req->params->queue_weight;
     double len = view->text_len ? (double)view->text_len : 1.0, best_cost = 0;
-    double text = len * (double)sr_policy_key_unit(req->params); /* in text bytes */
+    double tokens = len * (double)sr_policy_key_unit(req->params) / SR_BYTES_PER_TOKEN;
+    if (tokens < 1)
+        tokens = 1;
     struct sr_worker *best = NULL;
     uint32_t ties = 0, best_match = 0;
     for (size_t i = 0; i < req->workers->count; i++) {
@@ -149,10 +157,9 @@ static int64_t choose_cost(void *ctx, const struct sr_radix_view *view)
         if (!sr_route_allows(req, w))
             continue;
         uint32_t match = sr_radix_view_match(view, w->id);
-        double uncached = (double)(view->text_len - match);
-        long pending = sr_worker_fleet_prefill(w);
-        double cost = uncached / len + queue_weight * (double)(pending > 0 ? pending : 0) / text +
-                      load_weight * (double)sr_worker_fleet_load(w);
+        double uncached = (double)(view->text_len - match) / len;
+        double cost = uncached * (1 + load_weight * sr_load_requests(c->scan, w)) +
+                      queue_weight * sr_load_work(c->scan, w) / tokens;
         if (best == NULL || cost < best_cost - 1e-12) {
             best = w;
             best_cost = cost;
@@ -176,13 +183,16 @@ static int cache_cost_select(struct sr_policy *p, const struct sr_route_request 
                              struct sr_worker **out)
 {
     struct cache_aware *ca = (struct cache_aware *)p;
-    long lo, hi;
-    struct sr_worker *least = sr_route_pick_least_loaded(req, &lo, &hi);
+    struct sr_load_scan scan;
+    sr_load_scan(req, &scan);
+    struct sr_worker *least = sr_route_pick_least_loaded(req, &scan, NULL, NULL);
     if (least == NULL)
         return SR_ERR_NO_WORKER;
     bool by_cache = sr_rng_unit(req->rng) < req->params->cache_routing_prob;
-    struct choice c = {
-        .req = req, .picked = by_cache ? NULL : least, .outcome = SR_ROUTE_LOAD_BALANCED};
+    struct choice c = {.req = req,
+                       .scan = &scan,
+                       .picked = by_cache ? NULL : least,
+                       .outcome = SR_ROUTE_LOAD_BALANCED};
     uint32_t id;
     int rc = sr_radix_match_insert(ca->tree, req->text, req->text_len, req->now_ms,
                                    by_cache ? choose_cost : keep_pick, &c, &id);

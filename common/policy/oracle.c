@@ -23,13 +23,11 @@ static int oracle_select(struct sr_policy *p, const struct sr_route_request *req
                          struct sr_worker **out)
 {
     (void)p;
-    long lo, hi;
-    struct sr_worker *least = sr_route_pick_least_loaded(req, &lo, &hi);
+    double lo, hi;
+    struct sr_worker *least = sr_route_pick_least_loaded(req, NULL, &lo, &hi);
     if (least == NULL)
         return SR_ERR_NO_WORKER;
-    const struct sr_policy_params *prm = req->params;
-    bool imbalanced = hi - lo > prm->balance_abs_threshold &&
-                      (double)hi > (double)lo * prm->balance_rel_threshold;
+    bool imbalanced = sr_route_imbalanced(req->params, lo, hi);
     struct sr_worker *best = NULL;
     uint32_t best_cached = 0, ties = 0;
     long best_load = 0;

@@ -1,5 +1,6 @@
-/* policy/shortest_queue: the routable worker with the fewest in-flight
- * requests; ties broken at random. */
+/* policy/shortest_queue: the routable worker with the least work (the
+ * load model of load.h: prefill and decode tokens outstanding; with
+ * requests all alike, the fewest in flight); ties broken at random. */
 #include "../alloc.h"
 #include "../err.h"
 #include "../policy.h"
@@ -8,7 +9,7 @@ static int shortest_queue_select(struct sr_policy *p, const struct sr_route_requ
                                  struct sr_worker **out)
 {
     (void)p;
-    *out = sr_route_pick_least_loaded(req, NULL, NULL);
+    *out = sr_route_pick_least_loaded(req, NULL, NULL, NULL);
     return *out ? 0 : SR_ERR_NO_WORKER;
 }
 

@@ -501,6 +501,7 @@ class RuntimeSettings(AdminCase):
         "balance-rel-threshold": ("balance_rel_threshold", 2.5),
         "cache-load-weight": ("cache_load_weight", 0.5),
         "cache-queue-weight": ("cache_queue_weight", 0.25),
+        "load-decode-weight": ("load_decode_weight", 2.5),
         "log-level": ("log_level", "warn"),
         "log-requests": ("log_requests", True),
         "retry-max-retries": ("retry_max_retries", 0),

@@ -202,10 +202,11 @@ static void test_routing_skips_open_workers(void **state)
     assert_false(sr_worker_available(a, 500));
     struct sr_rng rng;
     sr_rng_seed(&rng, 7);
-    struct sr_route_request req = {.workers = set, .rng = &rng, .now_ms = 500};
+    struct sr_policy_params defaults = {.decode_weight = 1};
+    struct sr_route_request req = {.workers = set, .rng = &rng, .now_ms = 500, .params = &defaults};
     for (int i = 0; i < 50; i++) {
         assert_ptr_equal(sr_route_pick_random(&req), b);
-        assert_ptr_equal(sr_route_pick_least_loaded(&req, NULL, NULL), b);
+        assert_ptr_equal(sr_route_pick_least_loaded(&req, NULL, NULL, NULL), b);
     }
     const char *const names[] = {"random", "round_robin", "shortest_queue", "cache_aware",
                                  "cache_cost"};

@@ -214,7 +214,7 @@ static void test_shortest_queue_breaks_ties_randomly(void **state)
         count[route(f, p, NULL)]++;
     assert_int_equal(count[0] + count[3], 0);
     assert_in_range(count[1], 400, 600);
-    sr_policy_dispatch(p, f->w[1], 0);
+    sr_policy_dispatch(p, f->w[1], 0, 0);
     assert_int_equal(sr_worker_load(f->w[1]), 2);
     assert_int_equal(route(f, p, NULL), 2);
     sr_policy_complete(p, f->w[1], SR_BREAKER_SUCCESS);
@@ -442,23 +442,6 @@ static void test_cache_cost_miss_goes_to_the_least_loaded(void **state)
     sr_policy_destroy(p);
 }
 
-/* Affinity holds while the load gap costs less than the prefill it saves,
- * and gives way beyond (weight 0.1: a full hit ~ 10 requests in flight). */
-static void test_cache_cost_trades_affinity_for_load(void **state)
-{
-    struct fixture *f = *state;
-    f->params.load_weight = 0.1;
-    struct sr_policy *p = make(f, "cache_cost");
-    set_loads(f, 0, 0, 0, 0);
-    int home = route(f, p, T);
-    set_loads(f, 3, 3, 3, 3);
-    atomic_store(&f->w[home]->in_flight, 8); /* 5 more: 0.5 < ~1.0 saved */
-    assert_int_equal(route(f, p, T), home);
-    atomic_store(&f->w[home]->in_flight, 20); /* 17 more: 1.7 > 1.0 */
-    assert_int_not_equal(route(f, p, T), home);
-    sr_policy_destroy(p);
-}
-
 /* A miss avoids the worker with prefill queued even when it has the fewest
  * requests: one long prompt weighs more than a few short ones. A hit stays
  * home while the queue there is worth less than the prefill it saves. */
@@ -468,16 +451,16 @@ static void test_cache_cost_weighs_queued_prefill(void **state)
     struct sr_policy *p = make(f, "cache_cost");
     size_t len = strlen(T);
     set_loads(f, 2, 2, 2, 1);
-    atomic_store(&f->w[3]->pending_prefill, (long)(40 * len)); /* 40 prompts * 0.125 = 5 */
+    atomic_store(&f->w[3]->pending_prefill, (long)(40 * len)); /* 40 prompts queued */
     for (int i = 0; i < 50; i++)
         assert_int_not_equal(route(f, p, "A prompt nobody has seen before, number one."), 3);
     atomic_store(&f->w[3]->pending_prefill, 0);
 
     set_loads(f, 0, 0, 0, 0);
     int home = route(f, p, T);
-    atomic_store(&f->w[home]->pending_prefill, (long)(4 * len)); /* 0.5 < 1.0 saved */
+    atomic_store(&f->w[home]->pending_prefill, (long)(len / 2)); /* 0.5 < 1.0 saved */
     assert_int_equal(route(f, p, T), home);
-    atomic_store(&f->w[home]->pending_prefill, (long)(12 * len)); /* 1.5 > 1.0 */
+    atomic_store(&f->w[home]->pending_prefill, (long)(3 * len / 2)); /* 1.5 > 1.0 */
     assert_int_not_equal(route(f, p, T), home);
     for (int i = 0; i < NW; i++)
         atomic_store(&f->w[i]->pending_prefill, 0);
@@ -501,7 +484,7 @@ static void test_cache_cost_reports_expected_prefill(void **state)
     struct sr_worker *w = NULL;
     assert_int_equal(sr_policy_select(p, &req, &w), 0);
     assert_int_equal(prefill, strlen(T)); /* a miss: all of it */
-    sr_policy_dispatch(p, w, prefill);
+    sr_policy_dispatch(p, w, prefill, 0);
     assert_int_equal(sr_worker_pending_prefill(w), (long)strlen(T));
     assert_int_equal(sr_worker_load(w), 1);
 
@@ -510,11 +493,12 @@ static void test_cache_cost_reports_expected_prefill(void **state)
     req.text = longer;
     req.text_len = strlen(longer);
     struct sr_worker *again = NULL;
+    sr_policy_started(p, w, strlen(T)); /* its prefill is over: nothing queued there */
+    assert_int_equal(sr_worker_pending_prefill(w), 0);
     assert_int_equal(sr_policy_select(p, &req, &again), 0);
-    assert_ptr_equal(again, w); /* its queue (0.125) is cheaper than a miss */
+    assert_ptr_equal(again, w); /* a hit, and the one request it stalls is cheaper than a miss */
     assert_int_equal(prefill, strlen(longer) - strlen(T));
 
-    sr_policy_started(p, w, strlen(T));
     sr_policy_complete(p, w, SR_BREAKER_SUCCESS);
     assert_int_equal(sr_worker_pending_prefill(w), 0);
     assert_int_equal(sr_worker_load(w), 0);
@@ -665,6 +649,143 @@ static void test_peer_load_counts(void **state)
     sr_policy_destroy(p);
 }
 
+/* The load model (load.h): the fewest requests held, and among equals the
+ * least work in tokens. Every worker holds one request; w2's is a 100k
+ * token prompt still to prefill: shortest_queue avoids it, where counting
+ * requests alone would pick it one time in four. */
+static void test_equal_requests_go_to_the_least_work(void **state)
+{
+    struct fixture *f = *state;
+    struct sr_policy *p = make(f, "shortest_queue");
+    set_loads(f, 1, 1, 1, 1);
+    for (int i = 0; i < NW; i++)
+        atomic_store(&f->w[i]->decode_left, 32);
+    atomic_store(&f->w[2]->pending_prefill, (long)100000 * SR_BYTES_PER_TOKEN);
+    for (int i = 0; i < 40; i++)
+        assert_int_not_equal(route(f, p, "x"), 2);
+    /* Fewer requests first: w2 with none left wins whatever the others. */
+    atomic_store(&f->w[2]->in_flight, 0);
+    atomic_store(&f->w[2]->pending_prefill, 0);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(route(f, p, "x"), 2);
+    /* decode_weight scales what generating weighs. */
+    atomic_store(&f->w[2]->in_flight, 1);
+    atomic_store(&f->w[2]->decode_left, 100000);
+    for (int i = 0; i < 10; i++)
+        assert_int_not_equal(route(f, p, "x"), 2);
+    f->params.decode_weight = 0;
+    bool seen = false;
+    for (int i = 0; i < 60 && !seen; i++)
+        seen = route(f, p, "x") == 2;
+    assert_true(seen);
+    f->params.decode_weight = 1;
+    sr_policy_destroy(p);
+    for (int i = 0; i < NW; i++)
+        atomic_store(&f->w[i]->decode_left, 0);
+    set_loads(f, 0, 0, 0, 0);
+}
+
+/* cache_aware's imbalance test counts what the worker itself reports
+ * beyond the fleet's own requests: a best match on a worker deep in other
+ * clients' requests is given up. */
+static void test_imbalance_counts_reported_load(void **state)
+{
+    struct fixture *f = *state;
+    struct sr_policy *p = make(f, "cache_aware");
+    const char *text = "a prompt that every worker but one has never seen before";
+    set_loads(f, 0, 0, 0, 0);
+    f->now_ms = 5000;
+    int home = route(f, p, text);
+    assert_true(home >= 0);
+    set_loads(f, 1, 1, 1, 1);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(route(f, p, text), home);            /* balanced: the match wins */
+    sr_worker_report_load(f->w[home], 20, 40, -1, f->now_ms); /* 59 beyond our 1 */
+    for (int i = 0; i < 10; i++)
+        assert_int_not_equal(route(f, p, text), home);
+    sr_worker_forget_report(f->w[home]);
+    set_loads(f, 0, 0, 0, 0);
+    f->now_ms = 0;
+    sr_policy_destroy(p);
+}
+
+/* cache_cost: a long miss goes where it stalls the fewest requests; a hit
+ * stays home unless the work queued there outweighs the prefill it saves. */
+static void test_cache_cost_weighs_stalls_and_queue(void **state)
+{
+    struct fixture *f = *state;
+    struct sr_policy *p = make(f, "cache_cost");
+    set_loads(f, 6, 6, 1, 6);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(route(f, p, "a miss for everyone"), 2);
+    set_loads(f, 0, 0, 0, 0);
+    int home = route(f, p, T);
+    /* Affinity holds against requests held (a hit stalls nobody) ... */
+    set_loads(f, 1, 1, 1, 1);
+    atomic_store(&f->w[home]->in_flight, 30);
+    assert_int_equal(route(f, p, T), home);
+    /* ... until the work queued ahead costs more than the prefill saved. */
+    size_t len = strlen(T);
+    atomic_store(&f->w[home]->pending_prefill, (long)(2 * len));
+    assert_int_not_equal(route(f, p, T), home);
+    atomic_store(&f->w[home]->pending_prefill, 0);
+    set_loads(f, 0, 0, 0, 0);
+    sr_policy_destroy(p);
+}
+
+/* Every request the policy was told of returns its decode to zero: tokens
+ * streamed, the rest at the end. */
+static void test_decode_accounting_returns_to_zero(void **state)
+{
+    struct fixture *f = *state;
+    struct sr_policy *p = make(f, "cache_cost");
+    struct sr_worker *w = f->w[1];
+    sr_policy_dispatch(p, w, 400, 128);
+    sr_policy_dispatch(p, w, 0, 16);
+    assert_int_equal(sr_worker_decode_left(w), 144);
+    sr_policy_decoded(p, w, 100); /* streamed */
+    assert_int_equal(sr_worker_decode_left(w), 44);
+    sr_policy_decoded(p, w, 28); /* the first ends early: the rest of its budget */
+    sr_policy_started(p, w, 400);
+    sr_policy_complete(p, w, SR_BREAKER_SUCCESS);
+    sr_policy_decoded(p, w, 16); /* the second fails before answering */
+    sr_policy_complete(p, w, SR_BREAKER_FAILURE);
+    assert_int_equal(sr_worker_decode_left(w), 0);
+    assert_int_equal(sr_worker_pending_prefill(w), 0);
+    assert_int_equal(sr_worker_load(w), 0);
+    sr_policy_destroy(p);
+}
+
+/* What the worker reports beyond the fleet's own counts, while fresh. */
+static void test_reported_load_counts_while_fresh(void **state)
+{
+    struct fixture *f = *state;
+    struct sr_policy *p = make(f, "shortest_queue");
+    set_loads(f, 2, 2, 2, 2);
+    f->now_ms = 10000;
+    /* w1 runs 2 of ours and says it holds 50: 48 from elsewhere. */
+    sr_worker_report_load(f->w[1], 10, 40, -1, f->now_ms);
+    assert_int_equal(sr_worker_external_load(f->w[1], f->now_ms, 3000), 48);
+    for (int i = 0; i < 20; i++)
+        assert_int_not_equal(route(f, p, "x"), 1);
+    /* A report that says less than ours is no negative load. */
+    sr_worker_report_load(f->w[1], 1, 0, -1, f->now_ms);
+    assert_int_equal(sr_worker_external_load(f->w[1], f->now_ms, 3000), 0);
+    /* Stale reports count for nothing. */
+    sr_worker_report_load(f->w[1], 10, 40, -1, f->now_ms);
+    f->now_ms += f->params.report_max_age_ms + 1;
+    assert_int_equal(sr_worker_external_load(f->w[1], f->now_ms, f->params.report_max_age_ms), 0);
+    bool seen = false;
+    for (int i = 0; i < 60 && !seen; i++)
+        seen = route(f, p, "x") == 1;
+    assert_true(seen);
+    sr_worker_forget_report(f->w[1]);
+    assert_int_equal(atomic_load(&f->w[1]->reported_running), -1);
+    set_loads(f, 0, 0, 0, 0);
+    f->now_ms = 0;
+    sr_policy_destroy(p);
+}
+
 #define T_(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -689,10 +810,14 @@ int main(void)
         T_(test_cache_aware_evicts_by_itself),
         T_(test_allocation_failures_still_route),
         T_(test_cache_cost_miss_goes_to_the_least_loaded),
-        T_(test_cache_cost_trades_affinity_for_load),
         T_(test_cache_cost_spreads_ties),
         T_(test_cache_cost_weighs_queued_prefill),
         T_(test_cache_cost_reports_expected_prefill),
+        T_(test_equal_requests_go_to_the_least_work),
+        T_(test_imbalance_counts_reported_load),
+        T_(test_cache_cost_weighs_stalls_and_queue),
+        T_(test_decode_accounting_returns_to_zero),
+        T_(test_reported_load_counts_while_fresh),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
