@@ -119,6 +119,10 @@ static const struct sr_option options[] = {
      FIELD(disable_circuit_breaker), "Never take a worker out of rotation for failed requests"},
     {"health-check-endpoint", SR_OPT_STRING, "PATH", "/health", 0, 0, NULL, FIXED,
      FIELD(health_check_endpoint), "Worker path probed by health checks"},
+    {"worker-load-interval-ms", SR_OPT_INT, "MS", "500", 0, 3600000, NULL, FIXED,
+     FIELD(worker_load_interval_ms),
+     "Ask each worker for its own load (/get_load, else /metrics) this often; routing counts "
+     "the requests it holds from other clients (0 = off)"},
     {"admin-api-key", SR_OPT_STRING, "KEY", NULL, 0, 0, NULL, FIXED, FIELD(admin_api_key),
      "Bearer key that lets non-loopback clients use /add_worker, /remove_worker, /list_workers "
      "(visible in ps: prefer --admin-api-key-file)"},
@@ -252,6 +256,11 @@ struct sr_policy_params sr_config_policy_params(const struct sr_config *cfg)
         .decode_weight = cfg->load_decode_weight,
         .report_max_age_ms = 3000,
     };
+}
+
+uint64_t sr_config_load_max_age_ms(const struct sr_config *cfg)
+{
+    return cfg->worker_load_interval_ms > 0 ? 3 * (uint64_t)cfg->worker_load_interval_ms : 0;
 }
 
 struct sr_breaker_config sr_config_breaker(const struct sr_config *cfg)

@@ -67,6 +67,8 @@ struct sr_config {
     long health_failure_threshold;
     long health_success_threshold;
     char *health_check_endpoint;
+    /* the workers' own load reports (dataplane/load_poll.h); 0 = off */
+    long worker_load_interval_ms;
     /* circuit breaker (breaker.h); fixed at start */
     long cb_failure_threshold;
     long cb_success_threshold;
@@ -147,6 +149,12 @@ void sr_config_print_help(FILE *out, const char *prog);
 
 /* The policy tunables of cfg. */
 struct sr_policy_params sr_config_policy_params(const struct sr_config *cfg);
+
+/* How old a worker's own load report may be and still count
+ * (sr_worker_external_load's max_age_ms): three --worker-load-interval-ms,
+ * so one late or lost poll does not drop it; 0 while the poll is off (then
+ * no worker ever reports). */
+uint64_t sr_config_load_max_age_ms(const struct sr_config *cfg);
 
 /* The circuit breaker settings of cfg. */
 struct sr_breaker_config sr_config_breaker(const struct sr_config *cfg);

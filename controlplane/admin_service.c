@@ -32,6 +32,7 @@ struct sr_admin {
     struct sr_settings *settings;
     struct sr_admin_hooks hooks;
     struct sr_sync *sync; /* borrowed; NULL: none */
+    uint64_t load_max_age_ms;
     struct sr_grpc_server *server;
 };
 
@@ -51,7 +52,8 @@ static const int circuit_states[] = {
     [SR_BREAKER_HALF_OPEN] = SGLANG__ROUTER__ADMIN__V1__CIRCUIT_STATE__CIRCUIT_STATE_HALF_OPEN,
 };
 
-static int worker_list_fill(struct worker_list *wl, const struct sr_worker_set *set)
+static int worker_list_fill(const struct sr_admin *a, struct worker_list *wl,
+                            const struct sr_worker_set *set)
 {
     wl->n = set->count;
     wl->items = sr_calloc(set->count + 1, sizeof(*wl->items));
@@ -84,6 +86,12 @@ static int worker_list_fill(struct worker_list *wl, const struct sr_worker_set *
         item.has_circuit_state = item.has_circuit_opened = true;
         item.circuit_state = circuit_states[sr_breaker_state(&w->breaker, now_ms)];
         item.circuit_opened = sr_breaker_opened_total(&w->breaker);
+        item.has_reported_running = item.has_reported_waiting = true;
+        item.has_reported_tokens = item.has_external_load = true;
+        item.reported_running = atomic_load(&w->reported_running);
+        item.reported_waiting = atomic_load(&w->reported_waiting);
+        item.reported_tokens = atomic_load(&w->reported_tokens);
+        item.external_load = sr_worker_external_load(w, now_ms, a->load_max_age_ms);
         wl->items[i] = item;
         wl->ptrs[i] = &wl->items[i];
     }
@@ -102,7 +110,7 @@ static void list_workers(void *ctx, struct sr_grpc_call *call, const ProtobufCMe
     struct sr_admin *a = ctx;
     struct sr_worker_set *set = sr_registry_acquire(a->registry);
     struct worker_list wl = {0};
-    if (worker_list_fill(&wl, set) != 0) {
+    if (worker_list_fill(a, &wl, set) != 0) {
         sr_grpc_call_finish(call, SR_GRPC_RESOURCE_EXHAUSTED, "out of memory");
     } else {
         PB(ListWorkersResponse) resp = PB_INIT(LIST_WORKERS_RESPONSE);
@@ -172,7 +180,7 @@ static void change_workers(struct sr_admin *a, struct sr_grpc_call *call, enum c
     char **added = sr_calloc(after->count + 1, sizeof(*added));
     char **removed = sr_calloc(before->count + 1, sizeof(*removed));
     struct worker_list wl = {0};
-    if (added == NULL || removed == NULL || worker_list_fill(&wl, after) != 0) {
+    if (added == NULL || removed == NULL || worker_list_fill(a, &wl, after) != 0) {
         sr_grpc_call_finish(call, SR_GRPC_RESOURCE_EXHAUSTED,
                             "out of memory (the change was made)");
     } else {
@@ -385,7 +393,7 @@ static void get_queue_stats(void *ctx, struct sr_grpc_call *call, const Protobuf
     struct sr_admin *a = ctx;
     struct sr_worker_set *set = sr_registry_acquire(a->registry);
     struct worker_list wl = {0};
-    if (worker_list_fill(&wl, set) != 0) {
+    if (worker_list_fill(a, &wl, set) != 0) {
         sr_grpc_call_finish(call, SR_GRPC_RESOURCE_EXHAUSTED, "out of memory");
     } else {
         PB(GetQueueStatsResponse) resp;
@@ -483,7 +491,7 @@ static void watch_tick(evutil_socket_t fd, short what, void *arg)
     struct sr_sync_pb_status sm;
     int rc = sr_sync_pb_status_fill(w->admin->sync, &sm);
     if (rc == 0)
-        rc = worker_list_fill(&wl, set);
+        rc = worker_list_fill(w->admin, &wl, set);
     if (rc == 0)
         rc = tree_stats_fill(w->admin, set, &ts);
     if (rc == 0) {
@@ -779,6 +787,7 @@ struct sr_admin *sr_admin_start(const struct sr_admin_config *cfg, struct sr_reg
     a->settings = settings;
     a->hooks = *hooks;
     a->sync = cfg->sync;
+    a->load_max_age_ms = cfg->load_max_age_ms;
     struct sr_grpc_server_config sc = {
         .host = cfg->host,
         .port = cfg->port,

@@ -58,6 +58,9 @@ struct sr_admin_config {
     /* The replica sync (outlives the API), or NULL: GetSync then says "off"
      * and SetSync answers FAILED_PRECONDITION. */
     struct sr_sync *sync;
+    /* How long a worker's own load report counts (external_load in Worker
+     * messages; sr_config_load_max_age_ms); 0: never. */
+    uint64_t load_max_age_ms;
 };
 
 struct sr_admin;

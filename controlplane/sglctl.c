@@ -243,13 +243,23 @@ static int url_width(PB(Worker) * *ws, size_t n)
 static void print_workers(PB(Worker) * *ws, size_t n)
 {
     int w = url_width(ws, n);
-    printf("%-*s  %-9s  %-9s  %9s  %10s  %8s  %15s\n", w, "URL", "HEALTH", "CIRCUIT", "IN_FLIGHT",
-           "PROCESSED", "FAILURES", "PENDING_PREFILL");
-    for (size_t i = 0; i < n; i++)
-        printf("%-*s  %-9s  %-9s  %9lld  %10llu  %8llu  %15lld\n", w, ws[i]->url,
-               health_name(ws[i]->health), circuit_name(ws[i]->circuit_state),
+    printf("%-*s  %-9s  %-9s  %9s  %10s  %8s  %15s  %16s  %16s  %13s\n", w, "URL", "HEALTH",
+           "CIRCUIT", "IN_FLIGHT", "PROCESSED", "FAILURES", "PENDING_PREFILL", "REPORTED_RUNNING",
+           "REPORTED_WAITING", "EXTERNAL_LOAD");
+    for (size_t i = 0; i < n; i++) {
+        /* The worker's own figures: "-" when it said nothing (-1, or a
+         * router that does not send them). */
+        char running[24] = "-", waiting[24] = "-";
+        if (ws[i]->has_reported_running && ws[i]->reported_running >= 0)
+            snprintf(running, sizeof(running), "%lld", (long long)ws[i]->reported_running);
+        if (ws[i]->has_reported_waiting && ws[i]->reported_waiting >= 0)
+            snprintf(waiting, sizeof(waiting), "%lld", (long long)ws[i]->reported_waiting);
+        printf("%-*s  %-9s  %-9s  %9lld  %10llu  %8llu  %15lld  %16s  %16s  %13lld\n", w,
+               ws[i]->url, health_name(ws[i]->health), circuit_name(ws[i]->circuit_state),
                (long long)ws[i]->in_flight, (unsigned long long)ws[i]->processed,
-               (unsigned long long)ws[i]->failures, (long long)ws[i]->pending_prefill_bytes);
+               (unsigned long long)ws[i]->failures, (long long)ws[i]->pending_prefill_bytes,
+               running, waiting, (long long)ws[i]->external_load);
+    }
     if (n == 0)
         printf("(no workers)\n");
 }

@@ -51,21 +51,26 @@ static void local_list_workers(struct sr_reply *c, const struct sr_request *req)
     struct sr_worker_set *set = sr_loop_workers(l);
     json_t *urls = json_array(), *workers = json_array();
     uint64_t now_ms = sr_breaker_now_ms();
+    uint64_t max_age_ms = sr_config_load_max_age_ms(l->router->cfg);
     for (size_t i = 0; i < set->count; i++) {
         struct sr_worker *w = set->workers[i];
         json_array_append_new(urls, json_string(w->url));
-        json_array_append_new(
-            workers,
-            json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "url", w->url, "health",
-                      sr_worker_health_name(sr_worker_health(w)), "circuit_state",
-                      sr_breaker_state_name(sr_breaker_state(&w->breaker, now_ms)),
-                      "circuit_opened", (json_int_t)sr_breaker_opened_total(&w->breaker),
-                      "in_flight", (json_int_t)sr_worker_load(w), "pending_prefill_bytes",
-                      (json_int_t)sr_worker_pending_prefill(w), "processed",
-                      (json_int_t)atomic_load(&w->processed), "failures",
-                      (json_int_t)atomic_load(&w->failures), "tree_bytes",
-                      (json_int_t)sr_policy_worker_tree_bytes(
-                          sr_settings_policy(l->router->settings), w)));
+        /* reported_*: what the worker says of itself (load_poll.h); -1: nothing. */
+        json_t *o = json_pack(
+            "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "url", w->url,
+            "health", sr_worker_health_name(sr_worker_health(w)), "circuit_state",
+            sr_breaker_state_name(sr_breaker_state(&w->breaker, now_ms)), "circuit_opened",
+            (json_int_t)sr_breaker_opened_total(&w->breaker), "in_flight",
+            (json_int_t)sr_worker_load(w), "pending_prefill_bytes",
+            (json_int_t)sr_worker_pending_prefill(w), "processed",
+            (json_int_t)atomic_load(&w->processed), "failures",
+            (json_int_t)atomic_load(&w->failures), "tree_bytes",
+            (json_int_t)sr_policy_worker_tree_bytes(sr_settings_policy(l->router->settings), w),
+            "reported_running", (json_int_t)atomic_load(&w->reported_running), "reported_waiting",
+            (json_int_t)atomic_load(&w->reported_waiting), "reported_tokens",
+            (json_int_t)atomic_load(&w->reported_tokens), "external_load",
+            (json_int_t)sr_worker_external_load(w, now_ms, max_age_ms));
+        json_array_append_new(workers, o);
     }
     respond_json(c, 200, json_pack("{s:o, s:o}", "urls", urls, "workers", workers));
 }

@@ -1,7 +1,8 @@
 /*
  * sglang-router: the cache-aware reverse proxy for SGLang workers.
  * main: options → shared state (registry, policy) → listening sockets →
- * loop threads → on the main thread: health checks, metrics, signals →
+ * loop threads → on the main thread: health checks, the workers' load
+ * reports, metrics, signals →
  * drain on SIGTERM/SIGINT (in-flight requests finish within the grace
  * period; a second signal stops at once) → exit 0. SIGHUP rereads the TLS
  * certificate and every secret file.
@@ -12,6 +13,7 @@
  */
 #include "admin_glue.h"
 #include "health.h"
+#include "load_poll.h"
 #include "loop.h"
 #include "metrics_http.h"
 #include "router.h"
@@ -305,6 +307,8 @@ int main(int argc, char **argv)
                           .breaker = sr_config_breaker(&cfg)};
     struct main_state m = {.router = &r};
     struct sr_health *health = NULL;
+    struct sr_load_poll *load_poll = NULL;
+    bool load_poll_failed = false;
     struct sr_metrics_http *metrics = NULL;
     struct sr_admin *admin = NULL;
     struct event *sigint = NULL, *sigterm = NULL, *sighup = NULL;
@@ -399,13 +403,14 @@ int main(int argc, char **argv)
         goto out;
     }
     health = sr_health_new(&r, m.base);
+    load_poll = sr_load_poll_new(&r, m.base, &load_poll_failed);
     m.grace = evtimer_new(m.base, on_grace_over, &m);
     sigint = evsignal_new(m.base, SIGINT, on_signal, &m);
     sigterm = evsignal_new(m.base, SIGTERM, on_signal, &m);
     sighup = evsignal_new(m.base, SIGHUP, on_hangup, &m);
-    if (health == NULL || m.grace == NULL || sigint == NULL || sigterm == NULL || sighup == NULL ||
-        evsignal_add(sigint, NULL) != 0 || evsignal_add(sigterm, NULL) != 0 ||
-        evsignal_add(sighup, NULL) != 0)
+    if (health == NULL || load_poll_failed || m.grace == NULL || sigint == NULL ||
+        sigterm == NULL || sighup == NULL || evsignal_add(sigint, NULL) != 0 ||
+        evsignal_add(sigterm, NULL) != 0 || evsignal_add(sighup, NULL) != 0)
         goto out;
 
     for (size_t i = 0; i < r.nloops; i++) {
@@ -429,6 +434,7 @@ int main(int argc, char **argv)
             .tls_key = cfg.admin_tls_key_path,
             .tls_ca = cfg.admin_tls_ca_path,
             .sync = r.sync,
+            .load_max_age_ms = sr_config_load_max_age_ms(&cfg),
         };
         struct sr_admin_hooks hooks = {.ctx = &r,
                                        .totals = admin_totals,
@@ -476,6 +482,7 @@ out:
     if (m.grace)
         event_free(m.grace);
     sr_admin_stop(admin);
+    sr_load_poll_free(load_poll);
     sr_health_free(health);
     sr_metrics_http_free(metrics);
     for (size_t i = 0; r.loops && i < r.nloops; i++)

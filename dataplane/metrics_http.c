@@ -145,13 +145,15 @@ static void render_workers(struct sr_router *r, FILE *out)
         return;
     struct sr_policy *policy = sr_settings_policy(r->settings);
     static const char *const names[] = {
-        "sglang_router_worker_healthy",         "sglang_router_worker_in_flight",
-        "sglang_router_worker_processed_total", "sglang_router_worker_failures_total",
-        "sglang_router_worker_tree_bytes",      "sglang_router_worker_pending_prefill_bytes",
-        "sglang_router_worker_circuit_state",   "sglang_router_worker_circuit_opened_total",
+        "sglang_router_worker_healthy",          "sglang_router_worker_in_flight",
+        "sglang_router_worker_processed_total",  "sglang_router_worker_failures_total",
+        "sglang_router_worker_tree_bytes",       "sglang_router_worker_pending_prefill_bytes",
+        "sglang_router_worker_circuit_state",    "sglang_router_worker_circuit_opened_total",
+        "sglang_router_worker_reported_running", "sglang_router_worker_reported_waiting",
+        "sglang_router_worker_reported_tokens",  "sglang_router_worker_external_load",
     };
-    static const char *const types[] = {"gauge", "gauge", "counter", "counter",
-                                        "gauge", "gauge", "gauge",   "counter"};
+    static const char *const types[] = {"gauge", "gauge",   "counter", "counter", "gauge", "gauge",
+                                        "gauge", "counter", "gauge",   "gauge",   "gauge", "gauge"};
     static const char *const helps[] = {
         "1 when the worker passes health checks and receives traffic.",
         "Requests dispatched to the worker and not finished.",
@@ -161,8 +163,13 @@ static void render_workers(struct sr_router *r, FILE *out)
         "Uncached prompt bytes dispatched to the worker and not yet answered.",
         "Circuit breaker: 0 closed, 1 open (no traffic), 2 half-open (trial requests).",
         "Times the circuit breaker opened (the worker was taken out of rotation).",
+        "Requests the worker says it runs (its /get_load or /metrics); -1: no report.",
+        "Requests the worker says it queues; -1: no report.",
+        "Tokens the worker says it holds and queues (SGLang's num_tokens); -1: not said.",
+        "Requests it reported beyond the fleet's own, counted by routing; 0 when stale.",
     };
     uint64_t now_ms = sr_breaker_now_ms();
+    uint64_t max_age_ms = sr_config_load_max_age_ms(r->cfg);
     for (int m = 0; m < (int)(sizeof(names) / sizeof(names[0])); m++) {
         sr_metrics_write_header(out, names[m], types[m], helps[m]);
         for (size_t i = 0; i < set->count; i++) {
@@ -190,8 +197,20 @@ static void render_workers(struct sr_router *r, FILE *out)
             case 6:
                 v = (long)sr_breaker_state(&w->breaker, now_ms);
                 break;
-            default:
+            case 7:
                 v = (long)sr_breaker_opened_total(&w->breaker);
+                break;
+            case 8:
+                v = atomic_load(&w->reported_running);
+                break;
+            case 9:
+                v = atomic_load(&w->reported_waiting);
+                break;
+            case 10:
+                v = atomic_load(&w->reported_tokens);
+                break;
+            default:
+                v = sr_worker_external_load(w, now_ms, max_age_ms);
                 break;
             }
             fputs(names[m], out);

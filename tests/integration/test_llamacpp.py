@@ -125,6 +125,31 @@ class RealEngine(ProcTestCase):
         wait_until(lambda: busy() == 0, timeout=5, what="the slot freed")
         self.assertLess(time.monotonic() - t0, 1.0)
 
+    def test_the_router_reads_the_engines_own_load(self):
+        """llama.cpp has no /get_load: the router's load poll reads its
+        /metrics gauges (llamacpp:requests_processing, _deferred). A
+        request sent to one engine directly shows as that engine's
+        external load, which the router did not send."""
+        r = self.router("round_robin", "--worker-load-interval-ms", "100")
+        c = RawHTTP(self.engines[0].port, timeout=60)
+        self.addCleanup(c.close)
+        body = json.dumps({"model": "m", "prompt": "Count slowly:", "max_tokens": 2000, "stream": True}).encode()
+        c.send(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.assertEqual(c.read_head()[0], 200)
+        next(c.sse_events())
+
+        def reported():
+            return [(w["reported_running"], w["reported_waiting"], w["external_load"])
+                    for w in request(r.port, "GET", "/list_workers").json()["workers"]]
+        wait_until(lambda: reported() == [(1, 0, 1), (0, 0, 0)], what="the engines' own load")
+        c.close()
+        wait_until(lambda: reported() == [(0, 0, 0), (0, 0, 0)], what="the slot free again")
+        status, err = r.stop()
+        self.procs.remove(r)
+        self.assertEqual(status, 0, err)
+        self.assertIn("worker %s reports its load through /metrics (llamacpp)" % self.engines[0].url, err)
+
     def test_a_slow_prefill_is_neither_unhealthy_nor_retried(self):
         # Health checks every second with a 1 s timeout, while one engine
         # spends seconds on a cold 1,500-token prompt.

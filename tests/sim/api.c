@@ -84,19 +84,32 @@ static void on_model_info(struct sr_sim *sim, struct sr_sim_conn *c,
     sr_sim_reply_json(c, 200, body);
 }
 
+/* Engines without SGLang's /get_load (vLLM, llama.cpp) answer 404, as
+ * does a worker told to offer no load at all (--metrics-format none). */
+static bool sglang_load_routes(const struct sr_sim *sim)
+{
+    return strcmp(sim->cfg->metrics_format, "sglang") == 0;
+}
+
 static void on_get_load(struct sr_sim *sim, struct sr_sim_conn *c, const struct sr_h1_request *req)
 {
     (void)req;
+    if (!sglang_load_routes(sim)) {
+        sr_sim_reply_error(c, 404, "Not Found");
+        return;
+    }
     struct sr_sim_engine_stats st;
     sr_sim_engine_get_stats(sim->engine, &st);
-    json_int_t reqs = (json_int_t)st.running + st.waiting;
     json_t *body;
+    /* SGLang 0.4's object counted tokens (KV tokens in use + prompt tokens
+     * waiting); the array counts requests (num_reqs: running + waiting). */
     if (strcmp(sim->cfg->load_format, "object") == 0)
-        body = json_pack("{s:I, s:s}", "load", reqs, "worker_id", sim->worker_id);
+        body = json_pack("{s:I, s:s}", "load", (json_int_t)st.active_tokens, "worker_id",
+                         sim->worker_id);
     else
-        body =
-            json_pack("[{s:i, s:I, s:I, s:I}]", "dp_rank", 0, "num_reqs", reqs, "num_waiting_reqs",
-                      (json_int_t)st.waiting, "num_tokens", (json_int_t)st.active_tokens);
+        body = json_pack("[{s:i, s:I, s:I, s:I}]", "dp_rank", 0, "num_reqs",
+                         (json_int_t)st.running + st.waiting, "num_waiting_reqs",
+                         (json_int_t)st.waiting, "num_tokens", (json_int_t)st.active_tokens);
     sr_sim_reply_json(c, 200, body);
 }
 
@@ -110,18 +123,13 @@ static void on_models(struct sr_sim *sim, struct sr_sim_conn *c, const struct sr
     sr_sim_reply_json(c, 200, body);
 }
 
-static void on_metrics(struct sr_sim *sim, struct sr_sim_conn *c, const struct sr_h1_request *req)
+/* SGLang's gauges (sglang:*), with --enable-metrics. */
+static int sglang_metrics(char *text, size_t cap, const char *m,
+                          const struct sr_sim_engine_stats *st, double usage)
 {
-    (void)req;
-    struct sr_sim_engine_stats st;
-    sr_sim_engine_get_stats(sim->engine, &st);
-    double hit = st.prompt_tokens ? (double)st.cached_tokens / (double)st.prompt_tokens : 0.0;
-    double usage =
-        (double)sr_sim_kv_used_tokens(sim->kv) / (double)sr_sim_kv_capacity_tokens(sim->kv);
-    char text[4096];
-    const char *m = model_name(sim);
-    int n = snprintf(
-        text, sizeof(text),
+    double hit = st->prompt_tokens ? (double)st->cached_tokens / (double)st->prompt_tokens : 0.0;
+    return snprintf(
+        text, cap,
         "# HELP sglang:num_running_reqs Running requests.\n# TYPE sglang:num_running_reqs gauge\n"
         "sglang:num_running_reqs{model_name=\"%s\"} %u\n"
         "# HELP sglang:num_queue_reqs Waiting requests.\n# TYPE sglang:num_queue_reqs gauge\n"
@@ -142,9 +150,87 @@ static void on_metrics(struct sr_sim *sim, struct sr_sim_conn *c, const struct s
         "# HELP sglang:num_requests_total Requests started.\n"
         "# TYPE sglang:num_requests_total counter\n"
         "sglang:num_requests_total{model_name=\"%s\"} %llu\n",
-        m, st.running, m, st.waiting, m, hit, m, usage, m, (unsigned long long)st.prompt_tokens, m,
-        (unsigned long long)st.cached_tokens, m, (unsigned long long)st.generated_tokens, m,
-        (unsigned long long)st.requests);
+        m, st->running, m, st->waiting, m, hit, m, usage, m, (unsigned long long)st->prompt_tokens,
+        m, (unsigned long long)st->cached_tokens, m, (unsigned long long)st->generated_tokens, m,
+        (unsigned long long)st->requests);
+}
+
+/* vLLM's (V1 engine): labelled per engine and model, floats throughout. */
+static int vllm_metrics(char *text, size_t cap, const char *m, const struct sr_sim_engine_stats *st,
+                        double usage)
+{
+    return snprintf(
+        text, cap,
+        "# HELP vllm:num_requests_running Number of requests in model execution batches.\n"
+        "# TYPE vllm:num_requests_running gauge\n"
+        "vllm:num_requests_running{engine=\"0\",model_name=\"%s\"} %u.0\n"
+        "# HELP vllm:num_requests_waiting Number of requests waiting to be processed.\n"
+        "# TYPE vllm:num_requests_waiting gauge\n"
+        "vllm:num_requests_waiting{engine=\"0\",model_name=\"%s\"} %u.0\n"
+        "# HELP vllm:kv_cache_usage_perc KV-cache usage. 1 means 100 percent usage.\n"
+        "# TYPE vllm:kv_cache_usage_perc gauge\n"
+        "vllm:kv_cache_usage_perc{engine=\"0\",model_name=\"%s\"} %.6f\n"
+        "# HELP vllm:prompt_tokens_total Number of prefill tokens processed.\n"
+        "# TYPE vllm:prompt_tokens_total counter\n"
+        "vllm:prompt_tokens_total{engine=\"0\",model_name=\"%s\"} %llu.0\n"
+        "# HELP vllm:generation_tokens_total Number of generation tokens processed.\n"
+        "# TYPE vllm:generation_tokens_total counter\n"
+        "vllm:generation_tokens_total{engine=\"0\",model_name=\"%s\"} %llu.0\n",
+        m, st->running, m, st->waiting, m, usage, m, (unsigned long long)st->prompt_tokens, m,
+        (unsigned long long)st->generated_tokens);
+}
+
+/* llama.cpp's server (--metrics): unlabelled. */
+static int llamacpp_metrics(char *text, size_t cap, const struct sr_sim_engine_stats *st,
+                            double usage, unsigned long long kv_tokens)
+{
+    return snprintf(text, cap,
+                    "# HELP llamacpp:prompt_tokens_total Number of prompt tokens processed.\n"
+                    "# TYPE llamacpp:prompt_tokens_total counter\n"
+                    "llamacpp:prompt_tokens_total %llu\n"
+                    "# HELP llamacpp:tokens_predicted_total Number of generation tokens "
+                    "processed.\n"
+                    "# TYPE llamacpp:tokens_predicted_total counter\n"
+                    "llamacpp:tokens_predicted_total %llu\n"
+                    "# HELP llamacpp:kv_cache_usage_ratio KV-cache usage. 1 means 100 percent "
+                    "usage.\n"
+                    "# TYPE llamacpp:kv_cache_usage_ratio gauge\n"
+                    "llamacpp:kv_cache_usage_ratio %.6f\n"
+                    "# HELP llamacpp:kv_cache_tokens KV-cache tokens.\n"
+                    "# TYPE llamacpp:kv_cache_tokens gauge\n"
+                    "llamacpp:kv_cache_tokens %llu\n"
+                    "# HELP llamacpp:requests_processing Number of requests processing.\n"
+                    "# TYPE llamacpp:requests_processing gauge\n"
+                    "llamacpp:requests_processing %u\n"
+                    "# HELP llamacpp:requests_deferred Number of requests deferred.\n"
+                    "# TYPE llamacpp:requests_deferred gauge\n"
+                    "llamacpp:requests_deferred %u\n",
+                    (unsigned long long)st->prompt_tokens, (unsigned long long)st->generated_tokens,
+                    usage, kv_tokens, st->running, st->waiting);
+}
+
+/* GET /metrics in the gauge names of --metrics-format; running and
+ * waiting are the engine's own counts. */
+static void on_metrics(struct sr_sim *sim, struct sr_sim_conn *c, const struct sr_h1_request *req)
+{
+    (void)req;
+    const char *format = sim->cfg->metrics_format;
+    if (strcmp(format, "none") == 0) {
+        sr_sim_reply_error(c, 404, "Not Found");
+        return;
+    }
+    struct sr_sim_engine_stats st;
+    sr_sim_engine_get_stats(sim->engine, &st);
+    unsigned long long kv_tokens = (unsigned long long)sr_sim_kv_used_tokens(sim->kv);
+    double usage = (double)kv_tokens / (double)sr_sim_kv_capacity_tokens(sim->kv);
+    char text[4096];
+    int n;
+    if (strcmp(format, "vllm") == 0)
+        n = vllm_metrics(text, sizeof(text), model_name(sim), &st, usage);
+    else if (strcmp(format, "llamacpp") == 0)
+        n = llamacpp_metrics(text, sizeof(text), &st, usage, kv_tokens);
+    else
+        n = sglang_metrics(text, sizeof(text), model_name(sim), &st, usage);
     if (n < 0 || (size_t)n >= sizeof(text)) {
         sr_sim_reply_error(c, 500, "metrics text too long");
         return;

@@ -4,6 +4,7 @@
 #include <stddef.h>
 
 static const char *const load_formats[] = {"array", "object", NULL};
+static const char *const metrics_formats[] = {"sglang", "vllm", "llamacpp", "none", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", "off", NULL};
 
 #define FIELD(f) offsetof(struct sr_sim_config, f)
@@ -21,7 +22,11 @@ static const struct sr_option options[] = {
     {"served-model-name", SR_OPT_STRING, "NAME", NULL, 0, 0, NULL, NULL, FIELD(served_model_name),
      "Model name of the OpenAI endpoints (default: the model path)"},
     {"load-format", SR_OPT_CHOICE, NULL, "array", 0, 0, load_formats, NULL, FIELD(load_format),
-     "GET /get_load shape: SGLang's per-rank array, or {\"load\": N}"},
+     "GET /get_load shape: SGLang's per-rank array, or SGLang 0.4's {\"load\": TOKENS}"},
+    {"metrics-format", SR_OPT_CHOICE, NULL, "sglang", 0, 0, metrics_formats, NULL,
+     FIELD(metrics_format),
+     "Answer GET /metrics with this engine's gauge names; vllm and llamacpp answer /get_load "
+     "404 as those engines do; none answers 404 to both"},
     {"log-level", SR_OPT_CHOICE, NULL, "warn", 0, 0, log_levels, NULL, FIELD(log_level),
      "Log verbosity"},
     {"max-payload-bytes", SR_OPT_INT, "N", "268435456", 1, BIG, NULL, NULL,

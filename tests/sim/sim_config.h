@@ -21,6 +21,7 @@ struct sr_sim_config {
     char *model_path;
     char *served_model_name;
     char *load_format;
+    char *metrics_format; /* sglang, vllm, llamacpp or none */
     char *log_level;
     long max_payload_bytes;
     /* model */

@@ -47,6 +47,7 @@ static void test_defaults_match_the_seed(void **state)
     struct sr_policy_params p = sr_config_policy_params(&c);
     assert_int_equal(p.max_tree_bytes, 16777216);
     assert_true(p.cache_threshold == 0.5);
+    assert_int_equal(c.worker_load_interval_ms, 500);
     sr_config_clear(&c);
 }
 
@@ -127,6 +128,25 @@ static void test_bad_values(void **state)
     BAD("--bogus", "unknown option", "--bogus", "1");
     BAD("'stray'", "unexpected argument", "stray");
     BAD("--max-tree-size", "an integer", "--max-tree-size", "99999999999999999999999");
+}
+
+/* A worker's own load report counts for three poll intervals; with the
+ * poll off, never. */
+static void test_load_report_max_age(void **state)
+{
+    (void)state;
+    struct sr_config c;
+    char err[256] = "";
+    assert_int_equal(sr_config_init(&c), 0);
+    assert_int_equal(sr_config_load_max_age_ms(&c), 1500);
+    sr_config_clear(&c);
+    assert_int_equal(PARSE(&c, err, "--worker-load-interval-ms", "0"), 0);
+    assert_int_equal(sr_config_load_max_age_ms(&c), 0);
+    sr_config_clear(&c);
+    assert_int_equal(PARSE(&c, err, "--worker-load-interval-ms", "3600000"), 0);
+    assert_int_equal(sr_config_load_max_age_ms(&c), 10800000);
+    sr_config_clear(&c);
+    BAD("--worker-load-interval-ms", "between 0", "--worker-load-interval-ms", "-1");
 }
 
 static void test_help(void **state)
@@ -298,6 +318,7 @@ int main(void)
         cmocka_unit_test(test_defaults_match_the_seed),
         cmocka_unit_test(test_every_flag),
         cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_load_report_max_age),
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_readme_flag_table_matches_the_option_table),
         cmocka_unit_test(test_set_by_name_and_runtime_flags),
