@@ -254,7 +254,7 @@ struct sr_policy_params sr_config_policy_params(const struct sr_config *cfg)
         .load_weight = cfg->cache_load_weight,
         .queue_weight = cfg->cache_queue_weight,
         .decode_weight = cfg->load_decode_weight,
-        .report_max_age_ms = 3000,
+        .report_max_age_ms = sr_config_load_max_age_ms(cfg),
     };
 }
 

@@ -57,12 +57,13 @@ static void local_list_workers(struct sr_reply *c, const struct sr_request *req)
         json_array_append_new(urls, json_string(w->url));
         /* reported_*: what the worker says of itself (load_poll.h); -1: nothing. */
         json_t *o = json_pack(
-            "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "url", w->url,
+            "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "url", w->url,
             "health", sr_worker_health_name(sr_worker_health(w)), "circuit_state",
             sr_breaker_state_name(sr_breaker_state(&w->breaker, now_ms)), "circuit_opened",
             (json_int_t)sr_breaker_opened_total(&w->breaker), "in_flight",
             (json_int_t)sr_worker_load(w), "pending_prefill_bytes",
-            (json_int_t)sr_worker_pending_prefill(w), "processed",
+            (json_int_t)sr_worker_pending_prefill(w), "decode_tokens",
+            (json_int_t)sr_worker_decode_left(w), "processed",
             (json_int_t)atomic_load(&w->processed), "failures",
             (json_int_t)atomic_load(&w->failures), "tree_bytes",
             (json_int_t)sr_policy_worker_tree_bytes(sr_settings_policy(l->router->settings), w),

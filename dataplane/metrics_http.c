@@ -151,9 +151,11 @@ static void render_workers(struct sr_router *r, FILE *out)
         "sglang_router_worker_circuit_state",    "sglang_router_worker_circuit_opened_total",
         "sglang_router_worker_reported_running", "sglang_router_worker_reported_waiting",
         "sglang_router_worker_reported_tokens",  "sglang_router_worker_external_load",
+        "sglang_router_worker_decode_tokens",
     };
-    static const char *const types[] = {"gauge", "gauge",   "counter", "counter", "gauge", "gauge",
-                                        "gauge", "counter", "gauge",   "gauge",   "gauge", "gauge"};
+    static const char *const types[] = {"gauge", "gauge", "counter", "counter", "gauge",
+                                        "gauge", "gauge", "counter", "gauge",   "gauge",
+                                        "gauge", "gauge", "gauge"};
     static const char *const helps[] = {
         "1 when the worker passes health checks and receives traffic.",
         "Requests dispatched to the worker and not finished.",
@@ -167,6 +169,7 @@ static void render_workers(struct sr_router *r, FILE *out)
         "Requests the worker says it queues; -1: no report.",
         "Tokens the worker says it holds and queues (SGLang's num_tokens); -1: not said.",
         "Requests it reported beyond the fleet's own, counted by routing; 0 when stale.",
+        "Tokens this router's requests on the worker have still to generate (load model).",
     };
     uint64_t now_ms = sr_breaker_now_ms();
     uint64_t max_age_ms = sr_config_load_max_age_ms(r->cfg);
@@ -209,8 +212,11 @@ static void render_workers(struct sr_router *r, FILE *out)
             case 10:
                 v = atomic_load(&w->reported_tokens);
                 break;
-            default:
+            case 11:
                 v = sr_worker_external_load(w, now_ms, max_age_ms);
+                break;
+            default:
+                v = sr_worker_decode_left(w);
                 break;
             }
             fputs(names[m], out);

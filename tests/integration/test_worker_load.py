@@ -169,7 +169,6 @@ class Routing(WorkerLoadCase):
     (sr_worker_route_load), which lands separately: until then they are
     expected failures."""
 
-    @unittest.expectedFailure  # until the policies read external_load (sr_worker_route_load)
     def test_shortest_queue_avoids_a_worker_busy_with_other_clients(self):
         busy, idle = self.slow_worker("busy"), self.slow_worker("idle")
         r = self.start([busy, idle], "--policy", "shortest_queue")
@@ -178,7 +177,6 @@ class Routing(WorkerLoadCase):
         for i in range(10):  # one sent to the deep queue waits there: stop at the first
             self.assertEqual(gen(r.port, "question %d" % i, timeout=5), "idle", "request %d" % i)
 
-    @unittest.expectedFailure  # until the policies read external_load (sr_worker_route_load)
     def test_cache_aware_leaves_its_cache_for_an_idle_worker(self):
         a, b = self.slow_worker("a"), self.slow_worker("b")
         r = self.start([a, b], "--policy", "cache_aware", "--balance-abs-threshold", "2",
