@@ -390,7 +390,9 @@ class CacheModel(ProcTestCase):
         self.assertEqual(run(cached, b + "more"), 100)  # b was saved when a came back
         info = request(cached.port, "GET", "/get_server_info").json()
         self.assertEqual((info["sim_model"]["host_cache_mib"], info["sim_model"]["kv_bytes_per_token"]), (1, 4096))
-        self.assertEqual(info["internal_states"][0]["host_cache_entries"], 1)  # a + more; b left when restored
+        states = info["internal_states"][0]
+        self.assertEqual(states["host_cache_entries"], 1)  # a + more; b left when restored
+        self.assertEqual((states["host_cache_saved"], states["host_cache_restored"]), (3, 2))
         # /flush_cache empties the host cache too.
         self.assertEqual(request(cached.port, "POST", "/flush_cache").status, 200)
         self.assertEqual(run(cached, "C" * 400), 0)
