@@ -373,6 +373,74 @@ class CacheModel(ProcTestCase):
         info = request(two.port, "GET", "/get_server_info").json()
         self.assertEqual(info["sim_model"]["cache_sequences"], 2)
 
+    def host_cache_sim(self, *args):
+        # llama.cpp with one slot and a host prompt cache (--cache-ram).
+        return self.sim("--zero-latency", "--cache-sequences", "1", "--max-running-requests", "1", *args)
+
+    def test_host_cache_restores_a_replaced_prompt(self):
+        def run(w, p):
+            return request(w.port, "POST", GEN, {"text": p, "sampling_params": {"max_new_tokens": 2}}).json()["meta_info"]["cached_tokens"]
+        a, b = "A" * 400, "B" * 400  # 100 tokens each; a state is prompt + 2 output tokens
+        cached = self.host_cache_sim("--host-cache-mib", "1", "--kv-bytes-per-token", "4096")  # 256 tokens
+        plain = self.host_cache_sim()
+        for w in (cached, plain):
+            self.assertEqual([run(w, a), run(w, b)], [0, 0])
+        self.assertEqual(run(cached, a + "more"), 100)  # b's slot saved, a's state restored
+        self.assertEqual(run(plain, a + "more"), 0)  # without the host cache b replaced a
+        self.assertEqual(run(cached, b + "more"), 100)  # b was saved when a came back
+        info = request(cached.port, "GET", "/get_server_info").json()
+        self.assertEqual((info["sim_model"]["host_cache_mib"], info["sim_model"]["kv_bytes_per_token"]), (1, 4096))
+        states = info["internal_states"][0]
+        self.assertEqual(states["host_cache_entries"], 1)  # a + more; b left when restored
+        self.assertEqual((states["host_cache_saved"], states["host_cache_restored"]), (3, 2))
+        # /flush_cache empties the host cache too.
+        self.assertEqual(request(cached.port, "POST", "/flush_cache").status, 200)
+        self.assertEqual(run(cached, "C" * 400), 0)
+        self.assertEqual(run(cached, a + "more"), 0)
+
+    def test_host_cache_too_small_keeps_nothing(self):
+        def run(w, p):
+            return request(w.port, "POST", GEN, {"text": p, "sampling_params": {"max_new_tokens": 2}}).json()["meta_info"]["cached_tokens"]
+        a, b = "A" * 400, "B" * 400
+        # 1 MiB at 20,000 bytes a token: 52 tokens, under one 102-token state ("exceeds cache size limit").
+        small = self.host_cache_sim("--host-cache-mib", "1", "--kv-bytes-per-token", "20000")
+        self.assertEqual([run(small, a), run(small, b), run(small, a + "more")], [0, 0, 0])
+        # Room for one state: the slot is saved before the cache is searched, so
+        # saving b evicts a, and a one-state cache never restores anything.
+        one = self.host_cache_sim("--host-cache-mib", "1", "--kv-bytes-per-token", "8192")  # 128 tokens
+        self.assertEqual([run(one, a), run(one, b), run(one, a + "more")], [0, 0, 0])
+        info = request(one.port, "GET", "/get_server_info").json()["internal_states"][0]
+        self.assertEqual((info["host_cache_entries"], info["host_cache_tokens"]), (1, 102))  # b's state
+
+    def test_host_cache_evicts_least_recently_used(self):
+        def run(p):
+            return request(w.port, "POST", GEN, {"text": p, "sampling_params": {"max_new_tokens": 2}}).json()
+
+        def probe(p):
+            return request(w.port, "POST", "/sim/cached_prefix?route=generate", {"text": p}).json()["cached_tokens"]
+        # 1 MiB at 3,383 bytes a token: 309 tokens, three states of 102-103 tokens.
+        w = self.host_cache_sim("--host-cache-mib", "1", "--kv-bytes-per-token", "3383")
+        a, b, c = "A" * 400, "B" * 400, "C" * 400
+        for p in (a, b, c):
+            run(p)  # cache: a, b; slot: c
+        out = run(a + "more")  # c saved, a restored: cache b, c; slot: a + more
+        self.assertEqual(out["meta_info"]["cached_tokens"], 100)
+        a_turn = a + "more" + out["text"]
+        run("D" * 400)  # cache: b, c, a + more; slot: d
+        run("E" * 400)  # saving d evicts b, the least recently used (a came back after it)
+        # Saving e (the slot) comes before loading, and evicts c: neither is left.
+        self.assertEqual([probe(b + "x"), probe(c + "x"), probe(a_turn + "again")], [0, 0, 103])
+        self.assertEqual(run(a_turn + "again")["meta_info"]["cached_tokens"], 103)
+
+    def test_host_cache_needs_a_slot_per_running_request(self):
+        import os
+        import subprocess
+        from harness import BIN
+        p = subprocess.run([os.path.join(BIN, "sglang-worker-sim"), "--host-cache-mib", "160"],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--host-cache-mib needs --cache-sequences", p.stderr)
+
     def test_hash_ids_blocks(self):
         w = self.sim("--zero-latency")
         text = "t" * 4 * 1500  # 1500 tokens
@@ -433,6 +501,23 @@ class Batching(ProcTestCase):
         longer = run(prompt + "d" * 400, 3)  # 100 cached, 100 new, then 2 decode steps over ~201-202 tokens
         decode = 2 * 0.010 + 0.0001 * (201 + 202)
         self.assertAlmostEqual(longer["e2e_latency"], 0.100 + 0.100 + 0.200 + decode, delta=0.004)
+
+    def test_host_cache_save_and_restore_cost_time(self):
+        # prefill: 100 ms + uncached / 1000 per s; saving 0.5 ms and restoring 1 ms a token.
+        w = self.sim("--prefill-overhead-ms", "100", "--prefill-tokens-per-sec", "1000", "--decode-step-ms", "10",
+                     "--cache-sequences", "1", "--max-running-requests", "1", "--host-cache-mib", "1",
+                     "--kv-bytes-per-token", "4096", "--host-cache-save-us", "500", "--host-cache-restore-us", "1000",
+                     "--time-scale", "10")
+
+        def run(text):
+            return request(w.port, "POST", GEN, {"text": text, "sampling_params": {"max_new_tokens": 1}}).json()["meta_info"]
+        a = run("A" * 400)  # 100 tokens, an empty slot: nothing saved or restored
+        self.assertAlmostEqual(a["e2e_latency"], 0.100 + 0.100, delta=0.003)
+        b = run("B" * 400)  # a + 1 output token saved (50.5 ms)
+        self.assertAlmostEqual(b["e2e_latency"], 0.100 + 0.100 + 0.0505, delta=0.003)
+        again = run("A" * 400 + "more")  # b saved (50.5 ms), a restored (101 ms), 1 token computed
+        self.assertEqual(again["cached_tokens"], 100)
+        self.assertAlmostEqual(again["e2e_latency"], 0.100 + 0.001 + 0.0505 + 0.101, delta=0.003)
 
     def test_queue_full_is_429(self):
         w = self.sim("--max-running-requests", "1", "--max-queued-requests", "1", "--decode-step-ms", "50")

@@ -17,6 +17,18 @@
  *     decode_context_us * (prompt + generated tokens of the running ones).
  * A sequence is done after max_new_tokens tokens; its prompt plus output
  * enter the cache (text keys only) and its slot frees at once.
+ *
+ * With a host prompt cache (llama.cpp's --cache-ram; host_cache.h), a
+ * sequence is admitted as llama.cpp's get_available_slot
+ * (tools/server/server-context.cpp) admits a task: it takes the idle slot
+ * whose sequence covers the largest share of its prompt, if over 0.1
+ * (--slot-prompt-similarity's default), else the least recently used idle
+ * slot. In the second case, and in the first when the slot would keep
+ * under half of what it holds, the slot's whole state is saved to the
+ * host cache and the cached state that matches the prompt better (if any)
+ * is restored into the slot, leaving the cache. The cached prefix is then
+ * what the slot holds; saving and restoring cost host_cache_save_us and
+ * host_cache_restore_us per token, added to the prefill step.
  * Model time runs time_scale times faster than the wall clock. With
  * zero_latency, submit completes the sequences at once (the cache model
  * still runs) and no callback is made.
@@ -31,6 +43,7 @@
 #ifndef SR_SIM_ENGINE_H
 #define SR_SIM_ENGINE_H
 
+#include "host_cache.h"
 #include "kv_cache.h"
 
 #include <event2/event.h>
@@ -63,6 +76,8 @@ struct sr_sim_seq {
     /* engine state, read-only to callers */
     enum sr_sim_seq_state state;
     uint32_t cached_tokens;
+    uint32_t slot;        /* with a host cache: the kv slot it runs in */
+    double host_cache_ms; /* model ms its admission spent saving and restoring states */
     uint32_t generated;
     double submitted_at, first_token_at, finished_at; /* model seconds */
     struct sr_sim_seq *prev, *next;
@@ -77,6 +92,8 @@ struct sr_sim_engine_params {
     double decode_step_ms;
     double decode_step_growth;
     double decode_context_us;
+    double host_cache_save_us;    /* per token of a slot's state saved to the host cache */
+    double host_cache_restore_us; /* per token of a state restored from it */
     double time_scale;
     bool zero_latency;
 };
@@ -84,14 +101,18 @@ struct sr_sim_engine_params {
 struct sr_sim_engine_stats {
     uint32_t running, waiting;
     uint64_t requests, prompt_tokens, cached_tokens, generated_tokens;
-    uint64_t active_tokens;     /* prompt + generated tokens of queued and running sequences */
-    double last_gen_throughput; /* tokens/s of the last decode step */
+    uint64_t active_tokens; /* prompt + generated tokens of queued and running sequences */
+    uint64_t host_cache_saved, host_cache_restored; /* states */
+    double last_gen_throughput;                     /* tokens/s of the last decode step */
 };
 
 struct sr_sim_engine;
 
-/* Borrows base and kv. NULL when out of memory. */
+/* Borrows base, kv and hc. hc NULL: no host prompt cache; otherwise kv is
+ * in sequence mode with at least max_running slots. NULL when out of
+ * memory. */
 struct sr_sim_engine *sr_sim_engine_new(struct event_base *base, struct sr_sim_kv *kv,
+                                        struct sr_sim_host_cache *hc,
                                         const struct sr_sim_engine_params *params);
 /* Sequences still queued or running are dropped without callbacks. */
 void sr_sim_engine_free(struct sr_sim_engine *e);
@@ -104,7 +125,8 @@ int sr_sim_engine_submit(struct sr_sim_engine *e, struct sr_sim_seq *const *seqs
 void sr_sim_engine_cancel(struct sr_sim_engine *e, struct sr_sim_seq *seq);
 
 /* The prefix of seq the cache holds right now, in tokens, as admission
- * would count it (whole blocks, at most prompt - 1); nothing changes. */
+ * would count it (whole blocks, at most prompt - 1, after a restore from
+ * the host cache); nothing changes. */
 uint32_t sr_sim_engine_cached_tokens(const struct sr_sim_engine *e, const struct sr_sim_seq *seq);
 
 /* Model seconds since the engine started. */

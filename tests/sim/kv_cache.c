@@ -95,6 +95,17 @@ uint32_t sr_sim_kv_lookup(struct sr_sim_kv *kv, const char *key, size_t len)
     return match / SR_SIM_BYTES_PER_TOKEN;
 }
 
+static int store_at(struct sr_sim_kv *kv, struct held_sequence *slot, const char *key, size_t len)
+{
+    char *copy = sr_malloc(len ? len : 1);
+    if (copy == NULL)
+        return SR_ERR_NOMEM;
+    memcpy(copy, key, len);
+    sr_free(slot->data);
+    *slot = (struct held_sequence){copy, len, ++kv->inserts};
+    return 0;
+}
+
 /* Sequence mode: key replaces the held sequence it extends (or that
  * extends it), else the least recently stored one. */
 static int store_sequence(struct sr_sim_kv *kv, const char *key, size_t len)
@@ -111,13 +122,7 @@ static int store_sequence(struct sr_sim_kv *kv, const char *key, size_t len)
             if (kv->seqs[i].stored_at < slot->stored_at)
                 slot = &kv->seqs[i];
     }
-    char *copy = sr_malloc(len ? len : 1);
-    if (copy == NULL)
-        return SR_ERR_NOMEM;
-    memcpy(copy, key, len);
-    sr_free(slot->data);
-    *slot = (struct held_sequence){copy, len, ++kv->inserts};
-    return 0;
+    return store_at(kv, slot, key, len);
 }
 
 int sr_sim_kv_insert(struct sr_sim_kv *kv, const char *key, size_t len)
@@ -147,6 +152,36 @@ int sr_sim_kv_flush(struct sr_sim_kv *kv)
     sr_radix_free(kv->tree);
     kv->tree = fresh;
     return 0;
+}
+
+uint32_t sr_sim_kv_slots(const struct sr_sim_kv *kv)
+{
+    return kv->nseqs;
+}
+
+const char *sr_sim_kv_slot_key(const struct sr_sim_kv *kv, uint32_t slot, size_t *len)
+{
+    *len = kv->seqs[slot].len;
+    return kv->seqs[slot].data;
+}
+
+uint64_t sr_sim_kv_slot_stored_at(const struct sr_sim_kv *kv, uint32_t slot)
+{
+    return kv->seqs[slot].stored_at;
+}
+
+int sr_sim_kv_slot_store(struct sr_sim_kv *kv, uint32_t slot, const char *key, size_t len)
+{
+    if (len > kv->capacity_bytes)
+        len = (size_t)kv->capacity_bytes;
+    return store_at(kv, &kv->seqs[slot], key, len);
+}
+
+void sr_sim_kv_slot_adopt(struct sr_sim_kv *kv, uint32_t slot, char *key, size_t len)
+{
+    sr_free(kv->seqs[slot].data);
+    kv->seqs[slot].data = key;
+    kv->seqs[slot].len = len;
 }
 
 uint64_t sr_sim_kv_used_tokens(struct sr_sim_kv *kv)

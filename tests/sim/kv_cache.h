@@ -15,6 +15,10 @@
  *     than the capacity keeps its head.
  * A lookup reports the longest cached prefix in whole tokens.
  *
+ * With a host prompt cache (host_cache.h) the engine decides which slot
+ * runs which sequence, as llama.cpp does, and addresses the sequences slot
+ * by slot (sr_sim_kv_slot_*) instead of through lookup and insert.
+ *
  * Single-threaded (the simulator's event loop); owns its contents.
  */
 #ifndef SR_SIM_KV_CACHE_H
@@ -36,6 +40,19 @@ uint32_t sr_sim_kv_lookup(struct sr_sim_kv *kv, const char *key, size_t len);
 int sr_sim_kv_insert(struct sr_sim_kv *kv, const char *key, size_t len);
 /* Forgets everything. 0 or SR_ERR_NOMEM (the old contents are kept). */
 int sr_sim_kv_flush(struct sr_sim_kv *kv);
+
+/* Sequence mode, slot by slot (slot < max_sequences). */
+uint32_t sr_sim_kv_slots(const struct sr_sim_kv *kv);
+/* The key the slot holds (owned by the cache, valid until it changes). */
+const char *sr_sim_kv_slot_key(const struct sr_sim_kv *kv, uint32_t slot, size_t *len);
+/* When the slot was last stored into (an increasing counter; 0: never). */
+uint64_t sr_sim_kv_slot_stored_at(const struct sr_sim_kv *kv, uint32_t slot);
+/* The slot now holds a copy of key (its head if longer than the
+ * capacity). 0 or SR_ERR_NOMEM (the slot is unchanged). */
+int sr_sim_kv_slot_store(struct sr_sim_kv *kv, uint32_t slot, const char *key, size_t len);
+/* The slot now holds key, an sr_malloc'd buffer it takes over (a state
+ * restored from the host cache; when it was stored does not change). */
+void sr_sim_kv_slot_adopt(struct sr_sim_kv *kv, uint32_t slot, char *key, size_t len);
 
 uint64_t sr_sim_kv_used_tokens(struct sr_sim_kv *kv);
 /* Tokens the cache can hold in all (slots x capacity for sequences). */

@@ -99,6 +99,19 @@ static int load_settings(struct sr_sim_config *cfg, int argc, char **argv)
     return rc == SR_ERR_NOMEM ? 1 : 2;
 }
 
+/* Settings that only make sense together. -1 to go on, else 2. */
+static int check_settings(struct sr_sim_config *cfg)
+{
+    /* llama.cpp's host cache works on slots: one per running request. */
+    if (cfg->host_cache_mib > 0 && cfg->cache_sequences < cfg->max_running_requests) {
+        fprintf(stderr, "sglang-worker-sim: --host-cache-mib needs --cache-sequences (llama.cpp's "
+                        "slots) of at least --max-running-requests\n");
+        sr_options_clear(sr_sim_options(), cfg, sizeof(*cfg));
+        return 2;
+    }
+    return -1;
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
@@ -110,6 +123,8 @@ int main(int argc, char **argv)
 {
     struct sr_sim_config cfg;
     int status = load_settings(&cfg, argc, argv);
+    if (status < 0)
+        status = check_settings(&cfg);
     if (status >= 0)
         return status;
     enum sr_log_level level;
@@ -130,6 +145,8 @@ int main(int argc, char **argv)
         .decode_step_ms = cfg.decode_step_ms,
         .decode_step_growth = cfg.decode_step_growth,
         .decode_context_us = cfg.decode_context_us,
+        .host_cache_save_us = cfg.host_cache_save_us,
+        .host_cache_restore_us = cfg.host_cache_restore_us,
         .time_scale = cfg.time_scale,
         .zero_latency = cfg.zero_latency,
     };
@@ -147,7 +164,11 @@ int main(int argc, char **argv)
     if (sim.base == NULL)
         goto out;
     sim.kv = sr_sim_kv_new((uint64_t)cfg.kv_capacity_tokens, (uint32_t)cfg.cache_sequences);
-    sim.engine = sim.kv ? sr_sim_engine_new(sim.base, sim.kv, &params) : NULL;
+    if (cfg.host_cache_mib > 0)
+        sim.hc = sr_sim_host_cache_new((uint64_t)cfg.host_cache_mib << 20,
+                                       (uint64_t)cfg.kv_bytes_per_token);
+    if (sim.kv && (sim.hc || cfg.host_cache_mib == 0))
+        sim.engine = sr_sim_engine_new(sim.base, sim.kv, sim.hc, &params);
     sim.scratch = evbuffer_new();
     if (sim.engine == NULL || sim.scratch == NULL) {
         fprintf(stderr, "sglang-worker-sim: out of memory\n");
@@ -189,6 +210,7 @@ out:
         evbuffer_free(sim.scratch);
     free(sim.last_request);
     sr_sim_engine_free(sim.engine);
+    sr_sim_host_cache_free(sim.hc);
     sr_sim_kv_free(sim.kv);
     if (sim.base)
         event_base_free(sim.base);

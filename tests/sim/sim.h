@@ -6,6 +6,7 @@
 #define SR_SIM_H
 
 #include "engine.h"
+#include "host_cache.h"
 #include "kv_cache.h"
 #include "sim_config.h"
 
@@ -32,6 +33,7 @@ struct sr_sim {
     const struct sr_sim_config *cfg;
     struct event_base *base;
     struct sr_sim_kv *kv;
+    struct sr_sim_host_cache *hc; /* NULL without --host-cache-mib */
     struct sr_sim_engine *engine;
     struct sr_rng rng;
     char worker_id[256];

@@ -40,6 +40,17 @@ static const struct sr_option options[] = {
     {"cache-sequences", SR_OPT_INT, "N", "0", 0, 1000000, NULL, NULL, FIELD(cache_sequences),
      "Cache like llama.cpp's slots without a host prompt cache: keep only the last N sequences "
      "(0: SGLang's radix cache, LRU by tokens)"},
+    {"host-cache-mib", SR_OPT_INT, "MIB", "0", 0, 100000000, NULL, NULL, FIELD(host_cache_mib),
+     "With --cache-sequences: llama.cpp's host prompt cache (--cache-ram) of this many MiB, "
+     "whole slot states of --kv-bytes-per-token each token, LRU (0: none)"},
+    {"kv-bytes-per-token", SR_OPT_INT, "B", "131072", 1, 1e12, NULL, NULL,
+     FIELD(kv_bytes_per_token),
+     "Bytes of KV state per token, to size --host-cache-mib in tokens (Llama-3-8B: 128 KiB)"},
+    {"host-cache-save-us", SR_OPT_FLOAT, "US", "0", 0, 1e6, NULL, NULL, FIELD(host_cache_save_us),
+     "Time per token to save a slot's state to the host cache (added to the prefill step)"},
+    {"host-cache-restore-us", SR_OPT_FLOAT, "US", "0", 0, 1e6, NULL, NULL,
+     FIELD(host_cache_restore_us),
+     "Time per token to restore a state from the host cache (added to the prefill step)"},
     {"max-running-requests", SR_OPT_INT, "N", "256", 1, 1000000, NULL, NULL,
      FIELD(max_running_requests), "Requests decoded together (continuous batching)"},
     {"max-queued-requests", SR_OPT_INT, "N", "8192", 0, 100000000, NULL, NULL,

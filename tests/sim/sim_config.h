@@ -28,6 +28,10 @@ struct sr_sim_config {
     char *profile; /* a profile name or file; applied before the command line */
     long kv_capacity_tokens;
     long cache_sequences;
+    long host_cache_mib;
+    long kv_bytes_per_token;
+    double host_cache_save_us;
+    double host_cache_restore_us;
     long max_running_requests;
     long max_queued_requests;
     double prefill_tokens_per_sec;
