@@ -1,8 +1,6 @@
 /* load: the load model routing weighs (see load.h). */
 #include "load.h"
 
-#include "policy.h"
-
 static double nonneg(long v)
 {
     return v > 0 ? (double)v : 0.0;
@@ -13,27 +11,26 @@ static double own_prefill_tokens(const struct sr_worker *w)
     return nonneg(sr_worker_pending_prefill(w)) / SR_BYTES_PER_TOKEN;
 }
 
-void sr_load_scan(const struct sr_route_request *req, struct sr_load_scan *out)
+void sr_load_scan(struct sr_load_scan *out, const struct sr_worker_set *workers,
+                  double decode_weight, uint64_t report_max_age_ms, uint64_t now_ms,
+                  double request_tokens, double request_decode_tokens)
 {
-    const struct sr_policy_params *prm = req->params;
-    out->decode_weight = prm->decode_weight;
-    out->now_ms = req->now_ms;
-    out->report_max_age = prm->report_max_age_ms;
+    out->decode_weight = decode_weight;
+    out->now_ms = now_ms;
+    out->report_max_age = report_max_age_ms;
     double prefill = 0, decode = 0, requests = 0;
-    for (size_t i = 0; i < req->workers->count; i++) {
-        const struct sr_worker *w = req->workers->workers[i];
+    for (size_t i = 0; i < workers->count; i++) {
+        const struct sr_worker *w = workers->workers[i];
         prefill += own_prefill_tokens(w);
-        decode += nonneg(sr_worker_decode_left(w)) * prm->decode_weight;
+        decode += nonneg(sr_worker_decode_left(w)) * decode_weight;
         requests += nonneg(sr_worker_load(w));
     }
     if (requests > 0) {
         out->mean_work = (prefill + decode) / requests;
         out->mean_decode = decode / requests;
     } else {
-        out->mean_decode = nonneg(req->decode_tokens) * prm->decode_weight;
-        out->mean_work = out->mean_decode + (double)req->text_len *
-                                                (double)sr_policy_key_unit(prm) /
-                                                SR_BYTES_PER_TOKEN;
+        out->mean_decode = (request_decode_tokens > 0 ? request_decode_tokens : 0) * decode_weight;
+        out->mean_work = out->mean_decode + request_tokens;
     }
     if (out->mean_work < 1)
         out->mean_work = 1;

@@ -35,7 +35,7 @@
 
 #include <stdint.h>
 
-struct sr_route_request;
+#include "registry.h"
 
 /* Prompt bytes per token, the router's estimate without a tokenizer. */
 #define SR_BYTES_PER_TOKEN 4
@@ -48,10 +48,14 @@ struct sr_load_scan {
     double mean_decode;      /* of which decode work */
 };
 
-/* The fleet's means over the request's workers (every one, whatever its
+/* The fleet's means over a decision's workers (every one, whatever its
  * state: a worker out of rotation still finishes what it holds). With
- * nothing in flight, the request being routed is the yardstick. */
-void sr_load_scan(const struct sr_route_request *req, struct sr_load_scan *out);
+ * nothing in flight, the request being routed is the yardstick: its
+ * prompt tokens and the tokens it is expected to generate. Policies call
+ * it through sr_route_load_scan (policy.h), which fills these in. */
+void sr_load_scan(struct sr_load_scan *out, const struct sr_worker_set *workers,
+                  double decode_weight, uint64_t report_max_age_ms, uint64_t now_ms,
+                  double request_tokens, double request_decode_tokens);
 
 /* A worker's work in tokens (>= 0). */
 double sr_load_work(const struct sr_load_scan *scan, const struct sr_worker *w);

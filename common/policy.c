@@ -2,6 +2,8 @@
  * (see policy.h). */
 #include "policy.h"
 
+#include "load.h"
+
 #include "err.h"
 
 #include <string.h>
@@ -161,13 +163,21 @@ struct sr_worker *sr_route_pick_random(const struct sr_route_request *req)
     return pick;
 }
 
+void sr_route_load_scan(const struct sr_route_request *req, struct sr_load_scan *out)
+{
+    const struct sr_policy_params *prm = req->params;
+    sr_load_scan(out, req->workers, prm->decode_weight, prm->report_max_age_ms, req->now_ms,
+                 (double)req->text_len * (double)sr_policy_key_unit(prm) / SR_BYTES_PER_TOKEN,
+                 (double)req->decode_tokens);
+}
+
 struct sr_worker *sr_route_pick_least_loaded(const struct sr_route_request *req,
                                              const struct sr_load_scan *scan, double *min_load,
                                              double *max_load)
 {
     struct sr_load_scan own;
     if (scan == NULL) {
-        sr_load_scan(req, &own);
+        sr_route_load_scan(req, &own);
         scan = &own;
     }
     struct sr_worker *pick = NULL;

@@ -26,7 +26,6 @@
 #ifndef SR_POLICY_H
 #define SR_POLICY_H
 
-#include "load.h"
 #include "radix.h"
 #include "rand.h"
 #include "registry.h"
@@ -44,9 +43,9 @@ struct sr_policy_params {
     size_t max_tree_bytes;         /* per-worker size target of the tree */
     uint64_t eviction_interval_ms; /* period of automatic eviction passes; 0 = none */
     double load_weight;            /* cache_cost: stall of one request held, per uncached prompt */
-    double queue_weight;           /* cache_cost: cost of a token of queued work, in prompt tokens */
-    double decode_weight;          /* load model: one token to generate, in prefill tokens (load.h) */
-    uint64_t report_max_age_ms;    /* load model: a worker's own report counts this long */
+    double queue_weight;        /* cache_cost: cost of a token of queued work, in prompt tokens */
+    double decode_weight;       /* load model: one token to generate, in prefill tokens (load.h) */
+    uint64_t report_max_age_ms; /* load model: a worker's own report counts this long */
     /* What the tree is keyed on (not an option: replica sync sets it, see
      * sr_settings_set_key_unit): 0 or 1, the routing text itself;
      * SR_ROUTE_KEY_UNIT, its block digests (route_key.h), each key byte
@@ -89,6 +88,7 @@ struct sr_route_request {
 };
 
 struct sr_policy;
+struct sr_load_scan;
 
 struct sr_policy_ops {
     const char *name;
@@ -162,6 +162,8 @@ static inline size_t sr_policy_key_unit(const struct sr_policy_params *params)
 bool sr_route_allows(const struct sr_route_request *req, const struct sr_worker *w);
 /* Uniformly random allowed worker, or NULL. */
 struct sr_worker *sr_route_pick_random(const struct sr_route_request *req);
+/* The decision's load scan (load.h) from the request and its params. */
+void sr_route_load_scan(const struct sr_route_request *req, struct sr_load_scan *out);
 /* Allowed worker holding the fewest requests (load.h: in flight here, at
  * the peers, and reported by the worker beyond those), ties to the least
  * work, then random; or NULL. *min_load / *max_load (if not NULL) get the

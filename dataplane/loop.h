@@ -100,8 +100,8 @@ struct sr_loop {
     struct sr_worker_set *set; /* cached registry snapshot */
     uint64_t set_version;
     struct sr_settings_view settings; /* policy and tunables in force (settings.h) */
-    double output_tokens;             /* streamed answers' mean length, for requests without a limit */
-    char scratch[64 * 1024];          /* client reads land here (conn.c) */
+    double output_tokens;    /* streamed answers' mean length, for requests without a limit */
+    char scratch[64 * 1024]; /* client reads land here (conn.c) */
 };
 
 struct sr_handoff {

@@ -184,7 +184,7 @@ static int cache_cost_select(struct sr_policy *p, const struct sr_route_request 
 {
     struct cache_aware *ca = (struct cache_aware *)p;
     struct sr_load_scan scan;
-    sr_load_scan(req, &scan);
+    sr_route_load_scan(req, &scan);
     struct sr_worker *least = sr_route_pick_least_loaded(req, &scan, NULL, NULL);
     if (least == NULL)
         return SR_ERR_NO_WORKER;

@@ -11,6 +11,7 @@
 #include "common/alloc.h"
 #include "common/config.h"
 #include "common/err.h"
+#include "common/load.h"
 #include "common/policy.h"
 #include "common/route_key.h"
 
