@@ -138,9 +138,12 @@ static int cache_aware_select(struct sr_policy *p, const struct sr_route_request
  * deep queue; a long miss goes where it stalls the fewest requests; a
  * short one to the shortest queue; an idle fleet spreads new prefixes at
  * random; and affinity gives way smoothly as the queue grows instead of at
- * a fixed imbalance threshold. Defaults were tuned with
- * tests/bench/compare-policies.sh on the Mooncake trace and checked on the
- * multi-turn and shared-prefix workloads (tests/bench/RESULTS.md). */
+ * a fixed imbalance threshold. The defaults (queue 0.125, load 0.05) keep
+ * affinity strong, which wins on shared prefixes and multi-turn chat;
+ * weights near 1 buy the best TTFT on traces with mixed prompt lengths at
+ * the price of end-to-end tails and an uneven request share, where
+ * cache_aware does better (tests/bench/RESULTS.md, "Routing quality on
+ * mixed prompt lengths"). */
 static int64_t choose_cost(void *ctx, const struct sr_radix_view *view)
 {
     struct choice *c = ctx;

@@ -459,9 +459,9 @@ static void test_cache_cost_weighs_queued_prefill(void **state)
 
     set_loads(f, 0, 0, 0, 0);
     int home = route(f, p, T);
-    atomic_store(&f->w[home]->pending_prefill, (long)(len / 2)); /* 0.5 < 1.0 saved */
+    atomic_store(&f->w[home]->pending_prefill, (long)(4 * len)); /* 4 * 0.125 < 1.0 saved */
     assert_int_equal(route(f, p, T), home);
-    atomic_store(&f->w[home]->pending_prefill, (long)(3 * len / 2)); /* 1.5 > 1.0 */
+    atomic_store(&f->w[home]->pending_prefill, (long)(12 * len)); /* 12 * 0.125 > 1.0 */
     assert_int_not_equal(route(f, p, T), home);
     for (int i = 0; i < NW; i++)
         atomic_store(&f->w[i]->pending_prefill, 0);
@@ -727,7 +727,7 @@ static void test_cache_cost_weighs_stalls_and_queue(void **state)
     assert_int_equal(route(f, p, T), home);
     /* ... until the work queued ahead costs more than the prefill saved. */
     size_t len = strlen(T);
-    atomic_store(&f->w[home]->pending_prefill, (long)(2 * len));
+    atomic_store(&f->w[home]->pending_prefill, (long)(12 * len)); /* 12 * 0.125 > 1.0 */
     assert_int_not_equal(route(f, p, T), home);
     atomic_store(&f->w[home]->pending_prefill, 0);
     set_loads(f, 0, 0, 0, 0);
