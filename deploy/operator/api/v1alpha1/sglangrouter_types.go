@@ -195,16 +195,16 @@ type RoutingSettings struct {
 	// +optional
 	MaxTreeSize *int64 `json:"maxTreeSize,omitempty"`
 
-	// CacheLoadWeight: cache_cost's cost of one request in flight, in whole
-	// prompts to prefill (--cache-load-weight).
+	// CacheLoadWeight: cache_cost's cost of stalling one request the worker
+	// holds, per prompt to prefill (--cache-load-weight).
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
-	// +kubebuilder:default=0.02
+	// +kubebuilder:default=0.05
 	// +optional
 	CacheLoadWeight *float64 `json:"cacheLoadWeight,omitempty"`
 
-	// CacheQueueWeight: cache_cost's cost of prefill queued on a worker, per
-	// byte of prompt (--cache-queue-weight).
+	// CacheQueueWeight: cache_cost's cost of a token of work queued on the
+	// worker, per prompt token (--cache-queue-weight).
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
 	// +kubebuilder:default=0.125
