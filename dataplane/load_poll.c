@@ -1,8 +1,8 @@
 /* load_poll: the workers' own load reports (see load_poll.h). */
 #include "load_poll.h"
 
-#include "fetch.h"
 #include "load_report.h"
+#include "worker_tasks.h"
 
 #include "common/alloc.h"
 #include "common/err.h"
@@ -23,41 +23,22 @@ enum form {
 };
 
 struct poll {
-    struct sr_load_poll *lp;
-    struct sr_worker *worker; /* referenced */
-    struct event *timer;
-    struct sr_fetch *running; /* the request in flight, or NULL */
-    enum form form;           /* what answered last */
-    enum form logged;         /* the form last logged (one line per change) */
-    bool asking_metrics;      /* the request in flight is /metrics */
-    bool probing;             /* this poll tries the forms in order */
-    char get_load_said[48];   /* while probing: why /get_load was no use */
-    struct poll *next;
+    struct sr_worker_task task; /* first: worker_tasks.h */
+    enum form form;             /* what answered last */
+    enum form logged;           /* the form last logged (one line per change) */
+    bool asking_metrics;        /* the request in flight is /metrics */
+    bool probing;               /* this poll tries the forms in order */
+    char get_load_said[48];     /* while probing: why /get_load was no use */
 };
 
 struct sr_load_poll {
-    struct sr_router *router;
-    struct event_base *base;
-    struct event *sync;
-    uint64_t version;
     long interval_ms;
-    struct poll *polls;
+    struct sr_worker_tasks *tasks;
 };
 
-static void schedule(struct poll *p, long ms)
+static long interval_ms(const struct poll *p)
 {
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(p->timer, &tv);
-}
-
-static void poll_free(struct poll *p)
-{
-    if (p->running)
-        sr_fetch_cancel(p->running);
-    if (p->timer)
-        event_free(p->timer);
-    sr_worker_release(p->worker);
-    sr_free(p);
+    return ((const struct sr_load_poll *)sr_worker_tasks_owner(p->task.tasks))->interval_ms;
 }
 
 static const char *form_name(enum form f)
@@ -80,9 +61,9 @@ static void settle(struct poll *p, enum form f, const char *detail)
         return;
     p->logged = f;
     if (f == FORM_NONE)
-        sr_log_info("worker %s reports no load of its own (%s)", p->worker->url, detail);
+        sr_log_info("worker %s reports no load of its own (%s)", p->task.worker->url, detail);
     else if (f != FORM_UNKNOWN)
-        sr_log_info("worker %s reports its load through %s (%s)", p->worker->url, form_name(f),
+        sr_log_info("worker %s reports its load through %s (%s)", p->task.worker->url, form_name(f),
                     detail);
 }
 
@@ -92,19 +73,20 @@ static bool start(struct poll *p, bool metrics);
  * answered before is tried afresh next time. */
 static void failed(struct poll *p, const char *why)
 {
-    sr_worker_forget_report(p->worker);
+    sr_worker_forget_report(p->task.worker);
     if (p->form == FORM_GET_LOAD || p->form == FORM_METRICS) {
-        sr_log_debug("load poll of %s failed: %s", p->worker->url, why);
+        sr_log_debug("load poll of %s failed: %s", p->task.worker->url, why);
         p->form = FORM_UNKNOWN;
     }
-    schedule(p, p->lp->interval_ms);
+    sr_worker_task_after(&p->task, interval_ms(p));
 }
 
 static void report(struct poll *p, const struct sr_load_report *rep, enum form f)
 {
-    sr_worker_report_load(p->worker, rep->running, rep->waiting, rep->tokens, sr_breaker_now_ms());
+    sr_worker_report_load(p->task.worker, rep->running, rep->waiting, rep->tokens,
+                          sr_breaker_now_ms());
     settle(p, f, rep->engine);
-    schedule(p, p->lp->interval_ms);
+    sr_worker_task_after(&p->task, interval_ms(p));
 }
 
 static void describe(char *out, size_t cap, int status, const char *why)
@@ -158,18 +140,18 @@ static void on_metrics(struct poll *p, int status, const char *body, size_t len,
     else
         describe(said, sizeof(said), status, why);
     snprintf(detail, sizeof(detail), "/get_load: %s, /metrics: %s", p->get_load_said, said);
-    sr_worker_forget_report(p->worker);
+    sr_worker_forget_report(p->task.worker);
     settle(p, FORM_NONE, detail);
-    schedule(p, p->lp->interval_ms * SR_LOAD_POLL_NONE_FACTOR);
+    sr_worker_task_after(&p->task, interval_ms(p) * SR_LOAD_POLL_NONE_FACTOR);
 }
 
 static void on_result(void *ctx, int status, const char *body, size_t len, const char *why)
 {
     struct poll *p = ctx;
-    p->running = NULL;
+    p->task.running = NULL;
     if (status < 0) { /* the router is out of descriptors: nothing learnt */
-        sr_log_debug("load poll of %s not sent: %s", p->worker->url, why);
-        schedule(p, p->lp->interval_ms);
+        sr_log_debug("load poll of %s not sent: %s", p->task.worker->url, why);
+        sr_worker_task_after(&p->task, interval_ms(p));
         return;
     }
     if (p->asking_metrics)
@@ -182,42 +164,25 @@ static void on_result(void *ctx, int status, const char *body, size_t len, const
  * timer instead); false when out of memory. */
 static bool start(struct poll *p, bool metrics)
 {
-    const struct sr_config *cfg = p->lp->router->cfg;
-    struct sr_worker *w = p->worker;
-    struct sockaddr_storage addr;
-    socklen_t alen;
-    if (!sr_addr_book_get(p->lp->router->addrs, w, &addr, &alen)) {
-        schedule(p, p->lp->interval_ms);
-        return true;
-    }
-    char host[300], path[1024];
-    sr_url_authority(&w->parsed, host, sizeof(host));
-    snprintf(path, sizeof(path), "%s%s", w->parsed.base_path, metrics ? "/metrics" : "/get_load");
-    struct sr_fetch_request req = {
-        .addr = (struct sockaddr *)&addr,
-        .addr_len = alen,
-        .host = host,
-        .method = "GET",
-        .path = path,
-        .timeout_ms = cfg->health_check_timeout_secs * 1000,
-        .max_body = metrics ? METRICS_MAX_BODY : GET_LOAD_MAX_BODY,
-    };
     p->asking_metrics = metrics;
-    p->running = sr_fetch(p->lp->base, &req, on_result, p);
-    return p->running != NULL;
+    int rc = sr_worker_task_get(
+        &p->task, metrics ? "/metrics" : "/get_load",
+        sr_worker_tasks_router(p->task.tasks)->cfg->health_check_timeout_secs * 1000,
+        metrics ? METRICS_MAX_BODY : GET_LOAD_MAX_BODY, on_result);
+    if (rc == SR_ERR_NOT_FOUND)
+        sr_worker_task_after(&p->task, interval_ms(p));
+    return rc != SR_ERR_NOMEM;
 }
 
-static void on_timer(evutil_socket_t fd, short what, void *arg)
+static void poll_worker(struct sr_worker_task *t)
 {
-    (void)fd;
-    (void)what;
-    struct poll *p = arg;
-    struct sr_worker *w = p->worker;
+    struct poll *p = (struct poll *)t;
+    struct sr_worker *w = t->worker;
     /* Only a healthy worker is asked: others get no traffic, and a
      * healthy one has an address. */
     if (w->parsed.tls || !sr_worker_routable(w)) {
         sr_worker_forget_report(w);
-        schedule(p, p->lp->interval_ms);
+        sr_worker_task_after(t, interval_ms(p));
         return;
     }
     p->probing = p->form != FORM_GET_LOAD && p->form != FORM_METRICS;
@@ -225,66 +190,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         failed(p, "out of memory");
 }
 
-static struct poll *poll_new(struct sr_load_poll *lp, struct sr_worker *w)
-{
-    struct poll *p = sr_calloc(1, sizeof(*p));
-    if (p == NULL)
-        return NULL;
-    p->lp = lp;
-    sr_worker_ref(w);
-    p->worker = w;
-    p->timer = evtimer_new(lp->base, on_timer, p);
-    if (p->timer == NULL) {
-        poll_free(p);
-        return NULL;
-    }
-    return p;
-}
-
-/* Follows the registry: a poll for each new worker (asked at once), none
- * for removed ones. */
-static void on_sync(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct sr_load_poll *lp = arg;
-    uint64_t v = sr_registry_version(lp->router->registry);
-    if (v == lp->version && lp->version != 0)
-        return;
-    struct sr_worker_set *set = sr_registry_acquire(lp->router->registry);
-    if (set == NULL)
-        return;
-    lp->version = v;
-    struct poll **pp = &lp->polls;
-    while (*pp) {
-        struct poll *p = *pp;
-        bool listed = false;
-        for (size_t i = 0; i < set->count && !listed; i++)
-            listed = set->workers[i] == p->worker;
-        if (listed) {
-            pp = &p->next;
-            continue;
-        }
-        *pp = p->next;
-        poll_free(p);
-    }
-    for (size_t i = 0; i < set->count; i++) {
-        bool known = false;
-        for (struct poll *p = lp->polls; p && !known; p = p->next)
-            known = p->worker == set->workers[i];
-        if (known)
-            continue;
-        struct poll *p = poll_new(lp, set->workers[i]);
-        if (p == NULL) {
-            lp->version = 0; /* retried at the next tick */
-            continue;
-        }
-        p->next = lp->polls;
-        lp->polls = p;
-        event_active(p->timer, EV_TIMEOUT, 1);
-    }
-    sr_worker_set_release(set);
-}
+static const struct sr_worker_tasks_def polls = {
+    .task_size = sizeof(struct poll),
+    .run = poll_worker,
+};
 
 struct sr_load_poll *sr_load_poll_new(struct sr_router *r, struct event_base *base, bool *failed)
 {
@@ -294,15 +203,10 @@ struct sr_load_poll *sr_load_poll_new(struct sr_router *r, struct event_base *ba
     struct sr_load_poll *lp = sr_calloc(1, sizeof(*lp));
     if (lp == NULL)
         goto fail;
-    lp->router = r;
-    lp->base = base;
     lp->interval_ms = r->cfg->worker_load_interval_ms;
-    lp->sync = event_new(base, -1, EV_PERSIST, on_sync, lp);
-    if (lp->sync == NULL)
+    lp->tasks = sr_worker_tasks_new(r, base, &polls, lp);
+    if (lp->tasks == NULL)
         goto fail_lp;
-    struct timeval tv = {0, 100 * 1000};
-    event_add(lp->sync, &tv);
-    event_active(lp->sync, EV_TIMEOUT, 1);
     return lp;
 fail_lp:
     sr_free(lp);
@@ -315,11 +219,6 @@ void sr_load_poll_free(struct sr_load_poll *lp)
 {
     if (lp == NULL)
         return;
-    while (lp->polls) {
-        struct poll *p = lp->polls;
-        lp->polls = p->next;
-        poll_free(p);
-    }
-    event_free(lp->sync);
+    sr_worker_tasks_free(lp->tasks);
     sr_free(lp);
 }
