@@ -339,12 +339,12 @@ static int limit_value(struct scan *s, long *out)
     return skip_value(s);
 }
 
-/* /generate's sampling_params (an object; a list of them for a batch:
- * skipped): max_new_tokens. */
-static int sampling_params(struct scan *s, long *max_tokens)
+/* An object's members, s->p at its '{': member() reads each value (or
+ * skips it) with the value's key; nesting counts against MAX_DEPTH. */
+typedef int (*member_fn)(struct scan *s, const struct raw_string *key, void *ctx);
+
+static int scan_object(struct scan *s, member_fn member, void *ctx)
 {
-    if (!peek(s, '{'))
-        return skip_value(s);
     if (++s->depth > MAX_DEPTH)
         return fail(s, "nesting too deep");
     s->p++;
@@ -358,10 +358,8 @@ static int sampling_params(struct scan *s, long *max_tokens)
         int rc;
         if (!peek(s, '"'))
             return fail(s, "expected a string key");
-        if ((rc = scan_string(s, &key)) != 0 || (rc = expect(s, ':', "expected ':'")) != 0)
-            return rc;
-        rc = key_is(&key, "max_new_tokens") ? limit_value(s, max_tokens) : skip_value(s);
-        if (rc != 0)
+        if ((rc = scan_string(s, &key)) != 0 || (rc = expect(s, ':', "expected ':'")) != 0 ||
+            (rc = member(s, &key, ctx)) != 0)
             return rc;
         if (peek(s, ',')) {
             s->p++;
@@ -372,6 +370,18 @@ static int sampling_params(struct scan *s, long *max_tokens)
         s->depth--;
         return 0;
     }
+}
+
+static int sampling_param(struct scan *s, const struct raw_string *key, void *max_tokens)
+{
+    return key_is(key, "max_new_tokens") ? limit_value(s, max_tokens) : skip_value(s);
+}
+
+/* /generate's sampling_params (an object; a list of them for a batch:
+ * skipped): max_new_tokens. */
+static int sampling_params(struct scan *s, long *max_tokens)
+{
+    return peek(s, '{') ? scan_object(s, sampling_param, max_tokens) : skip_value(s);
 }
 
 struct extract {
@@ -596,6 +606,39 @@ static int chat_messages(struct extract *x)
     }
 }
 
+struct body {
+    struct extract *x;
+    enum sr_text_source source;
+    struct sr_routing_text *out;
+};
+
+/* One member of the request body. */
+static int body_member(struct scan *s, const struct raw_string *key, void *ctx)
+{
+    struct body *b = ctx;
+    enum sr_text_source source = b->source;
+    if (key_is(key, "stream")) {
+        skip_ws(s);
+        b->out->stream = s->p < s->end && *s->p == 't';
+        return skip_value(s);
+    }
+    if (source == SR_TEXT_GENERATE && key_is(key, "sampling_params"))
+        return sampling_params(s, &b->out->max_tokens);
+    if (source != SR_TEXT_GENERATE &&
+        (key_is(key, "max_tokens") || key_is(key, "max_completion_tokens")))
+        return limit_value(s, &b->out->max_tokens);
+    if (source == SR_TEXT_GENERATE && key_is(key, "text"))
+        return prompt_value(b->x, false, "'text' must be a string or a list of strings");
+    if (source == SR_TEXT_GENERATE && key_is(key, "input_ids"))
+        return prompt_value(b->x, true, "'input_ids' must be a list of token ids");
+    if (source == SR_TEXT_COMPLETIONS && key_is(key, "prompt"))
+        return prompt_value(b->x, false,
+                            "'prompt' must be a string, a list of strings or token ids");
+    if (source == SR_TEXT_CHAT && key_is(key, "messages"))
+        return chat_messages(b->x);
+    return skip_value(s);
+}
+
 int sr_routing_text_extract(enum sr_text_source source, const char *body, size_t len,
                             struct sr_text_buf *buf, struct sr_routing_text *out, const char **why)
 {
@@ -606,55 +649,12 @@ int sr_routing_text_extract(enum sr_text_source source, const char *body, size_t
     out->stream = false;
     out->max_tokens = -1;
     buf->len = 0;
-    int rc = 0;
     if (!peek(s, '{')) {
         *why = s->p < s->end ? "the request body must be a JSON object" : "empty request body";
         return SR_ERR_INVALID;
     }
-    s->p++;
-    s->depth = 1;
-    if (peek(s, '}')) {
-        s->p++;
-        goto done;
-    }
-    for (;;) {
-        struct raw_string key;
-        if (!peek(s, '"')) {
-            rc = fail(s, "expected a string key");
-            break;
-        }
-        if ((rc = scan_string(s, &key)) != 0 || (rc = expect(s, ':', "expected ':'")) != 0)
-            break;
-        if (key_is(&key, "stream")) {
-            skip_ws(s);
-            out->stream = s->p < s->end && *s->p == 't';
-            rc = skip_value(s);
-        } else if (source == SR_TEXT_GENERATE && key_is(&key, "sampling_params")) {
-            rc = sampling_params(s, &out->max_tokens);
-        } else if (source != SR_TEXT_GENERATE &&
-                   (key_is(&key, "max_tokens") || key_is(&key, "max_completion_tokens"))) {
-            rc = limit_value(s, &out->max_tokens);
-        } else if (source == SR_TEXT_GENERATE && key_is(&key, "text")) {
-            rc = prompt_value(&x, false, "'text' must be a string or a list of strings");
-        } else if (source == SR_TEXT_GENERATE && key_is(&key, "input_ids")) {
-            rc = prompt_value(&x, true, "'input_ids' must be a list of token ids");
-        } else if (source == SR_TEXT_COMPLETIONS && key_is(&key, "prompt")) {
-            rc = prompt_value(&x, false,
-                              "'prompt' must be a string, a list of strings or token ids");
-        } else if (source == SR_TEXT_CHAT && key_is(&key, "messages")) {
-            rc = chat_messages(&x);
-        } else {
-            rc = skip_value(s);
-        }
-        if (rc != 0)
-            break;
-        if (peek(s, ',')) {
-            s->p++;
-            continue;
-        }
-        rc = expect(s, '}', "expected ',' or '}'");
-        break;
-    }
+    struct body b = {&x, source, out};
+    int rc = scan_object(s, body_member, &b);
     if (rc == 0) {
         skip_ws(s);
         if (s->p != s->end)
@@ -664,7 +664,6 @@ int sr_routing_text_extract(enum sr_text_source source, const char *body, size_t
         *why = s->why ? s->why : "out of memory";
         return rc == SR_ERR_NOMEM ? SR_ERR_NOMEM : SR_ERR_INVALID;
     }
-done:
     if (x.have_text) {
         if (!x.text.escaped) {
             out->text = x.text.p;

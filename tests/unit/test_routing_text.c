@@ -157,6 +157,8 @@ static void test_malformed_bodies_are_rejected(void **state)
         "{\"text\":\"abc}",
         "{\"text\":\"a\",}",
         "{\"text\":\"a\"} x",
+        "{} x", /* an empty object skipped this check once */
+        "{\"sampling_params\":{\"max_new_tokens\":1,}}",
         "{\"a\":tru}",
         "{\"a\":01}",
         "{\"a\":1.}",
