@@ -44,7 +44,7 @@ struct exchange {
     size_t prefill;            /* its prompt bytes still counted as pending prefill */
     long decode;               /* its tokens still counted as to generate (decode_left) */
     long generated;            /* tokens seen streaming back in this attempt */
-    char sse_last;             /* the last response byte (an event ends at "\n\n") */
+    char sse_tail[2];          /* the last two response bytes: [0] last, [1] before it */
     uint32_t excluded[MAX_EXCLUDED];
     size_t nexcluded;
     int attempts;
@@ -193,23 +193,32 @@ static void decoded(struct exchange *ex, long tokens)
     ex->decode -= tokens;
 }
 
-/* Server-sent events in a chunk of a streamed answer: each carries about
- * one token (SGLang and OpenAI-style servers stream token by token). */
+/* The byte k (1 or 2) places before data[i], from earlier chunks if need be. */
+static char byte_before(const struct exchange *ex, const char *data, size_t i, size_t k)
+{
+    return i >= k ? data[i - k] : ex->sse_tail[k - i - 1];
+}
+
+/* Server-sent events in a chunk of a streamed answer, each ended by a
+ * blank line ("\n\n" or "\n\r\n"): each carries about one token (SGLang
+ * and OpenAI-style servers stream token by token). */
 static long count_events(struct exchange *ex, const char *data, size_t len)
 {
     long n = 0;
-    char prev = ex->sse_last;
-    for (const char *p = data, *end = data + len; p < end; p++) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        if (nl == NULL)
-            break;
-        if ((nl > p ? nl[-1] : prev) == '\n')
+    for (const char *nl = data, *end = data + len;
+         nl < end && (nl = memchr(nl, '\n', (size_t)(end - nl))) != NULL; nl++) {
+        size_t i = (size_t)(nl - data);
+        char b1 = byte_before(ex, data, i, 1);
+        if (b1 == '\n' || (b1 == '\r' && byte_before(ex, data, i, 2) == '\n'))
             n++;
-        p = nl;
-        prev = '\n';
     }
-    if (len > 0)
-        ex->sse_last = data[len - 1];
+    if (len >= 2) {
+        ex->sse_tail[1] = data[len - 2];
+        ex->sse_tail[0] = data[len - 1];
+    } else if (len == 1) {
+        ex->sse_tail[1] = ex->sse_tail[0];
+        ex->sse_tail[0] = data[0];
+    }
     return n;
 }
 
@@ -570,7 +579,7 @@ static void attempt(struct exchange *ex)
     ex->prefill = prefill;
     ex->decode = rr.decode_tokens;
     ex->generated = 0;
-    ex->sse_last = 0;
+    ex->sse_tail[0] = ex->sse_tail[1] = 0;
     if (build_request_head(ex) != 0) {
         finish_error(ex, 500, "out of memory");
         return;

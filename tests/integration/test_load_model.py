@@ -2,9 +2,11 @@
 worker has to prefill and to generate is counted while a request runs and
 returns to exactly zero however the request ends: finished, failed, or
 cancelled by the client."""
+import http.server
 import os
 import socket
 import sys
+import threading
 import time
 import unittest
 
@@ -125,6 +127,60 @@ class LoadModel(ProcTestCase):
         self.assertTrue(decode < 64, decode)  # 128 before it learnt; now about 30
         c.close()
         self.assert_idle()
+
+
+class CRLFStreamer(http.server.BaseHTTPRequestHandler):
+    """A worker whose events end with CRLF blank lines (as some SSE
+    libraries write them): 10 events, then it waits until told to finish."""
+    protocol_version = "HTTP/1.1"
+    release = None
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.send_response(200 if self.path == "/health" else 404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+        def chunk(data):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+        for i in range(10):  # split mid-terminator too: "\r\n\r" then "\n"
+            chunk(b'data: {"t":%d}\r\n\r' % i)
+            chunk(b"\n")
+        CRLFStreamer.release.wait(10)
+        chunk(b"data: [DONE]\r\n\r\n")
+        chunk(b"")
+
+
+class CRLFEvents(ProcTestCase):
+    def test_events_ended_by_crlf_count_down_too(self):
+        CRLFStreamer.release = threading.Event()
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CRLFStreamer)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        url = "http://127.0.0.1:%d" % srv.server_address[1]
+        r = self.router("--worker-urls", url, "--prometheus-port", "0", "--worker-load-interval-ms", "0")
+        c, status, _ = post_stream(r.port, "/generate",
+                                   {"text": "x", "stream": True, "sampling_params": {"max_new_tokens": 50}})
+        self.assertEqual(status, 200)
+        wait_until(lambda: gauge(r.metrics_port, "sglang_router_worker_decode_tokens", url) == 40,
+                   what="50 asked, 10 CRLF events streamed: 40 left")
+        CRLFStreamer.release.set()
+        for _ in c.chunks():
+            pass
+        c.close()
+        wait_until(lambda: gauge(r.metrics_port, "sglang_router_worker_decode_tokens", url) == 0,
+                   what="nothing left at the end")
 
 
 if __name__ == "__main__":
