@@ -31,7 +31,13 @@
 struct sr_config {
     char *host;
     long port;
-    struct sr_strlist worker_urls; /* canonical URLs */
+    struct sr_strlist worker_urls; /* worker specs "URL[@MODEL]" (worker_spec.h), canonical */
+    /* prefill/decode disaggregation */
+    bool pd_disaggregation;
+    struct sr_strlist prefill_urls; /* "URL[@MODEL] PORT|none" */
+    struct sr_strlist decode_urls;  /* "URL[@MODEL]" */
+    char *prefill_policy;           /* NULL: --policy */
+    char *decode_policy;            /* NULL: --policy */
     char *policy;
     double cache_threshold;
     double cache_routing_prob;

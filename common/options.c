@@ -1,6 +1,8 @@
 /* options: table-driven argv parsing, validation and --help (see options.h). */
 #include "options.h"
 
+#include "worker_spec.h"
+
 #include "alloc.h"
 #include "err.h"
 #include "url.h"
@@ -95,6 +97,41 @@ static int append_url(struct sr_strlist *list, const struct sr_option *o, const 
     return 0;
 }
 
+/* A worker spec (worker_spec.h) in canonical text form; the URL not twice. */
+static int append_worker(struct sr_strlist *list, const struct sr_option *o, const char *value,
+                         enum sr_worker_role role, char *err, size_t errlen)
+{
+    struct sr_worker_spec_text t;
+    const char *why = NULL;
+    int rc = sr_worker_spec_parse(value, role, &t, &why);
+    if (rc == SR_ERR_NOMEM)
+        return rc;
+    if (rc != 0)
+        return errorf(err, errlen, rc, "--%s: invalid worker '%s': %s", o->name, value, why);
+    size_t ulen = strlen(t.spec.url);
+    for (size_t i = 0; i < list->n; i++) {
+        const char *item = list->items[i];
+        if (strncmp(item, t.spec.url, ulen) == 0 &&
+            (item[ulen] == '\0' || item[ulen] == '@' || item[ulen] == ' ')) {
+            sr_worker_spec_text_clear(&t);
+            return errorf(err, errlen, SR_ERR_INVALID, "--%s: duplicate worker URL '%s'", o->name,
+                          value);
+        }
+    }
+    char text[2048];
+    sr_worker_spec_format(&t.spec, text, sizeof(text));
+    sr_worker_spec_text_clear(&t);
+    char *copy = sr_strdup(text);
+    char **items = copy ? sr_realloc(list->items, (list->n + 1) * sizeof(*items)) : NULL;
+    if (items == NULL) {
+        sr_free(copy);
+        return SR_ERR_NOMEM;
+    }
+    list->items = items;
+    items[list->n++] = copy;
+    return 0;
+}
+
 static int append_string(struct sr_strlist *list, const struct sr_option *o, const char *value,
                          char *err, size_t errlen)
 {
@@ -153,6 +190,10 @@ static int set_option(void *base, const struct sr_option *o, const char *value, 
         return append_url(field, o, value, err, errlen);
     case SR_OPT_STRING_LIST:
         return append_string(field, o, value, err, errlen);
+    case SR_OPT_WORKER_LIST:
+        return append_worker(field, o, value, SR_ROLE_REGULAR, err, errlen);
+    case SR_OPT_PREFILL_LIST:
+        return append_worker(field, o, value, SR_ROLE_PREFILL, err, errlen);
     case SR_OPT_FLAG:
         if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
             *(bool *)field = true;
@@ -245,6 +286,8 @@ int sr_options_copy_runtime(const struct sr_option *table, void *dst, const void
             break;
         case SR_OPT_URL_LIST:
         case SR_OPT_STRING_LIST:
+        case SR_OPT_WORKER_LIST:
+        case SR_OPT_PREFILL_LIST:
             return SR_ERR_INVALID; /* no list is runtime-mutable */
         }
     }
@@ -274,7 +317,8 @@ void sr_options_clear(const struct sr_option *table, void *base, size_t size)
         void *field = (char *)base + o->offset;
         if (o->type == SR_OPT_STRING || o->type == SR_OPT_CHOICE) {
             sr_free(*(char **)field);
-        } else if (o->type == SR_OPT_URL_LIST || o->type == SR_OPT_STRING_LIST) {
+        } else if (o->type == SR_OPT_URL_LIST || o->type == SR_OPT_STRING_LIST ||
+                   o->type == SR_OPT_WORKER_LIST || o->type == SR_OPT_PREFILL_LIST) {
             struct sr_strlist *list = field;
             for (size_t i = 0; i < list->n; i++)
                 sr_free(list->items[i]);
@@ -317,8 +361,23 @@ int sr_options_parse_args(const struct sr_option *table, void *base, int argc, c
             rc = sr_options_set(table, base, name, "true", err, errlen);
         } else if (i + 1 >= argc || is_flag(argv[i + 1])) {
             rc = errorf(err, errlen, SR_ERR_INVALID, "--%s: expected %s", name,
-                        o->type == SR_OPT_URL_LIST ? "at least one value" : "a value");
-        } else if (o->type == SR_OPT_URL_LIST) {
+                        o->type == SR_OPT_URL_LIST || o->type == SR_OPT_WORKER_LIST
+                            ? "at least one value"
+                            : "a value");
+        } else if (o->type == SR_OPT_PREFILL_LIST) {
+            /* URL, then its bootstrap port when the next argument is one. */
+            const char *url = argv[++i];
+            const char *next = i + 1 < argc ? argv[i + 1] : "";
+            bool port = strcmp(next, "none") == 0 || (next[0] >= '0' && next[0] <= '9');
+            char joined[2048];
+            if (port &&
+                snprintf(joined, sizeof(joined), "%s %s", url, next) < (int)sizeof(joined)) {
+                i++;
+                rc = sr_options_set(table, base, name, joined, err, errlen);
+            } else {
+                rc = sr_options_set(table, base, name, url, err, errlen);
+            }
+        } else if (o->type == SR_OPT_URL_LIST || o->type == SR_OPT_WORKER_LIST) {
             rc = 0;
             while (rc == 0 && i + 1 < argc && !is_flag(argv[i + 1]))
                 rc = sr_options_set(table, base, name, argv[++i], err, errlen);
@@ -365,8 +424,10 @@ static void format_flag(const struct sr_option *o, char *buf, size_t len)
                                      o->choices[i]);
         if (used < sizeof(meta))
             snprintf(meta + used, sizeof(meta) - used, "}");
-    } else if (o->type == SR_OPT_URL_LIST) {
+    } else if (o->type == SR_OPT_URL_LIST || o->type == SR_OPT_WORKER_LIST) {
         snprintf(meta, sizeof(meta), " %s [%s ...]", o->metavar, o->metavar);
+    } else if (o->type == SR_OPT_PREFILL_LIST) {
+        snprintf(meta, sizeof(meta), " %s [BOOTSTRAP_PORT|none]", o->metavar);
     } else if (o->type == SR_OPT_FLAG) {
         meta[0] = '\0';
     } else {

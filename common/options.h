@@ -18,7 +18,9 @@
  * Field types by option type: STRING and CHOICE → char * (owned), INT →
  * long, FLOAT → double, FLAG → bool, URL_LIST → struct sr_strlist (owned,
  * canonical URLs, duplicates rejected), STRING_LIST → struct sr_strlist
- * (owned, one value per occurrence, none empty).
+ * (owned, one value per occurrence, none empty), WORKER_LIST and
+ * PREFILL_LIST → struct sr_strlist (owned, canonical worker spec texts,
+ * duplicate URLs rejected).
  *
  * Not thread-safe: build the settings, then share them read-only.
  */
@@ -42,6 +44,12 @@ enum sr_option_type {
     SR_OPT_URL_LIST,
     SR_OPT_FLAG,
     SR_OPT_STRING_LIST, /* one value per occurrence, repeatable */
+    /* Workers (worker_spec.h): one or more "URL[@MODEL]" (until the next
+     * "--" option), repeatable; stored in canonical text form. */
+    SR_OPT_WORKER_LIST,
+    /* Prefill workers: "URL[@MODEL]" and, when the next argument is a port
+     * or "none", that bootstrap port; repeatable ("--prefill URL 8998"). */
+    SR_OPT_PREFILL_LIST,
 };
 
 /* How a runtime-changeable option takes effect once changed. */

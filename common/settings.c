@@ -17,7 +17,24 @@ struct sr_settings {
     struct sr_policy *made[MAX_POLICIES]; /* by index in sr_policy_names */
     atomic_ulong version;
     size_t key_unit; /* params.key_unit of every view (sr_settings_set_key_unit) */
+    /* --prefill-policy, --decode-policy (fixed at start; NULL: --policy's). */
+    char *role_policy_name[SR_ROLES];
 };
+
+static int instance(struct sr_settings *s, const char *name, const struct sr_policy_params *params,
+                    struct sr_policy **out);
+
+/* The view's policies for the policy named policy (lock held or not yet
+ * shared). */
+static int view_policies(struct sr_settings *s, struct sr_settings_view *v, const char *policy)
+{
+    int rc = instance(s, policy, &v->params, &v->policy);
+    for (int r = 0; rc == 0 && r < SR_ROLES; r++) {
+        const char *name = s->role_policy_name[r] ? s->role_policy_name[r] : policy;
+        rc = instance(s, name, &v->params, &v->role_policy[r]);
+    }
+    return rc;
+}
 
 /* The view's per-request fields from cfg (the SR_CHANGE_REQUEST rows). */
 static void view_fill(struct sr_settings_view *v, const struct sr_config *cfg)
@@ -69,7 +86,13 @@ struct sr_settings *sr_settings_new(const struct sr_config *cfg, int *err)
         goto fail;
     view_fill(&s->now, &s->cfg);
     s->now.params.key_unit = s->key_unit = 1;
-    if ((rc = instance(s, s->cfg.policy, &s->now.params, &s->now.policy)) != 0)
+    rc = SR_ERR_NOMEM;
+    if ((cfg->prefill_policy &&
+         (s->role_policy_name[SR_ROLE_PREFILL] = sr_strdup(cfg->prefill_policy)) == NULL) ||
+        (cfg->decode_policy &&
+         (s->role_policy_name[SR_ROLE_DECODE] = sr_strdup(cfg->decode_policy)) == NULL))
+        goto fail;
+    if ((rc = view_policies(s, &s->now, s->cfg.policy)) != 0)
         goto fail;
     atomic_init(&s->version, 1);
     return s;
@@ -86,6 +109,8 @@ void sr_settings_free(struct sr_settings *s)
         return;
     for (size_t i = 0; i < MAX_POLICIES; i++)
         sr_policy_destroy(s->made[i]);
+    for (int r = 0; r < SR_ROLES; r++)
+        sr_free(s->role_policy_name[r]);
     sr_config_clear(&s->cfg);
     pthread_mutex_destroy(&s->lock);
     sr_free(s);
@@ -135,14 +160,26 @@ int sr_settings_update(struct sr_settings *s, const struct sr_settings_change *c
     struct sr_settings_view now = {0};
     view_fill(&now, &next);
     now.params.key_unit = s->key_unit;
-    if ((rc = instance(s, next.policy, &now.params, &now.policy)) != 0) {
+    if ((rc = view_policies(s, &now, next.policy)) != 0) {
         snprintf(err, errlen, "--policy: cannot create %s: %s", next.policy, sr_strerror(rc));
         goto out;
     }
-    if (now.policy != s->now.policy) {
-        /* The old policy stops seeing where prompts go: forget its history
-         * so that switching back starts clean, not from stale beliefs. */
-        sr_policy_forget(s->now.policy);
+    for (int r = 0; r < SR_ROLES; r++) {
+        struct sr_policy *old = s->now.role_policy[r];
+        if (old == NULL)
+            continue;
+        bool kept = old == now.policy;
+        for (int k = 0; k < SR_ROLES; k++)
+            kept |= old == now.role_policy[k];
+        /* A policy no role uses any more stops seeing where prompts go:
+         * forget its history so that switching back starts clean, not from
+         * stale beliefs. */
+        if (!kept) {
+            sr_policy_forget(old);
+            for (int k = r + 1; k < SR_ROLES; k++)
+                if (s->now.role_policy[k] == old)
+                    s->now.role_policy[k] = NULL; /* forgotten once */
+        }
     }
     /* Swap: next takes the old fields and is cleared below. */
     struct sr_config old = s->cfg;

@@ -38,9 +38,13 @@ struct sr_settings;
 struct sr_settings_view {
     struct sr_policy_params params;
     struct sr_policy *policy; /* borrowed; lives as long as the settings */
-    bool log_requests;        /* --log-requests */
-    long retry_max_retries;   /* --retry-max-retries */
-    unsigned long version;    /* 0 = never refreshed */
+    /* By worker role (worker.h): regular workers' is policy; prefill and
+     * decode workers' are --prefill-policy and --decode-policy, or policy
+     * when those are not set. */
+    struct sr_policy *role_policy[SR_ROLES];
+    bool log_requests;      /* --log-requests */
+    long retry_max_retries; /* --retry-max-retries */
+    unsigned long version;  /* 0 = never refreshed */
 };
 
 /* Takes the runtime options of cfg (copied). NULL with *err set

@@ -64,6 +64,17 @@
  * freed), with the creator's context: the id is free again. */
 typedef void (*sr_worker_release_id_fn)(void *owner, uint32_t id);
 
+/* A worker's part in a fleet: a whole server, or one half of a
+ * disaggregated one (prefill computes the prompt's KV cache and hands it to
+ * a decode worker, which generates). Fixed when the record is created. */
+enum sr_worker_role {
+    SR_ROLE_REGULAR = 0,
+    SR_ROLE_PREFILL = 1,
+    SR_ROLE_DECODE = 2,
+};
+#define SR_ROLES          3
+#define SR_BOOTSTRAP_NONE (-1) /* a prefill worker without a bootstrap port (JSON null) */
+
 enum sr_worker_health {
     SR_HEALTH_PENDING = 0,
     SR_HEALTH_HEALTHY = 1,
@@ -71,12 +82,19 @@ enum sr_worker_health {
 };
 
 struct sr_worker {
-    uint32_t id;          /* dense slot id (radix tree tenant, arrays) */
-    const char *url;      /* canonical URL (parsed.canonical); immutable */
-    struct sr_url parsed; /* owned, immutable */
-    atomic_int health;    /* enum sr_worker_health */
-    atomic_int streak;    /* >0 consecutive passes, <0 consecutive failures */
-    atomic_bool removed;  /* set once the registry dropped it */
+    uint32_t id;              /* dense slot id (radix tree tenant, arrays) */
+    const char *url;          /* canonical URL (parsed.canonical); immutable */
+    struct sr_url parsed;     /* owned, immutable */
+    enum sr_worker_role role; /* immutable */
+    int bootstrap_port;       /* prefill: its KV bootstrap port, or SR_BOOTSTRAP_NONE; immutable */
+    /* The model it serves: a string the registry interns (it lives as long
+     * as the registry), NULL while not known. Changed only by the registry
+     * (sr_registry_set_model), which publishes a new snapshot with it. */
+    _Atomic(const char *) model;
+    atomic_bool model_pinned; /* an administrator named it: discovery leaves it */
+    atomic_int health;        /* enum sr_worker_health */
+    atomic_int streak;        /* >0 consecutive passes, <0 consecutive failures */
+    atomic_bool removed;      /* set once the registry dropped it */
     atomic_long in_flight;
     atomic_long pending_prefill; /* bytes; see above */
     atomic_long peer_in_flight;  /* the other replicas' requests (sync/) */
@@ -117,6 +135,11 @@ static inline bool sr_worker_routable(const struct sr_worker *w)
 static inline bool sr_worker_available(const struct sr_worker *w, uint64_t now_ms)
 {
     return sr_worker_routable(w) && sr_breaker_allows(&w->breaker, now_ms);
+}
+
+static inline const char *sr_worker_model(const struct sr_worker *w)
+{
+    return atomic_load_explicit(&w->model, memory_order_acquire);
 }
 
 static inline long sr_worker_load(const struct sr_worker *w)

@@ -24,6 +24,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/secret.h"
+#include "common/worker_spec.h"
 
 #include "sync/flags.h"
 #include "sync/sync.h"
@@ -289,6 +290,48 @@ static bool start_sync(struct sr_router *r, const struct sr_config *cfg)
     return true;
 }
 
+/* The workers of --worker-urls, --prefill and --decode, in one step. */
+static bool load_workers(struct sr_registry *reg, const struct sr_config *cfg)
+{
+    if ((cfg->prefill_urls.n || cfg->decode_urls.n) && !cfg->pd_disaggregation) {
+        fprintf(stderr, "sglang-router: --prefill and --decode need --pd-disaggregation\n");
+        return false;
+    }
+    const struct sr_strlist *lists[SR_ROLES] = {&cfg->worker_urls, &cfg->prefill_urls,
+                                                &cfg->decode_urls};
+    static const char *const flags[SR_ROLES] = {"--worker-urls", "--prefill", "--decode"};
+    size_t n = cfg->worker_urls.n + cfg->prefill_urls.n + cfg->decode_urls.n, k = 0;
+    struct sr_worker_spec_text *texts = sr_calloc(n + 1, sizeof(*texts));
+    struct sr_worker_spec *specs = sr_calloc(n + 1, sizeof(*specs));
+    bool ok = texts && specs;
+    const char *why = NULL;
+    for (int role = 0; ok && role < SR_ROLES; role++) {
+        for (size_t i = 0; ok && i < lists[role]->n; i++, k++) {
+            if (sr_worker_spec_parse(lists[role]->items[i], (enum sr_worker_role)role, &texts[k],
+                                     &why) != 0) {
+                fprintf(stderr, "sglang-router: %s %s: %s\n", flags[role], lists[role]->items[i],
+                        why ? why : "out of memory");
+                ok = false;
+            }
+            specs[k] = texts[k].spec;
+        }
+    }
+    if (ok && n > 0 && sr_registry_replace_specs(reg, specs, n, &why) != 0) {
+        fprintf(stderr, "sglang-router: workers: %s\n", why ? why : "out of memory");
+        ok = false;
+    }
+    if (ok && cfg->pd_disaggregation && (!cfg->prefill_urls.n || !cfg->decode_urls.n))
+        sr_log_warn("--pd-disaggregation without both --prefill and --decode workers: requests "
+                    "to a model fail until the admin API adds them");
+    for (size_t i = 0; texts && i < n; i++)
+        sr_worker_spec_text_clear(&texts[i]);
+    sr_free(texts);
+    sr_free(specs);
+    if (!ok && why == NULL && (!texts || !specs))
+        fprintf(stderr, "sglang-router: out of memory\n");
+    return ok;
+}
+
 int main(int argc, char **argv)
 {
     struct sr_config cfg;
@@ -316,7 +359,6 @@ int main(int argc, char **argv)
     bool watching = false;
     clock_gettime(CLOCK_MONOTONIC, &r.started);
 
-    const char *why = NULL;
     int err = 0;
     if (!load_secrets(&r, &m, &cfg)) {
         status = 2;
@@ -353,10 +395,8 @@ int main(int argc, char **argv)
      * can be reused by a newcomer). */
     struct sr_registry_listener on_change = {.removed = forget_removed, .ctx = r.settings};
     sr_registry_set_listener(r.registry, &on_change);
-    if (cfg.worker_urls.n > 0 &&
-        sr_registry_replace(r.registry, (const char *const *)cfg.worker_urls.items,
-                            cfg.worker_urls.n, &why) != 0) {
-        fprintf(stderr, "sglang-router: --worker-urls: %s\n", why ? why : "out of memory");
+    if (!load_workers(r.registry, &cfg)) {
+        status = 2;
         goto out;
     }
 

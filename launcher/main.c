@@ -131,7 +131,10 @@ static int split_args(struct launcher *L, int argc, char **argv, char **own, int
         while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0 &&
                L->nrouter_args < MAX_ARGS - 8) {
             L->router_args[L->nrouter_args++] = argv[++i];
-            if (!(o && o->type == SR_OPT_URL_LIST))
+            if (!(o && (o->type == SR_OPT_URL_LIST || o->type == SR_OPT_WORKER_LIST ||
+                        (o->type == SR_OPT_PREFILL_LIST && i + 1 < argc &&
+                         (strcmp(argv[i + 1], "none") == 0 ||
+                          (argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9'))))))
                 break;
         }
     }

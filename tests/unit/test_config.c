@@ -110,7 +110,7 @@ static void test_bad_values(void **state)
     BAD("--cache-threshold", "a number", "--cache-threshold=");
     BAD("--cache-routing-prob", "between 0 and 1", "--cache-routing-prob", "2");
     BAD("--policy", "must be one of random, round_robin", "--policy", "fastest");
-    BAD("--worker-urls", "invalid URL 'worker1:8000'", "--worker-urls", "worker1:8000");
+    BAD("--worker-urls", "invalid worker 'worker1:8000'", "--worker-urls", "worker1:8000");
     BAD("--worker-urls", "port", "--worker-urls", "http://w:99999");
     BAD("--worker-urls", "duplicate", "--worker-urls", "http://w:1", "http://W:1/");
     BAD("--worker-urls", "at least one value", "--worker-urls", "--port", "1");

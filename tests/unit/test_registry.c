@@ -231,10 +231,146 @@ static void test_readers_never_see_a_half_update(void **state)
     sr_registry_free(r);
 }
 
+static const struct sr_worker_pool *pool_of(struct sr_worker_set *s, const char *model,
+                                            enum sr_pool_lookup want)
+{
+    const struct sr_worker_pool *p = NULL;
+    assert_int_equal(sr_worker_set_pool(s, model, model ? strlen(model) : 0, &p), want);
+    return p;
+}
+
+static void test_worker_spec_text(void **state)
+{
+    (void)state;
+    struct sr_worker_spec_text t;
+    const char *why = NULL;
+    assert_int_equal(
+        sr_worker_spec_parse("HTTP://p1:8000@meta-llama/Llama-3@x 8998", SR_ROLE_PREFILL, &t, &why),
+        0);
+    assert_string_equal(t.spec.url, "http://p1:8000");
+    assert_string_equal(t.spec.model, "meta-llama/Llama-3@x");
+    assert_int_equal(t.spec.bootstrap_port, 8998);
+    char text[256];
+    sr_worker_spec_format(&t.spec, text, sizeof(text));
+    assert_string_equal(text, "http://p1:8000@meta-llama/Llama-3@x 8998");
+    sr_worker_spec_text_clear(&t);
+    assert_int_equal(sr_worker_spec_parse("http://p1:8000 none", SR_ROLE_PREFILL, &t, &why), 0);
+    assert_null(t.spec.model);
+    assert_int_equal(t.spec.bootstrap_port, SR_BOOTSTRAP_NONE);
+    sr_worker_spec_text_clear(&t);
+    assert_int_equal(sr_worker_spec_parse("http://[::1]:9/v1", SR_ROLE_DECODE, &t, &why), 0);
+    assert_string_equal(t.spec.url, "http://[::1]:9/v1");
+    sr_worker_spec_text_clear(&t);
+    /* Refused, each with a reason. */
+    const char *bad[][2] = {
+        {"http://d:1 8998", "regular"},  /* a bootstrap port on a non-prefill worker */
+        {"http://p:1 70000", "prefill"}, /* out of range */
+        {"http://p:1 12ab", "prefill"},  /* not a number */
+        {"http://p:1@", "regular"},      /* empty model */
+        {"http://p:1@a b", "regular"},   /* a space in the model */
+        {"http://p:1@a\"b", "regular"},  /* a quote */
+        {"p:1", "regular"},              /* no scheme */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        enum sr_worker_role role;
+        assert_true(sr_worker_role_parse(bad[i][1], strlen(bad[i][1]), &role));
+        why = NULL;
+        assert_int_equal(sr_worker_spec_parse(bad[i][0], role, &t, &why), SR_ERR_INVALID);
+        assert_non_null(why);
+    }
+    char longer[300];
+    memset(longer, 'm', sizeof(longer));
+    assert_true(sr_model_name_valid(longer, SR_MODEL_MAX));
+    assert_false(sr_model_name_valid(longer, SR_MODEL_MAX + 1));
+}
+
+static void test_pools_by_model_and_role(void **state)
+{
+    (void)state;
+    struct events e = {0};
+    struct sr_registry *r = new_registry(&e);
+    /* No model known: one pool with everything; any model name finds it. */
+    const struct sr_worker_spec specs[] = {
+        {"http://r:1", SR_ROLE_REGULAR, SR_BOOTSTRAP_NONE, NULL},
+        {"http://p:1", SR_ROLE_PREFILL, 8998, NULL},
+        {"http://d:1", SR_ROLE_DECODE, SR_BOOTSTRAP_NONE, NULL},
+    };
+    assert_int_equal(sr_registry_replace_specs(r, specs, 3, NULL), 0);
+    struct sr_worker_set *s = sr_registry_acquire(r);
+    assert_int_equal(s->npools, 1);
+    const struct sr_worker_pool *p = pool_of(s, "anything", SR_POOL_FOUND);
+    assert_null(p->model);
+    assert_int_equal(p->role[SR_ROLE_REGULAR]->count, 1);
+    assert_int_equal(p->role[SR_ROLE_PREFILL]->count, 1);
+    assert_int_equal(p->role[SR_ROLE_PREFILL]->workers[0]->bootstrap_port, 8998);
+    assert_int_equal(p->role[SR_ROLE_DECODE]->count, 1);
+    assert_true(sr_worker_pool_disaggregated(p));
+    pool_of(s, NULL, SR_POOL_FOUND);
+    sr_worker_set_release(s);
+
+    /* One model named: still one pool, named after it. */
+    assert_int_equal(sr_registry_set_model(r, "http://r:1", "m1", false, NULL), 0);
+    s = sr_registry_acquire(r);
+    assert_int_equal(s->nmodels, 1);
+    p = pool_of(s, "other", SR_POOL_FOUND);
+    assert_string_equal(p->model, "m1");
+    assert_int_equal(p->role[SR_ROLE_REGULAR]->count + p->role[SR_ROLE_PREFILL]->count, 2);
+    sr_worker_set_release(s);
+
+    /* Two models: a pool each, and one for the worker not known yet. */
+    assert_int_equal(sr_registry_set_model(r, "http://p:1", "m2", true, NULL), 0);
+    s = sr_registry_acquire(r);
+    assert_int_equal(s->nmodels, 2);
+    assert_int_equal(s->npools, 3);
+    p = pool_of(s, "m1", SR_POOL_FOUND);
+    assert_int_equal(p->role[SR_ROLE_REGULAR]->count, 1);
+    assert_false(sr_worker_pool_disaggregated(p));
+    p = pool_of(s, "m2", SR_POOL_FOUND);
+    assert_int_equal(p->role[SR_ROLE_PREFILL]->count, 1);
+    p = pool_of(s, "m3", SR_POOL_FOUND); /* the unknown-model worker may serve it */
+    assert_null(p->model);
+    assert_int_equal(p->role[SR_ROLE_DECODE]->count, 1);
+    pool_of(s, NULL, SR_POOL_MODEL_REQUIRED);
+    sr_worker_set_release(s);
+
+    /* Discovery does not override an administrator's model. */
+    assert_int_equal(sr_registry_set_model(r, "http://p:1", "m9", false, NULL), 0);
+    s = sr_registry_acquire(r);
+    pool_of(s, "m2", SR_POOL_FOUND);
+    sr_worker_set_release(s);
+    assert_int_equal(sr_registry_set_model(r, "http://d:1", "m1", false, NULL), 0);
+    s = sr_registry_acquire(r);
+    assert_int_equal(s->npools, 2);
+    pool_of(s, "m3", SR_POOL_MODEL_UNKNOWN);
+    sr_worker_set_release(s);
+    assert_int_equal(sr_registry_set_model(r, "http://x:1", "m1", false, NULL), SR_ERR_NOT_FOUND);
+    assert_int_equal(sr_registry_set_model(r, "http://r:1", "a b", true, NULL), SR_ERR_INVALID);
+
+    /* A spec with another role makes a new record; the model stays with
+     * the URL only when named again. */
+    int removed = e.removed;
+    const struct sr_worker_spec again[] = {
+        {"http://r:1", SR_ROLE_REGULAR, SR_BOOTSTRAP_NONE, NULL},
+        {"http://p:1", SR_ROLE_DECODE, SR_BOOTSTRAP_NONE, "m2"},
+        {"http://d:1", SR_ROLE_DECODE, SR_BOOTSTRAP_NONE, NULL},
+    };
+    assert_int_equal(sr_registry_replace_specs(r, again, 3, NULL), 0);
+    assert_int_equal(e.removed, removed + 1);
+    s = sr_registry_acquire(r);
+    struct sr_worker *w = sr_worker_set_find(s, "http://p:1");
+    assert_int_equal(w->role, SR_ROLE_DECODE);
+    assert_string_equal(sr_worker_model(w), "m2");
+    assert_string_equal(sr_worker_model(sr_worker_set_find(s, "http://r:1")), "m1");
+    sr_worker_set_release(s);
+    sr_registry_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_add_remove),
+        cmocka_unit_test(test_worker_spec_text),
+        cmocka_unit_test(test_pools_by_model_and_role),
         cmocka_unit_test(test_replace_keeps_surviving_records),
         cmocka_unit_test(test_ids_are_dense_and_reused_only_when_free),
         cmocka_unit_test(test_allocation_failures_change_nothing),
