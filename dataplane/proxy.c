@@ -4,6 +4,7 @@
 #include "budget.h"
 #include "loop.h"
 #include "oracle_probe.h"
+#include "pd_body.h"
 #include "response.h"
 #include "upstream.h"
 
@@ -12,6 +13,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/route_key.h"
+#include "common/worker_spec.h"
 
 #include "sync/sync.h"
 
@@ -27,6 +29,25 @@
  * worker's base path, Host and X-Request-Id. */
 #define HEAD_SLACK (64 * 1024)
 
+/* One worker's part of an exchange: the worker that answers the client
+ * (a regular or a decode worker), or in disaggregated serving the prefill
+ * worker beside it, whose answer is drained. */
+struct leg {
+    struct exchange *ex;
+    struct sr_worker *worker; /* this attempt's (borrowed from the exchange's set) */
+    struct sr_policy *policy; /* that chose it (settings keep it alive) */
+    bool counted;             /* this attempt holds an in-flight count */
+    uint32_t ticket;          /* its circuit breaker ticket (breaker.h) */
+    size_t prefill;           /* its prompt bytes still counted as pending prefill */
+    long decode;              /* its tokens still counted as to generate (decode_left) */
+    long generated;           /* tokens seen streaming back in this attempt */
+    char sse_tail[2];         /* the last two response bytes: [0] last, [1] before it */
+    struct sr_upstream *up;
+    struct sr_buf head; /* the request head for this attempt's worker */
+    int status;         /* its answer's status; 0 until the head came */
+    bool first_byte;
+};
+
 struct exchange {
     struct sr_loop *loop;
     struct sr_reply *conn; /* NULL once the client is gone */
@@ -36,23 +57,18 @@ struct exchange {
     struct sr_text_buf text_buf;
     struct sr_routing_text text;
     char request_id[72];
-    struct sr_worker_set *set; /* referenced for the exchange's life */
-    struct sr_worker *worker;  /* this attempt's (borrowed from set) */
-    struct sr_policy *policy;  /* that chose it (settings keep it alive) */
-    bool counted;              /* this attempt holds an in-flight count */
-    uint32_t ticket;           /* its circuit breaker ticket (breaker.h) */
-    size_t prefill;            /* its prompt bytes still counted as pending prefill */
-    long decode;               /* its tokens still counted as to generate (decode_left) */
-    long generated;            /* tokens seen streaming back in this attempt */
-    char sse_tail[2];          /* the last two response bytes: [0] last, [1] before it */
+    struct sr_worker_set *set;         /* referenced for the exchange's life */
+    const struct sr_worker_pool *pool; /* the model's workers (borrowed from set) */
+    struct leg main;                   /* answers the client */
+    struct leg pre;                    /* disaggregated: the prefill worker */
+    bool pd;                           /* served by a prefill/decode pair */
+    struct sr_buf body;                /* pd: the body with the bootstrap fields */
     uint32_t excluded[MAX_EXCLUDED];
     size_t nexcluded;
     int attempts;
-    struct sr_upstream *up;
     struct event *deadline;
-    struct sr_buf head; /* the request head for this attempt's worker */
-    bool responded;     /* the response head went to the client */
-    bool first_byte;
+    bool responded; /* the response head went to the client */
+    bool answered;  /* the client's answer is complete; the prefill leg may still drain */
     int status;
     struct timespec started;
     char last_error[160];
@@ -113,37 +129,39 @@ static bool hop_by_hop(const struct sr_http_header *h, const struct sr_http_head
     return false;
 }
 
-static int head_add(struct exchange *ex, const char *p, size_t n)
+static int head_add(struct leg *g, const char *p, size_t n)
 {
-    return sr_buf_append(&ex->head, p, n);
+    return sr_buf_append(&g->head, p, n);
 }
 
-static int head_str(struct exchange *ex, const char *s)
+static int head_str(struct leg *g, const char *s)
 {
-    return sr_buf_append_str(&ex->head, s);
+    return sr_buf_append_str(&g->head, s);
 }
 
-/* The request as the worker gets it: its base path, its Host, end-to-end
- * headers as the client sent them, X-Request-Id, the body's length. */
-static int build_request_head(struct exchange *ex)
+/* The request as the leg's worker gets it: its base path, its Host,
+ * end-to-end headers as the client sent them, X-Request-Id, the length of
+ * the body it is sent (body_len). */
+static int build_request_head(struct leg *g, size_t body_len)
 {
+    struct exchange *ex = g->ex;
     const struct sr_request *r = &ex->req;
-    const struct sr_url *url = &ex->worker->parsed;
+    const struct sr_url *url = &g->worker->parsed;
     char line[512];
     int rc = 0;
-    sr_buf_reset(&ex->head);
-    rc |= head_str(ex, r->method);
-    rc |= head_add(ex, " ", 1);
-    rc |= head_str(ex, url->base_path);
-    rc |= head_add(ex, r->path, r->path_len);
+    sr_buf_reset(&g->head);
+    rc |= head_str(g, r->method);
+    rc |= head_add(g, " ", 1);
+    rc |= head_str(g, url->base_path);
+    rc |= head_add(g, r->path, r->path_len);
     if (r->query) {
-        rc |= head_add(ex, "?", 1);
-        rc |= head_add(ex, r->query, r->query_len);
+        rc |= head_add(g, "?", 1);
+        rc |= head_add(g, r->query, r->query_len);
     }
     char authority[300];
     sr_url_authority(url, authority, sizeof(authority));
     snprintf(line, sizeof(line), " HTTP/1.1\r\nHost: %s\r\n", authority);
-    rc |= head_str(ex, line);
+    rc |= head_str(g, line);
     for (size_t i = 0; i < r->nheaders; i++) {
         const struct sr_http_header *h = &r->headers[i];
         /* X-Request-Id: exactly one goes out, ours (the client's when it is
@@ -155,114 +173,126 @@ static int build_request_head(struct exchange *ex)
          * see it. Without router keys the client's header passes through. */
         if (ex->loop->router->api_keys && name_is(h, "authorization"))
             continue;
-        rc |= head_add(ex, h->name, h->name_len);
-        rc |= head_add(ex, ": ", 2);
-        rc |= head_add(ex, h->value, h->value_len);
-        rc |= head_add(ex, "\r\n", 2);
+        rc |= head_add(g, h->name, h->name_len);
+        rc |= head_add(g, ": ", 2);
+        rc |= head_add(g, h->value, h->value_len);
+        rc |= head_add(g, "\r\n", 2);
     }
     snprintf(line, sizeof(line), "X-Request-Id: %s\r\n", ex->request_id);
-    rc |= head_str(ex, line);
-    if (r->body_len > 0 || strcmp(r->method, "POST") == 0) {
-        snprintf(line, sizeof(line), "Content-Length: %zu\r\n", r->body_len);
-        rc |= head_str(ex, line);
+    rc |= head_str(g, line);
+    if (body_len > 0 || strcmp(r->method, "POST") == 0) {
+        snprintf(line, sizeof(line), "Content-Length: %zu\r\n", body_len);
+        rc |= head_str(g, line);
     }
-    rc |= head_add(ex, "\r\n", 2);
+    rc |= head_add(g, "\r\n", 2);
     return rc ? -1 : 0;
 }
 
 /* ---- the exchange's end --------------------------------------------------- */
 
 /* The worker answers: its prefill of this prompt is over. Once per attempt. */
-static void prefill_over(struct exchange *ex)
+static void prefill_over(struct leg *g)
 {
-    if (ex->prefill == 0)
+    if (g->prefill == 0)
         return;
-    sr_policy_started(ex->policy, ex->worker, ex->prefill);
-    ex->prefill = 0;
+    sr_policy_started(g->policy, g->worker, g->prefill);
+    g->prefill = 0;
 }
 
 /* Streamed tokens came back: that much less to generate. */
-static void decoded(struct exchange *ex, long tokens)
+static void decoded(struct leg *g, long tokens)
 {
-    ex->generated += tokens;
-    if (tokens > ex->decode)
-        tokens = ex->decode;
+    g->generated += tokens;
+    if (tokens > g->decode)
+        tokens = g->decode;
     if (tokens <= 0)
         return;
-    sr_policy_decoded(ex->policy, ex->worker, tokens);
-    ex->decode -= tokens;
+    sr_policy_decoded(g->policy, g->worker, tokens);
+    g->decode -= tokens;
 }
 
 /* The byte k (1 or 2) places before data[i], from earlier chunks if need be. */
-static char byte_before(const struct exchange *ex, const char *data, size_t i, size_t k)
+static char byte_before(const struct leg *g, const char *data, size_t i, size_t k)
 {
-    return i >= k ? data[i - k] : ex->sse_tail[k - i - 1];
+    return i >= k ? data[i - k] : g->sse_tail[k - i - 1];
 }
 
 /* Server-sent events in a chunk of a streamed answer, each ended by a
  * blank line ("\n\n" or "\n\r\n"): each carries about one token (SGLang
  * and OpenAI-style servers stream token by token). */
-static long count_events(struct exchange *ex, const char *data, size_t len)
+static long count_events(struct leg *g, const char *data, size_t len)
 {
     long n = 0;
     for (const char *nl = data, *end = data + len;
          nl < end && (nl = memchr(nl, '\n', (size_t)(end - nl))) != NULL; nl++) {
         size_t i = (size_t)(nl - data);
-        char b1 = byte_before(ex, data, i, 1);
-        if (b1 == '\n' || (b1 == '\r' && byte_before(ex, data, i, 2) == '\n'))
+        char b1 = byte_before(g, data, i, 1);
+        if (b1 == '\n' || (b1 == '\r' && byte_before(g, data, i, 2) == '\n'))
             n++;
     }
     if (len >= 2) {
-        ex->sse_tail[1] = data[len - 2];
-        ex->sse_tail[0] = data[len - 1];
+        g->sse_tail[1] = data[len - 2];
+        g->sse_tail[0] = data[len - 1];
     } else if (len == 1) {
-        ex->sse_tail[1] = ex->sse_tail[0];
-        ex->sse_tail[0] = data[0];
+        g->sse_tail[1] = g->sse_tail[0];
+        g->sse_tail[0] = data[0];
     }
     return n;
 }
 
-/* -1 in-flight for this attempt, and its outcome to the worker's circuit
- * breaker, exactly once. FAILURE: a connection error, a timeout or a 5xx
- * from the worker; SUCCESS: any other answer (a 4xx is the client's fault);
- * NO_VERDICT: the client left, or the router failed itself. */
-static void end_attempt(struct exchange *ex, enum sr_breaker_outcome outcome)
+/* -1 in-flight for this leg's attempt, and its outcome to the worker's
+ * circuit breaker, exactly once. FAILURE: a connection error, a timeout or
+ * a 5xx from the worker; SUCCESS: any other answer (a 4xx is the client's
+ * fault); NO_VERDICT: the client left, the router failed itself, or the
+ * other half of a pair failed. */
+static void end_attempt(struct leg *g, enum sr_breaker_outcome outcome)
 {
-    if (!ex->counted)
+    if (!g->counted)
         return;
-    ex->counted = false;
-    prefill_over(ex);
-    if (ex->decode > 0) /* whatever it did not generate, it never will */
-        sr_policy_decoded(ex->policy, ex->worker, ex->decode);
-    ex->decode = 0;
-    sr_policy_complete(ex->policy, ex->worker, outcome);
-    atomic_fetch_sub_explicit(&ex->loop->router->in_flight, 1, memory_order_relaxed);
-    struct sr_breaker *b = &ex->worker->breaker;
-    if (sr_breaker_record(b, &ex->loop->router->breaker, ex->ticket, outcome,
-                          sr_breaker_now_ms())) {
+    struct sr_router *r = g->ex->loop->router;
+    g->counted = false;
+    prefill_over(g);
+    if (g->decode > 0) /* whatever it did not generate, it never will */
+        sr_policy_decoded(g->policy, g->worker, g->decode);
+    g->decode = 0;
+    sr_policy_complete(g->policy, g->worker, outcome);
+    atomic_fetch_sub_explicit(&r->in_flight, 1, memory_order_relaxed);
+    struct sr_breaker *b = &g->worker->breaker;
+    if (sr_breaker_record(b, &r->breaker, g->ticket, outcome, sr_breaker_now_ms())) {
         enum sr_breaker_state st = sr_breaker_state(b, sr_breaker_now_ms());
         if (st == SR_BREAKER_OPEN)
             sr_log_warn("worker %s: circuit breaker open (requests failing); no traffic for %lds",
-                        ex->worker->url, ex->loop->router->cfg->cb_timeout_duration_secs);
+                        g->worker->url, r->cfg->cb_timeout_duration_secs);
         else
-            sr_log_info("worker %s: circuit breaker %s", ex->worker->url,
-                        sr_breaker_state_name(st));
+            sr_log_info("worker %s: circuit breaker %s", g->worker->url, sr_breaker_state_name(st));
     }
+}
+
+/* Stops a leg's request, if it runs, with outcome for its worker. */
+static void cancel_leg(struct leg *g, enum sr_breaker_outcome outcome)
+{
+    if (g->up) {
+        struct sr_upstream *up = g->up;
+        g->up = NULL;
+        sr_upstream_cancel(up);
+    }
+    end_attempt(g, outcome);
 }
 
 static void exchange_free(struct exchange *ex)
 {
     struct sr_loop *l = ex->loop;
-    end_attempt(ex, SR_BREAKER_NO_VERDICT); /* client gone, or our own error */
-    if (ex->up)
-        sr_upstream_cancel(ex->up);
+    cancel_leg(&ex->main, SR_BREAKER_NO_VERDICT); /* client gone, or our own error */
+    cancel_leg(&ex->pre, SR_BREAKER_NO_VERDICT);
     if (ex->deadline)
         event_free(ex->deadline);
     sr_oracle_probe_free(ex->probe);
     sr_worker_set_release(ex->set);
     sr_text_buf_clear(&ex->text_buf);
     sr_free(ex->key);
-    sr_buf_free(&ex->head);
+    sr_buf_free(&ex->main.head);
+    sr_buf_free(&ex->pre.head);
+    sr_buf_free(&ex->body);
     const struct sr_route *route = ex->route;
     int status = ex->status;
     sr_proxy_end_cb end = ex->end;
@@ -274,9 +304,16 @@ static void log_request(struct exchange *ex)
 {
     if (!sr_settings_refresh(ex->loop->router->settings, &ex->loop->settings)->log_requests)
         return;
-    sr_log_info("%s %.*s %d worker=%s id=%s %.3fs attempts=%d", ex->req.method,
-                (int)ex->req.path_len, ex->req.path, ex->status, ex->worker ? ex->worker->url : "-",
-                ex->request_id, since(&ex->started), ex->attempts);
+    if (ex->pd && ex->pre.worker)
+        sr_log_info("%s %.*s %d prefill=%s decode=%s id=%s %.3fs attempts=%d", ex->req.method,
+                    (int)ex->req.path_len, ex->req.path, ex->status, ex->pre.worker->url,
+                    ex->main.worker ? ex->main.worker->url : "-", ex->request_id,
+                    since(&ex->started), ex->attempts);
+    else
+        sr_log_info("%s %.*s %d worker=%s id=%s %.3fs attempts=%d", ex->req.method,
+                    (int)ex->req.path_len, ex->req.path, ex->status,
+                    ex->main.worker ? ex->main.worker->url : "-", ex->request_id,
+                    since(&ex->started), ex->attempts);
 }
 
 /* Ends the exchange with an error response (nothing was sent yet). */
@@ -294,7 +331,10 @@ static void finish_error(struct exchange *ex, int status, const char *message)
 }
 
 /* Ends the exchange after the response went (last: sr_reply_end, or
- * sr_reply_abort for a truncated one; NULL when the client is gone). */
+ * sr_reply_abort for a truncated one; NULL when the client is gone, which
+ * cancels both halves of a pair). A prefill worker still answering after
+ * the client's answer is complete is drained first: its request is not
+ * cut (nothing is wrong with it) and its load is released when it ends. */
 static void finish(struct exchange *ex, void (*last)(struct sr_reply *c))
 {
     struct sr_loop_metrics *m = &ex->loop->metrics;
@@ -303,6 +343,11 @@ static void finish(struct exchange *ex, void (*last)(struct sr_reply *c))
     if (last && ex->conn) {
         sr_reply_detach(ex->conn);
         last(ex->conn);
+        ex->conn = NULL;
+        if (ex->pre.up != NULL && last == sr_reply_end) {
+            ex->answered = true;
+            return; /* pre_done / pre_error free the exchange */
+        }
     }
     exchange_free(ex);
 }
@@ -315,8 +360,13 @@ static void on_head(void *ctx, const struct sr_h1_response *resp);
 static void on_body(void *ctx, const char *data, size_t len);
 static void on_done(void *ctx);
 static void on_error(void *ctx, const char *why, bool responded);
+static void pre_head(void *ctx, const struct sr_h1_response *resp);
+static void pre_body(void *ctx, const char *data, size_t len);
+static void pre_done(void *ctx);
+static void pre_error(void *ctx, const char *why, bool responded);
 
 static const struct sr_h1_client_handler handler = {on_head, on_body, on_done, on_error};
+static const struct sr_h1_client_handler pre_handler = {pre_head, pre_body, pre_done, pre_error};
 
 static bool may_retry(struct exchange *ex)
 {
@@ -324,11 +374,12 @@ static bool may_retry(struct exchange *ex)
            ex->attempts <= ex->loop->settings.retry_max_retries && ex->nexcluded < MAX_EXCLUDED;
 }
 
-/* This attempt failed before the client saw anything: another worker, or
- * the error. */
-static void retry_or_fail(struct exchange *ex, int status, const char *why)
+/* Leg g failed before the client saw anything: another worker (for a
+ * pair, a new pair: the other half is cancelled), or the error. */
+static void retry_or_fail(struct leg *g, int status, const char *why)
 {
-    end_attempt(ex, SR_BREAKER_FAILURE); /* 502 (connection), or an answered 502/503/504 */
+    struct exchange *ex = g->ex;
+    end_attempt(g, SR_BREAKER_FAILURE); /* 502 (connection), or an answered 502/503/504 */
     if (status == 502) {
         /* The worker could not be reached or broke the connection: this
          * counts like a failed health check (HAProxy's "observe layer4"),
@@ -336,14 +387,20 @@ static void retry_or_fail(struct exchange *ex, int status, const char *why)
          * threshold such failures instead of at the next probes; only
          * active checks bring it back. */
         const struct sr_config *cfg = ex->loop->router->cfg;
-        if (sr_worker_report_check(ex->worker, false, (int)cfg->health_success_threshold,
+        if (sr_worker_report_check(g->worker, false, (int)cfg->health_success_threshold,
                                    (int)cfg->health_failure_threshold))
-            sr_log_warn("worker %s is unhealthy: %s", ex->worker->url, why);
+            sr_log_warn("worker %s is unhealthy: %s", g->worker->url, why);
     }
-    snprintf(ex->last_error, sizeof(ex->last_error), "worker %s: %s", ex->worker->url, why);
+    snprintf(ex->last_error, sizeof(ex->last_error), "%sworker %s: %s",
+             !ex->pd         ? ""
+             : g == &ex->pre ? "prefill "
+                             : "decode ",
+             g->worker->url, why);
     sr_log_warn("request %s: %s", ex->request_id, ex->last_error);
     sr_counter_add(&ex->loop->metrics.worker_errors, 1);
-    ex->excluded[ex->nexcluded++] = ex->worker->id;
+    ex->excluded[ex->nexcluded++] = g->worker->id;
+    /* The other half of a pair waits for a transfer that is not coming. */
+    cancel_leg(g == &ex->main ? &ex->pre : &ex->main, SR_BREAKER_NO_VERDICT);
     if (may_retry(ex)) {
         atomic_fetch_add_explicit(&ex->loop->router->retries, 1, memory_order_relaxed);
         attempt(ex);
@@ -354,18 +411,19 @@ static void retry_or_fail(struct exchange *ex, int status, const char *why)
 
 static void on_head(void *ctx, const struct sr_h1_response *resp)
 {
-    struct exchange *ex = ctx;
+    struct leg *g = ctx;
+    struct exchange *ex = g->ex;
     int s = resp->status;
     if ((s == 502 || s == 503 || s == 504) && may_retry(ex)) {
-        struct sr_upstream *up = ex->up;
-        ex->up = NULL;
+        struct sr_upstream *up = g->up;
+        g->up = NULL;
         sr_upstream_cancel(up); /* the rest of this answer is not wanted */
         char why[48];
         snprintf(why, sizeof(why), "answered %d", s);
-        retry_or_fail(ex, s, why);
+        retry_or_fail(g, s, why);
         return;
     }
-    ex->status = s;
+    g->status = ex->status = s;
     ex->responded = true;
     char lines[16384];
     size_t used = 0;
@@ -396,73 +454,137 @@ static void on_head(void *ctx, const struct sr_h1_response *resp)
 
 static void on_drained(void *arg)
 {
-    struct exchange *ex = arg;
-    if (ex->up)
-        sr_upstream_pause(ex->up, false);
+    struct leg *g = arg;
+    if (g->up)
+        sr_upstream_pause(g->up, false);
 }
 
 static void on_body(void *ctx, const char *data, size_t len)
 {
-    struct exchange *ex = ctx;
-    if (!ex->first_byte) {
-        ex->first_byte = true;
+    struct leg *g = ctx;
+    struct exchange *ex = g->ex;
+    if (!g->first_byte) {
+        g->first_byte = true;
         sr_histogram_observe(&ex->loop->metrics.ttfb[sr_route_index(ex->route)],
                              since(&ex->started));
-        prefill_over(ex);
+        prefill_over(g);
     }
-    if (ex->text.stream && ex->counted)
-        decoded(ex, count_events(ex, data, len));
+    if (ex->text.stream && g->counted)
+        decoded(g, count_events(g, data, len));
     sr_reply_body(ex->conn, data, len);
     if (sr_reply_output_full(ex->conn, sr_budget_response_mark(ex->loop->router))) {
-        sr_upstream_pause(ex->up, true);
-        sr_reply_set_drain_cb(ex->conn, on_drained, ex);
+        sr_upstream_pause(g->up, true);
+        sr_reply_set_drain_cb(ex->conn, on_drained, g);
     }
 }
 
 static void on_done(void *ctx)
 {
-    struct exchange *ex = ctx;
-    ex->up = NULL; /* back in the pool, or closed, by upstream.c */
-    if (!ex->first_byte)
+    struct leg *g = ctx;
+    struct exchange *ex = g->ex;
+    g->up = NULL; /* back in the pool, or closed, by upstream.c */
+    if (!g->first_byte)
         sr_histogram_observe(&ex->loop->metrics.ttfb[sr_route_index(ex->route)],
                              since(&ex->started));
-    if (ex->text.stream && ex->status == 200 && ex->generated > 0) /* 1/16: a few dozen answers */
-        ex->loop->output_tokens += ((double)ex->generated - ex->loop->output_tokens) / 16;
-    end_attempt(ex, ex->status < 500 ? SR_BREAKER_SUCCESS : SR_BREAKER_FAILURE);
+    if (ex->text.stream && ex->status == 200 && g->generated > 0) /* 1/16: a few dozen answers */
+        ex->loop->output_tokens += ((double)g->generated - ex->loop->output_tokens) / 16;
+    end_attempt(g, ex->status < 500 ? SR_BREAKER_SUCCESS : SR_BREAKER_FAILURE);
     finish(ex, sr_reply_end);
 }
 
 static void on_error(void *ctx, const char *why, bool local)
 {
-    struct exchange *ex = ctx;
-    ex->up = NULL;
+    struct leg *g = ctx;
+    struct exchange *ex = g->ex;
+    g->up = NULL;
     if (local) {
         /* Out of descriptors: no worker is to blame (no breaker failure, no
          * health mark) and another attempt would fail the same way. */
-        end_attempt(ex, SR_BREAKER_NO_VERDICT);
-        sr_log_warn("request %s: cannot connect to worker %s: %s", ex->request_id, ex->worker->url,
+        end_attempt(g, SR_BREAKER_NO_VERDICT);
+        sr_log_warn("request %s: cannot connect to worker %s: %s", ex->request_id, g->worker->url,
                     why);
         finish_error(ex, 503, "the router is out of file descriptors; try again");
         return;
     }
     if (!ex->responded) {
-        retry_or_fail(ex, 502, why);
+        retry_or_fail(g, 502, why);
         return;
     }
     /* Mid-response: the client gets a truncated response. */
-    end_attempt(ex, SR_BREAKER_FAILURE);
-    sr_log_warn("request %s: worker %s failed mid-response: %s", ex->request_id, ex->worker->url,
+    end_attempt(g, SR_BREAKER_FAILURE);
+    sr_log_warn("request %s: worker %s failed mid-response: %s", ex->request_id, g->worker->url,
                 why);
     sr_counter_add(&ex->loop->metrics.worker_errors, 1);
     finish(ex, sr_reply_abort);
 }
+
+/* ---- the prefill half of a pair ------------------------------------------ */
+
+/* The prefill worker's answer is drained: its status decides whether the
+ * pair failed (a 5xx, or no answer, before the client saw anything: a new
+ * pair); after the client's answer began it is only accounted. */
+static void pre_head(void *ctx, const struct sr_h1_response *resp)
+{
+    struct leg *g = ctx;
+    struct exchange *ex = g->ex;
+    g->status = resp->status;
+    if (resp->status >= 500 && !ex->responded && !ex->answered && ex->conn) {
+        struct sr_upstream *up = g->up;
+        g->up = NULL;
+        sr_upstream_cancel(up);
+        char why[48];
+        snprintf(why, sizeof(why), "answered %d", resp->status);
+        retry_or_fail(g, resp->status, why);
+    }
+}
+
+static void pre_body(void *ctx, const char *data, size_t len)
+{
+    struct leg *g = ctx;
+    (void)data;
+    (void)len;
+    if (!g->first_byte) {
+        g->first_byte = true;
+        prefill_over(g);
+    }
+}
+
+static void pre_done(void *ctx)
+{
+    struct leg *g = ctx;
+    struct exchange *ex = g->ex;
+    g->up = NULL;
+    end_attempt(g, g->status < 500 ? SR_BREAKER_SUCCESS : SR_BREAKER_FAILURE);
+    if (g->status >= 500)
+        sr_log_warn("request %s: prefill worker %s answered %d", ex->request_id, g->worker->url,
+                    g->status);
+    if (ex->answered)
+        exchange_free(ex);
+}
+
+static void pre_error(void *ctx, const char *why, bool local)
+{
+    struct leg *g = ctx;
+    struct exchange *ex = g->ex;
+    g->up = NULL;
+    if (!local && !ex->responded && !ex->answered && ex->conn) {
+        retry_or_fail(g, 502, why);
+        return;
+    }
+    end_attempt(g, local ? SR_BREAKER_NO_VERDICT : SR_BREAKER_FAILURE);
+    sr_log_warn("request %s: prefill worker %s: %s", ex->request_id, g->worker->url, why);
+    if (ex->answered)
+        exchange_free(ex);
+}
+
+/* ---- choosing workers ------------------------------------------------------ */
 
 /* The policy's choice (info routes: any available worker) that its
  * circuit breaker admits; a worker that refuses (its half-open trials are
  * taken) is excluded and the choice made again. 0, SR_ERR_NO_WORKER, or
  * SR_ERR_CIRCUIT_OPEN when healthy workers exist but every breaker is open. */
 static int pick(struct exchange *ex, struct sr_policy *policy, struct sr_route_request *rr,
-                struct sr_worker **out)
+                uint32_t *ticket, struct sr_worker **out)
 {
     const struct sr_breaker_config *cfg = &ex->loop->router->breaker;
     for (;;) {
@@ -478,7 +600,7 @@ static int pick(struct exchange *ex, struct sr_policy *policy, struct sr_route_r
         }
         if (rc != 0 || w == NULL)
             break;
-        if (sr_breaker_admit(&w->breaker, cfg, rr->now_ms, &ex->ticket)) {
+        if (sr_breaker_admit(&w->breaker, cfg, rr->now_ms, ticket)) {
             *out = w;
             return 0;
         }
@@ -486,8 +608,8 @@ static int pick(struct exchange *ex, struct sr_policy *policy, struct sr_route_r
             break;
         ex->excluded[ex->nexcluded++] = w->id;
     }
-    for (size_t i = 0; i < ex->set->count; i++)
-        if (sr_worker_routable(ex->set->workers[i]))
+    for (size_t i = 0; i < rr->workers->count; i++)
+        if (sr_worker_routable(rr->workers->workers[i]))
             return SR_ERR_CIRCUIT_OPEN;
     return SR_ERR_NO_WORKER;
 }
@@ -523,24 +645,45 @@ static long expected_output(const struct exchange *ex)
     return (long)(ex->loop->output_tokens + 0.5);
 }
 
-static void attempt(struct exchange *ex)
+/* Why no worker of a role could be chosen, as the client reads it. */
+static void fail_pick(struct exchange *ex, int rc, enum sr_worker_role role)
+{
+    char msg[200];
+    const char *what = role == SR_ROLE_PREFILL  ? "prefill "
+                       : role == SR_ROLE_DECODE ? "decode "
+                                                : "";
+    if (ex->last_error[0])
+        finish_error(ex, 502, ex->last_error);
+    else if (rc == SR_ERR_CIRCUIT_OPEN) {
+        snprintf(msg, sizeof(msg),
+                 "every healthy %sworker's circuit breaker is open (too many failed requests); "
+                 "they get trial requests again after --cb-timeout-duration-secs",
+                 what);
+        finish_error(ex, 503, msg);
+    } else {
+        snprintf(msg, sizeof(msg), "no healthy %sworker is available", what);
+        finish_error(ex, 503, msg);
+    }
+}
+
+/* Chooses leg g's worker among the pool's workers of role and counts it
+ * dispatched (+1 in flight, its prefill and decode work). 0, or the
+ * exchange has been answered (an error) and freed. */
+static int dispatch_leg(struct exchange *ex, struct leg *g, enum sr_worker_role role,
+                        const void *key, size_t key_len)
 {
     struct sr_loop *l = ex->loop;
     struct sr_router *r = l->router;
-    ex->attempts++;
-    sr_settings_refresh(r->settings, &l->settings);
-    struct sr_policy *policy = l->settings.policy;
-    const void *key;
-    size_t key_len;
-    if (routing_key(ex, &key, &key_len) != 0) {
-        finish_error(ex, 500, "out of memory");
-        return;
-    }
+    struct sr_policy *policy = l->settings.role_policy[role];
     enum sr_route_outcome outcome = SR_ROUTE_PLAIN;
     size_t prefill = 0, nprobe = 0;
     const uint32_t *probe_cached = sr_oracle_probe_cached(ex->probe, &nprobe);
+    /* A pair: the prefill worker computes the prompt, the decode worker
+     * generates; each counts only its own part. */
+    bool computes = role != SR_ROLE_DECODE, generates = role != SR_ROLE_PREFILL;
+    const struct sr_worker_set *workers = ex->pool ? ex->pool->role[role] : ex->set;
     struct sr_route_request rr = {
-        .workers = ex->set,
+        .workers = workers,
         .text = key,
         .text_len = key_len,
         .excluded = ex->excluded,
@@ -551,43 +694,102 @@ static void attempt(struct exchange *ex)
         .probe_cached = probe_cached,
         .nprobe = nprobe,
         .prefill = &prefill,
-        .decode_tokens = expected_output(ex),
+        .decode_tokens = generates ? expected_output(ex) : 0,
     };
     struct sr_worker *w = NULL;
-    int rc = pick(ex, policy, &rr, &w);
+    int rc = pick(ex, policy, &rr, &g->ticket, &w);
     if (rc != 0) {
-        if (ex->last_error[0])
-            finish_error(ex, 502, ex->last_error);
-        else if (rc == SR_ERR_CIRCUIT_OPEN)
-            finish_error(ex, 503,
-                         "every healthy worker's circuit breaker is open (too many failed "
-                         "requests); they get trial requests again after "
-                         "--cb-timeout-duration-secs");
-        else
-            finish_error(ex, 503, "no healthy worker is available");
-        return;
+        cancel_leg(&ex->pre, SR_BREAKER_NO_VERDICT); /* a prefill already chosen */
+        fail_pick(ex, rc, ex->pd ? role : SR_ROLE_REGULAR);
+        return -1;
     }
-    if (ex->route->text != SR_TEXT_NONE)
+    if (ex->route->text != SR_TEXT_NONE && computes)
         sr_counter_add(&l->metrics.decisions[outcome], 1);
-    ex->worker = w;
-    ex->policy = policy;
+    if (!computes)
+        prefill = 0;
+    g->worker = w;
+    g->policy = policy;
     sr_policy_dispatch(policy, w, prefill, rr.decode_tokens);
     if (key != ex->text.text)
         sr_sync_placed(r->sync, w, key, key_len, prefill);
     atomic_fetch_add_explicit(&r->in_flight, 1, memory_order_relaxed);
-    ex->counted = true;
-    ex->prefill = prefill;
-    ex->decode = rr.decode_tokens;
-    ex->generated = 0;
-    ex->sse_tail[0] = ex->sse_tail[1] = 0;
-    if (build_request_head(ex) != 0) {
+    g->counted = true;
+    g->prefill = prefill;
+    g->decode = rr.decode_tokens;
+    g->generated = 0;
+    g->status = 0;
+    g->first_byte = false;
+    g->sse_tail[0] = g->sse_tail[1] = 0;
+    return 0;
+}
+
+/* Sends leg g's request (body: what its worker gets). 0, or the exchange
+ * has been answered and freed. */
+static int send_leg(struct exchange *ex, struct leg *g, const char *body, size_t body_len,
+                    const struct sr_h1_client_handler *h)
+{
+    if (build_request_head(g, body_len) != 0) {
+        finish_error(ex, 500, "out of memory");
+        return -1;
+    }
+    struct sr_h1_client_request ur = {g->head.data, g->head.len, body, body_len};
+    g->up = sr_upstream_start(ex->loop, g->worker, &ur, h, g);
+    if (g->up == NULL) {
+        finish_error(ex, 500, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* The pair's body: the client's with the bootstrap fields of the prefill
+ * worker just chosen and new rooms (pd_body.h). */
+static int build_pd_body(struct exchange *ex)
+{
+    size_t n = ex->text.batch ? ex->text.batch : 1;
+    uint64_t rooms_small[16];
+    uint64_t *rooms = n <= 16 ? rooms_small : sr_malloc(n * sizeof(*rooms));
+    if (rooms == NULL)
+        return SR_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        rooms[i] = sr_pd_room(sr_rng_next(&ex->loop->rng));
+    const struct sr_worker *p = ex->pre.worker;
+    int rc = sr_pd_body_build(&ex->body, ex->req.body, ex->req.body_len, p->parsed.host,
+                              p->bootstrap_port, rooms, ex->text.batch);
+    if (rooms != rooms_small)
+        sr_free(rooms);
+    return rc;
+}
+
+static void attempt(struct exchange *ex)
+{
+    struct sr_loop *l = ex->loop;
+    ex->attempts++;
+    sr_settings_refresh(l->router->settings, &l->settings);
+    const void *key;
+    size_t key_len;
+    if (routing_key(ex, &key, &key_len) != 0) {
         finish_error(ex, 500, "out of memory");
         return;
     }
-    struct sr_h1_client_request ur = {ex->head.data, ex->head.len, ex->req.body, ex->req.body_len};
-    ex->up = sr_upstream_start(l, w, &ur, &handler, ex);
-    if (ex->up == NULL)
-        finish_error(ex, 500, "out of memory");
+    if (!ex->pd) {
+        if (dispatch_leg(ex, &ex->main, SR_ROLE_REGULAR, key, key_len) == 0)
+            send_leg(ex, &ex->main, ex->req.body, ex->req.body_len, &handler);
+        return;
+    }
+    /* A pair, chosen independently: the prefill side by its policy (where
+     * the prefix cache is), the decode side by its own; both get the same
+     * body at once. */
+    if (dispatch_leg(ex, &ex->pre, SR_ROLE_PREFILL, key, key_len) != 0 ||
+        dispatch_leg(ex, &ex->main, SR_ROLE_DECODE, key, key_len) != 0)
+        return;
+    int rc = build_pd_body(ex);
+    if (rc != 0) {
+        finish_error(ex, rc == SR_ERR_NOMEM ? 500 : 413,
+                     rc == SR_ERR_NOMEM ? "out of memory" : "request body too large");
+        return;
+    }
+    if (send_leg(ex, &ex->pre, ex->body.data, ex->body.len, &pre_handler) == 0)
+        send_leg(ex, &ex->main, ex->body.data, ex->body.len, &handler);
 }
 
 /* ---- client side ------------------------------------------------------- */
@@ -604,7 +806,7 @@ static void on_client_gone(void *arg)
     ex->conn = NULL;
     sr_counter_add(&ex->loop->metrics.client_aborts, 1);
     ex->status = 499; /* nginx's "client closed request" */
-    finish(ex, NULL); /* cancels the upstream: the worker stops generating */
+    finish(ex, NULL); /* cancels both halves: the workers stop */
 }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
@@ -612,11 +814,13 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct exchange *ex = arg;
-    if (ex->up) {
-        sr_upstream_cancel(ex->up);
-        ex->up = NULL;
+    if (ex->answered) { /* only a prefill answer was still draining */
+        cancel_leg(&ex->pre, SR_BREAKER_FAILURE);
+        exchange_free(ex);
+        return;
     }
-    end_attempt(ex, SR_BREAKER_FAILURE);
+    cancel_leg(&ex->main, SR_BREAKER_FAILURE);
+    cancel_leg(&ex->pre, ex->pre.first_byte ? SR_BREAKER_NO_VERDICT : SR_BREAKER_FAILURE);
     if (!ex->responded) {
         finish_error(ex, 504, "the worker did not answer within --request-timeout-secs");
         return;
@@ -643,6 +847,53 @@ static void set_request_id(struct exchange *ex)
              (unsigned long long)b);
 }
 
+/* The model's workers (registry.h's pools), or the request answered: 400
+ * when several models are served and it names none, 404 (OpenAI's
+ * model_not_found) when none serves the one it names. Info routes (no
+ * body) go to any worker. */
+static int choose_pool(struct exchange *ex)
+{
+    const struct sr_worker_pool *pool = NULL;
+    enum sr_pool_lookup found =
+        sr_worker_set_pool(ex->set, ex->text.model, ex->text.model_len, &pool);
+    if (ex->route->text == SR_TEXT_NONE) {
+        ex->pool = NULL; /* any worker answers what it is */
+        return 0;
+    }
+    if (found == SR_POOL_MODEL_REQUIRED) {
+        ex->status = 400;
+        log_request(ex);
+        sr_reply_detach(ex->conn);
+        sr_response_error_code(ex->conn, 400, "invalid_request_error", "missing_model",
+                               "several models are served here: name one in the request's "
+                               "\"model\" field (GET /v1/models lists them)");
+        exchange_free(ex);
+        return -1;
+    }
+    if (found == SR_POOL_MODEL_UNKNOWN) {
+        char msg[SR_MODEL_MAX + 96];
+        snprintf(msg, sizeof(msg),
+                 "The model `%.*s` does not exist or you do not have access to it.",
+                 (int)(ex->text.model_len < SR_MODEL_MAX ? ex->text.model_len : SR_MODEL_MAX),
+                 ex->text.model);
+        ex->status = 404;
+        log_request(ex);
+        sr_reply_detach(ex->conn);
+        sr_response_error_code(ex->conn, 404, "invalid_request_error", "model_not_found", msg);
+        exchange_free(ex);
+        return -1;
+    }
+    ex->pool = pool;
+    ex->pd = sr_worker_pool_disaggregated(pool);
+    if (ex->pd && ex->text.sets_bootstrap) {
+        finish_error(ex, 400,
+                     "bootstrap_host, bootstrap_port and bootstrap_room are set by the router "
+                     "in disaggregated serving; remove them from the request");
+        return -1;
+    }
+    return 0;
+}
+
 void sr_proxy_start(struct sr_reply *c, const struct sr_request *req, const struct sr_route *route,
                     sr_proxy_end_cb end)
 {
@@ -659,7 +910,12 @@ void sr_proxy_start(struct sr_reply *c, const struct sr_request *req, const stru
     ex->end = end;
     ex->route = route;
     ex->req = *req;
-    sr_buf_init(&ex->head, (size_t)l->router->cfg->max_header_size + HEAD_SLACK);
+    size_t head_max = (size_t)l->router->cfg->max_header_size + HEAD_SLACK;
+    sr_buf_init(&ex->main.head, head_max);
+    sr_buf_init(&ex->pre.head, head_max);
+    /* The body plus the bootstrap fields (a batch: ~60 bytes per element). */
+    sr_buf_init(&ex->body, req->body_len + 4096 + (size_t)64 * (1u << 20));
+    ex->main.ex = ex->pre.ex = ex;
     ex->text.text = "";
     set_request_id(ex);
     ex->set = sr_loop_workers(l);
@@ -680,15 +936,17 @@ void sr_proxy_start(struct sr_reply *c, const struct sr_request *req, const stru
             return;
         }
     }
+    if (choose_pool(ex) != 0)
+        return;
     struct timeval tv = {l->router->cfg->request_timeout_secs, 0};
     event_add(ex->deadline, &tv);
     sr_reply_attach(c, ex, on_client_gone);
     sr_settings_refresh(l->router->settings, &l->settings);
-    if (route->text != SR_TEXT_NONE && sr_policy_needs_probe(l->settings.policy)) {
+    if (route->text != SR_TEXT_NONE && !ex->pd && sr_policy_needs_probe(l->settings.policy)) {
         /* The oracle asks the workers first; attempt() runs once they all
          * answered. */
-        ex->probe =
-            sr_oracle_probe_start(l, ex->set, route->text, req->body, req->body_len, probed, ex);
+        ex->probe = sr_oracle_probe_start(l, ex->pool ? ex->pool->role[SR_ROLE_REGULAR] : ex->set,
+                                          route->text, req->body, req->body_len, probed, ex);
         if (ex->probe == NULL)
             finish_error(ex, 500, "out of memory");
         return;

@@ -37,10 +37,26 @@ static const char *error_type(int status)
     }
 }
 
+static void respond_json(struct sr_reply *c, int status, json_t *body);
+
 void sr_response_error(struct sr_reply *c, int status, const char *message)
 {
-    json_t *body = json_pack("{s:{s:s, s:s, s:i}}", "error", "message", message, "type",
-                             error_type(status), "code", status);
+    respond_json(c, status,
+                 json_pack("{s:{s:s, s:s, s:i}}", "error", "message", message, "type",
+                           error_type(status), "code", status));
+}
+
+void sr_response_error_code(struct sr_reply *c, int status, const char *type, const char *code,
+                            const char *message)
+{
+    respond_json(c, status,
+                 json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message", message, "type", type,
+                           "param", "code", code));
+}
+
+/* Sends body (taken over) as the error response for status. */
+static void respond_json(struct sr_reply *c, int status, json_t *body)
+{
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     static const char fallback[] = "{\"error\":{\"message\":\"out of memory\",\"type\":"

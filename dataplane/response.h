@@ -14,4 +14,10 @@
  * part (copied). Out of memory: a fixed 500 body. */
 void sr_response_error(struct sr_reply *c, int status, const char *message);
 
+/* The same with OpenAI's own type and string code, and "param": null, as
+ * OpenAI answers an unknown model: (404, "invalid_request_error",
+ * "model_not_found", message). */
+void sr_response_error_code(struct sr_reply *c, int status, const char *type, const char *code,
+                            const char *message);
+
 #endif

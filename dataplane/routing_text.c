@@ -392,6 +392,7 @@ struct extract {
     size_t ids_start, ids_len; /* input_ids rendered in buf */
     bool have_ids;
     bool chat_done;
+    size_t batch; /* elements of a prompt list (a batch), 0: one prompt */
 };
 
 /* "id,id,...," for an array of integers (s->p at '['). */
@@ -455,11 +456,13 @@ static int prompt_value(struct extract *x, bool ids_only, const char *field_erro
         } else if ((rc = render_ids(x)) != 0) {
             return rc;
         }
+        x->batch = 1;
         for (;;) { /* the other elements are only validated */
             if (peek(s, ',')) {
                 s->p++;
                 if ((rc = skip_value(s)) != 0)
                     return rc;
+                x->batch++;
                 continue;
             }
             return expect(s, ']', "expected ',' or ']'");
@@ -622,6 +625,32 @@ static int body_member(struct scan *s, const struct raw_string *key, void *ctx)
         b->out->stream = s->p < s->end && *s->p == 't';
         return skip_value(s);
     }
+    if (key_is(key, "model")) {
+        struct raw_string m;
+        if (!peek(s, '"'))
+            return skip_value(s); /* null, or a type the worker judges */
+        int rc = scan_string(s, &m);
+        if (rc == 0 && m.len > 0) {
+            b->out->model = m.p; /* escapes kept: a model id has none (worker_spec.h) */
+            b->out->model_len = m.len;
+        }
+        return rc;
+    }
+    if (key_is(key, "bootstrap_host") || key_is(key, "bootstrap_port") ||
+        key_is(key, "bootstrap_room"))
+        b->out->sets_bootstrap = true;
+    if (source == SR_TEXT_GENERATE && key_is(key, "return_logprob")) {
+        skip_ws(s);
+        b->out->return_logprob = s->p < s->end && *s->p == 't';
+        return skip_value(s);
+    }
+    if (source == SR_TEXT_CHAT && key_is(key, "n")) {
+        long n = -1;
+        int rc = limit_value(s, &n);
+        if (rc == 0 && n > 1)
+            b->out->batch = (size_t)(n < 1L << 20 ? n : 1L << 20);
+        return rc;
+    }
     if (source == SR_TEXT_GENERATE && key_is(key, "sampling_params"))
         return sampling_params(s, &b->out->max_tokens);
     if (source != SR_TEXT_GENERATE &&
@@ -648,6 +677,11 @@ int sr_routing_text_extract(enum sr_text_source source, const char *body, size_t
     out->len = 0;
     out->stream = false;
     out->max_tokens = -1;
+    out->model = NULL;
+    out->model_len = 0;
+    out->batch = 0;
+    out->return_logprob = false;
+    out->sets_bootstrap = false;
     buf->len = 0;
     if (!peek(s, '{')) {
         *why = s->p < s->end ? "the request body must be a JSON object" : "empty request body";
@@ -664,6 +698,8 @@ int sr_routing_text_extract(enum sr_text_source source, const char *body, size_t
         *why = s->why ? s->why : "out of memory";
         return rc == SR_ERR_NOMEM ? SR_ERR_NOMEM : SR_ERR_INVALID;
     }
+    if (x.batch > 0)
+        out->batch = x.batch;
     if (x.have_text) {
         if (!x.text.escaped) {
             out->text = x.text.p;

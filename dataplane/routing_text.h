@@ -12,8 +12,10 @@
  *                          a conversation's next turn extends the text of
  *                          the previous one.
  *
- * Beside the text: "stream", and the output limit (max_tokens), which the
- * load model counts as the decode work the request brings.
+ * Beside the text: "stream", the output limit (max_tokens), which the
+ * load model counts as the decode work the request brings, the "model"
+ * that selects the workers, and for disaggregated serving the batch size
+ * and whether logprobs are asked.
  *
  * The body is scanned once by a small strict JSON scanner (no allocation,
  * every value validated, nesting limited to 64): general JSON libraries
@@ -46,10 +48,19 @@ struct sr_text_buf {
 struct sr_routing_text {
     const char *text; /* into the body or the buffer; "" when the body has none */
     size_t len;
-    bool stream;     /* "stream": true */
-    long max_tokens; /* the output limit it asks for, -1 when none: /generate's
-                      * sampling_params.max_new_tokens (a batch's list: none),
-                      * OpenAI's max_tokens or max_completion_tokens */
+    bool stream;       /* "stream": true */
+    long max_tokens;   /* the output limit it asks for, -1 when none: /generate's
+                        * sampling_params.max_new_tokens (a batch's list: none),
+                        * OpenAI's max_tokens or max_completion_tokens */
+    const char *model; /* "model" (a view into the body), NULL when absent */
+    size_t model_len;
+    /* A batch's size: the elements of a /generate "text" list or
+     * "input_ids" list of lists, of a /v1/completions "prompt" list of
+     * strings or of id lists, or chat's "n" above 1; 0: one request.
+     * Disaggregated requests carry one bootstrap room per element. */
+    size_t batch;
+    bool return_logprob; /* /generate's "return_logprob": true */
+    bool sets_bootstrap; /* a bootstrap_host/port/room member (the router's to set) */
 };
 
 /* 0; SR_ERR_INVALID with *why set (malformed JSON, a body that is not an
