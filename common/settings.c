@@ -215,6 +215,14 @@ struct sr_policy *sr_settings_policy(struct sr_settings *s)
     return p;
 }
 
+struct sr_policy *sr_settings_role_policy(struct sr_settings *s, enum sr_worker_role role)
+{
+    pthread_mutex_lock(&s->lock);
+    struct sr_policy *p = s->now.role_policy[(unsigned)role < SR_ROLES ? role : 0];
+    pthread_mutex_unlock(&s->lock);
+    return p;
+}
+
 void sr_settings_forget_worker(struct sr_settings *s, struct sr_worker *w)
 {
     pthread_mutex_lock(&s->lock);

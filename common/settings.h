@@ -77,6 +77,8 @@ int sr_settings_get(struct sr_settings *s, struct sr_config *out);
 
 /* The policy in force (borrowed) and the version of the settings. */
 struct sr_policy *sr_settings_policy(struct sr_settings *s);
+/* The policy that chooses workers of role (borrowed). */
+struct sr_policy *sr_settings_role_policy(struct sr_settings *s, enum sr_worker_role role);
 
 /* Every policy instance forgets what it believed w holds (w left, or
  * emptied its cache): its tree entries go. */

@@ -16,6 +16,7 @@
 #include "load_poll.h"
 #include "loop.h"
 #include "metrics_http.h"
+#include "model_discovery.h"
 #include "router.h"
 #include "serve.h"
 #include "tls.h"
@@ -351,6 +352,7 @@ int main(int argc, char **argv)
     struct main_state m = {.router = &r};
     struct sr_health *health = NULL;
     struct sr_load_poll *load_poll = NULL;
+    struct sr_model_discovery *models = NULL;
     bool load_poll_failed = false;
     struct sr_metrics_http *metrics = NULL;
     struct sr_admin *admin = NULL;
@@ -358,6 +360,7 @@ int main(int argc, char **argv)
     pthread_t watcher;
     bool watching = false;
     clock_gettime(CLOCK_MONOTONIC, &r.started);
+    r.started_wall = time(NULL);
 
     int err = 0;
     if (!load_secrets(&r, &m, &cfg)) {
@@ -444,11 +447,12 @@ int main(int argc, char **argv)
     }
     health = sr_health_new(&r, m.base);
     load_poll = sr_load_poll_new(&r, m.base, &load_poll_failed);
+    models = sr_model_discovery_new(&r, m.base);
     m.grace = evtimer_new(m.base, on_grace_over, &m);
     sigint = evsignal_new(m.base, SIGINT, on_signal, &m);
     sigterm = evsignal_new(m.base, SIGTERM, on_signal, &m);
     sighup = evsignal_new(m.base, SIGHUP, on_hangup, &m);
-    if (health == NULL || load_poll_failed || m.grace == NULL || sigint == NULL ||
+    if (health == NULL || load_poll_failed || models == NULL || m.grace == NULL || sigint == NULL ||
         sigterm == NULL || sighup == NULL || evsignal_add(sigint, NULL) != 0 ||
         evsignal_add(sigterm, NULL) != 0 || evsignal_add(sighup, NULL) != 0)
         goto out;
@@ -523,6 +527,7 @@ out:
         event_free(m.grace);
     sr_admin_stop(admin);
     sr_load_poll_free(load_poll);
+    sr_model_discovery_free(models);
     sr_health_free(health);
     sr_metrics_http_free(metrics);
     for (size_t i = 0; r.loops && i < r.nloops; i++)

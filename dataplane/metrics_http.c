@@ -138,12 +138,46 @@ static void render_requests(struct sr_router *r, FILE *out)
     }
 }
 
+/* What each worker is (role, model), to join the per-worker series on,
+ * and the healthy workers of each model and role. */
+static void render_roles(const struct sr_worker_set *set, FILE *out)
+{
+    sr_metrics_write_header(out, "sglang_router_worker_info", "gauge",
+                            "1 per worker, labelled with its role (regular, prefill, decode) and "
+                            "the model it serves (empty while not known).");
+    for (size_t i = 0; i < set->count; i++) {
+        const struct sr_worker *w = set->workers[i];
+        const char *model = sr_worker_model(w);
+        fputs("sglang_router_worker_info{worker=\"", out);
+        sr_metrics_write_label_value(out, w->url);
+        fprintf(out, "\",role=\"%s\",model=\"", sr_worker_role_name(w->role));
+        sr_metrics_write_label_value(out, model ? model : "");
+        fputs("\"} 1\n", out);
+    }
+    sr_metrics_write_header(out, "sglang_router_healthy_workers", "gauge",
+                            "Workers passing health checks, by model and role.");
+    for (size_t p = 0; p < set->npools; p++) {
+        const struct sr_worker_pool *pool = &set->pools[p];
+        for (int role = 0; role < SR_ROLES; role++) {
+            const struct sr_worker_set *v = pool->role[role];
+            if (v->count == 0)
+                continue;
+            size_t healthy = 0;
+            for (size_t i = 0; i < v->count; i++)
+                healthy += sr_worker_routable(v->workers[i]);
+            fputs("sglang_router_healthy_workers{model=\"", out);
+            sr_metrics_write_label_value(out, pool->model ? pool->model : "");
+            fprintf(out, "\",role=\"%s\"} %zu\n", sr_worker_role_name((enum sr_worker_role)role),
+                    healthy);
+        }
+    }
+}
+
 static void render_workers(struct sr_router *r, FILE *out)
 {
     struct sr_worker_set *set = sr_registry_acquire(r->registry);
     if (set == NULL)
         return;
-    struct sr_policy *policy = sr_settings_policy(r->settings);
     static const char *const names[] = {
         "sglang_router_worker_healthy",          "sglang_router_worker_in_flight",
         "sglang_router_worker_processed_total",  "sglang_router_worker_failures_total",
@@ -192,7 +226,8 @@ static void render_workers(struct sr_router *r, FILE *out)
                 v = (long)atomic_load(&w->failures);
                 break;
             case 4:
-                v = (long)sr_policy_worker_tree_bytes(policy, w);
+                v = (long)sr_policy_worker_tree_bytes(sr_settings_role_policy(r->settings, w->role),
+                                                      w);
                 break;
             case 5:
                 v = sr_worker_pending_prefill(w);
@@ -224,6 +259,7 @@ static void render_workers(struct sr_router *r, FILE *out)
             fprintf(out, " %ld\n", v);
         }
     }
+    render_roles(set, out);
     sr_worker_set_release(set);
 }
 

@@ -67,6 +67,6 @@ int sr_pd_body_build(struct sr_buf *out, const char *body, size_t len, const cha
     if (rc == 0)
         rc = field(out, "bootstrap_room", batch, NULL, rooms);
     if (rc == 0)
-        rc = sr_buf_append(out, body + close, len - close); /* "}" and what trails it */
+        rc = sr_buf_append(out, body + before, len - before); /* "}" and the space around it */
     return rc;
 }

@@ -229,7 +229,8 @@ void sr_pipeline_handle(struct sr_reply *c, const struct sr_request *req)
             return;
         }
     }
-    if (route->kind == SR_KIND_LOCAL) {
+    if (route->kind == SR_KIND_LOCAL ||
+        (route->local == SR_LOCAL_MODELS && sr_loop_workers(l)->nmodels > 1)) {
         sr_local_route_handle(route->local, c, req);
         return;
     }

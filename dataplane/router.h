@@ -60,6 +60,7 @@ struct sr_router {
     atomic_ulong accept_pauses;       /* accepting paused: out of descriptors */
     atomic_ulong slow_clients_closed; /* over the buffer budget (budget.h) */
     struct timespec started;
+    time_t started_wall; /* the start, in Unix time (/v1/models' created) */
 };
 
 /* Draining the loops: sr_loop_drain_all() (loop.h). */

@@ -24,7 +24,7 @@ static const struct sr_route table[] = {
     PROXY("POST", "/generate", SR_TEXT_GENERATE),
     PROXY("POST", "/v1/completions", SR_TEXT_COMPLETIONS),
     PROXY("POST", "/v1/chat/completions", SR_TEXT_CHAT),
-    PROXY("GET", "/v1/models", SR_TEXT_NONE),
+    {"GET", "/v1/models", SR_KIND_PROXY, SR_TEXT_NONE, SR_LOCAL_MODELS, false, false},
     PROXY("GET", "/get_model_info", SR_TEXT_NONE),
     PROXY("GET", "/model_info", SR_TEXT_NONE),
     PROXY("GET", "/get_server_info", SR_TEXT_NONE),
@@ -38,6 +38,8 @@ static const struct sr_route table[] = {
     ADMIN("GET", "/list_workers", LIST_WORKERS),
     ADMIN("POST", "/add_worker", ADD_WORKER),
     ADMIN("POST", "/remove_worker", REMOVE_WORKER),
+    ADMIN("GET", "/workers", LIST_WORKERS),
+    ADMIN("POST", "/workers", ADD_WORKERS),
     {NULL, NULL, SR_KIND_LOCAL, SR_TEXT_NONE, SR_LOCAL_NONE, false, false},
 };
 

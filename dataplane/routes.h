@@ -4,6 +4,8 @@
  *            text (inference routes), or to any healthy worker (info routes);
  *   LOCAL  - answered by the router itself (health, readiness, worker
  *            management, loads and cache fan-outs).
+ * /v1/models is a PROXY route the router answers itself while the fleet
+ * serves several models (its `local` is SR_LOCAL_MODELS).
  * Admin routes change where user traffic goes: loopback clients only,
  * unless --admin-api-key is given and presented as a Bearer token. Open
  * routes (health probes) need no API key even when --api-key is set.
@@ -16,7 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define SR_ROUTES_MAX 24
+#define SR_ROUTES_MAX 32
 
 enum sr_route_kind {
     SR_KIND_PROXY,
@@ -33,6 +35,10 @@ enum sr_local_route {
     SR_LOCAL_LIST_WORKERS,
     SR_LOCAL_ADD_WORKER,
     SR_LOCAL_REMOVE_WORKER,
+    SR_LOCAL_ADD_WORKERS, /* POST /workers: SGLang's registration body */
+    /* On a PROXY route: the router answers instead of a worker when the
+     * fleet serves several models (each worker knows only its own). */
+    SR_LOCAL_MODELS,
 };
 
 struct sr_route {

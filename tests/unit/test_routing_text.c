@@ -238,6 +238,33 @@ static void test_speed_figure(void **state)
     free(body);
 }
 
+static void test_model_batch_and_logprob_fields(void **state)
+{
+    (void)state;
+    struct sr_routing_text t =
+        extract_ok(SR_TEXT_CHAT, "{\"model\":\"org/m-1\",\"n\":3,\"messages\":[]}");
+    assert_int_equal(t.model_len, 7);
+    assert_memory_equal(t.model, "org/m-1", 7);
+    assert_int_equal(t.batch, 3);
+    t = extract_ok(SR_TEXT_CHAT, "{\"model\":null,\"n\":1,\"messages\":[]}");
+    assert_null(t.model);
+    assert_int_equal(t.batch, 0);
+    t = extract_ok(SR_TEXT_GENERATE, "{\"text\":[\"a\",\"b\"],\"return_logprob\":true}");
+    assert_int_equal(t.batch, 2);
+    assert_true(t.return_logprob);
+    assert_false(t.sets_bootstrap);
+    t = extract_ok(SR_TEXT_GENERATE, "{\"input_ids\":[[1],[2],[3]]}");
+    assert_int_equal(t.batch, 3);
+    t = extract_ok(SR_TEXT_GENERATE, "{\"input_ids\":[1,2,3]}");
+    assert_int_equal(t.batch, 0); /* one prompt of ids */
+    t = extract_ok(SR_TEXT_COMPLETIONS, "{\"prompt\":[\"x\"],\"bootstrap_room\":1}");
+    assert_int_equal(t.batch, 1); /* a list of one is a batch of one */
+    assert_true(t.sets_bootstrap);
+    t = extract_ok(SR_TEXT_GENERATE, "{\"text\":\"x\",\"return_logprob\":false,\"model\":7}");
+    assert_false(t.return_logprob);
+    assert_null(t.model);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -247,6 +274,7 @@ int main(void)
         cmocka_unit_test_teardown(test_chat_renders_every_message_in_order, teardown),
         cmocka_unit_test_teardown(test_malformed_bodies_are_rejected, teardown),
         cmocka_unit_test_teardown(test_deep_nesting_is_bounded, teardown),
+        cmocka_unit_test_teardown(test_model_batch_and_logprob_fields, teardown),
         cmocka_unit_test_teardown(test_speed_figure, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
