@@ -5,6 +5,7 @@
 #include "loop.h"
 #include "oracle_probe.h"
 #include "pd_body.h"
+#include "pd_logprobs.h"
 #include "response.h"
 #include "upstream.h"
 
@@ -28,6 +29,9 @@
 /* The request head for a worker beyond the client's header limit: the
  * worker's base path, Host and X-Request-Id. */
 #define HEAD_SLACK (64 * 1024)
+
+/* The most of an answer held to merge logprobs (pd_logprobs.h). */
+#define PD_MERGE_MAX ((size_t)64 << 20)
 
 /* One worker's part of an exchange: the worker that answers the client
  * (a regular or a decode worker), or in disaggregated serving the prefill
@@ -63,6 +67,16 @@ struct exchange {
     struct leg pre;                    /* disaggregated: the prefill worker */
     bool pd;                           /* served by a prefill/decode pair */
     struct sr_buf body;                /* pd: the body with the bootstrap fields */
+    /* pd with return_logprob (pd_logprobs.h): decode's answer is held
+     * until prefill's is in, then merged. */
+    bool merging;
+    struct sr_pd_merge merge;
+    struct sr_buf pre_answer; /* prefill's answer, collected */
+    struct sr_buf held_head;  /* decode's response head lines, not sent yet */
+    int held_status;
+    bool pre_in;    /* prefill's answer is complete (or failed) */
+    bool decode_in; /* decode's answer is complete, waiting for prefill's */
+    bool began;     /* the merged answer's head went to the client */
     uint32_t excluded[MAX_EXCLUDED];
     size_t nexcluded;
     int attempts;
@@ -293,6 +307,9 @@ static void exchange_free(struct exchange *ex)
     sr_buf_free(&ex->main.head);
     sr_buf_free(&ex->pre.head);
     sr_buf_free(&ex->body);
+    sr_pd_merge_clear(&ex->merge);
+    sr_buf_free(&ex->pre_answer);
+    sr_buf_free(&ex->held_head);
     const struct sr_route *route = ex->route;
     int status = ex->status;
     sr_proxy_end_cb end = ex->end;
@@ -424,7 +441,9 @@ static void on_head(void *ctx, const struct sr_h1_response *resp)
         return;
     }
     g->status = ex->status = s;
-    ex->responded = true;
+    bool hold = ex->merging && s == 200;
+    if (!hold)
+        ex->responded = true;
     char lines[16384];
     size_t used = 0;
     bool has_id = false;
@@ -449,7 +468,47 @@ static void on_head(void *ctx, const struct sr_h1_response *resp)
     if (!has_id)
         used += (size_t)snprintf(lines + used, sizeof(lines) - used, "X-Request-Id: %s\r\n",
                                  ex->request_id);
+    if (hold) { /* sent with the merged answer (merge_send) */
+        ex->held_status = s;
+        sr_buf_reset(&ex->held_head);
+        if (sr_buf_append(&ex->held_head, lines, used) != 0)
+            ex->merging = false; /* out of memory: the answer goes as it is */
+        else
+            return;
+        ex->responded = true;
+    }
     sr_reply_begin(ex->conn, s, lines, used, resp->content_length);
+}
+
+/* Merged bytes to the client, the held head first (whole: out is the
+ * whole body, its length known). */
+static void merge_send(struct exchange *ex, const struct sr_buf *out, bool whole)
+{
+    if (ex->conn == NULL)
+        return;
+    if (!ex->began) {
+        ex->began = ex->responded = true;
+        sr_reply_begin(ex->conn, ex->held_status, ex->held_head.data, ex->held_head.len,
+                       whole ? (long long)out->len : -1);
+    }
+    if (out->len > 0)
+        sr_reply_body(ex->conn, out->data, out->len);
+}
+
+/* Both answers are in: the rest of the merged answer, and the end. */
+static void merge_complete(struct exchange *ex)
+{
+    struct sr_buf out;
+    sr_buf_init(&out, (size_t)1 << 30);
+    int rc = sr_pd_merge_finish(&ex->merge, &out);
+    if (rc != 0 && !ex->began) {
+        sr_buf_free(&out);
+        finish_error(ex, 500, "out of memory while merging the prefill logprobs");
+        return;
+    }
+    merge_send(ex, &out, !ex->merge.stream);
+    sr_buf_free(&out);
+    finish(ex, rc == 0 ? sr_reply_end : sr_reply_abort);
 }
 
 static void on_drained(void *arg)
@@ -471,6 +530,22 @@ static void on_body(void *ctx, const char *data, size_t len)
     }
     if (ex->text.stream && g->counted)
         decoded(g, count_events(g, data, len));
+    if (ex->merging && ex->held_status) {
+        struct sr_buf out;
+        sr_buf_init(&out, (size_t)1 << 30);
+        if (sr_pd_merge_decode(&ex->merge, data, len, &out) != 0) {
+            sr_buf_free(&out);
+            cancel_leg(g, SR_BREAKER_NO_VERDICT);
+            if (!ex->began)
+                finish_error(ex, 502, "the decode worker's answer is too large to merge logprobs");
+            else
+                finish(ex, sr_reply_abort);
+            return;
+        }
+        merge_send(ex, &out, false);
+        sr_buf_free(&out);
+        return;
+    }
     sr_reply_body(ex->conn, data, len);
     if (sr_reply_output_full(ex->conn, sr_budget_response_mark(ex->loop->router))) {
         sr_upstream_pause(g->up, true);
@@ -489,6 +564,12 @@ static void on_done(void *ctx)
     if (ex->text.stream && ex->status == 200 && g->generated > 0) /* 1/16: a few dozen answers */
         ex->loop->output_tokens += ((double)g->generated - ex->loop->output_tokens) / 16;
     end_attempt(g, ex->status < 500 ? SR_BREAKER_SUCCESS : SR_BREAKER_FAILURE);
+    if (ex->merging && ex->held_status) {
+        ex->decode_in = true;
+        if (ex->pre_in)
+            merge_complete(ex);
+        return; /* pre_done / pre_error complete it */
+    }
     finish(ex, sr_reply_end);
 }
 
@@ -541,11 +622,32 @@ static void pre_head(void *ctx, const struct sr_h1_response *resp)
 static void pre_body(void *ctx, const char *data, size_t len)
 {
     struct leg *g = ctx;
-    (void)data;
-    (void)len;
     if (!g->first_byte) {
         g->first_byte = true;
         prefill_over(g);
+    }
+    if (g->ex->merging && sr_buf_append(&g->ex->pre_answer, data, len) != 0)
+        sr_buf_reset(&g->ex->pre_answer); /* too large: no logprobs to merge */
+}
+
+/* The prefill answer is over (or failed): a held decode answer can go. */
+static void prefill_in(struct exchange *ex)
+{
+    ex->pre_in = true;
+    if (!ex->merging)
+        return;
+    sr_pd_merge_prefill(&ex->merge, ex->pre_answer.data ? ex->pre_answer.data : "",
+                        ex->pre_answer.len);
+    if (ex->decode_in) {
+        merge_complete(ex);
+        return;
+    }
+    if (ex->held_status && ex->merge.stream) { /* what decode streamed meanwhile */
+        struct sr_buf out;
+        sr_buf_init(&out, (size_t)1 << 30);
+        if (sr_pd_merge_decode(&ex->merge, "", 0, &out) == 0)
+            merge_send(ex, &out, false);
+        sr_buf_free(&out);
     }
 }
 
@@ -558,8 +660,11 @@ static void pre_done(void *ctx)
     if (g->status >= 500)
         sr_log_warn("request %s: prefill worker %s answered %d", ex->request_id, g->worker->url,
                     g->status);
-    if (ex->answered)
+    if (ex->answered) {
         exchange_free(ex);
+        return;
+    }
+    prefill_in(ex);
 }
 
 static void pre_error(void *ctx, const char *why, bool local)
@@ -573,8 +678,12 @@ static void pre_error(void *ctx, const char *why, bool local)
     }
     end_attempt(g, local ? SR_BREAKER_NO_VERDICT : SR_BREAKER_FAILURE);
     sr_log_warn("request %s: prefill worker %s: %s", ex->request_id, g->worker->url, why);
-    if (ex->answered)
+    if (ex->answered) {
         exchange_free(ex);
+        return;
+    }
+    sr_buf_reset(&ex->pre_answer);
+    prefill_in(ex);
 }
 
 /* ---- choosing workers ------------------------------------------------------ */
@@ -782,6 +891,13 @@ static void attempt(struct exchange *ex)
     if (dispatch_leg(ex, &ex->pre, SR_ROLE_PREFILL, key, key_len) != 0 ||
         dispatch_leg(ex, &ex->main, SR_ROLE_DECODE, key, key_len) != 0)
         return;
+    /* Logprobs asked: decode's answer waits for prefill's (pd_logprobs.h). */
+    ex->merging = ex->text.return_logprob;
+    ex->pre_in = ex->decode_in = ex->began = false;
+    ex->held_status = 0;
+    sr_buf_reset(&ex->pre_answer);
+    sr_pd_merge_clear(&ex->merge);
+    sr_pd_merge_init(&ex->merge, ex->text.stream, PD_MERGE_MAX);
     int rc = build_pd_body(ex);
     if (rc != 0) {
         finish_error(ex, rc == SR_ERR_NOMEM ? 500 : 413,
@@ -915,6 +1031,9 @@ void sr_proxy_start(struct sr_reply *c, const struct sr_request *req, const stru
     sr_buf_init(&ex->pre.head, head_max);
     /* The body plus the bootstrap fields (a batch: ~60 bytes per element). */
     sr_buf_init(&ex->body, req->body_len + 4096 + (size_t)64 * (1u << 20));
+    sr_buf_init(&ex->pre_answer, PD_MERGE_MAX);
+    sr_buf_init(&ex->held_head, 32 * 1024);
+    sr_pd_merge_init(&ex->merge, false, PD_MERGE_MAX);
     ex->main.ex = ex->pre.ex = ex;
     ex->text.text = "";
     set_request_id(ex);

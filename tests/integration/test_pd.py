@@ -7,11 +7,14 @@ each role. The simulated workers here record what they receive
 (--record-requests); tests/integration/test_pd_sim.py runs the same flows on
 simulators that play the two roles (the decode worker waits for the
 prefill's KV transfer)."""
+import http.server
 import json
 import os
+import socketserver
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -202,6 +205,93 @@ class PdFailures(ProcTestCase):
             events = [l[6:] for l in out.splitlines() if l.startswith("data: ")]
             self.assertEqual(events[-1], "[DONE]")
             self.assertTrue(all(json.loads(e)["worker_id"] == "d0" for e in events[:-1]))
+
+
+class Stub:
+    """A worker that answers /generate with fixed input_token_logprobs (and
+    /health), the prefill one after a delay, so the decode answer arrives
+    first and must be held."""
+
+    def __init__(self, role, delay=0.0):
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                self.send_response(200 if self.path == "/health" else 404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                time.sleep(delay)
+                lp = [[-0.5, 1, None], [-0.25, 2, None]] if role == "prefill" else [[-0.125, 3, None]]
+                n = len(body["text"]) if isinstance(body.get("text"), list) else 0
+                one = {"text": "" if role == "prefill" else "out", "meta_info": {"input_token_logprobs": lp,
+                                                                                 "role": role}}
+                if body.get("stream"):
+                    events = [dict(one, text="o"), dict(one, text="out")]
+                    data = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events) + \
+                        b"data: [DONE]\n\n"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                data = json.dumps([one] * n if n else one).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class PdLogprobs(ProcTestCase):
+    def setUp(self):
+        super().setUp()
+        self.p, self.d = Stub("prefill", delay=0.3), Stub("decode")
+        self.addCleanup(self.p.close)
+        self.addCleanup(self.d.close)
+        self.r = self.router("--pd-disaggregation", "--prefill", self.p.url, "--decode", self.d.url)
+
+    def test_prefill_logprobs_come_first(self):
+        r = request(self.r.port, "POST", "/generate", {"text": "q", "return_logprob": True})
+        self.assertEqual(r.status, 200, r.body)
+        meta = r.json()["meta_info"]
+        self.assertEqual(meta["role"], "decode")
+        self.assertEqual(meta["input_token_logprobs"], [[-0.5, 1, None], [-0.25, 2, None], [-0.125, 3, None]])
+        # A batch: element by element.
+        r = request(self.r.port, "POST", "/generate", {"text": ["a", "b"], "return_logprob": True})
+        self.assertEqual([len(x["meta_info"]["input_token_logprobs"]) for x in r.json()], [3, 3])
+        # Without return_logprob the decode answer is untouched.
+        r = request(self.r.port, "POST", "/generate", {"text": "q"})
+        self.assertEqual(len(r.json()["meta_info"]["input_token_logprobs"]), 1)
+
+    def test_streamed_events_each_get_them(self):
+        c, status, _ = post_stream(self.r.port, "/generate", {"text": "q", "stream": True, "return_logprob": True})
+        self.assertEqual(status, 200)
+        events = [e for _, e in c.sse_events()]
+        c.close()
+        self.assertEqual(events[-1], "[DONE]")
+        self.assertEqual(len(events), 3)
+        for e in events[:-1]:
+            self.assertEqual(len(json.loads(e)["meta_info"]["input_token_logprobs"]), 3)
 
 
 if __name__ == "__main__":
