@@ -96,6 +96,9 @@ struct sr_loop {
     bool draining;
     unsigned long ticks;                           /* 50 ms ticks since start */
     struct sr_waiter *waiters_head, *waiters_tail; /* --max-concurrent-requests queue */
+    /* proxy.c's exchanges whose client has its answer while a prefill
+     * worker's answer still drains (they hold no client connection). */
+    struct sr_exchange *detached;
     struct sr_loop_metrics metrics;
     struct sr_worker_set *set; /* cached registry snapshot */
     uint64_t set_version;

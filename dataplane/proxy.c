@@ -37,7 +37,7 @@
  * (a regular or a decode worker), or in disaggregated serving the prefill
  * worker beside it, whose answer is drained. */
 struct leg {
-    struct exchange *ex;
+    struct sr_exchange *ex;
     struct sr_worker *worker; /* this attempt's (borrowed from the exchange's set) */
     struct sr_policy *policy; /* that chose it (settings keep it alive) */
     bool counted;             /* this attempt holds an in-flight count */
@@ -52,7 +52,7 @@ struct leg {
     bool first_byte;
 };
 
-struct exchange {
+struct sr_exchange {
     struct sr_loop *loop;
     struct sr_reply *conn; /* NULL once the client is gone */
     sr_proxy_end_cb end;
@@ -74,9 +74,10 @@ struct exchange {
     struct sr_buf pre_answer; /* prefill's answer, collected */
     struct sr_buf held_head;  /* decode's response head lines, not sent yet */
     int held_status;
-    bool pre_in;    /* prefill's answer is complete (or failed) */
-    bool decode_in; /* decode's answer is complete, waiting for prefill's */
-    bool began;     /* the merged answer's head went to the client */
+    bool pre_in;                      /* prefill's answer is complete (or failed) */
+    bool decode_in;                   /* decode's answer is complete, waiting for prefill's */
+    bool began;                       /* the merged answer's head went to the client */
+    struct sr_exchange *next, **prev; /* in l->detached while answered */
     uint32_t excluded[MAX_EXCLUDED];
     size_t nexcluded;
     int attempts;
@@ -158,7 +159,7 @@ static int head_str(struct leg *g, const char *s)
  * the body it is sent (body_len). */
 static int build_request_head(struct leg *g, size_t body_len)
 {
-    struct exchange *ex = g->ex;
+    struct sr_exchange *ex = g->ex;
     const struct sr_request *r = &ex->req;
     const struct sr_url *url = &g->worker->parsed;
     char line[512];
@@ -293,9 +294,14 @@ static void cancel_leg(struct leg *g, enum sr_breaker_outcome outcome)
     end_attempt(g, outcome);
 }
 
-static void exchange_free(struct exchange *ex)
+static void exchange_free(struct sr_exchange *ex)
 {
     struct sr_loop *l = ex->loop;
+    if (ex->prev) { /* off the loop's detached list */
+        *ex->prev = ex->next;
+        if (ex->next)
+            ex->next->prev = ex->prev;
+    }
     cancel_leg(&ex->main, SR_BREAKER_NO_VERDICT); /* client gone, or our own error */
     cancel_leg(&ex->pre, SR_BREAKER_NO_VERDICT);
     if (ex->deadline)
@@ -317,7 +323,7 @@ static void exchange_free(struct exchange *ex)
     end(l, route, status);
 }
 
-static void log_request(struct exchange *ex)
+static void log_request(struct sr_exchange *ex)
 {
     if (!sr_settings_refresh(ex->loop->router->settings, &ex->loop->settings)->log_requests)
         return;
@@ -336,7 +342,7 @@ static void log_request(struct exchange *ex)
 /* Ends the exchange with an error response (nothing was sent yet). */
 /* The request's views (its path in the log line) are valid until the
  * reply ends: the exchange is logged before its last word to the client. */
-static void finish_error(struct exchange *ex, int status, const char *message)
+static void finish_error(struct sr_exchange *ex, int status, const char *message)
 {
     ex->status = status;
     log_request(ex);
@@ -352,7 +358,7 @@ static void finish_error(struct exchange *ex, int status, const char *message)
  * cancels both halves of a pair). A prefill worker still answering after
  * the client's answer is complete is drained first: its request is not
  * cut (nothing is wrong with it) and its load is released when it ends. */
-static void finish(struct exchange *ex, void (*last)(struct sr_reply *c))
+static void finish(struct sr_exchange *ex, void (*last)(struct sr_reply *c))
 {
     struct sr_loop_metrics *m = &ex->loop->metrics;
     sr_histogram_observe(&m->duration[sr_route_index(ex->route)], since(&ex->started));
@@ -363,6 +369,12 @@ static void finish(struct exchange *ex, void (*last)(struct sr_reply *c))
         ex->conn = NULL;
         if (ex->pre.up != NULL && last == sr_reply_end) {
             ex->answered = true;
+            struct sr_loop *l = ex->loop;
+            ex->next = l->detached;
+            if (ex->next)
+                ex->next->prev = &ex->next;
+            ex->prev = &l->detached;
+            l->detached = ex;
             return; /* pre_done / pre_error free the exchange */
         }
     }
@@ -371,7 +383,7 @@ static void finish(struct exchange *ex, void (*last)(struct sr_reply *c))
 
 /* ---- attempts -------------------------------------------------------------- */
 
-static void attempt(struct exchange *ex);
+static void attempt(struct sr_exchange *ex);
 
 static void on_head(void *ctx, const struct sr_h1_response *resp);
 static void on_body(void *ctx, const char *data, size_t len);
@@ -385,7 +397,7 @@ static void pre_error(void *ctx, const char *why, bool responded);
 static const struct sr_h1_client_handler handler = {on_head, on_body, on_done, on_error};
 static const struct sr_h1_client_handler pre_handler = {pre_head, pre_body, pre_done, pre_error};
 
-static bool may_retry(struct exchange *ex)
+static bool may_retry(struct sr_exchange *ex)
 {
     return !ex->responded && ex->conn != NULL &&
            ex->attempts <= ex->loop->settings.retry_max_retries && ex->nexcluded < MAX_EXCLUDED;
@@ -395,7 +407,7 @@ static bool may_retry(struct exchange *ex)
  * pair, a new pair: the other half is cancelled), or the error. */
 static void retry_or_fail(struct leg *g, int status, const char *why)
 {
-    struct exchange *ex = g->ex;
+    struct sr_exchange *ex = g->ex;
     end_attempt(g, SR_BREAKER_FAILURE); /* 502 (connection), or an answered 502/503/504 */
     if (status == 502) {
         /* The worker could not be reached or broke the connection: this
@@ -429,7 +441,7 @@ static void retry_or_fail(struct leg *g, int status, const char *why)
 static void on_head(void *ctx, const struct sr_h1_response *resp)
 {
     struct leg *g = ctx;
-    struct exchange *ex = g->ex;
+    struct sr_exchange *ex = g->ex;
     int s = resp->status;
     if ((s == 502 || s == 503 || s == 504) && may_retry(ex)) {
         struct sr_upstream *up = g->up;
@@ -482,7 +494,7 @@ static void on_head(void *ctx, const struct sr_h1_response *resp)
 
 /* Merged bytes to the client, the held head first (whole: out is the
  * whole body, its length known). */
-static void merge_send(struct exchange *ex, const struct sr_buf *out, bool whole)
+static void merge_send(struct sr_exchange *ex, const struct sr_buf *out, bool whole)
 {
     if (ex->conn == NULL)
         return;
@@ -496,7 +508,7 @@ static void merge_send(struct exchange *ex, const struct sr_buf *out, bool whole
 }
 
 /* Both answers are in: the rest of the merged answer, and the end. */
-static void merge_complete(struct exchange *ex)
+static void merge_complete(struct sr_exchange *ex)
 {
     struct sr_buf out;
     sr_buf_init(&out, (size_t)1 << 30);
@@ -521,7 +533,7 @@ static void on_drained(void *arg)
 static void on_body(void *ctx, const char *data, size_t len)
 {
     struct leg *g = ctx;
-    struct exchange *ex = g->ex;
+    struct sr_exchange *ex = g->ex;
     if (!g->first_byte) {
         g->first_byte = true;
         sr_histogram_observe(&ex->loop->metrics.ttfb[sr_route_index(ex->route)],
@@ -556,7 +568,7 @@ static void on_body(void *ctx, const char *data, size_t len)
 static void on_done(void *ctx)
 {
     struct leg *g = ctx;
-    struct exchange *ex = g->ex;
+    struct sr_exchange *ex = g->ex;
     g->up = NULL; /* back in the pool, or closed, by upstream.c */
     if (!g->first_byte)
         sr_histogram_observe(&ex->loop->metrics.ttfb[sr_route_index(ex->route)],
@@ -576,7 +588,7 @@ static void on_done(void *ctx)
 static void on_error(void *ctx, const char *why, bool local)
 {
     struct leg *g = ctx;
-    struct exchange *ex = g->ex;
+    struct sr_exchange *ex = g->ex;
     g->up = NULL;
     if (local) {
         /* Out of descriptors: no worker is to blame (no breaker failure, no
@@ -607,7 +619,7 @@ static void on_error(void *ctx, const char *why, bool local)
 static void pre_head(void *ctx, const struct sr_h1_response *resp)
 {
     struct leg *g = ctx;
-    struct exchange *ex = g->ex;
+    struct sr_exchange *ex = g->ex;
     g->status = resp->status;
     if (resp->status >= 500 && !ex->responded && !ex->answered && ex->conn) {
         struct sr_upstream *up = g->up;
@@ -631,7 +643,7 @@ static void pre_body(void *ctx, const char *data, size_t len)
 }
 
 /* The prefill answer is over (or failed): a held decode answer can go. */
-static void prefill_in(struct exchange *ex)
+static void prefill_in(struct sr_exchange *ex)
 {
     ex->pre_in = true;
     if (!ex->merging)
@@ -654,7 +666,7 @@ static void prefill_in(struct exchange *ex)
 static void pre_done(void *ctx)
 {
     struct leg *g = ctx;
-    struct exchange *ex = g->ex;
+    struct sr_exchange *ex = g->ex;
     g->up = NULL;
     end_attempt(g, g->status < 500 ? SR_BREAKER_SUCCESS : SR_BREAKER_FAILURE);
     if (g->status >= 500)
@@ -670,7 +682,7 @@ static void pre_done(void *ctx)
 static void pre_error(void *ctx, const char *why, bool local)
 {
     struct leg *g = ctx;
-    struct exchange *ex = g->ex;
+    struct sr_exchange *ex = g->ex;
     g->up = NULL;
     if (!local && !ex->responded && !ex->answered && ex->conn) {
         retry_or_fail(g, 502, why);
@@ -692,7 +704,7 @@ static void pre_error(void *ctx, const char *why, bool local)
  * circuit breaker admits; a worker that refuses (its half-open trials are
  * taken) is excluded and the choice made again. 0, SR_ERR_NO_WORKER, or
  * SR_ERR_CIRCUIT_OPEN when healthy workers exist but every breaker is open. */
-static int pick(struct exchange *ex, struct sr_policy *policy, struct sr_route_request *rr,
+static int pick(struct sr_exchange *ex, struct sr_policy *policy, struct sr_route_request *rr,
                 uint32_t *ticket, struct sr_worker **out)
 {
     const struct sr_breaker_config *cfg = &ex->loop->router->breaker;
@@ -725,7 +737,7 @@ static int pick(struct exchange *ex, struct sr_policy *policy, struct sr_route_r
 
 /* The routing key: the text itself, or while replica sync is configured
  * its block digests (common/route_key.h), made once per request. */
-static int routing_key(struct exchange *ex, const void **key, size_t *len)
+static int routing_key(struct sr_exchange *ex, const void **key, size_t *len)
 {
     *key = ex->text.text;
     *len = ex->text.len;
@@ -745,7 +757,7 @@ static int routing_key(struct exchange *ex, const void **key, size_t *len)
 
 /* The tokens the request will generate, as the load model counts them:
  * its limit when it sets one, else what answers streamed lately averaged. */
-static long expected_output(const struct exchange *ex)
+static long expected_output(const struct sr_exchange *ex)
 {
     if (ex->route->text == SR_TEXT_NONE)
         return 0;
@@ -755,7 +767,7 @@ static long expected_output(const struct exchange *ex)
 }
 
 /* Why no worker of a role could be chosen, as the client reads it. */
-static void fail_pick(struct exchange *ex, int rc, enum sr_worker_role role)
+static void fail_pick(struct sr_exchange *ex, int rc, enum sr_worker_role role)
 {
     char msg[200];
     const char *what = role == SR_ROLE_PREFILL  ? "prefill "
@@ -778,7 +790,7 @@ static void fail_pick(struct exchange *ex, int rc, enum sr_worker_role role)
 /* Chooses leg g's worker among the pool's workers of role and counts it
  * dispatched (+1 in flight, its prefill and decode work). 0, or the
  * exchange has been answered (an error) and freed. */
-static int dispatch_leg(struct exchange *ex, struct leg *g, enum sr_worker_role role,
+static int dispatch_leg(struct sr_exchange *ex, struct leg *g, enum sr_worker_role role,
                         const void *key, size_t key_len)
 {
     struct sr_loop *l = ex->loop;
@@ -834,7 +846,7 @@ static int dispatch_leg(struct exchange *ex, struct leg *g, enum sr_worker_role 
 
 /* Sends leg g's request (body: what its worker gets). 0, or the exchange
  * has been answered and freed. */
-static int send_leg(struct exchange *ex, struct leg *g, const char *body, size_t body_len,
+static int send_leg(struct sr_exchange *ex, struct leg *g, const char *body, size_t body_len,
                     const struct sr_h1_client_handler *h)
 {
     if (build_request_head(g, body_len) != 0) {
@@ -852,7 +864,7 @@ static int send_leg(struct exchange *ex, struct leg *g, const char *body, size_t
 
 /* The pair's body: the client's with the bootstrap fields of the prefill
  * worker just chosen and new rooms (pd_body.h). */
-static int build_pd_body(struct exchange *ex)
+static int build_pd_body(struct sr_exchange *ex)
 {
     size_t n = ex->text.batch ? ex->text.batch : 1;
     uint64_t rooms_small[16];
@@ -869,7 +881,7 @@ static int build_pd_body(struct exchange *ex)
     return rc;
 }
 
-static void attempt(struct exchange *ex)
+static void attempt(struct sr_exchange *ex)
 {
     struct sr_loop *l = ex->loop;
     ex->attempts++;
@@ -918,7 +930,7 @@ static void probed(void *arg)
 
 static void on_client_gone(void *arg)
 {
-    struct exchange *ex = arg;
+    struct sr_exchange *ex = arg;
     ex->conn = NULL;
     sr_counter_add(&ex->loop->metrics.client_aborts, 1);
     ex->status = 499; /* nginx's "client closed request" */
@@ -929,7 +941,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    struct exchange *ex = arg;
+    struct sr_exchange *ex = arg;
     if (ex->answered) { /* only a prefill answer was still draining */
         cancel_leg(&ex->pre, SR_BREAKER_FAILURE);
         exchange_free(ex);
@@ -945,7 +957,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     finish(ex, sr_reply_abort);
 }
 
-static void set_request_id(struct exchange *ex)
+static void set_request_id(struct sr_exchange *ex)
 {
     const struct sr_http_header *h = sr_request_header(&ex->req, "x-request-id");
     if (h && h->value_len > 0 && h->value_len < sizeof(ex->request_id)) {
@@ -967,7 +979,7 @@ static void set_request_id(struct exchange *ex)
  * when several models are served and it names none, 404 (OpenAI's
  * model_not_found) when none serves the one it names. Info routes (no
  * body) go to any worker. */
-static int choose_pool(struct exchange *ex)
+static int choose_pool(struct sr_exchange *ex)
 {
     const struct sr_worker_pool *pool = NULL;
     enum sr_pool_lookup found =
@@ -1014,7 +1026,7 @@ void sr_proxy_start(struct sr_reply *c, const struct sr_request *req, const stru
                     sr_proxy_end_cb end)
 {
     struct sr_loop *l = sr_reply_loop(c);
-    struct exchange *ex = sr_calloc(1, sizeof(*ex));
+    struct sr_exchange *ex = sr_calloc(1, sizeof(*ex));
     if (ex == NULL) {
         sr_response_error(c, 500, "out of memory");
         end(l, route, 0);
@@ -1071,4 +1083,15 @@ void sr_proxy_start(struct sr_reply *c, const struct sr_request *req, const stru
         return;
     }
     attempt(ex);
+}
+
+bool sr_proxy_idle(const struct sr_loop *l)
+{
+    return l->detached == NULL;
+}
+
+void sr_proxy_close_detached(struct sr_loop *l)
+{
+    while (l->detached)
+        exchange_free(l->detached); /* cancels the prefill answer still draining */
 }

@@ -35,4 +35,10 @@ typedef void (*sr_proxy_end_cb)(struct sr_loop *l, const struct sr_route *route,
 void sr_proxy_start(struct sr_reply *c, const struct sr_request *req, const struct sr_route *route,
                     sr_proxy_end_cb end);
 
+/* No exchange of l is left draining a prefill answer after its client's
+ * answer ended (disaggregated serving): the loop may stop. */
+bool sr_proxy_idle(const struct sr_loop *l);
+/* Ends those that are (shutdown past the grace period). */
+void sr_proxy_close_detached(struct sr_loop *l);
+
 #endif

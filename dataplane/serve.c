@@ -4,6 +4,7 @@
 #include "budget.h"
 #include "conn.h"
 #include "pipeline.h"
+#include "proxy.h"
 #include "upstream.h"
 
 static const char shutting_down[] = "the router is shutting down";
@@ -48,12 +49,13 @@ static void serve_tick(struct sr_loop *l)
 
 static bool serve_finished(struct sr_loop *l)
 {
-    return l->conns == NULL;
+    return l->conns == NULL && sr_proxy_idle(l);
 }
 
 static void serve_stopped(struct sr_loop *l)
 {
     close_all(l);
+    sr_proxy_close_detached(l);
     sr_pipeline_flush_queue(l, 503, shutting_down);
 }
 
