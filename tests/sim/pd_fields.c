@@ -175,9 +175,16 @@ static int parse_host(const cJSON *x, struct sr_sim_pd_fields *f)
     }
     if (len == 0 || len >= sizeof(f->host))
         return SR_ERR_INVALID;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)h[i] <= ' ' || h[i] == '/' || h[i] == '[' || h[i] == ']')
+    /* a name or an address (IPv6 with a %zone): nothing to escape in the
+     * error messages that quote it */
+    for (size_t i = 0; i < len; i++) {
+        char ch = h[i];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == '_' || ch == ':' ||
+                  ch == '%';
+        if (!ok)
             return SR_ERR_INVALID;
+    }
     memcpy(f->host, h, len);
     f->host[len] = '\0';
     return 0;

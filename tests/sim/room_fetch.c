@@ -257,12 +257,21 @@ static void resolved(struct sr_sim_fetch *fetch, int result, const struct sockad
 static void on_dns(int result, struct evutil_addrinfo *res, void *arg)
 {
     struct dns_ctx *d = arg;
-    if (result == 0 && (res == NULL || res->ai_addrlen > sizeof(d->addr)))
+    /* IPv4 first: a name like localhost has both, and a worker listening
+     * on 127.0.0.1 is more common than one on ::1 or on both */
+    const struct evutil_addrinfo *pick = res;
+    for (const struct evutil_addrinfo *a = res; a; a = a->ai_next) {
+        if (a->ai_family == AF_INET) {
+            pick = a;
+            break;
+        }
+    }
+    if (result == 0 && (pick == NULL || pick->ai_addrlen > sizeof(d->addr)))
         result = EVUTIL_EAI_FAIL;
     if (result == 0) {
         memset(&d->addr, 0, sizeof(d->addr));
-        memcpy(&d->addr, res->ai_addr, res->ai_addrlen);
-        d->len = (socklen_t)res->ai_addrlen;
+        memcpy(&d->addr, pick->ai_addr, pick->ai_addrlen);
+        d->len = (socklen_t)pick->ai_addrlen;
     }
     if (res)
         evutil_freeaddrinfo(res);
