@@ -10,8 +10,8 @@
 #ifndef SR_SIM_JOB_H
 #define SR_SIM_JOB_H
 
-#include "inference.h"
 #include "pd_fields.h"
+#include "sim.h"
 #include "tokens.h"
 
 #include <event2/event.h>

@@ -23,6 +23,13 @@ struct sr_h1_request;
 struct sr_sim_bootstrap;
 struct sr_sim_fetcher;
 
+/* The three generation routes (inference.h). */
+enum sr_sim_api_kind {
+    SR_SIM_GENERATE,
+    SR_SIM_COMPLETIONS,
+    SR_SIM_CHAT,
+};
+
 /* SGLang's --disaggregation-mode. */
 enum sr_sim_role {
     SR_SIM_ROLE_NULL,    /* whole requests (no disaggregation) */
