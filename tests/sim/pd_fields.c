@@ -153,7 +153,9 @@ static int parse_rooms(const cJSON *v, const char *body, size_t body_len, size_t
             p = skip_ws(p, vend);
             const char *e = skip_value(p, vend);
             uint64_t exact;
-            if (digits_u64(p, e, &exact))
+            /* the same member as cJSON's (an escaped or repeated key could
+             * make them differ): the same double */
+            if (digits_u64(p, e, &exact) && (double)exact == x->valuedouble)
                 out[i].room = exact;
             p = skip_ws(e, vend);
             if (p < vend && *p == ',')

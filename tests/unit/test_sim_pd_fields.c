@@ -58,6 +58,21 @@ static void test_exact_rooms_in_a_batch_among_tricky_members(void **state)
     assert_int_equal(f[1].port, 9000);
 }
 
+/* Found by fuzz_sim_pd_fields: cJSON matches an escaped key
+ * ("bootstrap_r\u006fom") that the raw scanner skips, which then read a
+ * later "bootstrap_room" member; the room must be the member cJSON took. */
+static void test_escaped_key_keeps_cjsons_member(void **state)
+{
+    (void)state;
+    struct sr_sim_pd_fields f[1];
+    char msg[200];
+    assert_int_equal(parse("{\"bootstrap_host\":\"h\",\"bootstrap_port\":null,"
+                           "\"bootstrap_r\\u006fom\":5,\"bootstrap_room\":922337203675807}",
+                           1, f, msg),
+                     0);
+    assert_true(f[0].room == 5);
+}
+
 static void test_refused(void **state)
 {
     (void)state;
@@ -103,6 +118,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single),
         cmocka_unit_test(test_exact_rooms_in_a_batch_among_tricky_members),
+        cmocka_unit_test(test_escaped_key_keeps_cjsons_member),
         cmocka_unit_test(test_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
