@@ -23,7 +23,9 @@
 #include <event2/event.h>
 #include <stdint.h>
 
-#define SR_SIM_FETCH_MAX_IDLE 64
+/* Idle connections kept: as many as long polls run at once in a busy
+ * benchmark, so their ports are not churned through TIME_WAIT. */
+#define SR_SIM_FETCH_MAX_IDLE 1024
 
 struct sr_sim_fetch_result {
     int status;             /* the service's HTTP status; 0: no answer (see why) */
