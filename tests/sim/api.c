@@ -1,6 +1,7 @@
 /* api: route table, info endpoints, health, metrics, errors (see api.h). */
 #include "api.h"
 
+#include "bootstrap.h"
 #include "inference.h"
 #include "reply.h"
 
@@ -77,6 +78,15 @@ static void on_server_info(struct sr_sim *sim, struct sr_sim_conn *c,
         "prefill_cached_token_us", cfg->prefill_cached_token_us, "decode_step_ms",
         cfg->decode_step_ms, "decode_step_growth", cfg->decode_step_growth, "decode_context_us",
         cfg->decode_context_us, "time_scale", cfg->time_scale);
+    /* As SGLang's server_args: the role, and where a prefill's bootstrap
+     * service listens; "fake" is SGLang's transfer backend that moves no
+     * bytes, which is what this one does. */
+    json_object_set_new(body, "disaggregation_mode", json_string(cfg->disaggregation_mode));
+    if (sim->role != SR_SIM_ROLE_NULL)
+        json_object_set_new(body, "disaggregation_transfer_backend", json_string("fake"));
+    if (sim->role == SR_SIM_ROLE_PREFILL)
+        json_object_set_new(body, "disaggregation_bootstrap_port",
+                            json_integer(sim->bootstrap_port));
     sr_sim_reply_json(c, 200, body);
 }
 
@@ -108,15 +118,18 @@ static void on_get_load(struct sr_sim *sim, struct sr_sim_conn *c, const struct 
     struct sr_sim_engine_stats st;
     sr_sim_engine_get_stats(sim->engine, &st);
     json_t *body;
+    /* A decode worker's prompts waiting for their room or KV wait too (in
+     * SGLang's prealloc and transfer queues). */
+    json_int_t waiting = (json_int_t)st.waiting + sim->stats.kv_waiting;
+    json_int_t tokens = (json_int_t)(st.active_tokens + sim->stats.kv_waiting_tokens);
     /* SGLang 0.4's object counted tokens (KV tokens in use + prompt tokens
      * waiting); the array counts requests (num_reqs: running + waiting). */
     if (strcmp(sim->cfg->load_format, "object") == 0)
-        body = json_pack("{s:I, s:s}", "load", (json_int_t)st.active_tokens, "worker_id",
-                         sim->worker_id);
+        body = json_pack("{s:I, s:s}", "load", tokens, "worker_id", sim->worker_id);
     else
         body = json_pack("[{s:i, s:I, s:I, s:I}]", "dp_rank", 0, "num_reqs",
-                         (json_int_t)st.running + st.waiting, "num_waiting_reqs",
-                         (json_int_t)st.waiting, "num_tokens", (json_int_t)st.active_tokens);
+                         (json_int_t)st.running + waiting, "num_waiting_reqs", waiting,
+                         "num_tokens", tokens);
     sr_sim_reply_json(c, 200, body);
 }
 
@@ -310,6 +323,34 @@ static void remember(struct sr_sim *sim, const struct sr_h1_request *req)
     json_decref(o);
 }
 
+/* GET /sim/stats: what this worker saw (sim.h), for tests. */
+static void on_stats(struct sr_sim *sim, struct sr_sim_conn *c, const struct sr_h1_request *req)
+{
+    (void)req;
+    const struct sr_sim_stats *s = &sim->stats;
+    struct sr_sim_engine_stats st;
+    sr_sim_engine_get_stats(sim->engine, &st);
+    uint64_t ended = s->finished + s->failed + s->cancelled;
+    json_t *body = json_pack(
+        "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
+        " s:I, s:I}",
+        "worker_id", sim->worker_id, "role", sim->cfg->disaggregation_mode, "requests_received",
+        (json_int_t)s->received, "requests_finished", (json_int_t)s->finished, "requests_failed",
+        (json_int_t)s->failed, "requests_cancelled", (json_int_t)s->cancelled, "requests_in_flight",
+        (json_int_t)(s->received > ended ? s->received - ended : 0), "running",
+        (json_int_t)st.running, "waiting", (json_int_t)st.waiting, "rooms_ready",
+        (json_int_t)s->rooms_ready, "rooms_served", (json_int_t)s->rooms_served, "rooms_held",
+        (json_int_t)(sim->bootstrap ? sr_sim_bootstrap_rooms_held(sim->bootstrap) : 0),
+        "rooms_expired",
+        (json_int_t)(sim->bootstrap ? sr_sim_bootstrap_rooms_expired(sim->bootstrap) : 0),
+        "rooms_asked_now",
+        (json_int_t)(sim->bootstrap ? sr_sim_bootstrap_waiting(sim->bootstrap) : 0), "rooms_waited",
+        (json_int_t)s->rooms_waited, "rooms_received", (json_int_t)s->rooms_received,
+        "rooms_timed_out", (json_int_t)s->rooms_timed_out, "rooms_failed",
+        (json_int_t)s->rooms_failed, "kv_waiting", (json_int_t)s->kv_waiting);
+    sr_sim_reply_json(c, 200, body);
+}
+
 static void on_generate(struct sr_sim *sim, struct sr_sim_conn *c, const struct sr_h1_request *req)
 {
     sr_sim_inference_handle(sim, c, req, SR_SIM_GENERATE);
@@ -361,6 +402,7 @@ static const struct route routes[] = {
     {"POST", "/v1/chat/completions", on_chat, false},
     {"POST", "/sim/health", on_sim_health, true},
     {"GET", "/sim/last_request", on_last_request, true},
+    {"GET", "/sim/stats", on_stats, true},
     {"POST", "/sim/cached_prefix", on_cached_prefix, true},
 };
 

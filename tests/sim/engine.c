@@ -75,8 +75,8 @@ double sr_sim_engine_now(const struct sr_sim_engine *e)
 static int remember(struct sr_sim_engine *e, const struct sr_sim_seq *s, const char *key,
                     size_t len)
 {
-    if (e->hc)
-        return sr_sim_kv_slot_store(e->kv, s->slot, key, len);
+    if (e->hc) /* a prefilled sequence never took a slot */
+        return s->slot == NO_SLOT ? 0 : sr_sim_kv_slot_store(e->kv, s->slot, key, len);
     return sr_sim_kv_insert(e->kv, key, len);
 }
 
@@ -212,6 +212,12 @@ static void take_slot(struct sr_sim_engine *e, struct sr_sim_seq *s)
 
 static void admit(struct sr_sim_engine *e, struct sr_sim_seq *s, double now)
 {
+    if (s->prefilled) {
+        s->state = SR_SIM_SEQ_DECODE;
+        e->stats.prompt_tokens += s->prompt_tokens;
+        e->stats.cached_tokens += s->cached_tokens;
+        return;
+    }
     if (e->hc) {
         take_slot(e, s);
         size_t len;
@@ -314,7 +320,8 @@ static void on_step(evutil_socket_t fd, short what, void *arg)
             s->first_token_at = now;
             s->generated = 1;
         } else if (kind == STEP_DECODE && s->state == SR_SIM_SEQ_DECODE) {
-            s->generated++;
+            if (s->generated++ == 0) /* prefilled: its first token */
+                s->first_token_at = now;
         } else {
             continue;
         }
@@ -379,7 +386,9 @@ int sr_sim_engine_submit(struct sr_sim_engine *e, struct sr_sim_seq *const *seqs
     for (size_t i = 0; i < n; i++) {
         struct sr_sim_seq *s = seqs[i];
         s->state = SR_SIM_SEQ_WAITING;
-        s->generated = s->cached_tokens = 0;
+        s->generated = 0;
+        if (!s->prefilled)
+            s->cached_tokens = 0;
         s->slot = NO_SLOT;
         s->host_cache_ms = 0;
         s->submitted_at = now;

@@ -17,6 +17,10 @@
  *     decode_context_us * (prompt + generated tokens of the running ones).
  * A sequence is done after max_new_tokens tokens; its prompt plus output
  * enter the cache (text keys only) and its slot frees at once.
+ * A prefilled sequence (the decode role of PD disaggregation: its KV came
+ * from a prefill worker) skips the prefill step: admitted, it joins the
+ * decode steps at once and gets its first token at the end of the next
+ * one; its cached_tokens are the caller's (the prefill worker's count).
  *
  * With a host prompt cache (llama.cpp's --cache-ram; host_cache.h), a
  * sequence is admitted as llama.cpp's get_available_slot
@@ -71,13 +75,14 @@ struct sr_sim_seq {
     uint32_t prompt_tokens;
     uint32_t max_new_tokens;
     uint64_t digest; /* picks the filler words (tokens.h) */
+    bool prefilled;  /* its KV is already computed: no prefill step (see above) */
     sr_sim_seq_cb on_progress;
     void *ctx;
     /* engine state, read-only to callers */
     enum sr_sim_seq_state state;
-    uint32_t cached_tokens;
-    uint32_t slot;        /* with a host cache: the kv slot it runs in */
-    double host_cache_ms; /* model ms its admission spent saving and restoring states */
+    uint32_t cached_tokens; /* set by the caller when prefilled */
+    uint32_t slot;          /* with a host cache: the kv slot it runs in */
+    double host_cache_ms;   /* model ms its admission spent saving and restoring states */
     uint32_t generated;
     double submitted_at, first_token_at, finished_at; /* model seconds */
     struct sr_sim_seq *prev, *next;

@@ -1,45 +1,54 @@
 /* inference: the three generation routes (see inference.h). */
 #include "inference.h"
 
-#include "put.h"
+#include "bootstrap.h"
+#include "job.h"
 #include "reply.h"
+#include "room_fetch.h"
+#include "shapes.h"
 #include "tokens.h"
 
 #include "common/alloc.h"
 #include "common/err.h"
+#include "common/log.h"
 
-#include <event2/buffer.h>
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-/* One prompt of a request. */
-struct item {
-    struct sr_sim_seq seq;
-    struct sr_sim_key key;
-    uint32_t sent; /* tokens already streamed */
-    struct job *job;
-    uint32_t index;
-};
+static bool done(const struct sr_sim_seq *s)
+{
+    return s->state == SR_SIM_SEQ_DONE;
+}
 
-struct job {
-    struct sr_sim *sim;
-    struct sr_sim_conn *conn;
-    enum sr_sim_api_kind kind;
-    bool stream, include_usage, batch, crash;
-    size_t nitems, finished;
-    struct item *items;
-    char id[40];
-    long long created; /* unix seconds */
-};
+/* The prompt no longer waits for its KV (decode): out of /get_load's count. */
+static void kv_uncount(struct job *j, struct item *it)
+{
+    if (!it->kv_counted)
+        return;
+    it->kv_counted = false;
+    j->sim->stats.kv_waiting--;
+    j->sim->stats.kv_waiting_tokens -= it->seq.prompt_tokens;
+}
 
+/* Stops whatever the job still runs (sequences, room fetches, timers) and
+ * frees it. */
 static void job_free(struct job *j)
 {
     if (j == NULL)
         return;
-    for (size_t i = 0; i < j->nitems; i++)
-        sr_sim_key_clear(&j->items[i].key);
+    for (size_t i = 0; i < j->nitems; i++) {
+        struct item *it = &j->items[i];
+        sr_sim_engine_cancel(j->sim->engine, &it->seq);
+        sr_sim_fetch_cancel(it->fetch);
+        if (it->timer)
+            event_free(it->timer);
+        kv_uncount(j, it);
+        sr_sim_key_clear(&it->key);
+    }
+    if (j->timer)
+        event_free(j->timer);
     sr_free(j->items);
     sr_free(j);
 }
@@ -137,6 +146,7 @@ static int parse_prompts(struct job *j, const cJSON *v, const char *field, struc
                 count++;
             }
             it->seq.prompt_tokens = count;
+            it->ids = true;
         } else {
             snprintf(msg, sizeof(msg), "'%s'[%zu] must be a string or a list of token ids", field,
                      i);
@@ -232,6 +242,13 @@ static int parse_generate(struct job *j, const cJSON *root, long *max_new, struc
         return bad(e, "'sampling_params' must be an object");
     if ((rc = get_max_tokens(sp, "max_new_tokens", j->sim->cfg->output_len, max_new, e)) != 0)
         return rc;
+    if ((rc = get_bool(root, "return_logprob", &j->return_logprob, e)) != 0)
+        return rc;
+    const cJSON *start = field(root, "logprob_start_len");
+    if (start && (!is_integer(start) || start->valuedouble < -1 || start->valuedouble > 1e9))
+        return bad(e, "'logprob_start_len' must be an integer (-1: output tokens only)");
+    if (start)
+        j->logprob_start_len = (long)start->valuedouble;
     return get_bool(root, "stream", &j->stream, e);
 }
 
@@ -314,7 +331,25 @@ static int parse_chat(struct job *j, const cJSON *root, long *max_new, struct pa
     return get_max_tokens(root, name, j->sim->cfg->output_len, max_new, e);
 }
 
-static int parse_request(struct job *j, const struct sr_h1_request *req, struct parse_error *e)
+/* Prefill and decode roles: every prompt's bootstrap host, port and room. */
+static int parse_pd_fields(struct job *j, const cJSON *root, const struct sr_h1_request *req,
+                           struct parse_error *e)
+{
+    struct sr_sim_pd_fields *f = sr_calloc(j->nitems, sizeof(*f));
+    if (f == NULL)
+        return SR_ERR_NOMEM;
+    int rc = sr_sim_pd_fields_parse(root, req->body, req->body_len, j->nitems, j->batch, f, e->msg,
+                                    sizeof(e->msg));
+    for (size_t i = 0; rc == 0 && i < j->nitems; i++)
+        j->items[i].pd = f[i];
+    sr_free(f);
+    return rc;
+}
+
+/* pd: read the bootstrap fields too (prefill and decode roles; a probe
+ * of the cache does not need them). */
+static int parse_request(struct job *j, const struct sr_h1_request *req, bool pd,
+                         struct parse_error *e)
 {
     const char *end = NULL;
     /* The body is NUL-terminated (h1_parser): requiring it rejects trailing garbage. */
@@ -342,6 +377,8 @@ static int parse_request(struct job *j, const struct sr_h1_request *req, struct 
     }
     if (rc == 0)
         rc = parse_hash_ids(j, root, e);
+    if (rc == 0 && pd && j->sim->role != SR_SIM_ROLE_NULL)
+        rc = parse_pd_fields(j, root, req, e);
     cJSON_Delete(root);
     if (rc != 0)
         return rc;
@@ -355,222 +392,248 @@ static int parse_request(struct job *j, const struct sr_h1_request *req, struct 
     return 0;
 }
 
-/* ---- writing ---------------------------------------------------------- */
-
-/* Appends output tokens [from, to) of a sequence. */
-static void add_output(struct evbuffer *b, const struct sr_sim_seq *s, uint32_t from, uint32_t to)
-{
-    char chunk[1024];
-    size_t used = 0;
-    for (uint32_t i = from; i < to; i++) {
-        memcpy(chunk + used, sr_sim_output_token(s->digest, i), SR_SIM_BYTES_PER_TOKEN);
-        used += SR_SIM_BYTES_PER_TOKEN;
-        if (used == sizeof(chunk)) {
-            evbuffer_add(b, chunk, used);
-            used = 0;
-        }
-    }
-    evbuffer_add(b, chunk, used);
-}
-
-static bool done(const struct sr_sim_seq *s)
-{
-    return s->state == SR_SIM_SEQ_DONE;
-}
-
-static double latency(const struct job *j, const struct sr_sim_seq *s)
-{
-    double end = done(s) ? s->finished_at : sr_sim_engine_now(j->sim->engine);
-    return end - s->submitted_at;
-}
-
-static void add_meta_info(struct evbuffer *b, const struct job *j, const struct item *it)
-{
-    const struct sr_sim_seq *s = &it->seq;
-    put_str(b, "\"meta_info\":{\"id\":\"");
-    put_str(b, j->id);
-    put_str(b, "-");
-    put_u64(b, it->index);
-    put_str(b, "\",\"finish_reason\":");
-    if (done(s)) {
-        put_str(b, "{\"type\":\"length\",\"length\":");
-        put_u64(b, s->generated);
-        put_str(b, "}");
-    } else {
-        put_str(b, "null");
-    }
-    put_str(b, ",\"prompt_tokens\":");
-    put_u64(b, s->prompt_tokens);
-    put_str(b, ",\"completion_tokens\":");
-    put_u64(b, s->generated);
-    put_str(b, ",\"cached_tokens\":");
-    put_u64(b, s->cached_tokens);
-    put_str(b, ",\"e2e_latency\":");
-    put_seconds(b, latency(j, s));
-    put_str(b, "}");
-}
-
-/* SGLang's native object; streamed chunks carry the text so far. */
-static void add_generate_object(struct evbuffer *b, const struct job *j, const struct item *it)
-{
-    evbuffer_add(b, "{\"text\":\"", 9);
-    add_output(b, &it->seq, 0, it->seq.generated);
-    evbuffer_add(b, "\",", 2);
-    add_meta_info(b, j, it);
-    if (j->batch) {
-        put_str(b, ",\"index\":");
-        put_u64(b, it->index);
-    }
-    put_str(b, ",\"worker_id\":");
-    put_str(b, j->sim->worker_id_json);
-    put_str(b, "}");
-}
-
-static void add_usage(struct evbuffer *b, const struct job *j)
-{
-    unsigned long long prompt = 0, gen = 0, cached = 0;
-    for (size_t i = 0; i < j->nitems; i++) {
-        prompt += j->items[i].seq.prompt_tokens;
-        gen += j->items[i].seq.generated;
-        cached += j->items[i].seq.cached_tokens;
-    }
-    evbuffer_add_printf(b,
-                        "\"usage\":{\"prompt_tokens\":%llu,\"total_tokens\":%llu,"
-                        "\"completion_tokens\":%llu,\"prompt_tokens_details\":{\"cached_tokens\":"
-                        "%llu}}",
-                        prompt, prompt + gen, gen, cached);
-}
-
-static void add_openai_prefix(struct evbuffer *b, const struct job *j, bool chunk)
-{
-    const char *object = j->kind == SR_SIM_CHAT
-                             ? (chunk ? "chat.completion.chunk" : "chat.completion")
-                             : "text_completion";
-    evbuffer_add_printf(b, "{\"id\":\"%s%s\",\"object\":\"%s\",\"created\":%lld,\"model\":%s,",
-                        j->kind == SR_SIM_CHAT ? "chatcmpl-" : "cmpl-", j->id, object, j->created,
-                        j->sim->model_name_json);
-}
-
-static void write_whole(struct job *j)
-{
-    struct evbuffer *b = j->sim->scratch;
-    if (j->kind == SR_SIM_GENERATE) {
-        if (j->batch)
-            evbuffer_add(b, "[", 1);
-        for (size_t i = 0; i < j->nitems; i++) {
-            if (i)
-                evbuffer_add(b, ",", 1);
-            add_generate_object(b, j, &j->items[i]);
-        }
-        if (j->batch)
-            evbuffer_add(b, "]", 1);
-    } else {
-        add_openai_prefix(b, j, false);
-        evbuffer_add(b, "\"choices\":[", 11);
-        for (size_t i = 0; i < j->nitems; i++) {
-            const struct sr_sim_seq *s = &j->items[i].seq;
-            evbuffer_add_printf(b, "%s{\"index\":%zu,", i ? "," : "", i);
-            if (j->kind == SR_SIM_CHAT)
-                evbuffer_add(b, "\"message\":{\"role\":\"assistant\",\"content\":\"", 41);
-            else
-                evbuffer_add(b, "\"text\":\"", 8);
-            add_output(b, s, 0, s->generated);
-            evbuffer_add_printf(b,
-                                "\"%s,\"logprobs\":null,\"finish_reason\":\"length\","
-                                "\"matched_stop\":null}",
-                                j->kind == SR_SIM_CHAT ? "}" : "");
-        }
-        evbuffer_add(b, "],", 2);
-        add_usage(b, j);
-        evbuffer_add_printf(b, ",\"worker_id\":%s}", j->sim->worker_id_json);
-    }
-    sr_sim_respond_buffer(j->conn, 200, "application/json", b);
-}
-
-/* SSE event(s) for the tokens of it generated since the last call. */
-static void write_progress(struct job *j, struct item *it)
-{
-    struct sr_sim_seq *s = &it->seq;
-    if (s->generated == it->sent && !done(s))
-        return;
-    struct evbuffer *b = evbuffer_new();
-    if (b == NULL)
-        return; /* the next progress carries these tokens too */
-    if (j->kind == SR_SIM_GENERATE) {
-        evbuffer_add(b, "data: ", 6);
-        add_generate_object(b, j, it);
-        evbuffer_add(b, "\n\n", 2);
-    } else {
-        if (j->kind == SR_SIM_CHAT && it->sent == 0) {
-            evbuffer_add(b, "data: ", 6);
-            add_openai_prefix(b, j, true);
-            evbuffer_add_printf(b,
-                                "\"choices\":[{\"index\":%u,\"delta\":{\"role\":\"assistant\","
-                                "\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}],"
-                                "\"worker_id\":%s}\n\n",
-                                it->index, j->sim->worker_id_json);
-        }
-        evbuffer_add(b, "data: ", 6);
-        add_openai_prefix(b, j, true);
-        evbuffer_add_printf(b, "\"choices\":[{\"index\":%u,", it->index);
-        evbuffer_add(b, j->kind == SR_SIM_CHAT ? "\"delta\":{\"content\":\"" : "\"text\":\"",
-                     j->kind == SR_SIM_CHAT ? 20 : 8);
-        add_output(b, s, it->sent, s->generated);
-        evbuffer_add_printf(b,
-                            "\"%s,\"logprobs\":null,\"finish_reason\":%s}],\"worker_id\":%s}\n\n",
-                            j->kind == SR_SIM_CHAT ? "}" : "", done(s) ? "\"length\"" : "null",
-                            j->sim->worker_id_json);
-    }
-    it->sent = s->generated;
-    sr_sim_stream_write(j->conn, b);
-    evbuffer_free(b);
-}
-
-static void write_stream_end(struct job *j)
-{
-    struct evbuffer *b = evbuffer_new();
-    if (b != NULL) {
-        if (j->kind != SR_SIM_GENERATE && j->include_usage) {
-            evbuffer_add(b, "data: ", 6);
-            add_openai_prefix(b, j, true);
-            evbuffer_add(b, "\"choices\":[],", 13);
-            add_usage(b, j);
-            evbuffer_add_printf(b, ",\"worker_id\":%s}\n\n", j->sim->worker_id_json);
-        }
-        evbuffer_add(b, "data: [DONE]\n\n", 14);
-        sr_sim_stream_write(j->conn, b);
-        evbuffer_free(b);
-    }
-    sr_sim_stream_end(j->conn);
-}
-
 /* ---- the job's life ---------------------------------------------------- */
+
+/* Arms a timer model_s model seconds from now (wall time / --time-scale). */
+static void arm(const struct sr_sim *sim, struct event *ev, double model_s)
+{
+    double wall = model_s > 0 ? model_s / sim->cfg->time_scale : 0;
+    long long us = (long long)(wall * 1e6);
+    struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
+    evtimer_add(ev, &tv);
+}
+
+/* The model time at which the KV of tokens has crossed this worker's link,
+ * which carries one transfer at a time (FIFO). */
+static double transfer_end(struct sr_sim *sim, uint32_t tokens)
+{
+    const struct sr_sim_config *cfg = sim->cfg;
+    double now = sr_sim_engine_now(sim->engine);
+    if (cfg->zero_latency)
+        return now;
+    double seconds =
+        (double)tokens * (double)cfg->kv_bytes_per_token / (cfg->kv_transfer_gbps * 1e9);
+    double start = sim->link_free_at > now ? sim->link_free_at : now;
+    sim->link_free_at = start + seconds;
+    return sim->link_free_at;
+}
+
+/* Every prompt is finished (in a stream, some may have failed): the answer. */
+static void answer(struct job *j)
+{
+    sr_sim_conn_detach_job(j->conn);
+    if (j->stream) {
+        /* SGLang's prefill server streams one event per prompt, at the end */
+        if (j->sim->role == SR_SIM_ROLE_PREFILL)
+            for (size_t i = 0; i < j->nitems; i++)
+                sr_sim_shapes_write_progress(j, &j->items[i]);
+        sr_sim_shapes_write_stream_end(j);
+    } else {
+        sr_sim_shapes_write_whole(j);
+    }
+    if (j->failed)
+        j->sim->stats.failed++;
+    else
+        j->sim->stats.finished++;
+    job_free(j);
+}
+
+static void on_answer_time(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    answer(arg);
+}
+
+/* Prefill: a prompt's prefill is done: its room is ready for the decode
+ * worker, and its KV leaves on the link. SGLang's prefill server answers
+ * once the transfer is over, so the answer waits for the last one. */
+static void publish(struct job *j, struct item *it)
+{
+    struct sr_sim *sim = j->sim;
+    struct sr_sim_room_info info = {it->seq.prompt_tokens, it->seq.cached_tokens};
+    sr_sim_bootstrap_ready(sim->bootstrap, it->pd.room, &info);
+    double end = transfer_end(sim, it->seq.prompt_tokens);
+    if (end > j->answer_at)
+        j->answer_at = end;
+}
+
+static void all_finished(struct job *j)
+{
+    double wait = j->answer_at - sr_sim_engine_now(j->sim->engine);
+    if (j->sim->role == SR_SIM_ROLE_PREFILL && wait > 0) {
+        j->timer = evtimer_new(j->sim->base, on_answer_time, j);
+        if (j->timer) { /* else at once: better early than never */
+            arm(j->sim, j->timer, wait);
+            return;
+        }
+    }
+    answer(j);
+}
 
 static void on_progress(struct sr_sim_seq *seq, void *ctx)
 {
     struct item *it = ctx;
     struct job *j = it->job;
-    if (j->stream)
-        write_progress(j, it);
+    bool prefill = j->sim->role == SR_SIM_ROLE_PREFILL;
+    if (j->stream && !prefill)
+        sr_sim_shapes_write_progress(j, it);
     if (j->crash && seq->generated * 2 >= seq->max_new_tokens)
         sr_sim_conn_flush_and_exit(j->conn, 3);
-    if (done(seq))
-        j->finished++;
-    if (j->finished < j->nitems)
+    if (!done(seq))
         return;
-    sr_sim_conn_detach_job(j->conn);
-    if (j->stream)
-        write_stream_end(j);
-    else
-        write_whole(j);
-    job_free(j);
+    if (prefill)
+        publish(j, it);
+    if (++j->finished == j->nitems)
+        all_finished(j);
+}
+
+/* A prompt cannot be served (decode: its KV never came, or no room in the
+ * queue). Without a stream the whole request fails, as SGLang raises an
+ * HTTPException for it ({"object":"error","message","type":"<status>",
+ * "param":null,"code"}); in a stream /generate ends that prompt with an
+ * abort and goes on, the OpenAI routes write the error event and end. */
+static void fail_prompt(struct job *j, struct item *it, int status, const char *message)
+{
+    it->phase = PD_FAILED;
+    kv_uncount(j, it);
+    j->failed = true;
+    if (!j->stream || j->kind != SR_SIM_GENERATE) {
+        sr_sim_conn_detach_job(j->conn);
+        if (j->stream) {
+            sr_sim_shapes_write_stream_error(j, it, status, message);
+            sr_sim_shapes_write_stream_end(j);
+        } else {
+            char type[16];
+            snprintf(type, sizeof(type), "%d", status);
+            sr_sim_reply_error_typed(j->conn, status, type, message);
+        }
+        j->sim->stats.failed++;
+        job_free(j);
+        return;
+    }
+    sr_sim_shapes_write_stream_error(j, it, status, message);
+    if (++j->finished == j->nitems)
+        answer(j);
+}
+
+/* SGLang's decode scheduler, prepare_abort() after a failed KVPoll. The
+ * message holds only the id, numbers and a validated host: no JSON escaping
+ * needed. */
+static void transfer_failed(struct job *j, struct item *it, const char *reason)
+{
+    char msg[768];
+    unsigned long long room = (unsigned long long)it->pd.room;
+    snprintf(msg, sizeof(msg),
+             "Decode transfer failed for request rank=0 decode_req.req.rid='%s-%u' "
+             "decode_req.req.bootstrap_room=%llu with exception "
+             "KVTransferError(bootstrap_room=%llu): %s",
+             j->id, it->index, room, room, reason);
+    fail_prompt(j, it, 500, msg);
+}
+
+static void timed_out(struct job *j, struct item *it)
+{
+    char reason[160];
+    snprintf(reason, sizeof(reason), "Request %llu timed out after %.1fs in KVPoll.WaitingForInput",
+             (unsigned long long)it->pd.room, sr_sim_engine_now(j->sim->engine) - j->arrived);
+    j->sim->stats.rooms_timed_out++;
+    transfer_failed(j, it, reason);
+}
+
+/* Decode: the prompt's KV is here; the engine decodes it (no prefill). */
+static void start_decoding(struct job *j, struct item *it)
+{
+    struct sr_sim_seq *s = &it->seq;
+    it->phase = PD_NONE;
+    kv_uncount(j, it);
+    s->prefilled = true;
+    struct sr_sim_seq *one[1] = {s};
+    if (sr_sim_engine_submit(j->sim->engine, one, 1) != 0) {
+        fail_prompt(j, it, 429,
+                    "The server is overloaded: too many queued requests (--max-queued-requests)");
+        return;
+    }
+    if (done(s)) /* zero latency */
+        on_progress(s, it);
+}
+
+/* Decode: the wait's deadline (PD_ROOM), or the end of the transfer (PD_KV). */
+static void on_item_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct item *it = arg;
+    struct job *j = it->job;
+    if (it->phase == PD_KV) {
+        start_decoding(j, it);
+        return;
+    }
+    sr_sim_fetch_cancel(it->fetch);
+    it->fetch = NULL;
+    timed_out(j, it);
+}
+
+static void on_room(void *ctx, const struct sr_sim_fetch_result *r)
+{
+    struct item *it = ctx;
+    struct job *j = it->job;
+    struct sr_sim *sim = j->sim;
+    it->fetch = NULL; /* over once this returns */
+    if (r->status == 200) {
+        sim->stats.rooms_received++;
+        it->phase = PD_KV;
+        it->seq.cached_tokens =
+            r->cached_tokens < it->seq.prompt_tokens ? r->cached_tokens : it->seq.prompt_tokens;
+        evtimer_del(it->timer);
+        arm(sim, it->timer, transfer_end(sim, r->tokens) - sr_sim_engine_now(sim->engine));
+        return;
+    }
+    if (r->status == 404 || r->status == 408) { /* not ready in time */
+        timed_out(j, it);
+        return;
+    }
+    /* SGLang's decode cannot reach the prefill's bootstrap server */
+    sim->stats.rooms_failed++;
+    sr_log_info("room %llu from %s:%d: %s", (unsigned long long)it->pd.room, it->pd.host,
+                it->pd.port, r->why ? r->why : "no answer");
+    char reason[400];
+    bool v6 = strchr(it->pd.host, ':') != NULL;
+    snprintf(reason, sizeof(reason),
+             "Could not fetch prefill parallel info from bootstrap_addr: %s%s%s:%d", v6 ? "[" : "",
+             it->pd.host, v6 ? "]" : "", it->pd.port);
+    transfer_failed(j, it, reason);
+}
+
+/* Decode: asks each prompt's prefill worker for its room, with a deadline
+ * of --disaggregation-timeout-ms. 0 or SR_ERR_NOMEM. */
+static int wait_for_rooms(struct job *j)
+{
+    struct sr_sim *sim = j->sim;
+    double timeout = sim->cfg->disaggregation_timeout_ms / 1000.0; /* model seconds */
+    long wait_ms = (long)(timeout / sim->cfg->time_scale * 1000.0 + 0.999);
+    for (size_t i = 0; i < j->nitems; i++) {
+        struct item *it = &j->items[i];
+        it->timer = evtimer_new(sim->base, on_item_timer, it);
+        if (it->timer)
+            it->fetch = sr_sim_fetch_room(sim->fetcher, it->pd.host, it->pd.port, it->pd.room,
+                                          wait_ms, on_room, it);
+        if (it->fetch == NULL)
+            return SR_ERR_NOMEM;
+        it->phase = PD_ROOM;
+        it->kv_counted = true;
+        sim->stats.kv_waiting++;
+        sim->stats.kv_waiting_tokens += it->seq.prompt_tokens;
+        sim->stats.rooms_waited++;
+        arm(sim, it->timer, timeout);
+    }
+    return 0;
 }
 
 static void cancel_job(void *arg)
 {
     struct job *j = arg;
-    for (size_t i = 0; i < j->nitems; i++)
-        sr_sim_engine_cancel(j->sim->engine, &j->items[i].seq);
+    j->sim->stats.cancelled++; /* the client went away: SGLang aborts the request */
     job_free(j);
 }
 
@@ -601,7 +664,7 @@ static bool apply_faults(struct sr_sim *sim, struct sr_sim_conn *c, struct job *
 
 /* A job for req, parsed; NULL after answering the error. */
 static struct job *parse_job(struct sr_sim *sim, struct sr_sim_conn *c,
-                             const struct sr_h1_request *req, enum sr_sim_api_kind kind)
+                             const struct sr_h1_request *req, enum sr_sim_api_kind kind, bool pd)
 {
     struct job *j = sr_calloc(1, sizeof(*j));
     if (j == NULL) {
@@ -611,8 +674,9 @@ static struct job *parse_job(struct sr_sim *sim, struct sr_sim_conn *c,
     j->sim = sim;
     j->conn = c;
     j->kind = kind;
+    j->logprob_start_len = -1;
     struct parse_error perr = {{0}};
-    int rc = parse_request(j, req, &perr);
+    int rc = parse_request(j, req, pd, &perr);
     if (rc != 0) {
         sr_sim_reply_error(c, rc == SR_ERR_NOMEM ? 500 : 400,
                            rc == SR_ERR_NOMEM ? "out of memory" : perr.msg);
@@ -625,7 +689,7 @@ static struct job *parse_job(struct sr_sim *sim, struct sr_sim_conn *c,
 void sr_sim_inference_probe(struct sr_sim *sim, struct sr_sim_conn *c,
                             const struct sr_h1_request *req, enum sr_sim_api_kind kind)
 {
-    struct job *j = parse_job(sim, c, req, kind);
+    struct job *j = parse_job(sim, c, req, kind, false);
     if (j == NULL)
         return;
     /* The first prompt decides, as a router routes a batch by its first. */
@@ -637,13 +701,42 @@ void sr_sim_inference_probe(struct sr_sim *sim, struct sr_sim_conn *c,
     job_free(j);
 }
 
+/* Null and prefill roles: every prompt into the engine at once. 0, or the
+ * error answered. */
+static int submit_all(struct sr_sim *sim, struct sr_sim_conn *c, struct job *j)
+{
+    struct sr_sim_seq *seqs[64] = {NULL};
+    struct sr_sim_seq **list = j->nitems <= 64 ? seqs : sr_calloc(j->nitems, sizeof(*list));
+    if (list == NULL) {
+        sr_sim_reply_error(c, 500, "out of memory");
+        return SR_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < j->nitems; i++) {
+        if (sim->role == SR_SIM_ROLE_PREFILL) /* the first token only */
+            j->items[i].seq.max_new_tokens = 1;
+        list[i] = &j->items[i].seq;
+    }
+    int rc = sr_sim_engine_submit(sim->engine, list, j->nitems);
+    if (list != seqs)
+        sr_free(list);
+    if (rc != 0)
+        sr_sim_reply_error(c, 429,
+                           "The server is overloaded: too many queued requests "
+                           "(--max-queued-requests)");
+    return rc;
+}
+
 void sr_sim_inference_handle(struct sr_sim *sim, struct sr_sim_conn *c,
                              const struct sr_h1_request *req, enum sr_sim_api_kind kind)
 {
-    struct job *j = parse_job(sim, c, req, kind);
-    if (j == NULL)
+    sim->stats.received++;
+    struct job *j = parse_job(sim, c, req, kind, true);
+    if (j == NULL) {
+        sim->stats.failed++;
         return;
+    }
     j->created = (long long)time(NULL);
+    j->arrived = sr_sim_engine_now(sim->engine);
     /* 24 hex digits: 64 random bits, then a 32-bit counter. */
     uint64_t r = sr_rng_next(&sim->rng), n = ++sim->request_counter;
     for (int i = 0; i < 24; i++) {
@@ -652,39 +745,36 @@ void sr_sim_inference_handle(struct sr_sim *sim, struct sr_sim_conn *c,
     }
     j->id[24] = '\0';
     if (apply_faults(sim, c, j)) {
-        job_free(j);
-        return;
-    }
-    struct sr_sim_seq *seqs[64];
-    struct sr_sim_seq **list = j->nitems <= 64 ? seqs : sr_calloc(j->nitems, sizeof(*list));
-    if (list == NULL) {
-        sr_sim_reply_error(c, 500, "out of memory");
+        if (!sim->cfg->hang)
+            sim->stats.failed++;
         job_free(j);
         return;
     }
     for (size_t i = 0; i < j->nitems; i++) {
         j->items[i].seq.on_progress = on_progress;
         j->items[i].seq.ctx = &j->items[i];
-        list[i] = &j->items[i].seq;
     }
-    int rc = sr_sim_engine_submit(sim->engine, list, j->nitems);
-    if (list != seqs)
-        sr_free(list);
+    int rc = 0;
+    if (sim->role == SR_SIM_ROLE_DECODE) {
+        rc = wait_for_rooms(j);
+        if (rc != 0)
+            sr_sim_reply_error(c, 500, "out of memory");
+    } else {
+        rc = submit_all(sim, c, j);
+    }
     if (rc != 0) {
-        sr_sim_reply_error(c, 429,
-                           "The server is overloaded: too many queued requests "
-                           "(--max-queued-requests)");
+        sim->stats.failed++;
         job_free(j);
         return;
     }
     if (j->stream)
         sr_sim_stream_begin(c, 200, "text/event-stream");
-    if (done(&j->items[0].seq)) { /* zero latency: everything is ready */
-        j->finished = j->nitems - 1;
-        for (size_t i = 0; i + 1 < j->nitems; i++)
-            if (j->stream)
-                write_progress(j, &j->items[i]);
-        on_progress(&j->items[j->nitems - 1].seq, &j->items[j->nitems - 1]);
+    if (sim->role != SR_SIM_ROLE_DECODE && done(&j->items[0].seq)) {
+        /* zero latency: everything is ready; the last call answers */
+        size_t count = j->nitems;
+        struct item *items = j->items;
+        for (size_t i = 0; i < count; i++)
+            on_progress(&items[i].seq, &items[i]);
         return;
     }
     sr_sim_conn_attach_job(c, j, cancel_job);

@@ -12,12 +12,6 @@
 
 #include "net/h1_parser.h"
 
-enum sr_sim_api_kind {
-    SR_SIM_GENERATE,
-    SR_SIM_COMPLETIONS,
-    SR_SIM_CHAT,
-};
-
 void sr_sim_inference_handle(struct sr_sim *sim, struct sr_sim_conn *c,
                              const struct sr_h1_request *req, enum sr_sim_api_kind kind);
 

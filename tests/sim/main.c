@@ -4,6 +4,8 @@
  * SIGTERM end it with status 0.
  */
 #include "api.h"
+#include "bootstrap.h"
+#include "room_fetch.h"
 #include "server.h"
 #include "sim.h"
 #include "sim_config.h"
@@ -133,6 +135,10 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     struct sr_sim sim = {.cfg = &cfg};
+    if (strcmp(cfg.disaggregation_mode, "prefill") == 0)
+        sim.role = SR_SIM_ROLE_PREFILL;
+    else if (strcmp(cfg.disaggregation_mode, "decode") == 0)
+        sim.role = SR_SIM_ROLE_DECODE;
     clock_gettime(CLOCK_MONOTONIC, &sim.started);
     sim.started_unix = (long long)time(NULL);
     sr_rng_seed(&sim.rng, (uint64_t)cfg.seed);
@@ -151,7 +157,7 @@ int main(int argc, char **argv)
         .zero_latency = cfg.zero_latency,
     };
     status = 1;
-    struct evconnlistener *listener = NULL;
+    struct evconnlistener *listener = NULL, *bootstrap_listener = NULL;
     struct event *sigint = NULL, *sigterm = NULL;
     /* Precise timers: libevent's default monotonic clock on Linux is the
      * coarse one (4 ms ticks), too rough for token-by-token timing. */
@@ -170,15 +176,29 @@ int main(int argc, char **argv)
     if (sim.kv && (sim.hc || cfg.host_cache_mib == 0))
         sim.engine = sr_sim_engine_new(sim.base, sim.kv, sim.hc, &params);
     sim.scratch = evbuffer_new();
-    if (sim.engine == NULL || sim.scratch == NULL) {
+    if (sim.role == SR_SIM_ROLE_PREFILL)
+        sim.bootstrap = sr_sim_bootstrap_new(&sim);
+    if (sim.role == SR_SIM_ROLE_DECODE)
+        sim.fetcher = sr_sim_fetcher_new(sim.base);
+    if (sim.engine == NULL || sim.scratch == NULL ||
+        (sim.role == SR_SIM_ROLE_PREFILL && sim.bootstrap == NULL) ||
+        (sim.role == SR_SIM_ROLE_DECODE && sim.fetcher == NULL)) {
         fprintf(stderr, "sglang-worker-sim: out of memory\n");
         goto out;
     }
-    sim.routes = &sr_sim_api_routes;
+    struct sr_sim_endpoint api = {&sim, &sr_sim_api_routes};
     int port = 0;
-    listener = sr_sim_server_listen(&sim, &port);
+    listener = sr_sim_server_listen(&api, cfg.port, &port);
     if (listener == NULL)
         goto out;
+    /* The prefill role's bootstrap service: its own port, the same loop. */
+    struct sr_sim_endpoint bootstrap = {&sim, &sr_sim_bootstrap_routes};
+    if (sim.role == SR_SIM_ROLE_PREFILL) {
+        bootstrap_listener = sr_sim_server_listen(&bootstrap, cfg.disaggregation_bootstrap_port,
+                                                  &sim.bootstrap_port);
+        if (bootstrap_listener == NULL)
+            goto out;
+    }
     if (cfg.worker_id)
         snprintf(sim.worker_id, sizeof(sim.worker_id), "%s", cfg.worker_id);
     else
@@ -195,6 +215,9 @@ int main(int argc, char **argv)
         evsignal_add(sigterm, NULL) != 0)
         goto out;
     printf("sglang-worker-sim %s listening on http://%s:%d\n", sim.worker_id, cfg.host, port);
+    if (sim.role == SR_SIM_ROLE_PREFILL)
+        printf("sglang-worker-sim %s bootstrap listening on http://%s:%d\n", sim.worker_id,
+               cfg.host, sim.bootstrap_port);
     fflush(stdout);
     event_base_dispatch(sim.base);
     status = 0;
@@ -205,7 +228,11 @@ out:
         event_free(sigterm);
     if (listener)
         evconnlistener_free(listener);
-    sr_sim_server_close_all(&sim);
+    if (bootstrap_listener)
+        evconnlistener_free(bootstrap_listener);
+    sr_sim_server_close_all(&sim); /* jobs first: they hold room fetches */
+    sr_sim_fetcher_free(sim.fetcher);
+    sr_sim_bootstrap_free(sim.bootstrap);
     if (sim.scratch)
         evbuffer_free(sim.scratch);
     free(sim.last_request);

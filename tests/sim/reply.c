@@ -40,11 +40,16 @@ static const char *error_type(int status)
     }
 }
 
+void sr_sim_reply_error_typed(struct sr_sim_conn *c, int status, const char *type,
+                              const char *message)
+{
+    json_t *body = json_pack("{s:s, s:s, s:s, s:n, s:i, s:{s:s, s:s, s:i}}", "object", "error",
+                             "message", message, "type", type, "param", "code", status, "error",
+                             "message", message, "type", type, "code", status);
+    sr_sim_reply_json(c, status, body);
+}
+
 void sr_sim_reply_error(struct sr_sim_conn *c, int status, const char *message)
 {
-    json_t *body =
-        json_pack("{s:s, s:s, s:s, s:n, s:i, s:{s:s, s:s, s:i}}", "object", "error", "message",
-                  message, "type", error_type(status), "param", "code", status, "error", "message",
-                  message, "type", error_type(status), "code", status);
-    sr_sim_reply_json(c, status, body);
+    sr_sim_reply_error_typed(c, status, error_type(status), message);
 }

@@ -21,4 +21,9 @@ void sr_sim_reply_json(struct sr_sim_conn *c, int status, json_t *body);
  * clients reading OpenAI's envelope, the same under "error". */
 void sr_sim_reply_error(struct sr_sim_conn *c, int status, const char *message);
 
+/* The same with type given: SGLang's HTTPException handler writes the
+ * status as text there ("500"). */
+void sr_sim_reply_error_typed(struct sr_sim_conn *c, int status, const char *type,
+                              const char *message);
+
 #endif

@@ -29,7 +29,8 @@
  * itself (parsing, pipelining, framing) is the router's, net/h1_server. */
 struct sr_sim_conn {
     struct sr_sim *sim;
-    struct sr_sim_conn *prev, *next; /* sim->conns */
+    const struct sr_sim_routes *routes; /* of the listener that accepted it */
+    struct sr_sim_conn *prev, *next;    /* sim->conns */
     evutil_socket_t fd;
     struct event *read_ev, *write_ev;
     struct event *resume; /* parses pipelined input after an async answer */
@@ -165,7 +166,7 @@ void sr_sim_conn_flush_and_exit(struct sr_sim_conn *c, int status)
 static void on_request(void *arg, const struct sr_h1_request *req)
 {
     struct sr_sim_conn *c = arg;
-    c->sim->routes->request(c->sim, c, req);
+    c->routes->request(c->sim, c, req);
 }
 
 static void on_bad_request(void *arg, int status, const char *reason)
@@ -173,7 +174,7 @@ static void on_bad_request(void *arg, int status, const char *reason)
     struct sr_sim_conn *c = arg;
     char msg[160];
     snprintf(msg, sizeof(msg), "malformed HTTP request: %s", reason);
-    c->sim->routes->error(c, status, status == 400 ? msg : reason);
+    c->routes->error(c, status, status == 400 ? msg : reason);
 }
 
 static void on_phase(void *arg, enum sr_h1_phase phase)
@@ -273,7 +274,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     (void)l;
     (void)addr;
     (void)socklen;
-    struct sr_sim *sim = arg;
+    struct sr_sim_endpoint *ep = arg;
+    struct sr_sim *sim = ep->sim;
     struct sr_sim_conn *c = sr_malloc(sizeof(*c));
     if (c == NULL) {
         evutil_closesocket(fd);
@@ -281,6 +283,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
     memset(c, 0, offsetof(struct sr_sim_conn, rbuf));
     c->sim = sim;
+    c->routes = ep->routes;
     snprintf(c->worker_header, sizeof(c->worker_header), "X-Worker-Id: %s\r\n", sim->worker_id);
     c->next = sim->conns;
     if (sim->conns)
@@ -321,26 +324,27 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
     sr_log_warn("accept: %s", strerror(errno)); /* e.g. EMFILE; the listener goes on */
 }
 
-struct evconnlistener *sr_sim_server_listen(struct sr_sim *sim, int *bound_port)
+struct evconnlistener *sr_sim_server_listen(struct sr_sim_endpoint *ep, long listen_port,
+                                            int *bound_port)
 {
+    struct sr_sim *sim = ep->sim;
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     char port[16];
-    snprintf(port, sizeof(port), "%ld", sim->cfg->port);
+    snprintf(port, sizeof(port), "%ld", listen_port);
     int rc = getaddrinfo(sim->cfg->host, port, &hints, &res);
     if (rc != 0) {
         sr_log_error("cannot resolve --host %s: %s", sim->cfg->host, gai_strerror(rc));
         return NULL;
     }
-    struct evconnlistener *l = evconnlistener_new_bind(sim->base, on_accept, sim,
-                                                       LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE,
-                                                       1024, res->ai_addr, (int)res->ai_addrlen);
+    struct evconnlistener *l =
+        evconnlistener_new_bind(sim->base, on_accept, ep, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE,
+                                1024, res->ai_addr, (int)res->ai_addrlen);
     freeaddrinfo(res);
     if (l == NULL) {
-        sr_log_error("cannot listen on %s:%ld: %s", sim->cfg->host, sim->cfg->port,
-                     strerror(errno));
+        sr_log_error("cannot listen on %s:%ld: %s", sim->cfg->host, listen_port, strerror(errno));
         return NULL;
     }
     evconnlistener_set_error_cb(l, on_accept_error);

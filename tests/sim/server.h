@@ -21,9 +21,16 @@
 struct sr_sim_conn;
 typedef void (*sr_sim_job_cancel_cb)(void *job);
 
-/* Binds host:port (port 0 = any free port, written to *bound_port).
+/* One listening socket's owner and what answers on it; borrowed by the
+ * listener and its connections, so it must outlive them. */
+struct sr_sim_endpoint {
+    struct sr_sim *sim;
+    const struct sr_sim_routes *routes;
+};
+
+/* Binds --host:port (port 0 = any free port, written to *bound_port).
  * NULL on failure (message logged). */
-struct evconnlistener *sr_sim_server_listen(struct sr_sim *sim, int *bound_port);
+struct evconnlistener *sr_sim_server_listen(struct sr_sim_endpoint *ep, long port, int *bound_port);
 
 /* Closes every connection (at exit; jobs in flight are cancelled). */
 void sr_sim_server_close_all(struct sr_sim *sim);

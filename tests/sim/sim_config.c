@@ -5,6 +5,7 @@
 
 static const char *const load_formats[] = {"array", "object", NULL};
 static const char *const metrics_formats[] = {"sglang", "vllm", "llamacpp", "none", NULL};
+static const char *const disaggregation_modes[] = {"null", "prefill", "decode", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", "off", NULL};
 
 #define FIELD(f) offsetof(struct sr_sim_config, f)
@@ -94,6 +95,21 @@ static const struct sr_option options[] = {
      "Answer 401 unless requests carry Authorization: Bearer KEY (health stays open)"},
     {"record-requests", SR_OPT_FLAG, NULL, NULL, 0, 0, NULL, NULL, FIELD(record_requests),
      "Keep the last request (not health checks) for GET /sim/last_request: tests of proxies"},
+    {"disaggregation-mode", SR_OPT_CHOICE, NULL, "null", 0, 0, disaggregation_modes, NULL,
+     FIELD(disaggregation_mode),
+     "SGLang's PD role: null (serve whole requests), prefill (prefill, publish the room on the "
+     "bootstrap port, answer one token) or decode (fetch the room, then decode)"},
+    {"disaggregation-bootstrap-port", SR_OPT_INT, "PORT", "8998", 0, 65535, NULL, NULL,
+     FIELD(disaggregation_bootstrap_port),
+     "Prefill: port of the bootstrap service decode workers ask for their rooms (0 picks a free "
+     "port; the chosen one is printed)"},
+    {"kv-transfer-gbps", SR_OPT_FLOAT, "GB/S", "25", 1e-6, 1e6, NULL, NULL, FIELD(kv_transfer_gbps),
+     "PD: KV transfer bandwidth between prefill and decode in GB/s (10^9 bytes/s); a prompt's KV "
+     "is its tokens x --kv-bytes-per-token; transfers share the link one after another"},
+    {"disaggregation-timeout-ms", SR_OPT_FLOAT, "MS", "300000", 0, 1e9, NULL, NULL,
+     FIELD(disaggregation_timeout_ms),
+     "PD: how long decode waits for a room (SGLANG_DISAGGREGATION_WAITING_TIMEOUT, 300 s) and "
+     "prefill keeps a ready room; model time, like every duration (see --time-scale)"},
     {NULL, 0, NULL, NULL, 0, 0, NULL, NULL, 0, NULL},
 };
 

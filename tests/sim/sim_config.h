@@ -53,6 +53,11 @@ struct sr_sim_config {
     long health_fail_after_ms;
     char *require_api_key;
     bool record_requests;
+    /* prefill/decode disaggregation (tests/sim/README.md, "PD") */
+    char *disaggregation_mode; /* null, prefill or decode */
+    long disaggregation_bootstrap_port;
+    double kv_transfer_gbps;
+    double disaggregation_timeout_ms;
 };
 
 const struct sr_option *sr_sim_options(void);

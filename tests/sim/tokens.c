@@ -103,3 +103,36 @@ const char *sr_sim_output_token(uint64_t digest, uint32_t i)
 {
     return vocab[mix(digest + i) % (sizeof(vocab) / sizeof(vocab[0]))];
 }
+
+/* Ids as a Llama-3 tokenizer's: below 128,000, the filler words from 1,000. */
+#define VOCAB_IDS 128000u
+
+uint32_t sr_sim_prompt_token_id(const char *key, size_t len, uint32_t i, int ids)
+{
+    size_t at = (size_t)i * SR_SIM_BYTES_PER_TOKEN;
+    if (at >= len)
+        return 0;
+    size_t n = len - at < SR_SIM_BYTES_PER_TOKEN ? len - at : SR_SIM_BYTES_PER_TOKEN;
+    if (ids && n == SR_SIM_BYTES_PER_TOKEN) {
+        uint32_t v = 0;
+        for (size_t k = 0; k < n; k++) {
+            const char *p = memchr(b64, key[at + k], 64);
+            v = v << 6 | (uint32_t)(p ? p - b64 : 0);
+        }
+        return v;
+    }
+    uint64_t h = 0;
+    for (size_t k = 0; k < n; k++)
+        h = h << 8 | (unsigned char)key[at + k];
+    return (uint32_t)(mix(h + 1) % VOCAB_IDS);
+}
+
+uint32_t sr_sim_output_token_id(uint64_t digest, uint32_t i)
+{
+    return 1000u + (uint32_t)(mix(digest + i) % (sizeof(vocab) / sizeof(vocab[0])));
+}
+
+double sr_sim_token_logprob(uint64_t token_seed)
+{
+    return -(double)(mix(token_seed ^ 0x5bd1e995u) % 4000 + 1) / 1000.0;
+}

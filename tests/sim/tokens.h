@@ -44,4 +44,13 @@ uint64_t sr_sim_key_digest(const char *data, size_t len);
  * a request whose key digest is digest. */
 const char *sr_sim_output_token(uint64_t digest, uint32_t i);
 
+/* Token ids and log-probabilities, for return_logprob: the same for the
+ * same prompt everywhere (a prefill and a decode worker agree). Prompt
+ * token i of a key: the id itself when the prompt was token ids (its low
+ * 24 bits), else one derived from the token's bytes. Output token i: one id
+ * per filler word. A logprob is in [-4, 0), chosen from its token. */
+uint32_t sr_sim_prompt_token_id(const char *key, size_t len, uint32_t i, int ids);
+uint32_t sr_sim_output_token_id(uint64_t digest, uint32_t i);
+double sr_sim_token_logprob(uint64_t token_seed);
+
 #endif
