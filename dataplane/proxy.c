@@ -1,11 +1,12 @@
 /* proxy: one proxied request from routing to the last byte (see proxy.h). */
 #include "proxy.h"
 
+#include "exchange.h"
+
 #include "budget.h"
+#include "forward.h"
 #include "loop.h"
 #include "oracle_probe.h"
-#include "pd_body.h"
-#include "pd_logprobs.h"
 #include "response.h"
 #include "upstream.h"
 
@@ -24,73 +25,9 @@
 #include <strings.h>
 #include <time.h>
 
-#define MAX_EXCLUDED 64
-
 /* The request head for a worker beyond the client's header limit: the
  * worker's base path, Host and X-Request-Id. */
 #define HEAD_SLACK (64 * 1024)
-
-/* The most of an answer held to merge logprobs (pd_logprobs.h). */
-#define PD_MERGE_MAX ((size_t)64 << 20)
-
-/* One worker's part of an exchange: the worker that answers the client
- * (a regular or a decode worker), or in disaggregated serving the prefill
- * worker beside it, whose answer is drained. */
-struct leg {
-    struct sr_exchange *ex;
-    struct sr_worker *worker; /* this attempt's (borrowed from the exchange's set) */
-    struct sr_policy *policy; /* that chose it (settings keep it alive) */
-    bool counted;             /* this attempt holds an in-flight count */
-    uint32_t ticket;          /* its circuit breaker ticket (breaker.h) */
-    size_t prefill;           /* its prompt bytes still counted as pending prefill */
-    long decode;              /* its tokens still counted as to generate (decode_left) */
-    long generated;           /* tokens seen streaming back in this attempt */
-    char sse_tail[2];         /* the last two response bytes: [0] last, [1] before it */
-    struct sr_upstream *up;
-    struct sr_buf head; /* the request head for this attempt's worker */
-    int status;         /* its answer's status; 0 until the head came */
-    bool first_byte;
-};
-
-struct sr_exchange {
-    struct sr_loop *loop;
-    struct sr_reply *conn; /* NULL once the client is gone */
-    sr_proxy_end_cb end;
-    const struct sr_route *route;
-    struct sr_request req;
-    struct sr_text_buf text_buf;
-    struct sr_routing_text text;
-    char request_id[72];
-    struct sr_worker_set *set;         /* referenced for the exchange's life */
-    const struct sr_worker_pool *pool; /* the model's workers (borrowed from set) */
-    struct leg main;                   /* answers the client */
-    struct leg pre;                    /* disaggregated: the prefill worker */
-    bool pd;                           /* served by a prefill/decode pair */
-    struct sr_buf body;                /* pd: the body with the bootstrap fields */
-    /* pd with return_logprob (pd_logprobs.h): decode's answer is held
-     * until prefill's is in, then merged. */
-    bool merging;
-    struct sr_pd_merge merge;
-    struct sr_buf pre_answer; /* prefill's answer, collected */
-    struct sr_buf held_head;  /* decode's response head lines, not sent yet */
-    int held_status;
-    bool pre_in;                      /* prefill's answer is complete (or failed) */
-    bool decode_in;                   /* decode's answer is complete, waiting for prefill's */
-    bool began;                       /* the merged answer's head went to the client */
-    struct sr_exchange *next, **prev; /* in l->detached while answered */
-    uint32_t excluded[MAX_EXCLUDED];
-    size_t nexcluded;
-    int attempts;
-    struct event *deadline;
-    bool responded; /* the response head went to the client */
-    bool answered;  /* the client's answer is complete; the prefill leg may still drain */
-    int status;
-    struct timespec started;
-    char last_error[160];
-    struct sr_oracle_probe *probe; /* the oracle policy's question to the workers, or NULL */
-    unsigned char *key; /* the routing key when it is not the text (replica sync), or NULL */
-    size_t key_len;
-};
 
 static double since(const struct timespec *t0)
 {
@@ -99,114 +36,10 @@ static double since(const struct timespec *t0)
     return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-/* ---- headers ------------------------------------------------------------ */
-
-static bool name_is(const struct sr_http_header *h, const char *name)
-{
-    size_t n = strlen(name);
-    return h->name_len == n && strncasecmp(h->name, name, n) == 0;
-}
-
-/* Hop-by-hop headers (RFC 9110 §7.6.1), the framing we set ourselves, and
- * any header the Connection header names. A name that is not a token
- * (never from our codecs, which reject them) is dropped too: a spelling
- * such as "Transfer-Encoding " must not reach a peer that trims it. */
-static bool hop_by_hop(const struct sr_http_header *h, const struct sr_http_header *all, size_t n)
-{
-    if (!sr_http_is_token(h->name, h->name_len))
-        return true;
-    static const char *const names[] = {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "content-length",
-    };
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (name_is(h, names[i]))
-            return true;
-    for (size_t i = 0; i < n; i++) {
-        if (!name_is(&all[i], "connection"))
-            continue;
-        char token[64];
-        if (h->name_len >= sizeof(token))
-            continue;
-        memcpy(token, h->name, h->name_len);
-        token[h->name_len] = '\0';
-        if (sr_h1_token_list_has(all[i].value, all[i].value_len, token))
-            return true;
-    }
-    return false;
-}
-
-static int head_add(struct leg *g, const char *p, size_t n)
-{
-    return sr_buf_append(&g->head, p, n);
-}
-
-static int head_str(struct leg *g, const char *s)
-{
-    return sr_buf_append_str(&g->head, s);
-}
-
-/* The request as the leg's worker gets it: its base path, its Host,
- * end-to-end headers as the client sent them, X-Request-Id, the length of
- * the body it is sent (body_len). */
-static int build_request_head(struct leg *g, size_t body_len)
-{
-    struct sr_exchange *ex = g->ex;
-    const struct sr_request *r = &ex->req;
-    const struct sr_url *url = &g->worker->parsed;
-    char line[512];
-    int rc = 0;
-    sr_buf_reset(&g->head);
-    rc |= head_str(g, r->method);
-    rc |= head_add(g, " ", 1);
-    rc |= head_str(g, url->base_path);
-    rc |= head_add(g, r->path, r->path_len);
-    if (r->query) {
-        rc |= head_add(g, "?", 1);
-        rc |= head_add(g, r->query, r->query_len);
-    }
-    char authority[300];
-    sr_url_authority(url, authority, sizeof(authority));
-    snprintf(line, sizeof(line), " HTTP/1.1\r\nHost: %s\r\n", authority);
-    rc |= head_str(g, line);
-    for (size_t i = 0; i < r->nheaders; i++) {
-        const struct sr_http_header *h = &r->headers[i];
-        /* X-Request-Id: exactly one goes out, ours (the client's when it is
-         * safe to forward, else a fresh one). */
-        if (hop_by_hop(h, r->headers, r->nheaders) || name_is(h, "host") || name_is(h, "expect") ||
-            name_is(h, "http2-settings") || name_is(h, "x-request-id"))
-            continue;
-        /* A key the router checked was meant for the router: workers never
-         * see it. Without router keys the client's header passes through. */
-        if (ex->loop->router->api_keys && name_is(h, "authorization"))
-            continue;
-        rc |= head_add(g, h->name, h->name_len);
-        rc |= head_add(g, ": ", 2);
-        rc |= head_add(g, h->value, h->value_len);
-        rc |= head_add(g, "\r\n", 2);
-    }
-    snprintf(line, sizeof(line), "X-Request-Id: %s\r\n", ex->request_id);
-    rc |= head_str(g, line);
-    if (body_len > 0 || strcmp(r->method, "POST") == 0) {
-        snprintf(line, sizeof(line), "Content-Length: %zu\r\n", body_len);
-        rc |= head_str(g, line);
-    }
-    rc |= head_add(g, "\r\n", 2);
-    return rc ? -1 : 0;
-}
-
 /* ---- the exchange's end --------------------------------------------------- */
 
 /* The worker answers: its prefill of this prompt is over. Once per attempt. */
-static void prefill_over(struct leg *g)
+void sr_exchange_prefill_over(struct leg *g)
 {
     if (g->prefill == 0)
         return;
@@ -226,47 +59,18 @@ static void decoded(struct leg *g, long tokens)
     g->decode -= tokens;
 }
 
-/* The byte k (1 or 2) places before data[i], from earlier chunks if need be. */
-static char byte_before(const struct leg *g, const char *data, size_t i, size_t k)
-{
-    return i >= k ? data[i - k] : g->sse_tail[k - i - 1];
-}
-
-/* Server-sent events in a chunk of a streamed answer, each ended by a
- * blank line ("\n\n" or "\n\r\n"): each carries about one token (SGLang
- * and OpenAI-style servers stream token by token). */
-static long count_events(struct leg *g, const char *data, size_t len)
-{
-    long n = 0;
-    for (const char *nl = data, *end = data + len;
-         nl < end && (nl = memchr(nl, '\n', (size_t)(end - nl))) != NULL; nl++) {
-        size_t i = (size_t)(nl - data);
-        char b1 = byte_before(g, data, i, 1);
-        if (b1 == '\n' || (b1 == '\r' && byte_before(g, data, i, 2) == '\n'))
-            n++;
-    }
-    if (len >= 2) {
-        g->sse_tail[1] = data[len - 2];
-        g->sse_tail[0] = data[len - 1];
-    } else if (len == 1) {
-        g->sse_tail[1] = g->sse_tail[0];
-        g->sse_tail[0] = data[0];
-    }
-    return n;
-}
-
 /* -1 in-flight for this leg's attempt, and its outcome to the worker's
  * circuit breaker, exactly once. FAILURE: a connection error, a timeout or
  * a 5xx from the worker; SUCCESS: any other answer (a 4xx is the client's
  * fault); NO_VERDICT: the client left, the router failed itself, or the
  * other half of a pair failed. */
-static void end_attempt(struct leg *g, enum sr_breaker_outcome outcome)
+void sr_exchange_end_attempt(struct leg *g, enum sr_breaker_outcome outcome)
 {
     if (!g->counted)
         return;
     struct sr_router *r = g->ex->loop->router;
     g->counted = false;
-    prefill_over(g);
+    sr_exchange_prefill_over(g);
     if (g->decode > 0) /* whatever it did not generate, it never will */
         sr_policy_decoded(g->policy, g->worker, g->decode);
     g->decode = 0;
@@ -284,17 +88,17 @@ static void end_attempt(struct leg *g, enum sr_breaker_outcome outcome)
 }
 
 /* Stops a leg's request, if it runs, with outcome for its worker. */
-static void cancel_leg(struct leg *g, enum sr_breaker_outcome outcome)
+void sr_exchange_cancel_leg(struct leg *g, enum sr_breaker_outcome outcome)
 {
     if (g->up) {
         struct sr_upstream *up = g->up;
         g->up = NULL;
         sr_upstream_cancel(up);
     }
-    end_attempt(g, outcome);
+    sr_exchange_end_attempt(g, outcome);
 }
 
-static void exchange_free(struct sr_exchange *ex)
+void sr_exchange_free(struct sr_exchange *ex)
 {
     struct sr_loop *l = ex->loop;
     if (ex->prev) { /* off the loop's detached list */
@@ -302,8 +106,8 @@ static void exchange_free(struct sr_exchange *ex)
         if (ex->next)
             ex->next->prev = ex->prev;
     }
-    cancel_leg(&ex->main, SR_BREAKER_NO_VERDICT); /* client gone, or our own error */
-    cancel_leg(&ex->pre, SR_BREAKER_NO_VERDICT);
+    sr_exchange_cancel_leg(&ex->main, SR_BREAKER_NO_VERDICT); /* client gone, or our own error */
+    sr_exchange_cancel_leg(&ex->pre, SR_BREAKER_NO_VERDICT);
     if (ex->deadline)
         event_free(ex->deadline);
     sr_oracle_probe_free(ex->probe);
@@ -312,10 +116,7 @@ static void exchange_free(struct sr_exchange *ex)
     sr_free(ex->key);
     sr_buf_free(&ex->main.head);
     sr_buf_free(&ex->pre.head);
-    sr_buf_free(&ex->body);
-    sr_pd_merge_clear(&ex->merge);
-    sr_buf_free(&ex->pre_answer);
-    sr_buf_free(&ex->held_head);
+    sr_pair_clear(ex);
     const struct sr_route *route = ex->route;
     int status = ex->status;
     sr_proxy_end_cb end = ex->end;
@@ -342,7 +143,7 @@ static void log_request(struct sr_exchange *ex)
 /* Ends the exchange with an error response (nothing was sent yet). */
 /* The request's views (its path in the log line) are valid until the
  * reply ends: the exchange is logged before its last word to the client. */
-static void finish_error(struct sr_exchange *ex, int status, const char *message)
+void sr_exchange_finish_error(struct sr_exchange *ex, int status, const char *message)
 {
     ex->status = status;
     log_request(ex);
@@ -350,7 +151,7 @@ static void finish_error(struct sr_exchange *ex, int status, const char *message
         sr_reply_detach(ex->conn);
         sr_response_error(ex->conn, status, message);
     }
-    exchange_free(ex);
+    sr_exchange_free(ex);
 }
 
 /* Ends the exchange after the response went (last: sr_reply_end, or
@@ -358,7 +159,7 @@ static void finish_error(struct sr_exchange *ex, int status, const char *message
  * cancels both halves of a pair). A prefill worker still answering after
  * the client's answer is complete is drained first: its request is not
  * cut (nothing is wrong with it) and its load is released when it ends. */
-static void finish(struct sr_exchange *ex, void (*last)(struct sr_reply *c))
+void sr_exchange_finish(struct sr_exchange *ex, void (*last)(struct sr_reply *c))
 {
     struct sr_loop_metrics *m = &ex->loop->metrics;
     sr_histogram_observe(&m->duration[sr_route_index(ex->route)], since(&ex->started));
@@ -378,24 +179,17 @@ static void finish(struct sr_exchange *ex, void (*last)(struct sr_reply *c))
             return; /* pre_done / pre_error free the exchange */
         }
     }
-    exchange_free(ex);
+    sr_exchange_free(ex);
 }
 
 /* ---- attempts -------------------------------------------------------------- */
-
-static void attempt(struct sr_exchange *ex);
 
 static void on_head(void *ctx, const struct sr_h1_response *resp);
 static void on_body(void *ctx, const char *data, size_t len);
 static void on_done(void *ctx);
 static void on_error(void *ctx, const char *why, bool responded);
-static void pre_head(void *ctx, const struct sr_h1_response *resp);
-static void pre_body(void *ctx, const char *data, size_t len);
-static void pre_done(void *ctx);
-static void pre_error(void *ctx, const char *why, bool responded);
 
 static const struct sr_h1_client_handler handler = {on_head, on_body, on_done, on_error};
-static const struct sr_h1_client_handler pre_handler = {pre_head, pre_body, pre_done, pre_error};
 
 static bool may_retry(struct sr_exchange *ex)
 {
@@ -405,10 +199,11 @@ static bool may_retry(struct sr_exchange *ex)
 
 /* Leg g failed before the client saw anything: another worker (for a
  * pair, a new pair: the other half is cancelled), or the error. */
-static void retry_or_fail(struct leg *g, int status, const char *why)
+void sr_exchange_retry_or_fail(struct leg *g, int status, const char *why)
 {
     struct sr_exchange *ex = g->ex;
-    end_attempt(g, SR_BREAKER_FAILURE); /* 502 (connection), or an answered 502/503/504 */
+    sr_exchange_end_attempt(g,
+                            SR_BREAKER_FAILURE); /* 502 (connection), or an answered 502/503/504 */
     if (status == 502) {
         /* The worker could not be reached or broke the connection: this
          * counts like a failed health check (HAProxy's "observe layer4"),
@@ -429,13 +224,13 @@ static void retry_or_fail(struct leg *g, int status, const char *why)
     sr_counter_add(&ex->loop->metrics.worker_errors, 1);
     ex->excluded[ex->nexcluded++] = g->worker->id;
     /* The other half of a pair waits for a transfer that is not coming. */
-    cancel_leg(g == &ex->main ? &ex->pre : &ex->main, SR_BREAKER_NO_VERDICT);
+    sr_exchange_cancel_leg(g == &ex->main ? &ex->pre : &ex->main, SR_BREAKER_NO_VERDICT);
     if (may_retry(ex)) {
         atomic_fetch_add_explicit(&ex->loop->router->retries, 1, memory_order_relaxed);
-        attempt(ex);
+        sr_exchange_attempt(ex);
         return;
     }
-    finish_error(ex, status, ex->last_error);
+    sr_exchange_finish_error(ex, status, ex->last_error);
 }
 
 static void on_head(void *ctx, const struct sr_h1_response *resp)
@@ -449,7 +244,7 @@ static void on_head(void *ctx, const struct sr_h1_response *resp)
         sr_upstream_cancel(up); /* the rest of this answer is not wanted */
         char why[48];
         snprintf(why, sizeof(why), "answered %d", s);
-        retry_or_fail(g, s, why);
+        sr_exchange_retry_or_fail(g, s, why);
         return;
     }
     g->status = ex->status = s;
@@ -457,29 +252,7 @@ static void on_head(void *ctx, const struct sr_h1_response *resp)
     if (!hold)
         ex->responded = true;
     char lines[16384];
-    size_t used = 0;
-    bool has_id = false;
-    for (size_t i = 0; i < resp->nheaders; i++) {
-        const struct sr_http_header *h = &resp->headers[i];
-        if (hop_by_hop(h, resp->headers, resp->nheaders))
-            continue;
-        if (name_is(h, "x-request-id"))
-            has_id = true;
-        size_t need = h->name_len + h->value_len + 4;
-        if (used + need > sizeof(lines) - 128)
-            break; /* oversized headers are cut, not overflowed */
-        memcpy(lines + used, h->name, h->name_len);
-        used += h->name_len;
-        memcpy(lines + used, ": ", 2);
-        used += 2;
-        memcpy(lines + used, h->value, h->value_len);
-        used += h->value_len;
-        memcpy(lines + used, "\r\n", 2);
-        used += 2;
-    }
-    if (!has_id)
-        used += (size_t)snprintf(lines + used, sizeof(lines) - used, "X-Request-Id: %s\r\n",
-                                 ex->request_id);
+    size_t used = sr_forward_response_head(resp, ex->request_id, lines, sizeof(lines));
     if (hold) { /* sent with the merged answer (merge_send) */
         ex->held_status = s;
         sr_buf_reset(&ex->held_head);
@@ -490,37 +263,6 @@ static void on_head(void *ctx, const struct sr_h1_response *resp)
         ex->responded = true;
     }
     sr_reply_begin(ex->conn, s, lines, used, resp->content_length);
-}
-
-/* Merged bytes to the client, the held head first (whole: out is the
- * whole body, its length known). */
-static void merge_send(struct sr_exchange *ex, const struct sr_buf *out, bool whole)
-{
-    if (ex->conn == NULL)
-        return;
-    if (!ex->began) {
-        ex->began = ex->responded = true;
-        sr_reply_begin(ex->conn, ex->held_status, ex->held_head.data, ex->held_head.len,
-                       whole ? (long long)out->len : -1);
-    }
-    if (out->len > 0)
-        sr_reply_body(ex->conn, out->data, out->len);
-}
-
-/* Both answers are in: the rest of the merged answer, and the end. */
-static void merge_complete(struct sr_exchange *ex)
-{
-    struct sr_buf out;
-    sr_buf_init(&out, (size_t)1 << 30);
-    int rc = sr_pd_merge_finish(&ex->merge, &out);
-    if (rc != 0 && !ex->began) {
-        sr_buf_free(&out);
-        finish_error(ex, 500, "out of memory while merging the prefill logprobs");
-        return;
-    }
-    merge_send(ex, &out, !ex->merge.stream);
-    sr_buf_free(&out);
-    finish(ex, rc == 0 ? sr_reply_end : sr_reply_abort);
 }
 
 static void on_drained(void *arg)
@@ -538,24 +280,12 @@ static void on_body(void *ctx, const char *data, size_t len)
         g->first_byte = true;
         sr_histogram_observe(&ex->loop->metrics.ttfb[sr_route_index(ex->route)],
                              since(&ex->started));
-        prefill_over(g);
+        sr_exchange_prefill_over(g);
     }
     if (ex->text.stream && g->counted)
-        decoded(g, count_events(g, data, len));
+        decoded(g, sr_sse_count(&g->sse, data, len));
     if (ex->merging && ex->held_status) {
-        struct sr_buf out;
-        sr_buf_init(&out, (size_t)1 << 30);
-        if (sr_pd_merge_decode(&ex->merge, data, len, &out) != 0) {
-            sr_buf_free(&out);
-            cancel_leg(g, SR_BREAKER_NO_VERDICT);
-            if (!ex->began)
-                finish_error(ex, 502, "the decode worker's answer is too large to merge logprobs");
-            else
-                finish(ex, sr_reply_abort);
-            return;
-        }
-        merge_send(ex, &out, false);
-        sr_buf_free(&out);
+        sr_pair_merge_decode(ex, data, len);
         return;
     }
     sr_reply_body(ex->conn, data, len);
@@ -575,14 +305,14 @@ static void on_done(void *ctx)
                              since(&ex->started));
     if (ex->text.stream && ex->status == 200 && g->generated > 0) /* 1/16: a few dozen answers */
         ex->loop->output_tokens += ((double)g->generated - ex->loop->output_tokens) / 16;
-    end_attempt(g, ex->status < 500 ? SR_BREAKER_SUCCESS : SR_BREAKER_FAILURE);
+    sr_exchange_end_attempt(g, ex->status < 500 ? SR_BREAKER_SUCCESS : SR_BREAKER_FAILURE);
     if (ex->merging && ex->held_status) {
         ex->decode_in = true;
         if (ex->pre_in)
-            merge_complete(ex);
+            sr_pair_merge_complete(ex);
         return; /* pre_done / pre_error complete it */
     }
-    finish(ex, sr_reply_end);
+    sr_exchange_finish(ex, sr_reply_end);
 }
 
 static void on_error(void *ctx, const char *why, bool local)
@@ -593,109 +323,22 @@ static void on_error(void *ctx, const char *why, bool local)
     if (local) {
         /* Out of descriptors: no worker is to blame (no breaker failure, no
          * health mark) and another attempt would fail the same way. */
-        end_attempt(g, SR_BREAKER_NO_VERDICT);
+        sr_exchange_end_attempt(g, SR_BREAKER_NO_VERDICT);
         sr_log_warn("request %s: cannot connect to worker %s: %s", ex->request_id, g->worker->url,
                     why);
-        finish_error(ex, 503, "the router is out of file descriptors; try again");
+        sr_exchange_finish_error(ex, 503, "the router is out of file descriptors; try again");
         return;
     }
     if (!ex->responded) {
-        retry_or_fail(g, 502, why);
+        sr_exchange_retry_or_fail(g, 502, why);
         return;
     }
     /* Mid-response: the client gets a truncated response. */
-    end_attempt(g, SR_BREAKER_FAILURE);
+    sr_exchange_end_attempt(g, SR_BREAKER_FAILURE);
     sr_log_warn("request %s: worker %s failed mid-response: %s", ex->request_id, g->worker->url,
                 why);
     sr_counter_add(&ex->loop->metrics.worker_errors, 1);
-    finish(ex, sr_reply_abort);
-}
-
-/* ---- the prefill half of a pair ------------------------------------------ */
-
-/* The prefill worker's answer is drained: its status decides whether the
- * pair failed (a 5xx, or no answer, before the client saw anything: a new
- * pair); after the client's answer began it is only accounted. */
-static void pre_head(void *ctx, const struct sr_h1_response *resp)
-{
-    struct leg *g = ctx;
-    struct sr_exchange *ex = g->ex;
-    g->status = resp->status;
-    if (resp->status >= 500 && !ex->responded && !ex->answered && ex->conn) {
-        struct sr_upstream *up = g->up;
-        g->up = NULL;
-        sr_upstream_cancel(up);
-        char why[48];
-        snprintf(why, sizeof(why), "answered %d", resp->status);
-        retry_or_fail(g, resp->status, why);
-    }
-}
-
-static void pre_body(void *ctx, const char *data, size_t len)
-{
-    struct leg *g = ctx;
-    if (!g->first_byte) {
-        g->first_byte = true;
-        prefill_over(g);
-    }
-    if (g->ex->merging && sr_buf_append(&g->ex->pre_answer, data, len) != 0)
-        sr_buf_reset(&g->ex->pre_answer); /* too large: no logprobs to merge */
-}
-
-/* The prefill answer is over (or failed): a held decode answer can go. */
-static void prefill_in(struct sr_exchange *ex)
-{
-    ex->pre_in = true;
-    if (!ex->merging)
-        return;
-    sr_pd_merge_prefill(&ex->merge, ex->pre_answer.data ? ex->pre_answer.data : "",
-                        ex->pre_answer.len);
-    if (ex->decode_in) {
-        merge_complete(ex);
-        return;
-    }
-    if (ex->held_status && ex->merge.stream) { /* what decode streamed meanwhile */
-        struct sr_buf out;
-        sr_buf_init(&out, (size_t)1 << 30);
-        if (sr_pd_merge_decode(&ex->merge, "", 0, &out) == 0)
-            merge_send(ex, &out, false);
-        sr_buf_free(&out);
-    }
-}
-
-static void pre_done(void *ctx)
-{
-    struct leg *g = ctx;
-    struct sr_exchange *ex = g->ex;
-    g->up = NULL;
-    end_attempt(g, g->status < 500 ? SR_BREAKER_SUCCESS : SR_BREAKER_FAILURE);
-    if (g->status >= 500)
-        sr_log_warn("request %s: prefill worker %s answered %d", ex->request_id, g->worker->url,
-                    g->status);
-    if (ex->answered) {
-        exchange_free(ex);
-        return;
-    }
-    prefill_in(ex);
-}
-
-static void pre_error(void *ctx, const char *why, bool local)
-{
-    struct leg *g = ctx;
-    struct sr_exchange *ex = g->ex;
-    g->up = NULL;
-    if (!local && !ex->responded && !ex->answered && ex->conn) {
-        retry_or_fail(g, 502, why);
-        return;
-    }
-    end_attempt(g, local ? SR_BREAKER_NO_VERDICT : SR_BREAKER_FAILURE);
-    sr_log_warn("request %s: prefill worker %s: %s", ex->request_id, g->worker->url, why);
-    if (ex->answered) {
-        exchange_free(ex);
-        return;
-    }
-    sr_buf_reset(&ex->pre_answer);
-    prefill_in(ex);
+    sr_exchange_finish(ex, sr_reply_abort);
 }
 
 /* ---- choosing workers ------------------------------------------------------ */
@@ -774,16 +417,16 @@ static void fail_pick(struct sr_exchange *ex, int rc, enum sr_worker_role role)
                        : role == SR_ROLE_DECODE ? "decode "
                                                 : "";
     if (ex->last_error[0])
-        finish_error(ex, 502, ex->last_error);
+        sr_exchange_finish_error(ex, 502, ex->last_error);
     else if (rc == SR_ERR_CIRCUIT_OPEN) {
         snprintf(msg, sizeof(msg),
                  "every healthy %sworker's circuit breaker is open (too many failed requests); "
                  "they get trial requests again after --cb-timeout-duration-secs",
                  what);
-        finish_error(ex, 503, msg);
+        sr_exchange_finish_error(ex, 503, msg);
     } else {
         snprintf(msg, sizeof(msg), "no healthy %sworker is available", what);
-        finish_error(ex, 503, msg);
+        sr_exchange_finish_error(ex, 503, msg);
     }
 }
 
@@ -820,7 +463,7 @@ static int dispatch_leg(struct sr_exchange *ex, struct leg *g, enum sr_worker_ro
     struct sr_worker *w = NULL;
     int rc = pick(ex, policy, &rr, &g->ticket, &w);
     if (rc != 0) {
-        cancel_leg(&ex->pre, SR_BREAKER_NO_VERDICT); /* a prefill already chosen */
+        sr_exchange_cancel_leg(&ex->pre, SR_BREAKER_NO_VERDICT); /* a prefill already chosen */
         fail_pick(ex, rc, ex->pd ? role : SR_ROLE_REGULAR);
         return -1;
     }
@@ -840,7 +483,7 @@ static int dispatch_leg(struct sr_exchange *ex, struct leg *g, enum sr_worker_ro
     g->generated = 0;
     g->status = 0;
     g->first_byte = false;
-    g->sse_tail[0] = g->sse_tail[1] = 0;
+    g->sse = (struct sr_sse_counter){{0}};
     return 0;
 }
 
@@ -849,39 +492,21 @@ static int dispatch_leg(struct sr_exchange *ex, struct leg *g, enum sr_worker_ro
 static int send_leg(struct sr_exchange *ex, struct leg *g, const char *body, size_t body_len,
                     const struct sr_h1_client_handler *h)
 {
-    if (build_request_head(g, body_len) != 0) {
-        finish_error(ex, 500, "out of memory");
+    if (sr_forward_request_head(&g->head, &ex->req, &g->worker->parsed, ex->request_id,
+                                ex->loop->router->api_keys != NULL, body_len) != 0) {
+        sr_exchange_finish_error(ex, 500, "out of memory");
         return -1;
     }
     struct sr_h1_client_request ur = {g->head.data, g->head.len, body, body_len};
     g->up = sr_upstream_start(ex->loop, g->worker, &ur, h, g);
     if (g->up == NULL) {
-        finish_error(ex, 500, "out of memory");
+        sr_exchange_finish_error(ex, 500, "out of memory");
         return -1;
     }
     return 0;
 }
 
-/* The pair's body: the client's with the bootstrap fields of the prefill
- * worker just chosen and new rooms (pd_body.h). */
-static int build_pd_body(struct sr_exchange *ex)
-{
-    size_t n = ex->text.batch ? ex->text.batch : 1;
-    uint64_t rooms_small[16];
-    uint64_t *rooms = n <= 16 ? rooms_small : sr_malloc(n * sizeof(*rooms));
-    if (rooms == NULL)
-        return SR_ERR_NOMEM;
-    for (size_t i = 0; i < n; i++)
-        rooms[i] = sr_pd_room(sr_rng_next(&ex->loop->rng));
-    const struct sr_worker *p = ex->pre.worker;
-    int rc = sr_pd_body_build(&ex->body, ex->req.body, ex->req.body_len, p->parsed.host,
-                              p->bootstrap_port, rooms, ex->text.batch);
-    if (rooms != rooms_small)
-        sr_free(rooms);
-    return rc;
-}
-
-static void attempt(struct sr_exchange *ex)
+void sr_exchange_attempt(struct sr_exchange *ex)
 {
     struct sr_loop *l = ex->loop;
     ex->attempts++;
@@ -889,7 +514,7 @@ static void attempt(struct sr_exchange *ex)
     const void *key;
     size_t key_len;
     if (routing_key(ex, &key, &key_len) != 0) {
-        finish_error(ex, 500, "out of memory");
+        sr_exchange_finish_error(ex, 500, "out of memory");
         return;
     }
     if (!ex->pd) {
@@ -903,20 +528,9 @@ static void attempt(struct sr_exchange *ex)
     if (dispatch_leg(ex, &ex->pre, SR_ROLE_PREFILL, key, key_len) != 0 ||
         dispatch_leg(ex, &ex->main, SR_ROLE_DECODE, key, key_len) != 0)
         return;
-    /* Logprobs asked: decode's answer waits for prefill's (pd_logprobs.h). */
-    ex->merging = ex->text.return_logprob;
-    ex->pre_in = ex->decode_in = ex->began = false;
-    ex->held_status = 0;
-    sr_buf_reset(&ex->pre_answer);
-    sr_pd_merge_clear(&ex->merge);
-    sr_pd_merge_init(&ex->merge, ex->text.stream, PD_MERGE_MAX);
-    int rc = build_pd_body(ex);
-    if (rc != 0) {
-        finish_error(ex, rc == SR_ERR_NOMEM ? 500 : 413,
-                     rc == SR_ERR_NOMEM ? "out of memory" : "request body too large");
+    if (sr_pair_begin_attempt(ex) != 0)
         return;
-    }
-    if (send_leg(ex, &ex->pre, ex->body.data, ex->body.len, &pre_handler) == 0)
+    if (send_leg(ex, &ex->pre, ex->body.data, ex->body.len, &sr_pair_handler) == 0)
         send_leg(ex, &ex->main, ex->body.data, ex->body.len, &handler);
 }
 
@@ -925,7 +539,7 @@ static void attempt(struct sr_exchange *ex)
 /* The oracle's answers are in (oracle_probe.h). */
 static void probed(void *arg)
 {
-    attempt(arg);
+    sr_exchange_attempt(arg);
 }
 
 static void on_client_gone(void *arg)
@@ -933,8 +547,8 @@ static void on_client_gone(void *arg)
     struct sr_exchange *ex = arg;
     ex->conn = NULL;
     sr_counter_add(&ex->loop->metrics.client_aborts, 1);
-    ex->status = 499; /* nginx's "client closed request" */
-    finish(ex, NULL); /* cancels both halves: the workers stop */
+    ex->status = 499;             /* nginx's "client closed request" */
+    sr_exchange_finish(ex, NULL); /* cancels both halves: the workers stop */
 }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
@@ -943,18 +557,20 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct sr_exchange *ex = arg;
     if (ex->answered) { /* only a prefill answer was still draining */
-        cancel_leg(&ex->pre, SR_BREAKER_FAILURE);
-        exchange_free(ex);
+        sr_exchange_cancel_leg(&ex->pre, SR_BREAKER_FAILURE);
+        sr_exchange_free(ex);
         return;
     }
-    cancel_leg(&ex->main, SR_BREAKER_FAILURE);
-    cancel_leg(&ex->pre, ex->pre.first_byte ? SR_BREAKER_NO_VERDICT : SR_BREAKER_FAILURE);
+    sr_exchange_cancel_leg(&ex->main, SR_BREAKER_FAILURE);
+    sr_exchange_cancel_leg(&ex->pre,
+                           ex->pre.first_byte ? SR_BREAKER_NO_VERDICT : SR_BREAKER_FAILURE);
     if (!ex->responded) {
-        finish_error(ex, 504, "the worker did not answer within --request-timeout-secs");
+        sr_exchange_finish_error(ex, 504,
+                                 "the worker did not answer within --request-timeout-secs");
         return;
     }
     ex->status = 504;
-    finish(ex, sr_reply_abort);
+    sr_exchange_finish(ex, sr_reply_abort);
 }
 
 static void set_request_id(struct sr_exchange *ex)
@@ -995,7 +611,7 @@ static int choose_pool(struct sr_exchange *ex)
         sr_response_error_code(ex->conn, 400, "invalid_request_error", "missing_model",
                                "several models are served here: name one in the request's "
                                "\"model\" field (GET /v1/models lists them)");
-        exchange_free(ex);
+        sr_exchange_free(ex);
         return -1;
     }
     if (found == SR_POOL_MODEL_UNKNOWN) {
@@ -1008,15 +624,16 @@ static int choose_pool(struct sr_exchange *ex)
         log_request(ex);
         sr_reply_detach(ex->conn);
         sr_response_error_code(ex->conn, 404, "invalid_request_error", "model_not_found", msg);
-        exchange_free(ex);
+        sr_exchange_free(ex);
         return -1;
     }
     ex->pool = pool;
     ex->pd = sr_worker_pool_disaggregated(pool);
     if (ex->pd && ex->text.sets_bootstrap) {
-        finish_error(ex, 400,
-                     "bootstrap_host, bootstrap_port and bootstrap_room are set by the router "
-                     "in disaggregated serving; remove them from the request");
+        sr_exchange_finish_error(
+            ex, 400,
+            "bootstrap_host, bootstrap_port and bootstrap_room are set by the router "
+            "in disaggregated serving; remove them from the request");
         return -1;
     }
     return 0;
@@ -1041,11 +658,7 @@ void sr_proxy_start(struct sr_reply *c, const struct sr_request *req, const stru
     size_t head_max = (size_t)l->router->cfg->max_header_size + HEAD_SLACK;
     sr_buf_init(&ex->main.head, head_max);
     sr_buf_init(&ex->pre.head, head_max);
-    /* The body plus the bootstrap fields (a batch: ~60 bytes per element). */
-    sr_buf_init(&ex->body, req->body_len + 4096 + (size_t)64 * (1u << 20));
-    sr_buf_init(&ex->pre_answer, PD_MERGE_MAX);
-    sr_buf_init(&ex->held_head, 32 * 1024);
-    sr_pd_merge_init(&ex->merge, false, PD_MERGE_MAX);
+    sr_pair_init(ex);
     ex->main.ex = ex->pre.ex = ex;
     ex->text.text = "";
     set_request_id(ex);
@@ -1053,7 +666,7 @@ void sr_proxy_start(struct sr_reply *c, const struct sr_request *req, const stru
     sr_worker_set_ref(ex->set);
     ex->deadline = evtimer_new(l->base, on_deadline, ex);
     if (ex->deadline == NULL) {
-        finish_error(ex, 500, "out of memory");
+        sr_exchange_finish_error(ex, 500, "out of memory");
         return;
     }
     if (route->text != SR_TEXT_NONE) {
@@ -1063,7 +676,7 @@ void sr_proxy_start(struct sr_reply *c, const struct sr_request *req, const stru
         if (rc != 0) {
             char msg[200];
             snprintf(msg, sizeof(msg), "invalid JSON body: %s", why);
-            finish_error(ex, rc == SR_ERR_NOMEM ? 500 : 400, msg);
+            sr_exchange_finish_error(ex, rc == SR_ERR_NOMEM ? 500 : 400, msg);
             return;
         }
     }
@@ -1079,10 +692,10 @@ void sr_proxy_start(struct sr_reply *c, const struct sr_request *req, const stru
         ex->probe = sr_oracle_probe_start(l, ex->pool ? ex->pool->role[SR_ROLE_REGULAR] : ex->set,
                                           route->text, req->body, req->body_len, probed, ex);
         if (ex->probe == NULL)
-            finish_error(ex, 500, "out of memory");
+            sr_exchange_finish_error(ex, 500, "out of memory");
         return;
     }
-    attempt(ex);
+    sr_exchange_attempt(ex);
 }
 
 bool sr_proxy_idle(const struct sr_loop *l)
@@ -1093,5 +706,5 @@ bool sr_proxy_idle(const struct sr_loop *l)
 void sr_proxy_close_detached(struct sr_loop *l)
 {
     while (l->detached)
-        exchange_free(l->detached); /* cancels the prefill answer still draining */
+        sr_exchange_free(l->detached); /* cancels the prefill answer still draining */
 }

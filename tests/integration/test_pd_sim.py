@@ -81,8 +81,12 @@ class PdSim(ProcTestCase):
         wait_until(lambda: stats(d)["requests_in_flight"] == 0, what="decode idle")
         st = stats(d)
         self.assertEqual(st["requests_finished"], 4)
-        # The decode halves of the pairs with the dead prefill were cancelled.
-        self.assertEqual(st["requests_cancelled"], st["requests_received"] - 4)
+        # The decode halves of the pairs with the dead prefill were cancelled
+        # (or, when the decode worker found the bootstrap service dead before
+        # the router's cancel reached it, failed on their own: that answer
+        # went nowhere, the clients all got 200 above).
+        self.assertGreater(st["requests_received"], 4)
+        self.assertEqual(st["requests_cancelled"] + st["requests_failed"], st["requests_received"] - 4)
         self.assertGreater(metrics(r.metrics_port)["sglang_router_retries_total"], 0)
 
     def test_a_client_that_leaves_cancels_both_halves_on_the_workers(self):
