@@ -66,23 +66,23 @@ static const char *role_name(const PB(Worker) * w)
     return sr_worker_role_name(role);
 }
 
-static int width(PB(Worker) * *ws, size_t n, bool model, int least)
+static int url_width(PB(Worker) * *ws, size_t n)
 {
-    int w = least;
-    for (size_t i = 0; i < n; i++) {
-        const char *s = model ? ws[i]->model_id : ws[i]->url;
-        if (s && (int)strlen(s) > w)
-            w = (int)strlen(s);
-    }
+    int w = 3;
+    for (size_t i = 0; i < n; i++)
+        if (ws[i]->url && (int)strlen(ws[i]->url) > w)
+            w = (int)strlen(ws[i]->url);
     return w;
 }
 
+/* The columns of old come first (scripts may read them by position); role,
+ * bootstrap port and model follow. */
 void sr_ctl_print_workers(PB(Worker) * *ws, size_t n)
 {
-    int w = width(ws, n, false, 3), mw = width(ws, n, true, 5);
-    printf("%-*s  %-7s  %-*s  %-9s  %-9s  %-9s  %9s  %10s  %8s  %15s  %16s  %16s  %13s\n", w, "URL",
-           "ROLE", mw, "MODEL", "BOOTSTRAP", "HEALTH", "CIRCUIT", "IN_FLIGHT", "PROCESSED",
-           "FAILURES", "PENDING_PREFILL", "REPORTED_RUNNING", "REPORTED_WAITING", "EXTERNAL_LOAD");
+    int w = url_width(ws, n);
+    printf("%-*s  %-9s  %-9s  %9s  %10s  %8s  %15s  %16s  %16s  %13s  %-7s  %-9s  %s\n", w, "URL",
+           "HEALTH", "CIRCUIT", "IN_FLIGHT", "PROCESSED", "FAILURES", "PENDING_PREFILL",
+           "REPORTED_RUNNING", "REPORTED_WAITING", "EXTERNAL_LOAD", "ROLE", "BOOTSTRAP", "MODEL");
     for (size_t i = 0; i < n; i++) {
         /* The worker's own figures: "-" when it said nothing (-1, or a
          * router that does not send them). */
@@ -96,13 +96,13 @@ void sr_ctl_print_workers(PB(Worker) * *ws, size_t n)
             snprintf(bootstrap, sizeof(bootstrap), "%d", (int)ws[i]->bootstrap_port);
         else if (strcmp(role_name(ws[i]), "prefill") == 0)
             snprintf(bootstrap, sizeof(bootstrap), "none");
-        printf("%-*s  %-7s  %-*s  %-9s  %-9s  %-9s  %9lld  %10llu  %8llu  %15lld  %16s  %16s  "
-               "%13lld\n",
-               w, ws[i]->url, role_name(ws[i]), mw, ws[i]->model_id ? ws[i]->model_id : "-",
-               bootstrap, health_name(ws[i]->health), circuit_name(ws[i]->circuit_state),
-               (long long)ws[i]->in_flight, (unsigned long long)ws[i]->processed,
-               (unsigned long long)ws[i]->failures, (long long)ws[i]->pending_prefill_bytes,
-               running, waiting, (long long)ws[i]->external_load);
+        printf(
+            "%-*s  %-9s  %-9s  %9lld  %10llu  %8llu  %15lld  %16s  %16s  %13lld  %-7s  %-9s  %s\n",
+            w, ws[i]->url, health_name(ws[i]->health), circuit_name(ws[i]->circuit_state),
+            (long long)ws[i]->in_flight, (unsigned long long)ws[i]->processed,
+            (unsigned long long)ws[i]->failures, (long long)ws[i]->pending_prefill_bytes, running,
+            waiting, (long long)ws[i]->external_load, role_name(ws[i]), bootstrap,
+            ws[i]->model_id ? ws[i]->model_id : "-");
     }
     if (n == 0)
         printf("(no workers)\n");

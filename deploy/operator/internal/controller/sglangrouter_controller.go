@@ -191,9 +191,8 @@ func (r *SGLangRouterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		group = cmp.Or(sr.Spec.Sync.Group, defaultSyncGroup)
 	}
 	st := BuildStatus(sr.Status, Observation{Generation: sr.Generation, Pools: PoolsOf(&sr.Spec), Workers: workers,
-		LeftOut:  leftOut,
-		Replicas: replicas, CredsErr: credsErr, SyncManaged: plan.managed, SyncGroup: group, SyncErr: syncErr,
-		StatsAt: state.statsAt, Now: now})
+		LeftOut: leftOut, Replicas: replicas, CredsErr: credsErr, SyncManaged: plan.managed, SyncGroup: group,
+		SyncErr: syncErr, StatsAt: state.statsAt, Now: now})
 	if !equality.Semantic.DeepEqual(sr.Status, st) {
 		sr.Status = st
 		if err := r.Status().Update(ctx, &sr); err != nil && !apierrors.IsConflict(err) {
