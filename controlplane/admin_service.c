@@ -6,6 +6,7 @@
 #include "grpc_server.h"
 #include "grpc_wire.h"
 #include "sync_pb.h"
+#include "workers_pb.h"
 
 #include "common/alloc.h"
 #include "common/err.h"
@@ -46,12 +47,6 @@ struct worker_list {
     size_t n;
 };
 
-static const int circuit_states[] = {
-    [SR_BREAKER_CLOSED] = SGLANG__ROUTER__ADMIN__V1__CIRCUIT_STATE__CIRCUIT_STATE_CLOSED,
-    [SR_BREAKER_OPEN] = SGLANG__ROUTER__ADMIN__V1__CIRCUIT_STATE__CIRCUIT_STATE_OPEN,
-    [SR_BREAKER_HALF_OPEN] = SGLANG__ROUTER__ADMIN__V1__CIRCUIT_STATE__CIRCUIT_STATE_HALF_OPEN,
-};
-
 static int worker_list_fill(const struct sr_admin *a, struct worker_list *wl,
                             const struct sr_worker_set *set)
 {
@@ -62,37 +57,7 @@ static int worker_list_fill(const struct sr_admin *a, struct worker_list *wl,
         return SR_ERR_NOMEM;
     uint64_t now_ms = sr_breaker_now_ms();
     for (size_t i = 0; i < set->count; i++) {
-        struct sr_worker *w = set->workers[i];
-        PB(Worker) item = PB_INIT(WORKER);
-        item.url = (char *)w->url;
-        item.has_health = true;
-        switch (sr_worker_health(w)) {
-        case SR_HEALTH_PENDING:
-            item.health = SGLANG__ROUTER__ADMIN__V1__WORKER_HEALTH__WORKER_HEALTH_PENDING;
-            break;
-        case SR_HEALTH_HEALTHY:
-            item.health = SGLANG__ROUTER__ADMIN__V1__WORKER_HEALTH__WORKER_HEALTH_HEALTHY;
-            break;
-        default:
-            item.health = SGLANG__ROUTER__ADMIN__V1__WORKER_HEALTH__WORKER_HEALTH_UNHEALTHY;
-            break;
-        }
-        item.has_in_flight = item.has_processed = item.has_failures = true;
-        item.has_pending_prefill_bytes = true;
-        item.in_flight = sr_worker_load(w);
-        item.processed = atomic_load(&w->processed);
-        item.failures = atomic_load(&w->failures);
-        item.pending_prefill_bytes = sr_worker_pending_prefill(w);
-        item.has_circuit_state = item.has_circuit_opened = true;
-        item.circuit_state = circuit_states[sr_breaker_state(&w->breaker, now_ms)];
-        item.circuit_opened = sr_breaker_opened_total(&w->breaker);
-        item.has_reported_running = item.has_reported_waiting = true;
-        item.has_reported_tokens = item.has_external_load = true;
-        item.reported_running = atomic_load(&w->reported_running);
-        item.reported_waiting = atomic_load(&w->reported_waiting);
-        item.reported_tokens = atomic_load(&w->reported_tokens);
-        item.external_load = sr_worker_external_load(w, now_ms, a->load_max_age_ms);
-        wl->items[i] = item;
+        sr_workers_pb_worker(set->workers[i], now_ms, a->load_max_age_ms, &wl->items[i]);
         wl->ptrs[i] = &wl->items[i];
     }
     return 0;
@@ -152,27 +117,51 @@ static int registry_status(int rc)
 
 enum change_kind { CHANGE_SET, CHANGE_ADD, CHANGE_REMOVE };
 
+/* One registry step for the request's workers: 0, or the call finished
+ * with the status and a message naming the field at fault. */
+static int apply_change(struct sr_admin *a, struct sr_grpc_call *call, enum change_kind kind,
+                        char **urls, size_t nurls, PB(WorkerSpec) * *specs, size_t nspecs)
+{
+    const char *bad = NULL, *why = NULL;
+    char msg[600], field[48];
+    int rc;
+    if (kind == CHANGE_REMOVE) {
+        rc = sr_registry_change(a->registry, NULL, 0, (const char *const *)urls, nurls, &bad, &why);
+        if (rc != 0 && bad)
+            snprintf(msg, sizeof(msg), "urls: %.300s: %s", bad, why ? why : sr_strerror(rc));
+        else if (rc != 0)
+            snprintf(msg, sizeof(msg), "urls: %s", why ? why : sr_strerror(rc));
+    } else {
+        struct sr_workers_pb w;
+        snprintf(msg, sizeof(msg), "out of memory");
+        rc = sr_workers_pb_specs(urls, nurls, specs, nspecs, &w, msg, sizeof(msg));
+        bool checked = rc == 0;
+        if (checked && kind == CHANGE_SET)
+            rc = sr_registry_replace_specs(a->registry, w.specs, w.n, &why);
+        else if (checked)
+            rc = sr_registry_change_specs(a->registry, w.specs, w.n, NULL, 0, &bad, &why);
+        if (checked && rc != 0) { /* the registry's refusal */
+            sr_workers_pb_field(&w, bad, field, sizeof(field));
+            if (bad)
+                snprintf(msg, sizeof(msg), "%s: %.300s: %s", field, bad,
+                         why ? why : sr_strerror(rc));
+            else
+                snprintf(msg, sizeof(msg), "%s: %s", field, why ? why : sr_strerror(rc));
+        }
+        sr_workers_pb_clear(&w);
+    }
+    if (rc != 0)
+        sr_grpc_call_finish(call, registry_status(rc), msg);
+    return rc;
+}
+
 /* SetWorkers, AddWorkers and RemoveWorkers: one registry step, then the
  * difference between the lists before and after, and the list after. */
 static void change_workers(struct sr_admin *a, struct sr_grpc_call *call, enum change_kind kind,
-                           char **urls, size_t n)
+                           char **urls, size_t nurls, PB(WorkerSpec) * *specs, size_t nspecs)
 {
     struct sr_worker_set *before = sr_registry_acquire(a->registry);
-    const char *bad = NULL, *why = NULL;
-    int rc;
-    if (kind == CHANGE_SET)
-        rc = sr_registry_replace(a->registry, (const char *const *)urls, n, &why);
-    else if (kind == CHANGE_ADD)
-        rc = sr_registry_change(a->registry, (const char *const *)urls, n, NULL, 0, &bad, &why);
-    else
-        rc = sr_registry_change(a->registry, NULL, 0, (const char *const *)urls, n, &bad, &why);
-    if (rc != 0) {
-        char msg[600];
-        if (bad)
-            snprintf(msg, sizeof(msg), "urls: %.300s: %s", bad, why ? why : sr_strerror(rc));
-        else
-            snprintf(msg, sizeof(msg), "urls: %s", why ? why : sr_strerror(rc));
-        sr_grpc_call_finish(call, registry_status(rc), msg);
+    if (apply_change(a, call, kind, urls, nurls, specs, nspecs) != 0) {
         sr_worker_set_release(before);
         return;
     }
@@ -223,17 +212,18 @@ static void change_workers(struct sr_admin *a, struct sr_grpc_call *call, enum c
 static void set_workers(void *ctx, struct sr_grpc_call *call, const ProtobufCMessage *request)
 {
     const PB(SetWorkersRequest) *req = (const void *)request;
-    change_workers(ctx, call, CHANGE_SET, req->urls, req->n_urls);
+    change_workers(ctx, call, CHANGE_SET, req->urls, req->n_urls, req->workers, req->n_workers);
 }
 
 static void add_workers(void *ctx, struct sr_grpc_call *call, const ProtobufCMessage *request)
 {
     const PB(AddWorkersRequest) *req = (const void *)request;
-    if (req->n_urls == 0) {
-        sr_grpc_call_finish(call, SR_GRPC_INVALID_ARGUMENT, "urls: at least one URL is needed");
+    if (req->n_urls + req->n_workers == 0) {
+        sr_grpc_call_finish(call, SR_GRPC_INVALID_ARGUMENT,
+                            "urls: at least one URL (or one of workers) is needed");
         return;
     }
-    change_workers(ctx, call, CHANGE_ADD, req->urls, req->n_urls);
+    change_workers(ctx, call, CHANGE_ADD, req->urls, req->n_urls, req->workers, req->n_workers);
 }
 
 static void remove_workers(void *ctx, struct sr_grpc_call *call, const ProtobufCMessage *request)
@@ -243,7 +233,44 @@ static void remove_workers(void *ctx, struct sr_grpc_call *call, const ProtobufC
         sr_grpc_call_finish(call, SR_GRPC_INVALID_ARGUMENT, "urls: at least one URL is needed");
         return;
     }
-    change_workers(ctx, call, CHANGE_REMOVE, req->urls, req->n_urls);
+    change_workers(ctx, call, CHANGE_REMOVE, req->urls, req->n_urls, NULL, 0);
+}
+
+/* SetWorkerModel: the model pinned, then the worker as it is now. */
+static void set_worker_model(void *ctx, struct sr_grpc_call *call, const ProtobufCMessage *request)
+{
+    struct sr_admin *a = ctx;
+    const PB(SetWorkerModelRequest) *req = (const void *)request;
+    const char *why = NULL;
+    char msg[600];
+    if (req->url == NULL || req->model_id == NULL) {
+        sr_grpc_call_finish(call, SR_GRPC_INVALID_ARGUMENT,
+                            req->url == NULL ? "url: required" : "model_id: required");
+        return;
+    }
+    int rc = sr_registry_set_model(a->registry, req->url, req->model_id, true, &why);
+    if (rc != 0) {
+        if (rc == SR_ERR_INVALID)
+            snprintf(msg, sizeof(msg), "model_id: %s", why ? why : sr_strerror(rc));
+        else
+            snprintf(msg, sizeof(msg), "url: %.300s: %s", req->url, why ? why : sr_strerror(rc));
+        sr_grpc_call_finish(call, registry_status(rc), msg);
+        return;
+    }
+    struct sr_worker_set *set = sr_registry_acquire(a->registry);
+    struct sr_worker *w = sr_worker_set_find(set, req->url);
+    if (w == NULL) { /* removed in between */
+        snprintf(msg, sizeof(msg), "url: %.300s: no such worker", req->url);
+        sr_grpc_call_finish(call, SR_GRPC_NOT_FOUND, msg);
+    } else {
+        PB(Worker) item;
+        sr_workers_pb_worker(w, sr_breaker_now_ms(), a->load_max_age_ms, &item);
+        sr_log_info("admin: worker %s serves model %s", w->url, req->model_id);
+        PB(SetWorkerModelResponse) resp = PB_INIT(SET_WORKER_MODEL_RESPONSE);
+        resp.worker = &item;
+        sr_grpc_call_reply(call, &resp.base);
+    }
+    sr_worker_set_release(set);
 }
 
 /* ---- config --------------------------------------------------------------------- */
@@ -696,6 +723,7 @@ static const struct sr_grpc_method methods[] = {
     {SERVICE "SetWorkers", IN(set_workers_request), false, set_workers},
     {SERVICE "AddWorkers", IN(add_workers_request), false, add_workers},
     {SERVICE "RemoveWorkers", IN(remove_workers_request), false, remove_workers},
+    {SERVICE "SetWorkerModel", IN(set_worker_model_request), false, set_worker_model},
     {SERVICE "GetConfig", IN(get_config_request), false, get_config},
     {SERVICE "UpdateConfig", IN(update_config_request), false, update_config},
     {SERVICE "GetTreeStats", IN(get_tree_stats_request), false, get_tree_stats},

@@ -57,7 +57,7 @@ static int count_of(const struct launcher *L, int kind)
 {
     if (kind == ROUTERS)
         return L->nrouters;
-    return kind == NATS ? 1 : (int)L->cfg.dp_size;
+    return kind == NATS ? 1 : L->nworkers;
 }
 
 static struct sr_proc *proc_of(struct launcher *L, int kind, int i)

@@ -5,6 +5,7 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/worker_spec.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -178,6 +179,17 @@ int sr_launch_start_worker(struct launcher *L, struct worker *w)
         for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++)
             argv[argc++] = base[i];
     }
+    /* A disaggregated fleet: SGLang's own flags, which the simulator shares. */
+    char bootstrap[16];
+    snprintf(bootstrap, sizeof(bootstrap), "%d", w->bootstrap_port);
+    if (w->role != SR_ROLE_REGULAR) {
+        argv[argc++] = "--disaggregation-mode";
+        argv[argc++] = (char *)sr_worker_role_name(w->role);
+    }
+    if (w->role == SR_ROLE_PREFILL) {
+        argv[argc++] = "--disaggregation-bootstrap-port";
+        argv[argc++] = bootstrap;
+    }
     for (int i = 0; !L->cfg.worker_cmd && i < L->nextra && argc < MAX_ARGS - 1; i++)
         argv[argc++] = L->extra[i];
     argv[argc] = NULL;
@@ -210,8 +222,9 @@ const char *sr_launch_router_name(const struct launcher *L, int i, char *buf, si
 int sr_launch_start_router(struct launcher *L, int index)
 {
     struct sr_replica_argv flags;
-    char *argv[MAX_ARGS + MAX_WORKERS + 32];
+    char *argv[MAX_ARGS + 3 * MAX_WORKERS + 32];
     char *urls[MAX_WORKERS] = {0};
+    char ports[MAX_WORKERS][8];
     int argc = 0, rc = -1;
     bool tried = false;
     char *exe = sr_launch_fmt("%s/sglang-router", L->bindir);
@@ -228,11 +241,23 @@ int sr_launch_start_router(struct launcher *L, int index)
     argv[argc++] = L->cfg.host;
     for (int i = 0; i < flags.argc; i++)
         argv[argc++] = flags.argv[i];
-    argv[argc++] = "--worker-urls";
-    for (long i = 0; i < L->cfg.dp_size; i++)
-        if ((argv[argc++] = urls[i] = sr_launch_fmt("http://127.0.0.1:%d", L->workers[i].port)) ==
-            NULL)
+    /* The workers: --worker-urls URL..., or for a disaggregated fleet
+     * --pd-disaggregation --prefill URL PORT ... --decode URL ... */
+    if (L->cfg.prefill_size > 0)
+        argv[argc++] = "--pd-disaggregation";
+    else
+        argv[argc++] = "--worker-urls";
+    for (int i = 0; i < L->nworkers; i++) {
+        const struct worker *w = &L->workers[i];
+        if (w->role != SR_ROLE_REGULAR)
+            argv[argc++] = w->role == SR_ROLE_PREFILL ? "--prefill" : "--decode";
+        if ((argv[argc++] = urls[i] = sr_launch_fmt("http://127.0.0.1:%d", w->port)) == NULL)
             goto out;
+        if (w->role == SR_ROLE_PREFILL) {
+            snprintf(ports[i], sizeof(ports[i]), "%d", w->bootstrap_port);
+            argv[argc++] = ports[i];
+        }
+    }
     argv[argc] = NULL;
     L->routers[index].line_len = 0;
     tried = true;
@@ -245,7 +270,7 @@ out:
     }
     sr_free(log);
     sr_free(exe);
-    for (long i = 0; i < L->cfg.dp_size; i++)
+    for (int i = 0; i < L->nworkers; i++)
         sr_free(urls[i]);
     return rc;
 }

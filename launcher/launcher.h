@@ -7,6 +7,10 @@
  *               replica, nats-server) and starting it;
  *   children.c  the running children: their output, their exits, signals
  *               and the stop order (routers, nats-server, workers).
+ * With --prefill-size N --decode-size M the workers are a disaggregated
+ * fleet: ranks 0..N-1 prefill workers (each with a KV bootstrap port),
+ * ranks N..N+M-1 decode workers, and the router runs with
+ * --pd-disaggregation --prefill URL PORT ... --decode URL ...
  * One struct launcher, owned by main(); single-threaded (signals arrive
  * through a signalfd). Strings in the config are owned by it; router_args
  * and extra point into argv or into strings the launcher allocated.
@@ -16,6 +20,8 @@
 
 #include "procs.h"
 #include "replicas.h"
+
+#include "common/worker.h"
 
 #include <limits.h>
 #include <stdbool.h>
@@ -44,11 +50,15 @@ struct launch_config {
     long llamacpp_slots;
     long llamacpp_cache_ram_mib;
     long router_replicas;
+    long prefill_size; /* with decode_size: a disaggregated fleet instead of dp_size */
+    long decode_size;
 };
 
 struct worker {
     struct sr_proc proc;
     int rank, port;
+    enum sr_worker_role role; /* prefill ranks first, then decode (PD); else regular */
+    int bootstrap_port;       /* a prefill worker's KV bootstrap port */
     bool healthy;
     int restarts;
     long long restart_at; /* ms; 0 = not waiting */
@@ -75,6 +85,7 @@ struct launcher {
     char **extra;
     int nextra;
     struct worker workers[MAX_WORKERS];
+    int nworkers; /* --dp-size, or --prefill-size + --decode-size */
     struct service routers[SR_REPLICAS_MAX];
     int nrouters;
     struct service nats; /* port 0: none (one router, or the user's NATS) */

@@ -16,6 +16,10 @@
  *   routers drain, then nats-server and then the workers get SIGTERM;
  *   SIGKILL for what outlives the grace period.
  *
+ * With --prefill-size N --decode-size M instead of --dp-size, the workers
+ * are N prefill and M decode workers (--disaggregation-mode, a bootstrap
+ * port each for prefill) and the router runs with --pd-disaggregation.
+ *
  * Router flags are given with a --router- prefix (--router-policy ...), as
  * the reference does; everything after "--" goes to every worker.
  */
@@ -71,6 +75,12 @@ static const struct sr_option options[] = {
      FIELD(router_replicas),
      "Router replicas in front of the workers, replica i on --port + i; with N > 1 they sync "
      "through a local nats-server ($SR_NATS_SERVER, else from PATH, /usr/sbin, /usr/bin)"},
+    {"prefill-size", SR_OPT_INT, "N", "0", 0, MAX_WORKERS, NULL, NULL, FIELD(prefill_size),
+     "Prefill/decode disaggregation: N prefill workers (--disaggregation-mode prefill, each "
+     "with a free --disaggregation-bootstrap-port), with --decode-size, instead of --dp-size; "
+     "the router runs with --pd-disaggregation (sim and sglang backends)"},
+    {"decode-size", SR_OPT_INT, "M", "0", 0, MAX_WORKERS, NULL, NULL, FIELD(decode_size),
+     "... and M decode workers (--disaggregation-mode decode)"},
     {"llamacpp-python", SR_OPT_STRING, "PATH", "python3", 0, 0, NULL, NULL, FIELD(llamacpp_python),
      "llamacpp backend: the Python that has xllamacpp installed"},
     {"llamacpp-threads", SR_OPT_INT, "N", "1", 1, 256, NULL, NULL, FIELD(llamacpp_threads),
@@ -144,16 +154,26 @@ static int split_args(struct launcher *L, int argc, char **argv, char **own, int
 /* The router's own parser checks the --router-* flags before anything runs. */
 static int check_router_args(struct launcher *L)
 {
-    static const char *const reserved[] = {"--host", "--port", "--worker-urls"};
+    static const struct {
+        const char *flag, *instead;
+    } reserved[] = {
+        {"--host", "--host"},
+        {"--port", "--port"},
+        {"--worker-urls", "--dp-size"},
+        {"--pd-disaggregation", "--prefill-size and --decode-size"},
+        {"--prefill", "--prefill-size"},
+        {"--decode", "--decode-size"},
+    };
     for (int i = 0; i < L->nrouter_args; i++)
-        for (size_t k = 0; k < sizeof(reserved) / sizeof(reserved[0]); k++)
-            if (strncmp(L->router_args[i], reserved[k], strlen(reserved[k])) == 0 &&
-                (L->router_args[i][strlen(reserved[k])] == '\0' ||
-                 L->router_args[i][strlen(reserved[k])] == '=')) {
-                sr_launch_say("--router%s: set by the launcher (use --%s)", reserved[k] + 1,
-                              reserved[k] + 2);
+        for (size_t k = 0; k < sizeof(reserved) / sizeof(reserved[0]); k++) {
+            size_t n = strlen(reserved[k].flag);
+            if (strncmp(L->router_args[i], reserved[k].flag, n) == 0 &&
+                (L->router_args[i][n] == '\0' || L->router_args[i][n] == '=')) {
+                sr_launch_say("--router%s: set by the launcher (use %s)", reserved[k].flag + 1,
+                              reserved[k].instead);
                 return -1;
             }
+        }
     char *argv[MAX_ARGS];
     int argc = 0;
     argv[argc++] = "sglang-router";
@@ -206,7 +226,7 @@ static int wait_healthy(struct launcher *L)
             return 1;
         }
         long now = 0, waiting = -1;
-        for (long i = 0; i < L->cfg.dp_size; i++) {
+        for (long i = 0; i < L->nworkers; i++) {
             struct worker *w = &L->workers[i];
             if (!w->healthy)
                 w->healthy = sr_http_probe(w->port, "/health", 200) == 200;
@@ -214,13 +234,13 @@ static int wait_healthy(struct launcher *L)
             if (!w->healthy && waiting < 0)
                 waiting = i;
         }
-        if (now == L->cfg.dp_size) {
-            sr_launch_say("%ld/%ld workers healthy", now, L->cfg.dp_size);
+        if (now == L->nworkers) {
+            sr_launch_say("%ld/%d workers healthy", now, L->nworkers);
             return -1;
         }
         if (now != healthy || sr_launch_now_ms() - last_note > 10000) {
-            sr_launch_say("%ld/%ld workers healthy, waiting for rank %ld (port %d) ...", now,
-                          L->cfg.dp_size, waiting, L->workers[waiting].port);
+            sr_launch_say("%ld/%d workers healthy, waiting for rank %ld (port %d) ...", now,
+                          L->nworkers, waiting, L->workers[waiting].port);
             healthy = now;
             last_note = sr_launch_now_ms();
         }
@@ -291,7 +311,7 @@ static void fail_router(struct launcher *L, int index, const char *what)
 static void restart_due(struct launcher *L)
 {
     long long now = sr_launch_now_ms();
-    for (long i = 0; i < L->cfg.dp_size; i++) {
+    for (long i = 0; i < L->nworkers; i++) {
         struct worker *w = &L->workers[i];
         if (w->restart_at && now >= w->restart_at && w->proc.pid == 0) {
             w->restart_at = 0;
@@ -376,6 +396,40 @@ static int start_services(struct launcher *L)
     return -1;
 }
 
+/* The workers: --dp-size regular ones, or --prefill-size prefill and
+ * --decode-size decode ones (ranks in that order). 0 or -1 (said why). */
+static int check_fleet(struct launcher *L)
+{
+    long np = L->cfg.prefill_size, nd = L->cfg.decode_size;
+    if (np == 0 && nd == 0) {
+        L->nworkers = (int)L->cfg.dp_size;
+        return 0;
+    }
+    if (np == 0 || nd == 0) {
+        sr_launch_say("--prefill-size and --decode-size go together (a disaggregated fleet needs "
+                      "prefill and decode workers)");
+        return -1;
+    }
+    if (L->cfg.dp_size != 1) {
+        sr_launch_say("--dp-size and --prefill-size/--decode-size: give one");
+        return -1;
+    }
+    if (np + nd > MAX_WORKERS) {
+        sr_launch_say("--prefill-size + --decode-size: at most %d workers", MAX_WORKERS);
+        return -1;
+    }
+    if (strcmp(L->backend, "sim") != 0 && strcmp(L->backend, "sglang") != 0) {
+        sr_launch_say("--prefill-size and --decode-size need --backend sim or sglang (workers "
+                      "that take --disaggregation-mode); not %s",
+                      L->cfg.worker_cmd ? "--worker-cmd" : L->backend);
+        return -1;
+    }
+    L->nworkers = (int)(np + nd);
+    for (int i = 0; i < L->nworkers; i++)
+        L->workers[i].role = i < np ? SR_ROLE_PREFILL : SR_ROLE_DECODE;
+    return 0;
+}
+
 /* Options and checks: -1 to go on, or the exit status. */
 static int prepare(struct launcher *L, int argc, char **argv)
 {
@@ -426,20 +480,22 @@ static int prepare(struct launcher *L, int argc, char **argv)
         return 2;
     }
     L->backend = L->cfg.worker_cmd ? "command" : sr_launch_resolve_backend(&L->cfg);
-    if (strcmp(L->backend, "llamacpp") == 0 && sr_launch_set_python_path(L) != 0)
+    if (check_fleet(L) != 0 ||
+        (strcmp(L->backend, "llamacpp") == 0 && sr_launch_set_python_path(L) != 0))
         return 2;
     return -1;
 }
 
-/* Free ports for the workers from --worker-base-port, then nats-server's
- * (the first free one after the workers'), none of them a router's. */
+/* Free ports for the workers from --worker-base-port, then the prefill
+ * workers' bootstrap ports and nats-server's (each the first free one
+ * after the last), none of them a router's. */
 static int choose_ports(struct launcher *L)
 {
-    int taken[MAX_WORKERS + SR_REPLICAS_MAX];
+    int taken[2 * MAX_WORKERS + SR_REPLICAS_MAX];
     size_t ntaken = 0;
     for (int i = 0; i < L->nrouters; i++)
         taken[ntaken++] = L->routers[i].port;
-    for (long i = 0; i < L->cfg.dp_size; i++) {
+    for (long i = 0; i < L->nworkers; i++) {
         int from = i ? L->workers[i - 1].port + 1 : (int)L->cfg.worker_base_port;
         int port = sr_free_port(from, taken, ntaken);
         if (port < 0) {
@@ -447,8 +503,20 @@ static int choose_ports(struct launcher *L)
             return -1;
         }
         taken[ntaken++] = port;
-        L->workers[i] = (struct worker){.rank = (int)i, .port = port};
+        enum sr_worker_role role = L->workers[i].role;
+        L->workers[i] = (struct worker){.rank = (int)i, .port = port, .role = role};
         L->workers[i].proc.out_fd = -1;
+    }
+    for (long i = 0; i < L->nworkers; i++) {
+        struct worker *w = &L->workers[i];
+        if (w->role != SR_ROLE_PREFILL)
+            continue;
+        if ((w->bootstrap_port = sr_free_port(taken[ntaken - 1] + 1, taken, ntaken)) < 0) {
+            sr_launch_say("no free bootstrap port for prefill worker rank %ld after %d", i,
+                          taken[ntaken - 1]);
+            return -1;
+        }
+        taken[ntaken++] = w->bootstrap_port;
     }
     if (!sr_replicas_own_nats(L->router_args, L->nrouter_args, L->nrouters))
         return 0;
@@ -476,16 +544,23 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (L.sigfd < 0 || choose_ports(&L) != 0)
         return 1;
-    long first = L.workers[0].port, last = L.workers[L.cfg.dp_size - 1].port;
-    if (L.nrouters == 1)
-        sr_launch_say("starting %ld %s worker(s) on ports %ld..%ld, then the router on %s:%ld",
-                      L.cfg.dp_size, L.backend, first, last, L.cfg.host, L.cfg.port);
+    long first = L.workers[0].port, last = L.workers[L.nworkers - 1].port;
+    char fleet[160];
+    if (L.cfg.prefill_size > 0)
+        snprintf(fleet, sizeof(fleet),
+                 "%ld prefill + %ld decode %s workers on ports %ld..%ld (bootstrap ports "
+                 "%d..%d)",
+                 L.cfg.prefill_size, L.cfg.decode_size, L.backend, first, last,
+                 L.workers[0].bootstrap_port, L.workers[L.cfg.prefill_size - 1].bootstrap_port);
     else
-        sr_launch_say(
-            "starting %ld %s worker(s) on ports %ld..%ld, then %d router replicas on %s:%ld..%ld",
-            L.cfg.dp_size, L.backend, first, last, L.nrouters, L.cfg.host, L.cfg.port,
-            L.cfg.port + L.nrouters - 1);
-    for (long i = 0; i < L.cfg.dp_size; i++) {
+        snprintf(fleet, sizeof(fleet), "%d %s worker(s) on ports %ld..%ld", L.nworkers, L.backend,
+                 first, last);
+    if (L.nrouters == 1)
+        sr_launch_say("starting %s, then the router on %s:%ld", fleet, L.cfg.host, L.cfg.port);
+    else
+        sr_launch_say("starting %s, then %d router replicas on %s:%ld..%ld", fleet, L.nrouters,
+                      L.cfg.host, L.cfg.port, L.cfg.port + L.nrouters - 1);
+    for (long i = 0; i < L.nworkers; i++) {
         if (sr_launch_start_worker(&L, &L.workers[i]) != 0) {
             sr_launch_stop(&L);
             return 1;
@@ -502,6 +577,10 @@ int main(int argc, char **argv)
     if (L.nats.port)
         sr_launch_say("nats-server: nats://127.0.0.1:%d (--sync-group %s)", L.nats.port,
                       group ? group : SR_REPLICAS_GROUP);
-    sr_launch_say("ready: http://%s:%ld (%ld workers)", L.cfg.host, L.cfg.port, L.cfg.dp_size);
+    if (L.cfg.prefill_size > 0)
+        sr_launch_say("ready: http://%s:%ld (%ld prefill + %ld decode workers)", L.cfg.host,
+                      L.cfg.port, L.cfg.prefill_size, L.cfg.decode_size);
+    else
+        sr_launch_say("ready: http://%s:%ld (%d workers)", L.cfg.host, L.cfg.port, L.nworkers);
     return supervise(&L);
 }

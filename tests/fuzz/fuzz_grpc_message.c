@@ -7,9 +7,10 @@
  * (grpc_client). Every complete message goes through the server's pre-unpack
  * check (sr_grpc_strings_without_nul) and is unpacked, walked and freed as
  * every request type the RouterAdmin and grpc.health.v1 services accept;
- * the URL lists of SetWorkers, AddWorkers and RemoveWorkers go through a
- * registry, the service's validation of them, and SetSync's settings
- * through the replica sync's check (and its message through sync_pb).
+ * the worker lists of SetWorkers, AddWorkers (URLs and WorkerSpecs) and
+ * RemoveWorkers go through the service's validation of them (workers_pb)
+ * and a registry, and SetSync's settings through the replica sync's check
+ * (and its message through sync_pb).
  *
  * The check's promise is held against protobuf-c's own parse: unpacking
  * through an allocator that records sizes, every string of a message the
@@ -17,8 +18,10 @@
  * allocates the wire length + 1 and copies), i.e. no NUL cut one short. */
 #include "controlplane/grpc_wire.h"
 #include "controlplane/sync_pb.h"
+#include "controlplane/workers_pb.h"
 
 #include "common/alloc.h"
+#include "common/err.h"
 #include "common/registry.h"
 
 #include "grpc/health/v1/health.pb-c.h"
@@ -103,17 +106,26 @@ static size_t walk(const ProtobufCMessage *m, const struct recorder *r, bool cle
     return sum;
 }
 
-/* The service's validation of a worker list, on a registry of its own. */
-static void validate_urls(const ProtobufCMessageDescriptor *d, const ProtobufCMessage *m)
+/* The service's validation of a worker list (urls and WorkerSpecs through
+ * workers_pb, then the registry), on a registry of its own: a refusal
+ * names its field; what passes goes in, comes out and goes in again. */
+static void validate_workers(const ProtobufCMessageDescriptor *d, const ProtobufCMessage *m)
 {
     char **urls = NULL;
-    size_t n = 0;
+    size_t n = 0, nspecs = 0;
+    Sglang__Router__Admin__V1__WorkerSpec **specs = NULL;
     if (d == &ADMIN(set_workers_request)) {
-        urls = ((const Sglang__Router__Admin__V1__SetWorkersRequest *)m)->urls;
-        n = ((const Sglang__Router__Admin__V1__SetWorkersRequest *)m)->n_urls;
+        const Sglang__Router__Admin__V1__SetWorkersRequest *r = (const void *)m;
+        urls = r->urls;
+        n = r->n_urls;
+        specs = r->workers;
+        nspecs = r->n_workers;
     } else if (d == &ADMIN(add_workers_request)) {
-        urls = ((const Sglang__Router__Admin__V1__AddWorkersRequest *)m)->urls;
-        n = ((const Sglang__Router__Admin__V1__AddWorkersRequest *)m)->n_urls;
+        const Sglang__Router__Admin__V1__AddWorkersRequest *r = (const void *)m;
+        urls = r->urls;
+        n = r->n_urls;
+        specs = r->workers;
+        nspecs = r->n_workers;
     } else if (d == &ADMIN(remove_workers_request)) {
         urls = ((const Sglang__Router__Admin__V1__RemoveWorkersRequest *)m)->urls;
         n = ((const Sglang__Router__Admin__V1__RemoveWorkersRequest *)m)->n_urls;
@@ -123,20 +135,33 @@ static void validate_urls(const ProtobufCMessageDescriptor *d, const ProtobufCMe
     struct sr_registry *reg = sr_registry_new();
     if (reg == NULL)
         return;
+    struct sr_workers_pb w;
+    char err[600];
     const char *bad = NULL, *why = NULL;
-    const char *const *list = (const char *const *)urls;
-    if (sr_registry_replace(reg, list, n, &why) == 0) {
+    int rc = sr_workers_pb_specs(urls, n, specs, nspecs, &w, err, sizeof(err));
+    if (rc == SR_ERR_INVALID && strncmp(err, "urls[", 5) != 0 && strncmp(err, "workers[", 8) != 0)
+        __builtin_trap(); /* a refusal that names no field */
+    if (rc == 0 && sr_registry_replace_specs(reg, w.specs, w.n, &why) == 0) {
         /* all valid and distinct: removing and adding them back must work */
         struct sr_worker_set *set = sr_registry_acquire(reg);
-        if (set->count != n)
+        if (set->count != w.n)
             __builtin_trap();
+        for (size_t i = 0; i < set->count; i++)
+            if (set->workers[i]->role != w.specs[i].role ||
+                (w.specs[i].model && strcmp(sr_worker_model(set->workers[i]), w.specs[i].model)))
+                __builtin_trap();
         sr_worker_set_release(set);
-        if (sr_registry_change(reg, NULL, 0, list, n, &bad, &why) != 0 ||
-            sr_registry_change(reg, list, n, NULL, 0, &bad, &why) != 0)
+        const char **list = sr_calloc(w.n + 1, sizeof(*list));
+        for (size_t i = 0; list && i < w.n; i++)
+            list[i] = w.specs[i].url;
+        if (list && (sr_registry_change(reg, NULL, 0, list, w.n, &bad, &why) != 0 ||
+                     sr_registry_change_specs(reg, w.specs, w.n, NULL, 0, &bad, &why) != 0))
             __builtin_trap();
-    } else {
-        (void)sr_registry_change(reg, list, n, NULL, 0, &bad, &why);
+        sr_free(list);
+    } else if (rc == 0 && why && strcmp(why, "duplicate worker URL") == 0) {
+        __builtin_trap(); /* workers_pb lets no duplicate past */
     }
+    sr_workers_pb_clear(&w);
     sr_registry_free(reg);
 }
 
@@ -181,7 +206,7 @@ static void decode(const uint8_t *msg, size_t len)
             volatile size_t sum = walk(m, &rec, clean);
             (void)sum;
             if (clean) { /* what the service is handed */
-                validate_urls(d, m);
+                validate_workers(d, m);
                 validate_sync(d, m);
             }
             protobuf_c_message_free_unpacked(m, &allocator);

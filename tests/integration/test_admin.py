@@ -240,6 +240,135 @@ def gen_long(port):
     request(port, "POST", GEN, {"text": "x", "sampling_params": {"max_new_tokens": 40}}, timeout=30)
 
 
+class RolesAndModels(AdminCase):
+    """Workers with a role, a bootstrap port and a model (WorkerSpec) through
+    SetWorkers, AddWorkers and SetWorkerModel, back through ListWorkers; every
+    refusal names its field and changes nothing."""
+
+    def spec(self, url, role=None, port=None, model=None):
+        s = pb.WorkerSpec(url=url)
+        if role is not None:
+            s.role = role
+        if port is not None:
+            s.bootstrap_port = port
+        if model is not None:
+            s.model_id = model
+        return s
+
+    def listed(self):
+        return {w.url: w for w in self.admin.ListWorkers(pb.ListWorkersRequest(), timeout=5).workers}
+
+    def refused(self, call, req, code, *says):
+        with self.assertRaises(grpc.RpcError) as e:
+            call(req, timeout=5)
+        self.assertEqual(e.exception.code(), code, e.exception.details())
+        for s in says:
+            self.assertIn(s, e.exception.details())
+
+    def test_roles_ports_and_models_round_trip(self):
+        ws = self.workers(5)
+        self.start(ws[:1])
+        resp = self.admin.SetWorkers(pb.SetWorkersRequest(urls=[ws[0].url], workers=[
+            self.spec(ws[1].url, pb.WORKER_ROLE_PREFILL, 8998, "org/llama-8b"),
+            self.spec(ws[2].url, pb.WORKER_ROLE_PREFILL),
+            self.spec(ws[3].url, pb.WORKER_ROLE_DECODE, model="org/llama-8b"),
+            self.spec(ws[4].url, model="qwen-7b")]), timeout=5)
+        self.assertEqual(sorted(resp.added), sorted(w.url for w in ws[1:]))
+        got = self.listed()
+        self.assertEqual(len(got), 5)
+        regular, p1, p2, d, other = (got[w.url] for w in ws)
+        self.assertEqual(regular.role, pb.WORKER_ROLE_REGULAR)
+        self.assertFalse(regular.HasField("bootstrap_port"))
+        self.assertFalse(regular.HasField("model_id"))  # not known (no discovery yet)
+        self.assertEqual((p1.role, p1.bootstrap_port, p1.model_id, p1.model_pinned),
+                         (pb.WORKER_ROLE_PREFILL, 8998, "org/llama-8b", True))
+        self.assertEqual(p2.role, pb.WORKER_ROLE_PREFILL)
+        self.assertFalse(p2.HasField("bootstrap_port"))  # none: null
+        self.assertEqual((d.role, d.model_id), (pb.WORKER_ROLE_DECODE, "org/llama-8b"))
+        self.assertFalse(d.HasField("bootstrap_port"))
+        self.assertEqual((other.role, other.model_id), (pb.WORKER_ROLE_REGULAR, "qwen-7b"))
+        # GetQueueStats and WatchStats carry the same Worker messages.
+        q = {w.url: w for w in self.admin.GetQueueStats(pb.GetQueueStatsRequest(), timeout=5).workers}
+        self.assertEqual(q[ws[1].url].bootstrap_port, 8998)
+
+        # The same list again changes nothing; another port is a new record.
+        again = self.admin.SetWorkers(pb.SetWorkersRequest(urls=[ws[0].url], workers=[
+            self.spec(ws[1].url, pb.WORKER_ROLE_PREFILL, 8998, "org/llama-8b"),
+            self.spec(ws[2].url, pb.WORKER_ROLE_PREFILL),
+            self.spec(ws[3].url, pb.WORKER_ROLE_DECODE, model="org/llama-8b"),
+            self.spec(ws[4].url)]), timeout=5)
+        self.assertEqual((list(again.added), list(again.removed)), ([], []))
+        self.assertEqual(self.listed()[ws[4].url].model_id, "qwen-7b")  # kept: no model said
+        moved = self.admin.SetWorkers(pb.SetWorkersRequest(workers=[
+            self.spec(ws[1].url, pb.WORKER_ROLE_PREFILL, 9000)]), timeout=5)
+        self.assertEqual(list(moved.added), [ws[1].url])  # a new record for the new port
+        self.assertIn(ws[1].url, moved.removed)
+        self.assertEqual(moved.workers[0].bootstrap_port, 9000)
+
+        # AddWorkers with both forms; SetWorkerModel pins a model.
+        added = self.admin.AddWorkers(pb.AddWorkersRequest(urls=[ws[0].url], workers=[
+            self.spec(ws[3].url, pb.WORKER_ROLE_DECODE)]), timeout=5)
+        self.assertEqual(sorted(added.added), sorted([ws[0].url, ws[3].url]))
+        w = self.admin.SetWorkerModel(pb.SetWorkerModelRequest(url=ws[3].url, model_id="m2"),
+                                      timeout=5).worker
+        self.assertEqual((w.url, w.role, w.model_id, w.model_pinned), (ws[3].url, pb.WORKER_ROLE_DECODE,
+                                                                     "m2", True))
+        self.assertEqual(self.listed()[ws[3].url].model_id, "m2")
+        # ... any spelling of the URL.
+        w = self.admin.SetWorkerModel(pb.SetWorkerModelRequest(url=ws[3].url.upper() + "/",
+                                                               model_id="m3"), timeout=5).worker
+        self.assertEqual(w.model_id, "m3")
+
+    def test_bad_workers_are_refused_naming_the_field(self):
+        ws = self.workers(2)
+        self.start(ws[:1])
+        before = self.listed()
+        for req, says in (
+                (pb.SetWorkersRequest(workers=[self.spec(ws[1].url, pb.WORKER_ROLE_PREFILL, 70000)]),
+                 ("workers[0].bootstrap_port:", "between 1 and 65535 (got 70000)")),
+                (pb.SetWorkersRequest(workers=[self.spec(ws[1].url, pb.WORKER_ROLE_PREFILL, 0)]),
+                 ("workers[0].bootstrap_port:",)),
+                (pb.SetWorkersRequest(workers=[self.spec(ws[0].url), self.spec(ws[1].url, pb.WORKER_ROLE_DECODE,
+                                                                                8998)]),
+                 ("workers[1].bootstrap_port: only a prefill worker has a bootstrap port",)),
+                (pb.SetWorkersRequest(workers=[self.spec(ws[1].url, port=8998)]),
+                 ("workers[0].bootstrap_port: only a prefill worker",)),
+                (pb.SetWorkersRequest(workers=[self.spec(ws[1].url, model="two words")]),
+                 ("workers[0].model_id:",)),
+                (pb.SetWorkersRequest(workers=[self.spec(ws[1].url, model="x" * 257)]),
+                 ("workers[0].model_id:",)),
+                (pb.SetWorkersRequest(workers=[self.spec(ws[1].url, model='say "hi"')]),
+                 ("workers[0].model_id:",)),
+                (pb.SetWorkersRequest(workers=[pb.WorkerSpec(role=pb.WORKER_ROLE_DECODE)]),
+                 ("workers[0].url: required",)),
+                (pb.SetWorkersRequest(workers=[self.spec("ftp://nope")]),
+                 ("workers[0].url: ftp://nope:",)),
+                (pb.SetWorkersRequest(urls=[ws[1].url], workers=[self.spec(ws[1].url, pb.WORKER_ROLE_DECODE)]),
+                 ("workers[0].url: %s: duplicate worker URL (also urls[0])" % ws[1].url,)),
+                (pb.AddWorkersRequest(workers=[self.spec(ws[1].url, pb.WORKER_ROLE_PREFILL, 65536)]),
+                 ("workers[0].bootstrap_port:",)),
+                (pb.AddWorkersRequest(urls=[ws[1].url], workers=[self.spec(ws[1].url + "/")]),
+                 ("duplicate worker URL",)),
+                (pb.AddWorkersRequest(), ("at least one",))):
+            call = self.admin.SetWorkers if isinstance(req, pb.SetWorkersRequest) else self.admin.AddWorkers
+            self.refused(call, req, grpc.StatusCode.INVALID_ARGUMENT, *says)
+        # A registered worker added again, under any role: ALREADY_EXISTS naming it.
+        self.refused(self.admin.AddWorkers, pb.AddWorkersRequest(workers=[
+            self.spec(ws[1].url, pb.WORKER_ROLE_DECODE), self.spec(ws[0].url, pb.WORKER_ROLE_DECODE)]),
+            grpc.StatusCode.ALREADY_EXISTS, "workers[1].url: %s" % ws[0].url)
+        for req, code, says in (
+                (pb.SetWorkerModelRequest(url=ws[1].url, model_id="m"), grpc.StatusCode.NOT_FOUND, "url: "),
+                (pb.SetWorkerModelRequest(url=ws[0].url, model_id="a b"), grpc.StatusCode.INVALID_ARGUMENT,
+                 "model_id: "),
+                (pb.SetWorkerModelRequest(url=ws[0].url), grpc.StatusCode.INVALID_ARGUMENT,
+                 "model_id: required"),
+                (pb.SetWorkerModelRequest(model_id="m"), grpc.StatusCode.INVALID_ARGUMENT, "url: required")):
+            self.refused(self.admin.SetWorkerModel, req, code, says)
+        after = self.listed()
+        self.assertEqual(list(after), list(before))
+        self.assertFalse(after[ws[0].url].HasField("model_id"))
+
+
 class ChangesApplyToTraffic(AdminCase):
     def test_set_workers_moves_traffic_and_drops_tree_entries(self):
         a, b = self.workers(2)

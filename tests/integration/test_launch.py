@@ -17,6 +17,10 @@ import unittest
 from harness import BIN, free_port, request, wait_until
 
 LAUNCH = os.path.join(BIN, "sglang-launch-server")
+# The simulator plays a prefill or decode worker once it takes SGLang's
+# --disaggregation-mode (until then the PD co-launch test is skipped).
+SIM_HAS_PD = "--disaggregation-mode" in subprocess.run(
+    [os.path.join(BIN, "sglang-worker-sim"), "--help"], capture_output=True, text=True).stdout
 
 
 def alive(pid):
@@ -81,9 +85,9 @@ def accepts(port):
 
 
 class Launch(unittest.TestCase):
-    def launch(self, *args, env=None, port=None):
+    def launch(self, *args, env=None, port=None, exe=LAUNCH):
         self.port = port or base_port(1)
-        argv = [LAUNCH, "--port", str(self.port), "--worker-base-port", str(base_port(8)),
+        argv = [exe, "--port", str(self.port), "--worker-base-port", str(base_port(8)),
                 "--router-prometheus-port", "-1", *args]
         self.out = tempfile.TemporaryFile(mode="w+")
         p = subprocess.Popen(argv, stdout=self.out, stderr=subprocess.STDOUT, text=True,
@@ -373,6 +377,98 @@ class Launch(unittest.TestCase):
         p.wait()
         wait_until(lambda: not any(alive(k) for k in kids), timeout=15, what="every child gone")
 
+    def pd_fleet_check(self, workers, router, n_prefill, n_decode):
+        """The worker and router command lines of a disaggregated fleet: prefill
+        ranks first, each with its own bootstrap port, then decode ranks; the
+        router in PD mode with every URL and port."""
+        self.assertEqual(len(workers), n_prefill + n_decode, self.output())
+        workers = sorted(workers, key=lambda a: int(a[a.index("--worker-id") + 1].split("-")[1]))
+        ports, bootstrap = [], []
+        for rank, argv in enumerate(workers):
+            self.assertEqual(argv[argv.index("--worker-id") + 1], "rank-%d" % rank)
+            ports.append(int(argv[argv.index("--port") + 1]))
+            mode = argv[argv.index("--disaggregation-mode") + 1]
+            self.assertEqual(mode, "prefill" if rank < n_prefill else "decode")
+            if rank < n_prefill:
+                bootstrap.append(int(argv[argv.index("--disaggregation-bootstrap-port") + 1]))
+            else:
+                self.assertNotIn("--disaggregation-bootstrap-port", argv)
+            self.assertEqual(argv[-1], "--zero-latency")  # what follows "--" comes last
+        self.assertEqual(len(set(ports + bootstrap)), n_prefill + n_decode + n_prefill)  # all distinct
+        self.assertIn("--pd-disaggregation", router)
+        self.assertNotIn("--worker-urls", router)
+        prefill = [(router[i + 1], int(router[i + 2])) for i, a in enumerate(router) if a == "--prefill"]
+        decode = [router[i + 1] for i, a in enumerate(router) if a == "--decode"]
+        self.assertEqual(prefill, [("http://127.0.0.1:%d" % ports[i], bootstrap[i]) for i in range(n_prefill)])
+        self.assertEqual(decode, ["http://127.0.0.1:%d" % q for q in ports[n_prefill:]])
+        self.assertIn("starting %d prefill + %d decode sim workers" % (n_prefill, n_decode), self.output())
+        self.assertIn("(%d prefill + %d decode workers)" % (n_prefill, n_decode), self.output())
+
+    def router_argv(self, kids):
+        return next(a for a in map(cmdline, kids) if a and os.path.basename(a[0]) == "sglang-router")
+
+    def test_prefill_and_decode_command_lines(self):
+        """--prefill-size/--decode-size with a stand-in for the simulator (beside a
+        copy of the launcher, which runs what is beside it) that records its
+        arguments and runs the real one without the PD flags, so this holds
+        whatever the simulator supports."""
+        with tempfile.TemporaryDirectory() as d:
+            exe = os.path.join(d, "sglang-launch-server")
+            with open(LAUNCH, "rb") as src, open(exe, "wb") as dst:
+                dst.write(src.read())
+            os.chmod(exe, 0o755)
+            os.symlink(os.path.join(BIN, "sglang-router"), os.path.join(d, "sglang-router"))
+            sim = os.path.join(d, "sglang-worker-sim")
+            with open(sim, "w") as f:
+                f.write(textwrap.dedent("""\
+                    #!%s
+                    import json, os, sys
+                    args, i, out = sys.argv[1:], 0, []
+                    with open(os.path.join(%r, "argv-%%d.json" %% os.getpid()), "w") as f:
+                        json.dump(args, f)
+                    while i < len(args):
+                        if args[i] in ("--disaggregation-mode", "--disaggregation-bootstrap-port"):
+                            i += 2
+                            continue
+                        out.append(args[i])
+                        i += 1
+                    os.execv(%r, [sys.argv[0]] + out)
+                """ % (sys.executable, d, os.path.join(BIN, "sglang-worker-sim"))))
+            os.chmod(sim, 0o755)
+            p = self.launch("--model-path", "m", "--backend", "sim", "--prefill-size", "2", "--decode-size", "3",
+                            "--", "--zero-latency", exe=exe)
+            self.wait_ready(p)
+            kids = children(p.pid)
+            self.assertEqual(len(kids), 6)  # 5 workers + the router
+            workers = []
+            for name in os.listdir(d):
+                if name.startswith("argv-"):
+                    with open(os.path.join(d, name)) as f:
+                        workers.append(json.load(f))
+            self.pd_fleet_check(workers, self.router_argv(kids), 2, 3)
+            p.send_signal(signal.SIGTERM)
+            self.assertEqual(p.wait(timeout=30), 0, self.output())
+            self.assertEqual([k for k in kids if alive(k)], [])
+
+    @unittest.skipUnless(SIM_HAS_PD, "sglang-worker-sim has no --disaggregation-mode yet")
+    def test_prefill_and_decode_sims_serve(self):
+        p = self.launch("--model-path", "m", "--backend", "sim", "--prefill-size", "2", "--decode-size", "2",
+                        "--router-policy", "round_robin", "--", "--zero-latency")
+        self.wait_ready(p)
+        kids = children(p.pid)
+        workers = [a for a in map(cmdline, kids) if "--worker-id" in a]
+        self.pd_fleet_check(workers, self.router_argv(kids), 2, 2)
+        # The client gets the decode worker's answer; both decode workers serve.
+        served = set()
+        for i in range(8):
+            r = request(self.port, "POST", "/generate", {"text": "pd %d" % i})
+            self.assertEqual(r.status, 200, r.body)
+            served.add(r.headers["x-worker-id"])
+        self.assertEqual(served, {"rank-2", "rank-3"})
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(timeout=30), 0, self.output())
+        self.assertEqual([k for k in kids if alive(k)], [])
+
     def test_every_flag_is_in_the_readme(self):
         """The launcher's equivalent of the router's README flag table test."""
         h = subprocess.run([LAUNCH, "--help"], capture_output=True, text=True, timeout=20).stdout
@@ -394,7 +490,23 @@ class Launch(unittest.TestCase):
                            (["--model-path", "m", "--router-replicas", "65"], "--router-replicas"),
                            (["--model-path", "m", "--router-replicas", "3", "--port", "65534"],
                             "--port 65534"),
-                           (["--model-path", "m", "--backend", "vllm"], "--backend")):
+                           (["--model-path", "m", "--backend", "vllm"], "--backend"),
+                           (["--model-path", "m", "--prefill-size", "2"], "go together"),
+                           (["--model-path", "m", "--decode-size", "2"], "go together"),
+                           (["--model-path", "m", "--backend", "sim", "--prefill-size", "1", "--decode-size", "1",
+                             "--dp-size", "2"], "--dp-size and --prefill-size/--decode-size: give one"),
+                           (["--worker-cmd", "x {port}", "--prefill-size", "1", "--decode-size", "1"],
+                            "not --worker-cmd"),
+                           (["--model-path", "m", "--backend", "sim", "--prefill-size", "200", "--decode-size",
+                             "100"], "at most 256 workers"),
+                           (["--model-path", "m", "--router-prefill", "http://127.0.0.1:1"],
+                            "--router-prefill: set by the launcher (use --prefill-size)"),
+                           (["--model-path", "m", "--router-decode", "http://127.0.0.1:1"],
+                            "--router-decode: set by the launcher (use --decode-size)"),
+                           (["--model-path", "m", "--router-pd-disaggregation"],
+                            "--router-pd-disaggregation: set by the launcher"),
+                           (["--model-path", "m", "--router-worker-urls", "http://127.0.0.1:1"],
+                            "(use --dp-size)")):
             p = subprocess.run([LAUNCH, *args], capture_output=True, text=True, timeout=20)
             self.assertEqual(p.returncode, 2, (args, p.stderr))
             self.assertIn(says, p.stderr)

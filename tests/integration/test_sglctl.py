@@ -52,6 +52,9 @@ class Sglctl(CtlCase):
         out = self.ctl("workers", "list").stdout
         self.assertRegex(out, r"URL +HEALTH +CIRCUIT +IN_FLIGHT")
         self.assertRegex(out, a.url + r" +healthy +closed +0 +0 +0")
+        # Role, bootstrap port and model come last (the columns before keep their places).
+        self.assertRegex(out, r" +EXTERNAL_LOAD +ROLE +BOOTSTRAP +MODEL\n")
+        self.assertRegex(out, a.url + r" .* +regular +- +-\n")
         out = self.ctl("workers", "set", b.url, c.url).stdout
         self.assertIn("added " + b.url, out)
         self.assertIn("removed " + a.url, out)
@@ -72,6 +75,62 @@ class Sglctl(CtlCase):
         self.assertIn("NOT_FOUND", p.stderr)
         p = self.ctl("workers", "add", check=False)
         self.assertEqual(p.returncode, 2)
+
+    def test_workers_with_roles_ports_and_models(self):
+        a, b, c, d = self.workers(4)
+        self.start([a])
+        out = self.ctl("workers", "set", a.url + "@org/llama-8b", "--prefill", b.url + "@org/llama-8b", "8998",
+                       "--prefill", c.url, "none", "--decode", d.url + "@org/llama-8b").stdout
+        for w in (b, c, d):
+            self.assertIn("added " + w.url, out)
+        self.assertRegex(out, a.url + r" .* +regular +- +org/llama-8b\n")
+        self.assertRegex(out, b.url + r" .* +prefill +8998 +org/llama-8b\n")
+        self.assertRegex(out, c.url + r" .* +prefill +none +-\n")
+        self.assertRegex(out, d.url + r" .* +decode +- +org/llama-8b\n")
+        got = {w["url"]: w for w in self.ctl_json("workers", "list")["workers"]}
+        self.assertEqual((got[b.url]["role"], got[b.url]["bootstrap_port"], got[b.url]["model_id"],
+                          got[b.url]["model_pinned"]), ("WORKER_ROLE_PREFILL", 8998, "org/llama-8b", True))
+        self.assertNotIn("bootstrap_port", got[c.url])  # none: null
+        self.assertNotIn("model_id", got[c.url])  # not known yet
+        self.assertEqual(got[d.url]["role"], "WORKER_ROLE_DECODE")
+        # The table of stats queues has the same columns.
+        self.assertRegex(self.ctl("stats", "queues").stdout, b.url + r" .* +prefill +8998 +org/llama-8b\n")
+        # --decode takes every URL up to the next option; --prefill's port is optional.
+        self.ctl("workers", "set", "--decode", a.url, b.url, "--prefill", c.url, "--worker-urls", d.url)
+        roles = {w["url"]: w["role"] for w in self.ctl_json("workers", "list")["workers"]}
+        self.assertEqual(roles, {a.url: "WORKER_ROLE_DECODE", b.url: "WORKER_ROLE_DECODE",
+                                 c.url: "WORKER_ROLE_PREFILL", d.url: "WORKER_ROLE_REGULAR"})
+        # workers model pins one worker's model, keeping the rest.
+        out = self.ctl("workers", "model", c.url, "qwen-7b").stdout
+        self.assertRegex(out, c.url + r" .* +prefill +none +qwen-7b\n")
+        self.assertEqual(len(out.splitlines()), 2)  # the header and that worker
+        one = self.ctl_json("workers", "model", c.url, "qwen-7b")["worker"]
+        self.assertEqual((one["model_id"], one["model_pinned"]), ("qwen-7b", True))
+        p = self.ctl("workers", "add", "--decode", a.url, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("ALREADY_EXISTS: workers[0].url: " + a.url, p.stderr)
+        p = self.ctl("workers", "model", "http://127.0.0.1:9", "m", check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("NOT_FOUND: url: http://127.0.0.1:9", p.stderr)
+        # Bad input never reaches the router: usage errors naming the argument.
+        for bad, says in ((("workers", "add", "--prefill", a.url, "70000"), "bootstrap port"),
+                          (("workers", "add", "--decode", a.url + "@bad\"model"), "model id"),
+                          (("workers", "add", a.url + "@"), "model id"),
+                          (("workers", "add", "ftp://x:1"), "ftp://x:1"),
+                          (("workers", "add", "--prefill"), "--prefill needs a URL"),
+                          (("workers", "add", "--decode", "--prefill", a.url), "--decode needs"),
+                          (("workers", "set", "--bootstrap", "1"), "unexpected option '--bootstrap'"),
+                          (("workers", "add"), "at least one worker"),
+                          (("workers", "model", a.url), "a URL and a model id"),
+                          (("workers", "model", a.url, "two words"), None)):
+            p = self.ctl(*bad, check=False)
+            if says is None:  # the router refuses it
+                self.assertEqual(p.returncode, 1, bad)
+                self.assertIn("INVALID_ARGUMENT: model_id:", p.stderr)
+                continue
+            self.assertEqual(p.returncode, 2, (bad, p.stderr))
+            self.assertIn(says, p.stderr)
+        self.assertEqual(len(self.ctl_json("workers", "list")["workers"]), 4)  # nothing changed
 
     def test_config_commands(self):
         ws = self.workers(4)

@@ -116,11 +116,12 @@ class Reports(WorkerLoadCase):
                                                 "sglang_router_worker_external_load"))
             self.assertEqual(got, want, name)
 
-        # sglctl: the table's last three columns, and the JSON.
+        # sglctl: the table's load columns (role, bootstrap port and model
+        # follow them), and the JSON.
         out = self.ctl("stats", "queues")
         self.assertRegex(out, r"REPORTED_RUNNING +REPORTED_WAITING +EXTERNAL_LOAD")
         for name, w in forms.items():
-            tail = r" +- +- +0$" if name == "none" else r" +1 +2 +3$"
+            tail = (r" +- +- +0" if name == "none" else r" +1 +2 +3") + r" +regular +- +-$"
             self.assertRegex(out, r"(?m)^" + re.escape(w.url) + r" +healthy .*" + tail, name)
         queues = {w["url"]: w for w in json.loads(self.ctl("--json", "stats", "queues"))["workers"]}
         self.assertEqual(queues[forms["vllm"].url]["reported_waiting"], 2)

@@ -12,9 +12,25 @@ import (
 
 // SGLangRouterSpec says which pods are workers, which are router replicas,
 // and how the routers should route.
+// +kubebuilder:validation:XValidation:rule="has(self.workers) || (has(self.workerPools) && size(self.workerPools) > 0)",message="spec.workers or spec.workerPools must select the workers"
+// +kubebuilder:validation:XValidation:rule="!has(self.workers) || !has(self.workerPools) || self.workerPools.all(p, p.name != 'workers')",message="the pool name workers is spec.workers's: name the pool otherwise"
 type SGLangRouterSpec struct {
-	// Workers are the SGLang worker pods traffic is spread over.
-	Workers WorkerSelection `json:"workers"`
+	// Workers are SGLang worker pods traffic is spread over: one pool of
+	// regular workers whose model the routers discover (named "workers" in
+	// the status). Give it, WorkerPools, or both.
+	// +optional
+	Workers *WorkerSelection `json:"workers,omitempty"`
+
+	// WorkerPools are groups of worker pods, each with its model and its
+	// role: whole (regular) servers, or the prefill and decode halves of a
+	// disaggregated fleet. Every router replica gets the ready pods of all
+	// pools (and of spec.workers); a pod that two pools select stays in the
+	// first.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
+	WorkerPools []WorkerPool `json:"workerPools,omitempty"`
 
 	// Routers are the router replicas (pods running sglang-router with its
 	// admin API on) that receive the worker list and settings.
@@ -44,6 +60,63 @@ type WorkerSelection struct {
 	// port of the worker pods.
 	// +kubebuilder:validation:XIntOrString
 	// +kubebuilder:validation:XValidation:rule="type(self) == string ? self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && size(self) <= 15 : (self >= 1 && self <= 65535)",message="port must be 1-65535 or a container port name (IANA_SVC_NAME)"
+	Port intstr.IntOrString `json:"port"`
+}
+
+// The roles of a worker pool (the router's --worker-urls, --prefill, --decode).
+const (
+	RoleRegular = "regular"
+	RolePrefill = "prefill"
+	RoleDecode  = "decode"
+)
+
+// AnnotationBootstrapPort on a prefill pod names its KV bootstrap port (the
+// annotation SGLang's router reads in service discovery).
+const AnnotationBootstrapPort = "sglang.ai/bootstrap-port"
+
+// WorkerPool is one group of worker pods: their model, their role, which
+// pods and which port.
+// +kubebuilder:validation:XValidation:rule="!has(self.bootstrapPort) || self.role == 'prefill'",message="bootstrapPort is for prefill pools"
+type WorkerPool struct {
+	// Name identifies the pool in the status.
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// ModelID is the model the pool's workers serve, as requests name it
+	// in "model"; the routers pin it (their model discovery leaves it).
+	// Unset: the routers discover it from each worker.
+	// +kubebuilder:validation:Pattern=`^[!#-\[\]-~]+$`
+	// +kubebuilder:validation:MaxLength=256
+	// +optional
+	ModelID string `json:"modelID,omitempty"`
+
+	// Role: regular (whole servers), prefill or decode (the two halves of
+	// a disaggregated fleet; the routers then run in PD mode for the model).
+	// +kubebuilder:validation:Enum=regular;prefill;decode
+	// +kubebuilder:default=regular
+	// +optional
+	Role string `json:"role,omitempty"`
+
+	// BootstrapPort (prefill pools only) is the KV bootstrap port of pods
+	// without the sglang.ai/bootstrap-port annotation, which takes
+	// precedence. Neither: none (the routers send null).
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +optional
+	BootstrapPort *int32 `json:"bootstrapPort,omitempty"`
+
+	// Selector matches the pool's pods by label; it must not be empty.
+	// +kubebuilder:validation:XValidation:rule="(has(self.matchLabels) && size(self.matchLabels) > 0) || (has(self.matchExpressions) && size(self.matchExpressions) > 0)",message="selector must not be empty (it would match every pod in the namespace)"
+	Selector metav1.LabelSelector `json:"selector"`
+
+	// Port is the workers' HTTP port: a number, or the name of a container
+	// port of the pool's pods (a pod without it is left out, reported in
+	// the Degraded condition). The length bound keeps the rule's cost, per
+	// pool, within the API server's validation budget.
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:XValidation:rule="type(self) == string ? self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') : (self >= 1 && self <= 65535)",message="port must be 1-65535 or a container port name (IANA_SVC_NAME)"
 	Port intstr.IntOrString `json:"port"`
 }
 
@@ -217,7 +290,8 @@ const (
 	// ConditionReady: workers and settings are on every router replica and
 	// at least one worker is ready.
 	ConditionReady = "Ready"
-	// ConditionWorkersSynced: every router replica lists exactly the ready workers.
+	// ConditionWorkersSynced: every router replica lists exactly the ready
+	// workers, with their roles, bootstrap ports and models.
 	ConditionWorkersSynced = "WorkersSynced"
 	// ConditionConfigSynced: every router replica runs the routing settings.
 	ConditionConfigSynced = "ConfigSynced"
@@ -263,6 +337,17 @@ type RouterReplicaStatus struct {
 	SyncPeers *int32 `json:"syncPeers,omitempty"`
 }
 
+// WorkerPoolStatus is what one pool contributes.
+type WorkerPoolStatus struct {
+	Name string `json:"name"`
+	// Role and ModelID as the spec says (ModelID empty: discovered).
+	Role string `json:"role"`
+	// +optional
+	ModelID string `json:"modelID,omitempty"`
+	// ReadyWorkers: its ready pods pushed to the routers.
+	ReadyWorkers int32 `json:"readyWorkers"`
+}
+
 // StatsSummary adds up the replicas' stats (GetQueueStats, GetTreeStats).
 type StatsSummary struct {
 	// InFlight: requests in flight over all replicas.
@@ -294,6 +379,13 @@ type SGLangRouterStatus struct {
 	// Workers are the ready workers' URLs, as pushed to the routers.
 	// +optional
 	Workers []string `json:"workers,omitempty"`
+
+	// WorkerPools: the ready workers of each pool (spec.workers is the pool
+	// named "workers").
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	WorkerPools []WorkerPoolStatus `json:"workerPools,omitempty"`
 
 	// SyncedRouters reads "synced/total" router replicas.
 	// +optional

@@ -51,23 +51,22 @@ func (c *Client) ctx(ctx context.Context) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+c.token)
 }
 
-// ListWorkers returns the replica's worker URLs, sorted.
-func (c *Client) ListWorkers(ctx context.Context) ([]string, error) {
+// ListWorkers returns the replica's workers (URL, role, bootstrap port,
+// model, health), sorted by URL.
+func (c *Client) ListWorkers(ctx context.Context) ([]*adminpb.Worker, error) {
 	resp, err := c.api.ListWorkers(c.ctx(ctx), &adminpb.ListWorkersRequest{})
 	if err != nil {
 		return nil, err
 	}
-	urls := make([]string, 0, len(resp.GetWorkers()))
-	for _, w := range resp.GetWorkers() {
-		urls = append(urls, w.GetUrl())
-	}
-	sort.Strings(urls)
-	return urls, nil
+	ws := resp.GetWorkers()
+	sort.Slice(ws, func(i, j int) bool { return ws[i].GetUrl() < ws[j].GetUrl() })
+	return ws, nil
 }
 
-// SetWorkers replaces the replica's worker list (all or none).
-func (c *Client) SetWorkers(ctx context.Context, urls []string) error {
-	_, err := c.api.SetWorkers(c.ctx(ctx), &adminpb.SetWorkersRequest{Urls: urls})
+// SetWorkers replaces the replica's worker list (all or none): urls and
+// worker specs.
+func (c *Client) SetWorkers(ctx context.Context, req *adminpb.SetWorkersRequest) error {
+	_, err := c.api.SetWorkers(c.ctx(ctx), req)
 	return err
 }
 

@@ -56,29 +56,182 @@ func workerPort(p *corev1.Pod, port intstr.IntOrString) (int32, bool) {
 	return 0, false
 }
 
-// DesiredWorkers returns the URLs of the ready worker pods, sorted and
-// without duplicates, and the names of ready pods that have no such port.
-func DesiredWorkers(pods []corev1.Pod, port intstr.IntOrString) (urls []string, noPort []string) {
-	seen := map[string]bool{}
-	for i := range pods {
-		p := &pods[i]
-		if !podReady(p) {
-			continue
+// WorkersPool is the name spec.workers goes by among the pools.
+const WorkersPool = "workers"
+
+// PoolsOf returns the resource's worker pools: spec.workers (a regular
+// pool named "workers", model discovered) first, then spec.workerPools.
+func PoolsOf(spec *routingv1alpha1.SGLangRouterSpec) []routingv1alpha1.WorkerPool {
+	var pools []routingv1alpha1.WorkerPool
+	if spec.Workers != nil {
+		pools = append(pools, routingv1alpha1.WorkerPool{Name: WorkersPool, Role: routingv1alpha1.RoleRegular,
+			Selector: spec.Workers.Selector, Port: spec.Workers.Port})
+	}
+	for _, p := range spec.WorkerPools {
+		if p.Role == "" { // stored before the default existed
+			p.Role = routingv1alpha1.RoleRegular
 		}
-		n, ok := workerPort(p, port)
-		if !ok {
-			noPort = append(noPort, p.Name)
-			continue
+		pools = append(pools, p)
+	}
+	return pools
+}
+
+// PoolPods is a pool and the pods its selector matches.
+type PoolPods struct {
+	Pool routingv1alpha1.WorkerPool
+	Pods []corev1.Pod
+}
+
+// DesiredWorker is one worker every router replica should hold.
+type DesiredWorker struct {
+	URL           string
+	Pool          string
+	Role          string // regular, prefill, decode
+	BootstrapPort *int32 // a prefill worker's KV bootstrap port; nil: none (null)
+	ModelID       string // "": the routers discover it
+}
+
+// LeftOut is a ready worker pod that is not pushed, and why.
+type LeftOut struct {
+	Pod, Pool string
+	Reason    string // a condition reason
+	Why       string
+}
+
+// bootstrapPort is a prefill pod's KV bootstrap port: its annotation, else
+// the pool's, else none; an annotation that is not a port (or "none") is
+// an error.
+func bootstrapPort(p *corev1.Pod, pool *routingv1alpha1.WorkerPool) (*int32, error) {
+	v, ok := p.Annotations[routingv1alpha1.AnnotationBootstrapPort]
+	if !ok {
+		if pool.BootstrapPort != nil {
+			return ptr.To(*pool.BootstrapPort), nil
 		}
-		u := "http://" + net.JoinHostPort(p.Status.PodIP, strconv.Itoa(int(n)))
-		if !seen[u] {
-			seen[u] = true
-			urls = append(urls, u)
+		return nil, nil
+	}
+	if v == "none" {
+		return nil, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 32)
+	if err != nil || n < 1 || n > 65535 {
+		return nil, fmt.Errorf("annotation %s=%q is not a port (1-65535) or none",
+			routingv1alpha1.AnnotationBootstrapPort, v)
+	}
+	return ptr.To(int32(n)), nil
+}
+
+// DesiredWorkers returns the ready pods of every pool as workers, sorted by
+// URL, and the ready pods left out: without the pool's port, with a bad
+// bootstrap port annotation, or already in an earlier pool (a URL is one
+// worker: it keeps the first pool's role and model).
+func DesiredWorkers(pools []PoolPods) (workers []DesiredWorker, leftOut []LeftOut) {
+	seen := map[string]string{} // URL -> pool
+	for _, pp := range pools {
+		pool := &pp.Pool
+		for i := range pp.Pods {
+			p := &pp.Pods[i]
+			if !podReady(p) {
+				continue
+			}
+			n, ok := workerPort(p, pool.Port)
+			if !ok {
+				leftOut = append(leftOut, LeftOut{Pod: p.Name, Pool: pool.Name, Reason: "WorkerPortNotFound",
+					Why: fmt.Sprintf("no port %s", pool.Port.String())})
+				continue
+			}
+			u := "http://" + net.JoinHostPort(p.Status.PodIP, strconv.Itoa(int(n)))
+			if first, dup := seen[u]; dup {
+				if first != pool.Name {
+					leftOut = append(leftOut, LeftOut{Pod: p.Name, Pool: pool.Name, Reason: "WorkerInSeveralPools",
+						Why: fmt.Sprintf("%s is in pool %s already", u, first)})
+				}
+				continue
+			}
+			w := DesiredWorker{URL: u, Pool: pool.Name, Role: pool.Role, ModelID: pool.ModelID}
+			if pool.Role == routingv1alpha1.RolePrefill {
+				port, err := bootstrapPort(p, pool)
+				if err != nil {
+					leftOut = append(leftOut, LeftOut{Pod: p.Name, Pool: pool.Name, Reason: "BootstrapPortInvalid",
+						Why: err.Error()})
+					continue
+				}
+				w.BootstrapPort = port
+			}
+			seen[u] = pool.Name
+			workers = append(workers, w)
 		}
 	}
-	sort.Strings(urls)
-	sort.Strings(noPort)
-	return urls, noPort
+	sort.Slice(workers, func(i, j int) bool { return workers[i].URL < workers[j].URL })
+	sort.Slice(leftOut, func(i, j int) bool {
+		return leftOut[i].Pool+"/"+leftOut[i].Pod < leftOut[j].Pool+"/"+leftOut[j].Pod
+	})
+	return workers, leftOut
+}
+
+// URLs are the workers' URLs, in their order.
+func URLs(ws []DesiredWorker) []string {
+	out := make([]string, 0, len(ws))
+	for _, w := range ws {
+		out = append(out, w.URL)
+	}
+	return out
+}
+
+var roles = map[string]adminpb.WorkerRole{
+	routingv1alpha1.RoleRegular: adminpb.WorkerRole_WORKER_ROLE_REGULAR,
+	routingv1alpha1.RolePrefill: adminpb.WorkerRole_WORKER_ROLE_PREFILL,
+	routingv1alpha1.RoleDecode:  adminpb.WorkerRole_WORKER_ROLE_DECODE,
+}
+
+// WorkersRequest is the SetWorkers request for ws: regular workers without
+// a model as urls (what every router version reads), the others as
+// WorkerSpecs with their role, bootstrap port and model.
+func WorkersRequest(ws []DesiredWorker) *adminpb.SetWorkersRequest {
+	req := &adminpb.SetWorkersRequest{}
+	for _, w := range ws {
+		if w.Role == routingv1alpha1.RoleRegular && w.ModelID == "" {
+			req.Urls = append(req.Urls, w.URL)
+			continue
+		}
+		spec := &adminpb.WorkerSpec{Url: ptr.To(w.URL), Role: roles[w.Role].Enum(), BootstrapPort: w.BootstrapPort}
+		if w.ModelID != "" {
+			spec.ModelId = ptr.To(w.ModelID)
+		}
+		req.Workers = append(req.Workers, spec)
+	}
+	return req
+}
+
+// WorkersMatch: the replica lists exactly the wanted workers, each with its
+// role and bootstrap port, and with its model where the pool names one (a
+// pool without one leaves the model to the router's discovery). A router
+// that reports no role has regular workers only.
+func WorkersMatch(want []DesiredWorker, have []*adminpb.Worker) bool {
+	if len(want) != len(have) {
+		return false
+	}
+	byURL := make(map[string]*adminpb.Worker, len(have))
+	for _, h := range have {
+		byURL[h.GetUrl()] = h
+	}
+	for _, w := range want {
+		h := byURL[w.URL]
+		if h == nil {
+			return false
+		}
+		role := h.GetRole()
+		if role == adminpb.WorkerRole_WORKER_ROLE_UNSPECIFIED {
+			role = adminpb.WorkerRole_WORKER_ROLE_REGULAR
+		}
+		if role != roles[w.Role] || (w.ModelID != "" && h.GetModelId() != w.ModelID) {
+			return false
+		}
+		if (w.BootstrapPort == nil) != (h.BootstrapPort == nil) ||
+			(w.BootstrapPort != nil && *w.BootstrapPort != h.GetBootstrapPort()) {
+			return false
+		}
+	}
+	return true
 }
 
 // RouterTarget is one router replica to keep in sync.
@@ -140,7 +293,7 @@ func ConfigMatches(want, got *adminpb.RouterConfig) bool {
 		eqF(want.CacheLoadWeight, got.CacheLoadWeight) && eqF(want.CacheQueueWeight, got.CacheQueueWeight)
 }
 
-// SameWorkers: two sorted URL lists are equal.
+// SameWorkers: two sorted string lists are equal.
 func SameWorkers(a, b []string) bool {
 	if len(a) != len(b) {
 		return false

@@ -33,6 +33,12 @@ func pod(name, ip string, phase corev1.PodPhase, ready bool) corev1.Pod {
 	}
 }
 
+// onePool is spec.workers with pods.
+func onePool(port intstr.IntOrString, pods []corev1.Pod) []PoolPods {
+	spec := routingv1alpha1.SGLangRouterSpec{Workers: &routingv1alpha1.WorkerSelection{Port: port}}
+	return []PoolPods{{Pool: PoolsOf(&spec)[0], Pods: pods}}
+}
+
 func TestDesiredWorkersTakesReadyPodsOnly(t *testing.T) {
 	deleting := pod("d", "10.0.0.4", corev1.PodRunning, true)
 	deleting.DeletionTimestamp = &metav1.Time{Time: time.Now()}
@@ -48,20 +54,187 @@ func TestDesiredWorkersTakesReadyPodsOnly(t *testing.T) {
 		pod("v6", "fd00::5", corev1.PodRunning, true),
 		noPort,
 	}
-	urls, missing := DesiredWorkers(pods, intstr.FromString("http"))
+	ws, left := DesiredWorkers(onePool(intstr.FromString("http"), pods))
 	want := []string{"http://10.0.0.1:8000", "http://10.0.0.2:8000", "http://[fd00::5]:8000"}
-	if !reflect.DeepEqual(urls, want) {
-		t.Fatalf("named port: got %v, want %v", urls, want)
+	if !reflect.DeepEqual(URLs(ws), want) {
+		t.Fatalf("named port: got %v, want %v", URLs(ws), want)
 	}
-	if !reflect.DeepEqual(missing, []string{"np"}) {
-		t.Fatalf("pods without the port: %v", missing)
+	for _, w := range ws {
+		if w.Pool != "workers" || w.Role != "regular" || w.ModelID != "" || w.BootstrapPort != nil {
+			t.Fatalf("spec.workers is a regular pool without a model: %+v", w)
+		}
 	}
-	urls, missing = DesiredWorkers(pods, intstr.FromInt32(9000))
-	if len(urls) != 4 || urls[0] != "http://10.0.0.1:9000" || len(missing) != 0 {
-		t.Fatalf("numeric port: %v %v", urls, missing)
+	if len(left) != 1 || left[0].Pod != "np" || left[0].Reason != "WorkerPortNotFound" || left[0].Why != "no port http" {
+		t.Fatalf("pods without the port: %+v", left)
 	}
-	if urls, _ := DesiredWorkers(nil, intstr.FromInt32(1)); len(urls) != 0 {
-		t.Fatalf("no pods: %v", urls)
+	ws, left = DesiredWorkers(onePool(intstr.FromInt32(9000), pods))
+	if len(ws) != 4 || ws[0].URL != "http://10.0.0.1:9000" || len(left) != 0 {
+		t.Fatalf("numeric port: %v %v", ws, left)
+	}
+	if ws, _ := DesiredWorkers(onePool(intstr.FromInt32(1), nil)); len(ws) != 0 {
+		t.Fatalf("no pods: %v", ws)
+	}
+	// The request of a regular fleet without models is the URL list every
+	// router version reads.
+	req := WorkersRequest(ws)
+	if len(req.GetWorkers()) != 0 || !reflect.DeepEqual(req.GetUrls(), URLs(ws)) {
+		t.Fatalf("regular request: %v", req)
+	}
+}
+
+func annotated(p corev1.Pod, port string) corev1.Pod {
+	p.Annotations = map[string]string{"sglang.ai/bootstrap-port": port}
+	return p
+}
+
+// Pools: roles, models, bootstrap ports from the annotation or the spec,
+// pods in two pools, and what goes to the routers.
+func TestWorkerPools(t *testing.T) {
+	spec := routingv1alpha1.SGLangRouterSpec{
+		Workers: &routingv1alpha1.WorkerSelection{Port: intstr.FromString("http")},
+		WorkerPools: []routingv1alpha1.WorkerPool{
+			{Name: "llama-prefill", Role: "prefill", ModelID: "org/llama-8b", BootstrapPort: ptr.To[int32](8998),
+				Port: intstr.FromString("http")},
+			{Name: "llama-decode", Role: "decode", ModelID: "org/llama-8b",
+				Port: intstr.FromInt32(9000)},
+			{Name: "qwen", ModelID: "qwen-7b", // role defaulted by the API server; here left empty
+				Port: intstr.FromString("http")},
+			{Name: "bare-prefill", Role: "prefill",
+				Port: intstr.FromString("http")},
+		},
+	}
+	pools := PoolsOf(&spec)
+	if len(pools) != 5 || pools[0].Name != "workers" || pools[0].Role != "regular" || pools[3].Role != "regular" {
+		t.Fatalf("pools: %+v", pools)
+	}
+	pp := []PoolPods{
+		{Pool: pools[0], Pods: []corev1.Pod{pod("r0", "10.0.0.1", corev1.PodRunning, true)}},
+		{Pool: pools[1], Pods: []corev1.Pod{
+			annotated(pod("p0", "10.0.1.1", corev1.PodRunning, true), "7000"), // the annotation wins
+			pod("p1", "10.0.1.2", corev1.PodRunning, true),                    // the spec's port
+			annotated(pod("p2", "10.0.1.3", corev1.PodRunning, true), "none"),
+			annotated(pod("p3", "10.0.1.4", corev1.PodRunning, true), "70000"), // left out
+		}},
+		{Pool: pools[2], Pods: []corev1.Pod{
+			annotated(pod("d0", "10.0.2.1", corev1.PodRunning, true), "7000"), // ignored on decode
+		}},
+		{Pool: pools[3], Pods: []corev1.Pod{
+			pod("q0", "10.0.3.1", corev1.PodRunning, true),
+			pod("r0", "10.0.0.1", corev1.PodRunning, true), // also spec.workers': stays there
+		}},
+		{Pool: pools[4], Pods: []corev1.Pod{pod("b0", "10.0.4.1", corev1.PodRunning, true)}},
+	}
+	ws, left := DesiredWorkers(pp)
+	got := map[string]DesiredWorker{}
+	for _, w := range ws {
+		got[w.URL] = w
+	}
+	check := func(url, pool, role, model string, port *int32) {
+		t.Helper()
+		w, ok := got[url]
+		if !ok || w.Pool != pool || w.Role != role || w.ModelID != model || !reflect.DeepEqual(w.BootstrapPort, port) {
+			t.Fatalf("%s: got %+v (bootstrap %v), want pool %s role %s model %q bootstrap %v", url, w,
+				w.BootstrapPort, pool, role, model, port)
+		}
+	}
+	check("http://10.0.0.1:8000", "workers", "regular", "", nil)
+	check("http://10.0.1.1:8000", "llama-prefill", "prefill", "org/llama-8b", ptr.To[int32](7000))
+	check("http://10.0.1.2:8000", "llama-prefill", "prefill", "org/llama-8b", ptr.To[int32](8998))
+	check("http://10.0.1.3:8000", "llama-prefill", "prefill", "org/llama-8b", nil)
+	check("http://10.0.2.1:9000", "llama-decode", "decode", "org/llama-8b", nil)
+	check("http://10.0.3.1:8000", "qwen", "regular", "qwen-7b", nil)
+	check("http://10.0.4.1:8000", "bare-prefill", "prefill", "", nil)
+	if len(ws) != 7 {
+		t.Fatalf("workers: %+v", ws)
+	}
+	if len(left) != 2 || left[0].Pod != "p3" || left[0].Reason != "BootstrapPortInvalid" ||
+		!strings.Contains(left[0].Why, `sglang.ai/bootstrap-port="70000"`) || left[1].Pod != "r0" ||
+		left[1].Pool != "qwen" || left[1].Reason != "WorkerInSeveralPools" {
+		t.Fatalf("left out: %+v", left)
+	}
+
+	// The request: regular workers without a model as URLs, the rest as specs.
+	req := WorkersRequest(ws)
+	if !reflect.DeepEqual(req.GetUrls(), []string{"http://10.0.0.1:8000"}) || len(req.GetWorkers()) != 6 {
+		t.Fatalf("request: %v", req)
+	}
+	specs := map[string]*adminpb.WorkerSpec{}
+	for _, s := range req.GetWorkers() {
+		specs[s.GetUrl()] = s
+	}
+	if s := specs["http://10.0.1.1:8000"]; s.GetRole() != adminpb.WorkerRole_WORKER_ROLE_PREFILL ||
+		s.GetBootstrapPort() != 7000 || s.GetModelId() != "org/llama-8b" {
+		t.Fatalf("prefill spec: %v", s)
+	}
+	if s := specs["http://10.0.1.3:8000"]; s.BootstrapPort != nil || s.GetRole() != adminpb.WorkerRole_WORKER_ROLE_PREFILL {
+		t.Fatalf("prefill without a port: %v", s)
+	}
+	if s := specs["http://10.0.4.1:8000"]; s.ModelId != nil {
+		t.Fatalf("a pool without a model sends none: %v", s)
+	}
+
+	// What a router lists back, as it would after the push.
+	listed := func() []*adminpb.Worker {
+		var out []*adminpb.Worker
+		for _, u := range req.GetUrls() {
+			out = append(out, &adminpb.Worker{Url: ptr.To(u), Role: adminpb.WorkerRole_WORKER_ROLE_REGULAR.Enum(),
+				ModelId: ptr.To("discovered")})
+		}
+		for _, s := range req.GetWorkers() {
+			model := s.ModelId
+			if model == nil {
+				model = ptr.To("discovered")
+			}
+			out = append(out, &adminpb.Worker{Url: s.Url, Role: s.Role, BootstrapPort: s.BootstrapPort,
+				ModelId: model})
+		}
+		return out
+	}
+	if !WorkersMatch(ws, listed()) {
+		t.Fatal("the pushed list must match (discovered models of pools without one are left alone)")
+	}
+	for name, edit := range map[string]func([]*adminpb.Worker) []*adminpb.Worker{
+		"missing": func(l []*adminpb.Worker) []*adminpb.Worker { return l[1:] },
+		"extra": func(l []*adminpb.Worker) []*adminpb.Worker {
+			return append(l, &adminpb.Worker{Url: ptr.To("http://10.9.9.9:1")})
+		},
+		"role": func(l []*adminpb.Worker) []*adminpb.Worker {
+			l[len(l)-1].Role = adminpb.WorkerRole_WORKER_ROLE_DECODE.Enum()
+			return l
+		},
+		"port": func(l []*adminpb.Worker) []*adminpb.Worker {
+			for _, w := range l {
+				if w.GetUrl() == "http://10.0.1.1:8000" {
+					w.BootstrapPort = ptr.To[int32](7001)
+				}
+			}
+			return l
+		},
+		"port-gone": func(l []*adminpb.Worker) []*adminpb.Worker {
+			for _, w := range l {
+				if w.GetUrl() == "http://10.0.1.2:8000" {
+					w.BootstrapPort = nil
+				}
+			}
+			return l
+		},
+		"model": func(l []*adminpb.Worker) []*adminpb.Worker {
+			for _, w := range l {
+				if w.GetUrl() == "http://10.0.3.1:8000" {
+					w.ModelId = ptr.To("other")
+				}
+			}
+			return l
+		},
+	} {
+		if WorkersMatch(ws, edit(listed())) {
+			t.Fatalf("%s: must not match", name)
+		}
+	}
+	// A router that reports no role lists regular workers.
+	old := []*adminpb.Worker{{Url: ptr.To("http://10.0.0.1:8000")}}
+	if !WorkersMatch([]DesiredWorker{{URL: "http://10.0.0.1:8000", Role: "regular"}}, old) {
+		t.Fatal("no role reported is regular")
 	}
 }
 
@@ -121,9 +294,11 @@ func TestStatusConditions(t *testing.T) {
 		return &ReplicaState{Target: RouterTarget{Pod: name, Address: name + ":30001"}, WorkersSynced: true,
 			ConfigSynced: true, LastSync: now, Stats: &replicaStats{InFlight: 2, Queued: 1, TreeTextBytes: 100}}
 	}
-	workers := []string{"http://10.0.0.1:8000", "http://10.0.0.2:8000"}
+	workers := []DesiredWorker{{URL: "http://10.0.0.1:8000", Pool: "workers", Role: "regular"},
+		{URL: "http://10.0.0.2:8000", Pool: "workers", Role: "regular"}}
+	pools := PoolsOf(&routingv1alpha1.SGLangRouterSpec{Workers: &routingv1alpha1.WorkerSelection{}})
 
-	st := BuildStatus(routingv1alpha1.SGLangRouterStatus{}, Observation{Generation: 3, Workers: workers,
+	st := BuildStatus(routingv1alpha1.SGLangRouterStatus{}, Observation{Generation: 3, Pools: pools, Workers: workers,
 		Replicas: []*ReplicaState{synced("r-0"), synced("r-1")}, StatsAt: now, Now: now})
 	if c := condition(t, st, "Ready"); c.Status != metav1.ConditionTrue || c.Reason != "Synced" || c.ObservedGeneration != 3 {
 		t.Fatalf("all synced: %+v", c)
@@ -181,5 +356,53 @@ func TestStatusConditions(t *testing.T) {
 		Replicas: []*ReplicaState{synced("r-0")}, Now: later})
 	if d := condition(t, st5, "Degraded"); d.Reason != "AdminCredentialsUnavailable" {
 		t.Fatalf("no secret: %+v", d)
+	}
+}
+
+// Pools in the status; a disaggregated model missing a half, and pods left
+// out, are Degraded.
+func TestStatusOfPools(t *testing.T) {
+	now := time.Now()
+	replica := &ReplicaState{Target: RouterTarget{Pod: "r-0", Address: "r-0:30001"}, WorkersSynced: true,
+		ConfigSynced: true, LastSync: now}
+	pools := []routingv1alpha1.WorkerPool{
+		{Name: "p", Role: "prefill", ModelID: "m"},
+		{Name: "d", Role: "decode", ModelID: "m"},
+		{Name: "q", Role: "regular", ModelID: "q"},
+	}
+	workers := []DesiredWorker{
+		{URL: "http://10.0.0.1:8000", Pool: "p", Role: "prefill", ModelID: "m"},
+		{URL: "http://10.0.0.2:8000", Pool: "p", Role: "prefill", ModelID: "m"},
+		{URL: "http://10.0.0.3:8000", Pool: "q", Role: "regular", ModelID: "q"},
+	}
+	st := BuildStatus(routingv1alpha1.SGLangRouterStatus{}, Observation{Generation: 1, Pools: pools,
+		Workers: workers, Replicas: []*ReplicaState{replica}, Now: now})
+	want := []routingv1alpha1.WorkerPoolStatus{{Name: "p", Role: "prefill", ModelID: "m", ReadyWorkers: 2},
+		{Name: "d", Role: "decode", ModelID: "m"}, {Name: "q", Role: "regular", ModelID: "q", ReadyWorkers: 1}}
+	if !reflect.DeepEqual(st.WorkerPools, want) || st.ReadyWorkers != 3 || len(st.Workers) != 3 {
+		t.Fatalf("pools: %+v", st.WorkerPools)
+	}
+	d := condition(t, st, "Degraded")
+	if d.Status != metav1.ConditionTrue || d.Reason != "DisaggregationIncomplete" ||
+		d.Message != "model m: 2 prefill and 0 decode workers ready (PD needs both)" {
+		t.Fatalf("half a PD fleet: %+v", d)
+	}
+	if r := condition(t, st, "Ready"); r.Status != metav1.ConditionTrue {
+		t.Fatalf("the other model is served, so Ready: %+v", r)
+	}
+	// The decode half arrives: not degraded.
+	workers = append(workers, DesiredWorker{URL: "http://10.0.0.4:8000", Pool: "d", Role: "decode", ModelID: "m"})
+	st = BuildStatus(st, Observation{Generation: 1, Pools: pools, Workers: workers,
+		Replicas: []*ReplicaState{replica}, Now: now})
+	if d := condition(t, st, "Degraded"); d.Status != metav1.ConditionFalse {
+		t.Fatalf("a whole PD fleet: %+v", d)
+	}
+	// A pod left out names itself, its pool and why.
+	st = BuildStatus(st, Observation{Generation: 1, Pools: pools, Workers: workers,
+		LeftOut:  []LeftOut{{Pod: "p9", Pool: "p", Reason: "BootstrapPortInvalid", Why: "annotation ..."}},
+		Replicas: []*ReplicaState{replica}, Now: now})
+	if d := condition(t, st, "Degraded"); d.Reason != "BootstrapPortInvalid" ||
+		d.Message != "ready worker pods left out: p9 (pool p: annotation ...)" {
+		t.Fatalf("left out: %+v", d)
 	}
 }

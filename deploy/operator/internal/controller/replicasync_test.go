@@ -164,7 +164,7 @@ func TestSyncReadyCondition(t *testing.T) {
 		return &ReplicaState{Target: RouterTarget{Pod: name, Address: name + ":30001"}, WorkersSynced: true,
 			ConfigSynced: true, LastSync: now, SyncState: state, SyncPeers: ptr.To(peers)}
 	}
-	workers := []string{"http://10.0.0.1:8000"}
+	workers := []DesiredWorker{{URL: "http://10.0.0.1:8000", Pool: "workers", Role: "regular"}}
 	obs := func(rs ...*ReplicaState) Observation {
 		return Observation{Generation: 2, Workers: workers, Replicas: rs, SyncManaged: true, SyncGroup: "sglang",
 			Now: now}

@@ -1,7 +1,8 @@
 // Package controller reconciles SGLangRouter resources: the ready worker
-// pods, the routing settings and the replica sync settings (spec.sync) go
-// to every running router replica through its gRPC admin API, and the
-// status says how that went.
+// pods of every pool (spec.workers and spec.workerPools: each pod with its
+// pool's role, bootstrap port and model), the routing settings and the
+// replica sync settings (spec.sync) go to every running router replica
+// through its gRPC admin API, and the status says how that went.
 //
 // Worker and router pods are watched (controller-runtime's cache), so a pod
 // that turns ready, unready or terminating triggers a reconcile at once. A
@@ -105,15 +106,19 @@ func (r *SGLangRouterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		}
 		return ctrl.Result{}, err
 	}
-	workerPods, err := r.pods(ctx, sr.Namespace, &sr.Spec.Workers.Selector)
-	if err != nil {
-		return ctrl.Result{}, err
+	var pools []PoolPods
+	for _, pool := range PoolsOf(&sr.Spec) {
+		pods, err := r.pods(ctx, sr.Namespace, &pool.Selector)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		pools = append(pools, PoolPods{Pool: pool, Pods: pods})
 	}
 	routerPods, err := r.pods(ctx, sr.Namespace, &sr.Spec.Routers.Selector)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	workers, noPort := DesiredWorkers(workerPods, sr.Spec.Workers.Port)
+	workers, leftOut := DesiredWorkers(pools)
 	adminPort := sr.Spec.Routers.AdminPort
 	if adminPort == 0 {
 		adminPort = 30001
@@ -185,9 +190,9 @@ func (r *SGLangRouterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if group == "" && plan.managed { // no settings (the Secrets are unreadable): the spec's group
 		group = cmp.Or(sr.Spec.Sync.Group, defaultSyncGroup)
 	}
-	st := BuildStatus(sr.Status, Observation{Generation: sr.Generation, Workers: workers, NoPort: noPort,
-		Replicas: replicas, CredsErr: credsErr, SyncManaged: plan.managed, SyncGroup: group, SyncErr: syncErr,
-		StatsAt: state.statsAt, Now: now})
+	st := BuildStatus(sr.Status, Observation{Generation: sr.Generation, Pools: PoolsOf(&sr.Spec), Workers: workers,
+		LeftOut: leftOut, Replicas: replicas, CredsErr: credsErr, SyncManaged: plan.managed, SyncGroup: group,
+		SyncErr: syncErr, StatsAt: state.statsAt, Now: now})
 	if !equality.Semantic.DeepEqual(sr.Status, st) {
 		sr.Status = st
 		if err := r.Status().Update(ctx, &sr); err != nil && !apierrors.IsConflict(err) {
@@ -206,7 +211,7 @@ func (r *SGLangRouterReconciler) Reconcile(ctx context.Context, req ctrl.Request
 
 // syncReplica checks one replica and pushes what differs.
 func (r *SGLangRouterReconciler) syncReplica(ctx context.Context, log logr.Logger, sr *routingv1alpha1.SGLangRouter,
-	pool *admin.Pool, creds admin.Target, rs *ReplicaState, workers []string, want *adminpb.RouterConfig,
+	pool *admin.Pool, creds admin.Target, rs *ReplicaState, workers []DesiredWorker, want *adminpb.RouterConfig,
 	plan syncPlan, statsDue bool) {
 	fail := func(what string, err error) {
 		rs.Failures++
@@ -239,8 +244,8 @@ func (r *SGLangRouterReconciler) syncReplica(ctx context.Context, log logr.Logge
 		fail("ListWorkers", err)
 		return
 	}
-	if !SameWorkers(have, workers) {
-		if err := c.SetWorkers(ctx, workers); err != nil {
+	if !WorkersMatch(workers, have) {
+		if err := c.SetWorkers(ctx, WorkersRequest(workers)); err != nil {
 			rs.WorkersSynced = false
 			fail("SetWorkers", err)
 			return
@@ -460,11 +465,15 @@ func (r *SGLangRouterReconciler) forget(nn types.NamespacedName) {
 	}
 }
 
-// podToRouters maps a pod event to the SGLangRouters whose worker or router
-// selector matches the pod.
+// podToRouters maps a pod event to the SGLangRouters whose router selector
+// or one of whose worker pools' selectors matches the pod.
 func (r *SGLangRouterReconciler) podToRouters(ctx context.Context, obj client.Object) []reconcile.Request {
 	return r.matching(ctx, obj.GetNamespace(), func(sr *routingv1alpha1.SGLangRouter) bool {
-		for _, sel := range []*metav1.LabelSelector{&sr.Spec.Workers.Selector, &sr.Spec.Routers.Selector} {
+		sels := []*metav1.LabelSelector{&sr.Spec.Routers.Selector}
+		for _, pool := range PoolsOf(&sr.Spec) {
+			sels = append(sels, &pool.Selector)
+		}
+		for _, sel := range sels {
 			s, err := metav1.LabelSelectorAsSelector(sel)
 			if err == nil && !s.Empty() && s.Matches(labels.Set(obj.GetLabels())) {
 				return true

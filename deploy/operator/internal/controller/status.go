@@ -47,8 +47,9 @@ type replicaStats struct {
 // Observation is one reconcile's view of the world.
 type Observation struct {
 	Generation int64
-	Workers    []string // desired worker URLs
-	NoPort     []string // ready worker pods without the named port
+	Pools      []routingv1alpha1.WorkerPool // PoolsOf the spec
+	Workers    []DesiredWorker
+	LeftOut    []LeftOut // ready worker pods not pushed
 	Replicas   []*ReplicaState
 	CredsErr   error // the admin token or TLS Secret could not be read
 	// Replica sync: managed (spec.sync names NATS servers), its group, and
@@ -66,7 +67,8 @@ func BuildStatus(old routingv1alpha1.SGLangRouterStatus, o Observation) routingv
 		ObservedGeneration: o.Generation,
 		Conditions:         append([]metav1.Condition(nil), old.Conditions...),
 		ReadyWorkers:       int32(len(o.Workers)),
-		Workers:            o.Workers,
+		Workers:            URLs(o.Workers),
+		WorkerPools:        poolStatus(o.Pools, o.Workers),
 		Stats:              old.Stats,
 	}
 	workersSynced, configSynced, synced := 0, 0, 0
@@ -174,6 +176,7 @@ func BuildStatus(old routingv1alpha1.SGLangRouterStatus, o Observation) routingv
 		meta.RemoveStatusCondition(&st.Conditions, routingv1alpha1.ConditionSyncReady)
 	}
 
+	incomplete := incompletePD(o.Pools, o.Workers)
 	// Degraded: the first problem in order of what a user should fix first.
 	degraded, reason, msg := false, "AsExpected", "router replicas are reachable and in sync"
 	switch {
@@ -186,10 +189,16 @@ func BuildStatus(old routingv1alpha1.SGLangRouterStatus, o Observation) routingv
 		degraded, reason, msg = true, "NoRouterReplicas", "no running pod matches routers.selector"
 	case len(o.Workers) == 0:
 		degraded, reason = true, "NoReadyWorkers"
-		msg = "no ready pod matches workers.selector: the routers answer 503 until one is ready"
-	case len(o.NoPort) > 0:
-		degraded, reason = true, "WorkerPortNotFound"
-		msg = "ready worker pods without the named port (left out): " + strings.Join(o.NoPort, ", ")
+		msg = "no ready pod matches the worker selectors: the routers answer 503 until one is ready"
+	case len(o.LeftOut) > 0:
+		degraded, reason = true, o.LeftOut[0].Reason
+		var pods []string
+		for _, l := range o.LeftOut {
+			pods = append(pods, fmt.Sprintf("%s (pool %s: %s)", l.Pod, l.Pool, l.Why))
+		}
+		msg = "ready worker pods left out: " + strings.Join(pods, ", ")
+	case incomplete != "":
+		degraded, reason, msg = true, "DisaggregationIncomplete", incomplete
 	case o.SyncManaged && o.SyncErr != nil:
 		degraded, reason, msg = true, "SyncCredentialsUnavailable", o.SyncErr.Error()
 	case o.SyncManaged && len(syncRefusedPods) > 0:
@@ -212,4 +221,55 @@ func BuildStatus(old routingv1alpha1.SGLangRouterStatus, o Observation) routingv
 		set(routingv1alpha1.ConditionReady, false, "Syncing", "router replicas are being brought in sync")
 	}
 	return st
+}
+
+// poolStatus counts each pool's ready workers, in the spec's order.
+func poolStatus(pools []routingv1alpha1.WorkerPool, workers []DesiredWorker) []routingv1alpha1.WorkerPoolStatus {
+	count := map[string]int32{}
+	for _, w := range workers {
+		count[w.Pool]++
+	}
+	var out []routingv1alpha1.WorkerPoolStatus
+	for _, p := range pools {
+		out = append(out, routingv1alpha1.WorkerPoolStatus{Name: p.Name, Role: p.Role, ModelID: p.ModelID,
+			ReadyWorkers: count[p.Name]})
+	}
+	return out
+}
+
+// incompletePD says which models served disaggregated (a prefill or decode
+// pool names them) lack ready prefill or ready decode workers: their
+// requests fail until both are there. Empty when none.
+func incompletePD(pools []routingv1alpha1.WorkerPool, workers []DesiredWorker) string {
+	type counts struct{ prefill, decode int }
+	models := map[string]*counts{}
+	for _, p := range pools {
+		if p.Role == routingv1alpha1.RolePrefill || p.Role == routingv1alpha1.RoleDecode {
+			models[p.ModelID] = &counts{}
+		}
+	}
+	for _, w := range workers {
+		if c := models[w.ModelID]; c != nil {
+			switch w.Role {
+			case routingv1alpha1.RolePrefill:
+				c.prefill++
+			case routingv1alpha1.RoleDecode:
+				c.decode++
+			}
+		}
+	}
+	var out []string
+	for m, c := range models {
+		if c.prefill > 0 && c.decode > 0 {
+			continue
+		}
+		name := fmt.Sprintf("model %s", m)
+		if m == "" {
+			name = "the pools without modelID"
+		}
+		out = append(out, fmt.Sprintf("%s: %d prefill and %d decode workers ready (PD needs both)", name,
+			c.prefill, c.decode))
+	}
+	sort.Strings(out)
+	return strings.Join(out, "; ")
 }

@@ -349,7 +349,7 @@ func deletePod(t *testing.T, ns, name string) {
 func newRouter(ns, name string, routing routingv1alpha1.RoutingSettings) *routingv1alpha1.SGLangRouter {
 	return &routingv1alpha1.SGLangRouter{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: routingv1alpha1.SGLangRouterSpec{
-			Workers: routingv1alpha1.WorkerSelection{Selector: metav1.LabelSelector{MatchLabels: workerLabels},
+			Workers: &routingv1alpha1.WorkerSelection{Selector: metav1.LabelSelector{MatchLabels: workerLabels},
 				Port: intstr.FromString("http")},
 			Routers: routingv1alpha1.RouterSelection{Selector: metav1.LabelSelector{MatchLabels: routerLabels},
 				AdminPort: 30001, AdminTokenSecretRef: &routingv1alpha1.SecretKeyReference{Name: "admin-token"}},

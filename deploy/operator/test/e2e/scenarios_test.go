@@ -404,6 +404,57 @@ func TestInvalidResourcesAreRejected(t *testing.T) {
 		{"sync-secret-without-urls", func(s *routingv1alpha1.SGLangRouter) {
 			s.Spec.Sync = &routingv1alpha1.SyncSpec{TLSSecretName: "nats-tls"}
 		}, "credentialsSecretRef and tlsSecretName need natsURLs"},
+		{"no-workers", func(s *routingv1alpha1.SGLangRouter) { s.Spec.Workers = nil },
+			"spec.workers or spec.workerPools must select the workers"},
+		{"pool-bootstrap-on-decode", func(s *routingv1alpha1.SGLangRouter) {
+			s.Spec.WorkerPools = []routingv1alpha1.WorkerPool{{Name: "d", Role: "decode",
+				BootstrapPort: ptr.To[int32](8998), Selector: s.Spec.Workers.Selector, Port: s.Spec.Workers.Port}}
+		}, "bootstrapPort is for prefill pools"},
+		{"pool-bootstrap-on-default-role", func(s *routingv1alpha1.SGLangRouter) {
+			s.Spec.WorkerPools = []routingv1alpha1.WorkerPool{{Name: "r", BootstrapPort: ptr.To[int32](8998),
+				Selector: s.Spec.Workers.Selector, Port: s.Spec.Workers.Port}}
+		}, "bootstrapPort is for prefill pools"},
+		{"pool-bootstrap-range", func(s *routingv1alpha1.SGLangRouter) {
+			s.Spec.WorkerPools = []routingv1alpha1.WorkerPool{{Name: "p", Role: "prefill",
+				BootstrapPort: ptr.To[int32](70000), Selector: s.Spec.Workers.Selector, Port: s.Spec.Workers.Port}}
+		}, "should be less than or equal to 65535"},
+		{"pool-role", func(s *routingv1alpha1.SGLangRouter) {
+			s.Spec.WorkerPools = []routingv1alpha1.WorkerPool{{Name: "p", Role: "mixed",
+				Selector: s.Spec.Workers.Selector, Port: s.Spec.Workers.Port}}
+		}, `Unsupported value: "mixed"`},
+		{"pool-model", func(s *routingv1alpha1.SGLangRouter) {
+			s.Spec.WorkerPools = []routingv1alpha1.WorkerPool{{Name: "p", ModelID: "two words",
+				Selector: s.Spec.Workers.Selector, Port: s.Spec.Workers.Port}}
+		}, "spec.workerPools[0].modelID in body should match"},
+		{"pool-model-quote", func(s *routingv1alpha1.SGLangRouter) {
+			s.Spec.WorkerPools = []routingv1alpha1.WorkerPool{{Name: "p", ModelID: `say"hi`,
+				Selector: s.Spec.Workers.Selector, Port: s.Spec.Workers.Port}}
+		}, "spec.workerPools[0].modelID in body should match"},
+		{"pool-name", func(s *routingv1alpha1.SGLangRouter) {
+			s.Spec.WorkerPools = []routingv1alpha1.WorkerPool{{Name: "Pool_1", Selector: s.Spec.Workers.Selector, Port: s.Spec.Workers.Port}}
+		}, "spec.workerPools[0].name in body should match"},
+		{"pool-named-workers", func(s *routingv1alpha1.SGLangRouter) {
+			s.Spec.WorkerPools = []routingv1alpha1.WorkerPool{{Name: "workers", Selector: s.Spec.Workers.Selector, Port: s.Spec.Workers.Port}}
+		}, "the pool name workers is spec.workers's"},
+		{"pool-duplicate-name", func(s *routingv1alpha1.SGLangRouter) {
+			p := routingv1alpha1.WorkerPool{Name: "p", Selector: s.Spec.Workers.Selector, Port: s.Spec.Workers.Port}
+			s.Spec.WorkerPools = []routingv1alpha1.WorkerPool{p, p}
+		}, "Duplicate value"},
+		{"pool-port", func(s *routingv1alpha1.SGLangRouter) {
+			s.Spec.WorkerPools = []routingv1alpha1.WorkerPool{{Name: "p", Selector: s.Spec.Workers.Selector,
+				Port: intstr.FromInt32(70000)}}
+		}, "port must be 1-65535 or a container port name"},
+		{"pool-port-name", func(s *routingv1alpha1.SGLangRouter) {
+			s.Spec.WorkerPools = []routingv1alpha1.WorkerPool{{Name: "p", Selector: s.Spec.Workers.Selector,
+				Port: intstr.FromString("Not_A_Name")}}
+		}, "port must be 1-65535 or a container port name"},
+		{"pool-port-name-long", func(s *routingv1alpha1.SGLangRouter) {
+			s.Spec.WorkerPools = []routingv1alpha1.WorkerPool{{Name: "p", Selector: s.Spec.Workers.Selector,
+				Port: intstr.FromString("a-very-long-port-name")}}
+		}, "spec.workerPools[0].port: Too long"},
+		{"pool-empty-selector", func(s *routingv1alpha1.SGLangRouter) {
+			s.Spec.WorkerPools = []routingv1alpha1.WorkerPool{{Name: "p", Port: intstr.FromInt32(8000)}}
+		}, "selector must not be empty"},
 	}
 	for _, c := range cases {
 		sr := newRouter(ns, "bad-"+c.name, routingv1alpha1.RoutingSettings{})
@@ -496,5 +547,12 @@ func TestManifestsDryRun(t *testing.T) {
 			}
 		}
 		t.Logf("%s:\n%s", dir, out)
+	}
+	// The worker pools sample, beside the samples' kustomization (see its comment).
+	pools := filepath.Join(root, "operator", "config", "samples", "routing_v1alpha1_sglangrouter_pools.yaml")
+	out, err := exec.Command(kubectl, "--kubeconfig", kubeconfig, "apply", "--dry-run=server", "-f", pools, "-n",
+		"sglang").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "sglangrouter.routing.sglang-router.dev/sglang-pools created") {
+		t.Fatalf("kubectl apply --dry-run=server -f %s: %v\n%s", pools, err, out)
 	}
 }
