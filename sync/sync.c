@@ -211,7 +211,8 @@ static bool learn(struct sr_sync *s, uint64_t tag, const void *key, uint32_t key
         atomic_fetch_add_explicit(&s->dropped_worker, 1, memory_order_relaxed);
         return false;
     }
-    if (sr_policy_learn(sr_settings_policy(s->settings), key, key_len, w->id,
+    /* The policy that chooses workers of its role keeps the placement. */
+    if (sr_policy_learn(sr_settings_role_policy(s->settings, w->role), key, key_len, w->id,
                         sr_breaker_now_ms()) == 0)
         atomic_fetch_add_explicit(&s->placements_learned, 1, memory_order_relaxed);
     return true;
@@ -363,10 +364,11 @@ static void on_snapshot_request(void *ctx, const void *data, size_t len, const c
     sr_buf_init(&all, SNAPSHOT_MAX);
     pthread_mutex_lock(&s->lock);
     index_refresh(s);
-    struct sr_policy *policy = sr_settings_policy(s->settings);
     for (size_t i = 0; i < s->nindex; i++) {
         struct collect c = {&all, s->index[i].tag};
-        (void)sr_policy_export_worker(policy, s->index[i].w->id, collect_key, &c);
+        struct sr_worker *w = s->index[i].w;
+        (void)sr_policy_export_worker(sr_settings_role_policy(s->settings, w->role), w->id,
+                                      collect_key, &c);
     }
     pthread_mutex_unlock(&s->lock);
     publish_entries(s, reply, SR_SYNC_SNAPSHOT, &all, SNAPSHOT_CHUNK);
