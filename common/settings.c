@@ -9,30 +9,35 @@
 #include <string.h>
 
 #define MAX_POLICIES 16
+#define MADE         (SR_ROLES * MAX_POLICIES)
 
 struct sr_settings {
-    pthread_mutex_t lock;                 /* writers, and readers that saw the version move */
-    struct sr_config cfg;                 /* runtime fields in force */
-    struct sr_settings_view now;          /* what views copy (its version unused) */
-    struct sr_policy *made[MAX_POLICIES]; /* by index in sr_policy_names */
+    pthread_mutex_t lock;        /* writers, and readers that saw the version move */
+    struct sr_config cfg;        /* runtime fields in force */
+    struct sr_settings_view now; /* what views copy (its version unused) */
+    /* By role, then by index in sr_policy_names: prefill and decode
+     * workers have instances of their own even under the same policy (a
+     * round-robin cursor or a tree is per role). */
+    struct sr_policy *made[MADE];
     atomic_ulong version;
     size_t key_unit; /* params.key_unit of every view (sr_settings_set_key_unit) */
     /* --prefill-policy, --decode-policy (fixed at start; NULL: --policy's). */
     char *role_policy_name[SR_ROLES];
 };
 
-static int instance(struct sr_settings *s, const char *name, const struct sr_policy_params *params,
-                    struct sr_policy **out);
+static int instance(struct sr_settings *s, enum sr_worker_role role, const char *name,
+                    const struct sr_policy_params *params, struct sr_policy **out);
 
 /* The view's policies for the policy named policy (lock held or not yet
  * shared). */
 static int view_policies(struct sr_settings *s, struct sr_settings_view *v, const char *policy)
 {
-    int rc = instance(s, policy, &v->params, &v->policy);
+    int rc = 0;
     for (int r = 0; rc == 0 && r < SR_ROLES; r++) {
         const char *name = s->role_policy_name[r] ? s->role_policy_name[r] : policy;
-        rc = instance(s, name, &v->params, &v->role_policy[r]);
+        rc = instance(s, (enum sr_worker_role)r, name, &v->params, &v->role_policy[r]);
     }
+    v->policy = v->role_policy[SR_ROLE_REGULAR];
     return rc;
 }
 
@@ -52,13 +57,15 @@ static size_t policy_index(const char *name)
     return MAX_POLICIES;
 }
 
-/* The instance for name, created if needed (lock held or not yet shared). */
-static int instance(struct sr_settings *s, const char *name, const struct sr_policy_params *params,
-                    struct sr_policy **out)
+/* The instance for role and name, created if needed (lock held or not
+ * yet shared). */
+static int instance(struct sr_settings *s, enum sr_worker_role role, const char *name,
+                    const struct sr_policy_params *params, struct sr_policy **out)
 {
     size_t i = policy_index(name);
     if (i == MAX_POLICIES)
         return SR_ERR_INVALID;
+    i += (size_t)role * MAX_POLICIES;
     if (s->made[i] == NULL) {
         int err = 0;
         s->made[i] = sr_policy_create(name, params, &err);
@@ -107,7 +114,7 @@ void sr_settings_free(struct sr_settings *s)
 {
     if (s == NULL)
         return;
-    for (size_t i = 0; i < MAX_POLICIES; i++)
+    for (size_t i = 0; i < MADE; i++)
         sr_policy_destroy(s->made[i]);
     for (int r = 0; r < SR_ROLES; r++)
         sr_free(s->role_policy_name[r]);
@@ -165,21 +172,11 @@ int sr_settings_update(struct sr_settings *s, const struct sr_settings_change *c
         goto out;
     }
     for (int r = 0; r < SR_ROLES; r++) {
-        struct sr_policy *old = s->now.role_policy[r];
-        if (old == NULL)
-            continue;
-        bool kept = old == now.policy;
-        for (int k = 0; k < SR_ROLES; k++)
-            kept |= old == now.role_policy[k];
-        /* A policy no role uses any more stops seeing where prompts go:
-         * forget its history so that switching back starts clean, not from
-         * stale beliefs. */
-        if (!kept) {
-            sr_policy_forget(old);
-            for (int k = r + 1; k < SR_ROLES; k++)
-                if (s->now.role_policy[k] == old)
-                    s->now.role_policy[k] = NULL; /* forgotten once */
-        }
+        /* A role's old policy stops seeing where prompts go: forget its
+         * history so that switching back starts clean, not from stale
+         * beliefs. */
+        if (s->now.role_policy[r] != now.role_policy[r])
+            sr_policy_forget(s->now.role_policy[r]);
     }
     /* Swap: next takes the old fields and is cleared below. */
     struct sr_config old = s->cfg;
@@ -187,7 +184,7 @@ int sr_settings_update(struct sr_settings *s, const struct sr_settings_change *c
     next = old;
     s->now = now;
     if (kinds & (1u << SR_CHANGE_POLICY))
-        for (size_t i = 0; i < MAX_POLICIES; i++)
+        for (size_t i = 0; i < MADE; i++)
             if (s->made[i])
                 sr_policy_maintain(s->made[i], &s->now.params);
     if (kinds & (1u << SR_CHANGE_PROCESS))
@@ -226,7 +223,7 @@ struct sr_policy *sr_settings_role_policy(struct sr_settings *s, enum sr_worker_
 void sr_settings_forget_worker(struct sr_settings *s, struct sr_worker *w)
 {
     pthread_mutex_lock(&s->lock);
-    for (size_t i = 0; i < MAX_POLICIES; i++)
+    for (size_t i = 0; i < MADE; i++)
         if (s->made[i])
             sr_policy_worker_removed(s->made[i], w);
     pthread_mutex_unlock(&s->lock);
@@ -235,7 +232,7 @@ void sr_settings_forget_worker(struct sr_settings *s, struct sr_worker *w)
 void sr_settings_forget_all(struct sr_settings *s)
 {
     pthread_mutex_lock(&s->lock);
-    for (size_t i = 0; i < MAX_POLICIES; i++)
+    for (size_t i = 0; i < MADE; i++)
         if (s->made[i])
             sr_policy_forget(s->made[i]);
     pthread_mutex_unlock(&s->lock);
@@ -247,7 +244,7 @@ void sr_settings_set_key_unit(struct sr_settings *s, size_t unit)
     pthread_mutex_lock(&s->lock);
     if (unit != s->key_unit) {
         s->key_unit = s->now.params.key_unit = unit;
-        for (size_t i = 0; i < MAX_POLICIES; i++)
+        for (size_t i = 0; i < MADE; i++)
             if (s->made[i]) {
                 sr_policy_forget(s->made[i]);
                 sr_policy_maintain(s->made[i], &s->now.params);
@@ -261,7 +258,7 @@ uint64_t sr_settings_maintain(struct sr_settings *s)
 {
     uint64_t removed = 0;
     pthread_mutex_lock(&s->lock);
-    for (size_t i = 0; i < MAX_POLICIES; i++) {
+    for (size_t i = 0; i < MADE; i++) {
         struct sr_radix_stats before, after;
         if (s->made[i] == NULL)
             continue;
@@ -272,4 +269,27 @@ uint64_t sr_settings_maintain(struct sr_settings *s)
     }
     pthread_mutex_unlock(&s->lock);
     return removed;
+}
+
+bool sr_settings_tree_stats(struct sr_settings *s, struct sr_radix_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    bool any = false;
+    pthread_mutex_lock(&s->lock);
+    for (int r = 0; r < SR_ROLES; r++) {
+        struct sr_radix_stats st;
+        if (!sr_policy_tree_stats(s->now.role_policy[r], &st))
+            continue;
+        any = true;
+        out->node_count += st.node_count;
+        out->text_bytes += st.text_bytes;
+        out->memory_bytes += st.memory_bytes;
+        out->worker_slots += st.worker_slots;
+        out->inserts += st.inserts;
+        out->evicted_bytes += st.evicted_bytes;
+        out->refused_inserts += st.refused_inserts;
+        out->passes += st.passes;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return any;
 }

@@ -14,7 +14,9 @@
  * atomically to new requests, and the request path takes no lock while
  * nothing changes.
  *
- * Policies: one instance per name, created on first use and kept until
+ * Policies: one instance per worker role and name (a prefill and a decode
+ * worker under the same policy still have their own round-robin cursor or
+ * tree), created on first use and kept until
  * sr_settings_free(), so switching policy is a pointer change; requests
  * routed by the old policy finish normally (load accounting lives on the
  * workers) and its tree is emptied, since it stops seeing where prompts go.
@@ -77,6 +79,9 @@ int sr_settings_get(struct sr_settings *s, struct sr_config *out);
 
 /* The policy in force (borrowed) and the version of the settings. */
 struct sr_policy *sr_settings_policy(struct sr_settings *s);
+/* The trees of the policies in force, every role's, added up; false when
+ * none keeps a tree. */
+bool sr_settings_tree_stats(struct sr_settings *s, struct sr_radix_stats *out);
 /* The policy that chooses workers of role (borrowed). */
 struct sr_policy *sr_settings_role_policy(struct sr_settings *s, enum sr_worker_role role);
 

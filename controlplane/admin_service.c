@@ -358,14 +358,16 @@ static int tree_stats_fill(struct sr_admin *a, const struct sr_worker_set *set,
     ts->ptrs = sr_calloc(set->count + 1, sizeof(*ts->ptrs));
     if (ts->items == NULL || ts->ptrs == NULL)
         return SR_ERR_NOMEM;
-    struct sr_policy *policy = sr_settings_policy(a->settings);
     struct sr_radix_stats st = {0};
-    bool has_tree = sr_policy_tree_stats(policy, &st);
+    bool has_tree = sr_settings_tree_stats(a->settings, &st);
     for (size_t i = 0; i < set->count; i++) {
         PB(TreeStats) item = PB_INIT(TREE_STATS);
-        item.url = (char *)set->workers[i]->url;
+        struct sr_worker *w = set->workers[i];
+        item.url = (char *)w->url;
         item.has_text_bytes = true;
-        item.text_bytes = has_tree ? sr_policy_worker_tree_bytes(policy, set->workers[i]) : 0;
+        /* Each worker in the tree of its role's policy. */
+        item.text_bytes =
+            sr_policy_worker_tree_bytes(sr_settings_role_policy(a->settings, w->role), w);
         ts->items[i] = item;
         ts->ptrs[i] = &ts->items[i];
     }

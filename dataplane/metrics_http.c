@@ -278,7 +278,7 @@ void sr_metrics_render(struct sr_router *r, FILE *out)
                 sr_route_outcome_names[o], n);
     }
     struct sr_radix_stats ts;
-    if (sr_policy_tree_stats(sr_settings_policy(r->settings), &ts)) {
+    if (sr_settings_tree_stats(r->settings, &ts)) {
         sr_metrics_write_header(out, "sglang_router_tree_nodes", "gauge",
                                 "Nodes of the cache-aware tree.");
         fprintf(out, "sglang_router_tree_nodes %zu\n", ts.node_count);

@@ -17,10 +17,6 @@ import unittest
 from harness import BIN, free_port, request, wait_until
 
 LAUNCH = os.path.join(BIN, "sglang-launch-server")
-# The simulator plays a prefill or decode worker once it takes SGLang's
-# --disaggregation-mode (until then the PD co-launch test is skipped).
-SIM_HAS_PD = "--disaggregation-mode" in subprocess.run(
-    [os.path.join(BIN, "sglang-worker-sim"), "--help"], capture_output=True, text=True).stdout
 
 
 def alive(pid):
@@ -71,7 +67,7 @@ def base_port(n):
 def cmdline(pid):
     try:
         with open("/proc/%d/cmdline" % pid) as f:
-            return f.read().split("\0")
+            return f.read().split("\0")[:-1]  # each argument ends with a NUL
     except FileNotFoundError:
         return []
 
@@ -407,50 +403,6 @@ class Launch(unittest.TestCase):
     def router_argv(self, kids):
         return next(a for a in map(cmdline, kids) if a and os.path.basename(a[0]) == "sglang-router")
 
-    def test_prefill_and_decode_command_lines(self):
-        """--prefill-size/--decode-size with a stand-in for the simulator (beside a
-        copy of the launcher, which runs what is beside it) that records its
-        arguments and runs the real one without the PD flags, so this holds
-        whatever the simulator supports."""
-        with tempfile.TemporaryDirectory() as d:
-            exe = os.path.join(d, "sglang-launch-server")
-            with open(LAUNCH, "rb") as src, open(exe, "wb") as dst:
-                dst.write(src.read())
-            os.chmod(exe, 0o755)
-            os.symlink(os.path.join(BIN, "sglang-router"), os.path.join(d, "sglang-router"))
-            sim = os.path.join(d, "sglang-worker-sim")
-            with open(sim, "w") as f:
-                f.write(textwrap.dedent("""\
-                    #!%s
-                    import json, os, sys
-                    args, i, out = sys.argv[1:], 0, []
-                    with open(os.path.join(%r, "argv-%%d.json" %% os.getpid()), "w") as f:
-                        json.dump(args, f)
-                    while i < len(args):
-                        if args[i] in ("--disaggregation-mode", "--disaggregation-bootstrap-port"):
-                            i += 2
-                            continue
-                        out.append(args[i])
-                        i += 1
-                    os.execv(%r, [sys.argv[0]] + out)
-                """ % (sys.executable, d, os.path.join(BIN, "sglang-worker-sim"))))
-            os.chmod(sim, 0o755)
-            p = self.launch("--model-path", "m", "--backend", "sim", "--prefill-size", "2", "--decode-size", "3",
-                            "--", "--zero-latency", exe=exe)
-            self.wait_ready(p)
-            kids = children(p.pid)
-            self.assertEqual(len(kids), 6)  # 5 workers + the router
-            workers = []
-            for name in os.listdir(d):
-                if name.startswith("argv-"):
-                    with open(os.path.join(d, name)) as f:
-                        workers.append(json.load(f))
-            self.pd_fleet_check(workers, self.router_argv(kids), 2, 3)
-            p.send_signal(signal.SIGTERM)
-            self.assertEqual(p.wait(timeout=30), 0, self.output())
-            self.assertEqual([k for k in kids if alive(k)], [])
-
-    @unittest.skipUnless(SIM_HAS_PD, "sglang-worker-sim has no --disaggregation-mode yet")
     def test_prefill_and_decode_sims_serve(self):
         p = self.launch("--model-path", "m", "--backend", "sim", "--prefill-size", "2", "--decode-size", "2",
                         "--router-policy", "round_robin", "--", "--zero-latency")
@@ -458,7 +410,10 @@ class Launch(unittest.TestCase):
         kids = children(p.pid)
         workers = [a for a in map(cmdline, kids) if "--worker-id" in a]
         self.pd_fleet_check(workers, self.router_argv(kids), 2, 2)
-        # The client gets the decode worker's answer; both decode workers serve.
+        # The client gets the decode worker's answer; both decode workers serve
+        # once both are healthy.
+        wait_until(lambda: request(self.port, "GET", "/readiness").json().get("healthy_decode_workers") == 2,
+                   what="both decode workers healthy")
         served = set()
         for i in range(8):
             r = request(self.port, "POST", "/generate", {"text": "pd %d" % i})

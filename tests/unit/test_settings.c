@@ -234,10 +234,42 @@ static void test_key_unit_empties_the_trees(void **state)
     assert_int_equal(v.params.key_unit, 1);
 }
 
+/* Each role has its own instance, even under the same policy; an unset
+ * role policy follows --policy, a set one stays when --policy changes. */
+static void test_policies_by_role(void **state)
+{
+    (void)state;
+    struct sr_config cfg;
+    assert_int_equal(sr_config_init(&cfg), 0);
+    assert_int_equal(sr_config_set(&cfg, "policy", "round_robin", NULL, 0), 0);
+    assert_int_equal(sr_config_set(&cfg, "decode-policy", "shortest_queue", NULL, 0), 0);
+    int err = 0;
+    struct sr_settings *s = sr_settings_new(&cfg, &err);
+    assert_non_null(s);
+    struct sr_settings_view v = {0};
+    sr_settings_refresh(s, &v);
+    assert_ptr_equal(v.policy, v.role_policy[SR_ROLE_REGULAR]);
+    assert_string_equal(sr_policy_name(v.role_policy[SR_ROLE_PREFILL]), "round_robin");
+    assert_ptr_not_equal(v.role_policy[SR_ROLE_PREFILL], v.role_policy[SR_ROLE_REGULAR]);
+    assert_string_equal(sr_policy_name(v.role_policy[SR_ROLE_DECODE]), "shortest_queue");
+    assert_ptr_equal(sr_settings_role_policy(s, SR_ROLE_DECODE), v.role_policy[SR_ROLE_DECODE]);
+    struct sr_settings_change c = {"policy", "cache_aware"};
+    char msg[200];
+    assert_int_equal(sr_settings_update(s, &c, 1, NULL, msg, sizeof(msg)), 0);
+    sr_settings_refresh(s, &v);
+    assert_string_equal(sr_policy_name(v.role_policy[SR_ROLE_PREFILL]), "cache_aware");
+    assert_string_equal(sr_policy_name(v.role_policy[SR_ROLE_DECODE]), "shortest_queue");
+    struct sr_radix_stats st;
+    assert_true(sr_settings_tree_stats(s, &st));
+    sr_settings_free(s);
+    sr_config_clear(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_starts_from_the_config, setup, teardown),
+        cmocka_unit_test(test_policies_by_role),
         cmocka_unit_test_setup_teardown(test_key_unit_empties_the_trees, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_is_all_or_none, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_switch_keeps_instances, setup, teardown),
