@@ -74,7 +74,8 @@ int sr_worker_spec_parse(const char *text, enum sr_worker_role role,
     if (space != NULL) {
         *space = '\0';
         if (role != SR_ROLE_PREFILL)
-            why = "only a prefill worker has a bootstrap port";
+            why = "unexpected space (a model id has none; only a prefill worker takes a "
+                  "bootstrap port after its URL)";
         else if (!parse_bootstrap(space + 1, &port))
             why = "the bootstrap port must be a port number (1-65535) or none";
     }
