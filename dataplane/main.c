@@ -321,6 +321,20 @@ static bool load_workers(struct sr_registry *reg, const struct sr_config *cfg)
         fprintf(stderr, "sglang-router: workers: %s\n", why ? why : "out of memory");
         ok = false;
     }
+    if (ok && cfg->pd_disaggregation && cfg->worker_urls.n) {
+        struct sr_worker_set *set = sr_registry_acquire(reg);
+        const struct sr_worker_pool *pool = NULL;
+        for (size_t p = 0; p < set->npools; p++) {
+            pool = &set->pools[p];
+            if (sr_worker_pool_disaggregated(pool) && pool->role[SR_ROLE_REGULAR]->count)
+                sr_log_warn("--worker-urls with --pd-disaggregation: %zu worker(s) of model %s are "
+                            "not used while that model has prefill/decode workers (name another "
+                            "model with URL@MODEL to serve one whole beside it)",
+                            pool->role[SR_ROLE_REGULAR]->count,
+                            pool->model ? pool->model : "(not named)");
+        }
+        sr_worker_set_release(set);
+    }
     if (ok && cfg->pd_disaggregation && (!cfg->prefill_urls.n || !cfg->decode_urls.n))
         sr_log_warn("--pd-disaggregation without both --prefill and --decode workers: requests "
                     "to a model fail until the admin API adds them");
@@ -496,8 +510,14 @@ int main(int argc, char **argv)
         }
     }
     watching = pthread_create(&watcher, NULL, watch_loops, &m) == 0;
-    printf("sglang-router listening on %s://%s:%d (%zu threads, policy %s, %zu workers)\n",
-           r.tls ? "https" : "http", cfg.host, port, r.nloops, cfg.policy, cfg.worker_urls.n);
+    if (cfg.pd_disaggregation)
+        printf("sglang-router listening on %s://%s:%d (%zu threads, policy %s, %zu prefill + %zu "
+               "decode workers)\n",
+               r.tls ? "https" : "http", cfg.host, port, r.nloops, cfg.policy, cfg.prefill_urls.n,
+               cfg.decode_urls.n);
+    else
+        printf("sglang-router listening on %s://%s:%d (%zu threads, policy %s, %zu workers)\n",
+               r.tls ? "https" : "http", cfg.host, port, r.nloops, cfg.policy, cfg.worker_urls.n);
     sr_log_info("open-file limit %ld: up to %ld client connections", fd_limit, r.max_connections);
     if (metrics)
         printf("sglang-router metrics on http://%s:%d/metrics\n", cfg.prometheus_host,
