@@ -97,6 +97,20 @@ static int append_url(struct sr_strlist *list, const struct sr_option *o, const 
     return 0;
 }
 
+/* Appends a copy of value to list. 0 or SR_ERR_NOMEM. */
+static int list_push(struct sr_strlist *list, const char *value)
+{
+    char *copy = sr_strdup(value);
+    char **items = copy ? sr_realloc(list->items, (list->n + 1) * sizeof(*items)) : NULL;
+    if (items == NULL) {
+        sr_free(copy);
+        return SR_ERR_NOMEM;
+    }
+    list->items = items;
+    items[list->n++] = copy;
+    return 0;
+}
+
 /* A worker spec (worker_spec.h) in canonical text form; the URL not twice. */
 static int append_worker(struct sr_strlist *list, const struct sr_option *o, const char *value,
                          enum sr_worker_role role, char *err, size_t errlen)
@@ -121,15 +135,7 @@ static int append_worker(struct sr_strlist *list, const struct sr_option *o, con
     char text[2048];
     sr_worker_spec_format(&t.spec, text, sizeof(text));
     sr_worker_spec_text_clear(&t);
-    char *copy = sr_strdup(text);
-    char **items = copy ? sr_realloc(list->items, (list->n + 1) * sizeof(*items)) : NULL;
-    if (items == NULL) {
-        sr_free(copy);
-        return SR_ERR_NOMEM;
-    }
-    list->items = items;
-    items[list->n++] = copy;
-    return 0;
+    return list_push(list, text);
 }
 
 static int append_string(struct sr_strlist *list, const struct sr_option *o, const char *value,
@@ -137,15 +143,7 @@ static int append_string(struct sr_strlist *list, const struct sr_option *o, con
 {
     if (value[0] == '\0')
         return errorf(err, errlen, SR_ERR_INVALID, "--%s: must not be empty", o->name);
-    char *copy = sr_strdup(value);
-    char **items = copy ? sr_realloc(list->items, (list->n + 1) * sizeof(*items)) : NULL;
-    if (items == NULL) {
-        sr_free(copy);
-        return SR_ERR_NOMEM;
-    }
-    list->items = items;
-    items[list->n++] = copy;
-    return 0;
+    return list_push(list, value);
 }
 
 static int set_choice(const struct sr_option *o, char **field, const char *value, char *err,

@@ -6,6 +6,7 @@ tests run in parallel without port clashes. Processes are stopped (SIGTERM,
 then SIGKILL) when the test ends.
 """
 import http.client
+import http.server
 import json
 import os
 import re
@@ -215,6 +216,20 @@ def post_stream(port, path, body, headers=None):
             % (path, len(data), extra)).encode() + data)
     status, hdrs = c.read_head()
     return c, status, hdrs
+
+
+class StubHandler(http.server.BaseHTTPRequestHandler):
+    """The base of a test's stand-in worker: HTTP/1.1, quiet, and healthy
+    (GET /health 200, any other GET 404); subclasses answer POSTs."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.send_response(200 if self.path == "/health" else 404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
 
 class ProcTestCase(unittest.TestCase):

@@ -11,7 +11,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ProcTestCase, metrics, post_stream, request, wait_until  # noqa: E402
+from harness import ProcTestCase, StubHandler, metrics, post_stream, request, wait_until  # noqa: E402
 
 
 def gauge(port, name, worker):
@@ -129,19 +129,10 @@ class LoadModel(ProcTestCase):
         self.assert_idle()
 
 
-class CRLFStreamer(http.server.BaseHTTPRequestHandler):
+class CRLFStreamer(StubHandler):
     """A worker whose events end with CRLF blank lines (as some SSE
     libraries write them): 10 events, then it waits until told to finish."""
-    protocol_version = "HTTP/1.1"
     release = None
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        self.send_response(200 if self.path == "/health" else 404)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
 
     def do_POST(self):
         self.rfile.read(int(self.headers["Content-Length"]))

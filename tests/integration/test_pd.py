@@ -19,7 +19,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ProcTestCase, make_pki, metrics, post_stream, request,  # noqa: E402
+from harness import (ProcTestCase, StubHandler, make_pki, metrics, post_stream, request,  # noqa: E402
                      wait_until)
 
 
@@ -213,19 +213,7 @@ class Stub:
     first and must be held."""
 
     def __init__(self, role, delay=0.0):
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_GET(self):
-                self.send_response(200 if self.path == "/health" else 404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
+        class Handler(StubHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 time.sleep(delay)
