@@ -75,34 +75,47 @@ static int url_width(PB(Worker) * *ws, size_t n)
     return w;
 }
 
+static int model_width(PB(Worker) * *ws, size_t n)
+{
+    int w = 5;
+    for (size_t i = 0; i < n; i++)
+        if (ws[i]->model_id && (int)strlen(ws[i]->model_id) > w)
+            w = (int)strlen(ws[i]->model_id);
+    return w;
+}
+
 /* The columns of old come first (scripts may read them by position); role,
- * bootstrap port and model follow. */
+ * bootstrap port, model and decode tokens follow. */
 void sr_ctl_print_workers(PB(Worker) * *ws, size_t n)
 {
     int w = url_width(ws, n);
-    printf("%-*s  %-9s  %-9s  %9s  %10s  %8s  %15s  %16s  %16s  %13s  %-7s  %-9s  %s\n", w, "URL",
-           "HEALTH", "CIRCUIT", "IN_FLIGHT", "PROCESSED", "FAILURES", "PENDING_PREFILL",
-           "REPORTED_RUNNING", "REPORTED_WAITING", "EXTERNAL_LOAD", "ROLE", "BOOTSTRAP", "MODEL");
+    int mw = model_width(ws, n);
+    printf("%-*s  %-9s  %-9s  %9s  %10s  %8s  %15s  %16s  %16s  %13s  %-7s  %-9s  %-*s  %s\n", w,
+           "URL", "HEALTH", "CIRCUIT", "IN_FLIGHT", "PROCESSED", "FAILURES", "PENDING_PREFILL",
+           "REPORTED_RUNNING", "REPORTED_WAITING", "EXTERNAL_LOAD", "ROLE", "BOOTSTRAP", mw, "MODEL",
+           "DECODE_TOKENS");
     for (size_t i = 0; i < n; i++) {
         /* The worker's own figures: "-" when it said nothing (-1, or a
          * router that does not send them). */
-        char running[24] = "-", waiting[24] = "-", bootstrap[16] = "-";
+        char running[24] = "-", waiting[24] = "-", bootstrap[16] = "-", decode[24] = "-";
         if (ws[i]->has_reported_running && ws[i]->reported_running >= 0)
             snprintf(running, sizeof(running), "%lld", (long long)ws[i]->reported_running);
         if (ws[i]->has_reported_waiting && ws[i]->reported_waiting >= 0)
             snprintf(waiting, sizeof(waiting), "%lld", (long long)ws[i]->reported_waiting);
+        if (ws[i]->has_decode_tokens)
+            snprintf(decode, sizeof(decode), "%lld", (long long)ws[i]->decode_tokens);
         /* A prefill worker's port, or "none" (null); "-" for the others. */
         if (ws[i]->has_bootstrap_port)
             snprintf(bootstrap, sizeof(bootstrap), "%d", (int)ws[i]->bootstrap_port);
         else if (strcmp(role_name(ws[i]), "prefill") == 0)
             snprintf(bootstrap, sizeof(bootstrap), "none");
         printf(
-            "%-*s  %-9s  %-9s  %9lld  %10llu  %8llu  %15lld  %16s  %16s  %13lld  %-7s  %-9s  %s\n",
+            "%-*s  %-9s  %-9s  %9lld  %10llu  %8llu  %15lld  %16s  %16s  %13lld  %-7s  %-9s  %-*s  %s\n",
             w, ws[i]->url, health_name(ws[i]->health), circuit_name(ws[i]->circuit_state),
             (long long)ws[i]->in_flight, (unsigned long long)ws[i]->processed,
             (unsigned long long)ws[i]->failures, (long long)ws[i]->pending_prefill_bytes, running,
-            waiting, (long long)ws[i]->external_load, role_name(ws[i]), bootstrap,
-            ws[i]->model_id ? ws[i]->model_id : "-");
+            waiting, (long long)ws[i]->external_load, role_name(ws[i]), bootstrap, mw,
+            ws[i]->model_id ? ws[i]->model_id : "-", decode);
     }
     if (n == 0)
         printf("(no workers)\n");

@@ -65,11 +65,12 @@ void sr_workers_pb_worker(const struct sr_worker *w, uint64_t now_ms, uint64_t l
     item.has_health = true;
     item.health = health_of(w);
     item.has_in_flight = item.has_processed = item.has_failures = true;
-    item.has_pending_prefill_bytes = true;
+    item.has_pending_prefill_bytes = item.has_decode_tokens = true;
     item.in_flight = sr_worker_load(w);
     item.processed = atomic_load(&w->processed);
     item.failures = atomic_load(&w->failures);
     item.pending_prefill_bytes = sr_worker_pending_prefill(w);
+    item.decode_tokens = sr_worker_decode_left(w);
     item.has_circuit_state = item.has_circuit_opened = true;
     item.circuit_state = circuit_states[sr_breaker_state(&w->breaker, now_ms)];
     item.circuit_opened = sr_breaker_opened_total(&w->breaker);

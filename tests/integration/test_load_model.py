@@ -3,15 +3,17 @@ worker has to prefill and to generate is counted while a request runs and
 returns to exactly zero however the request ends: finished, failed, or
 cancelled by the client."""
 import http.server
+import json
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ProcTestCase, StubHandler, metrics, post_stream, request, wait_until  # noqa: E402
+from harness import BIN, ProcTestCase, StubHandler, metrics, post_stream, request, wait_until  # noqa: E402
 
 
 def gauge(port, name, worker):
@@ -24,7 +26,7 @@ class LoadModel(ProcTestCase):
         # One request at a time, 100 ms a token: slow enough to watch.
         self.worker = self.sim("--decode-step-ms", "100", "--max-running-requests", "1")
         self.r = self.router("--worker-urls", self.worker.url, "--prometheus-port", "0", "--policy",
-                             "cache_aware")
+                             "cache_aware", "--admin-port", "0")
         self.w = self.worker.url
 
     def loads(self):
@@ -47,6 +49,12 @@ class LoadModel(ProcTestCase):
         self.assertEqual(first[0], 1)
         self.assertEqual(first[1], 0)
         self.assertTrue(30 <= first[2] <= 40, first)  # 40 asked, one or two streamed
+        # The admin API (sglctl stats queues) shows the same count.
+        ctl = subprocess.run([os.path.join(BIN, "sglctl"), "--addr", "127.0.0.1:%d" % self.r.admin_port,
+                              "--json", "stats", "queues"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(ctl.returncode, 0, ctl.stderr)
+        (shown,) = [int(w["decode_tokens"]) for w in json.loads(ctl.stdout)["workers"]]
+        self.assertTrue(first[2] - 10 <= shown <= first[2], (first, shown))
         for _ in range(20):
             next(events)
         later = self.loads()[2]

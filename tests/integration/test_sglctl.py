@@ -52,9 +52,10 @@ class Sglctl(CtlCase):
         out = self.ctl("workers", "list").stdout
         self.assertRegex(out, r"URL +HEALTH +CIRCUIT +IN_FLIGHT")
         self.assertRegex(out, a.url + r" +healthy +closed +0 +0 +0")
-        # Role, bootstrap port and model come last (the columns before keep their places).
-        self.assertRegex(out, r" +EXTERNAL_LOAD +ROLE +BOOTSTRAP +MODEL\n")
-        self.assertRegex(out, a.url + r" .* +regular +- +-\n")
+        # Role, bootstrap port, model and decode tokens come last (the
+        # columns before keep their places).
+        self.assertRegex(out, r" +EXTERNAL_LOAD +ROLE +BOOTSTRAP +MODEL +DECODE_TOKENS\n")
+        self.assertRegex(out, a.url + r" .* +regular +- +- +0\n")
         out = self.ctl("workers", "set", b.url, c.url).stdout
         self.assertIn("added " + b.url, out)
         self.assertIn("removed " + a.url, out)
@@ -83,10 +84,10 @@ class Sglctl(CtlCase):
                        "--prefill", c.url, "none", "--decode", d.url + "@org/llama-8b").stdout
         for w in (b, c, d):
             self.assertIn("added " + w.url, out)
-        self.assertRegex(out, a.url + r" .* +regular +- +org/llama-8b\n")
-        self.assertRegex(out, b.url + r" .* +prefill +8998 +org/llama-8b\n")
-        self.assertRegex(out, c.url + r" .* +prefill +none +-\n")
-        self.assertRegex(out, d.url + r" .* +decode +- +org/llama-8b\n")
+        self.assertRegex(out, a.url + r" .* +regular +- +org/llama-8b +0\n")
+        self.assertRegex(out, b.url + r" .* +prefill +8998 +org/llama-8b +0\n")
+        self.assertRegex(out, c.url + r" .* +prefill +none +- +0\n")
+        self.assertRegex(out, d.url + r" .* +decode +- +org/llama-8b +0\n")
         got = {w["url"]: w for w in self.ctl_json("workers", "list")["workers"]}
         self.assertEqual((got[b.url]["role"], got[b.url]["bootstrap_port"], got[b.url]["model_id"],
                           got[b.url]["model_pinned"]), ("WORKER_ROLE_PREFILL", 8998, "org/llama-8b", True))
@@ -94,7 +95,7 @@ class Sglctl(CtlCase):
         self.assertNotIn("model_id", got[c.url])  # not known yet
         self.assertEqual(got[d.url]["role"], "WORKER_ROLE_DECODE")
         # The table of stats queues has the same columns.
-        self.assertRegex(self.ctl("stats", "queues").stdout, b.url + r" .* +prefill +8998 +org/llama-8b\n")
+        self.assertRegex(self.ctl("stats", "queues").stdout, b.url + r" .* +prefill +8998 +org/llama-8b +0\n")
         # --decode takes every URL up to the next option; --prefill's port is optional.
         self.ctl("workers", "set", "--decode", a.url, b.url, "--prefill", c.url, "--worker-urls", d.url)
         roles = {w["url"]: w["role"] for w in self.ctl_json("workers", "list")["workers"]}
@@ -102,7 +103,7 @@ class Sglctl(CtlCase):
                                  c.url: "WORKER_ROLE_PREFILL", d.url: "WORKER_ROLE_REGULAR"})
         # workers model pins one worker's model, keeping the rest.
         out = self.ctl("workers", "model", c.url, "qwen-7b").stdout
-        self.assertRegex(out, c.url + r" .* +prefill +none +qwen-7b\n")
+        self.assertRegex(out, c.url + r" .* +prefill +none +qwen-7b +0\n")
         self.assertEqual(len(out.splitlines()), 2)  # the header and that worker
         one = self.ctl_json("workers", "model", c.url, "qwen-7b")["worker"]
         self.assertEqual((one["model_id"], one["model_pinned"]), ("qwen-7b", True))

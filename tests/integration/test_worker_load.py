@@ -121,7 +121,7 @@ class Reports(WorkerLoadCase):
         out = self.ctl("stats", "queues")
         self.assertRegex(out, r"REPORTED_RUNNING +REPORTED_WAITING +EXTERNAL_LOAD")
         for name, w in forms.items():
-            tail = (r" +- +- +0" if name == "none" else r" +1 +2 +3") + r" +regular +- +-$"
+            tail = (r" +- +- +0" if name == "none" else r" +1 +2 +3") + r" +regular +- +- +0$"
             self.assertRegex(out, r"(?m)^" + re.escape(w.url) + r" +healthy .*" + tail, name)
         queues = {w["url"]: w for w in json.loads(self.ctl("--json", "stats", "queues"))["workers"]}
         self.assertEqual(queues[forms["vllm"].url]["reported_waiting"], 2)
