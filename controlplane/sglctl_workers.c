@@ -92,8 +92,8 @@ void sr_ctl_print_workers(PB(Worker) * *ws, size_t n)
     int mw = model_width(ws, n);
     printf("%-*s  %-9s  %-9s  %9s  %10s  %8s  %15s  %16s  %16s  %13s  %-7s  %-9s  %-*s  %s\n", w,
            "URL", "HEALTH", "CIRCUIT", "IN_FLIGHT", "PROCESSED", "FAILURES", "PENDING_PREFILL",
-           "REPORTED_RUNNING", "REPORTED_WAITING", "EXTERNAL_LOAD", "ROLE", "BOOTSTRAP", mw, "MODEL",
-           "DECODE_TOKENS");
+           "REPORTED_RUNNING", "REPORTED_WAITING", "EXTERNAL_LOAD", "ROLE", "BOOTSTRAP", mw,
+           "MODEL", "DECODE_TOKENS");
     for (size_t i = 0; i < n; i++) {
         /* The worker's own figures: "-" when it said nothing (-1, or a
          * router that does not send them). */
@@ -109,13 +109,13 @@ void sr_ctl_print_workers(PB(Worker) * *ws, size_t n)
             snprintf(bootstrap, sizeof(bootstrap), "%d", (int)ws[i]->bootstrap_port);
         else if (strcmp(role_name(ws[i]), "prefill") == 0)
             snprintf(bootstrap, sizeof(bootstrap), "none");
-        printf(
-            "%-*s  %-9s  %-9s  %9lld  %10llu  %8llu  %15lld  %16s  %16s  %13lld  %-7s  %-9s  %-*s  %s\n",
-            w, ws[i]->url, health_name(ws[i]->health), circuit_name(ws[i]->circuit_state),
-            (long long)ws[i]->in_flight, (unsigned long long)ws[i]->processed,
-            (unsigned long long)ws[i]->failures, (long long)ws[i]->pending_prefill_bytes, running,
-            waiting, (long long)ws[i]->external_load, role_name(ws[i]), bootstrap, mw,
-            ws[i]->model_id ? ws[i]->model_id : "-", decode);
+        printf("%-*s  %-9s  %-9s  %9lld  %10llu  %8llu  %15lld  %16s  %16s  %13lld  %-7s  %-9s  "
+               "%-*s  %s\n",
+               w, ws[i]->url, health_name(ws[i]->health), circuit_name(ws[i]->circuit_state),
+               (long long)ws[i]->in_flight, (unsigned long long)ws[i]->processed,
+               (unsigned long long)ws[i]->failures, (long long)ws[i]->pending_prefill_bytes,
+               running, waiting, (long long)ws[i]->external_load, role_name(ws[i]), bootstrap, mw,
+               ws[i]->model_id ? ws[i]->model_id : "-", decode);
     }
     if (n == 0)
         printf("(no workers)\n");
