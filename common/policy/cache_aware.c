@@ -4,13 +4,22 @@
  * tree machinery.
  *
  * Per decision, over the routable workers:
- *  1. If loads are imbalanced (max - min > balance_abs_threshold and
- *     max > min * balance_rel_threshold), the least-loaded worker.
- *  2. Otherwise, with probability cache_routing_prob, ask the shared radix
- *     tree: if the best match rate (matched bytes / text bytes) exceeds
- *     cache_threshold, the worker with the longest match; else the worker
- *     with the smallest tree (most free cache).
- *  3. Otherwise the least-loaded worker.
+ *  1. With probability cache_routing_prob, ask the shared radix tree:
+ *     - if the best match rate (matched bytes / text bytes) exceeds
+ *       cache_threshold, the worker with the longest match, unless that
+ *       worker is overloaded: its load - min > balance_abs_threshold and
+ *       its load > min * balance_rel_threshold; then the least loaded;
+ *     - else (a miss) the worker with the smallest tree (most free cache),
+ *       unless the fleet is imbalanced (the same test with the largest
+ *       load); then the least loaded.
+ *  2. Otherwise the least-loaded worker.
+ * The guard on a hit looks at the worker the hit goes to, not at the
+ * fleet's largest load (SGLang's router gives up every hit while any one
+ * worker is overloaded): a long prompt stuck on one worker must not send
+ * the requests whose prefix another worker holds elsewhere. Measured on
+ * the Mooncake trace: a fifth of all decisions were such a fleet-wide
+ * guard, and judging hits by their own worker kept 35-45% more of them
+ * (tests/bench/RESULTS.md, "the imbalance guard").
  * Load is the load model's requests (load.h): in flight here and at the
  * replica peers, and what the worker reports beyond those; equal loads go
  * to the least outstanding work (prefill and decode tokens), then random. Every decision records
@@ -34,7 +43,9 @@ struct cache_aware {
 
 struct choice {
     const struct sr_route_request *req;
-    const struct sr_load_scan *scan; /* cache_cost */
+    const struct sr_load_scan *scan;
+    struct sr_worker *least; /* cache_aware's imbalance guard: the least loaded, */
+    double lo, hi;           /* the smallest and largest load */
     struct sr_worker *picked;
     uint32_t match; /* the picked worker's matched prefix, bytes */
     enum sr_route_outcome outcome;
@@ -75,8 +86,15 @@ static int64_t choose(void *ctx, const struct sr_radix_view *view)
     double rate = view->text_len ? (double)best_len / (double)view->text_len : 0.0;
     bool hit = rate > req->params->cache_threshold;
     c->picked = hit ? best : smallest;
-    c->match = hit ? best_len : sr_radix_view_match(view, smallest->id);
     c->outcome = hit ? SR_ROUTE_CACHE_HIT : SR_ROUTE_CACHE_MISS;
+    /* The guard: a hit against its own worker's load, a miss against the
+     * fleet's largest (see the top of the file). */
+    double load = hit ? sr_load_requests(c->scan, best) : c->hi;
+    if (sr_route_imbalanced(req->params, c->lo, load)) {
+        c->picked = c->least;
+        c->outcome = SR_ROUTE_IMBALANCE;
+    }
+    c->match = c->picked == best ? best_len : sr_radix_view_match(view, c->picked->id);
     return c->picked->id;
 }
 
@@ -97,16 +115,22 @@ static int cache_aware_select(struct sr_policy *p, const struct sr_route_request
 {
     struct cache_aware *ca = (struct cache_aware *)p;
     const struct sr_policy_params *prm = req->params;
+    struct sr_load_scan scan;
+    sr_route_load_scan(req, &scan);
     double lo, hi;
-    struct sr_worker *least = sr_route_pick_least_loaded(req, NULL, &lo, &hi);
+    struct sr_worker *least = sr_route_pick_least_loaded(req, &scan, &lo, &hi);
     if (least == NULL)
         return SR_ERR_NO_WORKER;
 
-    bool imbalanced = sr_route_imbalanced(prm, lo, hi);
-    bool by_cache = !imbalanced && sr_rng_unit(req->rng) < prm->cache_routing_prob;
+    bool by_cache = sr_rng_unit(req->rng) < prm->cache_routing_prob;
     struct choice c = {.req = req,
+                       .scan = &scan,
+                       .least = least,
+                       .lo = lo,
+                       .hi = hi,
                        .picked = by_cache ? NULL : least,
-                       .outcome = imbalanced ? SR_ROUTE_IMBALANCE : SR_ROUTE_LOAD_BALANCED};
+                       .outcome = sr_route_imbalanced(prm, lo, hi) ? SR_ROUTE_IMBALANCE
+                                                                   : SR_ROUTE_LOAD_BALANCED};
     uint32_t id;
     int rc = sr_radix_match_insert(ca->tree, req->text, req->text_len, req->now_ms,
                                    by_cache ? choose : keep_pick, &c, &id);

@@ -329,6 +329,22 @@ static void test_imbalance_guard(void **state)
     atomic_store(&f->w[first]->in_flight, 51); /* 51 - 19 = 32: not imbalanced */
     assert_int_equal(route(f, p, T), first);
 
+    /* A hit is judged by its own worker's load: another worker far above
+     * the rest does not send it away ... */
+    int third = (first + 1) % NW;
+    set_loads(f, 20, 20, 20, 20);
+    atomic_store(&f->w[other]->in_flight, 19);
+    atomic_store(&f->w[third]->in_flight, 90); /* 90 - 19 > 32: the fleet is imbalanced */
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(route(f, p, T), first);
+    /* ... but a miss then goes to the least loaded, not to the smallest tree. */
+    for (int i = 0; i < 10; i++) {
+        char miss[64];
+        snprintf(miss, sizeof(miss), "nobody has seen this prompt %d", i);
+        assert_int_equal(route(f, p, miss), other);
+        sr_policy_worker_removed(p, f->w[other]);
+    }
+
     /* The relative threshold must hold too. */
     f->params.balance_abs_threshold = 5;
     f->params.balance_rel_threshold = 3.0;
