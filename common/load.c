@@ -46,9 +46,10 @@ double sr_load_work(const struct sr_load_scan *scan, const struct sr_worker *w)
     return own_prefill_tokens(w) +
            nonneg(atomic_load_explicit(&w->peer_prefill, memory_order_relaxed)) /
                SR_BYTES_PER_TOKEN +
-           nonneg(sr_worker_decode_left(w)) * scan->decode_weight +
-           nonneg(atomic_load_explicit(&w->peer_in_flight, memory_order_relaxed)) *
-               scan->mean_decode +
+           (nonneg(sr_worker_decode_left(w)) +
+            nonneg(atomic_load_explicit(&w->peer_decode, memory_order_relaxed))) *
+               scan->decode_weight +
+           nonneg(atomic_load_explicit(&w->peer_untold, memory_order_relaxed)) * scan->mean_decode +
            external(scan, w) * scan->mean_work;
 }
 

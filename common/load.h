@@ -11,11 +11,13 @@
  * work: what it has to do before it is free, in tokens:
  *   - the prompt tokens it must still prefill, this router's and its
  *     peers' (pending prefill bytes / SR_BYTES_PER_TOKEN);
- *   - the tokens this router's requests still have to generate
- *     (decode_left: max_tokens less what has streamed back), times
- *     decode_weight, the cost of a generated token against a prefilled one;
- *   - requests known only by their count (peers' in flight, external) at
- *     the fleet's mean decode work, resp. mean work, per request in flight.
+ *   - the tokens this router's and its peers' requests still have to
+ *     generate (decode_left: max_tokens less what has streamed back; the
+ *     peers' from their TOKENS reports, sync/wire.h), times decode_weight,
+ *     the cost of a generated token against a prefilled one;
+ *   - requests known only by their count (peers' in flight from replicas
+ *     that report no tokens, external) at the fleet's mean decode work,
+ *     resp. mean work, per request in flight.
  *   Counting tokens is what sees that one 100k-token prompt outweighs a
  *   hundred 1k ones, where "requests in flight" misjudges it 100x.
  *

@@ -36,8 +36,10 @@
  * (finish, error, disconnect), so it returns to exactly zero.
  *
  * Router replicas (sync/): the other replicas' requests to the same worker
- * are held apart, in peer_in_flight and peer_prefill, which the replica
- * sync sets from their load reports. Policies read the fleet's view
+ * are held apart, in peer_in_flight, peer_prefill and peer_decode, which
+ * the replica sync sets from their load reports (peer_untold: the requests
+ * of replicas that report no decode tokens, whose decode the load model
+ * estimates). Policies read the fleet's view
  * (sr_worker_fleet_load: own + peers); what this router reports of itself
  * (metrics, admin API) is its own count.
  *
@@ -99,6 +101,8 @@ struct sr_worker {
     atomic_long pending_prefill; /* bytes; see above */
     atomic_long peer_in_flight;  /* the other replicas' requests (sync/) */
     atomic_long peer_prefill;    /* bytes; the other replicas' pending_prefill */
+    atomic_long peer_decode;     /* tokens; the other replicas' decode_left */
+    atomic_long peer_untold;     /* of peer_in_flight, those without a decode count */
     atomic_long decode_left;     /* tokens still to generate; see above */
     /* The worker's own word (sr_worker_report_load); -1: never reported. */
     atomic_long reported_running; /* requests it runs */

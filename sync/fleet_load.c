@@ -19,11 +19,19 @@ struct entry {
     long prefill;
 };
 
+struct tokens {
+    uint64_t worker;
+    long tokens;
+};
+
 struct peer {
     uint64_t id;
     uint64_t last_seen_ms;
     struct entry *entries; /* sorted by worker tag */
     size_t n, cap;
+    struct tokens *tokens; /* sorted by worker tag; NULL until its first TOKENS */
+    size_t ntokens, tokens_cap;
+    bool told;
 };
 
 struct sr_fleet_load {
@@ -43,6 +51,7 @@ struct sr_fleet_load *sr_fleet_load_new(void)
 static void drop_peer(struct sr_fleet_load *fl, size_t i)
 {
     sr_free(fl->peers[i].entries);
+    sr_free(fl->peers[i].tokens);
     fl->peers[i] = fl->peers[--fl->npeers];
 }
 
@@ -98,6 +107,25 @@ static size_t find(const struct peer *p, uint64_t worker, bool *found)
     return lo;
 }
 
+static long tokens_of(const struct peer *p, uint64_t worker)
+{
+    size_t lo = 0, hi = p->ntokens;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->tokens[mid].worker < worker)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < p->ntokens && p->tokens[lo].worker == worker ? p->tokens[lo].tokens : 0;
+}
+
+static int cmp_tokens(const void *a, const void *b)
+{
+    uint64_t x = ((const struct tokens *)a)->worker, y = ((const struct tokens *)b)->worker;
+    return x < y ? -1 : x > y;
+}
+
 static int cmp_entry(const void *a, const void *b)
 {
     uint64_t x = ((const struct entry *)a)->worker, y = ((const struct entry *)b)->worker;
@@ -119,6 +147,28 @@ int sr_fleet_load_report(struct sr_fleet_load *fl, uint64_t id, const struct sr_
         p->entries[i] = (struct entry){e[i].worker, (long)e[i].in_flight, (long)e[i].prefill};
     p->n = n;
     qsort(p->entries, n, sizeof(*p->entries), cmp_entry);
+    rc = 0;
+out:
+    pthread_mutex_unlock(&fl->lock);
+    return rc;
+}
+
+int sr_fleet_load_tokens(struct sr_fleet_load *fl, uint64_t id,
+                         const struct sr_sync_tokens_entry *e, size_t n, uint64_t now_ms)
+{
+    int rc = SR_ERR_NOMEM;
+    pthread_mutex_lock(&fl->lock);
+    struct peer *p = peer_at(fl, id, now_ms);
+    if (p == NULL)
+        goto out;
+    if (n > MAX_WORKERS || (n > p->tokens_cap && sr_grow((void **)&p->tokens, &p->tokens_cap, n,
+                                                         sizeof(*p->tokens), 8, MAX_WORKERS) != 0))
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        p->tokens[i] = (struct tokens){e[i].worker, (long)e[i].tokens};
+    p->ntokens = n;
+    p->told = true;
+    qsort(p->tokens, n, sizeof(*p->tokens), cmp_tokens);
     rc = 0;
 out:
     pthread_mutex_unlock(&fl->lock);
@@ -167,21 +217,25 @@ size_t sr_fleet_load_expire(struct sr_fleet_load *fl, uint64_t now_ms, uint64_t 
     return gone;
 }
 
-void sr_fleet_load_total(struct sr_fleet_load *fl, uint64_t worker, long *in_flight, long *prefill)
+void sr_fleet_load_total(struct sr_fleet_load *fl, uint64_t worker, struct sr_fleet_total *out)
 {
-    long f = 0, b = 0;
+    struct sr_fleet_total t = {0, 0, 0, 0};
     pthread_mutex_lock(&fl->lock);
     for (size_t i = 0; i < fl->npeers; i++) {
+        const struct peer *p = &fl->peers[i];
         bool found;
-        size_t at = find(&fl->peers[i], worker, &found);
+        size_t at = find(p, worker, &found);
         if (found) {
-            f += fl->peers[i].entries[at].in_flight;
-            b += fl->peers[i].entries[at].prefill;
+            t.in_flight += p->entries[at].in_flight;
+            t.prefill += p->entries[at].prefill;
+            if (!p->told)
+                t.untold += p->entries[at].in_flight;
         }
+        if (p->told)
+            t.decode += tokens_of(p, worker);
     }
     pthread_mutex_unlock(&fl->lock);
-    *in_flight = f;
-    *prefill = b;
+    *out = t;
 }
 
 size_t sr_fleet_load_peers(struct sr_fleet_load *fl, struct sr_fleet_peer *out, size_t max)

@@ -157,10 +157,12 @@ static struct sr_worker *index_find(struct sr_sync *s, uint64_t tag)
 /* The peers' load on w, from the fleet view, into its routing counters. */
 static void apply_peer_load(struct sr_sync *s, struct sr_worker *w, uint64_t tag)
 {
-    long in_flight, prefill;
-    sr_fleet_load_total(s->load, tag, &in_flight, &prefill);
-    atomic_store_explicit(&w->peer_in_flight, in_flight, memory_order_relaxed);
-    atomic_store_explicit(&w->peer_prefill, prefill, memory_order_relaxed);
+    struct sr_fleet_total t;
+    sr_fleet_load_total(s->load, tag, &t);
+    atomic_store_explicit(&w->peer_in_flight, t.in_flight, memory_order_relaxed);
+    atomic_store_explicit(&w->peer_prefill, t.prefill, memory_order_relaxed);
+    atomic_store_explicit(&w->peer_decode, t.decode, memory_order_relaxed);
+    atomic_store_explicit(&w->peer_untold, t.untold, memory_order_relaxed);
 }
 
 static void apply_all_peer_load(struct sr_sync *s)
@@ -260,6 +262,17 @@ static void on_state_message(void *ctx, const void *data, size_t len)
             n++;
         if (e != NULL)
             sr_fleet_load_report(s->load, h.replica, e, n, now);
+        if (e != few)
+            sr_free(e);
+        apply_all_peer_load(s);
+    } else if (h.type == SR_SYNC_TOKENS && sr_sync_decode_tokens(data, len, &c) == 0) {
+        struct sr_sync_tokens_entry few[64];
+        struct sr_sync_tokens_entry *e = c.left <= 64 ? few : sr_calloc(c.left, sizeof(*e));
+        size_t n = 0;
+        while (e != NULL && sr_sync_next_tokens(&c, &e[n]))
+            n++;
+        if (e != NULL)
+            sr_fleet_load_tokens(s->load, h.replica, e, n, now);
         if (e != few)
             sr_free(e);
         apply_all_peer_load(s);
@@ -393,35 +406,49 @@ static void on_link_up(void *ctx)
 /* ---- the link's tick (its own thread) ---------------------------------- */
 
 /* This replica's own counts per worker, when they changed or every
- * HEARTBEAT_MS (lock held). */
+ * HEARTBEAT_MS (lock held): a LOAD, and a TOKENS beside it. */
 static void publish_load(struct sr_sync *s, uint64_t now)
 {
-    struct sr_buf b;
+    struct sr_buf b, t;
     sr_buf_init(&b, SR_SYNC_HEADER_LEN + 4 + 65536u * SR_SYNC_LOAD_ENTRY);
-    size_t count_at;
+    sr_buf_init(&t, SR_SYNC_HEADER_LEN + 4 + 65536u * SR_SYNC_TOKENS_ENTRY);
+    size_t count_at, tokens_count_at;
     uint32_t n = 0;
     uint64_t sum = 1469598103934665603ull;
-    struct sr_sync_header h = header(s, SR_SYNC_LOAD, atomic_load(&s->group_tag));
+    uint32_t group = atomic_load(&s->group_tag);
+    struct sr_sync_header h = header(s, SR_SYNC_LOAD, group);
+    struct sr_sync_header ht = header(s, SR_SYNC_TOKENS, group);
     int rc = sr_sync_encode_load_start(&b, &h, &count_at);
+    if (rc == 0)
+        rc = sr_sync_encode_load_start(&t, &ht, &tokens_count_at);
     for (size_t i = 0; rc == 0 && i < s->nindex && n < 65536; i++) {
         struct sr_worker *w = s->index[i].w;
-        long f = sr_worker_load(w), p = sr_worker_pending_prefill(w);
+        long f = sr_worker_load(w), p = sr_worker_pending_prefill(w), d = sr_worker_decode_left(w);
         struct sr_sync_load_entry e = {s->index[i].tag, f > 0 ? (uint32_t)f : 0,
                                        p > 0 ? (uint32_t)(p > UINT32_MAX ? UINT32_MAX : p) : 0};
+        struct sr_sync_tokens_entry te = {s->index[i].tag,
+                                          d > 0 ? (uint32_t)(d > UINT32_MAX ? UINT32_MAX : d) : 0};
         sum = (sum ^ e.worker ^ ((uint64_t)e.in_flight << 32 | e.prefill)) * 1099511628211ull;
+        sum = (sum ^ te.tokens) * 1099511628211ull;
         rc = sr_sync_encode_load_entry(&b, &e);
+        if (rc == 0)
+            rc = sr_sync_encode_tokens_entry(&t, &te);
         n++;
     }
     if (rc == 0 && ((sum != s->load_sum && now >= s->load_sent_ms + REPORT_MIN_MS) ||
                     now >= s->load_sent_ms + HEARTBEAT_MS)) {
         sr_sync_patch_u32(&b, count_at, n);
+        sr_sync_patch_u32(&t, tokens_count_at, n);
         if (sr_link_publish(s->link, NULL, b.data, b.len) == 0) {
             count_sent(s, b.len);
             s->load_sum = sum;
             s->load_sent_ms = now;
+            if (sr_link_publish(s->link, NULL, t.data, t.len) == 0)
+                count_sent(s, t.len);
         }
     }
     sr_buf_free(&b);
+    sr_buf_free(&t);
 }
 
 static void ask_snapshot(struct sr_sync *s, uint64_t now)

@@ -49,7 +49,7 @@ int sr_sync_decode_header(const void *msg, size_t len, struct sr_sync_header *h)
 {
     const unsigned char *p = msg;
     if (len < SR_SYNC_HEADER_LEN || (p[0] | p[1] << 8) != SR_SYNC_MAGIC ||
-        p[2] != SR_SYNC_VERSION || p[3] < SR_SYNC_PLACE || p[3] > SR_SYNC_SNAPSHOT_REQUEST)
+        p[2] != SR_SYNC_VERSION || p[3] < SR_SYNC_PLACE || p[3] > SR_SYNC_TOKENS)
         return SR_ERR_INVALID;
     h->type = (enum sr_sync_type)p[3];
     h->group = get32(p + 4);
@@ -86,19 +86,30 @@ int sr_sync_decode_batch(const void *msg, size_t len, uint32_t *flags, struct sr
     return q == end ? 0 : SR_ERR_INVALID;
 }
 
-int sr_sync_decode_load(const void *msg, size_t len, struct sr_sync_cursor *c)
+/* A body of u32 n and n fixed-size entries. */
+static int decode_counted(const void *msg, size_t len, size_t entry, struct sr_sync_cursor *c)
 {
     const unsigned char *p = (const unsigned char *)msg + SR_SYNC_HEADER_LEN;
     if (len < SR_SYNC_HEADER_LEN + 4)
         return SR_ERR_INVALID;
     uint32_t n = get32(p);
     size_t body = len - SR_SYNC_HEADER_LEN - 4;
-    if (body % SR_SYNC_LOAD_ENTRY != 0 || body / SR_SYNC_LOAD_ENTRY != n)
+    if (body % entry != 0 || body / entry != n)
         return SR_ERR_INVALID;
     c->p = p + 4;
     c->end = (const unsigned char *)msg + len;
     c->left = n;
     return 0;
+}
+
+int sr_sync_decode_load(const void *msg, size_t len, struct sr_sync_cursor *c)
+{
+    return decode_counted(msg, len, SR_SYNC_LOAD_ENTRY, c);
+}
+
+int sr_sync_decode_tokens(const void *msg, size_t len, struct sr_sync_cursor *c)
+{
+    return decode_counted(msg, len, SR_SYNC_TOKENS_ENTRY, c);
 }
 
 int sr_sync_next_place(struct sr_sync_cursor *c, struct sr_sync_place *e)
@@ -122,6 +133,17 @@ int sr_sync_next_load(struct sr_sync_cursor *c, struct sr_sync_load_entry *e)
     e->in_flight = get32(c->p + 8);
     e->prefill = get32(c->p + 12);
     c->p += SR_SYNC_LOAD_ENTRY;
+    c->left--;
+    return 1;
+}
+
+int sr_sync_next_tokens(struct sr_sync_cursor *c, struct sr_sync_tokens_entry *e)
+{
+    if (c->left == 0)
+        return 0;
+    e->worker = get64(c->p);
+    e->tokens = get32(c->p + 8);
+    c->p += SR_SYNC_TOKENS_ENTRY;
     c->left--;
     return 1;
 }
@@ -187,6 +209,14 @@ int sr_sync_encode_load_entry(struct sr_buf *b, const struct sr_sync_load_entry 
     put64(p, e->worker);
     put32(p + 8, e->in_flight);
     put32(p + 12, e->prefill);
+    return sr_buf_append(b, p, sizeof(p));
+}
+
+int sr_sync_encode_tokens_entry(struct sr_buf *b, const struct sr_sync_tokens_entry *e)
+{
+    unsigned char p[SR_SYNC_TOKENS_ENTRY];
+    put64(p, e->worker);
+    put32(p + 8, e->tokens);
     return sr_buf_append(b, p, sizeof(p));
 }
 

@@ -14,6 +14,12 @@
  *   LOAD              u32 n, then n x (u64 worker tag, u32 in flight,
  *                     u32 pending prefill bytes): the sender's own counts
  *   SNAPSHOT_REQUEST  empty
+ *   TOKENS            u32 n, then n x (u64 worker tag, u32 tokens): the
+ *                     tokens the sender's requests on each worker are still
+ *                     expected to generate; sent beside each LOAD. A type
+ *                     of its own so that LOAD keeps its version-1 form: a
+ *                     replica from before TOKENS drops these (counted as
+ *                     malformed) and keeps reading everything else.
  * A PLACE carries the placements a replica made since its last one (a
  * batch), a SNAPSHOT chunk part of what a replica's tree holds. Workers are
  * named by tag (sr_sync_tag64 of the canonical URL), so each replica maps
@@ -28,19 +34,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SR_SYNC_MAGIC       0x5253u
-#define SR_SYNC_VERSION     1
-#define SR_SYNC_HEADER_LEN  24
-#define SR_SYNC_LOAD_ENTRY  16
-#define SR_SYNC_BATCH_FIXED 8  /* PLACE and SNAPSHOT bodies before the entries */
-#define SR_SYNC_ENTRY_FIXED 16 /* a placement before its key */
-#define SR_SYNC_SNAP_LAST   1u
+#define SR_SYNC_MAGIC        0x5253u
+#define SR_SYNC_VERSION      1
+#define SR_SYNC_HEADER_LEN   24
+#define SR_SYNC_LOAD_ENTRY   16
+#define SR_SYNC_TOKENS_ENTRY 12
+#define SR_SYNC_BATCH_FIXED  8  /* PLACE and SNAPSHOT bodies before the entries */
+#define SR_SYNC_ENTRY_FIXED  16 /* a placement before its key */
+#define SR_SYNC_SNAP_LAST    1u
 
 enum sr_sync_type {
     SR_SYNC_PLACE = 1,
     SR_SYNC_LOAD = 2,
     SR_SYNC_SNAPSHOT = 3,
     SR_SYNC_SNAPSHOT_REQUEST = 4,
+    SR_SYNC_TOKENS = 5,
 };
 
 struct sr_sync_header {
@@ -63,7 +71,12 @@ struct sr_sync_load_entry {
     uint32_t prefill;
 };
 
-/* A walk over the entries of a LOAD, PLACE or SNAPSHOT body (validated by
+struct sr_sync_tokens_entry {
+    uint64_t worker;
+    uint32_t tokens;
+};
+
+/* A walk over the entries of a LOAD, TOKENS, PLACE or SNAPSHOT body (validated by
  * the decoder: the walk needs no checks). */
 struct sr_sync_cursor {
     const unsigned char *p, *end;
@@ -79,19 +92,24 @@ int sr_sync_decode_header(const void *msg, size_t len, struct sr_sync_header *h)
 /* A PLACE or SNAPSHOT body. */
 int sr_sync_decode_batch(const void *msg, size_t len, uint32_t *flags, struct sr_sync_cursor *c);
 int sr_sync_decode_load(const void *msg, size_t len, struct sr_sync_cursor *c);
+int sr_sync_decode_tokens(const void *msg, size_t len, struct sr_sync_cursor *c);
 /* 1 with the entry set, 0 at the end. */
 int sr_sync_next_place(struct sr_sync_cursor *c, struct sr_sync_place *e);
 int sr_sync_next_load(struct sr_sync_cursor *c, struct sr_sync_load_entry *e);
+int sr_sync_next_tokens(struct sr_sync_cursor *c, struct sr_sync_tokens_entry *e);
 
 /* Encoding, appended to b (its ceiling applies: SR_ERR_TOO_LARGE). PLACE,
- * SNAPSHOT and LOAD are built in place: the start writes the header and a
- * zero count (at *count_at), entries follow, then the count is patched. */
+ * SNAPSHOT, LOAD and TOKENS are built in place: the start writes the header
+ * and a zero count (at *count_at), entries follow, then the count is
+ * patched. */
 int sr_sync_encode_header(struct sr_buf *b, const struct sr_sync_header *h);
 int sr_sync_encode_batch_start(struct sr_buf *b, const struct sr_sync_header *h, uint32_t flags,
                                size_t *count_at);
 int sr_sync_encode_place(struct sr_buf *b, const struct sr_sync_place *e);
 int sr_sync_encode_load_start(struct sr_buf *b, const struct sr_sync_header *h, size_t *count_at);
 int sr_sync_encode_load_entry(struct sr_buf *b, const struct sr_sync_load_entry *e);
+/* TOKENS: the same start as LOAD (h->type says which). */
+int sr_sync_encode_tokens_entry(struct sr_buf *b, const struct sr_sync_tokens_entry *e);
 /* The size of the encoded placement at p (written by sr_sync_encode_place
  * or validated by sr_sync_decode_batch). */
 size_t sr_sync_encoded_place_size(const unsigned char *p);

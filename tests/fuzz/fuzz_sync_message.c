@@ -35,6 +35,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         sr_sync_patch_u32(&again, at, n);
         must(again.len == size && memcmp(again.data, data, size) == 0);
+    } else if (h.type == SR_SYNC_TOKENS && sr_sync_decode_tokens(data, size, &c) == 0) {
+        struct sr_sync_tokens_entry e;
+        must(sr_sync_encode_load_start(&again, &h, &at) == 0);
+        uint32_t n = 0;
+        while (sr_sync_next_tokens(&c, &e)) {
+            must(c.p <= end);
+            must(sr_sync_encode_tokens_entry(&again, &e) == 0);
+            n++;
+        }
+        sr_sync_patch_u32(&again, at, n);
+        must(again.len == size && memcmp(again.data, data, size) == 0);
     } else if (h.type == SR_SYNC_PLACE || h.type == SR_SYNC_SNAPSHOT) {
         uint32_t flags;
         if (sr_sync_decode_batch(data, size, &flags, &c) == 0) {

@@ -11,7 +11,7 @@ import threading
 import time
 import unittest
 
-from harness import ProcTestCase, metrics, poll, request, start_nats, wait_until
+from harness import ProcTestCase, metrics, poll, post_stream, request, start_nats, wait_until
 
 GROUP = "itest"
 
@@ -175,6 +175,36 @@ class SyncTest(ProcTestCase):
         for g in range(16):
             self.assertEqual(generate(late.port, prompt(g, 1))[1], homes[g], "group %d" % g)
         self.assertGreaterEqual(metrics(a.metrics_port)["sglang_router_sync_snapshots_served_total"], 1)
+
+    def test_peers_decode_tokens_weigh_in_the_choice(self):
+        """Replica a holds one streaming request on each of two workers,
+        one with 1,600 tokens still to generate, the other with 400. Replica
+        b, choosing by shortest queue, sees one request on each (a tie) and
+        breaks it by the work its peer reported (TOKENS): every one of its
+        requests goes to the worker with less left to generate."""
+        nats = self.nats()
+        sims = [self.sim("--worker-id", "w%d" % i, "--decode-step-ms", "50") for i in range(2)]
+        a = self.replica(nats.nats_url, sims, "--policy", "shortest_queue")
+        b = self.replica(nats.nats_url, sims, "--policy", "shortest_queue")
+        self.synced([a, b], 1)
+        streams = {}
+        for tokens in (1600, 400):
+            c, status, hdrs = post_stream(a.port, "/generate", {
+                "text": "hold %d" % tokens, "stream": True, "sampling_params": {"max_new_tokens": tokens}})
+            self.assertEqual(status, 200)
+            next(c.sse_events())
+            streams[tokens] = (c, hdrs.get("x-worker-id"))
+        self.assertEqual({w for _, w in streams.values()}, {"w0", "w1"})
+        # a reports every 50 ms while its streams count down: once two
+        # more LOAD + TOKENS pairs have arrived, b's view is a's.
+        def received():
+            return metrics(b.metrics_port)["sglang_router_sync_messages_received_total"]
+        seen = received()
+        wait_until(lambda: received() >= seen + 4, 10, "a's load reports reached b")
+        chosen = [generate(b.port, "short %d" % i)[1] for i in range(8)]
+        self.assertEqual(chosen, [streams[400][1]] * 8)
+        for c, _ in streams.values():
+            c.close()
 
     def test_bad_messages_are_dropped_and_counted(self):
         nats = self.nats()

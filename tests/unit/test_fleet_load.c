@@ -9,10 +9,18 @@
 
 static void total(struct sr_fleet_load *fl, uint64_t w, long want_flight, long want_prefill)
 {
-    long f, p;
-    sr_fleet_load_total(fl, w, &f, &p);
-    assert_int_equal(f, want_flight);
-    assert_int_equal(p, want_prefill);
+    struct sr_fleet_total t;
+    sr_fleet_load_total(fl, w, &t);
+    assert_int_equal(t.in_flight, want_flight);
+    assert_int_equal(t.prefill, want_prefill);
+}
+
+static void decode(struct sr_fleet_load *fl, uint64_t w, long want_decode, long want_untold)
+{
+    struct sr_fleet_total t;
+    sr_fleet_load_total(fl, w, &t);
+    assert_int_equal(t.decode, want_decode);
+    assert_int_equal(t.untold, want_untold);
 }
 
 static void test_reports_replace_and_add_up(void **state)
@@ -75,12 +83,40 @@ static void test_silent_peers_expire(void **state)
     sr_fleet_load_free(fl);
 }
 
+/* Peers' decode tokens: each TOKENS replaces the peer's previous ones; a
+ * peer that never sent one has its requests counted as untold. */
+static void test_tokens_reports(void **state)
+{
+    (void)state;
+    struct sr_fleet_load *fl = sr_fleet_load_new();
+    struct sr_sync_load_entry a[] = {{10, 3, 0}, {20, 1, 0}};
+    assert_int_equal(sr_fleet_load_report(fl, 1, a, 2, 1000), 0);
+    assert_int_equal(sr_fleet_load_report(fl, 2, a, 2, 1000), 0);
+    decode(fl, 10, 0, 6); /* neither peer told */
+    struct sr_sync_tokens_entry t1[] = {{20, 40}, {10, 900}};
+    assert_int_equal(sr_fleet_load_tokens(fl, 1, t1, 2, 1001), 0);
+    decode(fl, 10, 900, 3); /* peer 1 told; peer 2's three requests are not */
+    decode(fl, 20, 40, 1);
+    struct sr_sync_tokens_entry t2[] = {{10, 5}};
+    assert_int_equal(sr_fleet_load_tokens(fl, 2, t2, 1, 1002), 0);
+    decode(fl, 10, 905, 0);
+    decode(fl, 20, 40, 0); /* peer 2 told nothing of 20: none left there */
+    struct sr_sync_tokens_entry t3[] = {{10, 100}};
+    assert_int_equal(sr_fleet_load_tokens(fl, 1, t3, 1, 1003), 0);
+    decode(fl, 10, 105, 0);
+    decode(fl, 20, 0, 0);
+    assert_int_equal(sr_fleet_load_expire(fl, 5000, 3000), 2);
+    decode(fl, 10, 0, 0);
+    sr_fleet_load_free(fl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reports_replace_and_add_up),
         cmocka_unit_test(test_placements_until_the_next_report),
         cmocka_unit_test(test_silent_peers_expire),
+        cmocka_unit_test(test_tokens_reports),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

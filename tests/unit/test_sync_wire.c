@@ -119,6 +119,39 @@ static void test_load_round_trip(void **state)
     sr_buf_free(&b);
 }
 
+static void test_tokens_round_trip(void **state)
+{
+    (void)state;
+    struct sr_buf b;
+    sr_buf_init(&b, 1024);
+    size_t at;
+    struct sr_sync_header h = hdr;
+    h.type = SR_SYNC_TOKENS;
+    assert_int_equal(sr_sync_encode_load_start(&b, &h, &at), 0);
+    struct sr_sync_tokens_entry e1 = {7, 1234}, e2 = {9, 0};
+    assert_int_equal(sr_sync_encode_tokens_entry(&b, &e1), 0);
+    assert_int_equal(sr_sync_encode_tokens_entry(&b, &e2), 0);
+    sr_sync_patch_u32(&b, at, 2);
+    assert_int_equal(b.len, SR_SYNC_HEADER_LEN + 4 + 2 * 12);
+    struct sr_sync_header got;
+    assert_int_equal(sr_sync_decode_header(b.data, b.len, &got), 0);
+    assert_int_equal(got.type, SR_SYNC_TOKENS);
+    struct sr_sync_cursor c;
+    struct sr_sync_tokens_entry e;
+    assert_int_equal(sr_sync_decode_tokens(b.data, b.len, &c), 0);
+    assert_int_equal(sr_sync_next_tokens(&c, &e), 1);
+    assert_true(e.worker == 7 && e.tokens == 1234);
+    assert_int_equal(sr_sync_next_tokens(&c, &e), 1);
+    assert_true(e.worker == 9 && e.tokens == 0);
+    assert_int_equal(sr_sync_next_tokens(&c, &e), 0);
+    /* A count that does not match the bytes, and a LOAD's entry size. */
+    sr_sync_patch_u32(&b, at, 3);
+    assert_int_equal(sr_sync_decode_tokens(b.data, b.len, &c), SR_ERR_INVALID);
+    sr_sync_patch_u32(&b, at, 2);
+    assert_int_equal(sr_sync_decode_load(b.data, b.len, &c), SR_ERR_INVALID);
+    sr_buf_free(&b);
+}
+
 static void test_snapshot_chunks_flag_the_last(void **state)
 {
     (void)state;
@@ -157,6 +190,7 @@ int main(void)
         cmocka_unit_test(test_place_batch_round_trip),
         cmocka_unit_test(test_bad_headers),
         cmocka_unit_test(test_load_round_trip),
+        cmocka_unit_test(test_tokens_round_trip),
         cmocka_unit_test(test_snapshot_chunks_flag_the_last),
         cmocka_unit_test(test_tags),
     };
