@@ -20,7 +20,7 @@
 
 struct settings {
     struct sr_strlist url;
-    char *workload, *arrival, *trace, *json, *label, *api;
+    char *workload, *arrival, *trace, *json, *label, *api, *requests_csv;
     long groups, prompts_per_group, system_tokens, question_tokens, output_tokens;
     long users, turns, message_tokens, max_requests, trace_start, concurrency, seed;
     double think_ms, rate, time_scale, timeout_secs;
@@ -76,6 +76,9 @@ static const struct sr_option options[] = {
     {"seed", SR_OPT_INT, "N", "1", 0, 1e15, NULL, NULL, F(seed), "Seed of the workload"},
     {"json", SR_OPT_STRING, "PATH", NULL, 0, 0, NULL, NULL, F(json),
      "Also append the report as one JSON line to PATH (- = stdout)"},
+    {"requests-csv", SR_OPT_STRING, "PATH", NULL, 0, 0, NULL, NULL, F(requests_csv),
+     "Also write one CSV line per request to PATH: its place in the workload, status, prompt, "
+     "cached and completion tokens, TTFT and end-to-end ms, worker"},
     {"label", SR_OPT_STRING, "NAME", "run", 0, 0, NULL, NULL, F(label), "Name of this run"},
     {"quiet", SR_OPT_FLAG, NULL, NULL, 0, 0, NULL, NULL, F(quiet), "No progress line"},
     {NULL, 0, NULL, NULL, 0, 0, NULL, NULL, 0, NULL},
@@ -168,6 +171,16 @@ int main(int argc, char **argv)
         sr_report_json(&rep, s.label, f);
         if (f != stdout)
             fclose(f);
+    }
+    if (s.requests_csv) {
+        FILE *f = fopen(s.requests_csv, "w");
+        if (f == NULL) {
+            fprintf(stderr, "sglang-bench: cannot write %s\n", s.requests_csv);
+            status = 1;
+            goto out;
+        }
+        sr_report_requests_csv(results, w.n, f);
+        fclose(f);
     }
     status = rep.failed > 0 ? 3 : 0; /* failures are worth a non-zero exit */
 out:

@@ -112,3 +112,14 @@ void sr_report_json(const struct sr_report *r, const char *label, FILE *out)
         fprintf(out, "%s\"%s\":%zu", k ? "," : "", r->workers[k], r->per_worker[k]);
     fprintf(out, "}}\n");
 }
+
+void sr_report_requests_csv(const struct sr_result *results, size_t n, FILE *out)
+{
+    fprintf(out,
+            "index,status,prompt_tokens,cached_tokens,completion_tokens,ttft_ms,e2e_ms,worker\n");
+    for (size_t i = 0; i < n; i++) {
+        const struct sr_result *r = &results[i];
+        fprintf(out, "%zu,%d,%u,%u,%u,%.3f,%.3f,%s\n", i, r->status, r->prompt_tokens,
+                r->cached_tokens, r->completion_tokens, r->ttft_s * 1e3, r->e2e_s * 1e3, r->worker);
+    }
+}

@@ -27,4 +27,7 @@ void sr_report_build(const struct sr_result *results, size_t n, double wall_s,
 void sr_report_print(const struct sr_report *r, const char *label, FILE *out);
 void sr_report_json(const struct sr_report *r, const char *label, FILE *out);
 
+/* One line per request, in workload order, after a header line. */
+void sr_report_requests_csv(const struct sr_result *results, size_t n, FILE *out);
+
 #endif
