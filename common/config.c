@@ -49,10 +49,11 @@ static const struct sr_option options[] = {
      "Maximum size of the approximation tree for cache-aware routing, in text bytes per worker"},
     {"balance-abs-threshold", SR_OPT_INT, "BALANCE_ABS_THRESHOLD", "32", 0, 1000000000, NULL,
      RUNTIME(POLICY, "balance_abs_threshold"), FIELD(balance_abs_threshold),
-     "Loads are imbalanced when max - min in-flight requests exceeds this ..."},
+     "A choice is overloaded when its worker's in-flight requests (a cache miss: the busiest "
+     "worker's) exceed the fewest by more than this ..."},
     {"balance-rel-threshold", SR_OPT_FLOAT, "BALANCE_REL_THRESHOLD", "1.0001", 1, 1000000, NULL,
      RUNTIME(POLICY, "balance_rel_threshold"), FIELD(balance_rel_threshold),
-     "... and max exceeds min times this; imbalanced loads go to the least-loaded worker"},
+     "... and the fewest times this; an overloaded choice goes to the least-loaded worker"},
     {"cache-load-weight", SR_OPT_FLOAT, "W", "0.05", 0, 100, NULL,
      RUNTIME(POLICY, "cache_load_weight"), FIELD(cache_load_weight),
      "cache_cost policy: cost of stalling one request the worker holds, per prompt to prefill"},

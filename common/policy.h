@@ -38,8 +38,8 @@
 struct sr_policy_params {
     double cache_threshold;        /* min match rate for highest-match routing */
     double cache_routing_prob;     /* probability of cache-aware routing */
-    long balance_abs_threshold;    /* imbalance: max - min load > this ... */
-    double balance_rel_threshold;  /* ... and max > min * this */
+    long balance_abs_threshold;    /* overloaded: the choice's load - min > this ... */
+    double balance_rel_threshold;  /* ... and > min * this */
     size_t max_tree_bytes;         /* per-worker size target of the tree */
     uint64_t eviction_interval_ms; /* period of automatic eviction passes; 0 = none */
     double load_weight;            /* cache_cost: stall of one request held, per uncached prompt */

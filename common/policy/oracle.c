@@ -3,17 +3,18 @@
  * Usable only with simulated workers: before each decision the router asks
  * every worker how much of this request's prompt it really holds (POST
  * /sim/cached_prefix) and passes the answers in probe_cached. The policy
- * then applies the same imbalance guard as cache_aware (least loaded when
- * max - min > balance_abs_threshold and max > min * balance_rel_threshold)
- * and otherwise picks the worker with the most cached tokens, the least
- * loaded among equals, then at random. A request nobody holds goes to the
- * least loaded worker.
+ * picks the worker with the most cached tokens, the least loaded among
+ * equals, then at random, under the same imbalance guard as a cache_aware
+ * hit: if that worker's load - min > balance_abs_threshold and its load >
+ * min * balance_rel_threshold, the least loaded instead. A request nobody
+ * holds goes to the least loaded worker.
  *
  * Test-only: compiled, and named in policy.c's table, only in builds
  * configured with -DSR_WITH_ORACLE=ON (the top-level CMakeLists.txt).
  */
 #include "../alloc.h"
 #include "../err.h"
+#include "../load.h"
 #include "../policy.h"
 #include "../worker.h"
 
@@ -23,15 +24,16 @@ static int oracle_select(struct sr_policy *p, const struct sr_route_request *req
                          struct sr_worker **out)
 {
     (void)p;
-    double lo, hi;
-    struct sr_worker *least = sr_route_pick_least_loaded(req, NULL, &lo, &hi);
+    struct sr_load_scan scan;
+    sr_route_load_scan(req, &scan);
+    double lo;
+    struct sr_worker *least = sr_route_pick_least_loaded(req, &scan, &lo, NULL);
     if (least == NULL)
         return SR_ERR_NO_WORKER;
-    bool imbalanced = sr_route_imbalanced(req->params, lo, hi);
     struct sr_worker *best = NULL;
     uint32_t best_cached = 0, ties = 0;
     long best_load = 0;
-    for (size_t i = 0; !imbalanced && req->probe_cached && i < req->workers->count; i++) {
+    for (size_t i = 0; req->probe_cached && i < req->workers->count; i++) {
         struct sr_worker *w = req->workers->workers[i];
         if (!sr_route_allows(req, w) || w->id >= req->nprobe)
             continue;
@@ -49,6 +51,10 @@ static int oracle_select(struct sr_policy *p, const struct sr_route_request *req
             best = w;
         }
     }
+    bool imbalanced =
+        best != NULL && sr_route_imbalanced(req->params, lo, sr_load_requests(&scan, best));
+    if (imbalanced)
+        best = NULL;
     *out = best ? best : least;
     if (req->outcome)
         *req->outcome = imbalanced ? SR_ROUTE_IMBALANCE
