@@ -49,11 +49,11 @@ static const struct sr_option options[] = {
      "Maximum size of the approximation tree for cache-aware routing, in text bytes per worker"},
     {"balance-abs-threshold", SR_OPT_INT, "BALANCE_ABS_THRESHOLD", "32", 0, 1000000000, NULL,
      RUNTIME(POLICY, "balance_abs_threshold"), FIELD(balance_abs_threshold),
-     "A choice is overloaded when its worker's in-flight requests (a cache miss: the busiest "
-     "worker's) exceed the fewest by more than this ..."},
+     "A worker is overloaded when its in-flight requests exceed the least-loaded worker's by more "
+     "than this ..."},
     {"balance-rel-threshold", SR_OPT_FLOAT, "BALANCE_REL_THRESHOLD", "1.0001", 1, 1000000, NULL,
      RUNTIME(POLICY, "balance_rel_threshold"), FIELD(balance_rel_threshold),
-     "... and the fewest times this; an overloaded choice goes to the least-loaded worker"},
+     "... and that load times this; cache_aware sends nothing to an overloaded worker"},
     {"cache-load-weight", SR_OPT_FLOAT, "W", "0.05", 0, 100, NULL,
      RUNTIME(POLICY, "cache_load_weight"), FIELD(cache_load_weight),
      "cache_cost policy: cost of stalling one request the worker holds, per prompt to prefill"},

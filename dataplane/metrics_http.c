@@ -267,9 +267,11 @@ void sr_metrics_render(struct sr_router *r, FILE *out)
 {
     render_requests(r, out);
     render_workers(r, out);
-    sr_metrics_write_header(out, "sglang_router_cache_aware_decisions_total", "counter",
-                            "Routing decisions by reason: cache_hit (match above the threshold), "
-                            "cache_miss (smallest tree), imbalance, load_balanced, plain.");
+    sr_metrics_write_header(
+        out, "sglang_router_cache_aware_decisions_total", "counter",
+        "Routing decisions by reason: cache_hit (match above the threshold), "
+        "cache_miss (smallest tree among the workers not overloaded), imbalance "
+        "(the match's worker overloaded: the least loaded), load_balanced, plain.");
     for (int o = 0; o < SR_ROUTE_OUTCOMES; o++) {
         unsigned long n = 0;
         for (size_t k = 0; k < r->nloops; k++)

@@ -375,7 +375,8 @@ class Policies(RouterCase):
             loads = self.list_workers(r)
             busy = [u for u, w in loads.items() if w["in_flight"] > 0]
             self.assertEqual(len(busy), 1)  # the cache kept them together (3 - 0 became > 2 only now)
-            # Max - min in flight = 3 > 2: the next one goes to the idle worker despite the cache.
+            # The prefix's worker holds 3, the idle one 0: 3 - 0 > 2, so it is
+            # overloaded and the next one goes to the idle worker despite the cache.
             self.assertNotEqual(worker_of(gen(r.port, prompt, tokens=1)), first)
         finally:
             for c in streams:

@@ -337,13 +337,23 @@ static void test_imbalance_guard(void **state)
     atomic_store(&f->w[third]->in_flight, 90); /* 90 - 19 > 32: the fleet is imbalanced */
     for (int i = 0; i < 10; i++)
         assert_int_equal(route(f, p, T), first);
-    /* ... but a miss then goes to the least loaded, not to the smallest tree. */
+    /* ... and a miss goes to the smallest tree among the workers that are
+     * not overloaded: never to `third`, whose tree is as small as any. */
+    int got[NW] = {0};
     for (int i = 0; i < 10; i++) {
-        char miss[64];
-        snprintf(miss, sizeof(miss), "nobody has seen this prompt %d", i);
-        assert_int_equal(route(f, p, miss), other);
-        sr_policy_worker_removed(p, f->w[other]);
+        char miss[16]; /* no two share a first byte: every one a miss */
+        snprintf(miss, sizeof(miss), "%c unseen", 'a' + i);
+        got[route(f, p, miss)]++;
     }
+    assert_int_equal(got[third], 0);
+    /* Each miss grows its worker's tree by 8 bytes, so they alternate
+     * between the two empty ones (first holds T, 92 bytes): the smallest
+     * tree, not the least loaded (that is `other`). */
+    assert_int_equal(got[first], 0);
+    assert_int_equal(got[other], 5);
+    assert_int_equal(got[(first + 2) % NW], 5);
+    for (int k = 0; k < NW; k++)
+        sr_policy_worker_removed(p, f->w[k]);
 
     /* The relative threshold must hold too. */
     f->params.balance_abs_threshold = 5;

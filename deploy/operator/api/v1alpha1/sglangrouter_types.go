@@ -235,9 +235,9 @@ type RoutingSettings struct {
 	// +optional
 	CacheRoutingProb *float64 `json:"cacheRoutingProb,omitempty"`
 
-	// BalanceAbsThreshold: a choice is overloaded when its worker (for a
-	// cache miss, the busiest worker) has more than this many requests in
-	// flight beyond the idlest (--balance-abs-threshold).
+	// BalanceAbsThreshold: a worker is overloaded, and cache_aware sends it
+	// nothing, when it has more than this many requests in flight beyond
+	// the idlest (--balance-abs-threshold).
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=1000000000
 	// +kubebuilder:default=32
