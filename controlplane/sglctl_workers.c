@@ -66,30 +66,21 @@ static const char *role_name(const PB(Worker) * w)
     return sr_worker_role_name(role);
 }
 
-static int url_width(PB(Worker) * *ws, size_t n)
+/* A column's width w, widened to fit text. */
+static int widen(int w, const char *text)
 {
-    int w = 3;
-    for (size_t i = 0; i < n; i++)
-        if (ws[i]->url && (int)strlen(ws[i]->url) > w)
-            w = (int)strlen(ws[i]->url);
-    return w;
-}
-
-static int model_width(PB(Worker) * *ws, size_t n)
-{
-    int w = 5;
-    for (size_t i = 0; i < n; i++)
-        if (ws[i]->model_id && (int)strlen(ws[i]->model_id) > w)
-            w = (int)strlen(ws[i]->model_id);
-    return w;
+    return text && (int)strlen(text) > w ? (int)strlen(text) : w;
 }
 
 /* The columns of old come first (scripts may read them by position); role,
  * bootstrap port, model and decode tokens follow. */
 void sr_ctl_print_workers(PB(Worker) * *ws, size_t n)
 {
-    int w = url_width(ws, n);
-    int mw = model_width(ws, n);
+    int w = (int)strlen("URL"), mw = (int)strlen("MODEL");
+    for (size_t i = 0; i < n; i++) {
+        w = widen(w, ws[i]->url);
+        mw = widen(mw, ws[i]->model_id);
+    }
     printf("%-*s  %-9s  %-9s  %9s  %10s  %8s  %15s  %16s  %16s  %13s  %-7s  %-9s  %-*s  %s\n", w,
            "URL", "HEALTH", "CIRCUIT", "IN_FLIGHT", "PROCESSED", "FAILURES", "PENDING_PREFILL",
            "REPORTED_RUNNING", "REPORTED_WAITING", "EXTERNAL_LOAD", "ROLE", "BOOTSTRAP", mw,

@@ -92,44 +92,54 @@ static struct peer *peer_at(struct sr_fleet_load *fl, uint64_t id, uint64_t now_
     return p;
 }
 
-/* Index of worker in p->entries, or where it would go (*found false). */
-static size_t find(const struct peer *p, uint64_t worker, bool *found)
+/* Both per-peer arrays (struct entry, struct tokens) hold records that
+ * start with their uint64_t worker tag and are kept sorted by it. */
+static uint64_t tag_at(const void *base, size_t size, size_t i)
 {
-    size_t lo = 0, hi = p->n;
+    uint64_t tag;
+    memcpy(&tag, (const char *)base + i * size, sizeof(tag));
+    return tag;
+}
+
+/* Index of worker among n records, or where it would go (*found false). */
+static size_t lower_bound(const void *base, size_t n, size_t size, uint64_t worker, bool *found)
+{
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (p->entries[mid].worker < worker)
+        if (tag_at(base, size, mid) < worker)
             lo = mid + 1;
         else
             hi = mid;
     }
-    *found = lo < p->n && p->entries[lo].worker == worker;
+    *found = lo < n && tag_at(base, size, lo) == worker;
     return lo;
+}
+
+static int cmp_tag(const void *a, const void *b)
+{
+    uint64_t x = tag_at(a, sizeof(x), 0), y = tag_at(b, sizeof(y), 0);
+    return x < y ? -1 : x > y;
+}
+
+/* Room for n records in *arr (of *cap); 0 or SR_ERR_NOMEM. */
+static int reserve(void **arr, size_t *cap, size_t n, size_t size)
+{
+    if (n > MAX_WORKERS)
+        return SR_ERR_NOMEM;
+    return n > *cap ? sr_grow(arr, cap, n, size, 8, MAX_WORKERS) : 0;
+}
+
+static size_t find(const struct peer *p, uint64_t worker, bool *found)
+{
+    return lower_bound(p->entries, p->n, sizeof(*p->entries), worker, found);
 }
 
 static long tokens_of(const struct peer *p, uint64_t worker)
 {
-    size_t lo = 0, hi = p->ntokens;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (p->tokens[mid].worker < worker)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < p->ntokens && p->tokens[lo].worker == worker ? p->tokens[lo].tokens : 0;
-}
-
-static int cmp_tokens(const void *a, const void *b)
-{
-    uint64_t x = ((const struct tokens *)a)->worker, y = ((const struct tokens *)b)->worker;
-    return x < y ? -1 : x > y;
-}
-
-static int cmp_entry(const void *a, const void *b)
-{
-    uint64_t x = ((const struct entry *)a)->worker, y = ((const struct entry *)b)->worker;
-    return x < y ? -1 : x > y;
+    bool found;
+    size_t at = lower_bound(p->tokens, p->ntokens, sizeof(*p->tokens), worker, &found);
+    return found ? p->tokens[at].tokens : 0;
 }
 
 int sr_fleet_load_report(struct sr_fleet_load *fl, uint64_t id, const struct sr_sync_load_entry *e,
@@ -140,13 +150,12 @@ int sr_fleet_load_report(struct sr_fleet_load *fl, uint64_t id, const struct sr_
     struct peer *p = peer_at(fl, id, now_ms);
     if (p == NULL)
         goto out;
-    if (n > MAX_WORKERS || (n > p->cap && sr_grow((void **)&p->entries, &p->cap, n,
-                                                  sizeof(*p->entries), 8, MAX_WORKERS) != 0))
+    if (reserve((void **)&p->entries, &p->cap, n, sizeof(*p->entries)) != 0)
         goto out;
     for (size_t i = 0; i < n; i++)
         p->entries[i] = (struct entry){e[i].worker, (long)e[i].in_flight, (long)e[i].prefill};
     p->n = n;
-    qsort(p->entries, n, sizeof(*p->entries), cmp_entry);
+    qsort(p->entries, n, sizeof(*p->entries), cmp_tag);
     rc = 0;
 out:
     pthread_mutex_unlock(&fl->lock);
@@ -161,14 +170,13 @@ int sr_fleet_load_tokens(struct sr_fleet_load *fl, uint64_t id,
     struct peer *p = peer_at(fl, id, now_ms);
     if (p == NULL)
         goto out;
-    if (n > MAX_WORKERS || (n > p->tokens_cap && sr_grow((void **)&p->tokens, &p->tokens_cap, n,
-                                                         sizeof(*p->tokens), 8, MAX_WORKERS) != 0))
+    if (reserve((void **)&p->tokens, &p->tokens_cap, n, sizeof(*p->tokens)) != 0)
         goto out;
     for (size_t i = 0; i < n; i++)
         p->tokens[i] = (struct tokens){e[i].worker, (long)e[i].tokens};
     p->ntokens = n;
     p->told = true;
-    qsort(p->tokens, n, sizeof(*p->tokens), cmp_tokens);
+    qsort(p->tokens, n, sizeof(*p->tokens), cmp_tag);
     rc = 0;
 out:
     pthread_mutex_unlock(&fl->lock);
@@ -186,8 +194,7 @@ int sr_fleet_load_placed(struct sr_fleet_load *fl, uint64_t id, uint64_t worker,
     bool found;
     size_t at = find(p, worker, &found);
     if (!found) {
-        if (sr_grow((void **)&p->entries, &p->cap, p->n + 1, sizeof(*p->entries), 8, MAX_WORKERS) !=
-            0)
+        if (reserve((void **)&p->entries, &p->cap, p->n + 1, sizeof(*p->entries)) != 0)
             goto out;
         memmove(&p->entries[at + 1], &p->entries[at], (p->n - at) * sizeof(*p->entries));
         p->entries[at] = (struct entry){worker, 0, 0};

@@ -405,6 +405,11 @@ static void on_link_up(void *ctx)
 
 /* ---- the link's tick (its own thread) ---------------------------------- */
 
+static uint32_t clamp_u32(long v)
+{
+    return v <= 0 ? 0 : v > (long)UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
 /* This replica's own counts per worker, when they changed or every
  * HEARTBEAT_MS (lock held): a LOAD, and a TOKENS beside it. */
 static void publish_load(struct sr_sync *s, uint64_t now)
@@ -423,11 +428,9 @@ static void publish_load(struct sr_sync *s, uint64_t now)
         rc = sr_sync_encode_load_start(&t, &ht, &tokens_count_at);
     for (size_t i = 0; rc == 0 && i < s->nindex && n < 65536; i++) {
         struct sr_worker *w = s->index[i].w;
-        long f = sr_worker_load(w), p = sr_worker_pending_prefill(w), d = sr_worker_decode_left(w);
-        struct sr_sync_load_entry e = {s->index[i].tag, f > 0 ? (uint32_t)f : 0,
-                                       p > 0 ? (uint32_t)(p > UINT32_MAX ? UINT32_MAX : p) : 0};
-        struct sr_sync_tokens_entry te = {s->index[i].tag,
-                                          d > 0 ? (uint32_t)(d > UINT32_MAX ? UINT32_MAX : d) : 0};
+        struct sr_sync_load_entry e = {s->index[i].tag, clamp_u32(sr_worker_load(w)),
+                                       clamp_u32(sr_worker_pending_prefill(w))};
+        struct sr_sync_tokens_entry te = {s->index[i].tag, clamp_u32(sr_worker_decode_left(w))};
         sum = (sum ^ e.worker ^ ((uint64_t)e.in_flight << 32 | e.prefill)) * 1099511628211ull;
         sum = (sum ^ te.tokens) * 1099511628211ull;
         rc = sr_sync_encode_load_entry(&b, &e);
