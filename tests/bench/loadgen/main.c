@@ -13,6 +13,7 @@
 #include "common/options.h"
 #include "common/url.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +96,7 @@ int main(int argc, char **argv)
     struct sr_workload w = {0};
     struct sr_result *results = NULL;
     struct sr_url url = {0};
+    FILE *csv = NULL;
     const char *why = NULL;
     if (s.url.n != 1) {
         fprintf(stderr, "sglang-bench: --url: give exactly one URL\n");
@@ -128,6 +130,11 @@ int main(int argc, char **argv)
     }
     if (strcmp(s.arrival, "trace") == 0 && wp.kind != SR_WL_TRACE) {
         fprintf(stderr, "sglang-bench: --arrival trace needs --workload trace\n");
+        goto out;
+    }
+    /* Opened before the run, so a path that cannot be written costs no run. */
+    if (s.requests_csv && (csv = fopen(s.requests_csv, "w")) == NULL) {
+        fprintf(stderr, "sglang-bench: cannot write %s: %s\n", s.requests_csv, strerror(errno));
         goto out;
     }
     results = sr_calloc(w.n, sizeof(*results));
@@ -172,18 +179,20 @@ int main(int argc, char **argv)
         if (f != stdout)
             fclose(f);
     }
-    if (s.requests_csv) {
-        FILE *f = fopen(s.requests_csv, "w");
-        if (f == NULL) {
+    if (csv) {
+        sr_report_requests_csv(results, w.n, csv);
+        if (fclose(csv) != 0) {
+            csv = NULL;
             fprintf(stderr, "sglang-bench: cannot write %s\n", s.requests_csv);
             status = 1;
             goto out;
         }
-        sr_report_requests_csv(results, w.n, f);
-        fclose(f);
+        csv = NULL;
     }
     status = rep.failed > 0 ? 3 : 0; /* failures are worth a non-zero exit */
 out:
+    if (csv)
+        fclose(csv);
     sr_free(results);
     sr_workload_free(&w);
     sr_url_clear(&url);

@@ -119,7 +119,15 @@ void sr_report_requests_csv(const struct sr_result *results, size_t n, FILE *out
             "index,status,prompt_tokens,cached_tokens,completion_tokens,ttft_ms,e2e_ms,worker\n");
     for (size_t i = 0; i < n; i++) {
         const struct sr_result *r = &results[i];
-        fprintf(out, "%zu,%d,%u,%u,%u,%.3f,%.3f,%s\n", i, r->status, r->prompt_tokens,
-                r->cached_tokens, r->completion_tokens, r->ttft_s * 1e3, r->e2e_s * 1e3, r->worker);
+        fprintf(out, "%zu,%d,%u,%u,%u,%.3f,%.3f,\"", i, r->status, r->prompt_tokens,
+                r->cached_tokens, r->completion_tokens, r->ttft_s * 1e3, r->e2e_s * 1e3);
+        /* The worker's name is what it said (X-Worker-Id): quoted, and its
+         * quotes doubled, so no name can break the line. */
+        for (const char *c = r->worker; *c; c++) {
+            if (*c == '"')
+                fputc('"', out);
+            fputc(*c, out);
+        }
+        fputs("\"\n", out);
     }
 }
