@@ -224,15 +224,22 @@ class SyncTest(ProcTestCase):
         client.publish(subject, header(1) + place)
         client.publish(subject, header(1, group_tag=fnv32("elsewhere")) + place)
         client.publish(subject, header(2) + struct.pack("<I", 3))  # a load report that lies
+        # TOKENS: a count that lies, and LOAD-sized entries; then a good one
+        # for a worker nobody knows, twice: kept, harmless, not a drop.
+        client.publish(subject, header(5) + struct.pack("<IQI", 3, 1, 7))
+        client.publish(subject, header(5) + struct.pack("<IQII", 1, 1, 7, 0))
+        tokens = header(5) + struct.pack("<IQI", 1, 12345, 900)
+        client.publish(subject, tokens)
+        client.publish(subject, tokens)
         client.publish(subject, header(1) + struct.pack("<IIQII", 0, 1, 1, 1, 5 << 20) + b"x" * 64)
         client.flush()
         client.close()
 
         def dropped(reason):
             return metrics(a.metrics_port)['sglang_router_sync_dropped_total{reason="%s"}' % reason]
-        wait_until(lambda: dropped("malformed") >= 4 and dropped("worker") >= 1 and dropped("group") >= 1,
+        wait_until(lambda: dropped("malformed") >= 6 and dropped("worker") >= 1 and dropped("group") >= 1,
                    10, "drops counted")
-        self.assertEqual(dropped("malformed"), 4)
+        self.assertEqual(dropped("malformed"), 6)
         self.assertEqual(dropped("worker"), 1)
         self.assertEqual(dropped("group"), 1)
         self.assertEqual(metrics(a.metrics_port)["sglang_router_sync_placements_learned_total"], 0)
