@@ -5,7 +5,7 @@
 #
 #   tests/bench/compare-policies.sh [--workers 8] [--policies "round_robin cache_aware:--flag=v ..."]
 #       [--reference] [--worker-arg ARG]... [--rates "R1 R2 ..." --png FILE]
-#       [--engine sim|llamacpp] [--] [sglang-bench arguments]
+#       [--engine sim|llamacpp] [--runs N] [--] [sglang-bench arguments]
 #
 # --engine llamacpp puts real llama.cpp engines on CPU behind the routers
 # instead (SmolLM2-135M, 1 thread, 1 slot each; the xllamacpp virtualenv
@@ -13,6 +13,13 @@
 # /v1/completions to them, and starts fresh engines for every router (the
 # only way to empty llama.cpp's host prompt cache). LLAMACPP_CACHE_RAM_MIB
 # sizes that cache (default 0: a slot keeps only its last prompt).
+#
+# --runs N repeats the whole set (every policy, then the reference) N
+# times and prints medians per policy instead of one row per run, and
+# against the reference the difference of medians per column with a 95%
+# bootstrap interval and a verdict (summarize_runs.py; better / worse only
+# when the interval excludes zero). Runs of the Mooncake trace differ by
+# more than the gaps between routers, so rank routers on 10+ runs.
 #
 # --rates runs every policy once per Poisson request rate (open loop) and
 # --png draws hit rate and p99 TTFT against the rate, one line per policy;
@@ -39,6 +46,7 @@ png=""
 worker_args=(--time-scale 20 --kv-capacity-tokens 200000)
 bench_args=()
 engine=sim
+runs=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --workers) workers=$2; shift 2 ;;
@@ -48,10 +56,15 @@ while [ $# -gt 0 ]; do
     --rates) rates=$2; shift 2 ;;
     --png) png=$2; shift 2 ;;
     --engine) engine=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
     --) shift; bench_args=("$@"); break ;;
     *) bench_args=("$@"); break ;;
   esac
 done
+if ! [[ "$runs" =~ ^[1-9][0-9]*$ ]]; then
+  echo "compare-policies.sh: --runs wants a whole number of runs, at least 1, not '$runs'" >&2
+  exit 2
+fi
 if [ ${#bench_args[@]} -eq 0 ]; then
   bench_args=(--workload shared-prefix --groups 128 --prompts-per-group 16 --system-tokens 4096
               --question-tokens 128 --output-tokens 32 --concurrency 128 --seed 7)
@@ -169,28 +182,35 @@ run_router() { # label, then the command that starts the router on $port
 }
 
 # A policy may carry router flags: "cache_aware:--cache-threshold=0.3:--balance-abs-threshold=64".
-first=1
-for spec in $policies; do
-  IFS=: read -r -a parts <<<"$spec"
-  if [ "$engine" = llamacpp ] && [ "$first" = 0 ]; then start_engines; fi
-  first=0
-  port=$(free_port)
-  run_router "$spec" "$bin/sglang-router" --port "$port" --policy "${parts[0]}" \
-    "${parts[@]:1}" --prometheus-port -1 --worker-urls "${urls[@]}"
-done
-
 if [ "$reference" = 1 ]; then
   venv=${SR_PEER_VENV:-$root/build/peers-venv}
   if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import sglang_router" 2>/dev/null; then
     /usr/bin/python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/tests/integration/requirements-peers.txt"
   fi
-  if [ "$engine" = llamacpp ]; then start_engines; fi
-  port=$(free_port)
-  run_router "reference_cache_aware" "$venv/bin/python" -m sglang_router.launch_router \
-    --host 127.0.0.1 --port "$port" --prometheus-port "$(free_port)" --policy cache_aware \
-    --log-level warn --worker-urls "${urls[@]}"
 fi
+
+first=1
+for run in $(seq "$runs"); do
+  [ "$runs" = 1 ] || echo "run $run of $runs" >&2
+  for spec in $policies; do
+    IFS=: read -r -a parts <<<"$spec"
+    if [ "$engine" = llamacpp ] && [ "$first" = 0 ]; then start_engines; fi
+    first=0
+    port=$(free_port)
+    run_router "$spec" "$bin/sglang-router" --port "$port" --policy "${parts[0]}" \
+      "${parts[@]:1}" --prometheus-port -1 --worker-urls "${urls[@]}"
+  done
+
+  if [ "$reference" = 1 ]; then
+    if [ "$engine" = llamacpp ] && [ "$first" = 0 ]; then start_engines; fi
+    first=0
+    port=$(free_port)
+    run_router "reference_cache_aware" "$venv/bin/python" -m sglang_router.launch_router \
+      --host 127.0.0.1 --port "$port" --prometheus-port "$(free_port)" --policy cache_aware \
+      --log-level warn --worker-urls "${urls[@]}"
+  fi
+done
 
 if [ -n "$png" ] && [ -z "$rates" ]; then
   "$here/plot-policies.sh" "$out" "$png" "compare-policies.sh --engine $engine, $workers workers: ${bench_args[*]}"
@@ -232,6 +252,11 @@ plot ${plots_ttft%, }
 unset multiplot
 GP
   echo "wrote $png" >&2
+fi
+
+if [ "$runs" != 1 ]; then
+  /usr/bin/python3 "$here/summarize_runs.py" "$out"
+  exit 0
 fi
 
 /usr/bin/python3 - "$out" <<'PY'
