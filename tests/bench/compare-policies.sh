@@ -65,6 +65,10 @@ if ! [[ "$runs" =~ ^[1-9][0-9]*$ ]]; then
   echo "compare-policies.sh: --runs wants a whole number of runs, at least 1, not '$runs'" >&2
   exit 2
 fi
+if [ "$runs" != 1 ] && [ -n "$png" ]; then
+  echo "compare-policies.sh: --png draws one run; leave out --runs or --png" >&2
+  exit 2
+fi
 if [ ${#bench_args[@]} -eq 0 ]; then
   bench_args=(--workload shared-prefix --groups 128 --prompts-per-group 16 --system-tokens 4096
               --question-tokens 128 --output-tokens 32 --concurrency 128 --seed 7)

@@ -39,13 +39,21 @@ RESAMPLES = 2000
 
 
 def load(paths):
+    """{label: [row, ...]}; ValueError names the first line that is not a run."""
     runs = {}
     for path in paths:
         with open(path) as f:
-            for line in f:
-                if line.strip():
-                    row = json.loads(line)
-                    runs.setdefault(row["label"], []).append(row)
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                row = json.loads(line)
+                if not isinstance(row, dict) or not isinstance(row.get("label"), str):
+                    raise ValueError("%s:%d: not a run (an object with a label)" % (path, n))
+                for key, _, _, _ in COLUMNS:
+                    if key in row and (not isinstance(row[key], (int, float))
+                                       or isinstance(row[key], bool)):
+                        raise ValueError("%s:%d: %s is not a number" % (path, n, key))
+                runs.setdefault(row["label"], []).append(row)
     return runs
 
 
@@ -89,7 +97,7 @@ def main(argv):
     args = ap.parse_args(argv)
     try:
         runs = load(args.files)
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError) as e:
         print("summarize_runs: %s" % e, file=sys.stderr)
         return 2
     if not runs:

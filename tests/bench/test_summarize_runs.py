@@ -52,7 +52,7 @@ class SummarizeRuns(unittest.TestCase):
         self.assertRegex(out, r"TTFT p99 +-\d+\.\d\d +\[.*\] +better")
 
     def test_bad_input_is_a_clear_error(self):
-        for text in ("not json\n", '{"no_label": 1}\n'):
+        for text in ("not json\n", '{"no_label": 1}\n', "[1]\n", '{"label": "a", "rps": "fast"}\n'):
             with open(self.path, "w") as f:
                 f.write(text)
             r = subprocess.run([sys.executable, os.path.join(HERE, "summarize_runs.py"), self.path],
