@@ -54,6 +54,10 @@ static const struct sr_option options[] = {
     {"balance-rel-threshold", SR_OPT_FLOAT, "BALANCE_REL_THRESHOLD", "1.0001", 1, 1000000, NULL,
      RUNTIME(POLICY, "balance_rel_threshold"), FIELD(balance_rel_threshold),
      "... and that load times this; cache_aware sends nothing to an overloaded worker"},
+    {"cache-miss-margin", SR_OPT_INT, "N", "1000000000", 0, 1000000000, NULL,
+     RUNTIME(POLICY, "cache_miss_margin"), FIELD(cache_miss_margin),
+     "cache_aware: a miss goes to the smallest tree among the workers within N in-flight "
+     "requests of the least loaded (0: the least loaded, as SGLang's router 0.3.2 does)"},
     {"cache-load-weight", SR_OPT_FLOAT, "W", "0.05", 0, 100, NULL,
      RUNTIME(POLICY, "cache_load_weight"), FIELD(cache_load_weight),
      "cache_cost policy: cost of stalling one request the worker holds, per prompt to prefill"},
@@ -261,6 +265,7 @@ struct sr_policy_params sr_config_policy_params(const struct sr_config *cfg)
         .cache_routing_prob = cfg->cache_routing_prob,
         .balance_abs_threshold = cfg->balance_abs_threshold,
         .balance_rel_threshold = cfg->balance_rel_threshold,
+        .miss_margin = cfg->cache_miss_margin,
         .max_tree_bytes = (size_t)cfg->max_tree_size,
         .eviction_interval_ms = (uint64_t)cfg->eviction_interval_secs * 1000,
         .load_weight = cfg->cache_load_weight,

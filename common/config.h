@@ -45,6 +45,7 @@ struct sr_config {
     long max_tree_size;
     long balance_abs_threshold;
     double balance_rel_threshold;
+    long cache_miss_margin;
     double cache_load_weight;
     double cache_queue_weight;
     double load_decode_weight;

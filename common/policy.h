@@ -40,6 +40,7 @@ struct sr_policy_params {
     double cache_routing_prob;     /* probability of cache-aware routing */
     long balance_abs_threshold;    /* overloaded: a worker's load - min > this ... */
     double balance_rel_threshold;  /* ... and > min * this */
+    long miss_margin;              /* cache_aware: a miss only to loads <= min + this */
     size_t max_tree_bytes;         /* per-worker size target of the tree */
     uint64_t eviction_interval_ms; /* period of automatic eviction passes; 0 = none */
     double load_weight;            /* cache_cost: stall of one request held, per uncached prompt */
@@ -58,7 +59,7 @@ struct sr_policy_params {
 enum sr_route_outcome {
     SR_ROUTE_PLAIN = 0,     /* random, round robin, shortest queue */
     SR_ROUTE_CACHE_HIT,     /* cache-aware: match rate above the threshold */
-    SR_ROUTE_CACHE_MISS,    /* cache-aware: below it, the smallest tree not overloaded */
+    SR_ROUTE_CACHE_MISS,    /* cache-aware: below it, the smallest tree in the miss margin */
     SR_ROUTE_IMBALANCE,     /* cache-aware: the match's worker overloaded, the least loaded */
     SR_ROUTE_LOAD_BALANCED, /* cache-aware: cache_routing_prob chose shortest queue */
 };

@@ -9,7 +9,8 @@
  *       cache_threshold, the worker with the longest match, unless that
  *       worker is overloaded; then the least loaded;
  *     - else (a miss) the worker with the smallest tree (most free cache)
- *       among the workers that are not overloaded.
+ *       among the workers that are not overloaded and hold at most
+ *       miss_margin requests more than the least loaded.
  *  2. Otherwise the least-loaded worker.
  * Overloaded: load - min > balance_abs_threshold and load > min *
  * balance_rel_threshold, min being the least-loaded worker's load (which
@@ -27,6 +28,14 @@
  * and 4.0 s to 3.8 s TTFT p50 and 1.14 to 1.10 share on a later, deeply
  * overloaded one (tests/bench/RESULTS.md, "The imbalance guard, per
  * choice").
+ * The miss margin bounds where a miss may go: only to workers holding at
+ * most miss_margin requests more than the least loaded. The seed routes a
+ * miss by tree size alone (the default margin is unbounded); SGLang's
+ * router 0.3.2 sends it to the least loaded (margin 0) whatever its tree,
+ * though its comments still say smallest tree. A small margin keeps both:
+ * misses follow the load, and among the nearly idle, go where the least
+ * prompt text has gone so far (tests/bench/RESULTS.md, "The reference's
+ * miss rule").
  * Load is the load model's requests (load.h): in flight here and at the
  * replica peers, and what the worker reports beyond those; equal loads go
  * to the least outstanding work (prefill and decode tokens), then random. Every decision records
@@ -79,8 +88,10 @@ static int64_t choose(void *ctx, const struct sr_radix_view *view)
         } else if (len == best_len && sr_rng_below(req->rng, ++best_ties) == 0) {
             best = w;
         }
-        if (sr_route_imbalanced(req->params, c->lo, sr_load_requests(c->scan, w)))
-            continue; /* overloaded: no miss goes there */
+        double load = sr_load_requests(c->scan, w);
+        if (sr_route_imbalanced(req->params, c->lo, load) ||
+            load > c->lo + (double)req->params->miss_margin)
+            continue; /* overloaded, or past the miss margin: no miss goes there */
         size_t bytes = sr_radix_view_bytes(view, w->id);
         if (smallest == NULL || bytes < small_bytes) {
             smallest = w;

@@ -628,6 +628,7 @@ class RuntimeSettings(AdminCase):
         "max-tree-size": ("max_tree_size", 1000),
         "balance-abs-threshold": ("balance_abs_threshold", 64),
         "balance-rel-threshold": ("balance_rel_threshold", 2.5),
+        "cache-miss-margin": ("cache_miss_margin", 4),
         "cache-load-weight": ("cache_load_weight", 0.5),
         "cache-queue-weight": ("cache_queue_weight", 0.25),
         "load-decode-weight": ("load_decode_weight", 2.5),

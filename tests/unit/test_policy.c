@@ -369,6 +369,39 @@ static void test_imbalance_guard(void **state)
     sr_policy_destroy(p);
 }
 
+/* --cache-miss-margin: a miss goes to the smallest tree only among the
+ * workers within the margin of the least loaded; 0 is SGLang's router
+ * 0.3.2 (a miss to the least loaded), the default the seed's rule. */
+static void test_miss_margin_bounds_where_misses_go(void **state)
+{
+    struct fixture *f = *state;
+    struct sr_policy *p = make(f, "cache_aware");
+    /* Worker 0 holds a long text: the largest tree, the fewest requests. */
+    f->params.cache_routing_prob = 0.0;
+    set_loads(f, 0, 9, 9, 9);
+    assert_int_equal(route(f, p, T), 0);
+    f->params.cache_routing_prob = 1.0;
+
+    set_loads(f, 2, 3, 6, 6);
+    f->params.miss_margin = 0; /* the least loaded, whatever its tree */
+    for (int i = 0; i < 4; i++) {
+        char miss[16];
+        snprintf(miss, sizeof(miss), "%c unseen", 'a' + i);
+        assert_int_equal(route(f, p, miss), 0);
+    }
+    f->params.miss_margin = 1; /* 0 and 1 qualify; 1's tree is smaller */
+    assert_int_equal(route(f, p, "e unseen"), 1);
+    f->params.miss_margin = 1000000000; /* the smallest tree: 2 or 3 */
+    int got = route(f, p, "f unseen");
+    assert_true(got == 2 || got == 3);
+    /* A hit is not a miss: it stays home whatever the margin. */
+    f->params.miss_margin = 0;
+    set_loads(f, 9, 0, 0, 0);
+    assert_int_equal(route(f, p, T), 0);
+    set_loads(f, 0, 0, 0, 0);
+    sr_policy_destroy(p);
+}
+
 static void test_equal_matches_are_broken_randomly(void **state)
 {
     struct fixture *f = *state;
@@ -831,6 +864,7 @@ int main(void)
         T_(test_cache_threshold_decides),
         T_(test_cache_routing_prob_zero_is_shortest_queue),
         T_(test_imbalance_guard),
+        T_(test_miss_margin_bounds_where_misses_go),
         T_(test_equal_matches_are_broken_randomly),
         T_(test_unroutable_best_match_is_skipped),
         T_(test_removed_worker_leaves_the_tree_and_maintenance_evicts),
