@@ -20,7 +20,14 @@ def gen(port, text):
 
 class CircuitBreaker(ProcTestCase):
     def start(self, workers, *args):
-        return self.router("--worker-urls", *[w.url for w in workers], *NO_INTERFERENCE, *args)
+        r = self.router("--worker-urls", *[w.url for w in workers], *NO_INTERFERENCE, *args)
+        # /readiness needs one healthy worker; round robin skips the others
+        # until their first check passes, which on a slow (sanitizer) build
+        # can come after the first requests.
+        for w in workers:
+            wait_until(lambda: self.listed(r, w)["health"] == "healthy", timeout=10,
+                       what="%s healthy" % w.url)
+        return r
 
     def metric(self, r, name, worker):
         text = request(r.metrics_port, "GET", "/metrics").body.decode()
