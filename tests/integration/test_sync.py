@@ -51,6 +51,19 @@ class NatsClient:
                 return
             assert not line.startswith(b"-ERR"), line
 
+    def next_message(self, subject):
+        """Subscribes to `subject` and returns the first payload published
+        there (the connection is for this alone: payloads are binary)."""
+        self.s.sendall(b"SUB %s 1\r\n" % subject.encode())
+        while True:
+            line = self.f.readline()
+            assert line, "the server closed the connection"
+            if line.startswith(b"PING"):
+                self.s.sendall(b"PONG\r\n")
+            elif line.startswith(b"MSG "):
+                size = int(line.split()[-1])
+                return self.f.read(size + 2)[:size]
+
     def close(self):
         self.s.close()
 
@@ -212,6 +225,12 @@ class SyncTest(ProcTestCase):
         a = self.replica(nats.nats_url, sims)
         wait_until(lambda: metrics(a.metrics_port)["sglang_router_sync_up"] == 1, 15, "a joined")
         subject = "sglang-router.sync.%s.state" % GROUP
+        # "Up" means a has sent its SUB, not that the server has read it. The
+        # server reads each connection in order, so once a's own heartbeat
+        # reaches another subscriber, a's subscription is in force.
+        probe = NatsClient(nats.port)
+        probe.next_message(subject)
+        probe.close()
         client = NatsClient(nats.port)
         client.publish(subject, b"not a sync message at all")
         client.publish(subject, header(1)[:10])  # truncated header
