@@ -283,6 +283,24 @@ type RoutingSettings struct {
 	// +kubebuilder:default=0.125
 	// +optional
 	CacheQueueWeight *float64 `json:"cacheQueueWeight,omitempty"`
+
+	// CacheMissMargin: cache_aware sends a cache miss to the smallest tree
+	// among the workers holding at most this many requests more than the
+	// least loaded (--cache-miss-margin). 0 is SGLang's router's rule (the
+	// least loaded); the default, unbounded, is the seed's (smallest tree).
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000000000
+	// +kubebuilder:default=1000000000
+	// +optional
+	CacheMissMargin *int64 `json:"cacheMissMargin,omitempty"`
+
+	// LoadDecodeWeight: in the load model, the work of one token still to
+	// generate, in prompt tokens to prefill (--load-decode-weight).
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	// +kubebuilder:default=1
+	// +optional
+	LoadDecodeWeight *float64 `json:"loadDecodeWeight,omitempty"`
 }
 
 // Condition types of SGLangRouterStatus.Conditions.

@@ -269,6 +269,8 @@ func DesiredConfig(s routingv1alpha1.RoutingSettings) *adminpb.RouterConfig {
 		MaxTreeSize:          s.MaxTreeSize,
 		CacheLoadWeight:      s.CacheLoadWeight,
 		CacheQueueWeight:     s.CacheQueueWeight,
+		CacheMissMargin:      s.CacheMissMargin,
+		LoadDecodeWeight:     s.LoadDecodeWeight,
 	}
 	if s.Policy != "" {
 		cfg.Policy = ptr.To(s.Policy)
@@ -290,7 +292,8 @@ func ConfigMatches(want, got *adminpb.RouterConfig) bool {
 		eqF(want.CacheRoutingProb, got.CacheRoutingProb) && eqI(want.BalanceAbsThreshold, got.BalanceAbsThreshold) &&
 		eqF(want.BalanceRelThreshold, got.BalanceRelThreshold) &&
 		eqI(want.EvictionIntervalSecs, got.EvictionIntervalSecs) && eqI(want.MaxTreeSize, got.MaxTreeSize) &&
-		eqF(want.CacheLoadWeight, got.CacheLoadWeight) && eqF(want.CacheQueueWeight, got.CacheQueueWeight)
+		eqF(want.CacheLoadWeight, got.CacheLoadWeight) && eqF(want.CacheQueueWeight, got.CacheQueueWeight) &&
+		eqI(want.CacheMissMargin, got.CacheMissMargin) && eqF(want.LoadDecodeWeight, got.LoadDecodeWeight)
 }
 
 // SameWorkers: two sorted string lists are equal.

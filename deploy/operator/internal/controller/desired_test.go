@@ -273,6 +273,24 @@ func TestDesiredConfigAndMatching(t *testing.T) {
 	if ConfigMatches(want, got) || ConfigMatches(want, nil) {
 		t.Fatal("a different policy, or no config, must not match")
 	}
+	// The load model's and the miss rule's settings travel and are compared too.
+	s.CacheMissMargin, s.LoadDecodeWeight = ptr.To[int64](3), ptr.To(0.5)
+	want = DesiredConfig(s)
+	if want.GetCacheMissMargin() != 3 || want.GetLoadDecodeWeight() != 0.5 {
+		t.Fatalf("config: %v", want)
+	}
+	got.Policy, got.CacheMissMargin, got.LoadDecodeWeight = ptr.To("cache_cost"), ptr.To[int64](3), ptr.To(0.5)
+	if !ConfigMatches(want, got) {
+		t.Fatal("equal margin and decode weight must match")
+	}
+	got.CacheMissMargin = ptr.To[int64](1000000000)
+	if ConfigMatches(want, got) {
+		t.Fatal("a different miss margin must not match")
+	}
+	got.CacheMissMargin, got.LoadDecodeWeight = ptr.To[int64](3), ptr.To(1.0)
+	if ConfigMatches(want, got) {
+		t.Fatal("a different decode weight must not match")
+	}
 	if !SameWorkers([]string{"a", "b"}, []string{"a", "b"}) || SameWorkers([]string{"a"}, []string{"a", "b"}) ||
 		SameWorkers([]string{"a", "c"}, []string{"a", "b"}) {
 		t.Fatal("SameWorkers")

@@ -223,6 +223,7 @@ func TestSettingsReachEveryRouter(t *testing.T) {
 	orig := sr.DeepCopy() // a merge patch, as kubectl patch would: the operator writes the status meanwhile
 	sr.Spec.Routing.CacheThreshold = ptr.To(0.7)
 	sr.Spec.Routing.BalanceAbsThreshold = ptr.To[int64](5)
+	sr.Spec.Routing.CacheMissMargin = ptr.To[int64](3) // the README's setting for mixed prompt lengths
 	if err := k8s.Patch(context.Background(), sr, client.MergeFrom(orig)); err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +231,8 @@ func TestSettingsReachEveryRouter(t *testing.T) {
 	for _, ip := range f.routerIPs {
 		for {
 			c := configOf(t, ip)
-			if c["cache_threshold"] == 0.7 && c["policy"] == "cache_cost" && fmt.Sprint(c["balance_abs_threshold"]) == "5" {
+			if c["cache_threshold"] == 0.7 && c["policy"] == "cache_cost" && fmt.Sprint(c["balance_abs_threshold"]) == "5" &&
+				fmt.Sprint(c["cache_miss_margin"]) == "3" {
 				break
 			}
 			if time.Since(t0) > 2*time.Second {
@@ -261,7 +263,8 @@ func TestDefaultsAreTheRouters(t *testing.T) {
 		"cache_routing_prob": *r.CacheRoutingProb, "balance_abs_threshold": float64(*r.BalanceAbsThreshold),
 		"balance_rel_threshold": *r.BalanceRelThreshold, "eviction_interval_secs": float64(*r.EvictionIntervalSeconds),
 		"max_tree_size": float64(*r.MaxTreeSize), "cache_load_weight": *r.CacheLoadWeight,
-		"cache_queue_weight": *r.CacheQueueWeight}
+		"cache_queue_weight": *r.CacheQueueWeight, "cache_miss_margin": float64(*r.CacheMissMargin),
+		"load_decode_weight": *r.LoadDecodeWeight}
 	for k, v := range want {
 		got := c[k]
 		if s, ok := got.(string); ok && k != "policy" { // 64-bit integers may print as strings
