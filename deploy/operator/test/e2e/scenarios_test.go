@@ -390,6 +390,10 @@ func TestInvalidResourcesAreRejected(t *testing.T) {
 			"port must be 1-65535 or a container port name"},
 		{"rel-threshold", func(s *routingv1alpha1.SGLangRouter) { s.Spec.Routing.BalanceRelThreshold = ptr.To(0.5) },
 			"should be greater than or equal to 1"},
+		{"miss-margin", func(s *routingv1alpha1.SGLangRouter) { s.Spec.Routing.CacheMissMargin = ptr.To[int64](-1) },
+			"spec.routing.cacheMissMargin in body should be greater than or equal to 0"},
+		{"decode-weight", func(s *routingv1alpha1.SGLangRouter) { s.Spec.Routing.LoadDecodeWeight = ptr.To(1001.0) },
+			"spec.routing.loadDecodeWeight in body should be less than or equal to 1000"},
 		{"admin-port", func(s *routingv1alpha1.SGLangRouter) { s.Spec.Routers.AdminPort = 70000 },
 			"should be less than or equal to 65535"},
 		{"sync-group", func(s *routingv1alpha1.SGLangRouter) {
