@@ -1,8 +1,10 @@
-/* admin_service: RouterAdmin (workers, config, stats, cache, replica sync) and
- * grpc.health.v1 handlers (see admin_service.h). */
+/* admin_service: RouterAdmin (workers, config, stats, cache, replica sync),
+ * and what grpc.health.v1 (grpc_health.h) reports for it (see
+ * admin_service.h). */
 #include "admin_service.h"
 
 #include "config_pb.h"
+#include "grpc_health.h"
 #include "grpc_server.h"
 #include "grpc_wire.h"
 #include "sync_pb.h"
@@ -638,9 +640,11 @@ static void flush_cache(void *ctx, struct sr_grpc_call *call, const ProtobufCMes
 
 /* ---- grpc.health.v1 ------------------------------------------------------------- */
 
-static int serving_status(struct sr_admin *a, const char *service)
+/* The router as a whole ("") and RouterAdmin serve until a drain starts. */
+static int serving_status(void *ctx, const char *service)
 {
-    if (service && service[0] && strcmp(service, "sglang.router.admin.v1.RouterAdmin") != 0)
+    struct sr_admin *a = ctx;
+    if (service[0] && strcmp(service, "sglang.router.admin.v1.RouterAdmin") != 0)
         return -1;
     struct sr_admin_totals t = {0};
     a->hooks.totals(a->hooks.ctx, &t);
@@ -650,71 +654,12 @@ static int serving_status(struct sr_admin *a, const char *service)
 
 static void health_check(void *ctx, struct sr_grpc_call *call, const ProtobufCMessage *request)
 {
-    const Grpc__Health__V1__HealthCheckRequest *req = (const void *)request;
-    int status = serving_status(ctx, req->service);
-    if (status < 0) {
-        sr_grpc_call_finish(call, SR_GRPC_NOT_FOUND, "unknown service");
-        return;
-    }
-    Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
-    resp.status = status;
-    sr_grpc_call_reply(call, &resp.base);
-}
-
-/* Watch: the status now, then every change (checked each 500 ms). */
-struct health_watch {
-    struct sr_admin *admin;
-    struct sr_grpc_call *call;
-    struct event *timer;
-    char *service;
-    int last;
-};
-
-static void health_watch_free(void *arg)
-{
-    struct health_watch *w = arg;
-    event_free(w->timer);
-    sr_free(w->service);
-    sr_free(w);
-}
-
-static void health_watch_tick(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct health_watch *w = arg;
-    int status = serving_status(w->admin, w->service);
-    if (status < 0)
-        status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
-    if (status == w->last)
-        return;
-    w->last = status;
-    Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
-    resp.status = status;
-    if (sr_grpc_call_send(w->call, &resp.base) != 0)
-        health_watch_free(w);
+    sr_grpc_health_check(call, request, serving_status, ctx);
 }
 
 static void health_watch(void *ctx, struct sr_grpc_call *call, const ProtobufCMessage *request)
 {
-    const Grpc__Health__V1__HealthCheckRequest *req = (const void *)request;
-    struct health_watch *w = sr_calloc(1, sizeof(*w));
-    if (w == NULL || (w->service = sr_strdup(req->service ? req->service : "")) == NULL ||
-        (w->timer = event_new(sr_grpc_call_base(call), -1, EV_PERSIST, health_watch_tick, w)) ==
-            NULL) {
-        if (w)
-            sr_free(w->service);
-        sr_free(w);
-        sr_grpc_call_finish(call, SR_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-        return;
-    }
-    w->admin = ctx;
-    w->call = call;
-    w->last = -1;
-    struct timeval tv = {0, 500000};
-    evtimer_add(w->timer, &tv);
-    sr_grpc_call_on_cancel(call, health_watch_free, w);
-    health_watch_tick(-1, 0, w); /* the status at once */
+    sr_grpc_health_watch(call, request, serving_status, ctx);
 }
 
 /* ---- the method table and the server ------------------------------------------- */

@@ -223,6 +223,9 @@ class EveryRpc(AdminCase):
         with self.assertRaises(grpc.RpcError) as e:
             health.Check(health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=5)
         self.assertEqual(e.exception.code(), grpc.StatusCode.NOT_FOUND)
+        unknown = health.Watch(health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=10)
+        self.assertEqual(next(unknown).status, health_pb2.HealthCheckResponse.SERVICE_UNKNOWN)
+        unknown.cancel()
         watch = health.Watch(health_pb2.HealthCheckRequest(service=""), timeout=10)
         self.assertEqual(next(watch).status, health_pb2.HealthCheckResponse.SERVING)
         # A 2-second request keeps the router draining long enough to see it.
