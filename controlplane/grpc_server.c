@@ -1,4 +1,6 @@
-/* grpc_server: gRPC over HTTP/2 on net/h2_session, net/tls_io and libevent (see grpc_server.h). */
+/* grpc_server: gRPC over HTTP/2 on net/h2_session, net/tls_io and libevent
+ * (see grpc_server.h): the listener, connections, and the HTTP/2 callbacks
+ * that read each call's request; the calls' answers are grpc_call.c's. */
 #include "grpc_server.h"
 
 #include "grpc_wire.h"
@@ -28,40 +30,13 @@
 #define READ_BYTES       16384
 #define FLUSH_ROUNDS     16
 
-struct conn;
-
-struct sr_grpc_call {
-    struct conn *conn;
-    int32_t id;
-    struct sr_grpc_call *next; /* the connection's streams */
-    /* request */
-    size_t header_bytes;
-    bool post, grpc_content, authorized;
-    bool has_timeout;
-    uint64_t timeout_ms;
-    char path[256];
-    bool path_too_long;
-    struct sr_buf body; /* the request's framed message, up to max_message + prefix */
-    const struct sr_grpc_method *method;
-    bool remote_closed; /* END_STREAM received */
-    bool dispatched;    /* the handler has it */
-    /* response */
-    struct evbuffer *out;
-    bool response_started;
-    bool finished; /* status decided: nothing more is queued */
-    int status;
-    char message[512]; /* percent-encoded */
-    struct event *deadline;
-    void (*cancel)(void *arg);
-    void *cancel_arg;
-};
-
 struct conn {
     struct sr_grpc_server *server;
-    struct sr_tls_io io;      /* the socket, and TLS when the server has it */
-    struct sr_h2_session *h2; /* the HTTP/2 session (net/h2_session.h) */
-    nghttp2_session *session; /* h2's, to submit frames */
-    struct evbuffer *out;     /* bytes for the socket, filled by h2 */
+    struct sr_grpc_call_link link; /* what its calls need of it (grpc_call.h) */
+    struct sr_tls_io io;           /* the socket, and TLS when the server has it */
+    struct sr_h2_session *h2;      /* the HTTP/2 session (net/h2_session.h) */
+    nghttp2_session *session;      /* h2's, to submit frames */
+    struct evbuffer *out;          /* bytes for the socket, filled by h2 */
     struct sr_grpc_call *calls;
     struct conn *prev, *next;
     struct event *read_ev, *write_ev;
@@ -89,7 +64,7 @@ struct sr_grpc_server {
 static void conn_flush(struct conn *c);
 static void conn_free(struct conn *c);
 
-/* ---- calls ------------------------------------------------------------------ */
+/* ---- calls: lookup and the checks of a request head ------------------------- */
 
 static struct sr_grpc_call *call_of(struct conn *c, int32_t id)
 {
@@ -104,204 +79,16 @@ static const struct sr_grpc_method *find_method(struct sr_grpc_server *s, const 
     return NULL;
 }
 
-static ssize_t read_out(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length,
-                        uint32_t *flags, nghttp2_data_source *source, void *user_data)
-{
-    (void)user_data;
-    struct sr_grpc_call *call = source->ptr;
-    int n = evbuffer_remove(call->out, buf, length);
-    if (n < 0)
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    if (evbuffer_get_length(call->out) > 0)
-        return n;
-    if (!call->finished)
-        return n > 0 ? n : NGHTTP2_ERR_DEFERRED;
-    *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
-    char code[16];
-    snprintf(code, sizeof(code), "%d", call->status);
-    nghttp2_nv trailers[] = {
-        {(uint8_t *)"grpc-status", (uint8_t *)code, 11, strlen(code), NGHTTP2_NV_FLAG_NONE},
-        {(uint8_t *)"grpc-message", (uint8_t *)call->message, 12, strlen(call->message),
-         NGHTTP2_NV_FLAG_NONE},
-    };
-    if (nghttp2_submit_trailer(session, id, trailers, call->message[0] ? 2 : 1) != 0)
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    return n;
-}
-
-static int start_response(struct sr_grpc_call *call)
-{
-    nghttp2_nv hdrs[] = {
-        {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
-        {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, NGHTTP2_NV_FLAG_NONE},
-    };
-    nghttp2_data_provider dp = {.source.ptr = call, .read_callback = read_out};
-    call->response_started = true;
-    return nghttp2_submit_response(call->conn->session, call->id, hdrs, 2, &dp);
-}
-
-/* A plain HTTP answer for requests that are not gRPC at all. */
-static void http_status(struct sr_grpc_call *call, const char *status)
-{
-    nghttp2_nv hdrs[] = {
-        {(uint8_t *)":status", (uint8_t *)status, 7, strlen(status), NGHTTP2_NV_FLAG_NONE},
-    };
-    call->response_started = call->finished = true;
-    nghttp2_submit_response(call->conn->session, call->id, hdrs, 1, NULL);
-}
-
-static void stop_deadline(struct sr_grpc_call *call)
-{
-    if (call->deadline) {
-        event_free(call->deadline);
-        call->deadline = NULL;
-    }
-}
-
-void sr_grpc_call_finish(struct sr_grpc_call *call, int status, const char *message)
-{
-    if (call->finished)
-        return;
-    call->finished = true;
-    call->cancel = NULL;
-    call->status = status;
-    sr_grpc_percent_encode(message ? message : "", call->message, sizeof(call->message));
-    stop_deadline(call);
-    if (call->response_started) {
-        nghttp2_session_resume_data(call->conn->session, call->id);
-    } else {
-        /* Trailers-only: one HEADERS frame with END_STREAM. */
-        char code[16];
-        snprintf(code, sizeof(code), "%d", status);
-        nghttp2_nv hdrs[] = {
-            {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
-            {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16,
-             NGHTTP2_NV_FLAG_NONE},
-            {(uint8_t *)"grpc-status", (uint8_t *)code, 11, strlen(code), NGHTTP2_NV_FLAG_NONE},
-            {(uint8_t *)"grpc-message", (uint8_t *)call->message, 12, strlen(call->message),
-             NGHTTP2_NV_FLAG_NONE},
-        };
-        call->response_started = true;
-        nghttp2_submit_response(call->conn->session, call->id, hdrs, call->message[0] ? 4 : 3,
-                                NULL);
-    }
-    conn_flush(call->conn);
-}
-
-int sr_grpc_call_send(struct sr_grpc_call *call, const ProtobufCMessage *msg)
-{
-    if (call->finished)
-        return -1;
-    size_t len = protobuf_c_message_get_packed_size(msg);
-    uint8_t prefix[SR_GRPC_PREFIX];
-    sr_grpc_prefix(prefix, (uint32_t)len);
-    struct evbuffer_iovec v;
-    if (evbuffer_add(call->out, prefix, sizeof(prefix)) != 0 ||
-        evbuffer_reserve_space(call->out, len ? len : 1, &v, 1) != 1) {
-        sr_grpc_call_finish(call, SR_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-        return -1;
-    }
-    protobuf_c_message_pack(msg, v.iov_base);
-    v.iov_len = len;
-    evbuffer_commit_space(call->out, &v, 1);
-    if (!call->response_started) {
-        if (start_response(call) != 0) {
-            sr_grpc_call_finish(call, SR_GRPC_INTERNAL, "cannot start the response");
-            return -1;
-        }
-    } else {
-        nghttp2_session_resume_data(call->conn->session, call->id);
-    }
-    conn_flush(call->conn);
-    return 0;
-}
-
-void sr_grpc_call_reply(struct sr_grpc_call *call, const ProtobufCMessage *msg)
-{
-    if (sr_grpc_call_send(call, msg) == 0)
-        sr_grpc_call_finish(call, SR_GRPC_OK, NULL);
-}
-
-void sr_grpc_call_on_cancel(struct sr_grpc_call *call, void (*fn)(void *arg), void *arg)
-{
-    call->cancel = fn;
-    call->cancel_arg = arg;
-}
-
-size_t sr_grpc_call_backlog(const struct sr_grpc_call *call)
-{
-    return evbuffer_get_length(call->out);
-}
-
-struct event_base *sr_grpc_call_base(struct sr_grpc_call *call)
-{
-    return call->conn->server->base;
-}
-
-/* The handler's side ends without a finish from it: tell it, then end the
- * call with status (if it was not ended yet). */
-static void abandon(struct sr_grpc_call *call, int status, const char *message)
-{
-    void (*fn)(void *) = call->cancel;
-    call->cancel = NULL;
-    if (fn)
-        fn(call->cancel_arg);
-    if (!call->finished && status >= 0)
-        sr_grpc_call_finish(call, status, message);
-}
-
-static void on_deadline(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct sr_grpc_call *call = arg;
-    abandon(call, SR_GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
-}
-
-static void dispatch(struct sr_grpc_call *call)
-{
-    struct sr_grpc_server *s = call->conn->server;
-    const uint8_t *data = NULL;
-    size_t len = 0;
-    switch (sr_grpc_unframe((const uint8_t *)call->body.data, call->body.len, &data, &len)) {
-    case SR_GRPC_ONE_MESSAGE:
-        break;
-    case SR_GRPC_NO_MESSAGE:
-    case SR_GRPC_MANY:
-        sr_grpc_call_finish(call, SR_GRPC_UNIMPLEMENTED, "expected exactly one request message");
-        return;
-    case SR_GRPC_TRUNCATED:
-        sr_grpc_call_finish(call, SR_GRPC_INTERNAL, "request message cut short");
-        return;
-    case SR_GRPC_COMPRESSED:
-        sr_grpc_call_finish(call, SR_GRPC_UNIMPLEMENTED, "compressed messages are not supported");
-        return;
-    }
-    if (!sr_grpc_strings_without_nul(call->method->input, data, len)) {
-        sr_grpc_call_finish(call, SR_GRPC_INVALID_ARGUMENT, "a string field holds a NUL byte");
-        return;
-    }
-    ProtobufCMessage *req = protobuf_c_message_unpack(call->method->input, NULL, len, data);
-    if (req == NULL) {
-        sr_grpc_call_finish(call, SR_GRPC_INTERNAL, "cannot parse the request message");
-        return;
-    }
-    call->dispatched = true;
-    call->method->handle(s->ctx, call, req);
-    protobuf_c_message_free_unpacked(req, NULL);
-}
-
 /* The request head is complete: everything that can be refused before the
  * body is refused now. */
-static void check_head(struct sr_grpc_call *call)
+static void check_head(struct sr_grpc_server *s, struct sr_grpc_call *call)
 {
-    struct sr_grpc_server *s = call->conn->server;
     if (!call->post) {
-        http_status(call, "405");
+        sr_grpc_call_refuse_http(call, "405");
         return;
     }
     if (!call->grpc_content) {
-        http_status(call, "415");
+        sr_grpc_call_refuse_http(call, "415");
         return;
     }
     char msg[300];
@@ -317,24 +104,8 @@ static void check_head(struct sr_grpc_call *call)
                             "missing or wrong authorization: Bearer token");
         return;
     }
-    if (call->has_timeout) {
-        call->deadline = evtimer_new(s->base, on_deadline, call);
-        struct timeval tv = {(time_t)(call->timeout_ms / 1000),
-                             (suseconds_t)(call->timeout_ms % 1000) * 1000};
-        if (call->deadline == NULL || evtimer_add(call->deadline, &tv) != 0) {
-            sr_grpc_call_finish(call, SR_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-            return;
-        }
-    }
-}
-
-static void call_free(struct sr_grpc_call *call)
-{
-    stop_deadline(call);
-    if (call->out)
-        evbuffer_free(call->out);
-    sr_buf_free(&call->body);
-    sr_free(call);
+    if (call->has_timeout)
+        (void)sr_grpc_call_arm_deadline(call); /* on failure the call is finished */
 }
 
 /* ---- nghttp2 callbacks ------------------------------------------------------- */
@@ -344,14 +115,10 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     struct conn *c = user_data;
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
-    struct sr_grpc_call *call = sr_calloc(1, sizeof(*call));
-    if (call == NULL || (call->out = evbuffer_new()) == NULL) {
-        sr_free(call);
+    struct sr_grpc_call *call = sr_grpc_call_new(&c->link, frame->hd.stream_id,
+                                                 c->server->cfg.max_message + SR_GRPC_PREFIX);
+    if (call == NULL)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets this stream only */
-    }
-    sr_buf_init(&call->body, c->server->cfg.max_message + SR_GRPC_PREFIX);
-    call->conn = c;
-    call->id = frame->hd.stream_id;
     call->next = c->calls;
     c->calls = call;
     nghttp2_session_set_stream_user_data(session, call->id, call);
@@ -437,11 +204,11 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
     if (call == NULL)
         return 0;
     if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
-        check_head(call);
+        check_head(c->server, call);
     if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
         call->remote_closed = true;
         if (!call->finished && !call->dispatched)
-            dispatch(call);
+            sr_grpc_call_dispatch(call, c->server->ctx);
     }
     return 0;
 }
@@ -468,14 +235,14 @@ static int on_stream_close(nghttp2_session *session, int32_t id, uint32_t error_
         return 0;
     nghttp2_session_set_stream_user_data(session, id, NULL);
     call->finished = true; /* nothing can be sent any more */
-    abandon(call, -1, NULL);
+    sr_grpc_call_abandon(call, -1, NULL);
     for (struct sr_grpc_call **p = &c->calls; *p; p = &(*p)->next) {
         if (*p == call) {
             *p = call->next;
             break;
         }
     }
-    call_free(call);
+    sr_grpc_call_free(call);
     return 0;
 }
 
@@ -537,8 +304,8 @@ static void conn_free(struct conn *c)
         struct sr_grpc_call *call = c->calls;
         c->calls = call->next;
         call->finished = true;
-        abandon(call, -1, NULL);
-        call_free(call);
+        sr_grpc_call_abandon(call, -1, NULL);
+        sr_grpc_call_free(call);
     }
     sr_h2_session_free(c->h2);
     sr_tls_io_close(&c->io, c->closing);
@@ -638,6 +405,11 @@ static nghttp2_session_callbacks *make_callbacks(void)
 
 /* The connection's socket (and TLS), events and HTTP/2 session. 0, or -1
  * (fd is then still the caller's when c->io does not hold it). */
+static void flush_link(void *conn)
+{
+    conn_flush(conn);
+}
+
 static int conn_setup(struct conn *c, evutil_socket_t fd)
 {
     struct sr_grpc_server *s = c->server;
@@ -667,6 +439,8 @@ static int conn_setup(struct conn *c, evutil_socket_t fd)
     if (c->read_ev == NULL || c->write_ev == NULL || c->close_ev == NULL || c->h2 == NULL)
         return -1;
     c->session = sr_h2_session_nghttp2(c->h2);
+    c->link = (struct sr_grpc_call_link){
+        .session = c->session, .base = s->base, .flush = flush_link, .conn = c};
     return event_add(c->read_ev, NULL);
 }
 
@@ -734,7 +508,7 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
         next = c->next;
         c->batching = true; /* flush once, below */
         for (struct sr_grpc_call *call = c->calls; call; call = call->next)
-            abandon(call, SR_GRPC_UNAVAILABLE, "the router is shutting down");
+            sr_grpc_call_abandon(call, SR_GRPC_UNAVAILABLE, "the router is shutting down");
         sr_h2_session_goaway(c->h2);
         c->closing = true;
         c->batching = false;

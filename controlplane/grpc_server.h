@@ -10,8 +10,8 @@
  * the 5-byte prefix before buffering), exactly one request message,
  * grpc-timeout deadlines (DEADLINE_EXCEEDED), trailers-only responses for
  * early errors, grpc-status/grpc-message trailers, RST_STREAM after an early
- * answer, and GOAWAY on stop. Services see only calls: a decoded request
- * message in, messages and one final status out.
+ * answer, and GOAWAY on stop. Services see only calls (grpc_call.h): a
+ * decoded request message in, messages and one final status out.
  *
  * Threading: handlers and cancel callbacks run on the server's thread; a
  * handler may finish its call at once or later (from a timer or another
@@ -21,6 +21,8 @@
 #ifndef SR_GRPC_SERVER_H
 #define SR_GRPC_SERVER_H
 
+#include "grpc_call.h"
+
 #include "common/secret.h"
 
 #include <event2/event.h>
@@ -29,16 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct sr_grpc_call;
 struct sr_grpc_server;
-
-struct sr_grpc_method {
-    const char *path; /* "/package.Service/Method" */
-    const ProtobufCMessageDescriptor *input;
-    bool open; /* callable without the token (health checks) */
-    /* request is freed after the handler returns: copy what outlives it. */
-    void (*handle)(void *ctx, struct sr_grpc_call *call, const ProtobufCMessage *request);
-};
 
 struct sr_grpc_server_config {
     const char *host;
@@ -68,22 +61,5 @@ int sr_grpc_server_start(struct sr_grpc_server *s);
 void sr_grpc_server_stop(struct sr_grpc_server *s);
 /* After stop (or if never started). Accepts NULL. */
 void sr_grpc_server_free(struct sr_grpc_server *s);
-
-/* ---- calls (server thread only) ---- */
-
-/* Queues one response message. 0, or -1 (out of memory: the call is then
- * finished with RESOURCE_EXHAUSTED and must not be used again). */
-int sr_grpc_call_send(struct sr_grpc_call *call, const ProtobufCMessage *msg);
-/* Ends the call with a status; message may be NULL. The call must not be
- * used afterwards. */
-void sr_grpc_call_finish(struct sr_grpc_call *call, int status, const char *message);
-/* send + finish(OK), or the error if sending failed. */
-void sr_grpc_call_reply(struct sr_grpc_call *call, const ProtobufCMessage *msg);
-/* Called once if the call ends before the handler finished it (client
- * cancel, deadline, disconnect, server stop); the call is gone afterwards. */
-void sr_grpc_call_on_cancel(struct sr_grpc_call *call, void (*fn)(void *arg), void *arg);
-/* Response bytes queued and not yet sent (a slow reader's backlog). */
-size_t sr_grpc_call_backlog(const struct sr_grpc_call *call);
-struct event_base *sr_grpc_call_base(struct sr_grpc_call *call);
 
 #endif
