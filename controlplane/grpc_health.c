@@ -12,14 +12,12 @@
 
 #define WATCH_INTERVAL_US 500000
 
-static void reply(struct sr_grpc_call *call, int status, bool stream, bool *sent)
+/* Queues one HealthCheckResponse (sr_grpc_call_send's result). */
+static int send_status(struct sr_grpc_call *call, int status)
 {
     Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
     resp.status = status;
-    if (stream)
-        *sent = sr_grpc_call_send(call, &resp.base) == 0;
-    else
-        sr_grpc_call_reply(call, &resp.base);
+    return sr_grpc_call_send(call, &resp.base);
 }
 
 void sr_grpc_health_check(struct sr_grpc_call *call, const ProtobufCMessage *request,
@@ -31,7 +29,8 @@ void sr_grpc_health_check(struct sr_grpc_call *call, const ProtobufCMessage *req
         sr_grpc_call_finish(call, SR_GRPC_NOT_FOUND, "unknown service");
         return;
     }
-    reply(call, s, false, NULL);
+    if (send_status(call, s) == 0)
+        sr_grpc_call_finish(call, SR_GRPC_OK, NULL);
 }
 
 /* Watch: the status now, then every change. */
@@ -63,9 +62,7 @@ static void watch_tick(evutil_socket_t fd, short what, void *arg)
     if (s == w->last)
         return;
     w->last = s;
-    bool sent;
-    reply(w->call, s, true, &sent);
-    if (!sent)
+    if (send_status(w->call, s) != 0)
         watch_free(w);
 }
 
