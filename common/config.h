@@ -57,6 +57,7 @@ struct sr_config {
     long max_header_size;
     long max_connections;              /* 0 = derived from RLIMIT_NOFILE (main.c) */
     long max_concurrent_requests;      /* 0 = no limit */
+    long max_concurrent_per_worker;    /* times the healthy workers; 0 = no limit */
     long response_buffer_budget_bytes; /* response bytes held for clients, in all */
     long slow_client_grace_secs;       /* over budget: a stalled client is closed after this */
     long queue_size;

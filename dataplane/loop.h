@@ -95,7 +95,7 @@ struct sr_loop {
     atomic_long out_bytes; /* response bytes buffered for this loop's clients (budget.h) */
     bool draining;
     unsigned long ticks;                           /* 50 ms ticks since start */
-    struct sr_waiter *waiters_head, *waiters_tail; /* --max-concurrent-requests queue */
+    struct sr_waiter *waiters_head, *waiters_tail; /* requests waiting for a slot (pipeline.h) */
     /* proxy.c's exchanges whose client has its answer while a prefill
      * worker's answer still drains (they hold no client connection). */
     struct sr_exchange *detached;

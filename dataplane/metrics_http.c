@@ -4,6 +4,7 @@
 #include "accept_guard.h"
 #include "budget.h"
 #include "loop.h"
+#include "pipeline.h"
 #include "routes.h"
 
 #include "common/alloc.h"
@@ -303,8 +304,17 @@ void sr_metrics_render(struct sr_router *r, FILE *out)
                             "Proxied requests in flight.");
     fprintf(out, "sglang_router_in_flight_requests %ld\n", atomic_load(&r->in_flight));
     sr_metrics_write_header(out, "sglang_router_queued_requests", "gauge",
-                            "Requests waiting under --max-concurrent-requests.");
+                            "Requests waiting for a slot (sglang_router_concurrency_limit).");
     fprintf(out, "sglang_router_queued_requests %ld\n", atomic_load(&r->queued));
+    struct sr_worker_set *set = sr_registry_acquire(r->registry);
+    if (set) {
+        sr_metrics_write_header(out, "sglang_router_concurrency_limit", "gauge",
+                                "Requests proxied at once before others queue: "
+                                "--max-concurrent-requests, --max-concurrent-per-worker times "
+                                "the healthy workers (0 = no limit).");
+        fprintf(out, "sglang_router_concurrency_limit %ld\n", sr_pipeline_slot_limit(r, set));
+        sr_worker_set_release(set);
+    }
     sr_metrics_write_header(out, "sglang_router_connections_refused_total", "counter",
                             "Client connections closed at accept: --max-connections reached.");
     fprintf(out, "sglang_router_connections_refused_total %lu\n",

@@ -8,15 +8,17 @@
 #include "routes.h"
 
 #include "common/alloc.h"
+#include "common/registry.h"
 #include "common/log.h"
 #include "common/secret.h"
+#include "common/worker.h"
 
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-/* A request waiting for a --max-concurrent-requests slot. */
+/* A request waiting for a slot (sr_pipeline_slot_limit). */
 struct sr_waiter {
     struct sr_loop *loop;
     struct sr_reply *reply;
@@ -54,13 +56,34 @@ static int admin_access(struct sr_router *r, const struct sr_request *req)
 
 /* ---- concurrency limit ----------------------------------------------------- */
 
-static bool take_slot(struct sr_router *r)
+static bool limited(const struct sr_config *cfg)
 {
-    long max = r->cfg->max_concurrent_requests;
-    if (max == 0)
+    return cfg->max_concurrent_requests > 0 || cfg->max_concurrent_per_worker > 0;
+}
+
+long sr_pipeline_slot_limit(const struct sr_router *r, const struct sr_worker_set *set)
+{
+    long max = r->cfg->max_concurrent_requests, per = r->cfg->max_concurrent_per_worker;
+    if (per > 0) {
+        long healthy = 0;
+        for (size_t i = 0; i < set->count; i++)
+            healthy += sr_worker_routable(set->workers[i]);
+        if (healthy > 0 && (max == 0 || per * healthy < max))
+            max = per * healthy;
+    }
+    return max;
+}
+
+/* A slot for one proxied request, if the limit (sr_pipeline_slot_limit)
+ * has one free. Without a limit nothing is counted. */
+static bool take_slot(struct sr_loop *l)
+{
+    struct sr_router *r = l->router;
+    if (!limited(r->cfg))
         return true;
+    long max = sr_pipeline_slot_limit(r, sr_loop_workers(l));
     long used = atomic_load_explicit(&r->slots_used, memory_order_relaxed);
-    while (used < max) {
+    while (max == 0 || used < max) {
         if (atomic_compare_exchange_weak(&r->slots_used, &used, used + 1))
             return true;
     }
@@ -145,7 +168,7 @@ static void exchange_ended(struct sr_loop *l, const struct sr_route *route, int 
     if (status != 0)
         sr_loop_count(l, route, status);
     struct sr_router *r = l->router;
-    if (r->cfg->max_concurrent_requests == 0)
+    if (!limited(r->cfg))
         return;
     atomic_fetch_sub_explicit(&r->slots_used, 1, memory_order_relaxed);
     if (atomic_load_explicit(&r->queued, memory_order_relaxed) == 0)
@@ -161,7 +184,7 @@ static void exchange_ended(struct sr_loop *l, const struct sr_route *route, int 
 
 void sr_pipeline_run_queue(struct sr_loop *l)
 {
-    while (l->waiters_head && take_slot(l->router)) {
+    while (l->waiters_head && take_slot(l)) {
         struct sr_waiter *w = l->waiters_head;
         waiter_unlink(w);
         sr_reply_detach(w->reply);
@@ -234,7 +257,7 @@ void sr_pipeline_handle(struct sr_reply *c, const struct sr_request *req)
         sr_local_route_handle(route->local, c, req);
         return;
     }
-    if (!take_slot(l->router)) {
+    if (!take_slot(l)) {
         enqueue(c, req, route);
         return;
     }

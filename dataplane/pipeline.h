@@ -1,7 +1,8 @@
 /*
  * pipeline: the one path every request takes, whatever its codec (h1.h,
  * h2.h): route → access (API keys, admin routes) → limits
- * (--max-concurrent-requests slots and queue) → local handler
+ * (--max-concurrent-requests / --max-concurrent-per-worker slots and
+ * queue) → local handler
  * (local_routes.h), or proxy (routing text → policy → forward → relay →
  * account, in proxy.h). Refusals are counted and answered with the shared
  * error writer (response.h); a proxied request's end comes back through
@@ -17,9 +18,20 @@
 #include "request.h"
 
 struct sr_loop;
+struct sr_router;
+struct sr_worker_set;
 
 /* Answers req through c (now, or later: c's exchange is attached). */
 void sr_pipeline_handle(struct sr_reply *c, const struct sr_request *req);
+
+/* The requests proxied at once: --max-concurrent-requests and
+ * --max-concurrent-per-worker times the healthy workers of set, the
+ * smaller of those set; 0 = no limit. With no healthy worker the
+ * per-worker limit does not hold: requests go on and are answered 503 at
+ * once instead of waiting in the queue for a worker that may not come. A
+ * queued request is routed when it leaves the queue, so under a limit
+ * each one goes where the load is when a slot frees (late binding). */
+long sr_pipeline_slot_limit(const struct sr_router *r, const struct sr_worker_set *set);
 
 /* Starts queued requests while slots are free (the loop's wake event). */
 void sr_pipeline_run_queue(struct sr_loop *l);

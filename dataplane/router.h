@@ -52,7 +52,7 @@ struct sr_router {
     size_t nloops;
     atomic_bool draining;
     atomic_long in_flight;  /* proxied requests between dispatch and end */
-    atomic_long slots_used; /* under --max-concurrent-requests */
+    atomic_long slots_used; /* under the concurrency limit (pipeline.h) */
     atomic_long queued;     /* waiting for a slot */
     atomic_ulong retries;   /* attempts after the first, all threads */
     long max_connections;   /* client connections at once (--max-connections, or derived) */

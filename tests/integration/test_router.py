@@ -12,7 +12,7 @@ import unittest
 
 import subprocess
 
-from harness import BIN, ProcTestCase, RawHTTP, poll, post_stream, request, wait_until
+from harness import BIN, ProcTestCase, RawHTTP, metrics, poll, post_stream, request, wait_until
 
 GEN = "/generate"
 JSON = {"Content-Type": "application/json"}
@@ -278,6 +278,58 @@ class Limits(RouterCase):
         t.join()
         self.assertEqual(results["queued"], 408)  # waited longer than --queue-timeout-secs
         first[0].close()
+
+    def test_per_worker_limit_follows_the_healthy_workers_and_routes_late(self):
+        """--max-concurrent-per-worker N admits N per healthy worker; a queued
+        request is routed when it leaves the queue, so it goes to the worker
+        whose slot freed, not to one chosen when it arrived."""
+        ws = self.workers(2, "--decode-step-ms", "100", "--decode-step-growth", "0")
+        r = self.start(ws, "--max-concurrent-per-worker", "1", "--cache-miss-margin", "0",
+                       "--queue-size", "4", "--queue-timeout-secs", "30",
+                       "--health-check-interval-secs", "1", "--health-failure-threshold", "1",
+                       "--prometheus-port", "0")
+        limit = lambda: metrics(r.metrics_port)["sglang_router_concurrency_limit"]
+        self.assertEqual(limit(), 2)
+        slow = {"stream": True, "sampling_params": {"max_new_tokens": 300}}  # ~30 s each
+        streams = [post_stream(r.port, GEN, dict(slow, text=t)) for t in ("alpha", "omega")]
+        self.assertEqual([s[1] for s in streams], [200, 200])
+        held = [s[2]["x-worker-id"] for s in streams]
+        self.assertEqual(sorted(held), ["w0", "w1"])  # a miss goes to the least loaded
+        results = {}
+        def queued():
+            results["resp"] = gen(r.port, "zulu", timeout=30)
+        t = threading.Thread(target=queued)
+        t.start()
+        wait_until(lambda: metrics(r.metrics_port)["sglang_router_queued_requests"] == 1,
+                   what="a queued request")
+        streams[1][0].close()  # frees held[1]'s slot; held[0] stays busy
+        t.join(30)
+        self.assertEqual(results["resp"].status, 200)
+        self.assertEqual(worker_of(results["resp"]), held[1])
+        streams[0][0].close()
+        # One worker down: the limit shrinks with the fleet.
+        down = ws[0] if held[0] == "w0" else ws[1]
+        down.p.kill()
+        down.may_fail = True
+        wait_until(lambda: limit() == 1, what="the limit to follow the healthy workers")
+        # None left: no limit, so requests are refused at once, not queued.
+        for w in ws:
+            w.p.kill()
+            w.may_fail = True
+        wait_until(lambda: limit() == 0, what="no healthy worker, no limit")
+        t0 = time.monotonic()
+        self.assertEqual(gen(r.port, "nobody").status, 503)
+        self.assertLess(time.monotonic() - t0, 2)
+
+    def test_the_smaller_of_the_two_limits_holds(self):
+        ws = self.workers(2, "--zero-latency")
+        r = self.start(ws, "--max-concurrent-per-worker", "4", "--max-concurrent-requests", "3",
+                       "--prometheus-port", "0")
+        self.assertEqual(metrics(r.metrics_port)["sglang_router_concurrency_limit"], 3)
+        r2 = self.start(ws, "--max-concurrent-per-worker", "1", "--max-concurrent-requests", "3",
+                        "--prometheus-port", "0")
+        self.assertEqual(metrics(r2.metrics_port)["sglang_router_concurrency_limit"], 2)
+        self.assertEqual(gen(r2.port, "through").status, 200)
 
 
 class SlowClients(RouterCase):
