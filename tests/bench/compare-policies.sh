@@ -268,12 +268,13 @@ import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 base = next((r for r in rows if r["label"] == "round_robin"), None)
 cols = ["policy", "ok", "rej", "fail", "req/s", "x rr", "hit rate", "x rr", "TTFT mean", "TTFT p50", "TTFT p99",
-        "e2e p99", "max/mean"]
-print(("%-60s %5s %4s %5s %8s %6s %9s %6s %9s %9s %9s %9s %8s") % tuple(cols))
+        "e2e p99", "max/mean", "tokens"]
+print(("%-60s %5s %4s %5s %8s %6s %9s %6s %9s %9s %9s %9s %8s %7s") % tuple(cols))
 for r in rows:
     xr = r["rps"] / base["rps"] if base and base["rps"] else 0
     xh = r["hit_rate"] / base["hit_rate"] if base and base["hit_rate"] else 0
-    print("%-60s %5d %4d %5d %8.1f %6.2f %8.1f%% %6.2f %7.0fms %7.0fms %7.0fms %7.0fms %8.2f" % (
+    print("%-60s %5d %4d %5d %8.1f %6.2f %8.1f%% %6.2f %7.0fms %7.0fms %7.0fms %7.0fms %8.2f %7.2f" % (
         r["label"], r["ok"], r["rejected"], r["failed"], r["rps"], xr, 100 * r["hit_rate"], xh,
-        r.get("ttft_mean_ms", 0), r["ttft_p50_ms"], r["ttft_p99_ms"], r["e2e_p99_ms"], r["imbalance"]))
+        r.get("ttft_mean_ms", 0), r["ttft_p50_ms"], r["ttft_p99_ms"], r["e2e_p99_ms"], r["imbalance"],
+        r.get("token_imbalance", 0)))
 PY

@@ -34,6 +34,7 @@ COLUMNS = [
     ("ttft_p99_ms", "TTFT p99", 1, False),
     ("e2e_p99_ms", "e2e p99", 1, False),
     ("imbalance", "max/mean", 1, False),
+    ("token_imbalance", "tok share", 1, False),  # max/mean prompt tokens: older files lack it
 ]
 RESAMPLES = 2000
 

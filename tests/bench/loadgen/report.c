@@ -48,8 +48,10 @@ void sr_report_build(const struct sr_result *results, size_t n, double wall_s,
                 snprintf(out->workers[k], sizeof(out->workers[k]), "%s", wid);
                 out->nworkers++;
             }
-            if (k < 64)
+            if (k < 64) {
                 out->per_worker[k]++;
+                out->per_worker_tokens[k] += r->prompt_tokens;
+            }
         } else if (r->status == 429 || r->status == 503) {
             out->rejected++;
         } else {
@@ -75,9 +77,15 @@ void sr_report_build(const struct sr_result *results, size_t n, double wall_s,
     out->output_tps = wall_s > 0 ? (double)generated / wall_s : 0;
     out->hit_rate = prompt ? (double)cached / (double)prompt : 0;
     size_t max = 0;
-    for (size_t k = 0; k < out->nworkers; k++)
+    unsigned long long max_tokens = 0;
+    for (size_t k = 0; k < out->nworkers; k++) {
         max = out->per_worker[k] > max ? out->per_worker[k] : max;
+        if (out->per_worker_tokens[k] > max_tokens)
+            max_tokens = out->per_worker_tokens[k];
+    }
     out->imbalance = out->nworkers ? (double)max * (double)out->nworkers / (double)out->ok : 0;
+    out->token_imbalance =
+        out->nworkers && prompt ? (double)max_tokens * (double)out->nworkers / (double)prompt : 0;
 }
 
 void sr_report_print(const struct sr_report *r, const char *label, FILE *out)
@@ -91,7 +99,8 @@ void sr_report_print(const struct sr_report *r, const char *label, FILE *out)
             r->ttft_mean * 1e3, r->ttft_p50 * 1e3, r->ttft_p90 * 1e3, r->ttft_p99 * 1e3);
     fprintf(out, "latency    p50 %.1f ms, p99 %.1f ms\n", r->e2e_p50 * 1e3, r->e2e_p99 * 1e3);
     fprintf(out, "cache hits %.1f%% of prompt tokens\n", r->hit_rate * 100);
-    fprintf(out, "workers    %zu, max/mean %.2f:", r->nworkers, r->imbalance);
+    fprintf(out, "workers    %zu, max/mean %.2f (prompt tokens %.2f):", r->nworkers, r->imbalance,
+            r->token_imbalance);
     for (size_t k = 0; k < r->nworkers; k++)
         fprintf(out, " %s=%zu", r->workers[k], r->per_worker[k]);
     fprintf(out, "\n");
@@ -104,10 +113,10 @@ void sr_report_json(const struct sr_report *r, const char *label, FILE *out)
             "\"wall_s\":%.3f,\"rps\":%.3f,\"output_tps\":%.1f,\"ttft_mean_ms\":%.3f,\"ttft_p50_"
             "ms\":%.3f,"
             "\"ttft_p90_ms\":%.3f,\"ttft_p99_ms\":%.3f,\"e2e_p50_ms\":%.3f,\"e2e_p99_ms\":%.3f,"
-            "\"hit_rate\":%.4f,\"imbalance\":%.3f,\"workers\":{",
+            "\"hit_rate\":%.4f,\"imbalance\":%.3f,\"token_imbalance\":%.3f,\"workers\":{",
             label, r->total, r->ok, r->rejected, r->failed, r->wall_s, r->rps, r->output_tps,
             r->ttft_mean * 1e3, r->ttft_p50 * 1e3, r->ttft_p90 * 1e3, r->ttft_p99 * 1e3,
-            r->e2e_p50 * 1e3, r->e2e_p99 * 1e3, r->hit_rate, r->imbalance);
+            r->e2e_p50 * 1e3, r->e2e_p99 * 1e3, r->hit_rate, r->imbalance, r->token_imbalance);
     for (size_t k = 0; k < r->nworkers; k++)
         fprintf(out, "%s\"%s\":%zu", k ? "," : "", r->workers[k], r->per_worker[k]);
     fprintf(out, "}}\n");

@@ -17,9 +17,11 @@ struct sr_report {
     double ttft_p50, ttft_p90, ttft_p99, e2e_p50, e2e_p99; /* seconds, ok requests */
     double hit_rate;                                       /* cached / prompt tokens */
     size_t nworkers;
-    double imbalance; /* max / mean requests per worker */
+    double imbalance;       /* max / mean requests per worker */
+    double token_imbalance; /* max / mean prompt tokens per worker: the work, not the count */
     char workers[64][64];
     size_t per_worker[64];
+    unsigned long long per_worker_tokens[64]; /* prompt tokens */
 };
 
 void sr_report_build(const struct sr_result *results, size_t n, double wall_s,
