@@ -145,6 +145,19 @@ static void test_trace_text_shares_what_the_ids_share(void **state)
     assert_true(common_prefix(&w.reqs[0], &w.reqs[2]) < block);
     sr_workload_free(&w);
 
+    /* A quarter scale: lengths and blocks shrink together, the sharing stays. */
+    p.length_scale = 0.25;
+    assert_int_equal(sr_workload_build(&p, &w, err, sizeof(err)), 0);
+    assert_int_equal(w.reqs[0].prompt_len, 375 * 4);
+    assert_int_equal(w.reqs[1].output_tokens, 1);
+    assert_int_equal(w.reqs[2].output_tokens, 1); /* never below one */
+    block = 128 * 4;
+    c = common_prefix(&w.reqs[0], &w.reqs[1]);
+    assert_true(c >= 2 * block);
+    assert_true(c < 3 * block);
+    sr_workload_free(&w);
+    p.length_scale = 0;
+
     p.max_requests = 2;
     assert_int_equal(sr_workload_build(&p, &w, err, sizeof(err)), 0);
     assert_int_equal(w.n, 2);

@@ -24,7 +24,7 @@ struct settings {
     char *workload, *arrival, *trace, *json, *label, *api, *requests_csv;
     long groups, prompts_per_group, system_tokens, question_tokens, output_tokens;
     long users, turns, message_tokens, max_requests, trace_start, concurrency, seed;
-    double think_ms, rate, time_scale, timeout_secs;
+    double think_ms, rate, time_scale, length_scale, timeout_secs;
     bool no_stream, quiet;
 };
 
@@ -58,6 +58,9 @@ static const struct sr_option options[] = {
      "trace: a Mooncake-format JSONL file"},
     {"trace-start", SR_OPT_INT, "N", "0", 0, 1e9, NULL, NULL, F(trace_start),
      "trace: skip the first N requests (a later window; its times start at 0)"},
+    {"length-scale", SR_OPT_FLOAT, "F", "1", 1e-4, 1, NULL, NULL, F(length_scale),
+     "trace: prompts, their shared blocks and outputs F times as long (e.g. 0.025 for engines "
+     "with a small context)"},
     {"max-requests", SR_OPT_INT, "N", "0", 0, 1e9, NULL, NULL, F(max_requests),
      "Send at most N requests (0 = the whole workload)"},
     {"arrival", SR_OPT_CHOICE, NULL, "closed", 0, 0, arrivals, NULL, F(arrival),
@@ -122,6 +125,7 @@ int main(int argc, char **argv)
         .trace_path = s.trace,
         .max_requests = s.max_requests,
         .trace_start = s.trace_start,
+        .length_scale = s.length_scale,
     };
     char err[300];
     if (sr_workload_build(&wp, &w, err, sizeof(err)) != 0) {

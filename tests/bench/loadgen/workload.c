@@ -139,11 +139,16 @@ static int trace_line(const struct sr_wl_params *p, const char *line, size_t ind
                       "%s: line %zu: expected timestamp, input_length, output_length, hash_ids",
                       p->trace_path, index + 1);
     }
+    /* Scaled down, the trace keeps its shape: every length and the block
+     * shrink together, so the same blocks are shared, each shorter. */
+    double scale = p->length_scale > 0 ? p->length_scale : 1.0;
+    double outputs = json_number_value(out) * scale + 0.5;
     r->arrival_ms = json_number_value(ts);
-    r->output_tokens = json_number_value(out) < 1 ? 1 : (uint32_t)json_number_value(out);
+    r->output_tokens = outputs < 1 ? 1 : (uint32_t)outputs;
     r->nhash = json_array_size(ids);
     r->hash_ids = sr_calloc(r->nhash ? r->nhash : 1, sizeof(*r->hash_ids));
-    size_t len = (size_t)json_number_value(in) * SR_WL_BYTES_PER_TOKEN;
+    double tokens = json_number_value(in) * scale + 0.5;
+    size_t len = (tokens < 1 ? 1 : (size_t)tokens) * SR_WL_BYTES_PER_TOKEN;
     r->prompt = sr_malloc(len);
     if (r->hash_ids == NULL || r->prompt == NULL) {
         json_decref(o);
@@ -155,7 +160,8 @@ static int trace_line(const struct sr_wl_params *p, const char *line, size_t ind
     json_decref(o);
     /* Block i is the text of hash id i (its own seed), so equal ids are equal
      * text; past the listed blocks the text is unique to this request. */
-    const size_t block = SR_WL_BLOCK_TOKENS * SR_WL_BYTES_PER_TOKEN;
+    double block_tokens = SR_WL_BLOCK_TOKENS * scale + 0.5;
+    const size_t block = (block_tokens < 1 ? 1 : (size_t)block_tokens) * SR_WL_BYTES_PER_TOKEN;
     for (size_t off = 0, b = 0; off < len; off += block, b++) {
         size_t n = len - off < block ? len - off : block;
         if (b < r->nhash)

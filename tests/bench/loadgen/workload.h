@@ -43,7 +43,8 @@ struct sr_wl_params {
     const char *trace_path;                                         /* trace */
     long output_tokens;                                             /* shared-prefix, multi-turn */
     long max_requests;                                              /* 0 = all */
-    long trace_start; /* trace: lines skipped first (a later window; its times start at 0) */
+    long trace_start;    /* trace: lines skipped first (a later window; its times start at 0) */
+    double length_scale; /* trace: prompt, block and output lengths times this (0 taken as 1) */
 };
 
 struct sr_wl_request {
