@@ -94,9 +94,9 @@ static const struct sr_option options[] = {
      "Requests proxied at once; more wait in a queue (0 = no limit)"},
     {"max-concurrent-per-worker", SR_OPT_INT, "N", "0", 0, 1000000, NULL, FIXED,
      FIELD(max_concurrent_per_worker),
-     "Requests proxied at once per healthy worker: the router admits N times the workers it "
-     "can route to (with --max-concurrent-requests, the smaller); more wait in the queue and "
-     "are routed when a slot frees (0 = no limit)"},
+     "Requests proxied at once per worker: no worker is given more than N while another has "
+     "room, and the router admits N times the healthy workers (with --max-concurrent-requests, "
+     "the smaller); more wait in the queue and are routed when a slot frees (0 = no limit)"},
     {"queue-size", SR_OPT_INT, "N", "100", 0, 100000000, NULL, FIXED, FIELD(queue_size),
      "Requests that may wait for a slot under either limit above (429 beyond)"},
     {"queue-timeout-secs", SR_OPT_INT, "SECS", "60", 1, 86400, NULL, FIXED,

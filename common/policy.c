@@ -144,6 +144,9 @@ bool sr_route_allows(const struct sr_route_request *req, const struct sr_worker 
 {
     if (!sr_worker_available(w, req->now_ms))
         return false;
+    if (req->worker_limit > 0 &&
+        atomic_load_explicit(&w->in_flight, memory_order_relaxed) >= req->worker_limit)
+        return false;
     for (size_t i = 0; i < req->nexcluded; i++)
         if (req->excluded[i] == w->id)
             return false;

@@ -86,6 +86,9 @@ struct sr_route_request {
      * compute (text_len minus the prefix the policy believes it holds). */
     size_t *prefill;
     long decode_tokens; /* the tokens it is expected to generate (load.h) */
+    /* > 0: a worker already holding this many of this router's requests
+     * is not chosen (--max-concurrent-per-worker); 0: no such limit. */
+    long worker_limit;
 };
 
 struct sr_policy;
@@ -158,8 +161,9 @@ static inline size_t sr_policy_key_unit(const struct sr_policy_params *params)
 
 /* ---- helpers shared by the implementations ---- */
 
-/* Available (healthy, circuit breaker not open at req->now_ms) and not
- * excluded: the one test every policy, retry and random pick applies. */
+/* Available (healthy, circuit breaker not open at req->now_ms), below
+ * req->worker_limit and not excluded: the one test every policy, retry
+ * and random pick applies. */
 bool sr_route_allows(const struct sr_route_request *req, const struct sr_worker *w);
 /* Uniformly random allowed worker, or NULL. */
 struct sr_worker *sr_route_pick_random(const struct sr_route_request *req);

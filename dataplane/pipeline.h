@@ -30,7 +30,9 @@ void sr_pipeline_handle(struct sr_reply *c, const struct sr_request *req);
  * per-worker limit does not hold: requests go on and are answered 503 at
  * once instead of waiting in the queue for a worker that may not come. A
  * queued request is routed when it leaves the queue, so under a limit
- * each one goes where the load is when a slot frees (late binding). */
+ * each one goes where the load is when a slot frees (late binding). The
+ * routing half of the per-worker limit is the policies' (a worker holding
+ * N is not chosen: policy.h's worker_limit, set by proxy.c). */
 long sr_pipeline_slot_limit(const struct sr_router *r, const struct sr_worker_set *set);
 
 /* Starts queued requests while slots are free (the loop's wake event). */

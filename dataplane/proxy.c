@@ -372,6 +372,14 @@ static int pick(struct sr_exchange *ex, struct sr_policy *policy, struct sr_rout
             break;
         ex->excluded[ex->nexcluded++] = w->id;
     }
+    if (rr->worker_limit > 0) {
+        /* Every worker it may use holds its --max-concurrent-per-worker:
+         * possible only where the router's one limit cannot bound each
+         * pool (several models, prefill/decode pairs); the choice is then
+         * made as without the limit. */
+        rr->worker_limit = 0;
+        return pick(ex, policy, rr, ticket, out);
+    }
     for (size_t i = 0; i < rr->workers->count; i++)
         if (sr_worker_routable(rr->workers->workers[i]))
             return SR_ERR_CIRCUIT_OPEN;
@@ -459,6 +467,7 @@ static int dispatch_leg(struct sr_exchange *ex, struct leg *g, enum sr_worker_ro
         .nprobe = nprobe,
         .prefill = &prefill,
         .decode_tokens = generates ? expected_output(ex) : 0,
+        .worker_limit = r->cfg->max_concurrent_per_worker,
     };
     struct sr_worker *w = NULL;
     int rc = pick(ex, policy, &rr, &g->ticket, &w);

@@ -280,21 +280,25 @@ class Limits(RouterCase):
         first[0].close()
 
     def test_per_worker_limit_follows_the_healthy_workers_and_routes_late(self):
-        """--max-concurrent-per-worker N admits N per healthy worker; a queued
-        request is routed when it leaves the queue, so it goes to the worker
-        whose slot freed, not to one chosen when it arrived."""
+        """--max-concurrent-per-worker N admits N per healthy worker and gives
+        no worker more than N while another has room, cache affinity or not;
+        a queued request is routed when it leaves the queue, so it goes to
+        the worker whose slot freed, not to one chosen when it arrived."""
         ws = self.workers(2, "--decode-step-ms", "100", "--decode-step-growth", "0")
-        r = self.start(ws, "--max-concurrent-per-worker", "1", "--cache-miss-margin", "0",
+        r = self.start(ws, "--max-concurrent-per-worker", "1",
                        "--queue-size", "4", "--queue-timeout-secs", "30",
                        "--health-check-interval-secs", "1", "--health-failure-threshold", "1",
                        "--prometheus-port", "0")
         limit = lambda: metrics(r.metrics_port)["sglang_router_concurrency_limit"]
         self.assertEqual(limit(), 2)
         slow = {"stream": True, "sampling_params": {"max_new_tokens": 300}}  # ~30 s each
-        streams = [post_stream(r.port, GEN, dict(slow, text=t)) for t in ("alpha", "omega")]
+        # The second prompt shares the first one's prefix: by affinity it
+        # would follow it, but that worker holds its one request already.
+        streams = [post_stream(r.port, GEN, dict(slow, text=t))
+                   for t in ("alpha beta gamma one", "alpha beta gamma two")]
         self.assertEqual([s[1] for s in streams], [200, 200])
         held = [s[2]["x-worker-id"] for s in streams]
-        self.assertEqual(sorted(held), ["w0", "w1"])  # a miss goes to the least loaded
+        self.assertEqual(sorted(held), ["w0", "w1"])
         results = {}
         def queued():
             results["resp"] = gen(r.port, "zulu", timeout=30)

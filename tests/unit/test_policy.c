@@ -26,7 +26,8 @@ struct fixture {
     struct sr_worker *w[NW];
     struct sr_rng rng;
     struct sr_policy_params params;
-    uint64_t now_ms; /* the routing requests' time: the tests move it */
+    uint64_t now_ms;   /* the routing requests' time: the tests move it */
+    long worker_limit; /* the routing requests' --max-concurrent-per-worker */
 };
 
 static int setup(void **state)
@@ -83,6 +84,7 @@ static int route_ex(struct fixture *f, struct sr_policy *p, const char *text,
         .now_ms = f->now_ms,
         .rng = &f->rng,
         .params = &f->params,
+        .worker_limit = f->worker_limit,
     };
     struct sr_worker *out = NULL;
     int rc = sr_policy_select(p, &req, &out);
@@ -439,6 +441,33 @@ static void test_unroutable_best_match_is_skipped(void **state)
     for (int i = 0; i < NW; i++)
         sr_worker_set_health(f->w[i], SR_HEALTH_HEALTHY);
     sr_policy_destroy(p);
+}
+
+/* --max-concurrent-per-worker: a worker holding the limit is chosen by no
+ * policy, not even for a cache hit; all of them full, none is. */
+static void test_a_full_worker_is_not_chosen(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const names[] = {"cache_aware", "cache_cost", "round_robin", "random",
+                                        "shortest_queue"};
+    for (size_t n = 0; n < sizeof(names) / sizeof(names[0]); n++) {
+        struct sr_policy *p = make(f, names[n]);
+        f->worker_limit = 0;
+        set_loads(f, 0, 0, 0, 0);
+        int first = route(f, p, T);
+        assert_in_range(first, 0, NW - 1);
+        atomic_store(&f->w[first]->in_flight, 2);
+        f->worker_limit = 2;
+        for (int i = 0; i < 20; i++)
+            assert_int_not_equal(route(f, p, T), first);
+        set_loads(f, 2, 2, 2, 2);
+        assert_int_equal(route(f, p, T), SR_ERR_NO_WORKER);
+        f->worker_limit = 3;
+        assert_in_range(route(f, p, T), 0, NW - 1);
+        f->worker_limit = 0;
+        set_loads(f, 0, 0, 0, 0);
+        sr_policy_destroy(p);
+    }
 }
 
 static void test_removed_worker_leaves_the_tree_and_maintenance_evicts(void **state)
@@ -867,6 +896,7 @@ int main(void)
         T_(test_miss_margin_bounds_where_misses_go),
         T_(test_equal_matches_are_broken_randomly),
         T_(test_unroutable_best_match_is_skipped),
+        T_(test_a_full_worker_is_not_chosen),
         T_(test_removed_worker_leaves_the_tree_and_maintenance_evicts),
         T_(test_cache_aware_evicts_by_itself),
         T_(test_allocation_failures_still_route),
