@@ -8,8 +8,8 @@
 #include "routes.h"
 
 #include "common/alloc.h"
-#include "common/registry.h"
 #include "common/log.h"
+#include "common/registry.h"
 #include "common/secret.h"
 #include "common/worker.h"
 

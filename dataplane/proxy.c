@@ -373,10 +373,10 @@ static int pick(struct sr_exchange *ex, struct sr_policy *policy, struct sr_rout
         ex->excluded[ex->nexcluded++] = w->id;
     }
     if (rr->worker_limit > 0) {
-        /* Every worker it may use holds its --max-concurrent-per-worker:
-         * possible only where the router's one limit cannot bound each
-         * pool (several models, prefill/decode pairs); the choice is then
-         * made as without the limit. */
+        /* Every worker it may use holds its --max-concurrent-per-worker
+         * (the router's one total cannot bound each pool of several models
+         * or prefill/decode pairs, and a retry excludes the workers it
+         * tried): the choice is made as without the limit. */
         rr->worker_limit = 0;
         return pick(ex, policy, rr, ticket, out);
     }
