@@ -214,6 +214,10 @@ class SyncTest(ProcTestCase):
             return metrics(b.metrics_port)["sglang_router_sync_messages_received_total"]
         seen = received()
         wait_until(lambda: received() >= seen + 4, 10, "a's load reports reached b")
+        # On a slow machine (TSan) the messages counted may be older ones:
+        # wait until b acts on a's tokens, then every choice must hold.
+        wait_until(lambda: generate(b.port, "probe")[1] == streams[400][1], 10,
+                   "b to weigh a's decode tokens")
         chosen = [generate(b.port, "short %d" % i)[1] for i in range(8)]
         self.assertEqual(chosen, [streams[400][1]] * 8)
         for c, _ in streams.values():
