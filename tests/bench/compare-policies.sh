@@ -30,6 +30,11 @@
 # the shared-prefix workload of 128 groups x 16 prompts with 4,096-token
 # system prompts (the groups do not all fit in one worker's cache, so where
 # a request goes decides whether it hits), closed loop with 128 clients.
+# For traces with long prompts, size the cache to the engine the workers
+# stand for (--worker-arg --kv-capacity-tokens --worker-arg 450000 is the
+# simulator's own default, one H100 with Llama-3-8B): 200k is smaller than
+# the Mooncake trace's longest prompts, and there hits mostly measure how
+# long requests queue at a worker (RESULTS.md, "Where the hits come from").
 # --reference adds SGLang's own router (sglang-router 0.3.2, cache_aware,
 # its defaults). Prints the table; JSON lines go to $OUT (default
 # build/compare-policies.jsonl).
