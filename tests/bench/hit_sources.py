@@ -157,7 +157,11 @@ def main(argv=None):
         count = max([max(r, default=-1) + 1 for _, r in runs] +
                     [max(ref, default=-1) + 1 if ref else 0])
         trace = load_trace(a.trace, a.trace_start, count)
-    except (OSError, ValueError, KeyError) as e:
+    except KeyError as e:
+        print("hit_sources: a file lacks the field %s (is it a --requests-csv file and a trace?)"
+              % e, file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as e:
         print("hit_sources: %s" % e, file=sys.stderr)
         return 2
     replay = Replay(trace, a.time_scale, a.block_tokens)

@@ -110,6 +110,13 @@ class HitSources(unittest.TestCase):
                               self.trace, "--time-scale", "0", self.paths["ours"]],
                              capture_output=True, text=True)
         self.assertEqual(bad.returncode, 2)
+        headless = os.path.join(self.dir.name, "headless.csv")
+        with open(headless, "w") as f:
+            f.write("index,status\n0,200\n")
+        bad = subprocess.run([sys.executable, os.path.join(HERE, "hit_sources.py"), "--trace",
+                              self.trace, headless], capture_output=True, text=True)
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("lacks the field 'worker'", bad.stderr)
 
 
 if __name__ == "__main__":
