@@ -41,7 +41,7 @@ CAUSES = ("other worker", "source finished before arrival", "source in flight at
 
 
 def load_trace(path, start, count):
-    """The hash_ids and arrival times (ms, unscaled) of requests start.. start+count-1."""
+    """(timestamp in ms, hash_ids) of requests start .. start + count - 1."""
     reqs = []
     with open(path) as f:
         for n, line in enumerate(f):
@@ -97,7 +97,7 @@ class Replay:
         return latest
 
     def sources(self, run):
-        """Cached tokens by source (SOURCES), and the total cached."""
+        """Cached tokens by source (SOURCES)."""
         out = dict.fromkeys(SOURCES, 0)
         for i, (worker, cached, ttft, _) in run.items():
             blocks = cached // self.block
@@ -154,9 +154,8 @@ def main(argv=None):
     try:
         runs = [(p, load_run(p)) for p in a.runs]
         ref = load_run(a.against) if a.against else None
-        count = max([max(r, default=-1) + 1 for _, r in runs] +
-                    [max(ref, default=-1) + 1 if ref else 0])
-        trace = load_trace(a.trace, a.trace_start, count)
+        indices = [i for _, run in runs for i in run] + list(ref or ())
+        trace = load_trace(a.trace, a.trace_start, max(indices, default=-1) + 1)
     except KeyError as e:
         print("hit_sources: a file lacks the field %s (is it a --requests-csv file and a trace?)"
               % e, file=sys.stderr)
