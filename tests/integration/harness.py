@@ -5,6 +5,7 @@ Every process is started with port 0 and the port it prints is read back, so
 tests run in parallel without port clashes. Processes are stopped (SIGTERM,
 then SIGKILL) when the test ends.
 """
+import fcntl
 import http.client
 import http.server
 import json
@@ -38,7 +39,7 @@ class Proc:
             self.p = subprocess.Popen(argv, stdout=self.out, stderr=subprocess.STDOUT, env=env)
             return
         self.out = None
-        self.log = tempfile.TemporaryFile(mode="w+")  # stderr: read back when the test ends
+        self.log = output_file()  # stderr: read back when the test ends
         self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.log, text=True, env=env)
         deadline = time.monotonic() + timeout
         self.port = None
@@ -265,6 +266,17 @@ class ProcTestCase(unittest.TestCase):
         self.procs.append(p)
         self.addCleanup(os.unlink, p.log_path)
         return p
+
+
+def output_file():
+    """A temporary file to hand a child process as its stdout or stderr and read back while it runs.
+
+    The child shares the file's offset with us, so a plain file would let our seek(0) before a read
+    move the child's next write back to the start, over what it wrote before. O_APPEND makes every
+    write land at the end, wherever we last seeked."""
+    f = tempfile.TemporaryFile(mode="w+")
+    fcntl.fcntl(f.fileno(), fcntl.F_SETFL, fcntl.fcntl(f.fileno(), fcntl.F_GETFL) | os.O_APPEND)
+    return f
 
 
 def free_port():

@@ -14,7 +14,7 @@ import threading
 import time
 import unittest
 
-from harness import BIN, free_port, request, wait_until
+from harness import BIN, free_port, output_file, request, wait_until
 
 LAUNCH = os.path.join(BIN, "sglang-launch-server")
 
@@ -85,7 +85,8 @@ class Launch(unittest.TestCase):
         self.port = port or base_port(1)
         argv = [exe, "--port", str(self.port), "--worker-base-port", str(base_port(8)),
                 "--router-prometheus-port", "-1", *args]
-        self.out = tempfile.TemporaryFile(mode="w+")
+        self.out = output_file()
+        self.addCleanup(self.out.close)
         p = subprocess.Popen(argv, stdout=self.out, stderr=subprocess.STDOUT, text=True,
                              env=dict(os.environ, **(env or {})))
         self.addCleanup(self.kill_all, p)
@@ -175,7 +176,8 @@ class Launch(unittest.TestCase):
         squat.listen(1)
         self.addCleanup(squat.close)
         self.port = base_port(1)
-        out = tempfile.TemporaryFile(mode="w+")
+        out = output_file()
+        self.addCleanup(out.close)
         p = subprocess.Popen([LAUNCH, "--port", str(self.port), "--worker-base-port", str(start),
                               "--router-prometheus-port", "-1", "--model-path", "m", "--dp-size", "2",
                               "--backend", "sim"],
@@ -217,7 +219,7 @@ class Launch(unittest.TestCase):
             self.assertTrue(os.path.exists(os.path.join(logs, "worker-1.log")))
             self.assertTrue(os.path.exists(os.path.join(logs, "router.log")))
             victim = next(k for k in children(p.pid)
-                          if "rank-0" in open("/proc/%d/cmdline" % k).read().replace("\0", " "))
+                          if "rank-0" in " ".join(cmdline(k)))
             os.kill(victim, signal.SIGKILL)
             # The router keeps serving through the other worker.
             for i in range(10):

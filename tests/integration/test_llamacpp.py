@@ -8,12 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
-from harness import BIN, Proc, ProcTestCase, RawHTTP, free_port, request, smollm2_model, wait_until
+from harness import BIN, Proc, ProcTestCase, RawHTTP, free_port, output_file, request, smollm2_model, wait_until
 
 PKG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy", "python")
 ENV = dict(os.environ, PYTHONPATH=PKG)
@@ -180,7 +179,7 @@ class RealEngine(ProcTestCase):
             e.stop()
         self.procs = [p for p in self.procs if p not in self.engines]
         port = free_port()
-        with tempfile.TemporaryFile(mode="w+") as out:
+        with output_file() as out:
             p = subprocess.Popen([os.path.join(BIN, "sglang-launch-server"), "--backend", "llamacpp",
                                   "--llamacpp-python", sys.executable, "--llamacpp-cache-ram-mib", "0",
                                   "--model-path", smollm2_model(), "--dp-size", "2", "--port", str(port),

@@ -9,7 +9,7 @@ import sys
 import tempfile
 import unittest
 
-from harness import BIN, Proc, ProcTestCase, free_port, request, wait_until
+from harness import BIN, Proc, ProcTestCase, free_port, output_file, request, wait_until
 
 PKG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy", "python")
 sys.path.insert(0, PKG)
@@ -44,7 +44,7 @@ class Shims(ProcTestCase):
 
     def test_launch_server(self):
         port = free_port()
-        with tempfile.TemporaryFile(mode="w+") as out:
+        with output_file() as out:
             p = subprocess.Popen([sys.executable, "-m", "sglang_router.launch_server", "--model-path", "m",
                                   "--dp-size", "2", "--backend", "sim", "--port", str(port),
                                   "--worker-base-port", str(free_port()), "--router-policy", "round_robin",
