@@ -413,8 +413,10 @@ static void queue_stats_fill(struct sr_admin *a, const struct worker_list *wl,
     resp->n_workers = wl->n;
     resp->workers = wl->ptrs;
     resp->has_in_flight = resp->has_queued = resp->has_retries = true;
+    resp->has_concurrency_limit = true;
     resp->in_flight = t.in_flight;
     resp->queued = t.queued;
+    resp->concurrency_limit = t.concurrency_limit;
     resp->retries = t.retries;
 }
 

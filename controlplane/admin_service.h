@@ -24,10 +24,11 @@
 #include <stddef.h>
 
 struct sr_admin_totals {
-    long in_flight;        /* proxied requests not finished */
-    long queued;           /* waiting for a concurrency slot */
-    unsigned long retries; /* attempts after the first, since start */
-    bool draining;         /* shutting down: health says NOT_SERVING */
+    long in_flight;         /* proxied requests not finished */
+    long queued;            /* waiting for a concurrency slot */
+    long concurrency_limit; /* requests proxied at once before others queue; 0 = none */
+    unsigned long retries;  /* attempts after the first, since start */
+    bool draining;          /* shutting down: health says NOT_SERVING */
 };
 
 /* flushed: URLs that confirmed; failed: "URL: why". Valid during the call. */

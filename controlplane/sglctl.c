@@ -308,8 +308,12 @@ static void print_trees(const PB(GetTreeStatsResponse) * t)
 static void print_queues(const PB(GetQueueStatsResponse) * q)
 {
     sr_ctl_print_workers(q->workers, q->n_workers);
-    printf("router: %lld in flight, %lld queued, %llu retries\n", (long long)q->in_flight,
+    printf("router: %lld in flight, %lld queued, %llu retries", (long long)q->in_flight,
            (long long)q->queued, (unsigned long long)q->retries);
+    if (q->concurrency_limit > 0)
+        printf(", at most %lld at once\n", (long long)q->concurrency_limit);
+    else
+        printf(", no concurrency limit\n");
 }
 
 struct watch_state {
@@ -330,8 +334,8 @@ static int on_snapshot(struct ctl *ctl, const ProtobufCMessage *m, void *arg)
         strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
         printf("%s.%03uZ", when, (unsigned)(s->unix_ms % 1000));
         if (s->queues) {
-            printf("  in_flight=%lld queued=%lld", (long long)s->queues->in_flight,
-                   (long long)s->queues->queued);
+            printf("  in_flight=%lld queued=%lld limit=%lld", (long long)s->queues->in_flight,
+                   (long long)s->queues->queued, (long long)s->queues->concurrency_limit);
             for (size_t i = 0; i < s->queues->n_workers; i++)
                 printf("  %s=%lld", s->queues->workers[i]->url,
                        (long long)s->queues->workers[i]->in_flight);

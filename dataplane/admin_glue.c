@@ -2,8 +2,10 @@
 #include "admin_glue.h"
 
 #include "fanout.h"
+#include "pipeline.h"
 
 #include "common/alloc.h"
+#include "common/registry.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +14,12 @@ void sr_admin_glue_totals(struct sr_router *r, struct sr_router_totals *out)
 {
     out->in_flight = atomic_load(&r->in_flight);
     out->queued = atomic_load(&r->queued);
+    out->concurrency_limit = 0;
+    struct sr_worker_set *set = sr_registry_acquire(r->registry);
+    if (set) {
+        out->concurrency_limit = sr_pipeline_slot_limit(r, set);
+        sr_worker_set_release(set);
+    }
     out->retries = atomic_load(&r->retries);
     out->draining = atomic_load(&r->draining);
 }

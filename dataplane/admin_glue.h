@@ -18,10 +18,11 @@
 #include <stddef.h>
 
 struct sr_router_totals {
-    long in_flight;        /* proxied requests not finished */
-    long queued;           /* waiting for a concurrency slot */
-    unsigned long retries; /* attempts after the first, since start */
-    bool draining;         /* shutting down */
+    long in_flight;         /* proxied requests not finished */
+    long queued;            /* waiting for a concurrency slot */
+    long concurrency_limit; /* sr_pipeline_slot_limit now; 0 = none */
+    unsigned long retries;  /* attempts after the first, since start */
+    bool draining;          /* shutting down */
 };
 
 /* Reads the counters (atomics: any thread). */

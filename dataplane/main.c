@@ -170,6 +170,7 @@ static void admin_totals(void *ctx, struct sr_admin_totals *out)
     *out = (struct sr_admin_totals){
         .in_flight = t.in_flight,
         .queued = t.queued,
+        .concurrency_limit = t.concurrency_limit,
         .retries = t.retries,
         .draining = t.draining,
     };

@@ -95,6 +95,24 @@ class EveryRpc(AdminCase):
         got = self.admin.ListWorkers(pb.ListWorkersRequest(), timeout=5)
         self.assertEqual([w.url for w in got.workers], [ws[2].url, ws[1].url])
 
+    def test_queue_stats_say_the_concurrency_limit_in_force(self):
+        """--max-concurrent-per-worker follows the fleet: the limit GetQueueStats
+        reports is N per healthy worker, capped by --max-concurrent-requests."""
+        ws = self.workers(3)
+        self.start(ws[:2], "--max-concurrent-per-worker", "4", "--max-concurrent-requests", "10")
+
+        def limit():
+            return self.admin.GetQueueStats(pb.GetQueueStatsRequest(), timeout=5).concurrency_limit
+
+        wait_until(lambda: limit() == 8, what="a limit of 4 for each of 2 healthy workers")
+        self.admin.AddWorkers(pb.AddWorkersRequest(urls=[ws[2].url]), timeout=5)
+        wait_until(lambda: limit() == 10, what="3 workers: 12, capped at --max-concurrent-requests 10")
+        self.admin.RemoveWorkers(pb.RemoveWorkersRequest(urls=[ws[0].url, ws[1].url]), timeout=5)
+        self.assertEqual(limit(), 4)
+        ws[2].stop()
+        wait_until(lambda: limit() == 10, timeout=15,
+                   what="no healthy worker: the per-worker limit gives way to the router-wide one")
+
     def test_urls_with_nul_control_bytes_or_long_hosts_are_invalid(self):
         """Issue 18: protobuf-c strings end at a NUL, so "...:1\0evil" was cut
         and added; control bytes and 5,000-character hosts got in too."""
@@ -145,6 +163,8 @@ class EveryRpc(AdminCase):
         queues = self.admin.GetQueueStats(pb.GetQueueStatsRequest(), timeout=5)
         self.assertEqual(sum(w.processed for w in queues.workers), 6)
         self.assertEqual((queues.in_flight, queues.queued), (0, 0))
+        self.assertTrue(queues.HasField("concurrency_limit"))
+        self.assertEqual(queues.concurrency_limit, 0)  # no limit set
 
         # A smaller size target applies at once (an eviction pass runs on
         # update); what arrives later waits for the next pass, or EvictNow.

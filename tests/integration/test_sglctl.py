@@ -174,7 +174,8 @@ class Sglctl(CtlCase):
             gen(r.port, "a question about routers, number %d" % i)
         queues = self.ctl_json("stats", "queues")
         self.assertEqual(sum(w["processed"] for w in queues["workers"]), 5)
-        self.assertIn("router: 0 in flight, 0 queued", self.ctl("stats", "queues").stdout)
+        self.assertIn("router: 0 in flight, 0 queued, 0 retries, no concurrency limit\n",
+                      self.ctl("stats", "queues").stdout)
         trees = self.ctl_json("stats", "trees")
         self.assertTrue(trees["has_tree"])
         self.assertGreater(trees["total_text_bytes"], 30)
@@ -192,6 +193,15 @@ class Sglctl(CtlCase):
         p = self.ctl("health", "--service", "nope", check=False)
         self.assertEqual(p.returncode, 1)
         self.assertIn("NOT_FOUND", p.stderr)
+
+    def test_stats_show_the_concurrency_limit(self):
+        ws = self.workers(2)
+        self.start(ws, "--max-concurrent-per-worker", "5")
+        wait_until(lambda: "at most 10 at once\n" in self.ctl("stats", "queues").stdout,
+                   what="5 for each of 2 healthy workers")
+        line = self.ctl("stats", "watch", "--interval-ms", "100", "--count", "1").stdout
+        self.assertIn("in_flight=0 queued=0 limit=10", line)
+        self.assertEqual(int(self.ctl_json("stats", "queues")["concurrency_limit"]), 10)
 
     def test_token_help_and_errors(self):
         ws = self.workers(1)
