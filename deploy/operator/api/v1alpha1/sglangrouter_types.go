@@ -372,6 +372,11 @@ type StatsSummary struct {
 	InFlight int64 `json:"inFlight"`
 	// Queued: requests waiting for a worker over all replicas.
 	Queued int64 `json:"queued"`
+	// ConcurrencyLimit: requests all replicas proxy at once before others
+	// queue, the sum of each one's limit in force (--max-concurrent-requests,
+	// or --max-concurrent-per-worker times its healthy workers); 0 when a
+	// replica has no limit.
+	ConcurrencyLimit int64 `json:"concurrencyLimit"`
 	// TreeTextBytes: text held by all replicas' approximate trees.
 	TreeTextBytes int64 `json:"treeTextBytes"`
 	// UpdatedAt is when the stats were read.

@@ -104,9 +104,10 @@ func (c *Client) SetSync(ctx context.Context, s *adminpb.SyncSettings) (*adminpb
 	return resp.GetStatus(), nil
 }
 
-// Stats are one replica's load and tree figures.
+// Stats are one replica's load and tree figures; ConcurrencyLimit is the
+// limit in force (0: none).
 type Stats struct {
-	InFlight, Queued, TreeTextBytes int64
+	InFlight, Queued, TreeTextBytes, ConcurrencyLimit int64
 }
 
 // GetStats reads GetQueueStats and GetTreeStats.
@@ -119,7 +120,8 @@ func (c *Client) GetStats(ctx context.Context) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
-	return Stats{InFlight: q.GetInFlight(), Queued: q.GetQueued(), TreeTextBytes: int64(t.GetTotalTextBytes())}, nil
+	return Stats{InFlight: q.GetInFlight(), Queued: q.GetQueued(), TreeTextBytes: int64(t.GetTotalTextBytes()),
+		ConcurrencyLimit: q.GetConcurrencyLimit()}, nil
 }
 
 // Pool keeps one connection per target (address and credentials).

@@ -310,7 +310,7 @@ func TestStatusConditions(t *testing.T) {
 	now := time.Now()
 	synced := func(name string) *ReplicaState {
 		return &ReplicaState{Target: RouterTarget{Pod: name, Address: name + ":30001"}, WorkersSynced: true,
-			ConfigSynced: true, LastSync: now, Stats: &replicaStats{InFlight: 2, Queued: 1, TreeTextBytes: 100}}
+			ConfigSynced: true, LastSync: now, Stats: &replicaStats{InFlight: 2, Queued: 1, TreeTextBytes: 100, ConcurrencyLimit: 24}}
 	}
 	workers := []DesiredWorker{{URL: "http://10.0.0.1:8000", Pool: "workers", Role: "regular"},
 		{URL: "http://10.0.0.2:8000", Pool: "workers", Role: "regular"}}
@@ -327,6 +327,16 @@ func TestStatusConditions(t *testing.T) {
 	if st.SyncedRouters != "2/2" || st.ReadyWorkers != 2 || st.ObservedGeneration != 3 || st.Stats == nil ||
 		st.Stats.InFlight != 4 || st.Stats.TreeTextBytes != 200 || len(st.RouterReplicas) != 2 {
 		t.Fatalf("summary: %+v", st)
+	}
+	if st.Stats.ConcurrencyLimit != 48 {
+		t.Fatalf("two replicas with a limit of 24: %+v", st.Stats)
+	}
+	open := synced("r-1")
+	open.Stats = &replicaStats{ConcurrencyLimit: 0}
+	if s := BuildStatus(routingv1alpha1.SGLangRouterStatus{}, Observation{Generation: 3, Pools: pools,
+		Workers: workers, Replicas: []*ReplicaState{synced("r-0"), open}, StatsAt: now, Now: now}); s.Stats == nil ||
+		s.Stats.ConcurrencyLimit != 0 {
+		t.Fatalf("one replica without a limit: the fleet has none: %+v", s.Stats)
 	}
 	readySince := condition(t, st, "Ready").LastTransitionTime
 

@@ -288,7 +288,8 @@ func (r *SGLangRouterReconciler) syncReplica(ctx context.Context, log logr.Logge
 			fail("GetStats", err)
 			return
 		}
-		rs.Stats = &replicaStats{InFlight: s.InFlight, Queued: s.Queued, TreeTextBytes: s.TreeTextBytes}
+		rs.Stats = &replicaStats{InFlight: s.InFlight, Queued: s.Queued, TreeTextBytes: s.TreeTextBytes,
+			ConcurrencyLimit: s.ConcurrencyLimit}
 	}
 	if pushed || rs.LastSync.IsZero() || rs.Err != nil {
 		rs.LastSync = time.Now()

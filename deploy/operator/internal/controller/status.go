@@ -41,7 +41,7 @@ func (rs *ReplicaState) observeSync(st *adminpb.SyncStatus) {
 }
 
 type replicaStats struct {
-	InFlight, Queued, TreeTextBytes int64
+	InFlight, Queued, TreeTextBytes, ConcurrencyLimit int64
 }
 
 // Observation is one reconcile's view of the world.
@@ -77,7 +77,7 @@ func BuildStatus(old routingv1alpha1.SGLangRouterStatus, o Observation) routingv
 	syncUpCount := 0
 	var syncRefusedPods, syncDownPods, notUp []string
 	var sum routingv1alpha1.StatsSummary
-	haveStats := false
+	haveStats, unlimited := false, false
 	for _, r := range o.Replicas {
 		rs := routingv1alpha1.RouterReplicaStatus{Pod: r.Target.Pod, Address: r.Target.Address,
 			WorkersSynced: r.WorkersSynced, ConfigSynced: r.ConfigSynced, SyncState: r.SyncState}
@@ -111,6 +111,10 @@ func BuildStatus(old routingv1alpha1.SGLangRouterStatus, o Observation) routingv
 			sum.InFlight += r.Stats.InFlight
 			sum.Queued += r.Stats.Queued
 			sum.TreeTextBytes += r.Stats.TreeTextBytes
+			if r.Stats.ConcurrencyLimit == 0 {
+				unlimited = true // one replica without a limit: the fleet has none
+			}
+			sum.ConcurrencyLimit += r.Stats.ConcurrencyLimit
 			haveStats = true
 		}
 		if r.WorkersSynced {
@@ -126,6 +130,9 @@ func BuildStatus(old routingv1alpha1.SGLangRouterStatus, o Observation) routingv
 	}
 	if haveStats && !o.StatsAt.IsZero() {
 		sum.UpdatedAt = metav1.NewTime(o.StatsAt.Truncate(time.Second))
+		if unlimited {
+			sum.ConcurrencyLimit = 0
+		}
 		st.Stats = &sum
 	}
 	n := len(o.Replicas)

@@ -42,10 +42,17 @@ func newFleet(t *testing.T, workers, routers int, routing routingv1alpha1.Routin
 // (in its namespace, which exists by then).
 func newFleetWith(t *testing.T, workers, routers int, edit func(*routingv1alpha1.SGLangRouter)) *fleet {
 	t.Helper()
+	return newFleetOf(t, workers, routers, nil, edit)
+}
+
+// newFleetOf is newFleetWith with routerArgs added to every router's command line.
+func newFleetOf(t *testing.T, workers, routers int, routerArgs []string,
+	edit func(*routingv1alpha1.SGLangRouter)) *fleet {
+	t.Helper()
 	f := &fleet{ns: newNamespace(t), workerIPs: map[string]string{}}
 	for i := 0; i < routers; i++ {
 		ip := nextIP()
-		f.routers = append(f.routers, startRouter(t, ip))
+		f.routers = append(f.routers, startRouter(t, ip, routerArgs...))
 		f.routerIPs = append(f.routerIPs, ip)
 		createPod(t, f.ns, fmt.Sprintf("router-%d", i), routerLabels, ip, false)
 	}
@@ -200,6 +207,39 @@ func TestScaleWorkers(t *testing.T) {
 	}
 	took = waitWorkers(t, 2*time.Second, f.urls("worker-1", "worker-4"), f.routerIPs...)
 	t.Logf("6 -> 2 workers on both routers: %v", took)
+}
+
+// With --max-concurrent-per-worker the routers' limits follow the workers
+// the operator pushes, and the status adds them up.
+func TestConcurrencyLimitFollowsTheFleet(t *testing.T) {
+	f := newFleetOf(t, 3, 2, []string{"--max-concurrent-per-worker", "4"},
+		func(sr *routingv1alpha1.SGLangRouter) {})
+	limit := func(want int64, what string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		var got *routingv1alpha1.StatsSummary
+		for time.Now().Before(deadline) {
+			if got = getRouter(t, f.ns, "sglang").Status.Stats; got != nil && got.ConcurrencyLimit == want {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("%s: status.stats %+v, want concurrencyLimit %d", what, got, want)
+	}
+	limit(2*3*4, "2 routers, 3 healthy workers, 4 each")
+	for i := 3; i < 6; i++ {
+		f.addWorker(t, fmt.Sprintf("worker-%d", i))
+	}
+	limit(2*6*4, "6 workers")
+	for _, n := range []string{"worker-0", "worker-2", "worker-3", "worker-5"} {
+		deletePod(t, f.ns, n)
+	}
+	limit(2*2*4, "2 workers")
+	var q map[string]any
+	out := sglctl(t, f.routerIPs[0], "stats", "queues")
+	if err := json.Unmarshal([]byte(out), &q); err != nil || fmt.Sprint(q["concurrency_limit"]) != "8" {
+		t.Fatalf("sglctl stats queues on one router (%v):\n%s", err, out)
+	}
 }
 
 // configOf reads a router's settings with sglctl.
