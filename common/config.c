@@ -89,18 +89,19 @@ static const struct sr_option options[] = {
     {"slow-client-grace-secs", SR_OPT_INT, "SECS", "30", 1, 86400, NULL, FIXED,
      FIELD(slow_client_grace_secs),
      "Over that budget, a client that has read nothing for this long is disconnected"},
-    {"max-concurrent-requests", SR_OPT_INT, "N", "0", 0, 100000000, NULL, FIXED,
-     FIELD(max_concurrent_requests),
+    {"max-concurrent-requests", SR_OPT_INT, "N", "0", 0, 100000000, NULL,
+     RUNTIME(REQUEST, "max_concurrent_requests"), FIELD(max_concurrent_requests),
      "Requests proxied at once; more wait in a queue (0 = no limit)"},
-    {"max-concurrent-per-worker", SR_OPT_INT, "N", "0", 0, 1000000, NULL, FIXED,
-     FIELD(max_concurrent_per_worker),
+    {"max-concurrent-per-worker", SR_OPT_INT, "N", "0", 0, 1000000, NULL,
+     RUNTIME(REQUEST, "max_concurrent_per_worker"), FIELD(max_concurrent_per_worker),
      "Requests proxied at once per worker: no worker is given more than N while another has "
      "room, and the router admits N times the healthy workers (with --max-concurrent-requests, "
      "the smaller); more wait in the queue and are routed when a slot frees (0 = no limit)"},
-    {"queue-size", SR_OPT_INT, "N", "100", 0, 100000000, NULL, FIXED, FIELD(queue_size),
-     "Requests that may wait for a slot under either limit above (429 beyond)"},
-    {"queue-timeout-secs", SR_OPT_INT, "SECS", "60", 1, 86400, NULL, FIXED,
-     FIELD(queue_timeout_secs), "Longest wait in that queue (408 after)"},
+    {"queue-size", SR_OPT_INT, "N", "100", 0, 100000000, NULL, RUNTIME(REQUEST, "queue_size"),
+     FIELD(queue_size), "Requests that may wait for a slot under either limit above (429 beyond)"},
+    {"queue-timeout-secs", SR_OPT_INT, "SECS", "60", 1, 86400, NULL,
+     RUNTIME(REQUEST, "queue_timeout_secs"), FIELD(queue_timeout_secs),
+     "Longest wait in that queue (408 after)"},
     {"request-timeout-secs", SR_OPT_INT, "SECS", "1800", 1, 604800, NULL, FIXED,
      FIELD(request_timeout_secs), "Longest time a request may take, streaming included (504)"},
     {"worker-connect-timeout-secs", SR_OPT_INT, "SECS", "5", 1, 3600, NULL, FIXED,
@@ -277,6 +278,16 @@ struct sr_policy_params sr_config_policy_params(const struct sr_config *cfg)
         .queue_weight = cfg->cache_queue_weight,
         .decode_weight = cfg->load_decode_weight,
         .report_max_age_ms = sr_config_load_max_age_ms(cfg),
+    };
+}
+
+struct sr_limits sr_config_limits(const struct sr_config *cfg)
+{
+    return (struct sr_limits){
+        .max_concurrent_requests = cfg->max_concurrent_requests,
+        .max_concurrent_per_worker = cfg->max_concurrent_per_worker,
+        .queue_size = cfg->queue_size,
+        .queue_timeout_secs = cfg->queue_timeout_secs,
     };
 }
 

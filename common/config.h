@@ -158,6 +158,16 @@ void sr_config_print_help(FILE *out, const char *prog);
 /* The policy tunables of cfg. */
 struct sr_policy_params sr_config_policy_params(const struct sr_config *cfg);
 
+/* The concurrency limit and its queue (the SR_CHANGE_REQUEST rows of those
+ * names; dataplane/pipeline.h applies them). */
+struct sr_limits {
+    long max_concurrent_requests;   /* 0 = no limit */
+    long max_concurrent_per_worker; /* times the healthy workers; 0 = no limit */
+    long queue_size;                /* requests that may wait for a slot */
+    long queue_timeout_secs;        /* longest wait for one */
+};
+struct sr_limits sr_config_limits(const struct sr_config *cfg);
+
 /* How old a worker's own load report may be and still count
  * (sr_worker_external_load's max_age_ms): three --worker-load-interval-ms,
  * so one late or lost poll does not drop it; 0 while the poll is off (then

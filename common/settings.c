@@ -47,6 +47,7 @@ static void view_fill(struct sr_settings_view *v, const struct sr_config *cfg)
     v->params = sr_config_policy_params(cfg);
     v->log_requests = cfg->log_requests;
     v->retry_max_retries = cfg->retry_max_retries;
+    v->limits = sr_config_limits(cfg);
 }
 
 static size_t policy_index(const char *name)
@@ -202,6 +203,14 @@ int sr_settings_get(struct sr_settings *s, struct sr_config *out)
     int rc = sr_config_copy_runtime(out, &s->cfg);
     pthread_mutex_unlock(&s->lock);
     return rc;
+}
+
+struct sr_limits sr_settings_limits(struct sr_settings *s)
+{
+    pthread_mutex_lock(&s->lock);
+    struct sr_limits limits = s->now.limits;
+    pthread_mutex_unlock(&s->lock);
+    return limits;
 }
 
 struct sr_policy *sr_settings_policy(struct sr_settings *s)

@@ -44,9 +44,10 @@ struct sr_settings_view {
      * decode workers' are --prefill-policy and --decode-policy, or policy
      * when those are not set. */
     struct sr_policy *role_policy[SR_ROLES];
-    bool log_requests;      /* --log-requests */
-    long retry_max_retries; /* --retry-max-retries */
-    unsigned long version;  /* 0 = never refreshed */
+    bool log_requests;       /* --log-requests */
+    long retry_max_retries;  /* --retry-max-retries */
+    struct sr_limits limits; /* the concurrency limit and its queue */
+    unsigned long version;   /* 0 = never refreshed */
 };
 
 /* Takes the runtime options of cfg (copied). NULL with *err set
@@ -76,6 +77,10 @@ int sr_settings_update(struct sr_settings *s, const struct sr_settings_change *c
  * sr_config_init() (only the runtime fields are meaningful). 0 or
  * SR_ERR_NOMEM. */
 int sr_settings_get(struct sr_settings *s, struct sr_config *out);
+
+/* The concurrency limit and its queue in force, for threads without a
+ * view (metrics, admin). */
+struct sr_limits sr_settings_limits(struct sr_settings *s);
 
 /* The policy in force (borrowed) and the version of the settings. */
 struct sr_policy *sr_settings_policy(struct sr_settings *s);

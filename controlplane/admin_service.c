@@ -339,8 +339,11 @@ static void update_config(void *ctx, struct sr_grpc_call *call, const ProtobufCM
         sr_grpc_call_finish(call, SR_GRPC_INVALID_ARGUMENT, msg);
         return;
     }
-    if (n > 0)
+    if (n > 0) {
         sr_log_info("admin: %zu setting(s) changed, %s first", n, changes[0].option);
+        if (a->hooks.settings_changed)
+            a->hooks.settings_changed(a->hooks.ctx);
+    }
     reply_config(a, call, true);
 }
 

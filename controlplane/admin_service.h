@@ -43,6 +43,9 @@ struct sr_admin_hooks {
     void *(*flush_workers)(void *ctx, struct event_base *base, struct sr_worker_set *set,
                            sr_admin_flush_done done, void *arg);
     void (*cancel_flush)(void *handle);
+    /* UpdateConfig changed something (called on the admin thread, after
+     * the change is in force). NULL: nobody needs to know. */
+    void (*settings_changed)(void *ctx);
 };
 
 struct sr_sync;

@@ -188,11 +188,15 @@ void sr_ctl_print_list(const char *label, char **items, size_t n)
 
 static void print_config(const PB(RouterConfig) * c)
 {
+    int width = 0; /* the longest runtime flag's name: one column of values */
+    for (const struct sr_option *o = sr_config_options(); o->name; o++)
+        if (o->runtime && (int)strlen(o->name) > width)
+            width = (int)strlen(o->name);
     for (const struct sr_option *o = sr_config_options(); o->name; o++) {
         char buf[64];
         const char *text = o->runtime ? sr_config_pb_text(c, o, false, buf, sizeof(buf)) : NULL;
         if (text)
-            printf("%-22s %s\n", o->name, text);
+            printf("%-*s  %s\n", width, o->name, text);
     }
 }
 

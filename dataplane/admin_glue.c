@@ -2,10 +2,12 @@
 #include "admin_glue.h"
 
 #include "fanout.h"
+#include "loop.h"
 #include "pipeline.h"
 
 #include "common/alloc.h"
 #include "common/registry.h"
+#include "common/settings.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -17,11 +19,18 @@ void sr_admin_glue_totals(struct sr_router *r, struct sr_router_totals *out)
     out->concurrency_limit = 0;
     struct sr_worker_set *set = sr_registry_acquire(r->registry);
     if (set) {
-        out->concurrency_limit = sr_pipeline_slot_limit(r, set);
+        struct sr_limits limits = sr_settings_limits(r->settings);
+        out->concurrency_limit = sr_pipeline_slot_limit(&limits, set);
         sr_worker_set_release(set);
     }
     out->retries = atomic_load(&r->retries);
     out->draining = atomic_load(&r->draining);
+}
+
+void sr_admin_glue_settings_changed(struct sr_router *r)
+{
+    for (size_t i = 0; i < r->nloops; i++)
+        sr_loop_wake(r->loops[i]); /* a raised limit starts queued requests */
 }
 
 struct sr_admin_glue_flush {

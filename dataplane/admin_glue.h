@@ -28,6 +28,10 @@ struct sr_router_totals {
 /* Reads the counters (atomics: any thread). */
 void sr_admin_glue_totals(struct sr_router *r, struct sr_router_totals *out);
 
+/* The settings changed (any thread): every loop wakes to run its queue
+ * under the limits now in force. */
+void sr_admin_glue_settings_changed(struct sr_router *r);
+
 /* flushed: URLs that confirmed; failed: "URL: why". Valid during the call. */
 typedef void (*sr_admin_glue_flush_done)(void *arg, const char *const *flushed, size_t nflushed,
                                          const char *const *failed, size_t nfailed);

@@ -187,6 +187,11 @@ static void admin_flush_cancel(void *handle)
     sr_admin_glue_flush_cancel(handle);
 }
 
+static void admin_settings_changed(void *ctx)
+{
+    sr_admin_glue_settings_changed(ctx);
+}
+
 static void forget_removed(void *ctx, struct sr_worker *w)
 {
     sr_settings_forget_worker(ctx, w);
@@ -498,7 +503,8 @@ int main(int argc, char **argv)
         struct sr_admin_hooks hooks = {.ctx = &r,
                                        .totals = admin_totals,
                                        .flush_workers = admin_flush,
-                                       .cancel_flush = admin_flush_cancel};
+                                       .cancel_flush = admin_flush_cancel,
+                                       .settings_changed = admin_settings_changed};
         char why_not[400];
         admin = sr_admin_start(&ac, r.registry, r.settings, &hooks, why_not, sizeof(why_not));
         if (admin == NULL) {

@@ -56,14 +56,9 @@ static int admin_access(struct sr_router *r, const struct sr_request *req)
 
 /* ---- concurrency limit ----------------------------------------------------- */
 
-static bool limited(const struct sr_config *cfg)
+long sr_pipeline_slot_limit(const struct sr_limits *limits, const struct sr_worker_set *set)
 {
-    return cfg->max_concurrent_requests > 0 || cfg->max_concurrent_per_worker > 0;
-}
-
-long sr_pipeline_slot_limit(const struct sr_router *r, const struct sr_worker_set *set)
-{
-    long max = r->cfg->max_concurrent_requests, per = r->cfg->max_concurrent_per_worker;
+    long max = limits->max_concurrent_requests, per = limits->max_concurrent_per_worker;
     if (per > 0) {
         long healthy = 0;
         for (size_t i = 0; i < set->count; i++)
@@ -74,16 +69,25 @@ long sr_pipeline_slot_limit(const struct sr_router *r, const struct sr_worker_se
     return max;
 }
 
+/* The loop's settings brought up to date (the limits may change at runtime). */
+static const struct sr_limits *limits_now(struct sr_loop *l)
+{
+    return &sr_settings_refresh(l->router->settings, &l->settings)->limits;
+}
+
 /* A slot for one proxied request, if the limit (sr_pipeline_slot_limit)
- * has one free. Without a limit nothing is counted. */
+ * has one free. Every proxied request holds one, limit or not, so that a
+ * limit set at runtime counts the requests already in flight. */
 static bool take_slot(struct sr_loop *l)
 {
     struct sr_router *r = l->router;
-    if (!limited(r->cfg))
+    long max = sr_pipeline_slot_limit(limits_now(l), sr_loop_workers(l));
+    if (max == 0) {
+        atomic_fetch_add_explicit(&r->slots_used, 1, memory_order_relaxed);
         return true;
-    long max = sr_pipeline_slot_limit(r, sr_loop_workers(l));
+    }
     long used = atomic_load_explicit(&r->slots_used, memory_order_relaxed);
-    while (max == 0 || used < max) {
+    while (used < max) {
         if (atomic_compare_exchange_weak(&r->slots_used, &used, used + 1))
             return true;
     }
@@ -134,8 +138,9 @@ static void enqueue(struct sr_reply *c, const struct sr_request *req, const stru
 {
     struct sr_loop *l = sr_reply_loop(c);
     struct sr_router *r = l->router;
+    const struct sr_limits *limits = limits_now(l);
     long queued = atomic_fetch_add_explicit(&r->queued, 1, memory_order_relaxed);
-    struct sr_waiter *w = queued < r->cfg->queue_size ? sr_calloc(1, sizeof(*w)) : NULL;
+    struct sr_waiter *w = queued < limits->queue_size ? sr_calloc(1, sizeof(*w)) : NULL;
     if (w == NULL) {
         atomic_fetch_sub_explicit(&r->queued, 1, memory_order_relaxed);
         sr_loop_count(l, route, 429);
@@ -150,7 +155,7 @@ static void enqueue(struct sr_reply *c, const struct sr_request *req, const stru
         sr_response_error(c, 500, "out of memory");
         return;
     }
-    struct timeval tv = {r->cfg->queue_timeout_secs, 0};
+    struct timeval tv = {limits->queue_timeout_secs, 0};
     evtimer_add(w->timer, &tv);
     w->prev = l->waiters_tail;
     if (l->waiters_tail)
@@ -168,8 +173,6 @@ static void exchange_ended(struct sr_loop *l, const struct sr_route *route, int 
     if (status != 0)
         sr_loop_count(l, route, status);
     struct sr_router *r = l->router;
-    if (!limited(r->cfg))
-        return;
     atomic_fetch_sub_explicit(&r->slots_used, 1, memory_order_relaxed);
     if (atomic_load_explicit(&r->queued, memory_order_relaxed) == 0)
         return;

@@ -17,6 +17,7 @@
 
 #include "request.h"
 
+struct sr_limits;
 struct sr_loop;
 struct sr_router;
 struct sr_worker_set;
@@ -24,7 +25,10 @@ struct sr_worker_set;
 /* Answers req through c (now, or later: c's exchange is attached). */
 void sr_pipeline_handle(struct sr_reply *c, const struct sr_request *req);
 
-/* The requests proxied at once: --max-concurrent-requests and
+/* The requests proxied at once under limits (the settings in force, which
+ * the admin API may change: every proxied request holds a slot, so a limit
+ * set while traffic flows counts those already in flight, and a raised one
+ * starts queued requests when the loops wake): --max-concurrent-requests and
  * --max-concurrent-per-worker times the healthy workers of set, the
  * smaller of those set; 0 = no limit. With no healthy worker the
  * per-worker limit does not hold: requests go on and are answered 503 at
@@ -33,7 +37,7 @@ void sr_pipeline_handle(struct sr_reply *c, const struct sr_request *req);
  * each one goes where the load is when a slot frees (late binding). The
  * routing half of the per-worker limit is the policies' (a worker holding
  * N is not chosen: policy.h's worker_limit, set by proxy.c). */
-long sr_pipeline_slot_limit(const struct sr_router *r, const struct sr_worker_set *set);
+long sr_pipeline_slot_limit(const struct sr_limits *limits, const struct sr_worker_set *set);
 
 /* Starts queued requests while slots are free (the loop's wake event). */
 void sr_pipeline_run_queue(struct sr_loop *l);

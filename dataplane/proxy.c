@@ -467,7 +467,7 @@ static int dispatch_leg(struct sr_exchange *ex, struct leg *g, enum sr_worker_ro
         .nprobe = nprobe,
         .prefill = &prefill,
         .decode_tokens = generates ? expected_output(ex) : 0,
-        .worker_limit = r->cfg->max_concurrent_per_worker,
+        .worker_limit = l->settings.limits.max_concurrent_per_worker,
     };
     struct sr_worker *w = NULL;
     int rc = pick(ex, policy, &rr, &g->ticket, &w);

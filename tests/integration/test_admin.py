@@ -16,7 +16,7 @@ import unittest
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from harness import BIN, ProcTestCase, make_pki, poll, request, wait_until
+from harness import BIN, ProcTestCase, make_pki, poll, post_stream, request, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROTO = os.path.join(HERE, "..", "..", "proto")
@@ -658,6 +658,10 @@ class RuntimeSettings(AdminCase):
         "log-level": ("log_level", "warn"),
         "log-requests": ("log_requests", True),
         "retry-max-retries": ("retry_max_retries", 0),
+        "max-concurrent-requests": ("max_concurrent_requests", 64),
+        "max-concurrent-per-worker": ("max_concurrent_per_worker", 8),
+        "queue-size": ("queue_size", 1000),
+        "queue-timeout-secs": ("queue_timeout_secs", 600),
     }
 
     def update(self, **fields):
@@ -702,6 +706,48 @@ class RuntimeSettings(AdminCase):
         self.update(retry_max_retries=1)
         self.assertEqual([worker_of(gen(self.r.port, "c%d" % i)) for i in range(4)], ["good"] * 4)
         self.assertGreater(retries(), before)
+
+    def test_concurrency_limit_at_runtime(self):
+        """A limit set while a request is in flight counts it; raising the
+        limit starts the queued request at once, not when a slot frees; a
+        smaller queue refuses at once; nothing is left counted afterwards."""
+        self.start([self.sim("--worker-id", "w0", "--decode-step-ms", "100", "--decode-step-growth", "0")])
+
+        def queues():
+            return self.admin.GetQueueStats(pb.GetQueueStatsRequest(), timeout=5)
+
+        slow = {"text": "slow", "stream": True, "sampling_params": {"max_new_tokens": 60}}
+        held = post_stream(self.r.port, "/generate", slow)  # in flight for ~6 s
+        self.addCleanup(held[0].close)
+        self.assertEqual(held[1], 200)
+        self.assertEqual(queues().concurrency_limit, 0)
+        self.update(max_concurrent_requests=1, queue_size=4, queue_timeout_secs=30)
+        self.assertEqual(queues().concurrency_limit, 1)
+
+        done = {}
+
+        def waiter():
+            t0 = time.monotonic()
+            done["status"] = gen(self.r.port, "waits for a slot").status
+            done["secs"] = time.monotonic() - t0
+
+        t = threading.Thread(target=waiter)
+        t.start()
+        wait_until(lambda: queues().queued == 1, what="the request queued behind the one in flight")
+        time.sleep(0.3)
+        self.assertNotIn("status", done)
+        self.update(max_concurrent_requests=0)  # no limit: it goes now
+        t.join(timeout=3)
+        self.assertEqual(done.get("status"), 200)
+        self.assertLess(done["secs"], 3)
+        self.assertEqual((queues().in_flight, queues().queued), (1, 0))  # the slow one still streams
+
+        self.update(max_concurrent_requests=1, queue_size=0)
+        self.assertEqual(gen(self.r.port, "no room to wait").status, 429)
+        held[0].close()
+        self.settled()
+        self.assertEqual(gen(self.r.port, "the slot is free again").status, 200)
+        self.assertEqual(self.admin.GetConfig(pb.GetConfigRequest(), timeout=5).config.queue_size, 0)
 
     def test_log_requests_and_log_level_at_runtime(self):
         self.start(self.workers(1))

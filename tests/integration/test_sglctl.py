@@ -151,6 +151,12 @@ class Sglctl(CtlCase):
         self.assertRegex(out, r"retry-max-retries +2\n")
         self.assertRegex(out, r"log-level +warn\n")
         self.assertRegex(self.ctl("config", "set", "--log-requests=false").stdout, r"log-requests +false\n")
+        # The concurrency limit too, in force at once: 3 for each of 4 healthy workers.
+        out = self.ctl("config", "set", "--max-concurrent-per-worker", "3", "--queue-size", "500").stdout
+        self.assertRegex(out, r"max-concurrent-per-worker +3\n")
+        self.assertEqual(len({line.index(line.split()[1], len(line.split()[0])) for line in out.splitlines()}), 1,
+                         "one column of values:\n" + out)
+        self.assertIn("at most 12 at once", self.ctl("stats", "queues").stdout)
         help_text = subprocess.run([os.path.join(BIN, "sglang-router"), "--help"], capture_output=True,
                                    text=True, check=True).stdout
         self.assertEqual(len(self.ctl("config", "get").stdout.splitlines()),
