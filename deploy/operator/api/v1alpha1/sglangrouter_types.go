@@ -301,6 +301,39 @@ type RoutingSettings struct {
 	// +kubebuilder:default=1
 	// +optional
 	LoadDecodeWeight *float64 `json:"loadDecodeWeight,omitempty"`
+
+	// The concurrency limit and its queue have no default here: unset, each
+	// router keeps its own (its command line's); set, the operator pushes it
+	// to every replica, which applies it at once.
+
+	// MaxConcurrentRequests: requests each router replica proxies at once
+	// before others queue (--max-concurrent-requests; 0: no limit).
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100000000
+	// +optional
+	MaxConcurrentRequests *int64 `json:"maxConcurrentRequests,omitempty"`
+
+	// MaxConcurrentPerWorker: requests each replica gives one worker while
+	// another has room, and admits per healthy worker, so the limit follows
+	// the pools as they scale (--max-concurrent-per-worker; 0: no limit).
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000000
+	// +optional
+	MaxConcurrentPerWorker *int64 `json:"maxConcurrentPerWorker,omitempty"`
+
+	// QueueSize: requests that may wait for a slot in each replica
+	// (--queue-size; 429 beyond).
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100000000
+	// +optional
+	QueueSize *int64 `json:"queueSize,omitempty"`
+
+	// QueueTimeoutSeconds: the longest wait for a slot (--queue-timeout-secs;
+	// 408 after).
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=86400
+	// +optional
+	QueueTimeoutSeconds *int64 `json:"queueTimeoutSeconds,omitempty"`
 }
 
 // Condition types of SGLangRouterStatus.Conditions.

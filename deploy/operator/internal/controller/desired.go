@@ -271,6 +271,11 @@ func DesiredConfig(s routingv1alpha1.RoutingSettings) *adminpb.RouterConfig {
 		CacheQueueWeight:     s.CacheQueueWeight,
 		CacheMissMargin:      s.CacheMissMargin,
 		LoadDecodeWeight:     s.LoadDecodeWeight,
+		// No CRD default: unset, the router keeps its command line's.
+		MaxConcurrentRequests:  s.MaxConcurrentRequests,
+		MaxConcurrentPerWorker: s.MaxConcurrentPerWorker,
+		QueueSize:              s.QueueSize,
+		QueueTimeoutSecs:       s.QueueTimeoutSeconds,
 	}
 	if s.Policy != "" {
 		cfg.Policy = ptr.To(s.Policy)
@@ -293,7 +298,10 @@ func ConfigMatches(want, got *adminpb.RouterConfig) bool {
 		eqF(want.BalanceRelThreshold, got.BalanceRelThreshold) &&
 		eqI(want.EvictionIntervalSecs, got.EvictionIntervalSecs) && eqI(want.MaxTreeSize, got.MaxTreeSize) &&
 		eqF(want.CacheLoadWeight, got.CacheLoadWeight) && eqF(want.CacheQueueWeight, got.CacheQueueWeight) &&
-		eqI(want.CacheMissMargin, got.CacheMissMargin) && eqF(want.LoadDecodeWeight, got.LoadDecodeWeight)
+		eqI(want.CacheMissMargin, got.CacheMissMargin) && eqF(want.LoadDecodeWeight, got.LoadDecodeWeight) &&
+		eqI(want.MaxConcurrentRequests, got.MaxConcurrentRequests) &&
+		eqI(want.MaxConcurrentPerWorker, got.MaxConcurrentPerWorker) && eqI(want.QueueSize, got.QueueSize) &&
+		eqI(want.QueueTimeoutSecs, got.QueueTimeoutSecs)
 }
 
 // SameWorkers: two sorted string lists are equal.

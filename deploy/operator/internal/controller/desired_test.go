@@ -291,6 +291,31 @@ func TestDesiredConfigAndMatching(t *testing.T) {
 	if ConfigMatches(want, got) {
 		t.Fatal("a different decode weight must not match")
 	}
+	// The concurrency limit and its queue: unset, left out (the router keeps
+	// its command line's), whatever the router has; set, pushed and compared.
+	got.LoadDecodeWeight, got.MaxConcurrentRequests, got.QueueSize = ptr.To(0.5), ptr.To[int64](192), ptr.To[int64](100)
+	if want.MaxConcurrentRequests != nil || want.QueueSize != nil || !ConfigMatches(want, got) {
+		t.Fatalf("unset limits must be left out and match any: %v", want)
+	}
+	s.MaxConcurrentPerWorker, s.QueueSize, s.QueueTimeoutSeconds = ptr.To[int64](24), ptr.To[int64](100000),
+		ptr.To[int64](600)
+	want = DesiredConfig(s)
+	if want.GetMaxConcurrentPerWorker() != 24 || want.GetQueueSize() != 100000 || want.GetQueueTimeoutSecs() != 600 ||
+		want.MaxConcurrentRequests != nil {
+		t.Fatalf("config: %v", want)
+	}
+	if ConfigMatches(want, got) {
+		t.Fatal("a router without the per-worker limit must not match")
+	}
+	got.MaxConcurrentPerWorker, got.QueueSize, got.QueueTimeoutSecs = ptr.To[int64](24), ptr.To[int64](100000),
+		ptr.To[int64](600)
+	if !ConfigMatches(want, got) {
+		t.Fatal("equal limits must match")
+	}
+	got.QueueTimeoutSecs = ptr.To[int64](60)
+	if ConfigMatches(want, got) {
+		t.Fatal("a different queue timeout must not match")
+	}
 	if !SameWorkers([]string{"a", "b"}, []string{"a", "b"}) || SameWorkers([]string{"a"}, []string{"a", "b"}) ||
 		SameWorkers([]string{"a", "c"}, []string{"a", "b"}) {
 		t.Fatal("SameWorkers")

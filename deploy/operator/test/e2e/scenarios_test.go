@@ -42,17 +42,10 @@ func newFleet(t *testing.T, workers, routers int, routing routingv1alpha1.Routin
 // (in its namespace, which exists by then).
 func newFleetWith(t *testing.T, workers, routers int, edit func(*routingv1alpha1.SGLangRouter)) *fleet {
 	t.Helper()
-	return newFleetOf(t, workers, routers, nil, edit)
-}
-
-// newFleetOf is newFleetWith with routerArgs added to every router's command line.
-func newFleetOf(t *testing.T, workers, routers int, routerArgs []string,
-	edit func(*routingv1alpha1.SGLangRouter)) *fleet {
-	t.Helper()
 	f := &fleet{ns: newNamespace(t), workerIPs: map[string]string{}}
 	for i := 0; i < routers; i++ {
 		ip := nextIP()
-		f.routers = append(f.routers, startRouter(t, ip, routerArgs...))
+		f.routers = append(f.routers, startRouter(t, ip))
 		f.routerIPs = append(f.routerIPs, ip)
 		createPod(t, f.ns, fmt.Sprintf("router-%d", i), routerLabels, ip, false)
 	}
@@ -209,11 +202,14 @@ func TestScaleWorkers(t *testing.T) {
 	t.Logf("6 -> 2 workers on both routers: %v", took)
 }
 
-// With --max-concurrent-per-worker the routers' limits follow the workers
-// the operator pushes, and the status adds them up.
+// spec.routing.maxConcurrentPerWorker reaches every router at runtime; their
+// limits follow the workers the operator pushes, and the status adds them up.
+// Unset limits are left as the routers have them.
 func TestConcurrencyLimitFollowsTheFleet(t *testing.T) {
-	f := newFleetOf(t, 3, 2, []string{"--max-concurrent-per-worker", "4"},
-		func(sr *routingv1alpha1.SGLangRouter) {})
+	f := newFleetWith(t, 3, 2, func(sr *routingv1alpha1.SGLangRouter) {
+		sr.Spec.Routing.MaxConcurrentPerWorker = ptr.To[int64](4)
+		sr.Spec.Routing.QueueSize = ptr.To[int64](100000)
+	})
 	limit := func(want int64, what string) {
 		t.Helper()
 		deadline := time.Now().Add(15 * time.Second)
@@ -235,6 +231,13 @@ func TestConcurrencyLimitFollowsTheFleet(t *testing.T) {
 		deletePod(t, f.ns, n)
 	}
 	limit(2*2*4, "2 workers")
+	for _, ip := range f.routerIPs {
+		c := configOf(t, ip)
+		if fmt.Sprint(c["queue_size"]) != "100000" || fmt.Sprint(c["max_concurrent_requests"]) != "0" ||
+			fmt.Sprint(c["queue_timeout_secs"]) != "60" {
+			t.Fatalf("router %s: %v", ip, c)
+		}
+	}
 	var q map[string]any
 	out := sglctl(t, f.routerIPs[0], "stats", "queues")
 	if err := json.Unmarshal([]byte(out), &q); err != nil || fmt.Sprint(q["concurrency_limit"]) != "8" {
@@ -440,6 +443,11 @@ func TestInvalidResourcesAreRejected(t *testing.T) {
 			"spec.routing.cacheMissMargin in body should be greater than or equal to 0"},
 		{"decode-weight", func(s *routingv1alpha1.SGLangRouter) { s.Spec.Routing.LoadDecodeWeight = ptr.To(1001.0) },
 			"spec.routing.loadDecodeWeight in body should be less than or equal to 1000"},
+		{"queue-timeout", func(s *routingv1alpha1.SGLangRouter) { s.Spec.Routing.QueueTimeoutSeconds = ptr.To[int64](0) },
+			"spec.routing.queueTimeoutSeconds in body should be greater than or equal to 1"},
+		{"per-worker", func(s *routingv1alpha1.SGLangRouter) {
+			s.Spec.Routing.MaxConcurrentPerWorker = ptr.To[int64](-4)
+		}, "spec.routing.maxConcurrentPerWorker in body should be greater than or equal to 0"},
 		{"admin-port", func(s *routingv1alpha1.SGLangRouter) { s.Spec.Routers.AdminPort = 70000 },
 			"should be less than or equal to 65535"},
 		{"sync-group", func(s *routingv1alpha1.SGLangRouter) {
