@@ -28,12 +28,17 @@ def pd_body(text, room, bootstrap_port, max_new=4, host="127.0.0.1", **extra):
     return body
 
 
-def both(prefill_port, decode_port, body, path=GEN, timeout=20.0):
-    """The router's part: the same body to both, concurrently; (prefill, decode) responses."""
-    out = {}
+def both(prefill_port, decode_port, body, path=GEN, timeout=20.0, procs=()):
+    """The router's part: the same body to both, concurrently; (prefill, decode) responses.
+    A request that fails fails the test with what each side raised, and whether
+    each of procs is alive, with its log (for a failure seen once in CI)."""
+    out, failed = {}, {}
 
     def send(name, port):
-        out[name] = request(port, "POST", path, body, timeout=timeout)
+        try:
+            out[name] = request(port, "POST", path, body, timeout=timeout)
+        except OSError as e:
+            failed[name] = repr(e)
 
     threads = [threading.Thread(target=send, args=(name, port))
                for name, port in (("prefill", prefill_port), ("decode", decode_port))]
@@ -41,6 +46,10 @@ def both(prefill_port, decode_port, body, path=GEN, timeout=20.0):
         t.start()
     for t in threads:
         t.join()
+    if failed:
+        raise AssertionError("requests failed: %s; %s" % (failed, "; ".join(
+            "%s alive=%s log=%r" % (name, p.alive(), p.stderr()[-2000:])
+            for name, p in zip(("prefill", "decode"), procs))))
     return out["prefill"], out["decode"]
 
 
@@ -67,7 +76,7 @@ class PdCase(ProcTestCase):
 
     def pair(self, text, room, max_new=4, **extra):
         return both(self.prefill.port, self.decode.port,
-                    pd_body(text, room, self.bootstrap, max_new, **extra))
+                    pd_body(text, room, self.bootstrap, max_new, **extra), procs=(self.prefill, self.decode))
 
 
 class Roles(PdCase):
@@ -168,13 +177,15 @@ class Roles(PdCase):
     def test_openai_routes(self):
         body = {"prompt": "c" * 100, "max_tokens": 3, "bootstrap_host": "127.0.0.1",
                 "bootstrap_port": self.bootstrap, "bootstrap_room": 5}
-        p, d = both(self.prefill.port, self.decode.port, body, path="/v1/completions")
+        p, d = both(self.prefill.port, self.decode.port, body, path="/v1/completions",
+                    procs=(self.prefill, self.decode))
         self.assertEqual(p.json()["usage"]["completion_tokens"], 1)
         self.assertEqual(d.json()["usage"]["completion_tokens"], 3)
         body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2,
                 "bootstrap_host": "127.0.0.1", "bootstrap_port": self.bootstrap,
                 "bootstrap_room": 6}
-        p, d = both(self.prefill.port, self.decode.port, body, path="/v1/chat/completions")
+        p, d = both(self.prefill.port, self.decode.port, body, path="/v1/chat/completions",
+                    procs=(self.prefill, self.decode))
         self.assertEqual(d.status, 200, d.body)
         self.assertEqual(d.json()["usage"]["completion_tokens"], 2)
 
@@ -182,7 +193,7 @@ class Roles(PdCase):
         body = {"text": ["a" * 80, "b" * 160], "sampling_params": {"max_new_tokens": 3},
                 "bootstrap_host": ["127.0.0.1", "127.0.0.1"],
                 "bootstrap_port": [self.bootstrap, self.bootstrap], "bootstrap_room": [101, 102]}
-        p, d = both(self.prefill.port, self.decode.port, body)
+        p, d = both(self.prefill.port, self.decode.port, body, procs=(self.prefill, self.decode))
         self.assertEqual(p.status, 200, p.body)
         self.assertEqual(d.status, 200, d.body)
         p, d = p.json(), d.json()

@@ -18,6 +18,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <jansson.h>
+#include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -117,7 +118,7 @@ static int check_settings(struct sr_sim_config *cfg)
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
-    sr_log_info("signal %d: exiting", (int)sig);
+    sr_log_warn("signal %d: exiting", (int)sig); /* seen in a test's log when a sim stops early */
     event_base_loopbreak(arg);
 }
 
@@ -219,7 +220,10 @@ int main(int argc, char **argv)
         printf("sglang-worker-sim %s bootstrap listening on http://%s:%d\n", sim.worker_id,
                cfg.host, sim.bootstrap_port);
     fflush(stdout);
-    event_base_dispatch(sim.base);
+    if (event_base_dispatch(sim.base) < 0) {
+        sr_log_error("event loop failed: %s", strerror(errno)); /* closes every connection */
+        goto out;
+    }
     status = 0;
 out:
     if (sigint)
