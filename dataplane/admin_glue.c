@@ -6,8 +6,6 @@
 #include "pipeline.h"
 
 #include "common/alloc.h"
-#include "common/registry.h"
-#include "common/settings.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -16,13 +14,7 @@ void sr_admin_glue_totals(struct sr_router *r, struct sr_router_totals *out)
 {
     out->in_flight = atomic_load(&r->in_flight);
     out->queued = atomic_load(&r->queued);
-    out->concurrency_limit = 0;
-    struct sr_worker_set *set = sr_registry_acquire(r->registry);
-    if (set) {
-        struct sr_limits limits = sr_settings_limits(r->settings);
-        out->concurrency_limit = sr_pipeline_slot_limit(&limits, set);
-        sr_worker_set_release(set);
-    }
+    out->concurrency_limit = sr_pipeline_limit_in_force(r);
     out->retries = atomic_load(&r->retries);
     out->draining = atomic_load(&r->draining);
 }

@@ -9,7 +9,6 @@
 
 #include "common/alloc.h"
 #include "common/log.h"
-#include "common/settings.h"
 
 #include "sync/sync.h"
 
@@ -307,16 +306,11 @@ void sr_metrics_render(struct sr_router *r, FILE *out)
     sr_metrics_write_header(out, "sglang_router_queued_requests", "gauge",
                             "Requests waiting for a slot (sglang_router_concurrency_limit).");
     fprintf(out, "sglang_router_queued_requests %ld\n", atomic_load(&r->queued));
-    struct sr_worker_set *set = sr_registry_acquire(r->registry);
-    if (set) {
-        struct sr_limits limits = sr_settings_limits(r->settings);
-        sr_metrics_write_header(out, "sglang_router_concurrency_limit", "gauge",
-                                "Requests proxied at once before others queue: "
-                                "--max-concurrent-requests, --max-concurrent-per-worker times "
-                                "the healthy workers (0 = no limit).");
-        fprintf(out, "sglang_router_concurrency_limit %ld\n", sr_pipeline_slot_limit(&limits, set));
-        sr_worker_set_release(set);
-    }
+    sr_metrics_write_header(out, "sglang_router_concurrency_limit", "gauge",
+                            "Requests proxied at once before others queue: "
+                            "--max-concurrent-requests, --max-concurrent-per-worker times "
+                            "the healthy workers (0 = no limit).");
+    fprintf(out, "sglang_router_concurrency_limit %ld\n", sr_pipeline_limit_in_force(r));
     sr_metrics_write_header(out, "sglang_router_connections_refused_total", "counter",
                             "Client connections closed at accept: --max-connections reached.");
     fprintf(out, "sglang_router_connections_refused_total %lu\n",

@@ -69,6 +69,17 @@ long sr_pipeline_slot_limit(const struct sr_limits *limits, const struct sr_work
     return max;
 }
 
+long sr_pipeline_limit_in_force(struct sr_router *r)
+{
+    struct sr_limits limits = sr_settings_limits(r->settings);
+    struct sr_worker_set *set = sr_registry_acquire(r->registry);
+    if (set == NULL)
+        return limits.max_concurrent_requests;
+    long max = sr_pipeline_slot_limit(&limits, set);
+    sr_worker_set_release(set);
+    return max;
+}
+
 /* The loop's settings brought up to date (the limits may change at runtime). */
 static const struct sr_limits *limits_now(struct sr_loop *l)
 {

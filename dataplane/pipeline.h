@@ -38,6 +38,9 @@ void sr_pipeline_handle(struct sr_reply *c, const struct sr_request *req);
  * routing half of the per-worker limit is the policies' (a worker holding
  * N is not chosen: policy.h's worker_limit, set by proxy.c). */
 long sr_pipeline_slot_limit(const struct sr_limits *limits, const struct sr_worker_set *set);
+/* The same, now, for threads without a loop (metrics, admin): the settings
+ * and the workers in force. */
+long sr_pipeline_limit_in_force(struct sr_router *r);
 
 /* Starts queued requests while slots are free (the loop's wake event). */
 void sr_pipeline_run_queue(struct sr_loop *l);
